@@ -1,0 +1,3 @@
+module github.com/trailhq/trail/cmd/trail
+
+go 1.26

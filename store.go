@@ -1,0 +1,214 @@
+package trail
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store is where events live. Every store (the embedded SQLite store, the
+// PostgreSQL store, the in-memory one in trailtest) passes the same
+// conformance suite, trailstoretest, so code written against Store behaves
+// the same on each.
+//
+// A Store does no authorization: the caller decides which tenants a reader may
+// see and sets Query.Tenant accordingly.
+type Store interface {
+	// Append stores normalized, valid events in one atomic write and returns
+	// one result per event, in order. An event whose ID is already stored (or
+	// appears earlier in the same batch) stores nothing and is reported as a
+	// duplicate. A zero RecordedAt is set to the store's clock.
+	Append(ctx context.Context, events []Event) ([]Result, error)
+	// Get returns the event with id, or an error matching ErrNotFound.
+	Get(ctx context.Context, id uuid.UUID) (Event, error)
+	// Query returns the events matching q, newest first (by OccurredAt, then
+	// ID), one page at a time.
+	Query(ctx context.Context, q Query) (Page, error)
+	// Counts returns the number of events per UTC day and action.
+	Counts(ctx context.Context, q CountQuery) ([]Count, error)
+	// Close releases the store's resources.
+	Close() error
+}
+
+// TxStore is a Store that can also write inside a transaction the caller owns,
+// so that an event exists if and only if the caller's transaction commits.
+// TTx is the driver's transaction type: *sql.Tx, pgx.Tx.
+type TxStore[TTx any] interface {
+	Store
+	// AppendTx is Append inside tx. It neither commits nor rolls back.
+	AppendTx(ctx context.Context, tx TTx, events []Event) ([]Result, error)
+}
+
+// Result reports what happened to one appended event.
+type Result struct {
+	ID         uuid.UUID `json:"id"`
+	RecordedAt time.Time `json:"recorded_at"`
+	// Duplicate is true when an event with this ID was already stored; nothing
+	// new was written and RecordedAt is the zero time.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Errors callers branch on.
+var (
+	// ErrNotFound is returned by Get for an unknown ID.
+	ErrNotFound = errors.New("trail: event not found")
+	// ErrInvalidCursor is returned by Query for a cursor it did not issue.
+	ErrInvalidCursor = errors.New("trail: invalid cursor")
+	// ErrInvalidQuery is wrapped by errors about a malformed Query.
+	ErrInvalidQuery = errors.New("trail: invalid query")
+)
+
+// Query selects events. Zero fields do not filter. All string filters are
+// exact matches, except Action (a trailing ".*" matches a prefix) and Text.
+type Query struct {
+	// Tenant limits results to one tenant. Empty means every tenant and the
+	// platform events: only all-tenant readers should get such a query.
+	Tenant string
+	// ActorType and ActorID match the actor; either may be set alone.
+	ActorType ActorType
+	ActorID   string
+	// Action is an exact action, or a prefix pattern "subscription.*" that
+	// matches subscription.update and subscription.plan.change.
+	Action string
+	// TargetType and TargetID match the target; object history sets both.
+	TargetType string
+	TargetID   string
+	// Since (inclusive) and Until (exclusive) bound OccurredAt.
+	Since, Until time.Time
+	// Outcome matches one outcome.
+	Outcome Outcome
+	// Field matches events whose Changes include this field path.
+	Field string
+	// Text matches words in the description (full-text, all words must match).
+	Text string
+	// Limit is the page size: 0 means DefaultLimit, at most MaxLimit.
+	Limit int
+	// Cursor continues after the page that returned it as Page.Next.
+	Cursor string
+}
+
+// Page sizes.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Page is one page of query results.
+type Page struct {
+	Events []Event
+	// Next is the cursor for the following (older) page; empty on the last page.
+	Next string
+}
+
+// Validate checks q and reports the first problem, wrapping ErrInvalidQuery.
+// Stores call it before running a query.
+func (q *Query) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidQuery, field, fmt.Sprintf(format, args...))
+	}
+	if q.Tenant != "" && !ValidTenant(q.Tenant) {
+		return bad("tenant", "%q is not a valid tenant", clip(q.Tenant))
+	}
+	if q.ActorType != "" && !q.ActorType.Valid() {
+		return bad("actor", "type %q must be user, service, system or anonymous", clip(string(q.ActorType)))
+	}
+	if q.Action != "" {
+		ok := ValidAction(q.Action)
+		if p, isPrefix := strings.CutSuffix(q.Action, ".*"); isPrefix {
+			ok = len(p) < MaxActionLen && actionPrefixRE.MatchString(p)
+		}
+		if !ok {
+			return bad("action", "%q must be an action (user.delete) or a prefix (subscription.*)", clip(q.Action))
+		}
+	}
+	if q.Outcome != "" && !q.Outcome.Valid() {
+		return bad("outcome", "%q must be success, failure or denied", clip(string(q.Outcome)))
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return bad("until", "must be after since")
+	}
+	if q.Limit < 0 || q.Limit > MaxLimit {
+		return bad("limit", "%d out of range 1-%d", q.Limit, MaxLimit)
+	}
+	for _, s := range []struct{ name, v string }{{"actor", q.ActorID}, {"target", q.TargetType + q.TargetID}, {"field", q.Field}, {"text", q.Text}} {
+		if len(s.v) > 2*MaxIDLen {
+			return bad(s.name, "too long")
+		}
+		if strings.IndexByte(s.v, 0) >= 0 {
+			return bad(s.name, "contains a NUL byte")
+		}
+	}
+	if q.Cursor != "" {
+		if _, err := DecodeCursor(q.Cursor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EffectiveLimit returns the page size a store should use for q.
+func (q *Query) EffectiveLimit() int {
+	if q.Limit <= 0 {
+		return DefaultLimit
+	}
+	return min(q.Limit, MaxLimit)
+}
+
+// ActionPrefix reports whether q.Action is a prefix pattern, and the prefix
+// including its trailing dot ("subscription.").
+func (q *Query) ActionPrefix() (string, bool) {
+	if p, ok := strings.CutSuffix(q.Action, "*"); ok {
+		return p, true
+	}
+	return "", false
+}
+
+// CountQuery selects the events to count.
+type CountQuery struct {
+	Tenant       string // empty: every tenant
+	Action       string // exact or prefix pattern, as in Query
+	Since, Until time.Time
+}
+
+// Count is the number of events of one action on one UTC day.
+type Count struct {
+	Day    time.Time `json:"day"` // midnight UTC
+	Action string    `json:"action"`
+	N      int64     `json:"count"`
+}
+
+// Cursor is a position in the newest-first order: the last event of a page.
+type Cursor struct {
+	OccurredAt time.Time
+	ID         uuid.UUID
+}
+
+const cursorVersion = 1
+
+// EncodeCursor returns the opaque cursor that continues after c.
+func EncodeCursor(c Cursor) string {
+	var b [1 + 8 + 16]byte
+	b[0] = cursorVersion
+	binary.BigEndian.PutUint64(b[1:9], uint64(c.OccurredAt.UnixMicro()))
+	copy(b[9:], c.ID[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// DecodeCursor parses a cursor made by EncodeCursor. Any other string is an
+// error matching ErrInvalidCursor.
+func DecodeCursor(s string) (Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 25 || b[0] != cursorVersion {
+		return Cursor{}, ErrInvalidCursor
+	}
+	var c Cursor
+	c.OccurredAt = time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC()
+	copy(c.ID[:], b[9:])
+	return c, nil
+}

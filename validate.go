@@ -1,0 +1,269 @@
+package trail
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on an event. They keep one event small enough to index, export and
+// hash quickly, and they are the same on every store and over the API.
+const (
+	MaxEventBytes       = 64 << 10 // whole event, its JSON form
+	MaxTenantLen        = 128
+	MaxActionLen        = 128
+	MaxIDLen            = 256 // actor, target, request and trace IDs
+	MaxNameLen          = 256 // actor and target names, e-mail, source
+	MaxUserAgentLen     = 512
+	MaxDescriptionLen   = 4096 // bytes
+	MaxChanges          = 512
+	MaxFieldLen         = 256
+	MaxMetadataKeys     = 64 // top-level keys
+	MaxJSONDepth        = 16
+	MaxFutureSkew       = 5 * time.Minute // how far OccurredAt may lie ahead of the clock
+	maxTargetTypeLen    = 64
+	maxActorTypeNameLen = 16
+)
+
+var (
+	// Tenant IDs: letters, digits and . _ : - ; starting with a letter or digit.
+	tenantRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+	// Actions: two or more lower-case dotted segments, e.g. "user.delete",
+	// "billing.invoice.pay". Segments start with a letter.
+	actionRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$`)
+	// Action prefixes in queries: "subscription" of "subscription.*".
+	actionPrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$`)
+	// Target types: a lower-case word, dots allowed for schema-qualified tables.
+	targetTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
+)
+
+// ErrInvalid is matched by every *ValidationError, for callers that only need
+// to know the input was bad: errors.Is(err, trail.ErrInvalid).
+var ErrInvalid = errors.New("invalid event")
+
+// ValidationError names the field of an event that is wrong and why. Field
+// uses the JSON names: "actor.id", "changes[2].field", "metadata".
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ValidTenant reports whether s is an acceptable tenant ID ("" is not).
+func ValidTenant(s string) bool {
+	return len(s) <= MaxTenantLen && tenantRE.MatchString(s)
+}
+
+// ValidAction reports whether s is an acceptable action name.
+func ValidAction(s string) bool {
+	return len(s) <= MaxActionLen && actionRE.MatchString(s)
+}
+
+// Validate checks ev against the model's rules and limits. It does not fill
+// defaults; call Normalize first (Record does both). The error is a
+// *ValidationError naming the first bad field.
+func (ev *Event) Validate() error {
+	if ev.ID.String() == "00000000-0000-0000-0000-000000000000" {
+		return invalid("id", "required")
+	}
+	if ev.OccurredAt.IsZero() {
+		return invalid("occurred_at", "required")
+	}
+	if ev.OccurredAt.Year() < 1970 || ev.OccurredAt.Year() > 9999 {
+		return invalid("occurred_at", "year %d out of range 1970-9999", ev.OccurredAt.Year())
+	}
+	if lim := time.Now().Add(MaxFutureSkew); ev.OccurredAt.After(lim) {
+		return invalid("occurred_at", "%s is in the future", ev.OccurredAt.Format(time.RFC3339))
+	}
+	if ev.Tenant != "" && !ValidTenant(ev.Tenant) {
+		return invalid("tenant", "must be 1-%d letters, digits or . _ : - starting with a letter or digit", MaxTenantLen)
+	}
+	if err := validateActor("actor", &ev.Actor, true); err != nil {
+		return err
+	}
+	if ev.Action == "" {
+		return invalid("action", "required")
+	}
+	if !ValidAction(ev.Action) {
+		return invalid("action", "%q must be dotted lower-case resource.verb, e.g. user.delete (at most %d bytes)", clip(ev.Action), MaxActionLen)
+	}
+	if err := validateTarget(&ev.Target); err != nil {
+		return err
+	}
+	if !ev.Outcome.Valid() {
+		return invalid("outcome", "%q must be success, failure or denied", clip(string(ev.Outcome)))
+	}
+	if err := checkText("description", ev.Description, MaxDescriptionLen); err != nil {
+		return err
+	}
+	if len(ev.Changes) > MaxChanges {
+		return invalid("changes", "%d changes, at most %d", len(ev.Changes), MaxChanges)
+	}
+	seen := make(map[string]struct{}, len(ev.Changes))
+	for i := range ev.Changes {
+		c := &ev.Changes[i]
+		f := fmt.Sprintf("changes[%d]", i)
+		if c.Field == "" {
+			return invalid(f+".field", "required")
+		}
+		if err := checkText(f+".field", c.Field, MaxFieldLen); err != nil {
+			return err
+		}
+		if _, dup := seen[c.Field]; dup {
+			return invalid(f+".field", "%q appears twice", clip(c.Field))
+		}
+		seen[c.Field] = struct{}{}
+		if c.Redacted && (c.Old != nil || c.New != nil) {
+			return invalid(f, "a redacted change carries no old or new value")
+		}
+		for _, v := range []struct {
+			name string
+			raw  []byte
+		}{{".old", c.Old}, {".new", c.New}} {
+			if v.raw == nil {
+				continue
+			}
+			if _, err := canonicalJSON(v.raw); err != nil {
+				return invalid(f+v.name, "%v", err)
+			}
+		}
+	}
+	if len(ev.Metadata) > MaxMetadataKeys {
+		return invalid("metadata", "%d keys, at most %d", len(ev.Metadata), MaxMetadataKeys)
+	}
+	if ev.Metadata != nil {
+		if _, err := canonicalValue(ev.Metadata); err != nil {
+			return invalid("metadata", "%v", err)
+		}
+	}
+	for _, s := range []struct {
+		name, v string
+		max     int
+	}{{"request_id", ev.RequestID, MaxIDLen}, {"trace_id", ev.TraceID, MaxIDLen}, {"source", ev.Source, MaxNameLen}} {
+		if err := checkText(s.name, s.v, s.max); err != nil {
+			return err
+		}
+		if strings.ContainsFunc(s.v, isControl) {
+			return invalid(s.name, "contains control characters")
+		}
+	}
+	if ev.SchemaVersion < 1 || ev.SchemaVersion > SchemaVersion {
+		return invalid("schema_version", "%d is not supported (this build writes %d)", ev.SchemaVersion, SchemaVersion)
+	}
+	if n := ev.approxSize(); n > MaxEventBytes {
+		return invalid("event", "%d bytes, at most %d", n, MaxEventBytes)
+	}
+	return nil
+}
+
+func validateActor(field string, a *Actor, top bool) error {
+	if a.Type == "" {
+		return invalid(field+".type", "required (user, service, system or anonymous)")
+	}
+	if len(a.Type) > maxActorTypeNameLen || !a.Type.Valid() {
+		return invalid(field+".type", "%q must be user, service, system or anonymous", clip(string(a.Type)))
+	}
+	if a.ID == "" && (a.Type == ActorUser || a.Type == ActorService) {
+		return invalid(field+".id", "required for a %s actor", a.Type)
+	}
+	for _, s := range []struct {
+		name, v string
+		max     int
+	}{{".id", a.ID, MaxIDLen}, {".name", a.Name, MaxNameLen}, {".email", a.Email, MaxNameLen},
+		{".ip", a.IP, 64}, {".user_agent", a.UserAgent, MaxUserAgentLen}} {
+		if err := checkText(field+s.name, s.v, s.max); err != nil {
+			return err
+		}
+	}
+	if strings.ContainsFunc(a.ID, isControl) {
+		return invalid(field+".id", "contains control characters")
+	}
+	if a.OnBehalfOf != nil {
+		if !top {
+			return invalid(field+".on_behalf_of", "impersonation nests one level only")
+		}
+		return validateActor(field+".on_behalf_of", a.OnBehalfOf, false)
+	}
+	return nil
+}
+
+func validateTarget(t *Target) error {
+	if t.IsZero() {
+		return nil
+	}
+	if t.Type == "" {
+		return invalid("target.type", "required when a target is given")
+	}
+	if len(t.Type) > maxTargetTypeLen || !targetTypeRE.MatchString(t.Type) {
+		return invalid("target.type", "%q must be a lower-case word (letters, digits, _ . -), at most %d bytes", clip(t.Type), maxTargetTypeLen)
+	}
+	if t.ID == "" {
+		return invalid("target.id", "required when a target is given")
+	}
+	if err := checkText("target.id", t.ID, MaxIDLen); err != nil {
+		return err
+	}
+	if strings.ContainsFunc(t.ID, isControl) {
+		return invalid("target.id", "contains control characters")
+	}
+	return checkText("target.name", t.Name, MaxNameLen)
+}
+
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return invalid(field, "%d bytes, at most %d", len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return invalid(field, "not valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return invalid(field, "contains a NUL byte")
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// clip shortens a bad value for an error message, so that a 1 MB action name
+// does not become a 1 MB error.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.ToValidUTF8(s[:64], "\uFFFD") + "…"
+}
+
+// approxSize is an upper bound close to the event's JSON size, cheap enough to
+// run on every Record.
+func (ev *Event) approxSize() int {
+	n := 300 + len(ev.Tenant) + len(ev.Action) + len(ev.Description) + len(ev.RequestID) + len(ev.TraceID) + len(ev.Source)
+	n += actorSize(&ev.Actor) + len(ev.Target.Type) + len(ev.Target.ID) + len(ev.Target.Name)
+	for i := range ev.Changes {
+		n += 32 + len(ev.Changes[i].Field) + len(ev.Changes[i].Old) + len(ev.Changes[i].New)
+	}
+	if ev.Metadata != nil {
+		if b, err := canonicalValue(ev.Metadata); err == nil {
+			n += len(b)
+		}
+	}
+	return n
+}
+
+func actorSize(a *Actor) int {
+	n := 80 + len(a.Type) + len(a.ID) + len(a.Name) + len(a.Email) + len(a.IP) + len(a.UserAgent)
+	if a.OnBehalfOf != nil {
+		n += actorSize(a.OnBehalfOf)
+	}
+	return n
+}
