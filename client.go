@@ -22,6 +22,18 @@ type Config struct {
 	// Now is the clock that stamps RecordedAt. Default: time.Now. Tests set it
 	// to get deterministic events.
 	Now func() time.Time
+	// Transform, when set, rewrites every event after it is normalized and
+	// before it is validated and stored. The privacy layer plugs in here to
+	// redact, hash and encrypt fields before they leave the process.
+	// Default: none.
+	Transform Transformer
+}
+
+// Transformer rewrites an event in place before it is stored. It must be
+// deterministic for a given event and key material, and safe for concurrent
+// use.
+type Transformer interface {
+	Transform(ctx context.Context, ev *Event) error
 }
 
 // Client records events into a store, filling them from the context,
@@ -64,6 +76,11 @@ func (c *Client[TTx]) Prepare(ctx context.Context, ev Event) (Event, error) {
 	ev.RecordedAt = c.cfg.Now()
 	if err := ev.Normalize(); err != nil {
 		return ev, err
+	}
+	if c.cfg.Transform != nil {
+		if err := c.cfg.Transform.Transform(ctx, &ev); err != nil {
+			return ev, fmt.Errorf("trail: transform: %w", err)
+		}
 	}
 	if err := ev.Validate(); err != nil {
 		return ev, err
