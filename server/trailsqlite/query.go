@@ -1,0 +1,249 @@
+package trailsqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+)
+
+const selectCols = `id, occurred_at, recorded_at, tenant, actor_type, actor_id, actor_name, actor_email, actor_ip,
+	actor_user_agent, on_behalf_of, action, target_type, target_id, target_name, outcome, description,
+	changes, metadata, request_id, trace_id, source, schema_version`
+
+// Get returns the event with id, or an error matching trail.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (trail.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+selectCols+` FROM trail_events WHERE id = ?`, id[:])
+	if err != nil {
+		return trail.Event{}, fmt.Errorf("trailsqlite: get %s: %w", id, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return trail.Event{}, fmt.Errorf("trailsqlite: get %s: %w", id, err)
+		}
+		return trail.Event{}, fmt.Errorf("trailsqlite: get %s: %w", id, trail.ErrNotFound)
+	}
+	ev, err := scanEvent(rows)
+	if err != nil {
+		return trail.Event{}, fmt.Errorf("trailsqlite: get %s: %w", id, err)
+	}
+	return ev, nil
+}
+
+// where accumulates a WHERE clause and its arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// filterAction matches an exact action or a prefix pattern "subscription.*".
+func filterAction(w *where, action string) {
+	if action == "" {
+		return
+	}
+	if p, ok := strings.CutSuffix(action, "*"); ok {
+		// "subscription." up to "subscription/" ('/' follows '.'): an index
+		// range, and no LIKE wildcard to escape.
+		w.add("action >= ? AND action < ?", p, p[:len(p)-1]+"/")
+		return
+	}
+	w.add("action = ?", action)
+}
+
+func filterTime(w *where, since, until time.Time) {
+	if !since.IsZero() {
+		w.add("occurred_at >= ?", since.UnixMicro())
+	}
+	if !until.IsZero() {
+		w.add("occurred_at < ?", until.UnixMicro())
+	}
+}
+
+// Query returns one page of the events matching q, newest first.
+func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
+	if err := q.Validate(); err != nil {
+		return trail.Page{}, err
+	}
+	var w where
+	if q.Tenant != "" {
+		w.add("tenant = ?", q.Tenant)
+	}
+	if q.ActorType != "" {
+		w.add("actor_type = ?", string(q.ActorType))
+	}
+	if q.ActorID != "" {
+		w.add("actor_id = ?", q.ActorID)
+	}
+	filterAction(&w, q.Action)
+	if q.TargetType != "" {
+		w.add("target_type = ?", q.TargetType)
+	}
+	if q.TargetID != "" {
+		w.add("target_id = ?", q.TargetID)
+	}
+	filterTime(&w, q.Since, q.Until)
+	if q.Outcome != "" {
+		w.add("outcome = ?", string(q.Outcome))
+	}
+	if q.Field != "" {
+		w.add("seq IN (SELECT seq FROM trail_event_fields WHERE field = ?)", q.Field)
+	}
+	if q.Text != "" {
+		m, ok := ftsQuery(q.Text)
+		if !ok {
+			return trail.Page{}, nil // no word to look for: nothing matches
+		}
+		w.add("seq IN (SELECT rowid FROM trail_events_fts WHERE trail_events_fts MATCH ?)", m)
+	}
+	if q.Cursor != "" {
+		c, err := trail.DecodeCursor(q.Cursor)
+		if err != nil {
+			return trail.Page{}, err
+		}
+		w.add("(occurred_at, id) < (?, ?)", c.OccurredAt.UnixMicro(), c.ID[:])
+	}
+	limit := q.EffectiveLimit()
+	query := `SELECT ` + selectCols + ` FROM trail_events` + w.String() +
+		` ORDER BY occurred_at DESC, id DESC LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, query, append(w.args, limit+1)...)
+	if err != nil {
+		return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
+	}
+	defer rows.Close()
+	var page trail.Page
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
+		}
+		page.Events = append(page.Events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		last := page.Events[limit-1]
+		page.Next = trail.EncodeCursor(trail.Cursor{OccurredAt: last.OccurredAt, ID: last.ID})
+	}
+	return page, nil
+}
+
+// ftsQuery turns user text into an FTS5 query that can only mean "all these
+// words": each whitespace-separated chunk becomes a quoted phrase (quotes
+// doubled), so FTS5 operators (OR, NEAR, *, ^, column filters) are plain
+// text, and the phrase is tokenized by the same tokenizer as the index.
+// Chunks without a letter or digit are dropped; ok is false when none is left.
+func ftsQuery(text string) (string, bool) {
+	var b strings.Builder
+	for _, w := range strings.Fields(text) {
+		if !strings.ContainsFunc(w, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.WriteString(strings.ReplaceAll(w, `"`, `""`))
+		b.WriteByte('"')
+	}
+	return b.String(), b.Len() > 0
+}
+
+// Counts returns the number of events per UTC day and action, ordered by day
+// then action.
+func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
+	vq := trail.Query{Tenant: q.Tenant, Action: q.Action, Since: q.Since, Until: q.Until}
+	if err := vq.Validate(); err != nil {
+		return nil, err
+	}
+	var w where
+	if q.Tenant != "" {
+		w.add("tenant = ?", q.Tenant)
+	}
+	filterAction(&w, q.Action)
+	filterTime(&w, q.Since, q.Until)
+	rows, err := s.db.QueryContext(ctx, `SELECT occurred_at / 86400000000 AS day, action, count(*) FROM trail_events`+
+		w.String()+` GROUP BY day, action ORDER BY day, action`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("trailsqlite: counts: %w", err)
+	}
+	defer rows.Close()
+	var out []trail.Count
+	for rows.Next() {
+		var day, n int64
+		var action string
+		if err := rows.Scan(&day, &action, &n); err != nil {
+			return nil, fmt.Errorf("trailsqlite: counts: %w", err)
+		}
+		out = append(out, trail.Count{Day: time.Unix(day*86400, 0).UTC(), Action: action, N: n})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("trailsqlite: counts: %w", err)
+	}
+	return out, nil
+}
+
+func scanEvent(rows *sql.Rows) (trail.Event, error) {
+	var (
+		ev                          trail.Event
+		id                          []byte
+		occurred, recorded, schema  int64
+		actorType, outcome          string
+		onBehalf, changes, metadata sql.NullString
+	)
+	err := rows.Scan(&id, &occurred, &recorded, &ev.Tenant, &actorType, &ev.Actor.ID, &ev.Actor.Name,
+		&ev.Actor.Email, &ev.Actor.IP, &ev.Actor.UserAgent, &onBehalf, &ev.Action, &ev.Target.Type,
+		&ev.Target.ID, &ev.Target.Name, &outcome, &ev.Description, &changes, &metadata, &ev.RequestID,
+		&ev.TraceID, &ev.Source, &schema)
+	if err != nil {
+		return ev, err
+	}
+	if len(id) != 16 {
+		return ev, fmt.Errorf("stored id has %d bytes, want 16", len(id))
+	}
+	copy(ev.ID[:], id)
+	ev.OccurredAt = time.UnixMicro(occurred).UTC()
+	ev.RecordedAt = time.UnixMicro(recorded).UTC()
+	ev.Actor.Type = trail.ActorType(actorType)
+	ev.Outcome = trail.Outcome(outcome)
+	ev.SchemaVersion = int(schema)
+	if onBehalf.Valid {
+		ev.Actor.OnBehalfOf = new(trail.Actor)
+		if err := json.Unmarshal([]byte(onBehalf.String), ev.Actor.OnBehalfOf); err != nil {
+			return ev, fmt.Errorf("event %s: on_behalf_of: %w", ev.ID, err)
+		}
+	}
+	if changes.Valid {
+		if err := json.Unmarshal([]byte(changes.String), &ev.Changes); err != nil {
+			return ev, fmt.Errorf("event %s: changes: %w", ev.ID, err)
+		}
+	}
+	if metadata.Valid {
+		m, err := trail.DecodeMetadata([]byte(metadata.String))
+		if err != nil {
+			return ev, fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		ev.Metadata = m
+	}
+	return ev, nil
+}

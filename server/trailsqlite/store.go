@@ -1,0 +1,381 @@
+package trailsqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/migrate"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.up.sql
+var migrationFS embed.FS
+
+// Config configures a Store. A nil *Config means every default.
+type Config struct {
+	// SkipMigrate leaves the schema alone on Open; the caller runs Migrate (or
+	// `trail migrate`) itself. Default false: Open migrates.
+	SkipMigrate bool
+	// BusyTimeout is how long a writer waits for another writer's lock before
+	// failing with SQLITE_BUSY. Default 10s.
+	BusyTimeout time.Duration
+	// Synchronous is SQLite's synchronous pragma: "FULL" (default: an event is
+	// on disk when Append returns, even across a power failure) or "NORMAL"
+	// (WAL's faster mode: survives a crash of the process, may lose the last
+	// commits on power loss).
+	Synchronous string
+	// MaxOpenConns bounds the connection pool. Default 0: database/sql's
+	// default (unbounded); writers still take turns on SQLite's write lock.
+	MaxOpenConns int
+	// Now stamps RecordedAt on events appended without one. Default time.Now.
+	Now func() time.Time
+}
+
+// Store is the embedded SQLite store. It implements trail.TxStore[*sql.Tx]
+// and is safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	path string
+	cfg  Config
+	mig  *migrate.Migrator
+}
+
+var (
+	_ trail.Store            = (*Store)(nil)
+	_ trail.TxStore[*sql.Tx] = (*Store)(nil)
+)
+
+// ErrNotTrailDatabase is matched by the error Open returns for a file that
+// is not an SQLite database, or whose schema Trail cannot read.
+var ErrNotTrailDatabase = errors.New("not a Trail database")
+
+const sqliteHeader = "SQLite format 3\x00"
+
+// Open opens (creating if needed) the database file at path and, unless cfg
+// says SkipMigrate, brings its schema up to date. The database runs in WAL
+// mode (readers never block the writer), with a busy timeout, foreign keys
+// on, and every transaction begun IMMEDIATE so that two writers queue on the
+// lock instead of deadlocking when a reader upgrades to a writer.
+//
+// A file that is not an SQLite database is refused with an error naming the
+// path and matching ErrNotTrailDatabase, and is not written to.
+func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
+	s := &Store{path: path}
+	if cfg != nil {
+		s.cfg = *cfg
+	}
+	if s.cfg.BusyTimeout <= 0 {
+		s.cfg.BusyTimeout = 10 * time.Second
+	}
+	if s.cfg.Now == nil {
+		s.cfg.Now = time.Now
+	}
+	switch strings.ToUpper(s.cfg.Synchronous) {
+	case "":
+		s.cfg.Synchronous = "FULL"
+	case "FULL", "NORMAL", "OFF", "EXTRA":
+		s.cfg.Synchronous = strings.ToUpper(s.cfg.Synchronous)
+	default:
+		return nil, fmt.Errorf("trailsqlite: Config.Synchronous %q must be FULL or NORMAL", s.cfg.Synchronous)
+	}
+	if path == "" {
+		return nil, errors.New("trailsqlite: empty database path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("trailsqlite: %s: give a file path (WAL mode needs a file; use a temporary directory for throwaway stores)", path)
+	}
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	ms, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("trailsqlite: %w", err)
+	}
+	if s.mig, err = migrate.New(ms, nil); err != nil {
+		return nil, fmt.Errorf("trailsqlite: %w", err)
+	}
+	db, err := sql.Open("sqlite", s.dsn())
+	if err != nil {
+		return nil, fmt.Errorf("trailsqlite: open %s: %w", path, err)
+	}
+	if s.cfg.MaxOpenConns > 0 {
+		db.SetMaxOpenConns(s.cfg.MaxOpenConns)
+	}
+	db.SetMaxIdleConns(max(4, s.cfg.MaxOpenConns))
+	s.db = db
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, s.openErr(err)
+	}
+	// Read the schema once: this is where a damaged file first fails.
+	if _, err := s.mig.Status(ctx, migrate.SQLDB(db)); err != nil {
+		db.Close()
+		if errors.Is(err, migrate.ErrTooNew) {
+			return nil, fmt.Errorf("trailsqlite: %s: %w", path, err)
+		}
+		return nil, s.openErr(err)
+	}
+	if !s.cfg.SkipMigrate {
+		if err := s.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) openErr(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "not a database") || strings.Contains(msg, "malformed") || strings.Contains(msg, "SQLITE_CORRUPT") || strings.Contains(msg, "SQLITE_NOTADB") {
+		return fmt.Errorf("trailsqlite: %s: %w (file is not a database or is damaged): %v", s.path, ErrNotTrailDatabase, err)
+	}
+	return fmt.Errorf("trailsqlite: open %s: %w", s.path, err)
+}
+
+// checkFile refuses, before SQLite touches it, an existing file that is not
+// an SQLite database: opening it in WAL mode would otherwise create -wal and
+// -shm files next to someone else's data.
+func checkFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("trailsqlite: open %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("trailsqlite: open %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("trailsqlite: %s is a directory, not a database file", path)
+	}
+	if fi.Size() == 0 {
+		return nil // a new, empty database
+	}
+	var hdr [len(sqliteHeader)]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:]) != sqliteHeader {
+		return fmt.Errorf("trailsqlite: %s: %w (file is not a database: no SQLite header)", path, ErrNotTrailDatabase)
+	}
+	return nil
+}
+
+func (s *Store) dsn() string {
+	p := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(s.path)
+	return fmt.Sprintf("file:%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(%s)",
+		p, s.cfg.BusyTimeout.Milliseconds(), s.cfg.Synchronous)
+}
+
+// Migrate brings the schema up to date. Open does it unless
+// Config.SkipMigrate; running it again is harmless.
+func (s *Store) Migrate(ctx context.Context) error {
+	if _, err := s.mig.Up(ctx, migrate.SQLDB(s.db)); err != nil {
+		return fmt.Errorf("trailsqlite: %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the database's schema version and the latest this
+// binary knows.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int, err error) {
+	v, err := s.mig.Status(ctx, migrate.SQLDB(s.db))
+	return v, s.mig.Latest(), err
+}
+
+// DB returns the store's database handle, for the caller's own tables in the
+// same file and for beginning the transactions AppendTx writes in. Its
+// transactions begin IMMEDIATE.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Append stores events in one transaction: all or none.
+func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("trailsqlite: append: begin: %w", err)
+	}
+	res, err := s.insert(ctx, tx, events)
+	if err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("trailsqlite: append: commit: %w", err)
+	}
+	return res, nil
+}
+
+// AppendTx stores events inside the caller's transaction tx, which must come
+// from DB(): they exist if and only if tx commits. It neither commits nor
+// rolls back; on error the caller should roll back.
+func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, events []trail.Event) ([]trail.Result, error) {
+	if tx == nil {
+		return nil, errors.New("trailsqlite: AppendTx: nil transaction")
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	return s.insert(ctx, tx, events)
+}
+
+// checkEvents rejects events a store must never write: Append's contract is
+// normalized, valid events (trail.Client guarantees it); this catches the
+// mistakes that would corrupt the table or the order, cheaply.
+func checkEvents(events []trail.Event) error {
+	for i := range events {
+		ev := &events[i]
+		var bad string
+		switch {
+		case ev.ID == uuid.Nil:
+			bad = "id: required"
+		case ev.OccurredAt.IsZero():
+			bad = "occurred_at: required"
+		case ev.Action == "":
+			bad = "action: required"
+		case ev.Actor.Type == "":
+			bad = "actor.type: required"
+		case ev.Outcome == "":
+			bad = "outcome: required (normalize the event first)"
+		case ev.SchemaVersion == 0:
+			bad = "schema_version: required (normalize the event first)"
+		}
+		if bad != "" {
+			return fmt.Errorf("trailsqlite: append: event %d: %w: %s", i, trail.ErrInvalid, bad)
+		}
+	}
+	return nil
+}
+
+const insertCols = `id, occurred_at, recorded_at, tenant, actor_type, actor_id, actor_name, actor_email, actor_ip,
+	actor_user_agent, on_behalf_of, action, target_type, target_id, target_name, outcome, description,
+	changes, metadata, request_id, trace_id, source, schema_version`
+
+const nInsertCols = 23
+
+// insertSQL inserts one event, doing nothing when its ID is already stored.
+var insertSQL = `INSERT INTO trail_events (` + insertCols + `) VALUES (?` + strings.Repeat(",?", nInsertCols-1) + `) ON CONFLICT (id) DO NOTHING`
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event) ([]trail.Result, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return nil, fmt.Errorf("trailsqlite: append: %w", err)
+	}
+	defer stmt.Close()
+	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	res := make([]trail.Result, len(events))
+	var args [nInsertCols]any
+	var enc encoder
+	for i := range events {
+		ev := &events[i]
+		rec := ev.RecordedAt
+		if rec.IsZero() {
+			rec = now
+		}
+		if err := enc.args(ev, rec, args[:]); err != nil {
+			return nil, fmt.Errorf("trailsqlite: append: event %d: %w", i, err)
+		}
+		r, err := stmt.ExecContext(ctx, args[:]...)
+		if err != nil {
+			return nil, fmt.Errorf("trailsqlite: append: event %d (%s): %w", i, ev.ID, err)
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("trailsqlite: append: %w", err)
+		}
+		res[i].ID = ev.ID
+		if n == 0 {
+			res[i].Duplicate = true
+		} else {
+			res[i].RecordedAt = rec
+		}
+	}
+	return res, nil
+}
+
+// encoder turns events into column values, reusing its buffers.
+type encoder struct {
+	buf bytes.Buffer
+}
+
+func (e *encoder) args(ev *trail.Event, rec time.Time, a []any) error {
+	a[0] = ev.ID[:]
+	a[1] = ev.OccurredAt.UnixMicro()
+	a[2] = rec.UnixMicro()
+	a[3] = ev.Tenant
+	a[4] = string(ev.Actor.Type)
+	a[5] = ev.Actor.ID
+	a[6] = ev.Actor.Name
+	a[7] = ev.Actor.Email
+	a[8] = ev.Actor.IP
+	a[9] = ev.Actor.UserAgent
+	a[10] = nil
+	if ev.Actor.OnBehalfOf != nil {
+		b, err := e.json(ev.Actor.OnBehalfOf)
+		if err != nil {
+			return fmt.Errorf("actor.on_behalf_of: %w", err)
+		}
+		a[10] = b
+	}
+	a[11] = ev.Action
+	a[12] = ev.Target.Type
+	a[13] = ev.Target.ID
+	a[14] = ev.Target.Name
+	a[15] = string(ev.Outcome)
+	a[16] = ev.Description
+	a[17] = nil
+	if len(ev.Changes) > 0 {
+		b, err := e.json(ev.Changes)
+		if err != nil {
+			return fmt.Errorf("changes: %w", err)
+		}
+		a[17] = b
+	}
+	a[18] = nil
+	if len(ev.Metadata) > 0 {
+		b, err := e.json(ev.Metadata)
+		if err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		a[18] = b
+	}
+	a[19] = ev.RequestID
+	a[20] = ev.TraceID
+	a[21] = ev.Source
+	a[22] = int64(ev.SchemaVersion)
+	return nil
+}
+
+// json encodes v without HTML escaping (the stored text stays readable and
+// byte-identical to the canonical form of normalized values).
+func (e *encoder) json(v any) (string, error) {
+	e.buf.Reset()
+	enc := json.NewEncoder(&e.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return string(bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'})), nil
+}
