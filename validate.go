@@ -73,7 +73,12 @@ func ValidAction(s string) bool {
 // Validate checks ev against the model's rules and limits. It does not fill
 // defaults; call Normalize first (Record does both). The error is a
 // *ValidationError naming the first bad field.
-func (ev *Event) Validate() error {
+func (ev *Event) Validate() error { return ev.validate(time.Now()) }
+
+// validate is Validate against the clock now; a zero now skips the only
+// clock-dependent rule (OccurredAt not in the future), so that Canonical gives
+// the same answer for the same event at any time.
+func (ev *Event) validate(now time.Time) error {
 	if ev.ID.String() == "00000000-0000-0000-0000-000000000000" {
 		return invalid("id", "required")
 	}
@@ -83,7 +88,7 @@ func (ev *Event) Validate() error {
 	if ev.OccurredAt.Year() < 1970 || ev.OccurredAt.Year() > 9999 {
 		return invalid("occurred_at", "year %d out of range 1970-9999", ev.OccurredAt.Year())
 	}
-	if lim := time.Now().Add(MaxFutureSkew); ev.OccurredAt.After(lim) {
+	if lim := now.Add(MaxFutureSkew); !now.IsZero() && ev.OccurredAt.After(lim) {
 		return invalid("occurred_at", "%s is in the future", ev.OccurredAt.Format(time.RFC3339))
 	}
 	if ev.Tenant != "" && !ValidTenant(ev.Tenant) {

@@ -1,0 +1,288 @@
+package trail
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Canonical returns the canonical encoding of ev: the bytes that integrity
+// proofs hash into Merkle leaves and that a third party can rebuild from the
+// event's JSON export without Trail's code. It is the RFC 8785 (JCS) form of
+// the event's JSON object with empty members left out and times written as
+// UTC with exactly six fractional digits; docs/canonical-encoding.md is the
+// specification and testdata/canonical holds vectors.
+//
+// ev must be normalized (Normalize) and valid (Validate, except the clock
+// check, so that the answer does not depend on when it is asked). Otherwise
+// Canonical returns an error matching ErrInvalid rather than bytes that differ
+// from what the normalized event would give. Strings are encoded as they are:
+// a field the privacy layer stores as ciphertext is encoded as that ciphertext.
+func (ev *Event) Canonical() ([]byte, error) {
+	return ev.AppendCanonical(make([]byte, 0, ev.canonicalSizeHint()))
+}
+
+// AppendCanonical appends the canonical encoding of ev to dst, for callers
+// that reuse a buffer. On error dst is returned unchanged.
+func (ev *Event) AppendCanonical(dst []byte) ([]byte, error) {
+	if err := ev.validate(time.Time{}); err != nil {
+		return dst, err
+	}
+	out, err := ev.appendCanonical(dst)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// ParseCanonical decodes the canonical encoding of an event. It accepts only
+// canonical bytes: Canonical of the result is exactly b, so
+// ParseCanonical(Canonical(ev)) gives back ev.
+func ParseCanonical(b []byte) (Event, error) {
+	var ev Event
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	d.DisallowUnknownFields()
+	if err := d.Decode(&ev); err != nil {
+		return Event{}, fmt.Errorf("trail: not a canonical event: %w", err)
+	}
+	c, err := ev.Canonical()
+	if err != nil {
+		return Event{}, fmt.Errorf("trail: not a canonical event: %w", err)
+	}
+	if !bytes.Equal(c, b) {
+		return Event{}, errNotCanonical
+	}
+	return ev, nil
+}
+
+var errNotCanonical = &ValidationError{Field: "event", Reason: "bytes are not in canonical form"}
+
+func notNormalized(field, what string) error {
+	return &ValidationError{Field: field, Reason: what + " (call Normalize)"}
+}
+
+// appendCanonical writes the members in RFC 8785 order, which for these
+// ASCII names is byte order. ev has been validated.
+func (ev *Event) appendCanonical(b []byte) ([]byte, error) {
+	var err error
+	b = append(b, `{"action":`...)
+	b = appendJSONString(b, ev.Action)
+	b = append(b, `,"actor":`...)
+	b = appendActor(b, &ev.Actor)
+	if len(ev.Changes) > 0 {
+		b = append(b, `,"changes":[`...)
+		for i := range ev.Changes {
+			c := &ev.Changes[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"field":`...)
+			b = appendJSONString(b, c.Field)
+			if c.New != nil {
+				b = append(b, `,"new":`...)
+				if b, err = appendRawCanonical(b, c.New, i, ".new"); err != nil {
+					return b, err
+				}
+			}
+			if c.Old != nil {
+				b = append(b, `,"old":`...)
+				if b, err = appendRawCanonical(b, c.Old, i, ".old"); err != nil {
+					return b, err
+				}
+			}
+			if c.Redacted {
+				b = append(b, `,"redacted":true`...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if ev.Description != "" {
+		b = append(b, `,"description":`...)
+		b = appendJSONString(b, ev.Description)
+	}
+	b = append(b, `,"id":"`...)
+	b = appendUUID(b, ev.ID)
+	b = append(b, '"')
+	if len(ev.Metadata) > 0 {
+		b = append(b, `,"metadata":`...)
+		if b, err = appendValue(b, ev.Metadata, 0, true); err != nil {
+			return b, &ValidationError{Field: "metadata", Reason: err.Error()}
+		}
+	}
+	b = append(b, `,"occurred_at":`...)
+	if b, err = appendCanonicalTime(b, ev.OccurredAt, "occurred_at"); err != nil {
+		return b, err
+	}
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, ev.Outcome)
+	if !ev.RecordedAt.IsZero() {
+		b = append(b, `,"recorded_at":`...)
+		if b, err = appendCanonicalTime(b, ev.RecordedAt, "recorded_at"); err != nil {
+			return b, err
+		}
+	}
+	if ev.RequestID != "" {
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, ev.RequestID)
+	}
+	b = append(b, `,"schema_version":`...)
+	b = appendUint(b, uint64(ev.SchemaVersion))
+	if ev.Source != "" {
+		b = append(b, `,"source":`...)
+		b = appendJSONString(b, ev.Source)
+	}
+	if t := &ev.Target; !t.IsZero() {
+		b = append(b, `,"target":{"id":`...)
+		b = appendJSONString(b, t.ID)
+		if t.Name != "" {
+			b = append(b, `,"name":`...)
+			b = appendJSONString(b, t.Name)
+		}
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, t.Type)
+		b = append(b, '}')
+	}
+	if ev.Tenant != "" {
+		b = append(b, `,"tenant":`...)
+		b = appendJSONString(b, ev.Tenant)
+	}
+	if ev.TraceID != "" {
+		b = append(b, `,"trace_id":`...)
+		b = appendJSONString(b, ev.TraceID)
+	}
+	return append(b, '}'), nil
+}
+
+func appendActor(b []byte, a *Actor) []byte {
+	b = append(b, '{')
+	if a.Email != "" {
+		b = append(b, `"email":`...)
+		b = appendJSONString(b, a.Email)
+		b = append(b, ',')
+	}
+	if a.ID != "" {
+		b = append(b, `"id":`...)
+		b = appendJSONString(b, a.ID)
+		b = append(b, ',')
+	}
+	if a.IP != "" {
+		b = append(b, `"ip":`...)
+		b = appendJSONString(b, a.IP)
+		b = append(b, ',')
+	}
+	if a.Name != "" {
+		b = append(b, `"name":`...)
+		b = appendJSONString(b, a.Name)
+		b = append(b, ',')
+	}
+	if a.OnBehalfOf != nil {
+		b = append(b, `"on_behalf_of":`...)
+		b = appendActor(b, a.OnBehalfOf)
+		b = append(b, ',')
+	}
+	b = append(b, `"type":`...)
+	b = appendJSONString(b, a.Type)
+	if a.UserAgent != "" {
+		b = append(b, `,"user_agent":`...)
+		b = appendJSONString(b, a.UserAgent)
+	}
+	return append(b, '}')
+}
+
+// appendRawCanonical appends a change value, which must already be in
+// canonical form.
+func appendRawCanonical(b, raw []byte, i int, name string) ([]byte, error) {
+	n := len(b)
+	b, err := appendCanonicalJSON(b, raw, 0)
+	if err != nil {
+		return b[:n], &ValidationError{Field: fmt.Sprintf("changes[%d]%s", i, name), Reason: err.Error()}
+	}
+	if !bytes.Equal(b[n:], raw) {
+		return b[:n], notNormalized(fmt.Sprintf("changes[%d]%s", i, name), "JSON value is not in canonical form")
+	}
+	return b, nil
+}
+
+// appendCanonicalTime writes t as "YYYY-MM-DDThh:mm:ss.ffffffZ" in UTC.
+// Any location is accepted (the instant is what counts, and PostgreSQL
+// drivers hand back local times), but not sub-microsecond precision, which
+// Normalize removes and stores do not keep.
+func appendCanonicalTime(b []byte, t time.Time, field string) ([]byte, error) {
+	t = t.UTC()
+	if t.Nanosecond()%1000 != 0 {
+		return b, notNormalized(field, "has sub-microsecond precision")
+	}
+	y, mo, d := t.Date()
+	if y < 1970 || y > 9999 {
+		return b, &ValidationError{Field: field, Reason: fmt.Sprintf("year %d out of range 1970-9999", y)}
+	}
+	h, mi, s := t.Clock()
+	b = append(b, '"')
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(mo), 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, h, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mi, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z', '"'), nil
+}
+
+func appendDigits(b []byte, v, width int) []byte {
+	var buf [8]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[:width]...)
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, buf[i:]...)
+}
+
+// appendUUID writes id in its lower-case 8-4-4-4-12 form, as uuid.String.
+func appendUUID(b []byte, id [16]byte) []byte {
+	const hex = "0123456789abcdef"
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hex[c>>4], hex[c&0xf])
+	}
+	return b
+}
+
+// canonicalSizeHint estimates the encoded size so that Canonical usually
+// allocates once.
+func (ev *Event) canonicalSizeHint() int {
+	n := 192 + len(ev.Tenant) + len(ev.Action) + len(ev.Description) + len(ev.RequestID) +
+		len(ev.TraceID) + len(ev.Source) + len(ev.Target.Type) + len(ev.Target.ID) + len(ev.Target.Name)
+	for a := &ev.Actor; a != nil; a = a.OnBehalfOf {
+		n += 96 + len(a.ID) + len(a.Name) + len(a.Email) + len(a.IP) + len(a.UserAgent)
+	}
+	for i := range ev.Changes {
+		n += 40 + len(ev.Changes[i].Field) + len(ev.Changes[i].Old) + len(ev.Changes[i].New)
+	}
+	n += 64 * len(ev.Metadata)
+	return n
+}
