@@ -1,0 +1,792 @@
+package trailstoretest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+)
+
+// Run runs the conformance suite against the stores h makes. Every case is
+// a subtest with its own empty store.
+func Run(t *testing.T, h Harness) {
+	if h.NewStore == nil {
+		t.Fatal("trailstoretest: Harness.NewStore is nil")
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !h.Serial {
+				t.Parallel()
+			}
+			c.fn(t, h.NewStore(t))
+		})
+	}
+}
+
+var cases = []struct {
+	name string
+	fn   func(t *testing.T, s trail.Store)
+}{
+	{"AppendOne", testAppendOne},
+	{"AppendBatchInOrder", testAppendBatch},
+	{"IdempotentAcrossCalls", testIdempotentAcrossCalls},
+	{"IdempotentWithinBatch", testIdempotentWithinBatch},
+	{"RecordedAt", testRecordedAt},
+	{"RoundTrip", testRoundTrip},
+	{"GetNotFound", testGetNotFound},
+	{"Filters", testFilters},
+	{"ActionPrefix", testActionPrefix},
+	{"TimeRange", testTimeRange},
+	{"TextSearch", testTextSearch},
+	{"TenantIsolation", testTenantIsolation},
+	{"OrderTies", testOrderTies},
+	{"Pagination", testPagination},
+	{"PaginationWhileAppending", testPaginationWhileAppending},
+	{"InvalidCursor", testInvalidCursor},
+	{"InvalidQuery", testInvalidQuery},
+	{"Limits", testLimits},
+	{"Counts", testCounts},
+	{"AtomicBatch", testAtomicBatch},
+	{"Concurrent", testConcurrent},
+}
+
+func testAppendOne(t *testing.T, s trail.Store) {
+	ev := event(t, "acme", "user.delete", 0, target("user", "17"))
+	res := mustAppend(t, s, ev)
+	if res[0].Duplicate {
+		t.Fatalf("first append reported Duplicate")
+	}
+	if res[0].RecordedAt.IsZero() {
+		t.Fatalf("result RecordedAt is zero for a new event")
+	}
+	got, err := s.Get(context.Background(), ev.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	sameEvent(t, "Get after Append", stored([]trail.Event{ev}, res)[0], got)
+}
+
+func testAppendBatch(t *testing.T, s trail.Store) {
+	var evs []trail.Event
+	for i := range 25 {
+		evs = append(evs, event(t, "acme", "user.update", time.Duration(i)*time.Minute, target("user", fmt.Sprint(i))))
+	}
+	res := mustAppend(t, s, evs...)
+	for i, r := range res {
+		if r.Duplicate {
+			t.Errorf("result %d: Duplicate for a new event", i)
+		}
+	}
+	want := stored(evs, res)
+	for _, ev := range want {
+		got, err := s.Get(context.Background(), ev.ID)
+		if err != nil {
+			t.Fatalf("Get %s: %v", ev.ID, err)
+		}
+		sameEvent(t, "Get after batch Append", ev, got)
+	}
+	sameIDs(t, "all events", newestFirst(evs), queryAll(t, s, trail.Query{}))
+}
+
+func testIdempotentAcrossCalls(t *testing.T, s trail.Store) {
+	first := event(t, "acme", "user.delete", 0, describe("first"))
+	res1 := mustAppend(t, s, first)
+	// Same ID, different content: the first version stays.
+	again := first
+	again.Description = "second"
+	again.Action = "user.create"
+	again.RecordedAt = time.Time{}
+	res2 := mustAppend(t, s, again)
+	if !res2[0].Duplicate {
+		t.Fatalf("second append of %s: Duplicate=false", first.ID)
+	}
+	if !res2[0].RecordedAt.IsZero() {
+		t.Errorf("duplicate result RecordedAt = %s, want zero", res2[0].RecordedAt)
+	}
+	// A batch mixing a stored event and a new one.
+	other := event(t, "acme", "user.create", hour)
+	res3 := mustAppend(t, s, first, other)
+	if !res3[0].Duplicate || res3[1].Duplicate {
+		t.Fatalf("mixed batch: Duplicate = %t, %t; want true, false", res3[0].Duplicate, res3[1].Duplicate)
+	}
+	got, err := s.Get(context.Background(), first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameEvent(t, "after duplicates", stored([]trail.Event{first}, res1)[0], got)
+	all := queryAll(t, s, trail.Query{})
+	if len(all) != 2 {
+		t.Fatalf("store holds %d events, want 2:%s", len(all), list(all))
+	}
+}
+
+func testIdempotentWithinBatch(t *testing.T, s trail.Store) {
+	a := event(t, "acme", "user.create", 0)
+	b := event(t, "acme", "user.update", hour)
+	res := mustAppend(t, s, a, b, a, b, a)
+	want := []bool{false, false, true, true, true}
+	for i, r := range res {
+		if r.Duplicate != want[i] {
+			t.Errorf("result %d: Duplicate=%t, want %t", i, r.Duplicate, want[i])
+		}
+	}
+	all := queryAll(t, s, trail.Query{})
+	if len(all) != 2 {
+		t.Fatalf("store holds %d events, want 2:%s", len(all), list(all))
+	}
+	c, err := s.Counts(context.Background(), trail.CountQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := total(c); n != 2 {
+		t.Errorf("Counts total %d, want 2", n)
+	}
+}
+
+func testRecordedAt(t *testing.T, s trail.Store) {
+	// Zero: the store stamps it with its clock. The bounds allow for a
+	// database server whose clock is not the test's.
+	before := time.Now().Add(-time.Minute)
+	ev := event(t, "acme", "user.create", 0)
+	res := mustAppend(t, s, ev)
+	after := time.Now().Add(time.Minute)
+	rec := res[0].RecordedAt
+	if rec.Before(before) || rec.After(after) {
+		t.Errorf("RecordedAt %s not near now", rec)
+	}
+	if rec.Truncate(time.Microsecond) != rec {
+		t.Errorf("RecordedAt %s has sub-microsecond precision; stores keep microseconds", rec.Format(time.RFC3339Nano))
+	}
+	got, err := s.Get(context.Background(), ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.RecordedAt.Equal(rec) {
+		t.Errorf("stored RecordedAt %s, result said %s", got.RecordedAt.Format(time.RFC3339Nano), rec.Format(time.RFC3339Nano))
+	}
+	// Set: kept exactly.
+	set := event(t, "acme", "user.create", hour, func(ev *trail.Event) { ev.RecordedAt = at(2*hour + 123456*time.Microsecond) })
+	res = mustAppend(t, s, set)
+	if !res[0].RecordedAt.Equal(set.RecordedAt) {
+		t.Errorf("result RecordedAt %s, want the event's %s", res[0].RecordedAt, set.RecordedAt)
+	}
+	got, err = s.Get(context.Background(), set.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameEvent(t, "explicit RecordedAt", set, got)
+}
+
+// fullEvent sets every field, with values that trip up naive storage.
+func fullEvent(t testing.TB) trail.Event {
+	return norm(t, trail.Event{
+		ID:         uuid.Must(uuid.NewV7()),
+		OccurredAt: at(-3*day + 987654*time.Microsecond),
+		RecordedAt: at(-3*day + 2*time.Second + 1*time.Microsecond),
+		Tenant:     "Tenant-1.x:y_z",
+		Actor: trail.Actor{
+			Type: trail.ActorUser, ID: "user-42", Name: "Zoë O'Brien \"ZO\" 日本語 🚀", Email: "zoe@example.com",
+			IP: "2001:db8::1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) <b>&amp;",
+			OnBehalfOf: &trail.Actor{Type: trail.ActorUser, ID: "cust-7", Name: "Customer Seven", Email: "c7@example.org"},
+		},
+		Action:      "subscription.plan.change",
+		Target:      trail.Target{Type: "billing.subscription", ID: "sub_123/ä", Name: "Pro plan — yearly"},
+		Outcome:     trail.OutcomeDenied,
+		Description: "Changed plan to \"pro\" — 100% of quota; ∑ ünïcödé\ttab\nnewline 'quoted' \\ backslash",
+		Changes: []trail.Change{
+			trail.Changed("plan", "free", "pro"),
+			{Field: "added", New: json.RawMessage(`{"b":[1,2.5,"x"],"a":null}`)},
+			{Field: "removed", Old: json.RawMessage(`"gone"`)},
+			{Field: "nulled", Old: json.RawMessage(`12`), New: json.RawMessage(`null`)},
+			{Field: "from_null", Old: json.RawMessage(`null`), New: json.RawMessage(`true`)},
+			{Field: "password", Redacted: true},
+			{Field: "address.city", Old: json.RawMessage(`"Zürich"`), New: json.RawMessage(`"東京"`)},
+			{Field: "big", Old: json.RawMessage(`1e21`), New: json.RawMessage(`-0.000001`)},
+		},
+		Metadata: map[string]any{
+			"int":    42,
+			"float":  1.25,
+			"neg":    -7,
+			"nested": map[string]any{"list": []any{1, "two", map[string]any{"three": 3.0}}, "empty": map[string]any{}},
+			"bool":   true,
+			"null":   nil,
+			"text":   "<script>alert('x')</script> \u2028",
+			"emptya": []any{},
+		},
+		RequestID:     "req-abc-123",
+		TraceID:       "4bf92f3577b34da6a3ce929d0e0e4736",
+		Source:        "billing-service",
+		SchemaVersion: trail.SchemaVersion,
+	})
+}
+
+func testRoundTrip(t *testing.T, s trail.Store) {
+	full := fullEvent(t)
+	if _, ok := full.Metadata["int"].(json.Number); !ok {
+		t.Fatalf("suite bug: normalized metadata number is %T, want json.Number", full.Metadata["int"])
+	}
+	minimal := event(t, "", "system.start", -2*day, actor(trail.ActorSystem, ""))
+	anon := event(t, "acme", "auth.login", -day, actor(trail.ActorAnonymous, ""), outcome(trail.OutcomeFailure),
+		func(ev *trail.Event) { ev.Changes = []trail.Change{} })
+	evs := []trail.Event{full, minimal, anon}
+	res := mustAppend(t, s, evs...)
+	want := stored(evs, res)
+	for _, w := range want {
+		got, err := s.Get(context.Background(), w.ID)
+		if err != nil {
+			t.Fatalf("Get %s: %v", w.ID, err)
+		}
+		sameEvent(t, "Get", w, got)
+	}
+	all := queryAll(t, s, trail.Query{})
+	sameIDs(t, "Query", newestFirst(want), all)
+	byID := map[uuid.UUID]trail.Event{}
+	for _, w := range want {
+		byID[w.ID] = w
+	}
+	for _, got := range all {
+		sameEvent(t, "Query", byID[got.ID], got)
+	}
+}
+
+func testGetNotFound(t *testing.T, s trail.Store) {
+	mustAppend(t, s, event(t, "acme", "user.create", 0))
+	_, err := s.Get(context.Background(), uuid.Must(uuid.NewV7()))
+	if !errors.Is(err, trail.ErrNotFound) {
+		t.Fatalf("Get of an unknown ID: err = %v, want ErrNotFound", err)
+	}
+	_, err = s.Get(context.Background(), uuid.Nil)
+	if !errors.Is(err, trail.ErrNotFound) {
+		t.Fatalf("Get of the nil UUID: err = %v, want ErrNotFound", err)
+	}
+}
+
+// dataset is a small multi-tenant history with every filterable dimension
+// varied, including platform events and ties on OccurredAt.
+func dataset(t testing.TB) []trail.Event {
+	tenants := []string{"acme", "globex", ""}
+	actors := []func(*trail.Event){actor(trail.ActorUser, "u1"), actor(trail.ActorUser, "u2"), actor(trail.ActorService, "billing"), actor(trail.ActorSystem, "")}
+	actions := []string{"user.create", "user.delete", "subscription.update", "subscription.plan.change", "sub.create", "auth.login"}
+	targets := []func(*trail.Event){target("user", "17"), target("subscription", "s1"), target("subscription", "s2"), func(*trail.Event) {}}
+	outcomes := []trail.Outcome{trail.OutcomeSuccess, trail.OutcomeSuccess, trail.OutcomeFailure, trail.OutcomeDenied}
+	descs := []string{"Changed subscription plan to pro", "Deleted user Alice", "Plan downgraded to free by billing", "", "Signed in from a new device", "User alice changed the plan"}
+	fields := [][]string{{"plan"}, {"status", "plan"}, nil, {"address.city"}, {"email"}}
+	var evs []trail.Event
+	for i := range 72 {
+		// Offsets over two and a half days, each pair tied on one instant.
+		off := time.Duration(i/2) * 97 * time.Minute
+		evs = append(evs, event(t, tenants[i%3], actions[i%len(actions)], off,
+			actors[(i/3)%len(actors)], targets[(i/2)%len(targets)], outcome(outcomes[(i/5)%len(outcomes)]),
+			describe(descs[(i/4)%len(descs)]), changes(fields[i%len(fields)]...)))
+	}
+	return evs
+}
+
+func testFilters(t *testing.T, s trail.Store) {
+	evs := dataset(t)
+	mustAppend(t, s, evs...)
+	d1 := base.Add(day)
+	d3 := base.Add(3 * day)
+	queries := []trail.Query{
+		{},
+		{Tenant: "acme"},
+		{Tenant: "globex"},
+		{ActorType: trail.ActorUser},
+		{ActorID: "u2"},
+		{ActorType: trail.ActorService, ActorID: "billing"},
+		{ActorType: trail.ActorSystem},
+		{Action: "user.delete"},
+		{Action: "subscription.*"},
+		{Action: "subscription.plan.*"},
+		{Action: "sub.*"},
+		{TargetType: "subscription"},
+		{TargetID: "17"},
+		{TargetType: "subscription", TargetID: "s2"},
+		{Since: d1},
+		{Until: d1},
+		{Since: d1, Until: d3},
+		{Outcome: trail.OutcomeFailure},
+		{Outcome: trail.OutcomeDenied},
+		{Field: "plan"},
+		{Field: "address.city"},
+		{Field: "address"},
+		{Text: "plan"},
+		{Text: "ALICE"},
+		{Text: "plan pro"},
+		{Tenant: "acme", Action: "subscription.*"},
+		{Tenant: "acme", ActorType: trail.ActorUser, ActorID: "u1"},
+		{Tenant: "globex", TargetType: "subscription", TargetID: "s1"},
+		{Tenant: "acme", Since: d1, Until: d3, Action: "user.*"},
+		{Tenant: "acme", Field: "plan", Text: "plan"},
+		{Tenant: "globex", Outcome: trail.OutcomeSuccess, ActorID: "billing"},
+		{Action: "subscription.*", Field: "plan", Since: d1, Outcome: trail.OutcomeSuccess},
+		{Tenant: "acme", ActorID: "u1", Action: "subscription.update", TargetType: "subscription", TargetID: "s1", Since: base, Until: d3, Outcome: trail.OutcomeSuccess, Field: "plan", Text: "plan"},
+		{Tenant: "nobody"},
+		{Action: "nothing.here"},
+	}
+	nonEmpty := 0
+	for _, q := range queries {
+		want := filter(q, evs)
+		if len(want) > 0 {
+			nonEmpty++
+		}
+		for _, limit := range []int{0, 7} {
+			q.Limit = limit
+			sameIDs(t, "Query"+showQuery(q), want, queryAll(t, s, q))
+		}
+	}
+	if nonEmpty < len(queries)-4 {
+		t.Fatalf("suite bug: only %d of %d filter queries match anything", nonEmpty, len(queries))
+	}
+}
+
+func testActionPrefix(t *testing.T, s trail.Store) {
+	upd := event(t, "acme", "subscription.update", 0)
+	plan := event(t, "acme", "subscription.plan.change", hour)
+	sub := event(t, "acme", "sub.create", 2*hour)
+	subs := event(t, "acme", "subscriptions.list", 3*hour)
+	under := event(t, "acme", "sub_x.create", 4*hour)
+	wild := event(t, "acme", "subax.create", 5*hour) // matched by a LIKE 'sub_x.%'
+	mustAppend(t, s, upd, plan, sub, subs, under, wild)
+	for _, c := range []struct {
+		action string
+		want   []trail.Event
+	}{
+		{"subscription.*", []trail.Event{plan, upd}},
+		{"sub.*", []trail.Event{sub}},
+		{"subscription.plan.*", []trail.Event{plan}},
+		{"subscriptions.*", []trail.Event{subs}},
+		{"sub_x.*", []trail.Event{under}},
+		{"subscription.update", []trail.Event{upd}},
+		{"subscription.plan", nil},
+	} {
+		got := queryAll(t, s, trail.Query{Tenant: "acme", Action: c.action})
+		sameIDs(t, "action "+c.action, c.want, got)
+	}
+}
+
+func testTimeRange(t *testing.T, s trail.Store) {
+	var evs []trail.Event
+	for i := range 10 {
+		evs = append(evs, event(t, "acme", "user.update", time.Duration(i)*hour))
+	}
+	// Microsecond neighbours of a bound.
+	bound := at(5 * hour)
+	evs = append(evs, event(t, "acme", "user.update", 5*hour-time.Microsecond), event(t, "acme", "user.update", 5*hour+time.Microsecond))
+	mustAppend(t, s, evs...)
+	for _, q := range []trail.Query{
+		{Since: bound},
+		{Until: bound},
+		{Since: bound, Until: at(5*hour + time.Microsecond)},
+		{Since: at(5*hour - time.Microsecond), Until: bound},
+		{Since: at(2 * hour), Until: at(7 * hour)},
+		{Since: at(100 * hour)},
+		{Until: at(-hour)},
+	} {
+		sameIDs(t, "Query"+showQuery(q), filter(q, evs), queryAll(t, s, q))
+	}
+	got := queryAll(t, s, trail.Query{Since: bound, Until: at(5*hour + time.Microsecond)})
+	if len(got) != 1 || !got[0].OccurredAt.Equal(bound) {
+		t.Errorf("since is inclusive, until exclusive: got %s", list(got))
+	}
+}
+
+func testTextSearch(t *testing.T, s trail.Store) {
+	evs := []trail.Event{
+		event(t, "acme", "subscription.update", 0, describe("Changed subscription plan to pro")),
+		event(t, "acme", "subscription.update", hour, describe("Plan downgraded: PRO to free.")),
+		event(t, "acme", "user.delete", 2*hour, describe("Deleted user alice (admin request)")),
+		event(t, "acme", "user.update", 3*hour, describe("Renamed project 100% done_flag")),
+		event(t, "acme", "user.update", 4*hour),
+		event(t, "globex", "subscription.update", 5*hour, describe("Changed subscription plan to pro")),
+	}
+	mustAppend(t, s, evs...)
+	for _, text := range []string{
+		"plan", "PLAN", "Pro", "plan pro", "pro plan", "alice", "admin request", "deleted", "free", "100",
+		"enterprise", "plan enterprise",
+		// Hostile strings: never an error, never a wildcard or operator.
+		`"`, `'`, `*`, `pla*`, `pla%`, `pla_`, `%`, `_`, `%%`, `OR`, `plan OR enterprise`, `plan AND enterprise`,
+		`NEAR(plan pro)`, `NEAR(`, `plan"`, `"plan`, `description:plan`, `-plan`, `^plan`,
+		`plan'; DROP TABLE events; --`, `\`, `()`, `{plan}`, `a:b`, `::`, "\u00a0", "  ",
+	} {
+		q := trail.Query{Tenant: "acme", Text: text}
+		p, err := s.Query(context.Background(), q)
+		if err != nil {
+			t.Errorf("Text %q: %v", text, err)
+			continue
+		}
+		sameIDs(t, fmt.Sprintf("Text %q", text), filter(q, evs), p.Events)
+	}
+	// Sanity of the reference: the hostile strings above must not be vacuous.
+	if n := len(filter(trail.Query{Text: "plan"}, evs)); n != 3 {
+		t.Fatalf("suite bug: %d events contain plan", n)
+	}
+}
+
+func total(cs []trail.Count) int64 {
+	var n int64
+	for _, c := range cs {
+		n += c.N
+	}
+	return n
+}
+
+func testTenantIsolation(t *testing.T, s trail.Store) {
+	evs := dataset(t)
+	// Tenant names that are prefixes of each other must not leak.
+	evs = append(evs,
+		event(t, "acme2", "user.create", 0),
+		event(t, "acm", "user.create", 0),
+		event(t, "ACME", "user.create", 0))
+	mustAppend(t, s, evs...)
+	for _, tenant := range []string{"acme", "globex", "acme2", "acm", "ACME"} {
+		for _, q := range []trail.Query{
+			{Tenant: tenant},
+			{Tenant: tenant, Action: "user.*"},
+			{Tenant: tenant, Text: "plan"},
+			{Tenant: tenant, Field: "plan"},
+			{Tenant: tenant, TargetType: "subscription", TargetID: "s1"},
+			{Tenant: tenant, ActorType: trail.ActorSystem},
+		} {
+			got := queryAll(t, s, q)
+			for _, ev := range got {
+				if ev.Tenant != tenant {
+					t.Fatalf("Query%s returned event %s of tenant %q", showQuery(q), ev.ID, ev.Tenant)
+				}
+			}
+			sameIDs(t, "Query"+showQuery(q), filter(q, evs), got)
+		}
+		cs, err := s.Counts(context.Background(), trail.CountQuery{Tenant: tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, want := total(cs), int64(len(filter(trail.Query{Tenant: tenant}, evs))); n != want {
+			t.Errorf("Counts tenant %q: total %d, want %d", tenant, n, want)
+		}
+	}
+	all := queryAll(t, s, trail.Query{})
+	platform := 0
+	for _, ev := range all {
+		if ev.Tenant == "" {
+			platform++
+		}
+	}
+	if len(all) != len(evs) || platform == 0 {
+		t.Errorf("empty Tenant must return every event including platform events: got %d (%d platform), want %d", len(all), platform, len(evs))
+	}
+}
+
+func testOrderTies(t *testing.T, s trail.Store) {
+	// Five events at one instant with IDs whose byte order is known, plus
+	// neighbours; appended in an order that is neither.
+	mk := func(b byte, off time.Duration) trail.Event {
+		id := uuid.Must(uuid.NewV7())
+		id[0], id[15] = b, b // first byte decides the order
+		return event(t, "acme", "user.update", off, withID(id))
+	}
+	tied := []trail.Event{mk(0x30, hour), mk(0xf0, hour), mk(0x10, hour), mk(0x80, hour), mk(0x7f, hour)}
+	evs := append(slices.Clone(tied), mk(0x00, hour+time.Microsecond), mk(0xff, hour-time.Microsecond))
+	mustAppend(t, s, evs[3], evs[0], evs[6], evs[1], evs[5], evs[4], evs[2])
+	want := newestFirst(evs)
+	if want[0].ID[0] != 0x00 || want[1].ID[0] != 0xf0 || want[5].ID[0] != 0x10 || want[6].ID[0] != 0xff {
+		t.Fatalf("suite bug: reference order wrong: %s", list(want))
+	}
+	sameIDs(t, "newest first, ties by ID descending", want, queryAll(t, s, trail.Query{}))
+	// Pages that split the tie must neither skip nor repeat.
+	for _, limit := range []int{1, 2, 3} {
+		sameIDs(t, fmt.Sprintf("limit %d", limit), want, queryAll(t, s, trail.Query{Limit: limit}))
+	}
+}
+
+func testPagination(t *testing.T, s trail.Store) {
+	var evs []trail.Event
+	for i := range 230 {
+		// Runs of four events share an instant.
+		evs = append(evs, event(t, []string{"acme", "globex"}[i%2], "user.update", time.Duration(i/4)*time.Minute))
+	}
+	mustAppend(t, s, evs...)
+	for _, q := range []trail.Query{{Limit: 10}, {Limit: 1}, {Limit: 229}, {Limit: 230}, {Limit: 231}, {Tenant: "acme", Limit: 9}, {Limit: 0}} {
+		want := filter(q, evs)
+		sameIDs(t, "Query"+showQuery(q), want, queryAll(t, s, q))
+	}
+	// A page that ends exactly at the last event says there is no more.
+	p, err := s.Query(context.Background(), trail.Query{Limit: 230})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 230 || p.Next != "" {
+		t.Errorf("a page holding the last event: %d events, Next=%q; want 230 and no cursor", len(p.Events), p.Next)
+	}
+}
+
+func testPaginationWhileAppending(t *testing.T, s trail.Store) {
+	var evs []trail.Event
+	for i := range 40 {
+		evs = append(evs, event(t, "acme", "user.update", time.Duration(i)*time.Minute))
+	}
+	mustAppend(t, s, evs...)
+	want := newestFirst(evs)
+	q := trail.Query{Tenant: "acme", Limit: 6}
+	var got []trail.Event
+	var late []trail.Event
+	for page := 0; ; page++ {
+		p, err := s.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.Events...)
+		if p.Next == "" {
+			break
+		}
+		q.Cursor = p.Next
+		// Between pages: newer events (belong before the cursor: never seen
+		// by this walk) and, once, an older one (after the cursor: seen).
+		mustAppend(t, s, event(t, "acme", "user.update", time.Duration(100+page)*time.Minute))
+		if page == 2 {
+			old := event(t, "acme", "user.update", -time.Hour)
+			mustAppend(t, s, old)
+			late = append(late, old)
+		}
+	}
+	sameIDs(t, "walk while appending", append(want, late...), got)
+}
+
+func testInvalidCursor(t *testing.T, s trail.Store) {
+	mustAppend(t, s, event(t, "acme", "user.update", 0), event(t, "acme", "user.update", hour))
+	valid := trail.EncodeCursor(trail.Cursor{OccurredAt: at(hour), ID: uuid.Must(uuid.NewV7())})
+	raw, _ := base64.RawURLEncoding.DecodeString(valid)
+	wrongVersion := slices.Clone(raw)
+	wrongVersion[0] = 99
+	for _, c := range []string{
+		"x", "not a cursor", "!!!!", valid[:len(valid)-2], valid + "AA", valid + "=",
+		base64.RawURLEncoding.EncodeToString(wrongVersion),
+		base64.StdEncoding.EncodeToString(raw[:10]), "' OR 1=1 --", "\x00",
+	} {
+		_, err := s.Query(context.Background(), trail.Query{Cursor: c})
+		if !errors.Is(err, trail.ErrInvalidCursor) {
+			t.Errorf("cursor %q: err = %v, want ErrInvalidCursor", c, err)
+		}
+	}
+	if _, err := s.Query(context.Background(), trail.Query{Cursor: valid}); err != nil {
+		t.Errorf("a well-formed cursor for an unknown event is a position, not an error: %v", err)
+	}
+}
+
+func testInvalidQuery(t *testing.T, s trail.Store) {
+	for _, q := range []trail.Query{
+		{Tenant: "bad tenant"},
+		{Action: "Bad.Action"},
+		{Action: "user.*.x"},
+		{Action: "*"},
+		{ActorType: "robot"},
+		{Outcome: "maybe"},
+		{Since: at(hour), Until: at(0)},
+		{Since: at(hour), Until: at(hour)},
+		{Limit: -1},
+		{Limit: trail.MaxLimit + 1},
+		{Text: "a\x00b"},
+	} {
+		if _, err := s.Query(context.Background(), q); !errors.Is(err, trail.ErrInvalidQuery) {
+			t.Errorf("Query%s: err = %v, want ErrInvalidQuery", showQuery(q), err)
+		}
+	}
+	if _, err := s.Counts(context.Background(), trail.CountQuery{Action: "Bad"}); err == nil {
+		t.Errorf("Counts with a bad action: no error")
+	}
+}
+
+func testLimits(t *testing.T, s trail.Store) {
+	n := trail.DefaultLimit + 17
+	var evs []trail.Event
+	for i := range n {
+		evs = append(evs, event(t, "acme", "user.update", time.Duration(i)*time.Second))
+	}
+	mustAppend(t, s, evs...)
+	want := newestFirst(evs)
+	for _, c := range []struct {
+		limit, size int
+		more        bool
+	}{{0, trail.DefaultLimit, true}, {1, 1, true}, {50, 50, true}, {n, n, false}, {trail.MaxLimit, n, false}} {
+		p, err := s.Query(context.Background(), trail.Query{Limit: c.limit})
+		if err != nil {
+			t.Fatalf("limit %d: %v", c.limit, err)
+		}
+		if len(p.Events) != c.size || (p.Next != "") != c.more {
+			t.Errorf("limit %d: %d events, Next=%t; want %d, %t", c.limit, len(p.Events), p.Next != "", c.size, c.more)
+		}
+		sameIDs(t, fmt.Sprintf("limit %d", c.limit), want[:c.size], p.Events)
+	}
+}
+
+func testCounts(t *testing.T, s trail.Store) {
+	type key struct {
+		day    time.Time
+		action string
+	}
+	var evs []trail.Event
+	add := func(tenant, action string, off time.Duration, n int) {
+		for i := range n {
+			evs = append(evs, event(t, tenant, action, off+time.Duration(i)*time.Second))
+		}
+	}
+	d0 := base.Truncate(day) // 2025-03-10 00:00 UTC
+	// Around midnight UTC: 23:59:59.999999 belongs to the earlier day.
+	add("acme", "user.create", 3*hour, 3)
+	add("acme", "user.delete", 5*hour, 1)
+	add("acme", "subscription.update", 6*hour, 2)
+	evs = append(evs, event(t, "acme", "user.create", d0.Add(day-time.Microsecond).Sub(base)))
+	evs = append(evs, event(t, "acme", "user.create", d0.Add(day).Sub(base)))
+	add("acme", "subscription.plan.change", 2*day, 4)
+	add("globex", "user.create", 0, 5)
+	add("", "system.start", day, 2)
+	mustAppend(t, s, evs...)
+
+	ref := func(cq trail.CountQuery) map[key]int64 {
+		m := map[key]int64{}
+		for _, ev := range evs {
+			if matches(trail.Query{Tenant: cq.Tenant, Action: cq.Action, Since: cq.Since, Until: cq.Until}, ev) {
+				y, mo, d := ev.OccurredAt.Date()
+				m[key{time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), ev.Action}]++
+			}
+		}
+		return m
+	}
+	for _, cq := range []trail.CountQuery{
+		{},
+		{Tenant: "acme"},
+		{Tenant: "globex"},
+		{Tenant: "acme", Action: "user.create"},
+		{Tenant: "acme", Action: "subscription.*"},
+		{Action: "user.*"},
+		{Tenant: "acme", Since: d0.Add(day)},
+		{Tenant: "acme", Until: d0.Add(day)},
+		{Since: d0.Add(day), Until: d0.Add(2 * day)},
+		{Tenant: "nobody"},
+	} {
+		cs, err := s.Counts(context.Background(), cq)
+		if err != nil {
+			t.Fatalf("Counts(%+v): %v", cq, err)
+		}
+		got := map[key]int64{}
+		for _, c := range cs {
+			k := key{c.Day, c.Action}
+			if c.Day.Location() != time.UTC || !c.Day.Equal(c.Day.Truncate(day)) {
+				t.Errorf("Counts(%+v): day %s is not midnight UTC", cq, c.Day)
+			}
+			k.day = c.Day.UTC()
+			if _, dup := got[k]; dup {
+				t.Errorf("Counts(%+v): %s %s listed twice", cq, c.Day.Format(time.DateOnly), c.Action)
+			}
+			if c.N <= 0 {
+				t.Errorf("Counts(%+v): %s %s has count %d", cq, c.Day.Format(time.DateOnly), c.Action, c.N)
+			}
+			got[k] = c.N
+		}
+		want := ref(cq)
+		if len(got) != len(want) {
+			t.Errorf("Counts(%+v): %d rows, want %d: got %v want %v", cq, len(got), len(want), got, want)
+			continue
+		}
+		for k, n := range want {
+			if got[k] != n {
+				t.Errorf("Counts(%+v): %s %s = %d, want %d", cq, k.day.Format(time.DateOnly), k.action, got[k], n)
+			}
+		}
+	}
+	if _, ok := ref(trail.CountQuery{Tenant: "acme", Action: "user.create"})[key{d0, "user.create"}]; !ok {
+		t.Fatal("suite bug: reference counts empty")
+	}
+}
+
+func testAtomicBatch(t *testing.T, s trail.Store) {
+	ctx := context.Background()
+	good := []trail.Event{event(t, "acme", "user.create", 0), event(t, "acme", "user.create", hour)}
+	bad := trail.Event{OccurredAt: at(2 * hour), Actor: trail.Actor{Type: trail.ActorSystem}, Action: "user.create",
+		Outcome: trail.OutcomeSuccess, SchemaVersion: trail.SchemaVersion} // no ID
+	if _, err := s.Append(ctx, append(slices.Clone(good), bad)); err == nil {
+		t.Errorf("Append of a batch with an event without ID: no error")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Append(cctx, good); err == nil {
+		t.Errorf("Append with a cancelled context: no error")
+	}
+	for _, ev := range good {
+		if _, err := s.Get(ctx, ev.ID); !errors.Is(err, trail.ErrNotFound) {
+			t.Errorf("event %s of a failed batch: Get err = %v, want ErrNotFound (nothing written)", ev.ID, err)
+		}
+	}
+	if all := queryAll(t, s, trail.Query{}); len(all) != 0 {
+		t.Errorf("failed batches left %d events:%s", len(all), list(all))
+	}
+	// The same events append normally afterwards, as new.
+	for i, r := range mustAppend(t, s, good...) {
+		if r.Duplicate {
+			t.Errorf("event %d after failed batches: Duplicate (the failed batch wrote it)", i)
+		}
+	}
+}
+
+func testConcurrent(t *testing.T, s trail.Store) {
+	const workers, batches, per = 6, 8, 10
+	shared := []trail.Event{event(t, "acme", "user.update", 0), event(t, "globex", "user.update", 0)}
+	var (
+		mu      sync.Mutex
+		all     []trail.Event
+		fresh   = map[uuid.UUID]int{}
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		firstEr error
+	)
+	for w := range workers {
+		var mine [][]trail.Event
+		for b := range batches {
+			var batch []trail.Event
+			for i := range per {
+				batch = append(batch, event(t, []string{"acme", "globex", ""}[(w+i)%3], "user.update",
+					time.Duration(w*batches*per+b*per+i)*time.Second))
+			}
+			batch = append(batch, shared...) // every batch races on the same IDs
+			mine = append(mine, batch)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, batch := range mine {
+				res, err := s.Append(context.Background(), batch)
+				if err != nil {
+					errOnce.Do(func() { firstEr = err })
+					return
+				}
+				mu.Lock()
+				for i, r := range res {
+					if !r.Duplicate {
+						fresh[batch[i].ID]++
+					}
+				}
+				all = append(all, batch[:per]...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		t.Fatalf("concurrent Append: %v", firstEr)
+	}
+	for _, ev := range shared {
+		if fresh[ev.ID] != 1 {
+			t.Errorf("shared event %s reported new %d times, want exactly once", ev.ID, fresh[ev.ID])
+		}
+	}
+	want := newestFirst(append(all, shared...))
+	got := queryAll(t, s, trail.Query{Limit: trail.MaxLimit})
+	sameIDs(t, "after concurrent appends", want, got)
+}
