@@ -83,6 +83,38 @@ func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 	if err := q.Validate(); err != nil {
 		return trail.Page{}, err
 	}
+	limit := q.EffectiveLimit()
+	query, args, ok, err := buildQuery(q, limit+1)
+	if err != nil || !ok {
+		return trail.Page{}, err
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
+	}
+	defer rows.Close()
+	var page trail.Page
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
+		}
+		page.Events = append(page.Events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		last := page.Events[limit-1]
+		page.Next = trail.EncodeCursor(trail.Cursor{OccurredAt: last.OccurredAt, ID: last.ID})
+	}
+	return page, nil
+}
+
+// buildQuery returns the SELECT for a validated q returning at most n rows.
+// ok is false when q can match nothing (a text search without any word).
+func buildQuery(q trail.Query, n int) (query string, args []any, ok bool, err error) {
 	var w where
 	if q.Tenant != "" {
 		w.add("tenant = ?", q.Tenant)
@@ -110,42 +142,20 @@ func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 	if q.Text != "" {
 		m, ok := ftsQuery(q.Text)
 		if !ok {
-			return trail.Page{}, nil // no word to look for: nothing matches
+			return "", nil, false, nil
 		}
 		w.add("seq IN (SELECT rowid FROM trail_events_fts WHERE trail_events_fts MATCH ?)", m)
 	}
 	if q.Cursor != "" {
 		c, err := trail.DecodeCursor(q.Cursor)
 		if err != nil {
-			return trail.Page{}, err
+			return "", nil, false, err
 		}
 		w.add("(occurred_at, id) < (?, ?)", c.OccurredAt.UnixMicro(), c.ID[:])
 	}
-	limit := q.EffectiveLimit()
-	query := `SELECT ` + selectCols + ` FROM trail_events` + w.String() +
+	query = `SELECT ` + selectCols + ` FROM trail_events` + w.String() +
 		` ORDER BY occurred_at DESC, id DESC LIMIT ?`
-	rows, err := s.db.QueryContext(ctx, query, append(w.args, limit+1)...)
-	if err != nil {
-		return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
-	}
-	defer rows.Close()
-	var page trail.Page
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
-		}
-		page.Events = append(page.Events, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return trail.Page{}, fmt.Errorf("trailsqlite: query: %w", err)
-	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
-		last := page.Events[limit-1]
-		page.Next = trail.EncodeCursor(trail.Cursor{OccurredAt: last.OccurredAt, ID: last.ID})
-	}
-	return page, nil
+	return query, append(w.args, n), true, nil
 }
 
 // ftsQuery turns user text into an FTS5 query that can only mean "all these
@@ -176,14 +186,8 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	if err := vq.Validate(); err != nil {
 		return nil, err
 	}
-	var w where
-	if q.Tenant != "" {
-		w.add("tenant = ?", q.Tenant)
-	}
-	filterAction(&w, q.Action)
-	filterTime(&w, q.Since, q.Until)
-	rows, err := s.db.QueryContext(ctx, `SELECT occurred_at / 86400000000 AS day, action, count(*) FROM trail_events`+
-		w.String()+` GROUP BY day, action ORDER BY day, action`, w.args...)
+	query, args := buildCounts(q)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("trailsqlite: counts: %w", err)
 	}
@@ -201,6 +205,17 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 		return nil, fmt.Errorf("trailsqlite: counts: %w", err)
 	}
 	return out, nil
+}
+
+func buildCounts(q trail.CountQuery) (string, []any) {
+	var w where
+	if q.Tenant != "" {
+		w.add("tenant = ?", q.Tenant)
+	}
+	filterAction(&w, q.Action)
+	filterTime(&w, q.Since, q.Until)
+	return `SELECT occurred_at / 86400000000 AS day, action, count(*) FROM trail_events` +
+		w.String() + ` GROUP BY day, action ORDER BY day, action`, w.args
 }
 
 func scanEvent(rows *sql.Rows) (trail.Event, error) {
