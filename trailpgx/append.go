@@ -1,0 +1,280 @@
+package trailpgx
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/trailhq/trail"
+)
+
+type statements struct {
+	insertUnnest string // both tables in one statement, any batch size
+	insertIDs    string // event_ids only, ahead of COPY
+	get          string
+}
+
+func newStatements(schema string) statements {
+	cols := strings.Join(insertColumns, ", ")
+	// u's columns: every insert column but changed_fields, which is derived
+	// from changes in SQL (so that any writer, including a trigger, gets the
+	// same array).
+	var ucols, sel []string
+	var params []string
+	types := map[string]string{"id": "uuid", "occurred_at": "timestamptz", "recorded_at": "timestamptz",
+		"schema_version": "smallint", "on_behalf_of": "jsonb", "changes": "jsonb", "metadata": "jsonb"}
+	for _, c := range insertColumns {
+		if c == "changed_fields" {
+			sel = append(sel, "(SELECT array_agg(x->>'field') FROM jsonb_array_elements(u.changes) x)")
+			continue
+		}
+		t := types[c]
+		if t == "" {
+			t = "text"
+		}
+		ucols = append(ucols, c)
+		params = append(params, fmt.Sprintf("$%d::%s[]", len(params)+1, t))
+		sel = append(sel, "u."+c)
+	}
+	return statements{
+		insertUnnest: "WITH u AS (SELECT * FROM unnest(" + strings.Join(params, ", ") + ") AS u(" + strings.Join(ucols, ", ") + ")),\n" +
+			"ins AS (INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) SELECT id, occurred_at, tenant FROM u ON CONFLICT DO NOTHING RETURNING id)\n" +
+			"INSERT INTO " + schema + ".events (" + cols + ") SELECT " + strings.Join(sel, ", ") + " FROM u JOIN ins ON ins.id = u.id RETURNING id",
+		insertIDs: "INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING RETURNING id",
+		get: "SELECT " + selectColumns + " FROM " + schema + ".events e WHERE e.id = $1 AND (e.tenant, e.occurred_at) = " +
+			"(SELECT tenant, occurred_at FROM " + schema + ".event_ids WHERE id = $1)",
+	}
+}
+
+// batch is a set of events ready to write: stamped, deduplicated, encoded.
+type batch struct {
+	results []trail.Result
+	rows    []row             // the first occurrence of each ID
+	index   map[uuid.UUID]int // ID -> position in rows
+	first   []int             // position in rows -> position in results
+}
+
+func (s *Store) prepare(events []trail.Event) (*batch, error) {
+	if len(events) == 0 {
+		return nil, fmt.Errorf("trailpgx: no events to append")
+	}
+	events = slices.Clone(events) // stamping RecordedAt must not touch the caller's slice
+	b := &batch{results: make([]trail.Result, len(events)), index: make(map[uuid.UUID]int, len(events))}
+	now := time.Time{}
+	for i := range events {
+		ev := &events[i]
+		if ev.RecordedAt.IsZero() {
+			if now.IsZero() {
+				now = s.cfg.Now().UTC().Truncate(time.Microsecond)
+			}
+			ev.RecordedAt = now
+		}
+		if err := check(ev); err != nil {
+			return nil, fmt.Errorf("trailpgx: append: event %d: %w", i, err)
+		}
+		b.results[i] = trail.Result{ID: ev.ID, Duplicate: true}
+		if _, dup := b.index[ev.ID]; dup {
+			continue
+		}
+		r, err := encode(ev)
+		if err != nil {
+			if len(events) > 1 {
+				return nil, fmt.Errorf("event %d: %w", i, err)
+			}
+			return nil, err
+		}
+		b.index[ev.ID] = len(b.rows)
+		b.rows = append(b.rows, r)
+		b.first = append(b.first, i)
+	}
+	return b, nil
+}
+
+// stored marks id as newly written.
+func (b *batch) stored(id uuid.UUID) {
+	if j, ok := b.index[id]; ok {
+		b.results[b.first[j]] = trail.Result{ID: id, RecordedAt: b.rows[j].ev.RecordedAt}
+	}
+}
+
+// unnestArgs are the arrays of insertUnnest.
+func (b *batch) unnestArgs() []any {
+	n := len(b.rows)
+	ids := make([]pgtype.UUID, n)
+	occ, rec := make([]time.Time, n), make([]time.Time, n)
+	sv := make([]int16, n)
+	txt := make([][]string, 17)
+	for i := range txt {
+		txt[i] = make([]string, n)
+	}
+	obo, ch, meta := make([]*string, n), make([]*string, n), make([]*string, n)
+	for i := range b.rows {
+		r := &b.rows[i]
+		ev := r.ev
+		ids[i] = pgtype.UUID{Bytes: ev.ID, Valid: true}
+		occ[i], rec[i], sv[i] = ev.OccurredAt, ev.RecordedAt, int16(ev.SchemaVersion)
+		for k, v := range []string{ev.Tenant, string(ev.Actor.Type), ev.Actor.ID, ev.Actor.Name, ev.Actor.Email, ev.Actor.IP, ev.Actor.UserAgent,
+			ev.Action, ev.Target.Type, ev.Target.ID, ev.Target.Name, string(ev.Outcome), ev.Description, ev.RequestID, ev.TraceID, ev.Source} {
+			txt[k][i] = v
+		}
+		obo[i], ch[i], meta[i] = r.obo, r.changes, r.meta
+	}
+	return []any{ids, occ, rec, sv, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], obo,
+		txt[7], txt[8], txt[9], txt[10], txt[11], txt[12], ch, meta, txt[13], txt[14], txt[15]}
+}
+
+// Append stores events in one transaction of its own: all or none.
+func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
+	b, err := s.prepare(events)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if err := s.ensureFor(ctx, events); err != nil {
+			return nil, err
+		}
+		err = s.with(ctx, func(c *pgx.Conn) error {
+			return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return s.write(ctx, tx, b) })
+		})
+		if err != nil && attempt == 0 && isNoPartition(err) {
+			s.parts.reset() // a partition was dropped behind our back
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("trailpgx: append: %w", err)
+		}
+		return b.results, nil
+	}
+}
+
+// AppendTx stores events inside tx, the caller's transaction: they exist if
+// and only if tx commits. Up to Config.CopyThreshold events take one
+// statement, so one round trip on the caller's connection; larger batches
+// go through COPY.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, events []trail.Event) ([]trail.Result, error) {
+	if tx == nil {
+		return nil, fmt.Errorf("trailpgx: AppendTx: tx is nil")
+	}
+	b, err := s.prepare(events)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensureFor(ctx, events); err != nil {
+		return nil, err
+	}
+	if err := s.write(ctx, tx, b); err != nil {
+		if isNoPartition(err) {
+			s.parts.reset()
+		}
+		return nil, fmt.Errorf("trailpgx: append: %w", err)
+	}
+	return b.results, nil
+}
+
+// write inserts b in tx.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
+	if len(b.rows) < s.cfg.CopyThreshold {
+		rows, err := tx.Query(ctx, s.sql.insertUnnest, b.unnestArgs()...)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			b.stored(id.Bytes)
+		}
+		return nil
+	}
+	// COPY: claim the IDs first, then copy only the rows whose ID was new.
+	n := len(b.rows)
+	ids, occ, ten := make([]pgtype.UUID, n), make([]time.Time, n), make([]string, n)
+	for i := range b.rows {
+		ev := b.rows[i].ev
+		ids[i], occ[i], ten[i] = pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.OccurredAt, ev.Tenant
+	}
+	rows, err := tx.Query(ctx, s.sql.insertIDs, ids, occ, ten)
+	if err != nil {
+		return err
+	}
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
+	if err != nil {
+		return err
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	isNew := make(map[uuid.UUID]bool, len(fresh))
+	for _, id := range fresh {
+		isNew[id.Bytes] = true
+	}
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		for ; i < len(b.rows); i++ {
+			if isNew[b.rows[i].ev.ID] {
+				i++
+				return b.rows[i-1].copyValues(), nil
+			}
+		}
+		return nil, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.cfg.Schema, "events"}, insertColumns, src); err != nil {
+		return err
+	}
+	for id := range isNew {
+		b.stored(id)
+	}
+	return nil
+}
+
+// InsertSQL returns the single statement that appends events, with its
+// arguments: it inserts into event_ids and events together, skipping IDs
+// already stored, and returns the IDs it wrote. trailsql runs it inside a
+// *sql.Tx; it is exported for drivers that cannot hand over a pgx.Tx.
+// Partitions must exist (EnsurePartitions) before it runs.
+func (s *Store) InsertSQL(events []trail.Event) (query string, args []any, finish func(stored []uuid.UUID) []trail.Result, err error) {
+	b, err := s.prepare(events)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return s.sql.insertUnnest, b.unnestArgs(), func(stored []uuid.UUID) []trail.Result {
+		for _, id := range stored {
+			b.stored(id)
+		}
+		return b.results
+	}, nil
+}
+
+// EnsurePartitions creates, on a connection of its own, the monthly
+// partitions that events need and the store has not seen yet.
+func (s *Store) EnsurePartitions(ctx context.Context, events []trail.Event) error {
+	return s.ensureFor(ctx, events)
+}
+
+// check rejects what a store must never write. Append's contract is
+// normalized, valid events (trail.Client guarantees it); this catches, cheaply,
+// the mistakes that would corrupt the table or its order.
+func check(ev *trail.Event) error {
+	bad := func(field, reason string) error { return &trail.ValidationError{Field: field, Reason: reason} }
+	switch {
+	case ev.ID == uuid.Nil:
+		return bad("id", "required")
+	case ev.OccurredAt.IsZero():
+		return bad("occurred_at", "required")
+	case ev.Action == "":
+		return bad("action", "required")
+	case ev.Actor.Type == "":
+		return bad("actor.type", "required")
+	case ev.Outcome == "":
+		return bad("outcome", "required (normalize the event first)")
+	case ev.SchemaVersion == 0:
+		return bad("schema_version", "required (normalize the event first)")
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package trailpgx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/trailhq/trail"
+)
+
+// Get returns the event with id. event_ids says which tenant and instant the
+// event has, so the lookup prunes to one partition and one index entry.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (trail.Event, error) {
+	var ev trail.Event
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		ev, err = scanEvent(c.QueryRow(ctx, s.sql.get, pgtype.UUID{Bytes: id, Valid: true}).Scan)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return trail.Event{}, fmt.Errorf("%w: %s", trail.ErrNotFound, id)
+	}
+	if err != nil {
+		return trail.Event{}, fmt.Errorf("trailpgx: get %s: %w", id, err)
+	}
+	return ev, nil
+}
+
+// where builds the conditions shared by Query and Counts.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func (w *where) common(tenant, action string, since, until time.Time) {
+	if tenant != "" {
+		w.add("tenant = ?", tenant)
+	}
+	if action != "" {
+		if p, ok := strings.CutSuffix(action, "*"); ok {
+			w.add("starts_with(action, ?)", p)
+		} else {
+			w.add("action = ?", action)
+		}
+	}
+	if !since.IsZero() {
+		w.add("occurred_at >= ?", since.UTC())
+	}
+	if !until.IsZero() {
+		w.add("occurred_at < ?", until.UTC())
+	}
+}
+
+// QuerySQL returns the statement and arguments Query runs for q (after
+// validation), for EXPLAIN and for other drivers. The limit fetched is one
+// more than the page size, to know whether another page follows.
+func (s *Store) QuerySQL(q trail.Query) (string, []any, error) {
+	if err := q.Validate(); err != nil {
+		return "", nil, err
+	}
+	var w where
+	w.common(q.Tenant, q.Action, q.Since, q.Until)
+	if q.ActorType != "" {
+		w.add("actor_type = ?", string(q.ActorType))
+	}
+	if q.ActorID != "" {
+		w.add("actor_id = ?", q.ActorID)
+	}
+	if q.TargetType != "" {
+		w.add("target_type = ?", q.TargetType)
+	}
+	if q.TargetID != "" {
+		w.add("target_id = ?", q.TargetID)
+	}
+	if q.Outcome != "" {
+		w.add("outcome = ?", string(q.Outcome))
+	}
+	if q.Field != "" {
+		w.add("changed_fields @> ARRAY[?::text]", q.Field)
+	}
+	if q.Text != "" {
+		w.add("to_tsvector('simple'::regconfig, description) @@ plainto_tsquery('simple'::regconfig, ?)", q.Text)
+	}
+	if q.Cursor != "" {
+		c, err := trail.DecodeCursor(q.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		// The plain bound lets the planner prune newer partitions; the row
+		// comparison is the exact keyset position.
+		w.add("occurred_at <= ?", c.OccurredAt)
+		w.args = append(w.args, pgtype.UUID{Bytes: c.ID, Valid: true})
+		w.conds = append(w.conds, fmt.Sprintf("(occurred_at, id) < ($%d, $%d)", len(w.args)-1, len(w.args)))
+	}
+	sql := "SELECT " + selectColumns + " FROM " + s.schema + ".events" + w.sql() +
+		" ORDER BY occurred_at DESC, id DESC LIMIT " + strconv.Itoa(q.EffectiveLimit()+1)
+	return sql, w.args, nil
+}
+
+// Query returns one page of events matching q, newest first.
+func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
+	sql, args, err := s.QuerySQL(q)
+	if err != nil {
+		return trail.Page{}, err
+	}
+	limit := q.EffectiveLimit()
+	var page trail.Page
+	err = s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			ev, err := scanEvent(rows.Scan)
+			if err != nil {
+				return err
+			}
+			page.Events = append(page.Events, ev)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return trail.Page{}, fmt.Errorf("trailpgx: query: %w", err)
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		last := page.Events[limit-1]
+		page.Next = trail.EncodeCursor(trail.Cursor{OccurredAt: last.OccurredAt, ID: last.ID})
+	}
+	return page, nil
+}
+
+// CountsSQL returns the statement and arguments Counts runs for q.
+func (s *Store) CountsSQL(q trail.CountQuery) (string, []any, error) {
+	qq := trail.Query{Tenant: q.Tenant, Action: q.Action, Since: q.Since, Until: q.Until}
+	if err := qq.Validate(); err != nil {
+		return "", nil, err
+	}
+	var w where
+	w.common(q.Tenant, q.Action, q.Since, q.Until)
+	return "SELECT date_trunc('day', occurred_at AT TIME ZONE 'UTC') AS day, action, count(*) FROM " + s.schema + ".events" +
+		w.sql() + " GROUP BY 1, 2 ORDER BY 1, 2", w.args, nil
+}
+
+// Counts returns the number of events per UTC day and action, by day then
+// action.
+func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
+	sql, args, err := s.CountsSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	var out []trail.Count
+	err = s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (trail.Count, error) {
+			var ct trail.Count
+			var day time.Time
+			err := r.Scan(&day, &ct.Action, &ct.N)
+			ct.Day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+			return ct, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: counts: %w", err)
+	}
+	return out, nil
+}

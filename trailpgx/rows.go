@@ -1,0 +1,167 @@
+package trailpgx
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/trailhq/trail"
+)
+
+// insertColumns are the events columns every writer fills, in order.
+var insertColumns = []string{
+	"id", "occurred_at", "recorded_at", "schema_version", "tenant",
+	"actor_type", "actor_id", "actor_name", "actor_email", "actor_ip", "actor_user_agent", "on_behalf_of",
+	"action", "target_type", "target_id", "target_name", "outcome", "description",
+	"changes", "changed_fields", "metadata", "request_id", "trace_id", "source",
+}
+
+// selectColumns are read back by scanEvent.
+const selectColumns = `id, occurred_at, recorded_at, schema_version, tenant,
+	actor_type, actor_id, actor_name, actor_email, actor_ip, actor_user_agent, on_behalf_of,
+	action, target_type, target_id, target_name, outcome, description,
+	changes, metadata, request_id, trace_id, source`
+
+// row is an event in column form.
+type row struct {
+	ev      *trail.Event
+	obo     *string
+	changes *string
+	fields  []string
+	meta    *string
+}
+
+// encode turns a normalized event into column values. PostgreSQL's jsonb
+// cannot hold the character U+0000, so an event carrying it in a change or
+// metadata value is refused here, naming the field, before anything is sent.
+func encode(ev *trail.Event) (row, error) {
+	r := row{ev: ev}
+	if ev.Actor.OnBehalfOf != nil {
+		b, err := json.Marshal(ev.Actor.OnBehalfOf)
+		if err != nil {
+			return r, &trail.ValidationError{Field: "actor.on_behalf_of", Reason: err.Error()}
+		}
+		s := string(b)
+		r.obo = &s
+	}
+	if len(ev.Changes) > 0 {
+		b, err := json.Marshal(ev.Changes)
+		if err != nil {
+			return r, &trail.ValidationError{Field: "changes", Reason: err.Error()}
+		}
+		if hasNULEscape(b) {
+			return r, &trail.ValidationError{Field: "changes", Reason: `a value contains the character U+0000, which PostgreSQL cannot store`}
+		}
+		s := string(b)
+		r.changes = &s
+		r.fields = make([]string, len(ev.Changes))
+		for i := range ev.Changes {
+			r.fields[i] = ev.Changes[i].Field
+		}
+	}
+	if len(ev.Metadata) > 0 {
+		b, err := json.Marshal(ev.Metadata)
+		if err != nil {
+			return r, &trail.ValidationError{Field: "metadata", Reason: err.Error()}
+		}
+		if hasNULEscape(b) {
+			return r, &trail.ValidationError{Field: "metadata", Reason: `a value contains the character U+0000, which PostgreSQL cannot store`}
+		}
+		s := string(b)
+		r.meta = &s
+	}
+	return r, nil
+}
+
+// hasNULEscape reports whether JSON text b has a \u0000 escape (not an
+// escaped backslash followed by "u0000").
+func hasNULEscape(b []byte) bool {
+	s := string(b)
+	for {
+		i := strings.Index(s, `\u0000`)
+		if i < 0 {
+			return false
+		}
+		n := 0
+		for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		s = s[i+1:]
+	}
+}
+
+// copyValues is r as one COPY row, in insertColumns order.
+func (r *row) copyValues() []any {
+	ev := r.ev
+	return []any{
+		pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.OccurredAt, ev.RecordedAt, int16(ev.SchemaVersion), ev.Tenant,
+		string(ev.Actor.Type), ev.Actor.ID, ev.Actor.Name, ev.Actor.Email, ev.Actor.IP, ev.Actor.UserAgent, r.obo,
+		ev.Action, ev.Target.Type, ev.Target.ID, ev.Target.Name, string(ev.Outcome), ev.Description,
+		r.changes, r.fields, r.meta, ev.RequestID, ev.TraceID, ev.Source,
+	}
+}
+
+// scanEvent reads one row of selectColumns.
+func scanEvent(scan func(dest ...any) error) (trail.Event, error) {
+	var (
+		ev                   trail.Event
+		id                   pgtype.UUID
+		sv                   int16
+		actorType, outcome   string
+		obo, changes, meta   []byte
+		occurred, recordedAt time.Time
+	)
+	err := scan(&id, &occurred, &recordedAt, &sv, &ev.Tenant,
+		&actorType, &ev.Actor.ID, &ev.Actor.Name, &ev.Actor.Email, &ev.Actor.IP, &ev.Actor.UserAgent, &obo,
+		&ev.Action, &ev.Target.Type, &ev.Target.ID, &ev.Target.Name, &outcome, &ev.Description,
+		&changes, &meta, &ev.RequestID, &ev.TraceID, &ev.Source)
+	if err != nil {
+		return ev, err
+	}
+	ev.ID = uuid.UUID(id.Bytes)
+	ev.OccurredAt, ev.RecordedAt = occurred.UTC(), recordedAt.UTC()
+	ev.SchemaVersion = int(sv)
+	ev.Actor.Type, ev.Outcome = trail.ActorType(actorType), trail.Outcome(outcome)
+	if obo != nil {
+		var a trail.Actor
+		if err := json.Unmarshal(obo, &a); err != nil {
+			return ev, fmt.Errorf("trailpgx: event %s: on_behalf_of: %w", ev.ID, err)
+		}
+		ev.Actor.OnBehalfOf = &a
+	}
+	if changes != nil {
+		// jsonb keeps values, not their text: bring them back to canonical form.
+		if err := json.Unmarshal(changes, &ev.Changes); err != nil {
+			return ev, fmt.Errorf("trailpgx: event %s: changes: %w", ev.ID, err)
+		}
+		for i := range ev.Changes {
+			c := &ev.Changes[i]
+			for _, v := range []*json.RawMessage{&c.Old, &c.New} {
+				if *v == nil {
+					continue
+				}
+				b, err := trail.CanonicalJSON(*v)
+				if err != nil {
+					return ev, fmt.Errorf("trailpgx: event %s: changes: %w", ev.ID, err)
+				}
+				*v = b
+			}
+		}
+	}
+	if meta != nil {
+		b, err := trail.CanonicalJSON(meta)
+		if err == nil {
+			ev.Metadata, err = trail.DecodeMetadata(b)
+		}
+		if err != nil {
+			return ev, fmt.Errorf("trailpgx: event %s: metadata: %w", ev.ID, err)
+		}
+	}
+	return ev, nil
+}
