@@ -361,12 +361,16 @@ func (g *gen) story() {
 		// Every tenant changed its plan in the last weeks: "who changed that subscription?"
 		at := g.now.Add(-time.Duration(2+g.pick(24))*day - time.Duration(g.pick(86400))*time.Second)
 		g.add(at, ti, func(g *gen, at time.Time, ti int) trail.Event {
-			return g.planChange(at, ti, g.admin(ti, at).Actor(), "web", true)
+			return g.planChange(at, ti, g.admin(ti, at).Actor(), "web", "up")
 		})
 	}
 	// An admin command run by the platform's operators, recorded with a system actor.
 	g.add(g.now.Add(-36*time.Hour-12*time.Minute), 0, func(g *gen, at time.Time, ti int) trail.Event {
-		ev := g.planChange(at, ti, adminCLI, "admin-cli", false)
+		plan := "enterprise"
+		if g.plan[ti] == plan {
+			plan = "business"
+		}
+		ev := g.planChange(at, ti, adminCLI, "admin-cli", plan)
 		ev.RequestID = ""
 		ev.Metadata = map[string]any{
 			"command":  "admin change-plan --tenant acme --plan " + g.plan[ti],
@@ -523,7 +527,7 @@ var everydayKinds = []struct {
 }{
 	{50, "auth.login"}, {8, "auth.logout"}, {5, "project.create"}, {8, "project.update"}, {1, "project.delete"},
 	{6, "document.share"}, {5, "report.export"}, {6, "user.update"}, {4, "settings.update"},
-	{3, "subscription.update"}, {1, "api_key.create"}, {1, "api_key.revoke"},
+	{2, "subscription.update"}, {1, "api_key.create"}, {1, "api_key.revoke"},
 }
 
 func (g *gen) everyday(at time.Time, ti int) trail.Event {
@@ -638,7 +642,11 @@ func (g *gen) everyday(at time.Time, ti int) trail.Event {
 		}
 	case "subscription.update":
 		a := g.admin(ti, at)
-		return g.planChange(at, ti, a.Actor(), "web", false)
+		// Plans change rarely; the last month's changes are the story's own.
+		if g.pick(3) == 0 && at.Before(g.now.Add(-30*24*time.Hour)) {
+			return g.planChange(at, ti, a.Actor(), "web", "")
+		}
+		return g.seatChange(ti, a.Actor())
 	case "api_key.create", "api_key.revoke":
 		a := g.admin(ti, at)
 		ev.Actor = a.Actor()
@@ -654,19 +662,19 @@ func (g *gen) everyday(at time.Time, ti int) trail.Event {
 	return ev
 }
 
-// planChange changes tenant ti's subscription: its plan (moving one step,
-// or to a random other plan when upgrade is false) and sometimes its seats.
-func (g *gen) planChange(at time.Time, ti int, actor trail.Actor, source string, upgrade bool) trail.Event {
+// planChange changes tenant ti's subscription: its plan to plan, or one step
+// up ("up"), or to a random other plan (""); and sometimes its seats.
+func (g *gen) planChange(at time.Time, ti int, actor trail.Actor, source, plan string) trail.Event {
 	t := &g.d.Tenants[ti]
 	old, oldSeats := g.plan[ti], g.seats[ti]
 	i := slices.Index(plans, old)
-	var next string
+	next := plan
 	switch {
-	case upgrade && i < len(plans)-1:
+	case plan == "up" && i < len(plans)-1:
 		next = plans[i+1]
-	case upgrade:
+	case plan == "up":
 		next = plans[i-1]
-	default:
+	case plan == "" || plan == old:
 		next = plans[(i+1+g.pick(len(plans)-1))%len(plans)]
 	}
 	g.plan[ti] = next
@@ -681,6 +689,24 @@ func (g *gen) planChange(at time.Time, ti int, actor trail.Actor, source string,
 		Description: fmt.Sprintf("Changed subscription plan to %s for tenant %s", next, t.Name),
 		Changes:     changes,
 		RequestID:   g.requestID(), Source: source,
+	}
+}
+
+// seatChange changes the number of seats of tenant ti's subscription.
+func (g *gen) seatChange(ti int, actor trail.Actor) trail.Event {
+	t := &g.d.Tenants[ti]
+	old := g.seats[ti]
+	next := old + 5*(1+g.pick(3))
+	if old > 10 && g.pick(3) == 0 {
+		next = old - 5
+	}
+	g.seats[ti] = next
+	return trail.Event{
+		Actor: actor, Action: "subscription.update",
+		Target:      trail.Target{Type: "subscription", ID: t.Subscription, Name: t.Name},
+		Description: fmt.Sprintf("Changed seats to %d for tenant %s", next, t.Name),
+		Changes:     []trail.Change{trail.Changed("seats", old, next)},
+		RequestID:   g.requestID(), Source: "web",
 	}
 }
 

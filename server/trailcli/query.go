@@ -1,0 +1,231 @@
+package trailcli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/trailhq/trail"
+)
+
+// QueryCmd is `trail query`.
+type QueryCmd struct {
+	Tenant  string `placeholder:"TENANT" help:"Only this tenant's events (default: every tenant and the platform events)."`
+	Actor   string `placeholder:"TYPE:ID" help:"Only this actor's events: user:42, or a type alone (system)."`
+	Action  string `placeholder:"ACTION" help:"An action (user.delete) or a prefix (subscription.*)."`
+	Target  string `placeholder:"TYPE:ID" help:"Only events about this object, e.g. subscription:sub_acme."`
+	Since   string `placeholder:"30d|RFC3339" help:"From this time on: 30d, 12h, 2w (ago), RFC 3339 or 2026-01-02 (local)."`
+	Until   string `placeholder:"30d|RFC3339" help:"Before this time (same forms as --since)."`
+	Outcome string `placeholder:"OUTCOME" help:"success, failure or denied."`
+	Field   string `placeholder:"FIELD" help:"Only events that changed this field, e.g. plan."`
+	Text    string `placeholder:"WORDS" help:"Words in the description (all must match)."`
+	Limit   int    `default:"50" help:"Events per page (at most 1000)."`
+	Cursor  string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
+	JSON    bool   `name:"json" help:"Print JSON Lines (the event's wire form) instead of a table."`
+}
+
+// Run prints one page of matching events, and the cursor of the next page on
+// stderr.
+func (c *QueryCmd) Run(e *Env) error {
+	q, err := c.query(e)
+	if err != nil {
+		return err
+	}
+	return e.runQuery(q, c.JSON, printTable)
+}
+
+func (c *QueryCmd) query(e *Env) (trail.Query, error) {
+	q := trail.Query{
+		Tenant:  c.Tenant,
+		Action:  c.Action,
+		Outcome: trail.Outcome(c.Outcome),
+		Field:   c.Field,
+		Text:    c.Text,
+		Limit:   c.Limit,
+		Cursor:  c.Cursor,
+	}
+	for _, f := range []struct{ flag, v string }{{"--tenant", c.Tenant}, {"--action", c.Action}, {"--outcome", c.Outcome},
+		{"--field", c.Field}, {"--text", c.Text}, {"--cursor", c.Cursor}} {
+		if !utf8.ValidString(f.v) {
+			return q, Usagef("%s: not valid UTF-8", f.flag)
+		}
+	}
+	if c.Actor != "" {
+		typ, id, err := ParseActor(c.Actor)
+		if err != nil {
+			return q, Usagef("--actor: %v", err)
+		}
+		q.ActorType, q.ActorID = typ, id
+	}
+	if c.Target != "" {
+		typ, id, err := ParseTarget(c.Target)
+		if err != nil {
+			return q, Usagef("--target: %v", err)
+		}
+		q.TargetType, q.TargetID = typ, id
+	}
+	now := e.Now()
+	var err error
+	if c.Since != "" {
+		if q.Since, err = ParseTime(c.Since, now, e.Loc); err != nil {
+			return q, Usagef("--since: %v", err)
+		}
+	}
+	if c.Until != "" {
+		if q.Until, err = ParseTime(c.Until, now, e.Loc); err != nil {
+			return q, Usagef("--until: %v", err)
+		}
+	}
+	if err := q.Validate(); err != nil {
+		return q, err
+	}
+	return q, nil
+}
+
+// runQuery runs q on the store and prints the page as JSON Lines or with
+// the given printer for people.
+func (e *Env) runQuery(q trail.Query, asJSON bool, print func(e *Env, events []trail.Event)) error {
+	s, err := e.OpenStore(false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	page, err := s.Query(e.Ctx, q)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := writeJSONLines(e.Stdout, page.Events); err != nil {
+			return err
+		}
+	} else if len(page.Events) == 0 {
+		fmt.Fprintln(e.Stderr, "no events match")
+	} else {
+		print(e, page.Events)
+	}
+	if page.Next != "" {
+		fmt.Fprintf(e.Stderr, "more events: repeat with --cursor %s\n", page.Next)
+	}
+	return nil
+}
+
+func writeJSONLines(w io.Writer, events []trail.Event) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for i := range events {
+		if err := enc.Encode(&events[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Column caps of the table, in characters; the description takes what is
+// left of the terminal's width.
+const (
+	capTenant = 20
+	capActor  = 40
+	capAction = 34
+	capTarget = 34
+	minDesc   = 24
+)
+
+const timeLayout = "2006-01-02 15:04:05"
+
+// printTable prints events as an aligned table, times in the local zone,
+// fitted to the terminal's width when there is one.
+func printTable(e *Env, events []trail.Event) {
+	rows := make([][]string, 0, len(events)+1)
+	rows = append(rows, []string{"TIME", "TENANT", "ACTOR", "ACTION", "TARGET", "DESCRIPTION"})
+	for i := range events {
+		ev := &events[i]
+		tenant := ev.Tenant
+		if tenant == "" {
+			tenant = "-"
+		}
+		action := ev.Action
+		if ev.Outcome != trail.OutcomeSuccess && ev.Outcome != "" {
+			action += " [" + string(ev.Outcome) + "]"
+		}
+		target := ev.Target.String()
+		if target == "" {
+			target = "-"
+		}
+		rows = append(rows, []string{
+			ev.OccurredAt.In(e.Loc).Format(timeLayout),
+			fit(tenant, capTenant),
+			fit(actorCell(&ev.Actor), capActor),
+			fit(action, capAction),
+			fit(target, capTarget),
+			clean(ev.Description),
+		})
+	}
+	widths := make([]int, 6)
+	for _, r := range rows {
+		for i, cell := range r[:5] {
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	descWidth := 0 // no limit
+	if w := *e.Width; w > 0 {
+		used := 0
+		for _, n := range widths[:5] {
+			used += n + 2
+		}
+		descWidth = max(minDesc, w-used)
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		b.Reset()
+		for i, cell := range r[:5] {
+			b.WriteString(cell)
+			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)+2))
+		}
+		desc := r[5]
+		if descWidth > 0 {
+			desc = fit(desc, descWidth)
+		}
+		b.WriteString(desc)
+		fmt.Fprintln(e.Stdout, strings.TrimRight(b.String(), " "))
+	}
+}
+
+// actorCell shows an actor as "type:id Name", with "as type:id" when acting
+// on behalf of someone.
+func actorCell(a *trail.Actor) string {
+	s := a.String()
+	if a.Name != "" {
+		s += " " + a.Name
+	}
+	if a.OnBehalfOf != nil {
+		s += " as " + a.OnBehalfOf.String()
+	}
+	return clean(s)
+}
+
+// clean makes stored text safe for a terminal: audit data is written by
+// others, and an escape sequence in a description must not drive the
+// reader's terminal. Control characters become U+FFFD, line breaks spaces.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			return ' '
+		case isControl(r) || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029:
+			return '\uFFFD'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// fit cleans s and cuts it to n characters, marking the cut with "…".
+func fit(s string, n int) string {
+	s = clean(s)
+	if n <= 0 || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
