@@ -31,7 +31,8 @@ const (
 // trail.request_id from ctx (trail.WithActor, WithTenant, WithRequest) with
 // set_config(…, true), once for the whole transaction. The settings travel
 // with BEGIN in one simple-protocol message: no extra round trip. Settings
-// the context does not carry are set to '' (not set).
+// the context does not carry are set to the empty string, which reads as
+// not set.
 func BeginTx(ctx context.Context, db Beginner, opts pgx.TxOptions) (pgx.Tx, error) {
 	begin, err := beginSQL(ctx, opts)
 	if err != nil {
