@@ -26,12 +26,16 @@ func (ev *Event) Canonical() ([]byte, error) {
 // AppendCanonical appends the canonical encoding of ev to dst, for callers
 // that reuse a buffer. On error dst is returned unchanged.
 func (ev *Event) AppendCanonical(dst []byte) ([]byte, error) {
-	if err := ev.validate(time.Time{}); err != nil {
+	if err := ev.validate(time.Time{}, true); err != nil {
 		return dst, err
 	}
-	out, err := ev.appendCanonical(dst)
+	out, metaLen, err := ev.appendCanonical(dst)
 	if err != nil {
 		return dst, err
+	}
+	// The size rule of Validate, with the metadata length measured here.
+	if n := ev.approxSize(metaLen); n > MaxEventBytes {
+		return dst, invalid("event", "%d bytes, at most %d", n, MaxEventBytes)
 	}
 	return out, nil
 }
@@ -64,9 +68,9 @@ func notNormalized(field, what string) error {
 }
 
 // appendCanonical writes the members in RFC 8785 order, which for these
-// ASCII names is byte order. ev has been validated.
-func (ev *Event) appendCanonical(b []byte) ([]byte, error) {
-	var err error
+// ASCII names is byte order. ev has passed validate(_, true). It returns
+// the length of the encoded metadata too.
+func (ev *Event) appendCanonical(b []byte) (_ []byte, metaLen int, err error) {
 	b = append(b, `{"action":`...)
 	b = appendJSONString(b, ev.Action)
 	b = append(b, `,"actor":`...)
@@ -83,13 +87,13 @@ func (ev *Event) appendCanonical(b []byte) ([]byte, error) {
 			if c.New != nil {
 				b = append(b, `,"new":`...)
 				if b, err = appendRawCanonical(b, c.New, i, ".new"); err != nil {
-					return b, err
+					return b, 0, err
 				}
 			}
 			if c.Old != nil {
 				b = append(b, `,"old":`...)
 				if b, err = appendRawCanonical(b, c.Old, i, ".old"); err != nil {
-					return b, err
+					return b, 0, err
 				}
 			}
 			if c.Redacted {
@@ -108,20 +112,22 @@ func (ev *Event) appendCanonical(b []byte) ([]byte, error) {
 	b = append(b, '"')
 	if len(ev.Metadata) > 0 {
 		b = append(b, `,"metadata":`...)
+		n := len(b)
 		if b, err = appendValue(b, ev.Metadata, 0, true); err != nil {
-			return b, &ValidationError{Field: "metadata", Reason: err.Error()}
+			return b, 0, &ValidationError{Field: "metadata", Reason: err.Error()}
 		}
+		metaLen = len(b) - n
 	}
 	b = append(b, `,"occurred_at":`...)
 	if b, err = appendCanonicalTime(b, ev.OccurredAt, "occurred_at"); err != nil {
-		return b, err
+		return b, 0, err
 	}
 	b = append(b, `,"outcome":`...)
 	b = appendJSONString(b, ev.Outcome)
 	if !ev.RecordedAt.IsZero() {
 		b = append(b, `,"recorded_at":`...)
 		if b, err = appendCanonicalTime(b, ev.RecordedAt, "recorded_at"); err != nil {
-			return b, err
+			return b, 0, err
 		}
 	}
 	if ev.RequestID != "" {
@@ -153,7 +159,7 @@ func (ev *Event) appendCanonical(b []byte) ([]byte, error) {
 		b = append(b, `,"trace_id":`...)
 		b = appendJSONString(b, ev.TraceID)
 	}
-	return append(b, '}'), nil
+	return append(b, '}'), metaLen, nil
 }
 
 func appendActor(b []byte, a *Actor) []byte {
@@ -285,4 +291,67 @@ func (ev *Event) canonicalSizeHint() int {
 	}
 	n += 64 * len(ev.Metadata)
 	return n
+}
+
+// Hand-written equivalents of the patterns in validate.go (tenantRE,
+// actionRE, targetTypeRE). Validate runs on every Record and every Canonical,
+// and regexp costs more there than the whole encoding; the tests check that
+// each matcher agrees with its pattern.
+
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// matchTenant is tenantRE: ^[A-Za-z0-9][A-Za-z0-9._:-]*$
+func matchTenant(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isLower(c) || isDigit(c) || (c >= 'A' && c <= 'Z') {
+			continue
+		}
+		if i > 0 && (c == '.' || c == '_' || c == ':' || c == '-') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// matchAction is actionRE: ^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$ when
+// minSegments is 2, and actionPrefixRE (one segment or more) when it is 1.
+func matchAction(s string, minSegments int) bool {
+	segments := 0
+	for i := 0; i < len(s); {
+		if !isLower(s[i]) {
+			return false
+		}
+		i++
+		for i < len(s) && (isLower(s[i]) || isDigit(s[i]) || s[i] == '_' || s[i] == '-') {
+			i++
+		}
+		segments++
+		if i == len(s) {
+			break
+		}
+		if s[i] != '.' || i+1 == len(s) {
+			return false
+		}
+		i++
+	}
+	return segments >= minSegments
+}
+
+// matchTargetType is targetTypeRE: ^[a-z][a-z0-9_.-]*$
+func matchTargetType(s string) bool {
+	if s == "" || !isLower(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLower(c) && !isDigit(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
 }

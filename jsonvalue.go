@@ -597,7 +597,7 @@ func appendES6Number(dst []byte, f float64) []byte {
 // canonicalValue is CanonicalJSON of a Go value, as encoding/json would
 // marshal it.
 func canonicalValue(v any) ([]byte, error) {
-	return appendValue(nil, v, 0, false)
+	return appendValue(make([]byte, 0, 256), v, 0, false)
 }
 
 // appendValue appends the canonical JSON of v. The types Normalize produces

@@ -62,24 +62,26 @@ func invalid(field, format string, args ...any) error {
 
 // ValidTenant reports whether s is an acceptable tenant ID ("" is not).
 func ValidTenant(s string) bool {
-	return len(s) <= MaxTenantLen && tenantRE.MatchString(s)
+	return len(s) <= MaxTenantLen && matchTenant(s)
 }
 
 // ValidAction reports whether s is an acceptable action name.
 func ValidAction(s string) bool {
-	return len(s) <= MaxActionLen && actionRE.MatchString(s)
+	return len(s) <= MaxActionLen && matchAction(s, 2)
 }
 
 // Validate checks ev against the model's rules and limits. It does not fill
 // defaults; call Normalize first (Record does both). The error is a
 // *ValidationError naming the first bad field.
-func (ev *Event) Validate() error { return ev.validate(time.Now()) }
+func (ev *Event) Validate() error { return ev.validate(time.Now(), false) }
 
 // validate is Validate against the clock now; a zero now skips the only
 // clock-dependent rule (OccurredAt not in the future), so that Canonical gives
-// the same answer for the same event at any time.
-func (ev *Event) validate(now time.Time) error {
-	if ev.ID.String() == "00000000-0000-0000-0000-000000000000" {
+// the same answer for the same event at any time. With canonical set, the
+// JSON of Changes and Metadata and the event size are left to the caller:
+// Canonical checks them, more strictly, while it encodes.
+func (ev *Event) validate(now time.Time, canonical bool) error {
+	if ev.ID == [16]byte{} {
 		return invalid("id", "required")
 	}
 	if ev.OccurredAt.IsZero() {
@@ -136,7 +138,7 @@ func (ev *Event) validate(now time.Time) error {
 			name string
 			raw  []byte
 		}{{".old", c.Old}, {".new", c.New}} {
-			if v.raw == nil {
+			if v.raw == nil || canonical {
 				continue
 			}
 			if _, err := canonicalJSON(v.raw); err != nil {
@@ -147,10 +149,13 @@ func (ev *Event) validate(now time.Time) error {
 	if len(ev.Metadata) > MaxMetadataKeys {
 		return invalid("metadata", "%d keys, at most %d", len(ev.Metadata), MaxMetadataKeys)
 	}
-	if ev.Metadata != nil {
-		if _, err := canonicalValue(ev.Metadata); err != nil {
+	metaLen := 0
+	if ev.Metadata != nil && !canonical {
+		b, err := canonicalValue(ev.Metadata)
+		if err != nil {
 			return invalid("metadata", "%v", err)
 		}
+		metaLen = len(b)
 	}
 	for _, s := range []struct {
 		name, v string
@@ -166,7 +171,7 @@ func (ev *Event) validate(now time.Time) error {
 	if ev.SchemaVersion < 1 || ev.SchemaVersion > SchemaVersion {
 		return invalid("schema_version", "%d is not supported (this build writes %d)", ev.SchemaVersion, SchemaVersion)
 	}
-	if n := ev.approxSize(); n > MaxEventBytes {
+	if n := ev.approxSize(metaLen); !canonical && n > MaxEventBytes {
 		return invalid("event", "%d bytes, at most %d", n, MaxEventBytes)
 	}
 	return nil
@@ -210,7 +215,7 @@ func validateTarget(t *Target) error {
 	if t.Type == "" {
 		return invalid("target.type", "required when a target is given")
 	}
-	if len(t.Type) > maxTargetTypeLen || !targetTypeRE.MatchString(t.Type) {
+	if len(t.Type) > maxTargetTypeLen || !matchTargetType(t.Type) {
 		return invalid("target.type", "%q must be a lower-case word (letters, digits, _ . -), at most %d bytes", clip(t.Type), maxTargetTypeLen)
 	}
 	if t.ID == "" {
@@ -250,19 +255,14 @@ func clip(s string) string {
 }
 
 // approxSize is an upper bound close to the event's JSON size, cheap enough to
-// run on every Record.
-func (ev *Event) approxSize() int {
+// run on every Record. metaLen is the length of the canonical metadata.
+func (ev *Event) approxSize(metaLen int) int {
 	n := 300 + len(ev.Tenant) + len(ev.Action) + len(ev.Description) + len(ev.RequestID) + len(ev.TraceID) + len(ev.Source)
 	n += actorSize(&ev.Actor) + len(ev.Target.Type) + len(ev.Target.ID) + len(ev.Target.Name)
 	for i := range ev.Changes {
 		n += 32 + len(ev.Changes[i].Field) + len(ev.Changes[i].Old) + len(ev.Changes[i].New)
 	}
-	if ev.Metadata != nil {
-		if b, err := canonicalValue(ev.Metadata); err == nil {
-			n += len(b)
-		}
-	}
-	return n
+	return n + metaLen
 }
 
 func actorSize(a *Actor) int {
