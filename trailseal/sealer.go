@@ -1,0 +1,405 @@
+package trailseal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// DefaultLeaseName is the lease the sealers of one store compete for.
+const DefaultLeaseName = "trail.sealer"
+
+// Config configures a Sealer. Zero fields take the documented defaults.
+type Config struct {
+	// Signer signs checkpoints. Required.
+	Signer note.Signer
+	// Origin prefixes every checkpoint's origin line: Origin + "/" + log.
+	// Default: DefaultOrigin. Verifiers must use the same value.
+	Origin string
+	// Holder names this sealer in the lease row. Default: host name, process
+	// ID and a random suffix.
+	Holder string
+	// LeaseName is the lease competed for. Default: DefaultLeaseName.
+	LeaseName string
+	// LeaseTTL is how long the lease lasts without renewal; a crashed leader
+	// is replaced after at most this long. Default: 15s.
+	LeaseTTL time.Duration
+	// BatchSize is the most events sealed in one transaction. Default: 1000.
+	BatchSize int
+	// PollInterval is how long Run sleeps when nothing is pending.
+	// Default: 200ms.
+	PollInterval time.Duration
+	// CheckpointInterval (N seconds) and CheckpointEvents (M events): a log
+	// gets a new signed checkpoint when it has grown by CheckpointEvents
+	// leaves since its last one, or has grown at all and its last one is
+	// CheckpointInterval old. Defaults: 10s and 1000.
+	CheckpointInterval time.Duration
+	CheckpointEvents   int64
+	// Now is the clock of checkpoints and lag. Default: time.Now.
+	Now func() time.Time
+	// OnStep, when set, is called after every step that sealed something or
+	// signed a checkpoint, e.g. to export the sealing lag as a metric.
+	OnStep func(Stats)
+	// OnError, when set, receives the errors Run survives (it retries).
+	OnError func(error)
+}
+
+// Stats describes one Step (or, from SealAll, all of them).
+type Stats struct {
+	Epoch       int64
+	Sealed      int // events sealed
+	Logs        int // logs extended
+	Checkpoints int // checkpoints signed
+	// Lag is how long the oldest event sealed had waited: the sealer's clock
+	// minus its RecordedAt. Zero when nothing was sealed.
+	Lag time.Duration
+}
+
+func (s *Stats) add(o Stats) {
+	s.Epoch = o.Epoch
+	s.Sealed += o.Sealed
+	s.Logs += o.Logs
+	s.Checkpoints += o.Checkpoints
+	s.Lag = max(s.Lag, o.Lag)
+}
+
+// Sealer turns pending events into leaves and signs checkpoints. Many
+// sealers may run against one store; the lease makes one of them the leader
+// and the others wait. Its methods must not be called concurrently.
+type Sealer struct {
+	store Store
+	cfg   Config
+
+	mu    sync.Mutex
+	epoch int64
+	logs  map[string]*logState // known logs, valid for epoch
+}
+
+type logState struct {
+	size   int64
+	cpSize int64
+	cpTime time.Time
+}
+
+// NewSealer returns a sealer of store.
+func NewSealer(store Store, cfg *Config) (*Sealer, error) {
+	if store == nil {
+		return nil, errors.New("trailseal: NewSealer: store is nil")
+	}
+	if cfg == nil || cfg.Signer == nil {
+		return nil, errors.New("trailseal: NewSealer: Config.Signer is required")
+	}
+	c := *cfg
+	if c.Origin == "" {
+		c.Origin = DefaultOrigin
+	}
+	if !validOrigin(c.Origin) {
+		return nil, fmt.Errorf("trailseal: NewSealer: invalid origin %q", clip(c.Origin))
+	}
+	if c.Holder == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		rand.Read(b[:])
+		c.Holder = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if c.LeaseName == "" {
+		c.LeaseName = DefaultLeaseName
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 15 * time.Second
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 200 * time.Millisecond
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 10 * time.Second
+	}
+	if c.CheckpointEvents <= 0 {
+		c.CheckpointEvents = 1000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Sealer{store: store, cfg: c}, nil
+}
+
+// Holder returns the name this sealer holds the lease under.
+func (s *Sealer) Holder() string { return s.cfg.Holder }
+
+// Step makes one pass: it takes or renews the lease (ErrNotLeader if another
+// sealer holds it), seals up to BatchSize pending events in one transaction,
+// and signs the checkpoints that are due.
+func (s *Sealer) Step(ctx context.Context) (Stats, error) {
+	return s.step(ctx, false)
+}
+
+func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	epoch, ok, err := s.store.Lease(ctx, s.cfg.LeaseName, s.cfg.Holder, s.cfg.LeaseTTL)
+	if err != nil {
+		return Stats{}, fmt.Errorf("trailseal: lease: %w", err)
+	}
+	if !ok {
+		s.logs = nil
+		return Stats{}, ErrNotLeader
+	}
+	if epoch != s.epoch || s.logs == nil {
+		if err := s.load(ctx); err != nil {
+			return Stats{}, err
+		}
+		s.epoch = epoch
+	}
+	fence := Fence{Lease: s.cfg.LeaseName, Epoch: epoch}
+	st, err := s.seal(ctx, fence)
+	if err != nil {
+		s.logs = nil // reload on the next step
+		return st, err
+	}
+	n, err := s.checkpoint(ctx, fence, forceCheckpoints)
+	st.Checkpoints = n
+	if err != nil {
+		s.logs = nil
+		return st, err
+	}
+	if s.cfg.OnStep != nil && (st.Sealed > 0 || st.Checkpoints > 0) {
+		s.cfg.OnStep(st)
+	}
+	return st, nil
+}
+
+// load reads every log's size and latest checkpoint: a new leader does not
+// know what its predecessor left due.
+func (s *Sealer) load(ctx context.Context) error {
+	names, err := s.store.Logs(ctx)
+	if err != nil {
+		return fmt.Errorf("trailseal: logs: %w", err)
+	}
+	s.logs = make(map[string]*logState, len(names))
+	for _, name := range names {
+		if _, err := s.state(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sealer) state(ctx context.Context, log string) (*logState, error) {
+	if st, ok := s.logs[log]; ok {
+		return st, nil
+	}
+	size, err := s.store.TreeSize(ctx, log)
+	if err != nil {
+		return nil, fmt.Errorf("trailseal: tree size of %q: %w", log, err)
+	}
+	st := &logState{size: size}
+	cp, err := s.store.LatestCheckpoint(ctx, log)
+	switch {
+	case err == nil:
+		st.cpSize, st.cpTime = cp.Size, cp.Time
+	case !errors.Is(err, ErrNoCheckpoint):
+		return nil, fmt.Errorf("trailseal: latest checkpoint of %q: %w", log, err)
+	}
+	s.logs[log] = st
+	return st, nil
+}
+
+// hashCache reads a log's stored hashes through the batch being built.
+type hashCache struct {
+	ctx   context.Context
+	store Store
+	log   string
+	m     map[int64]tlog.Hash
+}
+
+func (c *hashCache) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	var missing []int64
+	for _, x := range indexes {
+		if _, ok := c.m[x]; !ok {
+			missing = append(missing, x)
+		}
+	}
+	if len(missing) > 0 {
+		hs, err := c.store.ReadHashes(c.ctx, c.log, missing)
+		if err != nil {
+			return nil, err
+		}
+		for i, x := range missing {
+			c.m[x] = hs[i]
+		}
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		out[i] = c.m[x]
+	}
+	return out, nil
+}
+
+func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
+	st := Stats{Epoch: fence.Epoch}
+	evs, err := s.store.Pending(ctx, s.cfg.BatchSize)
+	if err != nil {
+		return st, fmt.Errorf("trailseal: pending: %w", err)
+	}
+	if len(evs) == 0 {
+		return st, nil
+	}
+	var batch SealBatch
+	caches := map[string]*hashCache{}
+	sizes := map[string]*LogSize{}
+	var order []string
+	now := s.cfg.Now()
+	for i := range evs {
+		ev := &evs[i]
+		log := LogName(ev.Tenant)
+		ls, ok := sizes[log]
+		if !ok {
+			state, err := s.state(ctx, log)
+			if err != nil {
+				return st, err
+			}
+			ls = &LogSize{Log: log, OldSize: state.size, NewSize: state.size}
+			sizes[log] = ls
+			caches[log] = &hashCache{ctx: ctx, store: s.store, log: log, m: map[int64]tlog.Hash{}}
+			order = append(order, log)
+		}
+		h, err := LeafHash(ev)
+		if err != nil {
+			return st, err
+		}
+		c := caches[log]
+		hashes, err := tlog.StoredHashesForRecordHash(ls.NewSize, h, c)
+		if err != nil {
+			return st, fmt.Errorf("trailseal: tree of %q: %w", log, err)
+		}
+		base := tlog.StoredHashIndex(0, ls.NewSize)
+		for k, hh := range hashes {
+			c.m[base+int64(k)] = hh
+			batch.Hashes = append(batch.Hashes, StoredHash{Log: log, Index: base + int64(k), Hash: hh})
+		}
+		batch.Leaves = append(batch.Leaves, Leaf{Log: log, Seq: ls.NewSize, EventID: ev.ID, Hash: h})
+		batch.Done = append(batch.Done, ev.ID)
+		ls.NewSize++
+		if lag := now.Sub(ev.RecordedAt); lag > st.Lag {
+			st.Lag = lag
+		}
+	}
+	for _, log := range order {
+		batch.Sizes = append(batch.Sizes, *sizes[log])
+	}
+	if err := s.store.Seal(ctx, fence, batch); err != nil {
+		return st, fmt.Errorf("trailseal: seal: %w", err)
+	}
+	for _, log := range order {
+		s.logs[log].size = sizes[log].NewSize
+	}
+	st.Sealed = len(batch.Leaves)
+	st.Logs = len(order)
+	return st, nil
+}
+
+// checkpoint signs and saves the checkpoints that are due (all logs that
+// grew, when force is set).
+func (s *Sealer) checkpoint(ctx context.Context, fence Fence, force bool) (int, error) {
+	now := s.cfg.Now()
+	var due []string
+	for log, st := range s.logs {
+		if st.size <= st.cpSize {
+			continue
+		}
+		if force || st.size-st.cpSize >= s.cfg.CheckpointEvents || now.Sub(st.cpTime) >= s.cfg.CheckpointInterval {
+			due = append(due, log)
+		}
+	}
+	slices.Sort(due)
+	n := 0
+	for _, log := range due {
+		st := s.logs[log]
+		root, err := tlog.TreeHash(st.size, &hashCache{ctx: ctx, store: s.store, log: log, m: map[int64]tlog.Hash{}})
+		if err != nil {
+			return n, fmt.Errorf("trailseal: root of %q: %w", log, err)
+		}
+		cp, err := SignCheckpoint(s.cfg.Signer, s.cfg.Origin, log, st.size, root, now)
+		if err != nil {
+			return n, err
+		}
+		if err := s.store.SaveCheckpoint(ctx, fence, cp); err != nil {
+			return n, fmt.Errorf("trailseal: save checkpoint of %q: %w", log, err)
+		}
+		st.cpSize, st.cpTime = cp.Size, cp.Time
+		n++
+	}
+	return n, nil
+}
+
+// SealAll seals every pending event and then signs a checkpoint for every
+// log that grew since its last one: what `trail seal` does once. It fails
+// with ErrNotLeader when another sealer holds the lease.
+func (s *Sealer) SealAll(ctx context.Context) (Stats, error) {
+	var total Stats
+	for {
+		st, err := s.step(ctx, false)
+		total.add(st)
+		if err != nil {
+			return total, err
+		}
+		if st.Sealed < s.cfg.BatchSize {
+			break
+		}
+	}
+	st, err := s.step(ctx, true)
+	total.add(st)
+	return total, err
+}
+
+// Run seals until ctx is done, then releases the lease so that a successor
+// need not wait for it to expire. Errors are passed to OnError and retried
+// after PollInterval; Run returns nil when ctx is done.
+func (s *Sealer) Run(ctx context.Context) error {
+	defer s.Release(context.WithoutCancel(ctx))
+	for {
+		st, err := s.Step(ctx)
+		wait := s.cfg.PollInterval
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrNotLeader):
+			wait = max(s.cfg.PollInterval, s.cfg.LeaseTTL/3)
+		case err != nil:
+			if s.cfg.OnError != nil {
+				s.cfg.OnError(err)
+			}
+		case st.Sealed >= s.cfg.BatchSize:
+			wait = 0 // more is waiting
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// Release gives up the lease if this sealer holds it.
+func (s *Sealer) Release(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, _, err := s.store.Lease(ctx, s.cfg.LeaseName, s.cfg.Holder, 0)
+	return err
+}
