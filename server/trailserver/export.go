@@ -1,0 +1,162 @@
+package trailserver
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/trailhq/trail"
+)
+
+// exportPage is how many events export reads from the store at a time; the
+// memory an export holds is one page, whatever the total.
+const exportPage = 1000
+
+// csvHeader is the column order of CSV exports. Changes and metadata are
+// JSON inside their cell.
+var csvHeader = []string{"id", "occurred_at", "recorded_at", "tenant", "actor_type", "actor_id", "actor_name",
+	"actor_email", "actor_ip", "action", "target_type", "target_id", "target_name", "outcome", "description",
+	"changes", "metadata", "request_id", "trace_id", "source", "schema_version"}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
+	v := r.URL.Query()
+	if p := checkParams(v, exportParams); p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	format := v.Get("format")
+	if format == "" {
+		format = "jsonl"
+	}
+	if format != "jsonl" && format != "csv" {
+		writeProblem(w, r, badRequest("format", "must be csv or jsonl"))
+		return
+	}
+	q, p := parseQuery(v, s.cfg.Now())
+	if p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	q.Limit = exportPage
+	// Read the first page before answering, so that a store error is still a
+	// proper problem response and not a truncated 200.
+	page, err := s.cfg.Store.Query(r.Context(), q)
+	if err != nil {
+		s.storeProblem(w, r, "the export query", err)
+		return
+	}
+	if err := s.auditRead(r.Context(), k, r, q.Tenant, trail.Target{}, map[string]any{"filters": filtersOf(v), "format": format}); err != nil {
+		s.auditFailed(w, r, err)
+		return
+	}
+	// A long export must not be cut by the server's write timeout.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+
+	name := "trail-export-" + s.cfg.Now().UTC().Format("20060102T150405Z")
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if format == "csv" {
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
+	} else {
+		h.Set("Content-Type", "application/x-ndjson")
+		h.Set("Content-Disposition", `attachment; filename="`+name+`.jsonl"`)
+	}
+	w.WriteHeader(http.StatusOK)
+
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var (
+		cw  *csv.Writer
+		enc *json.Encoder
+		row []string
+	)
+	if format == "csv" {
+		cw = csv.NewWriter(bw)
+		cw.Write(csvHeader)
+		row = make([]string, len(csvHeader))
+	} else {
+		enc = json.NewEncoder(bw)
+		enc.SetEscapeHTML(false)
+	}
+	for {
+		for i := range page.Events {
+			ev := &page.Events[i]
+			if cw != nil {
+				csvRow(row, ev)
+				err = cw.Write(row)
+			} else {
+				err = enc.Encode(ev)
+			}
+			if err != nil {
+				panic(http.ErrAbortHandler) // the client is gone or the event would not encode
+			}
+		}
+		s.metrics.exportedEvents.Add(uint64(len(page.Events)))
+		if cw != nil {
+			cw.Flush()
+		}
+		if bw.Flush() != nil || rc.Flush() != nil {
+			panic(http.ErrAbortHandler)
+		}
+		if page.Next == "" {
+			return
+		}
+		q.Cursor = page.Next
+		page, err = s.cfg.Store.Query(r.Context(), q)
+		if err != nil {
+			// Headers are sent: abort the connection so that the client sees a
+			// truncated transfer instead of a complete-looking file.
+			s.log.Error("trailserver: export page", "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+func csvRow(row []string, ev *trail.Event) {
+	jsonCell := func(v any, empty bool) string {
+		if empty {
+			return ""
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	row[0] = ev.ID.String()
+	row[1] = ts(ev.OccurredAt)
+	row[2] = ts(ev.RecordedAt)
+	row[3] = ev.Tenant
+	row[4] = string(ev.Actor.Type)
+	row[5] = ev.Actor.ID
+	row[6] = ev.Actor.Name
+	row[7] = ev.Actor.Email
+	row[8] = ev.Actor.IP
+	row[9] = ev.Action
+	row[10] = ev.Target.Type
+	row[11] = ev.Target.ID
+	row[12] = ev.Target.Name
+	row[13] = string(ev.Outcome)
+	row[14] = ev.Description
+	row[15] = jsonCell(ev.Changes, len(ev.Changes) == 0)
+	row[16] = jsonCell(ev.Metadata, len(ev.Metadata) == 0)
+	row[17] = ev.RequestID
+	row[18] = ev.TraceID
+	row[19] = ev.Source
+	row[20] = strconv.Itoa(ev.SchemaVersion)
+}

@@ -1,0 +1,195 @@
+package trailserver
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trailhq/trail"
+)
+
+// Query parameters accepted by the read endpoints. Every endpoint rejects a
+// parameter it does not know, so that a misspelt filter ("tennant=") is an
+// error rather than a silently wider result.
+var (
+	listParams    = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "limit", "cursor"}
+	exportParams  = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "format"}
+	tailParams    = []string{"tenant", "actor", "action", "target", "outcome", "field", "text", "backlog"}
+	historyParams = []string{"tenant", "since", "until", "limit", "cursor"}
+	statsParams   = []string{"tenant", "action", "since", "until"}
+)
+
+const maxParamLen = 512
+
+// checkParams rejects unknown, repeated, oversized or non-UTF-8 parameters.
+func checkParams(v url.Values, allowed []string) *Problem {
+	names := make([]string, 0, len(v))
+	for k := range v {
+		names = append(names, k)
+	}
+	slices.Sort(names) // report the same parameter every time
+	for _, k := range names {
+		if !slices.Contains(allowed, k) {
+			return badRequest(clipStr(k), fmt.Sprintf("unknown query parameter; this endpoint takes %s", strings.Join(allowed, ", ")))
+		}
+		vals := v[k]
+		if len(vals) > 1 {
+			return badRequest(k, "given more than once")
+		}
+		if len(vals[0]) > maxParamLen {
+			return badRequest(k, fmt.Sprintf("%d bytes, at most %d", len(vals[0]), maxParamLen))
+		}
+		if !utf8.ValidString(vals[0]) {
+			return badRequest(k, "not valid UTF-8")
+		}
+		if strings.ContainsFunc(vals[0], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return badRequest(k, "contains control characters")
+		}
+	}
+	return nil
+}
+
+// parseQuery turns query parameters into a trail.Query. Tenant scoping is
+// applied by the caller.
+func parseQuery(v url.Values, now time.Time) (trail.Query, *Problem) {
+	var q trail.Query
+	q.Tenant = v.Get("tenant")
+	if q.Tenant != "" && !trail.ValidTenant(q.Tenant) {
+		return q, badRequest("tenant", fmt.Sprintf("%q is not a valid tenant", clipStr(q.Tenant)))
+	}
+	if s := v.Get("actor"); s != "" {
+		typ, id, _ := strings.Cut(s, ":")
+		q.ActorType, q.ActorID = trail.ActorType(typ), id
+		if !q.ActorType.Valid() {
+			return q, badRequest("actor", fmt.Sprintf("%q must be type:id with type user, service, system or anonymous", clipStr(s)))
+		}
+	}
+	q.Action = v.Get("action")
+	if s := v.Get("target"); s != "" {
+		typ, id, ok := strings.Cut(s, ":")
+		if !ok || typ == "" || id == "" {
+			return q, badRequest("target", fmt.Sprintf("%q must be type:id", clipStr(s)))
+		}
+		q.TargetType, q.TargetID = typ, id
+	}
+	var p *Problem
+	if q.Since, p = parseTime("since", v.Get("since"), now); p != nil {
+		return q, p
+	}
+	if q.Until, p = parseTime("until", v.Get("until"), now); p != nil {
+		return q, p
+	}
+	q.Outcome = trail.Outcome(v.Get("outcome"))
+	q.Field = v.Get("field")
+	q.Text = v.Get("text")
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > trail.MaxLimit {
+			return q, badRequest("limit", fmt.Sprintf("%q must be an integer from 1 to %d", clipStr(s), trail.MaxLimit))
+		}
+		q.Limit = n
+	}
+	q.Cursor = v.Get("cursor")
+	if err := q.Validate(); err != nil {
+		return q, queryProblem(err)
+	}
+	return q, nil
+}
+
+// queryProblem turns a trail.Query validation error into a problem naming
+// the parameter ("trail: invalid query: action: ..." names action).
+func queryProblem(err error) *Problem {
+	if errors.Is(err, trail.ErrInvalidCursor) {
+		return badRequest("cursor", "not a cursor this server issued")
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, trail.ErrInvalidQuery.Error()+": "); ok {
+		if field, detail, ok := strings.Cut(rest, ": "); ok {
+			return badRequest(field, detail)
+		}
+		return badRequest("", rest)
+	}
+	return badRequest("", msg)
+}
+
+// parseTime accepts RFC 3339 or a duration back from now: 90s, 15m, 12h,
+// 30d, 2w.
+func parseTime(field, s string, now time.Time) (time.Time, *Problem) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if t.Year() < 1970 || t.Year() > 9999 {
+			return time.Time{}, badRequest(field, "year out of range 1970-9999")
+		}
+		return t.UTC(), nil
+	}
+	d, ok := parseAgo(s)
+	if !ok {
+		return time.Time{}, badRequest(field, fmt.Sprintf("%q must be RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (30d, 12h, 15m)", clipStr(s)))
+	}
+	return now.Add(-d).UTC(), nil
+}
+
+// parseAgo parses durations with units s, m, h, d (24h) and w (7d), up to
+// 100 years.
+func parseAgo(s string) (time.Duration, bool) {
+	if len(s) < 2 {
+		return 0, false
+	}
+	unit := s[len(s)-1]
+	n, err := strconv.ParseUint(s[:len(s)-1], 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	var u time.Duration
+	switch unit {
+	case 's':
+		u = time.Second
+	case 'm':
+		u = time.Minute
+	case 'h':
+		u = time.Hour
+	case 'd':
+		u = 24 * time.Hour
+	case 'w':
+		u = 7 * 24 * time.Hour
+	default:
+		return 0, false
+	}
+	if time.Duration(n) > 100*365*24*time.Hour/u {
+		return 0, false
+	}
+	return time.Duration(n) * u, true
+}
+
+// ParseDuration parses a key lifetime like 90d, 12h or 2w (the --expires
+// flag and the expires_in field).
+func ParseDuration(s string) (time.Duration, error) {
+	d, ok := parseAgo(s)
+	if !ok || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration like 90d, 12h or 2w", clipStr(s))
+	}
+	return d, nil
+}
+
+// filtersOf returns the filters of a request as audit metadata: the
+// parameters given, verbatim (they were checked to be short UTF-8).
+func filtersOf(v url.Values) map[string]any {
+	if len(v) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(v))
+	for k, vals := range v {
+		if k == "cursor" || len(vals) == 0 {
+			continue
+		}
+		m[k] = vals[0]
+	}
+	return m
+}

@@ -1,0 +1,320 @@
+package trailserver
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+)
+
+// IngestResult is the answer for one event of POST /v1/events.
+type IngestResult struct {
+	ID     uuid.UUID `json:"id"`
+	Status string    `json:"status"` // created or duplicate
+	// RecordedAt is when the server accepted the event; for a duplicate, when
+	// it accepted the first copy (omitted if that copy is not the key's to see).
+	RecordedAt *time.Time `json:"recorded_at,omitempty"`
+}
+
+// IngestResponse is the body of a successful POST /v1/events.
+type IngestResponse struct {
+	Results    []IngestResult `json:"results"`
+	Created    int            `json:"created"`
+	Duplicates int            `json:"duplicates"`
+}
+
+// Ingest statuses.
+const (
+	StatusCreated   = "created"
+	StatusDuplicate = "duplicate"
+)
+
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			writeProblem(w, r, problem(http.StatusUnsupportedMediaType, ProblemMediaType, "Content-Type", "send application/json"))
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeProblem(w, r, problem(http.StatusRequestEntityTooLarge, ProblemTooLarge, "body", fmt.Sprintf("the body exceeds %d bytes", s.cfg.MaxBodyBytes)))
+			return
+		}
+		writeProblem(w, r, badRequest("body", "reading the body failed: "+err.Error()))
+		return
+	}
+	raws, batch, p := splitBody(body)
+	if p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	now := s.cfg.Now()
+	events := make([]trail.Event, len(raws))
+	for i, raw := range raws {
+		prefix := ""
+		if batch {
+			prefix = fmt.Sprintf("events[%d]", i)
+		}
+		if p := s.prepare(r, k, raw, prefix, now, &events[i]); p != nil {
+			writeProblem(w, r, p)
+			return
+		}
+	}
+	results, err := s.cfg.Store.Append(r.Context(), events)
+	if err != nil {
+		s.storeProblem(w, r, "storing the events", err)
+		return
+	}
+	// Committed: from here on the events are durable, and the answer says so.
+	resp := IngestResponse{Results: make([]IngestResult, len(results))}
+	var created []trail.Event
+	for i, res := range results {
+		ir := IngestResult{ID: res.ID, Status: StatusCreated}
+		if res.Duplicate {
+			ir.Status = StatusDuplicate
+			resp.Duplicates++
+			if orig, err := s.cfg.Store.Get(r.Context(), res.ID); err == nil && k.mayRead(orig.Tenant) {
+				t := orig.RecordedAt
+				ir.RecordedAt = &t
+			}
+		} else {
+			resp.Created++
+			t := res.RecordedAt
+			if t.IsZero() {
+				t = events[i].RecordedAt
+			}
+			ir.RecordedAt = &t
+			events[i].RecordedAt = t
+			created = append(created, events[i])
+		}
+		resp.Results[i] = ir
+	}
+	s.metrics.batches.Add(1)
+	s.metrics.eventsCreated.Add(uint64(resp.Created))
+	s.metrics.eventsDuplicate.Add(uint64(resp.Duplicates))
+	s.hub.publish(created)
+	status := http.StatusOK
+	if resp.Created > 0 {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, resp)
+}
+
+// mayRead reports whether the key may see an event of tenant.
+func (k *Key) mayRead(tenant string) bool { return k.AllTenants() || k.Tenant == tenant }
+
+// splitBody accepts one event object, a JSON array of events, or
+// {"events": [...]}, and returns the raw events and whether it was a batch.
+func splitBody(body []byte) ([]json.RawMessage, bool, *Problem) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, false, badRequest("body", "empty; send an event, an array of events or {\"events\": [...]}")
+	}
+	if !utf8.Valid(body) {
+		return nil, false, badRequest("body", "not valid UTF-8")
+	}
+	if !json.Valid(body) {
+		return nil, false, badRequest("body", "malformed JSON: "+syntaxDetail(body))
+	}
+	var raws []json.RawMessage
+	switch trimmed[0] {
+	case '[':
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, false, badRequest("body", "malformed JSON: "+err.Error())
+		}
+	case '{':
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(body, &top); err != nil {
+			return nil, false, badRequest("body", "malformed JSON: "+err.Error())
+		}
+		evs, ok := top["events"]
+		if !ok {
+			return []json.RawMessage{body}, false, nil
+		}
+		for k := range top {
+			if k != "events" {
+				return nil, false, badRequest(clipStr(k), "unknown field; a batch is {\"events\": [...]} only")
+			}
+		}
+		if err := json.Unmarshal(evs, &raws); err != nil || raws == nil {
+			return nil, false, badRequest("events", "must be an array of event objects")
+		}
+	default:
+		return nil, false, badRequest("body", "send an event object, an array of events or {\"events\": [...]}")
+	}
+	if len(raws) == 0 {
+		return nil, false, badRequest("events", "empty batch")
+	}
+	if len(raws) > MaxBatch {
+		return nil, false, badRequest("events", fmt.Sprintf("%d events, at most %d in one request", len(raws), MaxBatch))
+	}
+	return raws, true, nil
+}
+
+func syntaxDetail(body []byte) string {
+	var v any
+	err := json.Unmarshal(body, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "invalid"
+}
+
+// prepare decodes, scopes, normalizes and validates one event.
+func (s *Server) prepare(r *http.Request, k *Key, raw json.RawMessage, prefix string, now time.Time, ev *trail.Event) *Problem {
+	name := func(f string) string {
+		switch {
+		case prefix == "":
+			return f
+		case f == "":
+			return prefix
+		}
+		return prefix + "." + f
+	}
+	if len(raw) > trail.MaxEventBytes {
+		return problem(http.StatusRequestEntityTooLarge, ProblemTooLarge, name(""), fmt.Sprintf("%d bytes, an event may have at most %d", len(raw), trail.MaxEventBytes))
+	}
+	if b := bytes.TrimLeft(raw, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		return badRequest(name(""), "must be a JSON object")
+	}
+	if field, detail := decodeEvent(raw, ev); detail != "" {
+		return badRequest(name(field), detail)
+	}
+	if ev.Tenant == "" {
+		ev.Tenant = k.Tenant
+	} else if !k.AllTenants() && ev.Tenant != k.Tenant {
+		return forbidden(name("tenant"), fmt.Sprintf("this key writes only tenant %q", k.Tenant))
+	}
+	if ev.Source == "" {
+		ev.Source = "api"
+	}
+	ev.RecordedAt = now
+	if err := ev.Normalize(); err != nil {
+		return validationProblem(name, err)
+	}
+	if s.cfg.Transform != nil {
+		if err := s.cfg.Transform.Transform(r.Context(), ev); err != nil {
+			return validationProblem(name, err)
+		}
+	}
+	if err := ev.Validate(); err != nil {
+		return validationProblem(name, err)
+	}
+	return nil
+}
+
+func validationProblem(name func(string) string, err error) *Problem {
+	var ve *trail.ValidationError
+	if errors.As(err, &ve) {
+		return badRequest(name(ve.Field), ve.Reason)
+	}
+	return badRequest(name(""), err.Error())
+}
+
+// decodeEvent decodes one event strictly: unknown fields are errors (a
+// misspelt "tennant" must not silently make a platform event), numbers keep
+// their text. It returns the JSON name of a bad field and what is wrong.
+func decodeEvent(raw []byte, ev *trail.Event) (field, detail string) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	d.UseNumber()
+	err := d.Decode(ev)
+	if err == nil {
+		return "", ""
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return te.Field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return strings.Trim(name, `"`), "unknown field"
+	}
+	// Errors from UnmarshalJSON methods (uuid, time) do not name the field:
+	// find it by decoding the members one at a time.
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) == nil {
+		t := reflect.TypeOf(*ev)
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			v, ok := members[tag]
+			if !ok {
+				continue
+			}
+			p := reflect.New(f.Type)
+			if e := json.Unmarshal(v, p.Interface()); e != nil {
+				var te *json.UnmarshalTypeError
+				if errors.As(e, &te) && te.Field != "" {
+					return tag + "." + te.Field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)
+				}
+				return tag, e.Error()
+			}
+		}
+	}
+	return "", err.Error()
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return t.String()
+}
+
+func jsonDecoder(r io.Reader) *json.Decoder {
+	d := json.NewDecoder(r)
+	d.DisallowUnknownFields()
+	d.UseNumber()
+	return d
+}
+
+// decodeErr names the field of a decoding error when it can.
+func decodeErr(err error) (field, detail string) {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return te.Field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return strings.Trim(name, `"`), "unknown field"
+	}
+	if errors.Is(err, io.EOF) {
+		return "body", "empty"
+	}
+	return "body", "malformed JSON: " + err.Error()
+}

@@ -1,0 +1,382 @@
+package trailserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+)
+
+// Config configures a Server. Store and Keys are required; every other
+// field has the default its comment gives.
+type Config struct {
+	// Store keeps the events.
+	Store trail.Store
+	// Keys keeps the API keys.
+	Keys KeyStore
+	// Logger receives errors the client is not told about. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body. Default: 5 MiB.
+	MaxBodyBytes int64
+	// RateLimit is each key's sustained requests per second; RateBurst how
+	// many it may make at once. Defaults: 50 and 100. A negative RateLimit
+	// turns the limit off.
+	RateLimit float64
+	RateBurst int
+	// Transform, when set, rewrites every ingested event after it is
+	// normalized and before it is validated and stored (the privacy layer's
+	// redaction). Default: none.
+	Transform trail.Transformer
+	// TailBuffer is how many events a slow live-tail client may lag behind
+	// before its stream is closed. Default: 1024.
+	TailBuffer int
+	// TailHeartbeat is the interval of SSE comments that keep idle tail
+	// streams alive through proxies. Default: 15s.
+	TailHeartbeat time.Duration
+}
+
+// Defaults.
+const (
+	DefaultMaxBodyBytes = 5 << 20
+	DefaultRateLimit    = 50
+	DefaultRateBurst    = 100
+	// MaxBatch is the most events one POST /v1/events may carry.
+	MaxBatch = 1000
+)
+
+// Server is the HTTP API v1 of Trail as an http.Handler. It is safe for
+// concurrent use. Close ends the live-tail streams, so that
+// http.Server.Shutdown does not wait on them.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+	limiter *limiter
+	hub     *hub
+}
+
+// New returns a server over cfg.Store and cfg.Keys.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("trailserver: Config.Store is nil")
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("trailserver: Config.Keys is nil")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = max(DefaultRateBurst, int(math.Ceil(cfg.RateLimit)))
+	}
+	if cfg.TailBuffer <= 0 {
+		cfg.TailBuffer = 1024
+	}
+	if cfg.TailHeartbeat <= 0 {
+		cfg.TailHeartbeat = 15 * time.Second
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		mux:     http.NewServeMux(),
+		metrics: newMetrics(),
+		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst),
+		hub:     newHub(),
+	}
+	s.routes()
+	return s, nil
+}
+
+// Close ends every live-tail stream and refuses new ones. Register it with
+// http.Server.RegisterOnShutdown (HTTPServer does).
+func (s *Server) Close() { s.hub.close() }
+
+type access int
+
+const (
+	public access = iota
+	canIngest
+	canRead
+	isAdmin
+)
+
+func (s *Server) routes() {
+	s.handle("POST /v1/events", canIngest, s.ingest)
+	s.handle("GET /v1/events", canRead, s.listEvents)
+	s.handle("GET /v1/events/{id}", canRead, s.getEvent)
+	s.handle("GET /v1/objects/{type}/{id}/history", canRead, s.history)
+	s.handle("GET /v1/stats", canRead, s.stats)
+	s.handle("GET /v1/export", canRead, s.export)
+	s.handle("GET /v1/tail", canRead, s.tail)
+	s.handle("POST /v1/keys", isAdmin, s.createKey)
+	s.handle("GET /v1/keys", isAdmin, s.listKeys)
+	s.handle("DELETE /v1/keys/{id}", isAdmin, s.revokeKey)
+	s.handle("GET /healthz", public, func(w http.ResponseWriter, r *http.Request, _ *Key) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.handle("GET /readyz", public, s.ready)
+	s.handle("GET /metrics", public, func(w http.ResponseWriter, r *http.Request, _ *Key) { s.metrics.ServeHTTP(w, r) })
+	s.handle("GET /openapi.json", public, func(w http.ResponseWriter, r *http.Request, _ *Key) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(OpenAPI)
+	})
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, k *Key)
+
+// handle registers h behind authentication, rate limiting and the role
+// check that acc names.
+func (s *Server) handle(pattern string, acc access, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if acc == public {
+			h(w, r, nil)
+			return
+		}
+		k, p := s.authenticate(r)
+		if p != nil {
+			if p.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="trail"`)
+			}
+			writeProblem(w, r, p)
+			return
+		}
+		if ok, wait := s.limiter.allow(k.ID, s.cfg.Now()); !ok {
+			s.metrics.rateLimited.Add(1)
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeProblem(w, r, problem(http.StatusTooManyRequests, ProblemRateLimited, "", fmt.Sprintf("this key may make %g requests a second; retry later", s.cfg.RateLimit)))
+			return
+		}
+		switch {
+		case acc == canIngest && !k.Role.canIngest():
+			writeProblem(w, r, forbidden("", fmt.Sprintf("a %s key cannot write events", k.Role)))
+			return
+		case acc == canRead && !k.Role.canRead():
+			writeProblem(w, r, forbidden("", fmt.Sprintf("a %s key cannot read events", k.Role)))
+			return
+		case acc == isAdmin && k.Role != RoleAdmin:
+			writeProblem(w, r, forbidden("", fmt.Sprintf("a %s key cannot manage keys", k.Role)))
+			return
+		}
+		h(w, r, k)
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*Key, *Problem) {
+	fail := func(detail string) (*Key, *Problem) {
+		s.metrics.authFailures.Add(1)
+		return nil, problem(http.StatusUnauthorized, ProblemUnauthorized, "Authorization", detail)
+	}
+	h := r.Header.Values("Authorization")
+	if len(h) == 0 {
+		return fail("send an API key: Authorization: Bearer trail_…")
+	}
+	if len(h) > 1 {
+		return fail("more than one Authorization header")
+	}
+	scheme, secret, ok := strings.Cut(h[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return fail("use the Bearer scheme: Authorization: Bearer trail_…")
+	}
+	secret = strings.TrimSpace(secret)
+	if !wellFormedKey(secret) {
+		return fail("malformed API key")
+	}
+	k, err := s.cfg.Keys.Lookup(r.Context(), HashKey(secret))
+	if errors.Is(err, ErrKeyNotFound) {
+		return fail("unknown API key")
+	}
+	if err != nil {
+		s.log.Error("trailserver: key lookup", "err", err)
+		return nil, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "the key store is unavailable")
+	}
+	if !k.Active(s.cfg.Now()) {
+		return fail("API key revoked or expired")
+	}
+	return &k, nil
+}
+
+// ServeHTTP implements http.Handler. Requests the mux has no route for get
+// problem+json 404 and 405 answers instead of its plain text.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h, pattern := s.mux.Handler(r)
+	sw := &statusWriter{ResponseWriter: w}
+	if pattern == "" {
+		// Let the mux decide between 404, 405 and a redirect, but answer
+		// 404 and 405 with a problem.
+		probe := &probeWriter{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		switch probe.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			writeProblem(sw, r, problem(http.StatusMethodNotAllowed, ProblemMethod, "", r.Method+" is not allowed here; allowed: "+probe.header.Get("Allow")))
+		case http.StatusNotFound:
+			writeProblem(sw, r, notFound("no such endpoint; see /openapi.json"))
+		default:
+			h.ServeHTTP(sw, r)
+		}
+		s.metrics.observe("unmatched", sw.code(), time.Since(start))
+		return
+	}
+	s.mux.ServeHTTP(sw, r) // sets the path values, which Handler does not
+	s.metrics.observe(pattern, sw.code(), time.Since(start))
+}
+
+// statusWriter remembers the status code for metrics. It passes Flush and
+// the rest through http.ResponseController via Unwrap.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request, _ *Key) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Store.Get(ctx, uuid.Nil); err != nil && !errors.Is(err, trail.ErrNotFound) {
+		s.log.Error("trailserver: readiness", "err", err)
+		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "the event store does not answer"))
+		return
+	}
+	if _, err := s.cfg.Keys.Count(ctx); err != nil {
+		s.log.Error("trailserver: readiness", "err", err)
+		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "the key store does not answer"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// storeProblem answers a store error: bad input is the client's 400,
+// anything else is logged and a 503 (the store is down or busy).
+func (s *Server) storeProblem(w http.ResponseWriter, r *http.Request, op string, err error) {
+	switch {
+	case errors.Is(err, trail.ErrInvalidCursor), errors.Is(err, trail.ErrInvalidQuery):
+		writeProblem(w, r, queryProblem(err))
+	case errors.Is(err, trail.ErrInvalid):
+		var ve *trail.ValidationError
+		if errors.As(err, &ve) {
+			writeProblem(w, r, badRequest(ve.Field, ve.Reason))
+			return
+		}
+		writeProblem(w, r, badRequest("", err.Error()))
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "request cancelled"))
+	default:
+		s.log.Error("trailserver: store", "op", op, "err", err)
+		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", op+" failed; retry later"))
+	}
+}
+
+// HTTPServer returns an http.Server for s with production timeouts: headers
+// within 10 s, a whole request body within 60 s, responses within 60 s
+// (streams — export and tail — lift their own write deadline), idle
+// keep-alive connections closed after 2 minutes. Shutdown also closes the
+// tail streams.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	hs := &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	hs.RegisterOnShutdown(s.Close)
+	return hs
+}
+
+// Serve serves s on ln until ctx is done, then shuts down gracefully: the
+// listener closes, tail streams end, and in-flight requests — ingest
+// included, so every acknowledged event is committed — finish within
+// grace before the remaining connections are closed.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := s.HTTPServer(ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("trailserver: shutdown: %w", err)
+	}
+	return nil
+}
