@@ -216,7 +216,9 @@ func TestRequireRecorded(t *testing.T) {
 		}
 	}
 
-	f = runTB(func(tb testing.TB) { trailtest.RequireRecorded(tb, trailtest.NewRecorder(t), trailtest.Match{Action: "user.delete"}) })
+	f = runTB(func(tb testing.TB) {
+		trailtest.RequireRecorded(tb, trailtest.NewRecorder(t), trailtest.Match{Action: "user.delete"})
+	})
 	if !strings.Contains(f.message(), "recorded: none") {
 		t.Errorf("empty recorder: message %q does not say nothing was recorded", f.message())
 	}
@@ -240,7 +242,9 @@ func TestRequireCount(t *testing.T) {
 	t.Parallel()
 	rec := recorded(t)
 	var got []trail.Event
-	if f := runTB(func(tb testing.TB) { got = trailtest.RequireCount(tb, rec, trailtest.Match{Action: "subscription.*"}, 2) }); f.Failed() {
+	if f := runTB(func(tb testing.TB) {
+		got = trailtest.RequireCount(tb, rec, trailtest.Match{Action: "subscription.*"}, 2)
+	}); f.Failed() {
 		t.Errorf("RequireCount(2) failed: %s", f.message())
 	}
 	if len(got) != 2 {
