@@ -190,8 +190,8 @@ func validateActor(field string, a *Actor, top bool) error {
 	for _, s := range []struct {
 		name, v string
 		max     int
-	}{{".id", a.ID, MaxIDLen}, {".name", a.Name, MaxNameLen}, {".email", a.Email, MaxNameLen},
-		{".ip", a.IP, 64}, {".user_agent", a.UserAgent, MaxUserAgentLen}} {
+	}{{".id", a.ID, MaxIDLen}, {".name", a.Name, storedLimit(a.Name, MaxNameLen)}, {".email", a.Email, storedLimit(a.Email, MaxNameLen)},
+		{".ip", a.IP, storedLimit(a.IP, 64)}, {".user_agent", a.UserAgent, storedLimit(a.UserAgent, MaxUserAgentLen)}} {
 		if err := checkText(field+s.name, s.v, s.max); err != nil {
 			return err
 		}
@@ -227,7 +227,7 @@ func validateTarget(t *Target) error {
 	if strings.ContainsFunc(t.ID, isControl) {
 		return invalid("target.id", "contains control characters")
 	}
-	return checkText("target.name", t.Name, MaxNameLen)
+	return checkText("target.name", t.Name, storedLimit(t.Name, MaxNameLen))
 }
 
 func checkText(field, s string, max int) error {

@@ -1,0 +1,224 @@
+package trailprivacy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// matcher decides whether a rule matches the node at path segs (the last
+// segment is the node's own name).
+type matcher interface {
+	match(segs []string) bool
+}
+
+func splitPath(path string) []string { return strings.Split(path, ".") }
+
+// compilePattern turns a rule's pattern into a matcher:
+//   - no dot and no '*': a name, matched by words against the last segment
+//     (at any depth, since every prefix of a path is checked);
+//   - no dot with '*': a glob on the last segment, at any depth;
+//   - dots: a glob anchored on the whole path.
+func compilePattern(p string) (matcher, error) {
+	switch {
+	case p == "":
+		return nil, errors.New("empty pattern")
+	case len(p) > MaxPatternLen:
+		return nil, fmt.Errorf("pattern %q longer than %d bytes", clip(p), MaxPatternLen)
+	case !utf8.ValidString(p):
+		return nil, fmt.Errorf("pattern %q is not valid UTF-8", clip(p))
+	case strings.ContainsFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return nil, fmt.Errorf("pattern %q contains white space or control characters", clip(p))
+	}
+	segs := splitPath(p)
+	for _, s := range segs {
+		if s == "" {
+			return nil, fmt.Errorf("pattern %q has an empty path segment", clip(p))
+		}
+		if strings.Contains(s, "**") && s != "**" {
+			return nil, fmt.Errorf("pattern %q: ** must be a whole segment", clip(p))
+		}
+	}
+	if len(segs) == 1 {
+		if !strings.Contains(p, "*") {
+			w := lowerWords(p)
+			if len(w) == 0 {
+				return nil, fmt.Errorf("pattern %q has no letters or digits", clip(p))
+			}
+			return nameMatcher(w), nil
+		}
+		if p == "**" {
+			return nil, fmt.Errorf("pattern %q would match everything; write * or a path", p)
+		}
+		return lastSegMatcher{compileSeg(p)}, nil
+	}
+	g := make(pathMatcher, len(segs))
+	for i, s := range segs {
+		g[i] = compileSeg(s)
+	}
+	return g, nil
+}
+
+// segGlob matches one path segment, case-insensitively.
+type segGlob struct {
+	any   bool     // "**": any number of segments
+	lit   string   // no '*': the literal
+	parts []string // with '*': the lower-cased pieces between stars
+}
+
+func compileSeg(s string) segGlob {
+	if s == "**" {
+		return segGlob{any: true}
+	}
+	if !strings.Contains(s, "*") {
+		return segGlob{lit: s}
+	}
+	return segGlob{parts: strings.Split(strings.ToLower(s), "*")}
+}
+
+func (g *segGlob) matchSeg(s string) bool {
+	if g.parts == nil {
+		return strings.EqualFold(g.lit, s)
+	}
+	s = strings.ToLower(s)
+	first, last := g.parts[0], g.parts[len(g.parts)-1]
+	if !strings.HasPrefix(s, first) {
+		return false
+	}
+	s = s[len(first):]
+	for _, mid := range g.parts[1 : len(g.parts)-1] {
+		i := strings.Index(s, mid)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(mid):]
+	}
+	return strings.HasSuffix(s, last)
+}
+
+type lastSegMatcher struct{ g segGlob }
+
+func (m lastSegMatcher) match(segs []string) bool { return m.g.matchSeg(segs[len(segs)-1]) }
+
+type pathMatcher []segGlob
+
+func (m pathMatcher) match(segs []string) bool { return matchGlob(m, segs) }
+
+func matchGlob(pat []segGlob, segs []string) bool {
+	for len(pat) > 0 {
+		if pat[0].any {
+			for i := 0; i <= len(segs); i++ {
+				if matchGlob(pat[1:], segs[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(segs) == 0 || !pat[0].matchSeg(segs[0]) {
+			return false
+		}
+		pat, segs = pat[1:], segs[1:]
+	}
+	return len(segs) == 0
+}
+
+// nameMatcher holds the lower-cased words of a name; it matches a segment
+// containing them contiguously.
+type nameMatcher []string
+
+func (m nameMatcher) match(segs []string) bool {
+	var buf [16]span
+	return containsWords(segs[len(segs)-1], wordSpans(segs[len(segs)-1], buf[:0]), m)
+}
+
+// span is a word of a segment: s[start:end].
+type span struct{ start, end int }
+
+// wordSpans splits s into words: runs of letters and digits, also split
+// where a lower-case letter is followed by an upper-case one ("userPassword")
+// and before the last capital of a run followed by a lower-case letter
+// ("APIKey" is API, Key).
+func wordSpans(s string, out []span) []span {
+	start := -1
+	var prev, prev2 rune
+	for i, r := range s {
+		word := unicode.IsLetter(r) || unicode.IsDigit(r)
+		switch {
+		case !word:
+			if start >= 0 {
+				out = append(out, span{start, i})
+				start = -1
+			}
+		case start < 0:
+			start = i
+		case unicode.IsUpper(r) && unicode.IsLower(prev):
+			out = append(out, span{start, i})
+			start = i
+		case unicode.IsLower(r) && unicode.IsUpper(prev) && unicode.IsUpper(prev2):
+			// "APIKey": the K starts the new word.
+			j := i - utf8.RuneLen(prev)
+			if j > start {
+				out = append(out, span{start, j})
+				start = j
+			}
+		}
+		prev2, prev = prev, r
+		if !word {
+			prev2, prev = 0, 0
+		}
+	}
+	if start >= 0 {
+		out = append(out, span{start, len(s)})
+	}
+	return out
+}
+
+func lowerWords(s string) []string {
+	spans := wordSpans(s, nil)
+	w := make([]string, len(spans))
+	for i, sp := range spans {
+		w[i] = strings.ToLower(s[sp.start:sp.end])
+	}
+	return w
+}
+
+// containsWords reports whether words occur contiguously among the spans of s.
+func containsWords(s string, spans []span, words []string) bool {
+	for i := 0; i+len(words) <= len(spans); i++ {
+		ok := true
+		for j, w := range words {
+			sp := spans[i+j]
+			if !strings.EqualFold(s[sp.start:sp.end], w) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// denyWords is the deny-list split into words, built once.
+var denyWords = func() [][]string {
+	out := make([][]string, len(defaultDenyList))
+	for i, d := range defaultDenyList {
+		out[i] = lowerWords(d)
+	}
+	return out
+}()
+
+// denyMatch reports whether the segment seg hits the default deny-list.
+func denyMatch(seg string) bool {
+	var buf [16]span
+	spans := wordSpans(seg, buf[:0])
+	for _, w := range denyWords {
+		if containsWords(seg, spans, w) {
+			return true
+		}
+	}
+	return false
+}

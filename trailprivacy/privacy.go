@@ -1,0 +1,428 @@
+package trailprivacy
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	// ErrWrongMasterKey: the configured master key did not wrap the stored
+	// data keys. A startup error: Trail never falls back to plaintext.
+	ErrWrongMasterKey = errors.New("trailprivacy: wrong master key")
+	// ErrTampered: an encrypted value does not authenticate where it is
+	// stored (edited, or moved from another field, event or subject).
+	ErrTampered = errors.New("trailprivacy: encrypted value does not authenticate")
+)
+
+// hmacRoot names the key from which the per-tenant HMAC keys are derived.
+// It is kept like a subject's data key (wrapped by the master key, rewrapped
+// on rotation) so that pseudonyms survive master-key rotation. The "!" makes
+// it a subject no actor or target can have, and that Forget refuses.
+const (
+	rootTenant  = ""
+	rootSubject = "!hmac"
+)
+
+// Config configures a Privacy. KMS and Keys are required.
+type Config struct {
+	// Policy decides what happens to changes and metadata. Default:
+	// DefaultPolicy(), the deny-list redacting.
+	Policy *Policy
+	// KMS holds the master key that wraps the data keys.
+	KMS KMS
+	// Keys stores the wrapped data keys.
+	Keys KeyStore
+	// CacheSize bounds the unwrapped data keys kept in memory. Default 10,000.
+	CacheSize int
+	// CacheTTL is how long an unwrapped live key is used without asking the
+	// key store again. It bounds how long another process that has the key
+	// cached can still read a subject after Forget. Default 1 minute.
+	CacheTTL time.Duration
+	// Now is the clock for key creation and destruction times. Default time.Now.
+	Now func() time.Time
+}
+
+// Privacy applies a policy to events and encrypts their personal fields
+// (Transform), reads them back (Reveal), computes pseudonyms (HashFor) and
+// erases subjects (Forget). It is safe for concurrent use.
+type Privacy struct {
+	policy *Policy
+	keys   KeyStore
+	kms    atomic.Pointer[kmsBox]
+	now    func() time.Time
+	ttl    time.Duration
+
+	root    []byte   // HMAC root key
+	macKeys sync.Map // tenant -> []byte
+
+	cache keyCache
+}
+
+type kmsBox struct{ KMS }
+
+// New returns a Privacy. It checks the master key against the stored keys
+// (CheckMasterKey) and, on first use of the key store, creates the HMAC
+// root key: a wrong master key is an error here, at startup.
+func New(ctx context.Context, cfg Config) (*Privacy, error) {
+	if cfg.KMS == nil {
+		return nil, errors.New("trailprivacy: Config.KMS is required (see OpenMasterKey)")
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("trailprivacy: Config.Keys is required")
+	}
+	p := &Privacy{policy: cfg.Policy, keys: cfg.Keys, now: cfg.Now, ttl: cfg.CacheTTL}
+	if p.policy == nil {
+		p.policy = DefaultPolicy()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.ttl <= 0 {
+		p.ttl = time.Minute
+	}
+	p.cache.max = cfg.CacheSize
+	if p.cache.max <= 0 {
+		p.cache.max = 10_000
+	}
+	p.kms.Store(&kmsBox{cfg.KMS})
+	if err := CheckMasterKey(ctx, cfg.Keys, cfg.KMS); err != nil {
+		return nil, err
+	}
+	root, err := p.liveKey(ctx, rootTenant, rootSubject, true)
+	if err != nil {
+		return nil, err
+	}
+	p.root = root.raw
+	return p, nil
+}
+
+// Policy returns the policy in force.
+func (p *Privacy) Policy() *Policy { return p.policy }
+
+// CheckMasterKey reports whether kms is the master key that wrapped the
+// keys in ks, by unwrapping the HMAC root key. An empty key store passes.
+// The error matches ErrWrongMasterKey and names both key IDs.
+func CheckMasterKey(ctx context.Context, ks KeyStore, kms KMS) error {
+	k, err := ks.Current(ctx, rootTenant, rootSubject)
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("trailprivacy: check master key: %w", err)
+	}
+	if k.KEKID != kms.KeyID() {
+		return fmt.Errorf("%w: the stored data keys are wrapped by master key %s, the configured one is %s (check TRAIL_MASTER_KEY or the key file; after a rotation, finish it with rewrap)",
+			ErrWrongMasterKey, k.KEKID, kms.KeyID())
+	}
+	if _, err := kms.Unwrap(ctx, k.Wrapped, wrapAAD(k.Tenant, k.Subject, k.ID)); err != nil {
+		return fmt.Errorf("%w: master key %s does not unwrap the stored data keys: %v", ErrWrongMasterKey, kms.KeyID(), err)
+	}
+	return nil
+}
+
+// wrapAAD binds a wrapped data key to its row.
+func wrapAAD(tenant, subject, id string) []byte {
+	return aad("trail wrap v1", tenant, subject, id)
+}
+
+// aad length-prefixes each part so that no two lists of parts collide.
+func aad(parts ...string) []byte {
+	n := 0
+	for _, s := range parts {
+		n += len(s) + binary.MaxVarintLen64
+	}
+	b := make([]byte, 0, n)
+	for _, s := range parts {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// valueAAD binds an encrypted value to tenant, subject, key and field path.
+func valueAAD(tenant, subject, kid string, path []string) []byte {
+	parts := make([]string, 0, 4+len(path))
+	parts = append(parts, "trail enc v1", tenant, subject, kid)
+	parts = append(parts, path...)
+	return aad(parts...)
+}
+
+// HashFor returns the stored form of value under tenant's HMAC key, exactly
+// as an hmac rule stores a string value: search for it by equality. The
+// tenant key is HKDF-SHA256(root key, info "trail hmac v1" and tenant).
+func (p *Privacy) HashFor(tenant, value string) string {
+	return p.hashBytes(tenant, []byte(value))
+}
+
+func (p *Privacy) hashBytes(tenant string, b []byte) string {
+	m := hmac.New(sha256.New, p.macKey(tenant))
+	m.Write(b)
+	return Stored{Kind: "hmac", Data: m.Sum(nil)}.String()
+}
+
+func (p *Privacy) macKey(tenant string) []byte {
+	if k, ok := p.macKeys.Load(tenant); ok {
+		return k.([]byte)
+	}
+	k := tenantMACKey(p.root, tenant)
+	p.macKeys.Store(tenant, k)
+	return k
+}
+
+func tenantMACKey(root []byte, tenant string) []byte {
+	k, err := hkdf.Key(sha256.New, root, nil, "trail hmac v1\x00"+tenant, 32)
+	if err != nil {
+		panic(err) // only for lengths HKDF cannot produce
+	}
+	return k
+}
+
+// Forget erases a subject of a tenant ("user:42"): its data key is
+// destroyed, so its encrypted fields in every stored event, export and
+// archive read back as "[erased]". Events are not rewritten and integrity
+// proofs still verify. A subject that never had a key is ErrUnknownSubject,
+// one already forgotten ErrAlreadyForgotten; neither changes anything.
+func (p *Privacy) Forget(ctx context.Context, tenant, subject string) error {
+	if subject == "" || strings.HasPrefix(subject, "!") {
+		return fmt.Errorf("%w: %q", ErrUnknownSubject, clip(subject))
+	}
+	err := p.keys.Destroy(ctx, tenant, subject, p.now())
+	p.cache.drop(tenant, subject)
+	if err != nil {
+		return fmt.Errorf("forget %s in tenant %q: %w", subject, tenant, err)
+	}
+	return nil
+}
+
+// Rewrap re-wraps every live data key from master key old to new and makes
+// new this Privacy's master key. Events are not touched. It is resumable:
+// keys already wrapped by new are skipped, so a failed run can be repeated.
+func (p *Privacy) Rewrap(ctx context.Context, old, new KMS) (int, error) {
+	n, err := RewrapKeys(ctx, p.keys, old, new)
+	if err != nil {
+		return n, err
+	}
+	p.kms.Store(&kmsBox{new})
+	return n, nil
+}
+
+// RewrapKeys re-wraps every live key of ks from old to new, for master-key
+// rotation, and returns how many it re-wrapped. A key wrapped by neither is
+// an error naming it.
+func RewrapKeys(ctx context.Context, ks KeyStore, old, new KMS) (int, error) {
+	n := 0
+	var afterT, afterS string
+	for {
+		page, err := ks.List(ctx, afterT, afterS, 500)
+		if err != nil {
+			return n, err
+		}
+		if len(page) == 0 {
+			return n, nil
+		}
+		for _, k := range page {
+			switch k.KEKID {
+			case new.KeyID():
+				continue
+			case old.KeyID():
+			default:
+				return n, fmt.Errorf("%w: data key %s of %q in tenant %q is wrapped by %s, neither %s nor %s",
+					ErrWrongMasterKey, k.ID, k.Subject, k.Tenant, k.KEKID, old.KeyID(), new.KeyID())
+			}
+			a := wrapAAD(k.Tenant, k.Subject, k.ID)
+			raw, err := old.Unwrap(ctx, k.Wrapped, a)
+			if err != nil {
+				return n, fmt.Errorf("%w: data key %s of %q: %v", ErrWrongMasterKey, k.ID, k.Subject, err)
+			}
+			w, err := new.Wrap(ctx, raw, a)
+			clear(raw)
+			if err != nil {
+				return n, err
+			}
+			oldKEK := k.KEKID
+			k.Wrapped, k.KEKID = w, new.KeyID()
+			ok, err := ks.Replace(ctx, k, oldKEK)
+			if err != nil {
+				return n, err
+			}
+			if ok {
+				n++
+			}
+		}
+		last := page[len(page)-1]
+		afterT, afterS = last.Tenant, last.Subject
+	}
+}
+
+// dataKey is an unwrapped data key ready to use.
+type dataKey struct {
+	id      string
+	raw     []byte
+	aead    cipher.AEAD
+	expires time.Time
+}
+
+func newDataKey(id string, raw []byte) (*dataKey, error) {
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &dataKey{id: id, raw: raw, aead: aead}, nil
+}
+
+// liveKey returns the subject's live key, creating it when create is set
+// (Transform) or returning ErrKeyNotFound (Reveal).
+func (p *Privacy) liveKey(ctx context.Context, tenant, subject string, create bool) (*dataKey, error) {
+	if k := p.cache.get(tenant, subject, p.now()); k != nil {
+		return k, nil
+	}
+	kms := p.kms.Load().KMS
+	sk, err := p.keys.Current(ctx, tenant, subject)
+	if errors.Is(err, ErrKeyNotFound) && create {
+		sk, err = p.createKey(ctx, kms, tenant, subject)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.unwrap(ctx, kms, sk)
+}
+
+func (p *Privacy) createKey(ctx context.Context, kms KMS, tenant, subject string) (SubjectKey, error) {
+	var idb [keyIDBytes]byte
+	raw := make([]byte, 32)
+	if _, err := rand.Read(idb[:]); err != nil {
+		return SubjectKey{}, err
+	}
+	if _, err := rand.Read(raw); err != nil {
+		return SubjectKey{}, err
+	}
+	id := b64.EncodeToString(idb[:])
+	w, err := kms.Wrap(ctx, raw, wrapAAD(tenant, subject, id))
+	clear(raw)
+	if err != nil {
+		return SubjectKey{}, fmt.Errorf("trailprivacy: wrap data key: %w", err)
+	}
+	return p.keys.Create(ctx, SubjectKey{
+		Tenant: tenant, Subject: subject, ID: id, KEKID: kms.KeyID(), Wrapped: w,
+		CreatedAt: p.now().UTC().Truncate(time.Microsecond),
+	})
+}
+
+func (p *Privacy) unwrap(ctx context.Context, kms KMS, sk SubjectKey) (*dataKey, error) {
+	if sk.KEKID != kms.KeyID() {
+		return nil, fmt.Errorf("%w: data key %s of %q is wrapped by %s, the configured master key is %s",
+			ErrWrongMasterKey, sk.ID, sk.Subject, sk.KEKID, kms.KeyID())
+	}
+	raw, err := kms.Unwrap(ctx, sk.Wrapped, wrapAAD(sk.Tenant, sk.Subject, sk.ID))
+	if err != nil {
+		return nil, fmt.Errorf("%w: data key %s of %q: %v", ErrWrongMasterKey, sk.ID, sk.Subject, err)
+	}
+	k, err := newDataKey(sk.ID, raw)
+	if err != nil {
+		return nil, err
+	}
+	k.expires = p.now().Add(p.ttl)
+	p.cache.put(sk.Tenant, sk.Subject, k)
+	return k, nil
+}
+
+// keyForValue finds the key of an enc:v1 value of subject with key ID kid:
+// the live key, or erased=true for a destroyed one. A key ID the subject
+// never had means the value was forged or moved: ErrTampered.
+func (p *Privacy) keyForValue(ctx context.Context, tenant, subject, kid string) (k *dataKey, erased bool, err error) {
+	now := p.now()
+	if k := p.cache.get(tenant, subject, now); k != nil && k.id == kid {
+		return k, false, nil
+	}
+	if p.cache.isDestroyed(tenant, subject, kid) {
+		return nil, true, nil
+	}
+	sk, err := p.keys.Get(ctx, tenant, subject, kid)
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil, false, ErrTampered
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if sk.Destroyed() {
+		p.cache.markDestroyed(tenant, subject, kid)
+		return nil, true, nil
+	}
+	k, err = p.unwrap(ctx, p.kms.Load().KMS, sk)
+	return k, false, err
+}
+
+// keyCache keeps unwrapped live keys (until they expire) and the IDs of
+// destroyed keys (destruction is permanent, so those never expire).
+type keyCache struct {
+	mu        sync.Mutex
+	max       int
+	live      map[string]*dataKey
+	destroyed map[string]struct{}
+}
+
+func cacheName(tenant, subject string) string { return tenant + "\x00" + subject }
+
+func (c *keyCache) get(tenant, subject string, now time.Time) *dataKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := c.live[cacheName(tenant, subject)]
+	if k == nil || now.After(k.expires) {
+		return nil
+	}
+	return k
+}
+
+func (c *keyCache) put(tenant, subject string, k *dataKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.live == nil {
+		c.live = map[string]*dataKey{}
+	}
+	if len(c.live) >= c.max {
+		for name := range c.live { // evict one, arbitrary
+			delete(c.live, name)
+			break
+		}
+	}
+	c.live[cacheName(tenant, subject)] = k
+}
+
+func (c *keyCache) drop(tenant, subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.live, cacheName(tenant, subject))
+}
+
+func (c *keyCache) isDestroyed(tenant, subject, kid string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.destroyed[cacheName(tenant, subject)+"\x00"+kid]
+	return ok
+}
+
+func (c *keyCache) markDestroyed(tenant, subject, kid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.destroyed == nil || len(c.destroyed) >= c.max {
+		c.destroyed = map[string]struct{}{}
+	}
+	c.destroyed[cacheName(tenant, subject)+"\x00"+kid] = struct{}{}
+}

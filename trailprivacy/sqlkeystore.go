@@ -1,0 +1,187 @@
+package trailprivacy
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// KeyStoreSchema creates the table of wrapped data keys. It is portable SQL
+// that SQLite and PostgreSQL both run, one statement per element; store
+// migrators can embed it, and SQLKeyStore.Init runs it (IF NOT EXISTS).
+//
+// A row is one data key; wrapped_key is NULL and destroyed_at set once the
+// key is destroyed (a tombstone without key material). The partial unique
+// index allows one live key per tenant and subject.
+var KeyStoreSchema = []string{
+	`CREATE TABLE IF NOT EXISTS trail_subject_keys (
+	tenant       TEXT   NOT NULL,
+	subject      TEXT   NOT NULL,
+	key_id       TEXT   NOT NULL,
+	kek_id       TEXT   NOT NULL,
+	wrapped_key  TEXT,
+	created_at   BIGINT NOT NULL,
+	destroyed_at BIGINT,
+	PRIMARY KEY (tenant, subject, key_id)
+)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS trail_subject_keys_live
+	ON trail_subject_keys (tenant, subject) WHERE destroyed_at IS NULL`,
+}
+
+// DBTX is what SQLKeyStore needs of a database: *sql.DB, *sql.Conn or *sql.Tx.
+type DBTX interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// SQLKeyStore is a KeyStore in the table trail_subject_keys of a SQLite
+// (modernc.org/sqlite) or PostgreSQL (pgx stdlib) database, through
+// database/sql. Its SQL is portable: $n placeholders, TEXT and BIGINT
+// columns (key material as base64, times as Unix microseconds).
+type SQLKeyStore struct {
+	db DBTX
+}
+
+// NewSQLKeyStore returns a key store over db. Call Init (or run
+// KeyStoreSchema in a migration) before use.
+func NewSQLKeyStore(db DBTX) *SQLKeyStore { return &SQLKeyStore{db: db} }
+
+// Init creates the table and index if they are absent.
+func (s *SQLKeyStore) Init(ctx context.Context) error {
+	for _, q := range KeyStoreSchema {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("trailprivacy: create trail_subject_keys: %w", err)
+		}
+	}
+	return nil
+}
+
+const keyCols = `tenant, subject, key_id, kek_id, wrapped_key, created_at, destroyed_at`
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanKey(r rowScanner) (SubjectKey, error) {
+	var k SubjectKey
+	var wrapped sql.NullString
+	var created int64
+	var destroyed sql.NullInt64
+	if err := r.Scan(&k.Tenant, &k.Subject, &k.ID, &k.KEKID, &wrapped, &created, &destroyed); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return SubjectKey{}, ErrKeyNotFound
+		}
+		return SubjectKey{}, fmt.Errorf("trailprivacy: read data key: %w", err)
+	}
+	k.CreatedAt = time.UnixMicro(created).UTC()
+	if destroyed.Valid {
+		k.DestroyedAt = time.UnixMicro(destroyed.Int64).UTC()
+	}
+	if wrapped.Valid {
+		b, err := base64.StdEncoding.DecodeString(wrapped.String)
+		if err != nil {
+			return SubjectKey{}, fmt.Errorf("trailprivacy: data key %s of %s: corrupt wrapped key", k.ID, k.Subject)
+		}
+		k.Wrapped = b
+	}
+	return k, nil
+}
+
+func (s *SQLKeyStore) Current(ctx context.Context, tenant, subject string) (SubjectKey, error) {
+	return scanKey(s.db.QueryRowContext(ctx,
+		`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`,
+		tenant, subject))
+}
+
+func (s *SQLKeyStore) Get(ctx context.Context, tenant, subject, id string) (SubjectKey, error) {
+	return scanKey(s.db.QueryRowContext(ctx,
+		`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND key_id = $3`,
+		tenant, subject, id))
+}
+
+func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, error) {
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = time.Now()
+	}
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO trail_subject_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING`,
+		k.Tenant, k.Subject, k.ID, k.KEKID, base64.StdEncoding.EncodeToString(k.Wrapped), k.CreatedAt.UnixMicro())
+	if err != nil {
+		return SubjectKey{}, fmt.Errorf("trailprivacy: store data key: %w", err)
+	}
+	cur, err := s.Current(ctx, k.Tenant, k.Subject)
+	if errors.Is(err, ErrKeyNotFound) {
+		// The insert conflicted on the primary key with a destroyed key of
+		// the same ID: refuse rather than reuse an ID.
+		return SubjectKey{}, errors.New("trailprivacy: data key ID reused")
+	}
+	return cur, err
+}
+
+func (s *SQLKeyStore) Destroy(ctx context.Context, tenant, subject string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE trail_subject_keys SET wrapped_key = NULL, destroyed_at = $3
+		WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`,
+		tenant, subject, at.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("trailprivacy: destroy data key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("trailprivacy: destroy data key: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var tombstones int64
+	if err := s.db.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM trail_subject_keys WHERE tenant = $1 AND subject = $2`,
+		tenant, subject).Scan(&tombstones); err != nil {
+		return fmt.Errorf("trailprivacy: destroy data key: %w", err)
+	}
+	if tombstones > 0 {
+		return ErrAlreadyForgotten
+	}
+	return ErrUnknownSubject
+}
+
+func (s *SQLKeyStore) List(ctx context.Context, afterTenant, afterSubject string, limit int) ([]SubjectKey, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+keyCols+` FROM trail_subject_keys
+		WHERE destroyed_at IS NULL AND (tenant > $1 OR (tenant = $1 AND subject > $2))
+		ORDER BY tenant, subject LIMIT $3`,
+		afterTenant, afterSubject, limit)
+	if err != nil {
+		return nil, fmt.Errorf("trailprivacy: list data keys: %w", err)
+	}
+	defer rows.Close()
+	var out []SubjectKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("trailprivacy: list data keys: %w", err)
+	}
+	return out, nil
+}
+
+func (s *SQLKeyStore) Replace(ctx context.Context, k SubjectKey, oldKEK string) (bool, error) {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE trail_subject_keys SET wrapped_key = $1, kek_id = $2
+		WHERE tenant = $3 AND subject = $4 AND key_id = $5 AND kek_id = $6 AND destroyed_at IS NULL`,
+		base64.StdEncoding.EncodeToString(k.Wrapped), k.KEKID, k.Tenant, k.Subject, k.ID, oldKEK)
+	if err != nil {
+		return false, fmt.Errorf("trailprivacy: rewrap data key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}

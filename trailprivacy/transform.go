@@ -1,0 +1,396 @@
+package trailprivacy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/trailhq/trail"
+)
+
+// maxIPLen is the plaintext limit trail.Validate puts on actor.ip.
+const maxIPLen = 64
+
+// Transform puts ev in its stored form: it applies the policy (omit, redact,
+// hmac, pii) to the changes and the metadata, then encrypts the personal
+// fields — the actor's (and on_behalf_of's) name, email, IP and user agent
+// under the actor's key, the target's name under the target's key. It is the
+// trail.Transformer of a Client (Config.Transform) and of the server's
+// ingest.
+//
+// A value already in a stored form (hmac:v1, enc:v1, "[redacted]") is left
+// as it is, so that transforming twice — in a library, then at ingest — is
+// the same as once. Encryption uses random nonces: the result is not the
+// same bytes twice, so it must be computed once, before the event is stored
+// and hashed, and the store must keep it as given.
+//
+// Transform never modifies the caller's Changes array or OnBehalfOf actor;
+// it may modify the maps of ev.Metadata in place (Normalize gives the event
+// its own).
+func (p *Privacy) Transform(ctx context.Context, ev *trail.Event) error {
+	if ev.Tenant != "" && !trail.ValidTenant(ev.Tenant) {
+		return &trail.ValidationError{Field: "tenant", Reason: "not a valid tenant"}
+	}
+	t := &walker{p: p, ctx: ctx, ev: ev, tp: p.policy.tenants[ev.Tenant]}
+	if len(ev.Changes) > 0 {
+		if err := t.changes(); err != nil {
+			return err
+		}
+	}
+	if len(ev.Metadata) > 0 {
+		t.aadPrefix, t.base = nil, 0
+		if err := t.walkMap(ev.Metadata, []string{"metadata"}); err != nil {
+			return err
+		}
+	}
+	return t.personal()
+}
+
+// walker carries the state of one Transform or Reveal.
+type walker struct {
+	p      *Privacy
+	ctx    context.Context
+	ev     *trail.Event
+	tp     *tenantPolicy
+	reveal bool
+	bad    []string // Reveal: fields that did not authenticate
+
+	// The AAD path of a value is aadPrefix followed by segs[base:].
+	aadPrefix []string
+	base      int
+}
+
+func (t *walker) aadPath(segs []string) []string {
+	if t.aadPrefix == nil {
+		return segs
+	}
+	return append(slices.Clip(t.aadPrefix), segs[t.base:]...)
+}
+
+// dataSubject is the subject of pii changes and metadata: the target, or the
+// actor when the event has no target.
+func (t *walker) dataSubject() (string, error) {
+	if !t.ev.Target.IsZero() {
+		return t.ev.Target.String(), nil
+	}
+	if s := t.ev.Actor.String(); s != "" {
+		return s, nil
+	}
+	return "", &trail.ValidationError{Field: "actor.type", Reason: "required"}
+}
+
+func protectedString(s string) bool { return s == Redacted || IsStored(s) }
+
+// protectedRaw reports whether a change value needs nothing more: absent,
+// null, or a string already in a stored form.
+func protectedRaw(raw json.RawMessage) bool {
+	if raw == nil || string(raw) == "null" {
+		return true
+	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	var s string
+	return json.Unmarshal(raw, &s) == nil && protectedString(s)
+}
+
+// actionAt returns the policy's action for the first prefix of segs (from
+// index from on) that has one.
+func (t *walker) actionAt(segs []string, from int) (Action, int) {
+	for i := from; i <= len(segs); i++ {
+		if a := t.p.policy.decide(t.tp, segs[:i]); a != ActionKeep {
+			return a, i
+		}
+	}
+	return ActionKeep, len(segs)
+}
+
+func (t *walker) changes() error {
+	ev := t.ev
+	out := make([]trail.Change, 0, len(ev.Changes))
+	for _, c := range ev.Changes {
+		segs := splitPath(c.Field)
+		act, _ := t.actionAt(segs, 1)
+		switch act {
+		case ActionOmit:
+			continue
+		case ActionRedact:
+			if !c.Redacted && !(protectedRaw(c.Old) && protectedRaw(c.New)) {
+				c = trail.Change{Field: c.Field, Redacted: true}
+			}
+		case ActionHMAC, ActionPII:
+			for _, sv := range sides(&c) {
+				side, v := sv.name, sv.v
+				if protectedRaw(*v) {
+					continue
+				}
+				s, err := t.protectRaw(act, *v, []string{"changes", c.Field, side})
+				if err != nil {
+					return fmt.Errorf("changes %q: %w", c.Field, err)
+				}
+				*v = jsonString(s)
+			}
+		case ActionKeep:
+			for _, sv := range sides(&c) {
+				side, v := sv.name, sv.v
+				if len(*v) == 0 || ((*v)[0] != '{' && (*v)[0] != '[') {
+					continue
+				}
+				nv, err := t.walkRaw(*v, segs, []string{"changes", c.Field, side})
+				if err != nil {
+					return fmt.Errorf("changes %q: %w", c.Field, err)
+				}
+				*v = nv
+			}
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	ev.Changes = out
+	return nil
+}
+
+// walkRaw applies the policy inside a change's object or array value.
+func (t *walker) walkRaw(raw json.RawMessage, segs, aadPrefix []string) (json.RawMessage, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	t.aadPrefix, t.base = aadPrefix, len(segs)
+	segs = slices.Clip(segs)
+	var err error
+	switch x := v.(type) {
+	case map[string]any:
+		err = t.walkMap(x, segs)
+	case []any:
+		err = t.walkArray(x, segs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return canonical(v)
+}
+
+func (t *walker) walkMap(m map[string]any, segs []string) error {
+	for k, v := range m {
+		s := append(segs, k)
+		if t.reveal {
+			nv, err := t.revealAny(v, s)
+			if err != nil {
+				return err
+			}
+			m[k] = nv
+			continue
+		}
+		act := t.p.policy.decide(t.tp, s)
+		switch act {
+		case ActionOmit:
+			delete(m, k)
+		case ActionRedact:
+			if str, ok := v.(string); !ok || !protectedString(str) {
+				m[k] = Redacted
+			}
+		case ActionHMAC, ActionPII:
+			if v == nil {
+				continue
+			}
+			if str, ok := v.(string); ok && protectedString(str) {
+				continue
+			}
+			b, err := canonical(v)
+			if err != nil {
+				return err
+			}
+			out, err := t.protectRaw(act, b, t.aadPath(s))
+			if err != nil {
+				return err
+			}
+			m[k] = out
+		default:
+			if err := t.walkChild(v, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *walker) walkChild(v any, segs []string) error {
+	switch x := v.(type) {
+	case map[string]any:
+		return t.walkMap(x, segs)
+	case []any:
+		return t.walkArray(x, segs)
+	}
+	return nil
+}
+
+// walkArray walks the elements of an array: they share the array's path.
+func (t *walker) walkArray(a []any, segs []string) error {
+	for i, v := range a {
+		if t.reveal {
+			nv, err := t.revealAny(v, segs)
+			if err != nil {
+				return err
+			}
+			a[i] = nv
+			continue
+		}
+		if err := t.walkChild(v, segs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// protectRaw returns the stored form of one JSON value under an hmac or pii
+// action. A JSON string is hashed as its text (so HashFor finds it); any
+// other value as its canonical JSON. pii encrypts the canonical JSON, so
+// that Reveal gives back the value with its type.
+func (t *walker) protectRaw(act Action, raw []byte, path []string) (string, error) {
+	if act == ActionHMAC {
+		if len(raw) > 0 && raw[0] == '"' {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "", err
+			}
+			return t.p.HashFor(t.ev.Tenant, s), nil
+		}
+		c, err := trail.CanonicalJSON(raw)
+		if err != nil {
+			return "", err
+		}
+		return t.p.hashBytes(t.ev.Tenant, c), nil
+	}
+	subject, err := t.dataSubject()
+	if err != nil {
+		return "", err
+	}
+	c, err := trail.CanonicalJSON(raw)
+	if err != nil {
+		return "", err
+	}
+	return t.encrypt(subject, c, path)
+}
+
+func (t *walker) encrypt(subject string, plaintext []byte, path []string) (string, error) {
+	k, err := t.p.liveKey(t.ctx, t.ev.Tenant, subject, true)
+	if err != nil {
+		return "", err
+	}
+	out := make([]byte, nonceLen, nonceLen+len(plaintext)+tagLen)
+	if _, err := rand.Read(out); err != nil {
+		return "", err
+	}
+	out = k.aead.Seal(out, out, plaintext, valueAAD(t.ev.Tenant, subject, k.id, path))
+	return Stored{Kind: "enc", KeyID: k.id, Data: out}.String(), nil
+}
+
+// personal encrypts the actor's and target's personal fields.
+func (t *walker) personal() error {
+	ev := t.ev
+	if err := t.actor(&ev.Actor, "actor"); err != nil {
+		return err
+	}
+	if ev.Actor.OnBehalfOf != nil {
+		obo := *ev.Actor.OnBehalfOf
+		ev.Actor.OnBehalfOf = &obo
+		if err := t.actor(&obo, "actor.on_behalf_of"); err != nil {
+			return err
+		}
+	}
+	if ev.Target.Name != "" {
+		return t.field(&ev.Target.Name, ev.Target.String(), "target.name", trail.MaxNameLen, "target", "name")
+	}
+	return nil
+}
+
+func (t *walker) actor(a *trail.Actor, name string) error {
+	if a.Name == "" && a.Email == "" && a.IP == "" && a.UserAgent == "" {
+		return nil
+	}
+	subject := a.String()
+	if a.Type == "" {
+		return &trail.ValidationError{Field: name + ".type", Reason: "required"}
+	}
+	for _, f := range []struct {
+		v    *string
+		name string
+		max  int
+	}{{&a.Name, "name", trail.MaxNameLen}, {&a.Email, "email", trail.MaxNameLen}, {&a.IP, "ip", maxIPLen}, {&a.UserAgent, "user_agent", trail.MaxUserAgentLen}} {
+		if err := t.field(f.v, subject, name+"."+f.name, f.max, name, f.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// field encrypts or reveals one personal string field at path.
+func (t *walker) field(v *string, subject, fieldName string, max int, path ...string) error {
+	if *v == "" {
+		return nil
+	}
+	if t.reveal {
+		pt, erased, ok, err := t.open(*v, subject, path, fieldName)
+		switch {
+		case err != nil:
+			return err
+		case erased:
+			*v = Erased
+		case ok:
+			*v = string(pt)
+		}
+		return nil
+	}
+	if IsStored(*v) {
+		return nil
+	}
+	if len(*v) > max {
+		return &trail.ValidationError{Field: fieldName, Reason: fmt.Sprintf("%d bytes, at most %d", len(*v), max)}
+	}
+	if !utf8.ValidString(*v) || strings.IndexByte(*v, 0) >= 0 {
+		return &trail.ValidationError{Field: fieldName, Reason: "not valid UTF-8 text"}
+	}
+	s, err := t.encrypt(subject, []byte(*v), path)
+	if err != nil {
+		return err
+	}
+	*v = s
+	return nil
+}
+
+type side struct {
+	name string
+	v    *json.RawMessage
+}
+
+func sides(c *trail.Change) [2]side {
+	return [2]side{{"old", &c.Old}, {"new", &c.New}}
+}
+
+func jsonString(s string) json.RawMessage {
+	// Stored forms use only [A-Za-z0-9:_-]: no escaping needed.
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func canonical(v any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return trail.CanonicalJSON(bytes.TrimRight(b.Bytes(), "\n"))
+}
