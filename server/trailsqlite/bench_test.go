@@ -1,0 +1,276 @@
+package trailsqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/migrate"
+)
+
+// Ingest benchmarks: the same synthetic rows through Trail (Store.Append and
+// Client.RecordMany) and through the driver's raw batched INSERT into an
+// identical table (the same migration: same columns, indexes, FTS5 and
+// triggers), in the same run. Each iteration writes benchEvents events in
+// batches of benchBatch into a new database file.
+//
+//	go test -run '^$' -bench Ingest -benchtime 5x ./server/trailsqlite/
+const (
+	benchEvents = 10000
+	benchBatch  = 1000
+)
+
+var benchActions = []string{"user.create", "user.update", "user.delete", "user.login", "subscription.create",
+	"subscription.update", "subscription.plan.change", "subscription.cancel", "invoice.create", "invoice.pay",
+	"project.create", "project.update", "project.delete", "member.invite", "member.remove", "apikey.create",
+	"apikey.revoke", "auth.login", "auth.logout", "auth.mfa.enable"}
+
+var benchWords = strings.Fields("changed subscription plan to pro from free for tenant by admin user deleted " +
+	"invited member project renamed invoice paid api key revoked enabled two factor authentication " +
+	"billing address updated seats increased decreased trial extended cancelled renewed exported report")
+
+// benchRows returns n synthetic events, as a caller would hand them to
+// Record: IDs set (idempotency keys), everything else plain values.
+func benchRows(n int) []trail.Event {
+	r := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	evs := make([]trail.Event, n)
+	for i := range evs {
+		var d strings.Builder
+		for d.Len() < 60+r.IntN(140) {
+			if d.Len() > 0 {
+				d.WriteByte(' ')
+			}
+			d.WriteString(benchWords[r.IntN(len(benchWords))])
+		}
+		ev := trail.Event{
+			ID:          uuid.Must(uuid.NewV7()),
+			OccurredAt:  base.Add(time.Duration(i) * 3 * time.Second),
+			Tenant:      fmt.Sprintf("tenant-%d", int(100*r.ExpFloat64())%1000),
+			Actor:       trail.Actor{Type: trail.ActorUser, ID: fmt.Sprintf("user-%d", r.IntN(10000)), IP: "203.0.113.7"},
+			Action:      benchActions[r.IntN(len(benchActions))],
+			Target:      trail.Target{Type: "subscription", ID: uuid.NewString()},
+			Description: d.String(),
+			Changes:     []trail.Change{trail.Changed("plan", "free", "pro"), trail.Changed("seats", r.IntN(50), r.IntN(50))},
+			Metadata:    map[string]any{"ip_country": "DE", "attempt": r.IntN(5)},
+			RequestID:   fmt.Sprintf("req-%08x", r.Uint32()),
+			Source:      "billing",
+		}
+		evs[i] = ev
+	}
+	return evs
+}
+
+// normalized returns evs as Append expects them (what Client.Prepare makes).
+func normalized(tb testing.TB, evs []trail.Event) []trail.Event {
+	out := make([]trail.Event, len(evs))
+	now := time.Now()
+	for i, ev := range evs {
+		ev.RecordedAt = now
+		if err := ev.Normalize(); err != nil {
+			tb.Fatal(err)
+		}
+		if err := ev.Validate(); err != nil {
+			tb.Fatal(err)
+		}
+		out[i] = ev
+	}
+	return out
+}
+
+// rawRows returns the column values of evs exactly as trailsqlite stores them.
+func rawRows(tb testing.TB, evs []trail.Event) [][]any {
+	var enc encoder
+	rows := make([][]any, len(evs))
+	for i := range evs {
+		rows[i] = make([]any, nInsertCols)
+		if err := enc.args(&evs[i], evs[i].RecordedAt, rows[i]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return rows
+}
+
+type ingester struct {
+	name string
+	// setup opens a fresh database; run ingests into it.
+	setup func(tb testing.TB, sync string) (run func() error, done func())
+}
+
+func ingesters(tb testing.TB) []ingester {
+	raw := benchRows(benchEvents)
+	norm := normalized(tb, raw)
+	rows := rawRows(tb, norm)
+	ctx := context.Background()
+	open := func(tb testing.TB, sync string) *Store {
+		s, err := Open(ctx, filepath.Join(tb.TempDir(), "bench.db"), &Config{Synchronous: sync})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	}
+	// openRaw creates the same schema with plain database/sql and the same
+	// DSN, without going through Store.
+	openRaw := func(tb testing.TB, sync string) *sql.DB {
+		s := &Store{path: filepath.Join(tb.TempDir(), "raw.db"), cfg: Config{BusyTimeout: 10 * time.Second, Synchronous: sync}}
+		db, err := sql.Open("sqlite", s.dsn())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ms, err := migrate.Load(migrationFS, "migrations")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, m := range ms {
+			if _, err := db.Exec(m.SQL); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		return db
+	}
+	multiRow := "INSERT INTO trail_events (" + insertCols + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?"+strings.Repeat(",?", nInsertCols-1)+"),", benchBatch), ",")
+	plainInsert := "INSERT INTO trail_events (" + insertCols + ") VALUES (?" + strings.Repeat(",?", nInsertCols-1) + ")"
+	return []ingester{
+		{"trail_store_append", func(tb testing.TB, sync string) (func() error, func()) {
+			s := open(tb, sync)
+			return func() error {
+				for i := 0; i < len(norm); i += benchBatch {
+					if _, err := s.Append(ctx, norm[i:i+benchBatch]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, func() { s.Close() }
+		}},
+		{"trail_client_recordmany", func(tb testing.TB, sync string) (func() error, func()) {
+			s := open(tb, sync)
+			c, err := trail.NewClient(s, nil)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return func() error {
+				for i := 0; i < len(raw); i += benchBatch {
+					if _, err := c.RecordMany(ctx, raw[i:i+benchBatch]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, func() { s.Close() }
+		}},
+		{"raw_prepared_insert", func(tb testing.TB, sync string) (func() error, func()) {
+			db := openRaw(tb, sync)
+			return func() error {
+				for i := 0; i < len(rows); i += benchBatch {
+					tx, err := db.Begin()
+					if err != nil {
+						return err
+					}
+					st, err := tx.Prepare(plainInsert)
+					if err != nil {
+						return err
+					}
+					for _, r := range rows[i : i+benchBatch] {
+						if _, err := st.Exec(r...); err != nil {
+							return err
+						}
+					}
+					st.Close()
+					if err := tx.Commit(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, func() { db.Close() }
+		}},
+		{"raw_multirow_insert", func(tb testing.TB, sync string) (func() error, func()) {
+			db := openRaw(tb, sync)
+			args := make([]any, 0, benchBatch*nInsertCols)
+			return func() error {
+				for i := 0; i < len(rows); i += benchBatch {
+					args = args[:0]
+					for _, r := range rows[i : i+benchBatch] {
+						args = append(args, r...)
+					}
+					tx, err := db.Begin()
+					if err != nil {
+						return err
+					}
+					if _, err := tx.Exec(multiRow, args...); err != nil {
+						return err
+					}
+					if err := tx.Commit(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, func() { db.Close() }
+		}},
+	}
+}
+
+func BenchmarkIngest(b *testing.B) {
+	for _, sync := range []string{"NORMAL", "FULL"} {
+		for _, in := range ingesters(b) {
+			b.Run("sync="+sync+"/"+in.name, func(b *testing.B) {
+				var elapsed time.Duration
+				for b.Loop() {
+					b.StopTimer()
+					run, done := in.setup(b, sync)
+					b.StartTimer()
+					start := time.Now()
+					if err := run(); err != nil {
+						b.Fatal(err)
+					}
+					elapsed += time.Since(start)
+					b.StopTimer()
+					done()
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(benchEvents*b.N)/elapsed.Seconds(), "events/s")
+			})
+		}
+	}
+}
+
+// BenchmarkIngestRatio runs every ingester once per iteration, interleaved,
+// so that they share the machine's state, and reports each one's events/s
+// and Trail's ratios to the faster raw INSERT.
+func BenchmarkIngestRatio(b *testing.B) {
+	for _, sync := range []string{"NORMAL", "FULL"} {
+		b.Run("sync="+sync, func(b *testing.B) {
+			ins := ingesters(b)
+			total := make([]time.Duration, len(ins))
+			for b.Loop() {
+				for i, in := range ins {
+					b.StopTimer()
+					run, done := in.setup(b, sync)
+					b.StartTimer()
+					start := time.Now()
+					if err := run(); err != nil {
+						b.Fatal(err)
+					}
+					total[i] += time.Since(start)
+					b.StopTimer()
+					done()
+					b.StartTimer()
+				}
+			}
+			rate := make([]float64, len(ins))
+			for i := range ins {
+				rate[i] = float64(benchEvents*b.N) / total[i].Seconds()
+				b.ReportMetric(rate[i], ins[i].name+"_events/s")
+			}
+			rawBest := max(rate[2], rate[3])
+			b.ReportMetric(rate[0]/rawBest, "store/raw")
+			b.ReportMetric(rate[1]/rawBest, "client/raw")
+		})
+	}
+}
