@@ -7,11 +7,13 @@
 //
 //	client, err := trail.NewClient(store, &trail.Config{Source: "billing"})
 //	...
+//	changes, err := trail.Diff(before, after)
+//	...
 //	_, err = client.RecordTx(ctx, tx, trail.Event{
 //		Action:      "subscription.update",
 //		Target:      trail.Target{Type: "subscription", ID: sub.ID},
 //		Description: "Changed subscription plan to pro",
-//		Changes:     trail.Diff(before, after),
+//		Changes:     changes,
 //	})
 //
 // RecordTx writes in the caller's own transaction, so the event exists if and
