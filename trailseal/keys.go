@@ -50,8 +50,11 @@ func ParseSigningKey(skey string) (note.Signer, string, error) {
 
 // publicKey derives the verifier key of a valid Ed25519 signer key.
 func publicKey(skey, name string) (string, error) {
-	parts := strings.Split(skey, "+")
-	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	parts := strings.SplitN(skey, "+", 5) // PRIVATE+KEY+name+hash+base64 (base64 may hold '+')
+	if len(parts) != 5 {
+		return "", errors.New("trailseal: signing key: malformed")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
 		return "", errors.New("trailseal: signing key: not an Ed25519 note key")
 	}

@@ -118,11 +118,7 @@ func DeterministicID(tenant string, i int, at time.Time) uuid.UUID {
 // in every run, so that checkpoints are reproducible. Never use it for real.
 func TestKey(tb testing.TB, name string) (note.Signer, note.Verifier) {
 	tb.Helper()
-	seed := sha256.Sum256([]byte("trail sealtest key " + name))
-	skey, vkey, err := note.GenerateKey(bytes.NewReader(seed[:]), name)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	skey, vkey := TestKeyPair(name)
 	s, err := note.NewSigner(skey)
 	if err != nil {
 		tb.Fatal(err)
@@ -132,6 +128,16 @@ func TestKey(tb testing.TB, name string) (note.Signer, note.Verifier) {
 		tb.Fatal(err)
 	}
 	return s, v
+}
+
+// TestKeyPair returns the encoded signer and verifier keys of TestKey.
+func TestKeyPair(name string) (skey, vkey string) {
+	seed := sha256.Sum256([]byte("trail sealtest key " + name))
+	skey, vkey, err := note.GenerateKey(bytes.NewReader(seed[:]), name)
+	if err != nil {
+		panic("sealtest: " + err.Error())
+	}
+	return skey, vkey
 }
 
 const origin = "trail.test"

@@ -1,0 +1,169 @@
+// Command verifyproof checks a Trail inclusion proof (or consistency proof)
+// without Trail's code: only golang.org/x/mod/sumdb/tlog and note. It is the
+// executable form of docs/verification.md: a tenant who holds Trail's public
+// checkpoint key can run it on a proof exported by `trail prove` or the API.
+//
+// Usage:
+//
+//	verifyproof -key trail.pub -proof proof.json [-event event.canonical] [-checkpoint cp.note] [-origin trail.example]
+//	verifyproof -key trail.pub -consistency consistency.json [-origin trail.example]
+//
+// proof.json is the JSON inclusion proof: log, index, tree_size, root_hash,
+// proof (base64 hashes), checkpoint (the signed note) and canonical (the
+// event's canonical bytes, base64). -event and -checkpoint read those two
+// from separate files instead. It exits 0 and prints OK only when every
+// check passed; anything else exits 1 with the reason.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+type inclusion struct {
+	Log        string      `json:"log"`
+	Index      int64       `json:"index"`
+	TreeSize   int64       `json:"tree_size"`
+	Proof      []tlog.Hash `json:"proof"`
+	Checkpoint string      `json:"checkpoint"`
+	Canonical  []byte      `json:"canonical"`
+}
+
+type consistency struct {
+	Log           string      `json:"log"`
+	OldSize       int64       `json:"old_size"`
+	NewSize       int64       `json:"new_size"`
+	Proof         []tlog.Hash `json:"proof"`
+	OldCheckpoint string      `json:"old_checkpoint"`
+	NewCheckpoint string      `json:"new_checkpoint"`
+}
+
+func main() {
+	keyFile := flag.String("key", "", "file holding the public checkpoint key (name+hash+base64)")
+	proofFile := flag.String("proof", "", "JSON inclusion proof")
+	consFile := flag.String("consistency", "", "JSON consistency proof")
+	eventFile := flag.String("event", "", "the event's canonical bytes (default: the proof's canonical field)")
+	cpFile := flag.String("checkpoint", "", "signed checkpoint note (default: the proof's checkpoint field)")
+	origin := flag.String("origin", "", "the deployment's checkpoint origin; the checkpoint must be for ORIGIN/LOG")
+	flag.Parse()
+	msg, err := run(*keyFile, *proofFile, *consFile, *eventFile, *cpFile, *origin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "verifyproof: FAILED:", err)
+		os.Exit(1)
+	}
+	fmt.Println("OK:", msg)
+}
+
+func run(keyFile, proofFile, consFile, eventFile, cpFile, origin string) (string, error) {
+	if keyFile == "" || (proofFile == "") == (consFile == "") {
+		return "", errors.New("usage: verifyproof -key FILE (-proof FILE | -consistency FILE)")
+	}
+	vkey, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", err
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	if err != nil {
+		return "", fmt.Errorf("public key: %w", err)
+	}
+	keys := note.VerifierList(v)
+	if consFile != "" {
+		var p consistency
+		if err := readJSON(consFile, &p); err != nil {
+			return "", err
+		}
+		oldRoot, err := openCheckpoint(p.OldCheckpoint, keys, origin, p.Log, p.OldSize)
+		if err != nil {
+			return "", fmt.Errorf("old checkpoint: %w", err)
+		}
+		newRoot, err := openCheckpoint(p.NewCheckpoint, keys, origin, p.Log, p.NewSize)
+		if err != nil {
+			return "", fmt.Errorf("new checkpoint: %w", err)
+		}
+		if err := tlog.CheckTree(p.Proof, p.NewSize, newRoot, p.OldSize, oldRoot); err != nil {
+			return "", fmt.Errorf("consistency: %w", err)
+		}
+		return fmt.Sprintf("log %s of size %d extends its checkpoint of size %d", p.Log, p.NewSize, p.OldSize), nil
+	}
+	var p inclusion
+	if err := readJSON(proofFile, &p); err != nil {
+		return "", err
+	}
+	if eventFile != "" {
+		if p.Canonical, err = os.ReadFile(eventFile); err != nil {
+			return "", err
+		}
+	}
+	if cpFile != "" {
+		b, err := os.ReadFile(cpFile)
+		if err != nil {
+			return "", err
+		}
+		p.Checkpoint = string(b)
+	}
+	if len(p.Canonical) == 0 {
+		return "", errors.New("no canonical event bytes (give -event or a proof with canonical)")
+	}
+	root, err := openCheckpoint(p.Checkpoint, keys, origin, p.Log, p.TreeSize)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	// The leaf is recomputed from the event's bytes: nothing in the proof
+	// file is trusted except through the signed checkpoint.
+	leaf := tlog.RecordHash(p.Canonical)
+	if err := tlog.CheckRecord(p.Proof, p.TreeSize, root, p.Index, leaf); err != nil {
+		return "", fmt.Errorf("inclusion: %w", err)
+	}
+	return fmt.Sprintf("event is record %d of log %s (checkpoint size %d, root %s)", p.Index, p.Log, p.TreeSize, root), nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// openCheckpoint verifies the signed note and parses its three lines:
+// origin, tree size, base64 root hash. It returns the root when the origin
+// is ORIGIN/LOG (any origin ending in /LOG when origin is empty) and the
+// size is the one the proof is about.
+func openCheckpoint(signed string, keys note.Verifiers, origin, log string, size int64) (tlog.Hash, error) {
+	n, err := note.Open([]byte(signed), keys)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) < 4 {
+		return tlog.Hash{}, errors.New("checkpoint text has fewer than three lines")
+	}
+	wantOrigin := origin + "/" + log
+	if origin == "" {
+		if !strings.HasSuffix(lines[0], "/"+log) {
+			return tlog.Hash{}, fmt.Errorf("checkpoint is for %q, not log %q", lines[0], log)
+		}
+	} else if lines[0] != wantOrigin {
+		return tlog.Hash{}, fmt.Errorf("checkpoint is for %q, want %q", lines[0], wantOrigin)
+	}
+	got, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || got != size {
+		return tlog.Hash{}, fmt.Errorf("checkpoint size %q, proof is for size %d", lines[1], size)
+	}
+	root, err := tlog.ParseHash(lines[2])
+	if err != nil {
+		return tlog.Hash{}, fmt.Errorf("checkpoint root: %w", err)
+	}
+	return root, nil
+}
