@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 	"github.com/trailhq/trail"
@@ -116,6 +117,11 @@ func (e *Env) Main(args []string) (code int) {
 			}
 		}
 	}()
+	// kong would quietly turn invalid UTF-8 into U+FFFD: refuse it first.
+	if err := checkArgsUTF8(args); err != nil {
+		fmt.Fprintf(e.Stderr, "trail: %s\n", oneLine(err.Error()))
+		return ExitUsage
+	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "trail: %s (see trail --help)\n", oneLine(err.Error()))
@@ -162,6 +168,24 @@ func (e *Env) defaults() {
 		}
 		e.Width = &w
 	}
+}
+
+// checkArgsUTF8 reports the first argument that is not valid UTF-8, naming
+// its flag.
+func checkArgsUTF8(args []string) error {
+	for i, a := range args {
+		if utf8.ValidString(a) {
+			continue
+		}
+		switch name, _, hasValue := strings.Cut(a, "="); {
+		case strings.HasPrefix(a, "--") && hasValue && utf8.ValidString(name):
+			return Usagef("%s: not valid UTF-8", name)
+		case i > 0 && strings.HasPrefix(args[i-1], "--") && utf8.ValidString(args[i-1]):
+			return Usagef("%s: not valid UTF-8", args[i-1])
+		}
+		return Usagef("argument %d: not valid UTF-8", i+1)
+	}
+	return nil
 }
 
 // exitCode maps an error to the process's exit code: bad input (a usage

@@ -58,7 +58,7 @@ func printTimeline(e *Env, events []trail.Event) {
 		if ev.Outcome != trail.OutcomeSuccess && ev.Outcome != "" {
 			action += " [" + string(ev.Outcome) + "]"
 		}
-		fmt.Fprintf(e.Stdout, "%s  %s  %s  by %s\n", ev.OccurredAt.In(e.Loc).Format(timeLayout), fit(tenant, capTenant), action, actorCell(&ev.Actor))
+		fmt.Fprintf(e.Stdout, "%s  %s  %s  by %s\n", ev.OccurredAt.In(e.Loc).Format(timeLayout), fit(tenant, colCaps[1]), action, actorCell(&ev.Actor))
 		if ev.Description != "" {
 			desc := clean(ev.Description)
 			if *e.Width > 4 {

@@ -122,23 +122,25 @@ func writeJSONLines(w io.Writer, events []trail.Event) error {
 	return nil
 }
 
-// Column caps of the table, in characters; the description takes what is
-// left of the terminal's width.
-const (
-	capTenant = 20
-	capActor  = 40
-	capAction = 34
-	capTarget = 34
-	minDesc   = 24
+// Column caps of the table, in characters. On a narrow terminal the
+// columns shrink towards their minimums so that the description keeps at
+// least minDesc characters; the description takes what is left.
+var (
+	colCaps = [5]int{19, 20, 40, 34, 34} // time, tenant, actor, action, target
+	colMins = [5]int{19, 8, 14, 16, 14}
+	// shrinkOrder is which column gives way first.
+	shrinkOrder = [...]int{2, 4, 3, 1}
 )
+
+const minDesc = 20
 
 const timeLayout = "2006-01-02 15:04:05"
 
 // printTable prints events as an aligned table, times in the local zone,
 // fitted to the terminal's width when there is one.
 func printTable(e *Env, events []trail.Event) {
-	rows := make([][]string, 0, len(events)+1)
-	rows = append(rows, []string{"TIME", "TENANT", "ACTOR", "ACTION", "TARGET", "DESCRIPTION"})
+	rows := make([][6]string, 0, len(events)+1)
+	rows = append(rows, [6]string{"TIME", "TENANT", "ACTOR", "ACTION", "TARGET", "DESCRIPTION"})
 	for i := range events {
 		ev := &events[i]
 		tenant := ev.Tenant
@@ -153,41 +155,46 @@ func printTable(e *Env, events []trail.Event) {
 		if target == "" {
 			target = "-"
 		}
-		rows = append(rows, []string{
+		rows = append(rows, [6]string{
 			ev.OccurredAt.In(e.Loc).Format(timeLayout),
-			fit(tenant, capTenant),
-			fit(actorCell(&ev.Actor), capActor),
-			fit(action, capAction),
-			fit(target, capTarget),
+			clean(tenant),
+			actorCell(&ev.Actor),
+			clean(action),
+			clean(target),
 			clean(ev.Description),
 		})
 	}
-	widths := make([]int, 6)
+	var widths [5]int
 	for _, r := range rows {
 		for i, cell := range r[:5] {
-			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+			widths[i] = max(widths[i], min(colCaps[i], utf8.RuneCountInString(cell)))
 		}
 	}
 	descWidth := 0 // no limit
 	if w := *e.Width; w > 0 {
-		used := 0
-		for _, n := range widths[:5] {
-			used += n + 2
+		used := func() int {
+			n := 0
+			for _, x := range widths {
+				n += x + 2
+			}
+			return n
 		}
-		descWidth = max(minDesc, w-used)
+		for _, col := range shrinkOrder {
+			if over := used() + minDesc - w; over > 0 {
+				widths[col] = max(colMins[col], widths[col]-over)
+			}
+		}
+		descWidth = max(minDesc, w-used())
 	}
 	var b strings.Builder
 	for _, r := range rows {
 		b.Reset()
 		for i, cell := range r[:5] {
+			cell = fit(cell, widths[i])
 			b.WriteString(cell)
 			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)+2))
 		}
-		desc := r[5]
-		if descWidth > 0 {
-			desc = fit(desc, descWidth)
-		}
-		b.WriteString(desc)
+		b.WriteString(fit(r[5], descWidth))
 		fmt.Fprintln(e.Stdout, strings.TrimRight(b.String(), " "))
 	}
 }
