@@ -95,9 +95,10 @@ type Config struct {
 	// schema-qualified on PostgreSQL ("audit.trail_migrations").
 	Table string
 	// Lock, if set, runs first in every migration transaction, before the
-	// version is read, so that concurrent migrators take turns. PostgreSQL
-	// uses "LOCK TABLE … IN EXCLUSIVE MODE"; SQLite needs nothing because its
-	// store begins write transactions IMMEDIATE.
+	// version table is created or read, so that concurrent migrators take
+	// turns; it must not need that table. On PostgreSQL a transaction-scoped
+	// lock such as "SELECT pg_advisory_xact_lock(…)" fits; SQLite needs none
+	// because the store begins its transactions IMMEDIATE.
 	Lock string
 	// Now stamps applied_at. Default time.Now.
 	Now func() time.Time
