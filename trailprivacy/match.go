@@ -3,6 +3,7 @@ package trailprivacy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -47,7 +48,7 @@ func compilePattern(p string) (matcher, error) {
 			if len(w) == 0 {
 				return nil, fmt.Errorf("pattern %q has no letters or digits", clip(p))
 			}
-			return nameMatcher(w), nil
+			return nameMatcher(strings.Join(w, "")), nil
 		}
 		if p == "**" {
 			return nil, fmt.Errorf("pattern %q would match everything; write * or a path", p)
@@ -124,13 +125,13 @@ func matchGlob(pat []segGlob, segs []string) bool {
 	return len(segs) == 0
 }
 
-// nameMatcher holds the lower-cased words of a name; it matches a segment
-// containing them contiguously.
-type nameMatcher []string
+// nameMatcher is a name's lower-cased words joined; it matches a segment
+// whose consecutive words spell it.
+type nameMatcher string
 
 func (m nameMatcher) match(segs []string) bool {
 	var buf [16]span
-	return containsWords(segs[len(segs)-1], wordSpans(segs[len(segs)-1], buf[:0]), m)
+	return containsWords(segs[len(segs)-1], wordSpans(segs[len(segs)-1], buf[:0]), string(m))
 }
 
 // span is a word of a segment: s[start:end].
@@ -184,29 +185,35 @@ func lowerWords(s string) []string {
 	return w
 }
 
-// containsWords reports whether words occur contiguously among the spans of s.
-func containsWords(s string, spans []span, words []string) bool {
-	for i := 0; i+len(words) <= len(spans); i++ {
-		ok := true
-		for j, w := range words {
-			sp := spans[i+j]
-			if !strings.EqualFold(s[sp.start:sp.end], w) {
-				ok = false
+// containsWords reports whether a run of consecutive words of s (its spans)
+// spells target, the concatenation of a name's lower-cased words, ignoring
+// case: "password" is found in "user_password", "newPassword" and
+// "PassWord"; "apikey" (from api_key or apikey) in "X-Api-Key" and "APIKEY".
+func containsWords(s string, spans []span, target string) bool {
+	for i := range spans {
+		pos := 0
+		for _, sp := range spans[i:] {
+			w := s[sp.start:sp.end]
+			if len(w) > len(target)-pos || !strings.EqualFold(target[pos:pos+len(w)], w) {
 				break
 			}
-		}
-		if ok {
-			return true
+			pos += len(w)
+			if pos == len(target) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
 // denyWords is the deny-list split into words, built once.
-var denyWords = func() [][]string {
-	out := make([][]string, len(defaultDenyList))
-	for i, d := range defaultDenyList {
-		out[i] = lowerWords(d)
+var denyWords = func() []string {
+	out := make([]string, 0, len(defaultDenyList))
+	for _, d := range defaultDenyList {
+		w := strings.Join(lowerWords(d), "")
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
 	}
 	return out
 }()

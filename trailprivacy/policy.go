@@ -109,29 +109,43 @@ type tenantPolicy struct {
 // deny-list, redacting.
 func DefaultPolicy() *Policy { return &Policy{defaults: true} }
 
-// ActionFor returns the action the policy applies to path for tenant:
-// the first rule that matches the path or one of its prefixes, looking at
-// the shortest prefix first and, at each prefix, the tenant's rules, then
-// the deployment's, then the deny-list. ActionKeep when nothing matches.
+// ActionFor returns the action the policy applies to a value at path for
+// tenant. The path is read from its first segment down; at each node:
+//
+//   - the tenant's rules, then the deployment's, are tried in order, and the
+//     first that matches decides for the node and everything below it (keep
+//     included: below a kept node, rules are tried again);
+//   - otherwise, if the node's name is on the deny-list (and defaults are
+//     on), the node and what is below it are redacted, but rules deeper down
+//     still apply: with "metadata.card.* hmac", metadata.card.number is
+//     hashed although "card" is on the deny-list, and metadata.card.brand is
+//     redacted.
+//
+// ActionKeep when nothing applies.
 func (p *Policy) ActionFor(tenant, path string) Action {
 	segs := splitPath(path)
 	tp := p.tenants[tenant]
+	inherited := ActionKeep
 	for i := 1; i <= len(segs); i++ {
-		if a := p.decide(tp, segs[:i]); a != ActionKeep {
+		a, whole := p.step(tp, segs[:i], inherited)
+		if whole {
 			return a
 		}
+		inherited = a
 	}
-	return ActionKeep
+	return inherited
 }
 
-// decide returns the action for the node segs (its prefixes are checked by
-// the caller). tp may be nil.
-func (p *Policy) decide(tp *tenantPolicy, segs []string) Action {
+// step decides for the node segs, below a node that decided inherited.
+// whole is true when a rule matched the node: its action covers the whole
+// subtree. Otherwise act is inherited, or redact from the deny-list, and
+// applies to the node's scalar values while rules below are still tried.
+func (p *Policy) step(tp *tenantPolicy, segs []string, inherited Action) (act Action, whole bool) {
 	defaults := p.defaults
 	if tp != nil {
 		for i := range tp.rules {
 			if tp.rules[i].m.match(segs) {
-				return tp.rules[i].Action
+				return tp.rules[i].Action, tp.rules[i].Action != ActionKeep
 			}
 		}
 		if tp.defaults != nil {
@@ -140,13 +154,13 @@ func (p *Policy) decide(tp *tenantPolicy, segs []string) Action {
 	}
 	for i := range p.rules {
 		if p.rules[i].m.match(segs) {
-			return p.rules[i].Action
+			return p.rules[i].Action, p.rules[i].Action != ActionKeep
 		}
 	}
 	if defaults && denyMatch(segs[len(segs)-1]) {
-		return ActionRedact
+		return ActionRedact, false
 	}
-	return ActionKeep
+	return inherited, false
 }
 
 // usesKeys reports whether some rule needs key material (hmac or pii).

@@ -64,8 +64,8 @@ func TestTransformActions(t *testing.T) {
 	if _, ok := ev.Metadata["reason"]; ok {
 		t.Errorf("metadata.reason not omitted")
 	}
-	if got := ev.Metadata["card"]; got != Redacted {
-		t.Errorf("metadata.card = %v, want %q (whole subtree)", got, Redacted)
+	if got := ev.Metadata["card"].(map[string]any); got["number"] != Redacted || got["brand"] != Redacted {
+		t.Errorf("metadata.card = %v, want every value %q", got, Redacted)
 	}
 	auth := ev.Metadata["auth"].(map[string]any)
 	if auth["access_token"] != Redacted || auth["method"] != "password" {

@@ -56,7 +56,7 @@ func (p *Privacy) Reveal(ctx context.Context, ev *trail.Event) error {
 	if len(ev.Metadata) > 0 {
 		t.aadPrefix, t.base = nil, 0
 		ev.Metadata = cloneJSON(ev.Metadata).(map[string]any)
-		if err := t.walkMap(ev.Metadata, []string{"metadata"}); err != nil {
+		if err := t.walkMap(ev.Metadata, []string{"metadata"}, ActionKeep); err != nil {
 			return err
 		}
 	}
@@ -131,9 +131,9 @@ func (t *walker) revealAny(v any, segs []string) (any, error) {
 		}
 		return v, nil
 	case map[string]any:
-		return v, t.walkMap(x, segs)
+		return v, t.walkMap(x, segs, ActionKeep)
 	case []any:
-		return v, t.walkArray(x, segs)
+		return v, t.walkArray(x, segs, ActionKeep)
 	}
 	return v, nil
 }

@@ -44,7 +44,7 @@ func (p *Privacy) Transform(ctx context.Context, ev *trail.Event) error {
 	}
 	if len(ev.Metadata) > 0 {
 		t.aadPrefix, t.base = nil, 0
-		if err := t.walkMap(ev.Metadata, []string{"metadata"}); err != nil {
+		if err := t.walkMap(ev.Metadata, []string{"metadata"}, ActionKeep); err != nil {
 			return err
 		}
 	}
@@ -99,15 +99,17 @@ func protectedRaw(raw json.RawMessage) bool {
 	return json.Unmarshal(raw, &s) == nil && protectedString(s)
 }
 
-// actionAt returns the policy's action for the first prefix of segs (from
-// index from on) that has one.
-func (t *walker) actionAt(segs []string, from int) (Action, int) {
-	for i := from; i <= len(segs); i++ {
-		if a := t.p.policy.decide(t.tp, segs[:i]); a != ActionKeep {
-			return a, i
+// fieldAction walks the policy down a change's field path.
+func (t *walker) fieldAction(segs []string) Action {
+	act := ActionKeep
+	for i := 1; i <= len(segs); i++ {
+		a, whole := t.p.policy.step(t.tp, segs[:i], act)
+		act = a
+		if whole {
+			break
 		}
 	}
-	return ActionKeep, len(segs)
+	return act
 }
 
 func (t *walker) changes() error {
@@ -115,7 +117,7 @@ func (t *walker) changes() error {
 	out := make([]trail.Change, 0, len(ev.Changes))
 	for _, c := range ev.Changes {
 		segs := splitPath(c.Field)
-		act, _ := t.actionAt(segs, 1)
+		act := t.fieldAction(segs)
 		switch act {
 		case ActionOmit:
 			continue
@@ -157,7 +159,8 @@ func (t *walker) changes() error {
 	return nil
 }
 
-// walkRaw applies the policy inside a change's object or array value.
+// walkRaw applies the policy (or Reveal) inside a change's object or array
+// value.
 func (t *walker) walkRaw(raw json.RawMessage, segs, aadPrefix []string) (json.RawMessage, error) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
@@ -166,21 +169,23 @@ func (t *walker) walkRaw(raw json.RawMessage, segs, aadPrefix []string) (json.Ra
 		return nil, err
 	}
 	t.aadPrefix, t.base = aadPrefix, len(segs)
-	segs = slices.Clip(segs)
-	var err error
-	switch x := v.(type) {
-	case map[string]any:
-		err = t.walkMap(x, segs)
-	case []any:
-		err = t.walkArray(x, segs)
-	}
-	if err != nil {
+	if err := t.walkChild(v, slices.Clip(segs), ActionKeep); err != nil {
 		return nil, err
 	}
 	return canonical(v)
 }
 
-func (t *walker) walkMap(m map[string]any, segs []string) error {
+func isContainer(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
+}
+
+// walkMap applies the policy to the members of m, at path segs, below a
+// node that decided inherited (see Policy.step). In Reveal it decrypts.
+func (t *walker) walkMap(m map[string]any, segs []string, inherited Action) error {
 	for k, v := range m {
 		s := append(segs, k)
 		if t.reveal {
@@ -191,51 +196,38 @@ func (t *walker) walkMap(m map[string]any, segs []string) error {
 			m[k] = nv
 			continue
 		}
-		act := t.p.policy.decide(t.tp, s)
-		switch act {
-		case ActionOmit:
+		act, whole := t.p.policy.step(t.tp, s, inherited)
+		if act == ActionKeep || (!whole && isContainer(v)) {
+			if err := t.walkChild(v, s, act); err != nil {
+				return err
+			}
+			continue
+		}
+		nv, del, err := t.apply(act, v, s)
+		if err != nil {
+			return err
+		}
+		if del {
 			delete(m, k)
-		case ActionRedact:
-			if str, ok := v.(string); !ok || !protectedString(str) {
-				m[k] = Redacted
-			}
-		case ActionHMAC, ActionPII:
-			if v == nil {
-				continue
-			}
-			if str, ok := v.(string); ok && protectedString(str) {
-				continue
-			}
-			b, err := canonical(v)
-			if err != nil {
-				return err
-			}
-			out, err := t.protectRaw(act, b, t.aadPath(s))
-			if err != nil {
-				return err
-			}
-			m[k] = out
-		default:
-			if err := t.walkChild(v, s); err != nil {
-				return err
-			}
+		} else {
+			m[k] = nv
 		}
 	}
 	return nil
 }
 
-func (t *walker) walkChild(v any, segs []string) error {
+func (t *walker) walkChild(v any, segs []string, inherited Action) error {
 	switch x := v.(type) {
 	case map[string]any:
-		return t.walkMap(x, segs)
+		return t.walkMap(x, segs, inherited)
 	case []any:
-		return t.walkArray(x, segs)
+		return t.walkArray(x, segs, inherited)
 	}
 	return nil
 }
 
 // walkArray walks the elements of an array: they share the array's path.
-func (t *walker) walkArray(a []any, segs []string) error {
+func (t *walker) walkArray(a []any, segs []string, inherited Action) error {
 	for i, v := range a {
 		if t.reveal {
 			nv, err := t.revealAny(v, segs)
@@ -245,11 +237,48 @@ func (t *walker) walkArray(a []any, segs []string) error {
 			a[i] = nv
 			continue
 		}
-		if err := t.walkChild(v, segs); err != nil {
+		if inherited == ActionKeep || isContainer(v) {
+			if err := t.walkChild(v, segs, inherited); err != nil {
+				return err
+			}
+			continue
+		}
+		nv, del, err := t.apply(inherited, v, segs)
+		if err != nil {
 			return err
 		}
+		if del {
+			nv = Redacted // an array keeps its length
+		}
+		a[i] = nv
 	}
 	return nil
+}
+
+// apply returns what act makes of the metadata value v at segs; del means
+// remove it.
+func (t *walker) apply(act Action, v any, segs []string) (nv any, del bool, err error) {
+	str, isStr := v.(string)
+	switch act {
+	case ActionOmit:
+		return nil, true, nil
+	case ActionRedact:
+		if isStr && protectedString(str) {
+			return v, false, nil
+		}
+		return Redacted, false, nil
+	case ActionHMAC, ActionPII:
+		if v == nil || isStr && protectedString(str) {
+			return v, false, nil
+		}
+		b, err := canonical(v)
+		if err != nil {
+			return nil, false, err
+		}
+		out, err := t.protectRaw(act, b, t.aadPath(segs))
+		return out, false, err
+	}
+	return v, false, nil
 }
 
 // protectRaw returns the stored form of one JSON value under an hmac or pii
