@@ -202,8 +202,15 @@ func (s *Store) DB() *sql.DB { return s.db }
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database. It first lets SQLite refresh the statistics its
+// query planner uses (PRAGMA optimize, bounded by analysis_limit), as SQLite
+// recommends for long-lived connections; a failure there is not an error.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.db.ExecContext(ctx, "PRAGMA analysis_limit = 400; PRAGMA optimize")
+	return s.db.Close()
+}
 
 // Append stores events in one transaction: all or none.
 func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
