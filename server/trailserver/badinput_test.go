@@ -37,14 +37,14 @@ func TestBadInput(t *testing.T) {
 		deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
 		validCursorWrongVersion := "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAA" // base64url of 25 bytes, version 2 … decodes, wrong version
 		cases := []struct {
-			name    string
-			method  string
-			path    string
-			key     string
-			body    []byte
-			hdr     []string
-			status  int
-			field   string // "" means: any (or none)
+			name   string
+			method string
+			path   string
+			key    string
+			body   []byte
+			hdr    []string
+			status int
+			field  string // "" means: any (or none)
 		}{
 			// Malformed bodies.
 			{"malformed JSON", "POST", "/v1/events", "ingestA", []byte(`{"action":`), nil, 400, "body"},

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-		"sync/atomic"
+	"sync/atomic"
 	"testing"
 	"time"
 
