@@ -1,0 +1,11 @@
+package trailpgx
+
+import (
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// GetSQL exposes Get's statement to the plan test.
+func GetSQL(s *Store, id uuid.UUID) (string, []any) {
+	return s.sql.get, []any{pgtype.UUID{Bytes: id, Valid: true}}
+}

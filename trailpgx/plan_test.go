@@ -1,0 +1,186 @@
+package trailpgx_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/trailpgx"
+)
+
+// synth makes n realistic events: tenants with a Zipf skew, users per
+// tenant, 40 actions, UUID targets, 60–200-character descriptions, spread
+// over the year before end. The same seed gives the same events.
+func synth(n int, end time.Time, seed uint64) []trail.Event {
+	r := rand.New(rand.NewPCG(seed, 1))
+	const tenants, users = 1000, 20000
+	zipf := rand.NewZipf(r, 1.1, 1, tenants-1)
+	verbs := []string{"create", "update", "delete", "view", "export"}
+	nouns := []string{"user", "subscription", "invoice", "project", "apikey", "team", "webhook", "document"}
+	words := strings.Fields("plan changed from free to pro for the tenant by admin after review of billing owner request quota limit raised lowered renewed cancelled invited removed role member")
+	targets := make([]string, 5000)
+	for i := range targets {
+		targets[i] = uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "t%d", i)).String()
+	}
+	span := int64(365 * 24 * time.Hour)
+	out := make([]trail.Event, n)
+	for i := range out {
+		noun := nouns[r.IntN(len(nouns))]
+		var desc strings.Builder
+		for desc.Len() < 60+r.IntN(140) {
+			desc.WriteString(words[r.IntN(len(words))])
+			desc.WriteByte(' ')
+		}
+		at := end.Add(-time.Duration(r.Int64N(span))).UTC().Truncate(time.Microsecond)
+		id, _ := uuid.NewV7()
+		ev := trail.Event{
+			ID: id, OccurredAt: at, RecordedAt: at.Add(time.Second),
+			Tenant:      fmt.Sprintf("t%04d", zipf.Uint64()),
+			Actor:       trail.Actor{Type: trail.ActorUser, ID: fmt.Sprintf("u%d", r.IntN(users)), Name: "Some User", IP: "10.0.0.1"},
+			Action:      noun + "." + verbs[r.IntN(len(verbs))],
+			Target:      trail.Target{Type: noun, ID: targets[r.IntN(len(targets))]},
+			Outcome:     trail.OutcomeSuccess,
+			Description: strings.TrimSpace(desc.String()),
+			RequestID:   fmt.Sprintf("req-%d", i),
+			Source:      "bench", SchemaVersion: trail.SchemaVersion,
+		}
+		if r.IntN(3) == 0 {
+			ev.Changes = []trail.Change{trail.Changed("plan", "free", "pro")}
+		}
+		out[i] = ev
+	}
+	return out
+}
+
+// TestPlans loads a realistic volume and checks that the key questions are
+// answered through indexes: any sequential scan of an events partition (or
+// of event_ids) fails the test.
+func TestPlans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 100k events")
+	}
+	t.Parallel()
+	s := newStore(t, nil)
+	ctx := context.Background()
+	end := time.Now().UTC()
+	t0 := time.Now()
+	evs := synth(100_000, end, 7)
+	t.Logf("synth: %v", time.Since(t0))
+	t0 = time.Now()
+	for i := 0; i < len(evs); i += 10_000 {
+		if _, err := s.Append(ctx, evs[i:i+10_000]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("append: %v", time.Since(t0))
+	t0 = time.Now()
+	p := testPool(t)
+	if _, err := p.Exec(ctx, "VACUUM (ANALYZE) "+s.Schema()+".events"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(ctx, "VACUUM (ANALYZE) "+s.Schema()+".event_ids"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("vacuum: %v", time.Since(t0))
+	// Seq scans of empty partitions (the months created ahead) cost nothing.
+	nonEmpty := map[string]bool{}
+	rows, err := p.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = $1::regclass AND c.reltuples > 0`, s.Schema()+".events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		nonEmpty[n] = true
+	}
+	nonEmpty["event_ids"] = true
+	top, mid := "t0000", "t0020"
+	var user, target string
+	for _, ev := range evs {
+		if ev.Tenant == mid {
+			user, target = ev.Actor.ID, ev.Target.ID
+			break
+		}
+	}
+	month := time.Date(end.Year(), end.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
+	queries := []struct {
+		name string
+		q    *trail.Query
+		c    *trail.CountQuery
+		get  bool
+	}{
+		{name: "newest of a big tenant", q: &trail.Query{Tenant: top, Limit: 50}},
+		{name: "newest of a tenant", q: &trail.Query{Tenant: mid, Limit: 50}},
+		{name: "next page of a tenant", q: &trail.Query{Tenant: top, Limit: 50, Cursor: trail.EncodeCursor(trail.Cursor{OccurredAt: end.Add(-40 * 24 * time.Hour), ID: uuid.Max})}},
+		{name: "user in tenant, 30 days", q: &trail.Query{Tenant: mid, ActorType: trail.ActorUser, ActorID: user, Since: end.Add(-30 * 24 * time.Hour), Limit: 50}},
+		{name: "object history", q: &trail.Query{Tenant: mid, TargetType: "subscription", TargetID: target, Limit: 50}},
+		{name: "text in a tenant", q: &trail.Query{Tenant: mid, Text: "quota", Limit: 50}},
+		{name: "changed field in a tenant", q: &trail.Query{Tenant: mid, Field: "plan", Limit: 50}},
+		{name: "action prefix in a tenant", q: &trail.Query{Tenant: mid, Action: "subscription.*", Limit: 50}},
+		{name: "newest of all tenants", q: &trail.Query{Limit: 50}},
+		{name: "counts of a big tenant over a month", c: &trail.CountQuery{Tenant: top, Since: month, Until: month.AddDate(0, 1, 0)}},
+		{name: "counts of a tenant over a month", c: &trail.CountQuery{Tenant: mid, Since: month, Until: month.AddDate(0, 1, 0)}},
+		{name: "get by id", get: true},
+	}
+	for _, c := range queries {
+		var sql string
+		var args []any
+		var err error
+		switch {
+		case c.q != nil:
+			sql, args, err = s.QuerySQL(*c.q)
+		case c.c != nil:
+			sql, args, err = s.CountsSQL(*c.c)
+		default:
+			sql, args = trailpgx.GetSQL(s, evs[12345].ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []byte
+		if err := p.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var doc []struct{ Plan node }
+		if err := json.Unmarshal(plan, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var nodes []string
+		doc[0].Plan.walk(func(n *node) {
+			if n.Relation != "" {
+				nodes = append(nodes, n.Type+" "+n.Relation+" "+n.Index)
+			}
+			if n.Type == "Seq Scan" && nonEmpty[n.Relation] {
+				t.Errorf("%s: sequential scan of %s\n%s", c.name, n.Relation, plan)
+			}
+		})
+		if len(nodes) > 4 {
+			nodes = append(nodes[:4], fmt.Sprintf("… %d more", len(nodes)-4))
+		}
+		t.Logf("%-36s %s", c.name, strings.Join(nodes, "; "))
+	}
+}
+
+type node struct {
+	Type     string `json:"Node Type"`
+	Relation string `json:"Relation Name"`
+	Index    string `json:"Index Name"`
+	Plans    []node `json:"Plans"`
+}
+
+func (n *node) walk(fn func(*node)) {
+	fn(n)
+	for i := range n.Plans {
+		n.Plans[i].walk(fn)
+	}
+}
