@@ -229,7 +229,8 @@ func Bootstrap(ctx context.Context, ks KeyStore, envKey string, now time.Time) (
 // table uses only TEXT and BIGINT columns so that one schema serves both.
 type SQLKeyStore struct {
 	db      *sql.DB
-	dollars bool // $1 placeholders (PostgreSQL) instead of ?1 (SQLite)
+	dollars bool   // $1 placeholders (PostgreSQL) instead of ?1 (SQLite)
+	table   string // quoted, possibly schema-qualified
 }
 
 // Dialects of SQLKeyStore.
@@ -238,7 +239,7 @@ const (
 	DialectPostgres = "postgres"
 )
 
-const keysDDL = `CREATE TABLE IF NOT EXISTS trail_api_keys (
+const keysDDL = `CREATE TABLE IF NOT EXISTS %s (
 	id         TEXT PRIMARY KEY,
 	hash       TEXT NOT NULL UNIQUE,
 	tenant     TEXT NOT NULL,
@@ -249,19 +250,38 @@ const keysDDL = `CREATE TABLE IF NOT EXISTS trail_api_keys (
 	revoked_at BIGINT
 )`
 
-// NewSQLKeyStore returns a key store on db, creating its table if needed.
+// NewSQLKeyStore returns a key store in table trail_api_keys of db (the
+// SQLite file, or PostgreSQL's search path), creating the table if needed.
 func NewSQLKeyStore(ctx context.Context, db *sql.DB, dialect string) (*SQLKeyStore, error) {
+	return newSQLKeyStore(ctx, db, dialect, `"trail_api_keys"`)
+}
+
+// NewPostgresKeyStore returns a key store in table api_keys of schema (the
+// trailpgx store's schema, "trail" by default), creating it if needed. db is
+// a database/sql handle on pgx's stdlib driver.
+func NewPostgresKeyStore(ctx context.Context, db *sql.DB, schema string) (*SQLKeyStore, error) {
+	if schema == "" || strings.ContainsAny(schema, "\"\x00") {
+		return nil, fmt.Errorf("trailserver: bad schema name %q", clipStr(schema))
+	}
+	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS "`+schema+`"`); err != nil {
+		return nil, fmt.Errorf("trailserver: create schema for keys: %w", err)
+	}
+	return newSQLKeyStore(ctx, db, DialectPostgres, `"`+schema+`"."api_keys"`)
+}
+
+func newSQLKeyStore(ctx context.Context, db *sql.DB, dialect, table string) (*SQLKeyStore, error) {
 	if dialect != DialectSQLite && dialect != DialectPostgres {
 		return nil, fmt.Errorf("trailserver: unknown key store dialect %q", dialect)
 	}
-	if _, err := db.ExecContext(ctx, keysDDL); err != nil {
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(keysDDL, table)); err != nil {
 		return nil, fmt.Errorf("trailserver: create key table: %w", err)
 	}
-	return &SQLKeyStore{db: db, dollars: dialect == DialectPostgres}, nil
+	return &SQLKeyStore{db: db, dollars: dialect == DialectPostgres, table: table}, nil
 }
 
-// q rewrites $n placeholders for SQLite (?n).
+// q names the table and rewrites $n placeholders for SQLite (?n).
 func (s *SQLKeyStore) q(query string) string {
+	query = strings.ReplaceAll(query, "trail_api_keys", s.table)
 	if s.dollars {
 		return query
 	}
@@ -374,7 +394,7 @@ func (s *SQLKeyStore) Revoke(ctx context.Context, id string, at time.Time) error
 // Count implements KeyStore.
 func (s *SQLKeyStore) Count(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM trail_api_keys`).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM trail_api_keys`)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("trailserver: count keys: %w", err)
 	}
 	return n, nil
