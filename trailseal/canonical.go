@@ -7,19 +7,20 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// canonical returns the canonical bytes of an event as stored. It is a
-// variable so that tests can count or break it.
-var canonical = func(ev *trail.Event) ([]byte, error) { return ev.Canonical() }
+// appendCanonical appends the canonical bytes of an event as stored.
+func appendCanonical(dst []byte, ev *trail.Event) ([]byte, error) {
+	b, err := ev.AppendCanonical(dst)
+	if err != nil {
+		return dst, fmt.Errorf("trailseal: canonical encoding of event %s: %w", ev.ID, err)
+	}
+	return b, nil
+}
 
 // CanonicalBytes returns the bytes whose tlog.RecordHash is ev's leaf hash:
 // the canonical encoding of the event exactly as stored (after the privacy
 // layer redacted, hashed or encrypted fields).
 func CanonicalBytes(ev *trail.Event) ([]byte, error) {
-	b, err := canonical(ev)
-	if err != nil {
-		return nil, fmt.Errorf("trailseal: canonical encoding of event %s: %w", ev.ID, err)
-	}
-	return b, nil
+	return appendCanonical(nil, ev)
 }
 
 // LeafHash returns the leaf hash of ev: tlog.RecordHash(canonical bytes),

@@ -25,7 +25,7 @@ type MemLog struct {
 
 	mu         sync.Mutex
 	events     map[uuid.UUID]trail.Event
-	order      []uuid.UUID // events in append order
+	order      map[string][]uuid.UUID // each log's events in append order
 	pendingQ   []uuid.UUID // pending queue; entries not in pendingSet were removed
 	pendingSet map[uuid.UUID]bool
 	leaves     map[string]map[int64]Leaf
@@ -48,6 +48,7 @@ var _ Store = (*MemLog)(nil)
 func NewMemLog() *MemLog {
 	return &MemLog{
 		events:     map[uuid.UUID]trail.Event{},
+		order:      map[string][]uuid.UUID{},
 		pendingSet: map[uuid.UUID]bool{},
 		leaves:     map[string]map[int64]Leaf{},
 		byEvent:    map[uuid.UUID]Leaf{},
@@ -97,7 +98,8 @@ func (m *MemLog) Append(ctx context.Context, events []trail.Event) ([]trail.Resu
 		}
 		res[i].RecordedAt = ev.RecordedAt
 		m.events[ev.ID] = ev
-		m.order = append(m.order, ev.ID)
+		log := LogName(ev.Tenant)
+		m.order[log] = append(m.order[log], ev.ID)
 		m.pendingQ = append(m.pendingQ, ev.ID)
 		m.pendingSet[ev.ID] = true
 	}
@@ -315,9 +317,8 @@ func (m *MemLog) Unsealed(ctx context.Context, log string) ([]uuid.UUID, error) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []uuid.UUID
-	for _, id := range m.order {
-		ev, ok := m.events[id]
-		if !ok || LogName(ev.Tenant) != log || m.pendingSet[id] {
+	for _, id := range m.order[log] {
+		if _, ok := m.events[id]; !ok || m.pendingSet[id] {
 			continue
 		}
 		if _, sealed := m.byEvent[id]; !sealed {
@@ -425,7 +426,8 @@ func (m *MemLog) TamperInsertEvent(_ context.Context, ev trail.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.events[ev.ID] = ev
-	m.order = append(m.order, ev.ID)
+	log := LogName(ev.Tenant)
+	m.order[log] = append(m.order[log], ev.ID)
 	return nil
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/note"
@@ -239,6 +241,81 @@ func (f frontier) root() tlog.Hash {
 	return h
 }
 
+// leafBatch is one batch of a log's leaves, read and hashed ahead of the
+// tree pass.
+type leafBatch struct {
+	from, to int64
+	ses      []SealedEvent
+	leaves   []leafHash // recomputed, parallel to ses
+	hashes   []tlog.Hash
+	hashErr  error // stored hashes unreadable (reported as a problem)
+	err      error // leaves unreadable (verification fails)
+}
+
+type leafHash struct {
+	hash tlog.Hash
+	n    int // canonical bytes hashed
+	err  error
+}
+
+// readBatches reads log's leaves and stored hashes batch by batch and
+// recomputes the leaf hashes on every core, one batch ahead of the caller,
+// so that store reads, canonical encoding and the tree pass overlap.
+func (v *Verifier) readBatches(ctx context.Context, log string, size, batch int64) <-chan leafBatch {
+	out := make(chan leafBatch, 1)
+	go func() {
+		defer close(out)
+		for from := int64(0); from < size; from += batch {
+			lb := leafBatch{from: from, to: min(from+batch, size)}
+			lb.ses, lb.err = v.Store.Leaves(ctx, log, lb.from, lb.to)
+			if lb.err == nil {
+				lo, hi := tlog.StoredHashIndex(0, lb.from), tlog.StoredHashIndex(0, lb.to)
+				idx := make([]int64, 0, hi-lo)
+				for x := lo; x < hi; x++ {
+					idx = append(idx, x)
+				}
+				lb.hashes, lb.hashErr = v.Store.ReadHashes(ctx, log, idx)
+				lb.leaves = hashLeaves(lb.ses)
+			}
+			select {
+			case out <- lb:
+			case <-ctx.Done():
+				return
+			}
+			if lb.err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// hashLeaves recomputes the leaf hash of every present event, in parallel.
+func hashLeaves(ses []SealedEvent) []leafHash {
+	out := make([]leafHash, len(ses))
+	workers := min(runtime.GOMAXPROCS(0), (len(ses)+63)/64)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			var buf []byte
+			for i := w; i < len(ses); i += workers {
+				if ses[i].Event == nil {
+					continue
+				}
+				b, err := appendCanonical(buf[:0], ses[i].Event)
+				if err != nil {
+					out[i].err = err
+					continue
+				}
+				out[i] = leafHash{hash: tlog.RecordHash(b), n: len(b)}
+				buf = b
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
 type mismatch struct {
 	seq       int64
 	id        uuid.UUID
@@ -333,34 +410,35 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 			firstBad = seq
 		}
 	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := v.readBatches(bctx, log, size, batch)
 	for from := int64(0); from < size; from += batch {
-		to := min(from+batch, size)
-		ses, err := v.Store.Leaves(ctx, log, from, to)
-		if err != nil {
-			return lr, fmt.Errorf("trailseal: verify %q: leaves %d..%d: %w", log, from, to, err)
+		var lb leafBatch
+		select {
+		case lb = <-batches:
+		case <-ctx.Done():
+			return lr, ctx.Err()
 		}
-		lo, hi := tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, to)
-		idx := make([]int64, 0, hi-lo)
-		for x := lo; x < hi; x++ {
-			idx = append(idx, x)
+		if lb.err != nil {
+			return lr, fmt.Errorf("trailseal: verify %q: leaves %d..%d: %w", log, lb.from, lb.to, lb.err)
 		}
-		hashes, err := v.Store.ReadHashes(ctx, log, idx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return lr, ctx.Err()
-			}
+		to, ses, hashes := lb.to, lb.ses, lb.hashes
+		lo := tlog.StoredHashIndex(0, from)
+		if lb.hashErr != nil {
 			problem(Problem{Seq: from, With: -1, Kind: KindHashMismatch,
-				Detail: fmt.Sprintf("stored tree hashes for seq %d..%d cannot be read: %v", from, to-1, err)})
+				Detail: fmt.Sprintf("stored tree hashes for seq %d..%d cannot be read: %v", from, to-1, lb.hashErr)})
 			hashes = nil
 		}
 		k := 0
 		for seq := from; seq < to; seq++ {
 			var se *SealedEvent
+			var lh *leafHash
 			for k < len(ses) && ses[k].Seq < seq {
 				k++
 			}
 			if k < len(ses) && ses[k].Seq == seq {
-				se = &ses[k]
+				se, lh = &ses[k], &lb.leaves[k]
 			}
 			nh := 1 + int64(bits.TrailingZeros64(^uint64(seq))) // hashes record seq stores
 			var st []tlog.Hash
@@ -384,15 +462,12 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 			case se.Event == nil:
 				problem(Problem{Seq: seq, With: -1, Kind: KindMissing, EventID: se.EventID, Detail: "the sealed event is gone"})
 				leafBad(seq)
+			case lh.err != nil:
+				problem(Problem{Seq: seq, With: -1, Kind: KindUnreadable, EventID: se.EventID, Detail: lh.err.Error()})
+				leafBad(seq)
 			default:
-				b, err := CanonicalBytes(se.Event)
-				if err != nil {
-					problem(Problem{Seq: seq, With: -1, Kind: KindUnreadable, EventID: se.EventID, Detail: err.Error()})
-					leafBad(seq)
-					break
-				}
-				rep.Bytes += int64(len(b))
-				got, known = tlog.RecordHash(b), true
+				rep.Bytes += int64(lh.n)
+				got, known = lh.hash, true
 			}
 			if known && got != want {
 				mism = append(mism, mismatch{seq: seq, id: se.EventID, got: got, want: want})
