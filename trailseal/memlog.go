@@ -26,7 +26,7 @@ type MemLog struct {
 	mu         sync.Mutex
 	events     map[uuid.UUID]trail.Event
 	order      map[string][]uuid.UUID // each log's events in append order
-	pendingQ   []uuid.UUID // pending queue; entries not in pendingSet were removed
+	pendingQ   []uuid.UUID            // pending queue; entries not in pendingSet were removed
 	pendingSet map[uuid.UUID]bool
 	leaves     map[string]map[int64]Leaf
 	byEvent    map[uuid.UUID]Leaf
