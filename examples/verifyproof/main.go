@@ -3,7 +3,7 @@
 // executable form of docs/verification.md: a tenant who holds Trail's public
 // checkpoint key can run it on a proof exported by `trail prove` or the API.
 //
-// Usage:
+// Usage (outside the workspace: GOWORK=off go run . …):
 //
 //	verifyproof -key trail.pub -proof proof.json [-event event.canonical] [-checkpoint cp.note] [-origin trail.example]
 //	verifyproof -key trail.pub -consistency consistency.json [-origin trail.example]
