@@ -2,6 +2,7 @@ package trailpgx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trailhq/trail"
 )
@@ -192,7 +194,61 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		return nil
 	}
-	// COPY: claim the IDs first, then copy only the rows whose ID was new.
+	// Large batches: COPY. Optimistically first — the IDs are new, as they
+	// almost always are — COPY event_ids then events, under a savepoint; a
+	// unique violation on event_ids (it comes first, before the big COPY)
+	// rolls back to the savepoint and the batch goes the careful way.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.copyAll(ctx, sp, b); err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return err
+		}
+		for i := range b.rows {
+			b.stored(b.rows[i].ev.ID)
+		}
+		return nil
+	} else if !isUniqueViolation(err) {
+		sp.Rollback(ctx)
+		return err
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return err
+	}
+	return s.copyNew(ctx, tx, b)
+}
+
+// copyAll copies every row of b, into event_ids then events.
+func (s *Store) copyAll(ctx context.Context, tx pgx.Tx, b *batch) error {
+	i := 0
+	ids := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(b.rows) {
+			return nil, nil
+		}
+		ev := b.rows[i].ev
+		i++
+		return []any{pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.OccurredAt, ev.Tenant}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.cfg.Schema, "event_ids"}, []string{"id", "occurred_at", "tenant"}, ids); err != nil {
+		return err
+	}
+	j := 0
+	rows := pgx.CopyFromFunc(func() ([]any, error) {
+		if j == len(b.rows) {
+			return nil, nil
+		}
+		j++
+		return b.rows[j-1].copyValues(), nil
+	})
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{s.cfg.Schema, "events"}, insertColumns, rows)
+	return err
+}
+
+// copyNew claims the IDs with INSERT … ON CONFLICT DO NOTHING, then copies
+// only the rows whose ID was new.
+func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, b *batch) error {
 	n := len(b.rows)
 	ids, occ, ten := make([]pgtype.UUID, n), make([]time.Time, n), make([]string, n)
 	for i := range b.rows {
@@ -231,6 +287,11 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 		b.stored(id)
 	}
 	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // InsertSQL returns the single statement that appends events, with its

@@ -1,0 +1,198 @@
+package trailpgx
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
+)
+
+// Benchmarks, run with:
+//
+//	go test -run '^$' -bench . -benchtime 20x ./trailpgx/
+//
+// BenchmarkIngest compares Store.Append (COPY path: claim IDs in event_ids,
+// then COPY) with a raw pgx COPY of the same rows into an identical table —
+// same partitions, same indexes, no idempotency — in one run, alternating
+// batches so that both see the same table sizes and machine load. The raw
+// side gets its rows already built; Trail's side includes encoding them.
+
+func benchPool(b *testing.B) *pgxpool.Pool {
+	b.Helper()
+	p, err := pgxpool.New(context.Background(), testenv.PostgresDSN())
+	if err == nil {
+		err = p.Ping(context.Background())
+	}
+	if err != nil {
+		testenv.Unavailable(b, "PostgreSQL", err)
+	}
+	b.Cleanup(p.Close)
+	return p
+}
+
+func benchStore(b *testing.B, p *pgxpool.Pool) *Store {
+	b.Helper()
+	var r [6]byte
+	crand.Read(r[:])
+	schema := "bench_" + hex.EncodeToString(r[:])
+	ctx := context.Background()
+	s, err := New(ctx, p, &Config{Schema: schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// benchEvents makes n realistic, normalized events over the last 90 days.
+func benchEvents(n int, r *rand.Rand) []trail.Event {
+	words := strings.Fields("plan changed from free to pro for the tenant by admin after review of billing owner request quota limit raised lowered renewed cancelled invited removed role member")
+	verbs := []string{"create", "update", "delete", "view", "export"}
+	nouns := []string{"user", "subscription", "invoice", "project", "apikey", "team", "webhook", "document"}
+	now := time.Now().UTC()
+	out := make([]trail.Event, n)
+	for i := range out {
+		var d strings.Builder
+		for d.Len() < 60+r.IntN(140) {
+			d.WriteString(words[r.IntN(len(words))])
+			d.WriteByte(' ')
+		}
+		noun := nouns[r.IntN(len(nouns))]
+		ev := trail.Event{
+			OccurredAt: now.Add(-time.Duration(r.Int64N(int64(90 * 24 * time.Hour)))),
+			Tenant:     fmt.Sprintf("t%d", r.IntN(10000)),
+			Actor:      trail.Actor{Type: trail.ActorUser, ID: fmt.Sprintf("u%d", r.IntN(100000)), IP: "10.1.2.3"},
+			Action:     noun + "." + verbs[r.IntN(len(verbs))], Target: trail.Target{Type: noun, ID: uuid.NewString()},
+			Description: strings.TrimSpace(d.String()), RequestID: uuid.NewString(), Source: "bench",
+		}
+		if r.IntN(2) == 0 {
+			ev.Changes = []trail.Change{trail.Changed("plan", "free", "pro"), trail.Changed("seats", 5, 10)}
+		}
+		if err := ev.Normalize(); err != nil {
+			panic(err)
+		}
+		ev.RecordedAt = now
+		out[i] = ev
+	}
+	return out
+}
+
+func fresh(evs []trail.Event) {
+	for i := range evs {
+		evs[i].ID = uuid.Must(uuid.NewV7())
+	}
+}
+
+func rawRows(evs []trail.Event) [][]any {
+	rows := make([][]any, len(evs))
+	for i := range evs {
+		r, err := encode(&evs[i])
+		if err != nil {
+			panic(err)
+		}
+		rows[i] = r.copyValues()
+	}
+	return rows
+}
+
+func BenchmarkIngest(b *testing.B) {
+	const batch = 5000
+	p := benchPool(b)
+	ctx := context.Background()
+	s, raw := benchStore(b, p), benchStore(b, p)
+	evs := benchEvents(batch, rand.New(rand.NewPCG(1, 2)))
+	// Warm both (partitions, caches, statement plans).
+	fresh(evs)
+	if _, err := s.Append(ctx, evs); err != nil {
+		b.Fatal(err)
+	}
+	fresh(evs)
+	if err := raw.EnsurePartitions(ctx, evs); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.CopyFrom(ctx, pgx.Identifier{raw.Schema(), "events"}, insertColumns, pgx.CopyFromRows(rawRows(evs))); err != nil {
+		b.Fatal(err)
+	}
+	var tTrail, tRaw time.Duration
+	b.ResetTimer()
+	for range b.N {
+		fresh(evs)
+		t0 := time.Now()
+		res, err := s.Append(ctx, evs)
+		tTrail += time.Since(t0)
+		if err != nil || res[0].Duplicate {
+			b.Fatal(err)
+		}
+		fresh(evs)
+		rows := rawRows(evs)
+		t0 = time.Now()
+		if _, err := p.CopyFrom(ctx, pgx.Identifier{raw.Schema(), "events"}, insertColumns, pgx.CopyFromRows(rows)); err != nil {
+			b.Fatal(err)
+		}
+		tRaw += time.Since(t0)
+	}
+	b.StopTimer()
+	n := float64(b.N * batch)
+	b.ReportMetric(n/tTrail.Seconds(), "trail_events/s")
+	b.ReportMetric(n/tRaw.Seconds(), "rawcopy_events/s")
+	b.ReportMetric(tRaw.Seconds()/tTrail.Seconds(), "ratio")
+}
+
+// BenchmarkRecordTx measures a business transaction (BEGIN, one UPDATE,
+// COMMIT) without and with an audit event recorded in it.
+func BenchmarkRecordTx(b *testing.B) {
+	p := benchPool(b)
+	ctx := trail.WithActor(trail.WithTenant(context.Background(), "acme"), trail.Actor{Type: trail.ActorUser, ID: "42"})
+	s := benchStore(b, p)
+	client, _ := trail.NewClient[pgx.Tx](s, nil)
+	tbl := s.schema + ".subscriptions"
+	if _, err := p.Exec(ctx, "CREATE TABLE "+tbl+" (id int PRIMARY KEY, plan text NOT NULL)"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.Exec(ctx, "INSERT INTO "+tbl+" SELECT g, 'free' FROM generate_series(1, 1000) g"); err != nil {
+		b.Fatal(err)
+	}
+	plans := []string{"free", "pro", "team"}
+	run := func(b *testing.B, begin func() (pgx.Tx, error), record bool) {
+		for i := range b.N {
+			tx, err := begin()
+			if err != nil {
+				b.Fatal(err)
+			}
+			plan := plans[i%3]
+			if _, err := tx.Exec(ctx, "UPDATE "+tbl+" SET plan = $1 WHERE id = $2", plan, i%1000+1); err != nil {
+				b.Fatal(err)
+			}
+			if record {
+				if _, err := client.RecordTx(ctx, tx, trail.Event{Action: "subscription.update",
+					Target:      trail.Target{Type: "subscription", ID: fmt.Sprint(i%1000 + 1)},
+					Description: "Changed subscription plan to " + plan + " for tenant acme",
+					Changes:     []trail.Change{trail.Changed("plan", "free", plan)}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	plain := func() (pgx.Tx, error) { return p.Begin(ctx) }
+	withCtx := func() (pgx.Tx, error) { return BeginTx(ctx, p, pgx.TxOptions{}) }
+	b.Run("plain", func(b *testing.B) { run(b, plain, false) })
+	b.Run("recordtx", func(b *testing.B) { run(b, plain, true) })
+	b.Run("begintx", func(b *testing.B) { run(b, withCtx, false) })
+	b.Run("begintx+recordtx", func(b *testing.B) { run(b, withCtx, true) })
+}
