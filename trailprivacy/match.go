@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -218,8 +220,31 @@ var denyWords = func() []string {
 	return out
 }()
 
+// denyCache remembers denyMatch for the segment names seen most: field and
+// metadata names repeat from event to event. It stops growing at
+// denyCacheMax entries, so hostile input cannot make it grow without bound.
+var (
+	denyCache  sync.Map // string -> bool
+	denyCached atomic.Int64
+)
+
+const denyCacheMax = 1 << 14
+
 // denyMatch reports whether the segment seg hits the default deny-list.
 func denyMatch(seg string) bool {
+	if v, ok := denyCache.Load(seg); ok {
+		return v.(bool)
+	}
+	hit := denyMatchSlow(seg)
+	if denyCached.Load() < denyCacheMax && len(seg) <= 64 {
+		if _, loaded := denyCache.LoadOrStore(strings.Clone(seg), hit); !loaded {
+			denyCached.Add(1)
+		}
+	}
+	return hit
+}
+
+func denyMatchSlow(seg string) bool {
 	var buf [16]span
 	spans := wordSpans(seg, buf[:0])
 	for _, w := range denyWords {

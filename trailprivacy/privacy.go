@@ -152,12 +152,47 @@ func aad(parts ...string) []byte {
 	return b
 }
 
-// valueAAD binds an encrypted value to tenant, subject, key and field path.
+// valueAAD binds an encrypted value to tenant, subject, key and field path:
+// aad("trail enc v1", tenant, subject, kid, path...).
 func valueAAD(tenant, subject, kid string, path []string) []byte {
-	parts := make([]string, 0, 4+len(path))
-	parts = append(parts, "trail enc v1", tenant, subject, kid)
-	parts = append(parts, path...)
-	return aad(parts...)
+	return appendValueAAD(nil, tenant, subject, kid, path)
+}
+
+func appendValueAAD(b []byte, tenant, subject, kid string, path []string) []byte {
+	for _, s := range [...]string{"trail enc v1", tenant, subject, kid} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, s := range path {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// nonces hands out random nonces from a buffer refilled from crypto/rand,
+// so that each encryption does not cost a system call.
+var nonces struct {
+	sync.Mutex
+	buf [1024]byte
+	off int
+}
+
+func init() { nonces.off = len(nonces.buf) }
+
+func randNonce(dst []byte) error {
+	nonces.Lock()
+	defer nonces.Unlock()
+	if nonces.off+len(dst) > len(nonces.buf) {
+		if _, err := rand.Read(nonces.buf[:]); err != nil {
+			return err
+		}
+		nonces.off = 0
+	}
+	copy(dst, nonces.buf[nonces.off:])
+	clear(nonces.buf[nonces.off : nonces.off+len(dst)]) // never hand out the same bytes twice
+	nonces.off += len(dst)
+	return nil
 }
 
 // HashFor returns the stored form of value under tenant's HMAC key, exactly
@@ -372,18 +407,16 @@ func (p *Privacy) keyForValue(ctx context.Context, tenant, subject, kid string) 
 // keyCache keeps unwrapped live keys (until they expire) and the IDs of
 // destroyed keys (destruction is permanent, so those never expire).
 type keyCache struct {
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	max       int
-	live      map[string]*dataKey
-	destroyed map[string]struct{}
+	live      map[[2]string]*dataKey
+	destroyed map[[3]string]struct{}
 }
 
-func cacheName(tenant, subject string) string { return tenant + "\x00" + subject }
-
 func (c *keyCache) get(tenant, subject string, now time.Time) *dataKey {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := c.live[cacheName(tenant, subject)]
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k := c.live[[2]string{tenant, subject}]
 	if k == nil || now.After(k.expires) {
 		return nil
 	}
@@ -394,7 +427,7 @@ func (c *keyCache) put(tenant, subject string, k *dataKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.live == nil {
-		c.live = map[string]*dataKey{}
+		c.live = map[[2]string]*dataKey{}
 	}
 	if len(c.live) >= c.max {
 		for name := range c.live { // evict one, arbitrary
@@ -402,19 +435,19 @@ func (c *keyCache) put(tenant, subject string, k *dataKey) {
 			break
 		}
 	}
-	c.live[cacheName(tenant, subject)] = k
+	c.live[[2]string{tenant, subject}] = k
 }
 
 func (c *keyCache) drop(tenant, subject string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.live, cacheName(tenant, subject))
+	delete(c.live, [2]string{tenant, subject})
 }
 
 func (c *keyCache) isDestroyed(tenant, subject, kid string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.destroyed[cacheName(tenant, subject)+"\x00"+kid]
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.destroyed[[3]string{tenant, subject, kid}]
 	return ok
 }
 
@@ -422,7 +455,7 @@ func (c *keyCache) markDestroyed(tenant, subject, kid string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.destroyed == nil || len(c.destroyed) >= c.max {
-		c.destroyed = map[string]struct{}{}
+		c.destroyed = map[[3]string]struct{}{}
 	}
-	c.destroyed[cacheName(tenant, subject)+"\x00"+kid] = struct{}{}
+	c.destroyed[[3]string{tenant, subject, kid}] = struct{}{}
 }

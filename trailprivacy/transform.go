@@ -3,11 +3,11 @@ package trailprivacy
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/trailhq/trail"
@@ -58,7 +58,8 @@ type walker struct {
 	ev     *trail.Event
 	tp     *tenantPolicy
 	reveal bool
-	bad    []string // Reveal: fields that did not authenticate
+	bad    []string     // Reveal: fields that did not authenticate
+	keys   []subjectKey // Transform: the event's subjects' keys
 
 	// The AAD path of a value is aadPrefix followed by segs[base:].
 	aadPrefix []string
@@ -92,7 +93,8 @@ func protectedRaw(raw json.RawMessage) bool {
 	if raw == nil || string(raw) == "null" {
 		return true
 	}
-	if len(raw) < 2 || raw[0] != '"' {
+	if !bytes.HasPrefix(raw, []byte(`"`+EncPrefix)) && !bytes.HasPrefix(raw, []byte(`"`+HMACPrefix)) &&
+		string(raw) != `"`+Redacted+`"` {
 		return false
 	}
 	var s string
@@ -281,10 +283,11 @@ func (t *walker) apply(act Action, v any, segs []string) (nv any, del bool, err 
 	return v, false, nil
 }
 
-// protectRaw returns the stored form of one JSON value under an hmac or pii
-// action. A JSON string is hashed as its text (so HashFor finds it); any
-// other value as its canonical JSON. pii encrypts the canonical JSON, so
-// that Reveal gives back the value with its type.
+// protectRaw returns the stored form of one canonical JSON value (the
+// values of a normalized event are) under an hmac or pii action. A JSON
+// string is hashed as its text (so HashFor finds it); any other value as its
+// canonical JSON. pii encrypts the canonical JSON, so that Reveal gives back
+// the value with its type.
 func (t *walker) protectRaw(act Action, raw []byte, path []string) (string, error) {
 	if act == ActionHMAC {
 		if len(raw) > 0 && raw[0] == '"' {
@@ -294,35 +297,67 @@ func (t *walker) protectRaw(act Action, raw []byte, path []string) (string, erro
 			}
 			return t.p.HashFor(t.ev.Tenant, s), nil
 		}
-		c, err := trail.CanonicalJSON(raw)
-		if err != nil {
-			return "", err
-		}
-		return t.p.hashBytes(t.ev.Tenant, c), nil
+		return t.p.hashBytes(t.ev.Tenant, raw), nil
 	}
 	subject, err := t.dataSubject()
 	if err != nil {
 		return "", err
 	}
-	c, err := trail.CanonicalJSON(raw)
-	if err != nil {
-		return "", err
-	}
-	return t.encrypt(subject, c, path)
+	return t.encrypt(subject, raw, path)
 }
 
 func (t *walker) encrypt(subject string, plaintext []byte, path []string) (string, error) {
-	k, err := t.p.liveKey(t.ctx, t.ev.Tenant, subject, true)
+	k, err := t.key(subject)
 	if err != nil {
 		return "", err
 	}
-	out := make([]byte, nonceLen, nonceLen+len(plaintext)+tagLen)
-	if _, err := rand.Read(out); err != nil {
+	return sealValue(k, t.ev.Tenant, subject, plaintext, path)
+}
+
+// key returns the subject's live data key, creating it if needed; an event
+// has few subjects, so the walker keeps them at hand.
+func (t *walker) key(subject string) (*dataKey, error) {
+	for _, sk := range t.keys {
+		if sk.subject == subject {
+			return sk.k, nil
+		}
+	}
+	k, err := t.p.liveKey(t.ctx, t.ev.Tenant, subject, true)
+	if err != nil {
+		return nil, err
+	}
+	t.keys = append(t.keys, subjectKey{subject, k})
+	return k, nil
+}
+
+type subjectKey struct {
+	subject string
+	k       *dataKey
+}
+
+// sealValue encrypts plaintext and returns its enc:v1 form. Scratch space
+// comes from a pool: the result string is the only allocation.
+func sealValue(k *dataKey, tenant, subject string, plaintext []byte, path []string) (string, error) {
+	sp := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sp)
+	sealed := append(sp.sealed[:0], make([]byte, nonceLen)...)
+	if err := randNonce(sealed); err != nil {
 		return "", err
 	}
-	out = k.aead.Seal(out, out, plaintext, valueAAD(t.ev.Tenant, subject, k.id, path))
-	return Stored{Kind: "enc", KeyID: k.id, Data: out}.String(), nil
+	sp.aad = appendValueAAD(sp.aad[:0], tenant, subject, k.id, path)
+	sealed = k.aead.Seal(sealed, sealed, plaintext, sp.aad)
+	sp.sealed = sealed
+	out := append(sp.out[:0], EncPrefix...)
+	out = append(out, k.id...)
+	out = append(out, ':')
+	out = b64.AppendEncode(out, sealed)
+	sp.out = out
+	return string(out), nil
 }
+
+type scratch struct{ sealed, aad, out []byte }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // personal encrypts the actor's and target's personal fields.
 func (t *walker) personal() error {
