@@ -25,6 +25,8 @@ type CLI struct {
 	History HistoryCmd `cmd:"" help:"Show an object's timeline with its field changes (old → new)."`
 	Migrate MigrateCmd `cmd:"" help:"Create the database or bring its schema up to date."`
 	Demo    DemoCmd    `cmd:"" help:"Seed a realistic multi-tenant demo dataset and print what to try."`
+	Serve   ServeCmd   `cmd:"" help:"Serve the HTTP API (ingest, query, export, live tail) with API keys."`
+	Keys    KeysCmd    `cmd:"" help:"Create, list and revoke API keys of the HTTP API."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 

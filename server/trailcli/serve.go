@@ -1,0 +1,169 @@
+package trailcli
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the key table
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/internal/demo"
+	"github.com/trailhq/trail/server/trailserver"
+	"github.com/trailhq/trail/trailpgx"
+)
+
+// ServeCmd is `trail serve`.
+type ServeCmd struct {
+	Postgres  string        `name:"postgres" env:"TRAIL_POSTGRES" placeholder:"DSN" help:"Serve from PostgreSQL instead of the SQLite file (env TRAIL_POSTGRES)."`
+	Addr      string        `name:"addr" env:"TRAIL_ADDR" default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Address to listen on; default 127.0.0.1:8080 (env TRAIL_ADDR)."`
+	Demo      bool          `name:"demo" help:"Seed the demo data if the store is empty, and print an admin key and URLs to try."`
+	RateLimit float64       `name:"rate-limit" default:"50" help:"Requests per second per API key (burst: twice that); 0 turns the limit off."`
+	Grace     time.Duration `name:"grace" default:"30s" help:"How long shutdown waits for requests in flight."`
+}
+
+// backend is an open store with its key store.
+type backend struct {
+	store trail.Store
+	keys  trailserver.KeyStore
+	where string // for messages: the file or "PostgreSQL"
+	close func()
+}
+
+// openBackend opens the store serve and keys work on: PostgreSQL when
+// --postgres (TRAIL_POSTGRES) is set, else the SQLite file of --db.
+func (e *Env) openBackend(postgres string, create bool) (*backend, error) {
+	if postgres != "" {
+		st, err := trailpgx.Open(e.Ctx, postgres, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Migrate(e.Ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+		db, err := sql.Open("pgx", postgres)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
+		}
+		ks, err := trailserver.NewPostgresKeyStore(e.Ctx, db, st.Schema())
+		if err != nil {
+			db.Close()
+			st.Close()
+			return nil, err
+		}
+		return &backend{store: st, keys: ks, where: "PostgreSQL", close: func() { db.Close(); st.Close() }}, nil
+	}
+	st, err := e.OpenStore(create)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := trailserver.NewSQLKeyStore(e.Ctx, st.DB(), trailserver.DialectSQLite)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &backend{store: st, keys: ks, where: st.Path(), close: func() { st.Close() }}, nil
+}
+
+// Run serves the HTTP API until SIGINT or SIGTERM, then shuts down
+// gracefully: requests in flight finish, so nothing acknowledged is lost.
+func (c *ServeCmd) Run(e *Env) error {
+	if c.RateLimit < 0 {
+		return Usagef("--rate-limit: must be 0 or more")
+	}
+	if c.Grace <= 0 {
+		return Usagef("--grace: must be positive")
+	}
+	b, err := e.openBackend(c.Postgres, true)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	var d *demo.Dataset
+	if c.Demo {
+		if d, err = demo.Generate(demo.Config{Now: e.Now()}); err != nil {
+			return err
+		}
+		st, err := demo.Seed(e.Ctx, b.store, d, nil)
+		switch {
+		case errors.Is(err, demo.ErrNotEmpty):
+			fmt.Fprintf(e.Stdout, "%s already holds events: demo data not added.\n", b.where)
+		case err != nil:
+			return err
+		default:
+			fmt.Fprintf(e.Stdout, "Seeded %d demo events into %s.\n", st.Stored, b.where)
+		}
+	}
+	k, secret, err := trailserver.Bootstrap(e.Ctx, b.keys, os.Getenv("TRAIL_ADMIN_KEY"), e.Now())
+	if err != nil {
+		return err
+	}
+	if secret == "" && c.Demo && os.Getenv("TRAIL_ADMIN_KEY") == "" {
+		// Keys exist already (the first one was printed on a previous
+		// start): the demo still prints a key that works.
+		k, secret, err = trailserver.CreateKey(e.Ctx, b.keys, trailserver.NewKeyRequest{All: true, Role: trailserver.RoleAdmin, Name: "demo"}, e.Now())
+		if err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", c.Addr, err)
+	}
+	rate := c.RateLimit
+	if rate == 0 {
+		rate = -1
+	}
+	srv, err := trailserver.New(trailserver.Config{
+		Store:     b.store,
+		Keys:      b.keys,
+		Logger:    slog.New(slog.NewTextHandler(e.Stderr, nil)),
+		RateLimit: rate,
+		RateBurst: int(2 * rate),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(e.Stdout, "Trail API listening on %s (store: %s)\n", base, b.where)
+	if secret != "" {
+		fmt.Fprintf(e.Stdout, "\nAdmin API key (id %s, all tenants) — shown once, store it now:\n\n  export TRAIL_KEY=%s\n", k.ID, secret)
+	}
+	if c.Demo {
+		printServeTries(e.Stdout, base, d)
+	}
+	fmt.Fprintf(e.Stdout, "\nPress Ctrl+C to stop.\n")
+	if err := srv.Serve(e.Ctx, ln, c.Grace); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, "Stopped.")
+	return nil
+}
+
+func printServeTries(w io.Writer, base string, d *demo.Dataset) {
+	acme := &d.Tenants[0]
+	auth := `-H "Authorization: Bearer $TRAIL_KEY"`
+	tries := []struct{ what, cmd string }{
+		{"Who changed " + acme.Name + "'s subscription?", fmt.Sprintf("curl -s %s '%s/v1/events?tenant=%s&action=subscription.*'", auth, base, acme.ID)},
+		{"The subscription's history", fmt.Sprintf("curl -s %s '%s/v1/objects/subscription/%s/history?tenant=%s'", auth, base, acme.Subscription, acme.ID)},
+		{"Counts by day and action", fmt.Sprintf("curl -s %s '%s/v1/stats?tenant=%s&since=30d'", auth, base, acme.ID)},
+		{"Export as CSV", fmt.Sprintf("curl -s %s '%s/v1/export?tenant=%s&format=csv' -o %s.csv", auth, base, acme.ID, acme.ID)},
+		{"Follow new events live", fmt.Sprintf("curl -sN %s '%s/v1/tail?tenant=%s'", auth, base, acme.ID)},
+		{"Record an event", fmt.Sprintf(`curl -s %s -H 'Content-Type: application/json' %s/v1/events -d '{"tenant":"%s","actor":{"type":"user","id":"42"},"action":"user.delete","target":{"type":"user","id":"17"}}'`, auth, base, acme.ID)},
+		{"Your own reads, audited", fmt.Sprintf("curl -s %s '%s/v1/events?action=audit.read&limit=5'", auth, base)},
+		{"The API description and metrics", fmt.Sprintf("curl -s %s/openapi.json; curl -s %s/metrics", base, base)},
+	}
+	fmt.Fprintln(w, "\nTry:")
+	for _, t := range tries {
+		fmt.Fprintf(w, "\n  # %s\n  %s\n", t.what, t.cmd)
+	}
+}
