@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trailhq/trail"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -256,6 +257,7 @@ func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
 	if len(evs) == 0 {
 		return st, nil
 	}
+	leaves := parallelLeafHashes(len(evs), func(i int) *trail.Event { return &evs[i] })
 	var batch SealBatch
 	caches := map[string]*hashCache{}
 	sizes := map[string]*LogSize{}
@@ -275,10 +277,10 @@ func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
 			caches[log] = &hashCache{ctx: ctx, store: s.store, log: log, m: map[int64]tlog.Hash{}}
 			order = append(order, log)
 		}
-		h, err := LeafHash(ev)
-		if err != nil {
+		if err := leaves[i].err; err != nil {
 			return st, err
 		}
+		h := leaves[i].hash
 		c := caches[log]
 		hashes, err := tlog.StoredHashesForRecordHash(ls.NewSize, h, c)
 		if err != nil {
