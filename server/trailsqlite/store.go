@@ -1,7 +1,6 @@
 package trailsqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -355,9 +354,9 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event) ([
 	return res, nil
 }
 
-// encoder turns events into column values, reusing its buffers.
+// encoder turns events into column values, reusing its buffer.
 type encoder struct {
-	buf bytes.Buffer
+	buf []byte
 }
 
 func (e *encoder) args(ev *trail.Event, rec time.Time, a []any) error {
@@ -387,19 +386,21 @@ func (e *encoder) args(ev *trail.Event, rec time.Time, a []any) error {
 	a[16] = ev.Description
 	a[17] = nil
 	if len(ev.Changes) > 0 {
-		b, err := e.json(ev.Changes)
+		b, err := appendChanges(e.buf[:0], ev.Changes)
 		if err != nil {
 			return fmt.Errorf("changes: %w", err)
 		}
-		a[17] = b
+		a[17] = string(b)
+		e.buf = b
 	}
 	a[18] = nil
 	if len(ev.Metadata) > 0 {
-		b, err := e.json(ev.Metadata)
+		b, err := appendValue(e.buf[:0], ev.Metadata)
 		if err != nil {
 			return fmt.Errorf("metadata: %w", err)
 		}
-		a[18] = b
+		a[18] = string(b)
+		e.buf = b
 	}
 	a[19] = ev.RequestID
 	a[20] = ev.TraceID
@@ -408,14 +409,8 @@ func (e *encoder) args(ev *trail.Event, rec time.Time, a []any) error {
 	return nil
 }
 
-// json encodes v without HTML escaping (the stored text stays readable and
-// byte-identical to the canonical form of normalized values).
+// json encodes v (an on_behalf_of actor) with encoding/json.
 func (e *encoder) json(v any) (string, error) {
-	e.buf.Reset()
-	enc := json.NewEncoder(&e.buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "", err
-	}
-	return string(bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'})), nil
+	b, err := json.Marshal(v)
+	return string(b), err
 }

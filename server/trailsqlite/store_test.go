@@ -371,3 +371,39 @@ func TestEventsAreAppendOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchFailingInsideSQLiteWritesNothing makes the database itself refuse
+// the last event of a batch larger than one INSERT statement: the chunks
+// already inserted must be rolled back with it.
+func TestBatchFailingInsideSQLiteWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, nil)
+	if _, err := s.DB().Exec(`CREATE TRIGGER test_boom BEFORE INSERT ON trail_events
+		WHEN new.action = 'boom.now' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	var batch []trail.Event
+	for range 2500 {
+		batch = append(batch, newEvent(t, "acme", "user.create"))
+	}
+	batch = append(batch, newEvent(t, "acme", "boom.now"))
+	if _, err := s.Append(ctx, batch); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Append: err = %v, want the trigger's refusal", err)
+	}
+	var n int
+	if err := s.DB().QueryRow("SELECT count(*) FROM trail_events").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d events stored after a failed batch (%v); want 0", n, err)
+	}
+	// In the caller's transaction: the error comes back, the caller decides.
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendTx(ctx, tx, batch); err == nil {
+		t.Fatal("AppendTx: no error")
+	}
+	tx.Rollback()
+	if err := s.DB().QueryRow("SELECT count(*) FROM trail_events").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d events after rollback; want 0", n)
+	}
+}
