@@ -16,6 +16,7 @@ import (
 )
 
 type statements struct {
+	insertOne    string // both tables in one statement, one event
 	insertUnnest string // both tables in one statement, any batch size
 	insertIDs    string // event_ids only, ahead of COPY
 	get          string
@@ -43,7 +44,20 @@ func newStatements(schema string) statements {
 		params = append(params, fmt.Sprintf("$%d::%s[]", len(params)+1, t))
 		sel = append(sel, "u."+c)
 	}
+	var one []string
+	for i, c := range insertColumns {
+		t := types[c]
+		if t == "" {
+			t = "text"
+		}
+		if c == "changed_fields" {
+			t = "text[]"
+		}
+		one = append(one, fmt.Sprintf("$%d::%s", i+1, t))
+	}
 	return statements{
+		insertOne: "WITH ins AS (INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) VALUES ($1, $2, $5) ON CONFLICT DO NOTHING RETURNING id)\n" +
+			"INSERT INTO " + schema + ".events (" + cols + ") SELECT " + strings.Join(one, ", ") + " FROM ins RETURNING id",
 		insertUnnest: "WITH u AS (SELECT * FROM unnest(" + strings.Join(params, ", ") + ") AS u(" + strings.Join(ucols, ", ") + ")),\n" +
 			"ins AS (INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) SELECT id, occurred_at, tenant FROM u ON CONFLICT DO NOTHING RETURNING id)\n" +
 			"INSERT INTO " + schema + ".events (" + cols + ") SELECT " + strings.Join(sel, ", ") + " FROM u JOIN ins ON ins.id = u.id RETURNING id",
@@ -102,6 +116,15 @@ func (b *batch) stored(id uuid.UUID) {
 	if j, ok := b.index[id]; ok {
 		b.results[b.first[j]] = trail.Result{ID: id, RecordedAt: b.rows[j].ev.RecordedAt}
 	}
+}
+
+// statement returns the single statement that writes b and its arguments:
+// plain parameters for one event, arrays for more.
+func (b *batch) statement(s *Store) (string, []any) {
+	if len(b.rows) == 1 {
+		return s.sql.insertOne, b.rows[0].copyValues()
+	}
+	return s.sql.insertUnnest, b.unnestArgs()
 }
 
 // unnestArgs are the arrays of insertUnnest.
@@ -181,7 +204,8 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, events []trail.Event) (
 // write inserts b in tx.
 func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 	if len(b.rows) < s.cfg.CopyThreshold {
-		rows, err := tx.Query(ctx, s.sql.insertUnnest, b.unnestArgs()...)
+		q, args := b.statement(s)
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -304,7 +328,8 @@ func (s *Store) InsertSQL(events []trail.Event) (query string, args []any, finis
 	if err != nil {
 		return "", nil, nil, err
 	}
-	return s.sql.insertUnnest, b.unnestArgs(), func(stored []uuid.UUID) []trail.Result {
+	q, args := b.statement(s)
+	return q, args, func(stored []uuid.UUID) []trail.Result {
 		for _, id := range stored {
 			b.stored(id)
 		}
