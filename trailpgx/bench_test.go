@@ -170,7 +170,7 @@ func BenchmarkRecordTx(b *testing.B) {
 	plans := []string{"free", "pro", "team"}
 	// one runs one business transaction: BEGIN (plain or BeginTx with the
 	// context's settings), one UPDATE, optionally RecordTx, COMMIT.
-	one := func(b *testing.B, i int, withCtx, record bool) time.Duration {
+	one := func(b *testing.B, i int, withCtx, record, batched bool) time.Duration {
 		t0 := time.Now()
 		var tx pgx.Tx
 		var err error
@@ -183,10 +183,24 @@ func BenchmarkRecordTx(b *testing.B) {
 			b.Fatal(err)
 		}
 		plan := plans[i%3]
-		if _, err := tx.Exec(ctx, "UPDATE "+tbl+" SET plan = $1 WHERE id = $2", plan, i%1000+1); err != nil {
+		if batched {
+			batch := &pgx.Batch{}
+			batch.Queue("UPDATE "+tbl+" SET plan = $1 WHERE id = $2", plan, i%1000+1)
+			if record {
+				if _, err := Queue(ctx, client, batch, trail.Event{Action: "subscription.update",
+					Target:      trail.Target{Type: "subscription", ID: fmt.Sprint(i%1000 + 1)},
+					Description: "Changed subscription plan to " + plan + " for tenant acme",
+					Changes:     []trail.Change{trail.Changed("plan", "free", plan)}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+				b.Fatal(err)
+			}
+		} else if _, err := tx.Exec(ctx, "UPDATE "+tbl+" SET plan = $1 WHERE id = $2", plan, i%1000+1); err != nil {
 			b.Fatal(err)
 		}
-		if record {
+		if record && !batched {
 			if _, err := client.RecordTx(ctx, tx, trail.Event{Action: "subscription.update",
 				Target:      trail.Target{Type: "subscription", ID: fmt.Sprint(i%1000 + 1)},
 				Description: "Changed subscription plan to " + plan + " for tenant acme",
@@ -202,12 +216,13 @@ func BenchmarkRecordTx(b *testing.B) {
 	// The variants take turns, in rotating order, so that they share the
 	// machine's load equally.
 	variants := []struct {
-		name            string
-		withCtx, record bool
-	}{{"plain", false, false}, {"recordtx", false, true}, {"begintx", true, false}, {"begintx+recordtx", true, true}}
+		name                     string
+		withCtx, record, batched bool
+	}{{"plain", false, false, false}, {"recordtx", false, true, false}, {"begintx", true, false, false},
+		{"begintx+recordtx", true, true, false}, {"batch", false, false, true}, {"batch+queue", false, true, true}}
 	for i := range 50 {
 		for _, v := range variants {
-			one(b, i, v.withCtx, v.record)
+			one(b, i, v.withCtx, v.record, v.batched)
 		}
 	}
 	total := make([]time.Duration, len(variants))
@@ -215,13 +230,17 @@ func BenchmarkRecordTx(b *testing.B) {
 	for i := range b.N {
 		for k := range variants {
 			v := (i + k) % len(variants)
-			total[v] += one(b, i, variants[v].withCtx, variants[v].record)
+			total[v] += one(b, i, variants[v].withCtx, variants[v].record, variants[v].batched)
 		}
 	}
 	b.StopTimer()
 	for k, v := range variants {
 		b.ReportMetric(float64(total[k].Nanoseconds())/float64(b.N), v.name+"_ns/tx")
-		if k > 0 {
+		switch v.name {
+		case "plain", "batch":
+		case "batch+queue":
+			b.ReportMetric(total[k-1].Seconds()/total[k].Seconds(), v.name+"_vs_batch")
+		default:
 			b.ReportMetric(total[0].Seconds()/total[k].Seconds(), v.name+"_vs_plain")
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trailhq/trail"
 )
 
@@ -181,3 +182,44 @@ func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 }
 
 var defaultConfig *Config
+
+// Queue prepares events with client (context, defaults, validation, as
+// RecordTx does) and queues their insert on batch, which the caller sends
+// with its own statements (tx.SendBatch): the audit write then rides the
+// business statements' round trip instead of taking one of its own. The
+// results are filled in when the batch's results are read (Close or Exec on
+// pgx.BatchResults); the events exist if and only if the transaction the
+// batch runs in commits. client's store must be a *Store.
+func Queue(ctx context.Context, client *trail.Client[pgx.Tx], batch *pgx.Batch, events ...trail.Event) ([]trail.Result, error) {
+	s, ok := client.Store().(*Store)
+	if !ok {
+		return nil, errors.New("trailpgx: Queue: the client's store is not a *trailpgx.Store")
+	}
+	if len(events) == 0 {
+		return nil, errors.New("trailpgx: Queue: no events")
+	}
+	prepared := make([]trail.Event, len(events))
+	for i, ev := range events {
+		p, err := client.Prepare(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		prepared[i] = p
+	}
+	b, err := s.prepare(prepared)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensureFor(ctx, prepared); err != nil {
+		return nil, err
+	}
+	q, args := b.statement(s)
+	batch.Queue(q, args...).Query(func(rows pgx.Rows) error {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
+		for _, id := range ids {
+			b.stored(id.Bytes)
+		}
+		return err
+	})
+	return b.results, nil
+}

@@ -454,3 +454,45 @@ func TestBadInput(t *testing.T) {
 		t.Error("New(nil pool): no error")
 	}
 }
+
+// Queue puts the audit insert in the caller's own batch.
+func TestQueue(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	client, _ := trail.NewClient[pgx.Tx](s, nil)
+	_, exists := business(t, s)
+	tbl := pgx.Identifier{s.Schema(), "subscriptions"}.Sanitize()
+	for _, commit := range []bool{true, false} {
+		ctx := userCtx()
+		sub := uuid.NewString()
+		tx, err := trailpgx.BeginTx(ctx, testPool(t), pgx.TxOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := &pgx.Batch{}
+		batch.Queue("INSERT INTO "+tbl+" (id, plan) VALUES ($1, 'pro')", sub)
+		res, err := trailpgx.Queue(ctx, client, batch, planChange(sub), planChange(sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Duplicate || res[1].Duplicate || res[0].RecordedAt.IsZero() {
+			t.Errorf("results after the batch: %+v", res)
+		}
+		if commit {
+			err = tx.Commit(ctx)
+		} else {
+			err = tx.Rollback(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if found(t, s, r.ID) != commit || exists(sub) != commit {
+				t.Errorf("commit=%t: event stored %t, row stored %t", commit, found(t, s, r.ID), exists(sub))
+			}
+		}
+	}
+}
