@@ -283,7 +283,8 @@ func appendUUID(b []byte, id [16]byte) []byte {
 func (ev *Event) canonicalSizeHint() int {
 	n := 192 + len(ev.Tenant) + len(ev.Action) + len(ev.Description) + len(ev.RequestID) +
 		len(ev.TraceID) + len(ev.Source) + len(ev.Target.Type) + len(ev.Target.ID) + len(ev.Target.Name)
-	for a := &ev.Actor; a != nil; a = a.OnBehalfOf {
+	// Two levels at most: Validate has not run yet, and OnBehalfOf may be cyclic.
+	for a, i := &ev.Actor, 0; a != nil && i < 2; a, i = a.OnBehalfOf, i+1 {
 		n += 96 + len(a.ID) + len(a.Name) + len(a.Email) + len(a.IP) + len(a.UserAgent)
 	}
 	for i := range ev.Changes {

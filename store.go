@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -143,6 +144,9 @@ func (q *Query) Validate() error {
 		if strings.IndexByte(s.v, 0) >= 0 {
 			return bad(s.name, "contains a NUL byte")
 		}
+		if !utf8.ValidString(s.v) {
+			return bad(s.name, "not valid UTF-8")
+		}
 	}
 	if q.Cursor != "" {
 		if _, err := DecodeCursor(q.Cursor); err != nil {
@@ -210,5 +214,10 @@ func DecodeCursor(s string) (Cursor, error) {
 	var c Cursor
 	c.OccurredAt = time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC()
 	copy(c.ID[:], b[9:])
+	// base64 decoding ignores newlines and the unused low bits of the last
+	// character: only the exact string EncodeCursor makes is a cursor.
+	if EncodeCursor(c) != s {
+		return Cursor{}, ErrInvalidCursor
+	}
 	return c, nil
 }
