@@ -152,3 +152,51 @@ func BenchmarkSeal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSealLag runs a sealer (Run, 10 ms poll) while one writer appends
+// events in batches of 50 as fast as MemLog takes them, and reports the
+// sealing lag the sealer saw (now minus the oldest RecordedAt in each step).
+func BenchmarkSealLag(b *testing.B) {
+	evs, _, _ := benchData(b)
+	for i := range evs {
+		evs[i].RecordedAt = time.Time{} // stamped by the store at append
+	}
+	signer, _ := sealtest.TestKey(b, "trail.test")
+	for b.Loop() {
+		m := trailseal.NewMemLog()
+		var maxLag time.Duration
+		steps := make(chan trailseal.Stats, 1024)
+		s, err := trailseal.NewSealer(m, &trailseal.Config{Signer: signer, PollInterval: 10 * time.Millisecond,
+			OnStep: func(st trailseal.Stats) { steps <- st }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- s.Run(ctx) }()
+		sealed := 0
+		for i := 0; i < len(evs); i += 50 {
+			if _, err := m.Append(ctx, evs[i:i+50]); err != nil {
+				b.Fatal(err)
+			}
+		drain:
+			for {
+				select {
+				case st := <-steps:
+					sealed += st.Sealed
+					maxLag = max(maxLag, st.Lag)
+				default:
+					break drain
+				}
+			}
+		}
+		for sealed < len(evs) {
+			st := <-steps
+			sealed += st.Sealed
+			maxLag = max(maxLag, st.Lag)
+		}
+		cancel()
+		<-done
+		b.ReportMetric(float64(maxLag.Microseconds())/1000, "max-lag-ms")
+	}
+}

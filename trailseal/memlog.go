@@ -24,9 +24,9 @@ type MemLog struct {
 	Now func() time.Time
 
 	mu         sync.Mutex
-	events     map[uuid.UUID]trail.Event
-	order      map[string][]uuid.UUID // each log's events in append order
-	pendingQ   []uuid.UUID            // pending queue; entries not in pendingSet were removed
+	events     map[uuid.UUID]*trail.Event // never mutated in place: replaced
+	order      map[string][]uuid.UUID     // each log's events in append order
+	pendingQ   []uuid.UUID                // pending queue; entries not in pendingSet were removed
 	pendingSet map[uuid.UUID]bool
 	leaves     map[string]map[int64]Leaf
 	byEvent    map[uuid.UUID]Leaf
@@ -47,7 +47,7 @@ var _ Store = (*MemLog)(nil)
 // NewMemLog returns an empty MemLog.
 func NewMemLog() *MemLog {
 	return &MemLog{
-		events:     map[uuid.UUID]trail.Event{},
+		events:     map[uuid.UUID]*trail.Event{},
 		order:      map[string][]uuid.UUID{},
 		pendingSet: map[uuid.UUID]bool{},
 		leaves:     map[string]map[int64]Leaf{},
@@ -97,7 +97,7 @@ func (m *MemLog) Append(ctx context.Context, events []trail.Event) ([]trail.Resu
 			ev.RecordedAt = now
 		}
 		res[i].RecordedAt = ev.RecordedAt
-		m.events[ev.ID] = ev
+		m.events[ev.ID] = &ev
 		log := LogName(ev.Tenant)
 		m.order[log] = append(m.order[log], ev.ID)
 		m.pendingQ = append(m.pendingQ, ev.ID)
@@ -114,7 +114,7 @@ func (m *MemLog) Get(_ context.Context, id uuid.UUID) (trail.Event, error) {
 	if !ok {
 		return trail.Event{}, trail.ErrNotFound
 	}
-	return ev, nil
+	return *ev, nil
 }
 
 // Lease implements Store.
@@ -179,7 +179,7 @@ func (m *MemLog) Pending(ctx context.Context, limit int) ([]trail.Event, error) 
 			continue
 		}
 		if ev, ok := m.events[id]; ok { // a pending row without its event is skipped
-			out = append(out, ev)
+			out = append(out, *ev)
 		}
 	}
 	return out, nil
@@ -287,9 +287,7 @@ func (m *MemLog) Leaves(ctx context.Context, log string, from, to int64) ([]Seal
 
 func (m *MemLog) sealed(l Leaf) SealedEvent {
 	se := SealedEvent{Leaf: l}
-	if ev, ok := m.events[l.EventID]; ok {
-		se.Event = &ev
-	}
+	se.Event = m.events[l.EventID]
 	return se
 }
 
@@ -401,12 +399,13 @@ func (m *MemLog) Logs(ctx context.Context) ([]string, error) {
 func (m *MemLog) TamperEditDescription(_ context.Context, id uuid.UUID, desc string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ev, ok := m.events[id]
+	old, ok := m.events[id]
 	if !ok {
 		return trail.ErrNotFound
 	}
+	ev := *old
 	ev.Description = desc
-	m.events[id] = ev
+	m.events[id] = &ev
 	return nil
 }
 
@@ -425,7 +424,7 @@ func (m *MemLog) TamperDeleteEvent(_ context.Context, id uuid.UUID) error {
 func (m *MemLog) TamperInsertEvent(_ context.Context, ev trail.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.events[ev.ID] = ev
+	m.events[ev.ID] = &ev
 	log := LogName(ev.Tenant)
 	m.order[log] = append(m.order[log], ev.ID)
 	return nil

@@ -121,9 +121,9 @@ func TestVerifyTreeDamage(t *testing.T) {
 			// Edit an event and rewrite its leaf and every stored hash to
 			// match: only the signed checkpoints can tell.
 			"consistent rewrite", func(m *MemLog) {
-				ev := m.events[m.leaves["acme"][2].EventID]
+				ev := *m.events[m.leaves["acme"][2].EventID]
 				ev.Description = "rewritten"
-				m.events[ev.ID] = ev
+				m.events[ev.ID] = &ev
 				rebuildTree(t, m, "acme")
 			},
 			[]string{"root_mismatch@-1", "root_mismatch@-1", "root_mismatch@-1"}, // checkpoints 4, 8, 10
@@ -191,8 +191,7 @@ func rebuildTree(t *testing.T, m *MemLog, log string) {
 	})
 	for seq := int64(0); seq < m.sizes[log]; seq++ {
 		l := m.leaves[log][seq]
-		ev := m.events[l.EventID]
-		h, err := LeafHash(&ev)
+		h, err := LeafHash(m.events[l.EventID])
 		if err != nil {
 			t.Fatal(err)
 		}
