@@ -197,3 +197,20 @@ func FuzzParsePolicy(f *testing.F) {
 		_ = p.ActionFor("t", "metadata.a.b")
 	})
 }
+
+// TestDenyListExamples checks the examples docs/privacy.md gives.
+func TestDenyListExamples(t *testing.T) {
+	t.Parallel()
+	p := DefaultPolicy()
+	for _, path := range []string{"password", "password_hash", "newPassword", "client_secret", "access_token", "csrf_token",
+		"X-Api-Key", "Authorization", "Set-Cookie", "session_id", "card_last4", "card.number", "cvv", "ssn", "iban", "PassWord", "APIKEY"} {
+		if got := p.ActionFor("t", path); got != ActionRedact {
+			t.Errorf("%s: %s, want redact", path, got)
+		}
+	}
+	for _, path := range []string{"passwords", "company", "keyboard", "tokens", "plan", "email"} {
+		if got := p.ActionFor("t", path); got != ActionKeep {
+			t.Errorf("%s: %s, want keep", path, got)
+		}
+	}
+}

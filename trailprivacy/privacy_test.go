@@ -422,3 +422,66 @@ func TestHashForMatchesStored(t *testing.T) {
 		t.Fatal("hmac value stored in plaintext")
 	}
 }
+
+func TestMetadataObjects(t *testing.T) {
+	t.Parallel()
+	p, _ := newTestPrivacy(t, "metadata.address pii\nmetadata.secrets redact\nmetadata.card.number hmac\n")
+	ctx := context.Background()
+	ev := sampleEvent(t)
+	ev.Metadata["address"] = map[string]any{"city": "Paris", "zip": "75001", "lines": []any{"1 rue X", json.Number("2")}}
+	ev.Metadata["secrets"] = map[string]any{"a": "b"}
+	ev.Metadata["list"] = []any{map[string]any{"password": "pw1", "name": "x"}}
+	if err := ev.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	want := mustJSONBytes(t, ev.Metadata["address"])
+	stored := ev
+	if err := p.Transform(ctx, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := stored.Metadata["address"].(string); !ok || !strings.HasPrefix(s, EncPrefix) {
+		t.Fatalf("address = %v, want one encrypted value", stored.Metadata["address"])
+	}
+	if stored.Metadata["secrets"] != Redacted {
+		t.Fatalf("secrets = %v, want the whole object %q", stored.Metadata["secrets"], Redacted)
+	}
+	card := stored.Metadata["card"].(map[string]any)
+	if card["number"] != p.HashFor("acme", "4111111111111111") || card["brand"] != Redacted {
+		t.Fatalf("card = %v", card)
+	}
+	if el := stored.Metadata["list"].([]any)[0].(map[string]any); el["password"] != Redacted || el["name"] != "x" {
+		t.Fatalf("list element = %v", el)
+	}
+	if err := stored.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := stored
+	if err := p.Reveal(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if b := mustJSONBytes(t, got.Metadata["address"]); !bytes.Equal(b, want) {
+		t.Fatalf("revealed address = %s, want %s", b, want)
+	}
+}
+
+func TestTransformBadInput(t *testing.T) {
+	t.Parallel()
+	p, ks := newTestPrivacy(t, "")
+	ctx := context.Background()
+	for name, edit := range map[string]func(*trail.Event){
+		"bad tenant":       func(ev *trail.Event) { ev.Tenant = "bad tenant" },
+		"long name":        func(ev *trail.Event) { ev.Actor.Name = strings.Repeat("n", trail.MaxNameLen+1) },
+		"invalid utf8":     func(ev *trail.Event) { ev.Actor.Email = "a\xff@x" },
+		"actor type empty": func(ev *trail.Event) { ev.Actor.Type = "" },
+	} {
+		ev := sampleEvent(t)
+		ev.Tenant = "bad-input"
+		edit(&ev)
+		if err := p.Transform(ctx, &ev); !errors.Is(err, trail.ErrInvalid) {
+			t.Errorf("%s: Transform = %v, want a validation error", name, err)
+		}
+	}
+	if _, err := ks.Current(ctx, "bad tenant", "user:42"); err == nil {
+		t.Error("a key was created for an invalid tenant")
+	}
+}
