@@ -94,6 +94,10 @@ type LogReport struct {
 	Tenant      string `json:"tenant"`
 	Size        int64  `json:"size"`
 	Checkpoints int    `json:"checkpoints"` // checkpoints that verified
+	// Covered is the size of the largest checkpoint that verified: leaves
+	// Covered..Size-1 are vouched for by no signature yet (normal for the
+	// newest few; a log whose checkpoints were all deleted shows 0).
+	Covered int64 `json:"covered"`
 	Problems    int    `json:"problems"`
 }
 
@@ -173,11 +177,15 @@ func (v *Verifier) Verify(ctx context.Context, opt *VerifyOptions) (*Report, err
 		body, err := OpenCheckpoint(raw, v.Verifiers, "")
 		if err == nil {
 			log, ok := strings.CutPrefix(body.Origin, origin+"/")
-			if !ok {
+			switch {
+			case !ok:
 				err = badCheckpoint("wrong_log", "origin %q is not of this deployment (%q)", clip(body.Origin), origin)
-			} else {
+			case len(opt.Logs) > 0 && !slices.Contains(opt.Logs, log):
+				// Never let a checkpoint of another tenant pass unchecked.
+				err = badCheckpoint("wrong_log", "checkpoint is for log %q, which is not being verified", clip(log))
+			default:
 				extra[log] = append(extra[log], signedCP{Checkpoint{Log: log, Size: body.Size, Root: body.Root, Note: string(raw)}, true})
-				if !slices.Contains(logs, log) && len(opt.Logs) == 0 {
+				if !slices.Contains(logs, log) {
 					logs = append(logs, log)
 				}
 				continue
@@ -515,6 +523,7 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 						Detail: fmt.Sprintf("the events rebuild root %s, the signed checkpoint of size %d says %s (leaves and tree rewritten)", r, n, cp.Root)})
 				} else if r == cp.Root {
 					lr.Checkpoints++
+					lr.Covered = n
 				}
 			}
 		}

@@ -239,6 +239,17 @@ func TestVerifyProgressAndScope(t *testing.T) {
 	if rep.Events != 5 || len(rep.Logs) != 1 || rep.Logs[0].Checkpoints != 1 {
 		t.Fatalf("scoped report: %+v", rep)
 	}
+	// A checkpoint file of another log than the one verified is a problem.
+	acme, _ := m.LatestCheckpoint(ctx, "acme")
+	rep, _ = v.Verify(ctx, &VerifyOptions{Logs: []string{"globex"}, Checkpoints: [][]byte{[]byte(acme.Note)}})
+	if rep.OK() || rep.Problems[0].Kind != KindBadCheckpoint {
+		t.Fatalf("checkpoint file of another log: %v", rep.Problems)
+	}
+	// A valid one for the right log counts as verified.
+	rep, _ = v.Verify(ctx, &VerifyOptions{Logs: []string{"acme"}, Checkpoints: [][]byte{[]byte(acme.Note)}})
+	if !rep.OK() || rep.Logs[0].Checkpoints != 4 || rep.Logs[0].Covered != 10 {
+		t.Fatalf("checkpoint file of the verified log: %+v %v", rep.Logs, rep.Problems)
+	}
 	// An unparseable checkpoint file is a problem, not a pass.
 	rep, _ = v.Verify(ctx, &VerifyOptions{Logs: []string{"globex"}, Checkpoints: [][]byte{[]byte("trail.test/globex\n5\n")}})
 	if rep.OK() || rep.Problems[0].Kind != KindBadCheckpoint {
