@@ -97,8 +97,8 @@ type LogReport struct {
 	// Covered is the size of the largest checkpoint that verified: leaves
 	// Covered..Size-1 are vouched for by no signature yet (normal for the
 	// newest few; a log whose checkpoints were all deleted shows 0).
-	Covered int64 `json:"covered"`
-	Problems    int    `json:"problems"`
+	Covered  int64 `json:"covered"`
+	Problems int   `json:"problems"`
 }
 
 // Report is the result of Verify. The store is intact (as far as the
