@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -438,6 +439,12 @@ func (d *differ) classify(v reflect.Value) (reflect.Value, nodeKind) {
 	return v, nodeAbsent
 }
 
+// fieldPath is a path not yet joined: the join allocates, so it is done only
+// for the paths that are reported or walked into.
+type fieldPath struct{ parent, name string }
+
+func (p fieldPath) String() string { return joinPath(p.parent, p.name) }
+
 func joinPath(path, name string) string {
 	if path == "" {
 		return name
@@ -447,7 +454,7 @@ func joinPath(path, name string) string {
 
 // value compares one field or map entry. fromStruct is true for struct
 // fields, whose zero values are not reported when the other side is absent.
-func (d *differ) value(path string, b reflect.Value, bk nodeKind, a reflect.Value, ak nodeKind, policy fieldPolicy, fromStruct bool, depth int) {
+func (d *differ) value(path fieldPath, b reflect.Value, bk nodeKind, a reflect.Value, ak nodeKind, policy fieldPolicy, fromStruct bool, depth int) {
 	if d.err != nil || (bk == nodeAbsent && ak == nodeAbsent) {
 		return
 	}
@@ -461,13 +468,13 @@ func (d *differ) value(path string, b reflect.Value, bk nodeKind, a reflect.Valu
 		default:
 			eq, err := jsonEqual(b, a)
 			if err != nil {
-				d.fail(path, err)
+				d.fail(path.String(), err)
 				return
 			}
 			changed = !eq
 		}
 		if changed {
-			d.out = append(d.out, Change{Field: path, Redacted: true})
+			d.out = append(d.out, Change{Field: path.String(), Redacted: true})
 		}
 		return
 	}
@@ -477,7 +484,7 @@ func (d *differ) value(path string, b reflect.Value, bk nodeKind, a reflect.Valu
 			// A map that appears or disappears empty has no entries to
 			// report, but its presence changed.
 			if bk == nodeAbsent && ak == nodeMap && a.Len() == 0 || ak == nodeAbsent && bk == nodeMap && b.Len() == 0 {
-				c := Change{Field: path}
+				c := Change{Field: path.String()}
 				if bk == nodeAbsent {
 					c.New = json.RawMessage("{}")
 				} else {
@@ -487,7 +494,7 @@ func (d *differ) value(path string, b reflect.Value, bk nodeKind, a reflect.Valu
 				return
 			}
 		}
-		d.children(path, b, bk, a, ak, depth+1)
+		d.children(path.String(), b, bk, a, ak, depth+1)
 	case bk == nodeLeaf && ak == nodeLeaf:
 		if fast, eq := basicEqual(b, a); fast {
 			if !eq {
@@ -497,7 +504,7 @@ func (d *differ) value(path string, b reflect.Value, bk nodeKind, a reflect.Valu
 		}
 		eq, err := jsonEqual(b, a)
 		if err != nil {
-			d.fail(path, err)
+			d.fail(path.String(), err)
 			return
 		}
 		if !eq {
@@ -535,7 +542,7 @@ func (d *differ) children(path string, b reflect.Value, bk nodeKind, a reflect.V
 		for _, f := range infoFor(t.Type()).fields {
 			fb, fbk := d.field(b, bk, f.index)
 			fa, fak := d.field(a, ak, f.index)
-			d.value(joinPath(path, f.name), fb, fbk, fa, fak, f.policy, true, depth)
+			d.value(fieldPath{path, f.name}, fb, fbk, fa, fak, f.policy, true, depth)
 			if d.err != nil {
 				return
 			}
@@ -548,16 +555,16 @@ func (d *differ) children(path string, b reflect.Value, bk nodeKind, a reflect.V
 			switch {
 			case j == len(ae) || i < len(be) && be[i].name < ae[j].name:
 				v, k := d.classify(be[i].v)
-				d.entry(joinPath(path, be[i].name), v, k, reflect.Value{}, nodeAbsent, depth)
+				d.entry(fieldPath{path, be[i].name}, v, k, reflect.Value{}, nodeAbsent, depth)
 				i++
 			case i == len(be) || ae[j].name < be[i].name:
 				v, k := d.classify(ae[j].v)
-				d.entry(joinPath(path, ae[j].name), reflect.Value{}, nodeAbsent, v, k, depth)
+				d.entry(fieldPath{path, ae[j].name}, reflect.Value{}, nodeAbsent, v, k, depth)
 				j++
 			default:
 				bv, bk := d.classify(be[i].v)
 				av, ak := d.classify(ae[j].v)
-				d.value(joinPath(path, be[i].name), bv, bk, av, ak, policyKeep, false, depth)
+				d.value(fieldPath{path, be[i].name}, bv, bk, av, ak, policyKeep, false, depth)
 				i++
 				j++
 			}
@@ -576,12 +583,12 @@ func (d *differ) children(path string, b reflect.Value, bk nodeKind, a reflect.V
 				av, ak = d.classify(ae[k].v)
 				policy = max(policy, ae[k].policy)
 			}
-			d.value(joinPath(path, e.name), bv, bk, av, ak, policy, e.fromStruct, depth)
+			d.value(fieldPath{path, e.name}, bv, bk, av, ak, policy, e.fromStruct, depth)
 		}
 		for _, e := range ae {
 			if !seen[e.name] {
 				av, ak := d.classify(e.v)
-				d.value(joinPath(path, e.name), reflect.Value{}, nodeAbsent, av, ak, e.policy, e.fromStruct, depth)
+				d.value(fieldPath{path, e.name}, reflect.Value{}, nodeAbsent, av, ak, e.policy, e.fromStruct, depth)
 			}
 		}
 	}
@@ -590,7 +597,7 @@ func (d *differ) children(path string, b reflect.Value, bk nodeKind, a reflect.V
 // entry reports a map entry present on one side only. An object is reported
 // whole, so that applying the changes rebuilds the map exactly, unless it
 // holds trail-tagged fields: then it is walked so that their policies apply.
-func (d *differ) entry(path string, b reflect.Value, bk nodeKind, a reflect.Value, ak nodeKind, depth int) {
+func (d *differ) entry(path fieldPath, b reflect.Value, bk nodeKind, a reflect.Value, ak nodeKind, depth int) {
 	if bk.object() && !valueHasPolicy(b) || ak.object() && !valueHasPolicy(a) {
 		d.leafChange(path, b, a)
 		return
@@ -679,9 +686,16 @@ func jsonEqual(b, a reflect.Value) (bool, error) {
 	if fast, eq := basicEqual(b, a); fast {
 		return eq, nil
 	}
-	if b.IsValid() && a.IsValid() && b.Type() == a.Type() && b.CanInterface() && a.CanInterface() &&
-		reflect.DeepEqual(b.Interface(), a.Interface()) {
-		return true, nil
+	if b.IsValid() && a.IsValid() && b.Type() == a.Type() {
+		// Equal Go values encode equally. Comparable types (time.Time) are
+		// compared without boxing them in interfaces.
+		if b.Type().Comparable() {
+			if b.Equal(a) {
+				return true, nil
+			}
+		} else if b.CanInterface() && a.CanInterface() && reflect.DeepEqual(b.Interface(), a.Interface()) {
+			return true, nil
+		}
 	}
 	bj, err := leafJSON(b)
 	if err != nil {
@@ -696,22 +710,22 @@ func jsonEqual(b, a reflect.Value) (bool, error) {
 
 // leafChange records a change of a leaf; an absent side stays nil. Values
 // whose type holds trail-tagged fields are withheld.
-func (d *differ) leafChange(path string, b, a reflect.Value) {
+func (d *differ) leafChange(path fieldPath, b, a reflect.Value) {
 	if valueHasPolicy(b) || valueHasPolicy(a) {
-		d.out = append(d.out, Change{Field: path, Redacted: true})
+		d.out = append(d.out, Change{Field: path.String(), Redacted: true})
 		return
 	}
-	c := Change{Field: path}
+	c := Change{Field: path.String()}
 	var err error
 	if b.IsValid() {
 		if c.Old, err = leafJSON(b); err != nil {
-			d.fail(path, err)
+			d.fail(path.String(), err)
 			return
 		}
 	}
 	if a.IsValid() {
 		if c.New, err = leafJSON(a); err != nil {
-			d.fail(path, err)
+			d.fail(path.String(), err)
 			return
 		}
 	}
@@ -774,6 +788,17 @@ func valueHasPolicyDepth(v reflect.Value, depth int) bool {
 func leafJSON(v reflect.Value) (json.RawMessage, error) {
 	if !v.IsValid() {
 		return json.RawMessage("null"), nil
+	}
+	if infoFor(v.Type()).basic {
+		// Integers and bools print canonically without encoding/json.
+		switch v.Kind() {
+		case reflect.Bool:
+			return strconv.AppendBool(nil, v.Bool()), nil
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return CanonicalJSON(strconv.AppendInt(nil, v.Int(), 10))
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			return CanonicalJSON(strconv.AppendUint(nil, v.Uint(), 10))
+		}
 	}
 	if !v.CanInterface() {
 		return nil, errors.New("cannot read an unexported value")

@@ -87,6 +87,19 @@ type diffMoney struct {
 	Amount diffCents `json:"amount"`
 }
 
+type diffKinds struct {
+	B   bool         `json:"b"`
+	I8  int8         `json:"i8"`
+	U   uint64       `json:"u"`
+	F32 float32      `json:"f32"`
+	S   string       `json:"s"`
+	Raw []byte       `json:"raw"`
+	Arr [2]int       `json:"arr"`
+	Num json.Number  `json:"num"`
+	M   map[int]bool `json:"m"`
+	T   *time.Time   `json:"t"`
+}
+
 type diffFloat struct {
 	F float64 `json:"f"`
 	N int64   `json:"n"`
@@ -184,6 +197,12 @@ func TestDiff(t *testing.T) {
 			[]want{{field: "id", redacted: true}, {field: "name", old: `"x"`, new: `"y"`}}},
 		{"json.Marshaler is a leaf", diffMoney{diffCents{150}}, diffMoney{diffCents{275}},
 			[]want{{field: "amount", old: `"1.50"`, new: `"2.75"`}}},
+		{"kinds", diffKinds{}, diffKinds{B: true, I8: -8, U: 1 << 53, F32: 0.1, S: "<a href=\"x\">\n\u2028", Raw: []byte("hi"), Arr: [2]int{1, 2}, Num: "1.50", M: map[int]bool{2: true}, T: &t0},
+			[]want{{field: "b", old: "false", new: "true"}, {field: "i8", old: "0", new: "-8"}, {field: "u", old: "0", new: "9007199254740992"},
+				{field: "f32", old: "0", new: "0.1"}, {field: "s", old: `""`, new: `"<a href=\"x\">\n` + "\u2028" + `"`},
+				{field: "raw", old: "null", new: `"aGk="`}, {field: "arr", old: "[0,0]", new: "[1,2]"}, {field: "num", old: "0", new: "1.5"},
+				{field: "m", old: "null", new: `{"2":true}`}, {field: "t", old: "null", new: `"2026-11-25T18:00:00Z"`}}},
+		{"kinds unchanged", diffKinds{B: true, Raw: []byte("x"), M: map[int]bool{1: true}, T: &t0}, diffKinds{B: true, Raw: []byte("x"), M: map[int]bool{1: true}, T: ptr(t0)}, nil},
 		{"numbers canonical", diffFloat{F: 1.5}, diffFloat{F: 2},
 			[]want{{field: "f", old: "1.5", new: "2"}}},
 		{"map[string]any nested", map[string]any{"a": 1, "b": map[string]any{"c": true}, "z": "gone"},
