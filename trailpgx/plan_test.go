@@ -114,10 +114,11 @@ func TestPlans(t *testing.T) {
 	}
 	month := time.Date(end.Year(), end.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
 	queries := []struct {
-		name string
-		q    *trail.Query
-		c    *trail.CountQuery
-		get  bool
+		name   string
+		q      *trail.Query
+		c      *trail.CountQuery
+		get    bool
+		reader string // run as the reader role scoped to this tenant
 	}{
 		{name: "newest of a big tenant", q: &trail.Query{Tenant: top, Limit: 50}},
 		{name: "newest of a tenant", q: &trail.Query{Tenant: mid, Limit: 50}},
@@ -131,6 +132,7 @@ func TestPlans(t *testing.T) {
 		{name: "counts of a big tenant over a month", c: &trail.CountQuery{Tenant: top, Since: month, Until: month.AddDate(0, 1, 0)}},
 		{name: "counts of a tenant over a month", c: &trail.CountQuery{Tenant: mid, Since: month, Until: month.AddDate(0, 1, 0)}},
 		{name: "get by id", get: true},
+		{name: "reader role: all it may see", q: &trail.Query{Limit: 50}, reader: mid},
 	}
 	for _, c := range queries {
 		var sql string
@@ -148,7 +150,18 @@ func TestPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		var plan []byte
-		if err := p.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+		tx, err := p.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.reader != "" {
+			if _, err := tx.Exec(ctx, "SET LOCAL ROLE trail_reader; SELECT set_config('trail.tenant', '"+c.reader+"', true)"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan)
+		tx.Rollback(ctx)
+		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		var doc []struct{ Plan node }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/trailpgx"
 )
 
@@ -274,5 +275,70 @@ func TestTenantIsolationRLS(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A login role bound to a tenant reads that tenant only, even when its own
+// SQL sets trail.tenant to another tenant or switches role.
+func TestBoundReader(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	byTenant := seed(t, s)
+	ctx := context.Background()
+	role := "t_login_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	if _, err := testPool(t).Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testPool(t).Exec(context.Background(), "DROP ROLE "+role) })
+	if err := s.BindReader(ctx, role, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User = role
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", role, err)
+	}
+	defer conn.Close(ctx)
+	sc := pgx.Identifier{s.Schema()}.Sanitize()
+	for _, attempt := range []string{
+		"SELECT 1",
+		"SELECT set_config('trail.tenant', 'globex', true)",
+		"SELECT set_config('trail.tenant', '', true)",
+		"SET LOCAL ROLE trail_reader",
+	} {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, attempt); err != nil {
+			t.Fatalf("%s: %v", attempt, err)
+		}
+		rows, err := tx.Query(ctx, "SELECT tenant FROM "+sc+".events")
+		if err != nil {
+			t.Fatalf("%s: %v", attempt, err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(byTenant["acme"]) {
+			t.Errorf("after %q: bound reader saw %d rows, want acme's %d", attempt, len(got), len(byTenant["acme"]))
+		}
+		for _, g := range got {
+			if g != "acme" {
+				t.Errorf("after %q: bound reader saw tenant %q", attempt, g)
+			}
+		}
+		tx.Rollback(ctx)
+	}
+	if _, err := conn.Exec(ctx, "SELECT * FROM "+sc+".reader_tenants"); pgCode(err) != "42501" {
+		t.Errorf("reader_tenants readable by a reader: %v", err)
+	}
+	if err := s.BindReader(ctx, role, "bad tenant!"); err == nil {
+		t.Error("BindReader accepted an invalid tenant")
 	}
 }

@@ -281,3 +281,25 @@ func isNoPartition(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.Contains(pgErr.Message, "no partition")
 }
+
+// BindReader makes login role role a reader of tenant's events only: it
+// grants the reader role to role and binds role to tenant by session_user,
+// which SQL run in the session cannot change (unlike trail.tenant). The role
+// must exist. Binding again moves it to another tenant.
+func (s *Store) BindReader(ctx context.Context, role, tenant string) error {
+	if !trail.ValidTenant(tenant) {
+		return fmt.Errorf("trailpgx: BindReader: %q is not a valid tenant", tenant)
+	}
+	return s.with(ctx, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "GRANT "+pgx.Identifier{s.cfg.ReaderRole}.Sanitize()+" TO "+pgx.Identifier{role}.Sanitize()); err != nil {
+				return fmt.Errorf("trailpgx: BindReader: %w", err)
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO "+s.schema+".reader_tenants (role, tenant) VALUES ($1, $2) ON CONFLICT (role) DO UPDATE SET tenant = excluded.tenant", role, tenant)
+			if err != nil {
+				return fmt.Errorf("trailpgx: BindReader: %w", err)
+			}
+			return nil
+		})
+	})
+}
