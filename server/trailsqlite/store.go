@@ -199,7 +199,9 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, latest int, err err
 
 // DB returns the store's database handle, for the caller's own tables in the
 // same file and for beginning the transactions AppendTx writes in. Its
-// transactions begin IMMEDIATE.
+// transactions begin IMMEDIATE (they take the write lock at once, so two of
+// them queue instead of deadlocking); begin with sql.TxOptions{ReadOnly: true}
+// for a read-only transaction that should not wait for writers.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Path returns the database file's path.
