@@ -87,8 +87,11 @@ func (ev *Event) validate(now time.Time, canonical bool) error {
 	if ev.OccurredAt.IsZero() {
 		return invalid("occurred_at", "required")
 	}
-	if ev.OccurredAt.Year() < 1970 || ev.OccurredAt.Year() > 9999 {
-		return invalid("occurred_at", "year %d out of range 1970-9999", ev.OccurredAt.Year())
+	if y := ev.OccurredAt.UTC().Year(); y < 1970 || y > 9999 {
+		return invalid("occurred_at", "year %d out of range 1970-9999", y)
+	}
+	if y := ev.RecordedAt.UTC().Year(); !ev.RecordedAt.IsZero() && (y < 1970 || y > 9999) {
+		return invalid("recorded_at", "year %d out of range 1970-9999", y)
 	}
 	if lim := now.Add(MaxFutureSkew); !now.IsZero() && ev.OccurredAt.After(lim) {
 		return invalid("occurred_at", "%s is in the future", ev.OccurredAt.Format(time.RFC3339))

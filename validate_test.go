@@ -69,6 +69,11 @@ func TestValidateRules(t *testing.T) {
 		{"occurred_at missing", func(e *Event) { e.OccurredAt = time.Time{} }, "occurred_at", "required"},
 		{"occurred_at before 1970", func(e *Event) { e.OccurredAt = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) }, "occurred_at", "1970"},
 		{"occurred_at after 9999", func(e *Event) { e.OccurredAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "occurred_at", "9999"},
+		{"occurred_at UTC year 1969", func(e *Event) {
+			e.OccurredAt = time.Date(1970, 1, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600))
+		}, "occurred_at", "1969"},
+		{"recorded_at before 1970", func(e *Event) { e.RecordedAt = time.UnixMicro(-11) }, "recorded_at", "1970"},
+		{"recorded_at after 9999", func(e *Event) { e.RecordedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "recorded_at", "9999"},
 		{"occurred_at in the future", func(e *Event) { e.OccurredAt = time.Now().Add(MaxFutureSkew + time.Hour) }, "occurred_at", "future"},
 		{"tenant with space", func(e *Event) { e.Tenant = "acme corp" }, "tenant", ""},
 		{"tenant leading dot", func(e *Event) { e.Tenant = ".acme" }, "tenant", ""},
