@@ -89,6 +89,29 @@ func TestPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("vacuum: %v", time.Since(t0))
+	var bytes, heap int64
+	if err := p.QueryRow(ctx, `SELECT sum(pg_total_relation_size(c.oid)), sum(pg_relation_size(c.oid)) FROM pg_class c
+		WHERE c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass) OR c.oid = $2::regclass`,
+		s.Schema()+".events", s.Schema()+".event_ids").Scan(&bytes, &heap); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("storage: %d bytes per event with indexes and event_ids (%d heap only)", bytes/int64(len(evs)), heap/int64(len(evs)))
+	if testing.Verbose() {
+		rows, err := p.Query(ctx, `SELECT regexp_replace(i.relname, '^events_p[0-9]+_', ''), sum(pg_relation_size(i.oid))::bigint
+			FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+			WHERE x.indrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass) OR x.indrelid = $2::regclass
+			GROUP BY 1 ORDER BY 2 DESC`, s.Schema()+".events", s.Schema()+".event_ids")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var name string
+			var size int64
+			rows.Scan(&name, &size)
+			t.Logf("  index %-50s %4d bytes per event", name, size/int64(len(evs)))
+		}
+		rows.Close()
+	}
 	// Seq scans of empty partitions (the months created ahead) cost nothing.
 	nonEmpty := map[string]bool{}
 	rows, err := p.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
