@@ -162,7 +162,7 @@ func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 	// with tx's settings when it must create a partition (never inside the
 	// caller's transaction) or list them (once).
 	cfg := tx.Conn().Config().Copy()
-	c, _ := defaultConfig.withDefaults()
+	c, _ := (*Config)(nil).withDefaults()
 	s := &Store{cfg: c, schema: pgx.Identifier{c.Schema}.Sanitize()}
 	s.sql = newStatements(s.schema)
 	s.acquire = func(ctx context.Context, fn func(*pgx.Conn) error) error {
@@ -180,8 +180,6 @@ func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 	defaultClient.Store(client)
 	return client, nil
 }
-
-var defaultConfig *Config
 
 // Queue prepares events with client (context, defaults, validation, as
 // RecordTx does) and queues their insert on batch, which the caller sends
