@@ -41,6 +41,9 @@ func (ev *Event) Normalize() error {
 	if ev.SchemaVersion == 0 {
 		ev.SchemaVersion = SchemaVersion
 	}
+	if len(ev.Changes) == 0 {
+		ev.Changes = nil // as for Metadata: empty and absent are one state
+	}
 	for i := range ev.Changes {
 		c := &ev.Changes[i]
 		for _, v := range []struct {

@@ -192,14 +192,17 @@ func TestNormalizeIdempotent(t *testing.T) {
 	}
 }
 
-func TestNormalizeEmptyMetadataIsNil(t *testing.T) {
+func TestNormalizeEmptyIsNil(t *testing.T) {
 	t.Parallel()
-	ev := Event{Metadata: map[string]any{}}
+	ev := Event{Metadata: map[string]any{}, Changes: []Change{}}
 	if err := ev.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	if ev.Metadata != nil {
 		t.Errorf("empty metadata = %#v, want nil", ev.Metadata)
+	}
+	if ev.Changes != nil {
+		t.Errorf("empty changes = %#v, want nil", ev.Changes)
 	}
 }
 
