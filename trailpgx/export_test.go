@@ -9,3 +9,10 @@ import (
 func GetSQL(s *Store, id uuid.UUID) (string, []any) {
 	return s.sql.get, []any{pgtype.UUID{Bytes: id, Valid: true}}
 }
+
+// UseDefaultSchema makes the lazily created default client use schema and
+// forgets any default client, for the test of the package-level RecordTx.
+func UseDefaultSchema(schema string) {
+	defaultSchema = schema
+	defaultClient.Store(nil)
+}

@@ -149,6 +149,10 @@ func RecordTx(ctx context.Context, tx pgx.Tx, ev trail.Event) (trail.Result, err
 	return c.RecordTx(ctx, tx, ev)
 }
 
+// defaultSchema is the schema of the lazily made default client; tests
+// change it.
+var defaultSchema = "trail"
+
 func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 	defaultOnce.Lock()
 	defer defaultOnce.Unlock()
@@ -162,7 +166,7 @@ func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 	// with tx's settings when it must create a partition (never inside the
 	// caller's transaction) or list them (once).
 	cfg := tx.Conn().Config().Copy()
-	c, _ := (*Config)(nil).withDefaults()
+	c, _ := (&Config{Schema: defaultSchema}).withDefaults()
 	s := &Store{cfg: c, schema: pgx.Identifier{c.Schema}.Sanitize()}
 	s.sql = newStatements(s.schema)
 	s.acquire = func(ctx context.Context, fn func(*pgx.Conn) error) error {

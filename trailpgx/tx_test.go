@@ -268,6 +268,25 @@ func TestBeginTxSettingsAndRoundTrips(t *testing.T) {
 
 // The package-level RecordTx uses the default client.
 func TestPackageRecordTx(t *testing.T) {
+	t.Run("lazy default", func(t *testing.T) {
+		s := newStore(t, nil)
+		trailpgx.UseDefaultSchema(s.Schema())
+		t.Cleanup(func() { trailpgx.UseDefaultSchema("trail") })
+		// A month far from any partition: the default client creates it on
+		// a side connection of its own.
+		ev := planChange("sub-3")
+		ev.OccurredAt = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+		err := trailpgx.WithTx(userCtx(), testPool(t), func(tx pgx.Tx) error {
+			_, err := trailpgx.RecordTx(userCtx(), tx, ev)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(context.Background(), ev.ID); err != nil || got.Actor.ID != "42" {
+			t.Errorf("Get = %+v, %v", got, err)
+		}
+	})
 	s := newStore(t, nil)
 	client, _ := trail.NewClient[pgx.Tx](s, &trail.Config{Source: "billing"})
 	trailpgx.SetDefault(client)
