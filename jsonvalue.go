@@ -99,8 +99,10 @@ func DecodeMetadata(b []byte) (map[string]any, error) {
 //
 // On top of RFC 8785 it rejects, so that nothing is silently lost: invalid
 // UTF-8 and lone surrogates, duplicate member names, nesting deeper than
-// MaxJSONDepth, and integers written without fraction or exponent whose value
-// a double cannot hold (e.g. 9007199254740993: send such IDs as strings).
+// MaxJSONDepth, and integers of up to 21 digits written without fraction or
+// exponent whose value a double cannot hold (e.g. 9007199254740993: send such IDs as
+// strings). Every canonical form is accepted again, also as PostgreSQL's
+// jsonb prints it back.
 func CanonicalJSON(raw []byte) ([]byte, error) { return canonicalJSON(raw) }
 
 func canonicalJSON(raw []byte) ([]byte, error) {
@@ -561,9 +563,16 @@ func appendCanonicalNumber[S ~string | ~[]byte](dst []byte, lit S) ([]byte, erro
 	}
 	n := len(dst)
 	dst = appendES6Number(dst, f)
-	if isInt && string(dst[n:]) != string(lit) {
+	digits := len(lit)
+	if lit[0] == '-' {
+		digits--
+	}
+	if isInt && digits <= 21 && string(dst[n:]) != string(lit) {
 		// The literal is neither exact nor already canonical: a double
 		// cannot hold it, and rounding it would change an ID silently.
+		// Longer literals (from 1e21 on, where ECMAScript prints exponents)
+		// are nobody's IDs but doubles printed in full (PostgreSQL's jsonb
+		// prints 1e+23 as 100000000000000000000000): they round.
 		abs := lit[:]
 		if abs[0] == '-' {
 			abs = abs[1:]

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,12 +335,82 @@ func TestCanonicalNumberIntegers(t *testing.T) {
 		{"295147905179352830000", "295147905179352830000", true}, // already canonical
 		{"9007199254740993.0", "9007199254740992", true},         // a fraction says "double"
 		{"9007199254740993e0", "9007199254740992", true},
-		{"100000000000000000000000", "", false},
+		{"100000000000000000000000", "1e+23", true}, // from 1e21 on, integers are doubles
+		{"99999999999999991611392", "1e+23", true},
+		{"999999999999999999999", "", false}, // below 1e21 and not exact
 	}
 	for _, tt := range tests {
 		got, err := appendCanonicalNumber(nil, tt.in)
 		if (err == nil) != tt.ok || (tt.ok && string(got) != tt.want) {
 			t.Errorf("%s: got %s, %v; want %s ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// plainDecimal writes a JSON number without exponent, the way PostgreSQL's
+// jsonb prints a numeric: 1e+23 becomes 100000000000000000000000.
+func plainDecimal(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant = s[:i]
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil {
+			panic(err)
+		}
+		exp = e
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	point := len(intPart) + exp // position of the decimal point in digits
+	var out string
+	switch {
+	case point <= 0:
+		out = "0." + strings.Repeat("0", -point) + digits
+	case point >= len(digits):
+		out = digits + strings.Repeat("0", point-len(digits))
+	default:
+		out = digits[:point] + "." + digits[point:]
+	}
+	out = strings.TrimLeft(out, "0")
+	if out == "" || out[0] == '.' {
+		out = "0" + out
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+// TestCanonicalNumbersSurvivePlainDecimal checks that every canonical number
+// is accepted again, and unchanged, when a store prints it back as a plain
+// decimal (PostgreSQL jsonb does).
+func TestCanonicalNumbersSurvivePlainDecimal(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	values := []float64{0, 1, -1, 0.1, 1e21, 1e23, 9.999999999999997e22, 295147905179352830000, 5e-324, math.MaxFloat64,
+		9007199254740992, 1e-7, 123456789012345680000, 1.0000000000000001e23}
+	for range 50000 {
+		f := math.Float64frombits(r.Uint64())
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
+		values = append(values, f)
+	}
+	for range 20000 {
+		values = append(values, float64(r.Int64N(1<<62))*float64(r.IntN(1000)+1))
+	}
+	for _, f := range values {
+		c := string(appendES6Number(nil, f))
+		plain := plainDecimal(c)
+		got, err := CanonicalJSON([]byte(plain))
+		if err != nil || string(got) != c {
+			t.Fatalf("%v: canonical %s, printed %s, re-canonicalized %s (%v)", f, c, plain, got, err)
+		}
+		back, err := strconv.ParseFloat(c, 64)
+		if err != nil || back != f && !(f == 0 && back == 0) {
+			t.Fatalf("%v: canonical %s reads back as %v (%v)", f, c, back, err)
 		}
 	}
 }
