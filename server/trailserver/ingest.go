@@ -58,19 +58,18 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, badRequest("body", "reading the body failed: "+err.Error()))
 		return
 	}
-	raws, batch, p := splitBody(body)
+	events, batch, p := decodeBody(body)
 	if p != nil {
 		writeProblem(w, r, p)
 		return
 	}
 	now := s.cfg.Now()
-	events := make([]trail.Event, len(raws))
-	for i, raw := range raws {
+	for i := range events {
 		prefix := ""
 		if batch {
 			prefix = fmt.Sprintf("events[%d]", i)
 		}
-		if p := s.prepare(r, k, raw, prefix, now, &events[i]); p != nil {
+		if p := s.prepare(r, k, prefix, now, &events[i]); p != nil {
 			writeProblem(w, r, p)
 			return
 		}
@@ -118,9 +117,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
 // mayRead reports whether the key may see an event of tenant.
 func (k *Key) mayRead(tenant string) bool { return k.AllTenants() || k.Tenant == tenant }
 
-// splitBody accepts one event object, a JSON array of events, or
-// {"events": [...]}, and returns the raw events and whether it was a batch.
-func splitBody(body []byte) ([]json.RawMessage, bool, *Problem) {
+// decodeBody accepts one event object, a JSON array of events, or
+// {"events": [...]}, and returns the events and whether it was a batch. A
+// batch is decoded in one streaming pass, event by event; only a bad event
+// is looked at again, to name its field.
+func decodeBody(body []byte) ([]trail.Event, bool, *Problem) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return nil, false, badRequest("body", "empty; send an event, an array of events or {\"events\": [...]}")
@@ -128,42 +129,101 @@ func splitBody(body []byte) ([]json.RawMessage, bool, *Problem) {
 	if !utf8.Valid(body) {
 		return nil, false, badRequest("body", "not valid UTF-8")
 	}
-	if !json.Valid(body) {
+	malformed := func() ([]trail.Event, bool, *Problem) {
 		return nil, false, badRequest("body", "malformed JSON: "+syntaxDetail(body))
 	}
-	var raws []json.RawMessage
+	dec := jsonDecoder(bytes.NewReader(trimmed))
 	switch trimmed[0] {
 	case '[':
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, false, badRequest("body", "malformed JSON: "+err.Error())
-		}
+		dec.Token()
 	case '{':
-		var top map[string]json.RawMessage
-		if err := json.Unmarshal(body, &top); err != nil {
-			return nil, false, badRequest("body", "malformed JSON: "+err.Error())
-		}
-		evs, ok := top["events"]
-		if !ok {
-			return []json.RawMessage{body}, false, nil
-		}
-		for k := range top {
-			if k != "events" {
-				return nil, false, badRequest(clipStr(k), "unknown field; a batch is {\"events\": [...]} only")
+		if !isEnvelope(trimmed) {
+			if !json.Valid(trimmed) {
+				return malformed()
 			}
+			if len(trimmed) > trail.MaxEventBytes {
+				return nil, false, problem(http.StatusRequestEntityTooLarge, ProblemTooLarge, "", fmt.Sprintf("%d bytes, an event may have at most %d", len(trimmed), trail.MaxEventBytes))
+			}
+			var ev trail.Event
+			if field, detail := decodeEvent(trimmed, &ev); detail != "" {
+				return nil, false, badRequest(field, detail)
+			}
+			return []trail.Event{ev}, false, nil
 		}
-		if err := json.Unmarshal(evs, &raws); err != nil || raws == nil {
+		dec.Token() // {
+		dec.Token() // "events"
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			if err != nil {
+				return malformed()
+			}
 			return nil, false, badRequest("events", "must be an array of event objects")
 		}
 	default:
+		if !json.Valid(trimmed) {
+			return malformed()
+		}
 		return nil, false, badRequest("body", "send an event object, an array of events or {\"events\": [...]}")
 	}
-	if len(raws) == 0 {
+	events := make([]trail.Event, 0, 16)
+	for i := 0; dec.More(); i++ {
+		if i == MaxBatch {
+			return nil, false, badRequest("events", fmt.Sprintf("more than %d events in one request", MaxBatch))
+		}
+		name := fmt.Sprintf("events[%d]", i)
+		start := dec.InputOffset()
+		events = append(events, trail.Event{})
+		if err := dec.Decode(&events[i]); err != nil {
+			// Find the element again to tell a syntax error from a bad field.
+			rest := bytes.TrimLeft(trimmed[start:], " \t\r\n,")
+			var raw json.RawMessage
+			if json.NewDecoder(bytes.NewReader(rest)).Decode(&raw) != nil {
+				return malformed()
+			}
+			if raw[0] != '{' {
+				return nil, false, badRequest(name, "must be a JSON object")
+			}
+			field, detail := decodeEvent(raw, &trail.Event{})
+			if detail == "" {
+				field, detail = decodeErr(err)
+			}
+			return nil, false, badRequest(name+"."+field, detail)
+		}
+		if n := dec.InputOffset() - start; n > trail.MaxEventBytes {
+			return nil, false, problem(http.StatusRequestEntityTooLarge, ProblemTooLarge, name, fmt.Sprintf("%d bytes, an event may have at most %d", n, trail.MaxEventBytes))
+		}
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return malformed()
+	}
+	if trimmed[0] == '{' {
+		if dec.More() {
+			tok, err := dec.Token()
+			if k, ok := tok.(string); ok && err == nil {
+				return nil, false, badRequest(clipStr(k), "unknown field; a batch is {\"events\": [...]} only")
+			}
+			return malformed()
+		}
+		if _, err := dec.Token(); err != nil { // }
+			return malformed()
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false, badRequest("body", "malformed JSON: more than one JSON value")
+	}
+	if len(events) == 0 {
 		return nil, false, badRequest("events", "empty batch")
 	}
-	if len(raws) > MaxBatch {
-		return nil, false, badRequest("events", fmt.Sprintf("%d events, at most %d in one request", len(raws), MaxBatch))
+	return events, true, nil
+}
+
+// isEnvelope reports whether an object's first member is "events".
+func isEnvelope(obj []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
 	}
-	return raws, true, nil
+	tok, err := dec.Token()
+	return err == nil && tok == "events"
 }
 
 func syntaxDetail(body []byte) string {
@@ -179,8 +239,8 @@ func syntaxDetail(body []byte) string {
 	return "invalid"
 }
 
-// prepare decodes, scopes, normalizes and validates one event.
-func (s *Server) prepare(r *http.Request, k *Key, raw json.RawMessage, prefix string, now time.Time, ev *trail.Event) *Problem {
+// prepare scopes, normalizes and validates one decoded event.
+func (s *Server) prepare(r *http.Request, k *Key, prefix string, now time.Time, ev *trail.Event) *Problem {
 	name := func(f string) string {
 		switch {
 		case prefix == "":
@@ -189,15 +249,6 @@ func (s *Server) prepare(r *http.Request, k *Key, raw json.RawMessage, prefix st
 			return prefix
 		}
 		return prefix + "." + f
-	}
-	if len(raw) > trail.MaxEventBytes {
-		return problem(http.StatusRequestEntityTooLarge, ProblemTooLarge, name(""), fmt.Sprintf("%d bytes, an event may have at most %d", len(raw), trail.MaxEventBytes))
-	}
-	if b := bytes.TrimLeft(raw, " \t\r\n"); len(b) == 0 || b[0] != '{' {
-		return badRequest(name(""), "must be a JSON object")
-	}
-	if field, detail := decodeEvent(raw, ev); detail != "" {
-		return badRequest(name(field), detail)
 	}
 	if ev.Tenant == "" {
 		ev.Tenant = k.Tenant
