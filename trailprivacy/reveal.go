@@ -23,18 +23,18 @@ import (
 // event it was copied from is not modified.
 func (p *Privacy) Reveal(ctx context.Context, ev *trail.Event) error {
 	t := &walker{p: p, ctx: ctx, ev: ev, reveal: true}
-	if err := t.actor(&ev.Actor, "actor"); err != nil {
+	if err := t.actor(&ev.Actor, false); err != nil {
 		return err
 	}
 	if ev.Actor.OnBehalfOf != nil {
 		obo := *ev.Actor.OnBehalfOf
 		ev.Actor.OnBehalfOf = &obo
-		if err := t.actor(&obo, "actor.on_behalf_of"); err != nil {
+		if err := t.actor(&obo, true); err != nil {
 			return err
 		}
 	}
 	if ev.Target.Name != "" {
-		if err := t.field(&ev.Target.Name, ev.Target.String(), "target.name", 0, "target", "name"); err != nil {
+		if err := t.field(&ev.Target.Name, ev.Target.String(), 0, "target", "name"); err != nil {
 			return err
 		}
 	}

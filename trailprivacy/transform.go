@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/trailhq/trail"
 )
@@ -37,6 +38,7 @@ func (p *Privacy) Transform(ctx context.Context, ev *trail.Event) error {
 		return &trail.ValidationError{Field: "tenant", Reason: "not a valid tenant"}
 	}
 	t := &walker{p: p, ctx: ctx, ev: ev, tp: p.policy.tenants[ev.Tenant]}
+	t.keys = t.keyBuf[:0]
 	if len(ev.Changes) > 0 {
 		if err := t.changes(); err != nil {
 			return err
@@ -60,6 +62,7 @@ type walker struct {
 	reveal bool
 	bad    []string     // Reveal: fields that did not authenticate
 	keys   []subjectKey // Transform: the event's subjects' keys
+	keyBuf [3]subjectKey
 
 	// The AAD path of a value is aadPrefix followed by segs[base:].
 	aadPrefix []string
@@ -362,49 +365,63 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // personal encrypts the actor's and target's personal fields.
 func (t *walker) personal() error {
 	ev := t.ev
-	if err := t.actor(&ev.Actor, "actor"); err != nil {
+	if err := t.actor(&ev.Actor, false); err != nil {
 		return err
 	}
 	if ev.Actor.OnBehalfOf != nil {
 		obo := *ev.Actor.OnBehalfOf
 		ev.Actor.OnBehalfOf = &obo
-		if err := t.actor(&obo, "actor.on_behalf_of"); err != nil {
+		if err := t.actor(&obo, true); err != nil {
 			return err
 		}
 	}
 	if ev.Target.Name != "" {
-		return t.field(&ev.Target.Name, ev.Target.String(), "target.name", trail.MaxNameLen, "target", "name")
+		return t.field(&ev.Target.Name, ev.Target.String(), trail.MaxNameLen, "target", "name")
 	}
 	return nil
 }
 
-func (t *walker) actor(a *trail.Actor, name string) error {
+// actor encrypts (or reveals) the personal fields of the actor, or of the
+// actor's on_behalf_of. Their AAD paths are actor.<field> and
+// actor.on_behalf_of.<field>.
+func (t *walker) actor(a *trail.Actor, obo bool) error {
 	if a.Name == "" && a.Email == "" && a.IP == "" && a.UserAgent == "" {
 		return nil
 	}
-	subject := a.String()
 	if a.Type == "" {
-		return &trail.ValidationError{Field: name + ".type", Reason: "required"}
+		f := "actor.type"
+		if obo {
+			f = "actor.on_behalf_of.type"
+		}
+		return &trail.ValidationError{Field: f, Reason: "required"}
 	}
-	for _, f := range []struct {
+	subject := a.String()
+	for _, f := range [...]struct {
 		v    *string
 		name string
 		max  int
 	}{{&a.Name, "name", trail.MaxNameLen}, {&a.Email, "email", trail.MaxNameLen}, {&a.IP, "ip", maxIPLen}, {&a.UserAgent, "user_agent", trail.MaxUserAgentLen}} {
-		if err := t.field(f.v, subject, name+"."+f.name, f.max, name, f.name); err != nil {
+		var err error
+		if obo {
+			err = t.field(f.v, subject, f.max, "actor", "on_behalf_of", f.name)
+		} else {
+			err = t.field(f.v, subject, f.max, "actor", f.name)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// field encrypts or reveals one personal string field at path.
-func (t *walker) field(v *string, subject, fieldName string, max int, path ...string) error {
+// field encrypts (or reveals) one personal string field at path, its JSON
+// field name joined with dots.
+func (t *walker) field(v *string, subject string, max int, path ...string) error {
 	if *v == "" {
 		return nil
 	}
 	if t.reveal {
-		pt, erased, ok, err := t.open(*v, subject, path, fieldName)
+		pt, erased, ok, err := t.open(*v, subject, path, strings.Join(path, "."))
 		switch {
 		case err != nil:
 			return err
@@ -419,18 +436,22 @@ func (t *walker) field(v *string, subject, fieldName string, max int, path ...st
 		return nil
 	}
 	if len(*v) > max {
-		return &trail.ValidationError{Field: fieldName, Reason: fmt.Sprintf("%d bytes, at most %d", len(*v), max)}
+		return &trail.ValidationError{Field: strings.Join(path, "."), Reason: fmt.Sprintf("%d bytes, at most %d", len(*v), max)}
 	}
 	if !utf8.ValidString(*v) || strings.IndexByte(*v, 0) >= 0 {
-		return &trail.ValidationError{Field: fieldName, Reason: "not valid UTF-8 text"}
+		return &trail.ValidationError{Field: strings.Join(path, "."), Reason: "not valid UTF-8 text"}
 	}
-	s, err := t.encrypt(subject, []byte(*v), path)
+	s, err := t.encrypt(subject, stringBytes(*v), path)
 	if err != nil {
 		return err
 	}
 	*v = s
 	return nil
 }
+
+// stringBytes returns the bytes of s without copying; the caller must not
+// modify them (Seal only reads its plaintext).
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 type side struct {
 	name string
