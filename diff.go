@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Diff returns the field-level changes that turn before into after, ready for
@@ -59,15 +60,14 @@ func Diff(before, after any) ([]Change, error) {
 		return nil, fmt.Errorf("trail: Diff: before is %s but after is %s", bt, at)
 	}
 	var d differ
-	b, bk := d.classify(bv)
-	a, ak := d.classify(av)
+	b, a := d.classify(bv), d.classify(av)
 	if d.err != nil {
 		return nil, d.err
 	}
-	if bk == nodeAbsent && ak == nodeAbsent {
+	if b.k == nodeAbsent && a.k == nodeAbsent {
 		return nil, nil
 	}
-	d.children("", b, bk, a, ak, 0)
+	d.children("", b, a, 0)
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -127,9 +127,11 @@ func (k nodeKind) object() bool { return k == nodeStruct || k == nodeMap }
 
 // typeInfo is what Diff caches about a type.
 type typeInfo struct {
-	leaf   bool // compared by JSON value
-	basic  bool // a bool, number or string kind without its own marshaling: compared directly
-	fields []diffField
+	leaf       bool // compared by JSON value
+	basic      bool // a bool, number or string kind without its own marshaling: compared directly
+	comparable bool // == on values implies equal JSON, and cannot panic
+	nilAbsent  bool // a pointer type whose nil is an absent object, not null
+	fields     []*diffField
 	// hasPolicy: values of this type contain fields with a trail tag (through
 	// structs, pointers, slices, arrays and maps), so their JSON must not be
 	// shown whole.
@@ -145,6 +147,21 @@ type diffField struct {
 	name   string
 	index  []int
 	policy fieldPolicy
+	typ    reflect.Type
+	// direct: typ is neither a pointer nor an interface, so its info, cached
+	// in ti, describes the field's values.
+	direct bool
+	ti     atomic.Pointer[typeInfo]
+}
+
+// info returns the typeInfo of the field's type.
+func (f *diffField) info() *typeInfo {
+	if ti := f.ti.Load(); ti != nil {
+		return ti
+	}
+	ti := infoFor(f.typ)
+	f.ti.Store(ti)
+	return ti
 }
 
 var typeInfos sync.Map // reflect.Type → *typeInfo
@@ -183,6 +200,7 @@ func buildTypeInfo(t reflect.Type) *typeInfo {
 	ti := &typeInfo{}
 	if isLeafType(t) {
 		ti.leaf = true
+		ti.comparable = comparableWithoutPanic(t)
 		return ti
 	}
 	switch t.Kind() {
@@ -195,13 +213,21 @@ func buildTypeInfo(t reflect.Type) *typeInfo {
 		ti.fields, ti.err = structFields(t)
 	case reflect.Map:
 		ti.leaf = t.Key().Kind() != reflect.String
-	case reflect.Pointer, reflect.Interface:
+	case reflect.Pointer:
+		// Unwrapped by classify. A nil pointer to an object is absent.
+		et := t.Elem()
+		for et.Kind() == reflect.Pointer && !isLeafType(et) {
+			et = et.Elem()
+		}
+		ti.nilAbsent = !isLeafType(et) && (et.Kind() == reflect.Struct || isObjectMap(et))
+	case reflect.Interface:
 		// Unwrapped by classify.
 	default:
 		ti.leaf = true
 	}
 	ti.hasPolicy = typeHasPolicy(t, map[reflect.Type]bool{})
 	ti.holdsAny = typeHoldsAny(t, map[reflect.Type]bool{})
+	ti.comparable = comparableWithoutPanic(t)
 	return ti
 }
 
@@ -227,6 +253,32 @@ func typeHasPolicy(t reflect.Type, seen map[reflect.Type]bool) bool {
 		}
 	}
 	return false
+}
+
+// comparableWithoutPanic reports whether == on values of t is defined and
+// cannot panic: t is comparable and holds no interface (whose dynamic value
+// might not be).
+func comparableWithoutPanic(t reflect.Type) bool {
+	if !t.Comparable() {
+		return false
+	}
+	var hasInterface func(t reflect.Type) bool
+	hasInterface = func(t reflect.Type) bool {
+		switch t.Kind() {
+		case reflect.Interface:
+			return true
+		case reflect.Array:
+			return hasInterface(t.Elem())
+		case reflect.Struct:
+			for i := range t.NumField() {
+				if hasInterface(t.Field(i).Type) {
+					return true
+				}
+			}
+		}
+		return false // pointers compare by address, channels by identity
+	}
+	return !hasInterface(t)
 }
 
 // typeHoldsAny reports whether values of t may contain an interface value
@@ -256,14 +308,14 @@ func typeHoldsAny(t reflect.Type, seen map[reflect.Type]bool) bool {
 // in place unless the embedding field has a json name, and among fields
 // sharing a name the shallowest wins (a json-tagged one breaks a tie; an
 // unbroken tie drops them all).
-func structFields(t reflect.Type) ([]diffField, error) {
+func structFields(t reflect.Type) ([]*diffField, error) {
 	type embedded struct {
 		t      reflect.Type
 		index  []int
 		policy fieldPolicy
 	}
 	type candidate struct {
-		diffField
+		*diffField
 		tagged bool
 	}
 	var cands []candidate
@@ -318,7 +370,9 @@ func structFields(t reflect.Type) ([]diffField, error) {
 				if name == "" {
 					name = sf.Name
 				}
-				cands = append(cands, candidate{diffField{name: name, index: index, policy: policy}, tagged})
+				k := sf.Type.Kind()
+				cands = append(cands, candidate{&diffField{name: name, index: index, policy: policy, typ: sf.Type,
+					direct: k != reflect.Pointer && k != reflect.Interface}, tagged})
 			}
 		}
 		for _, lt := range levelTypes {
@@ -341,7 +395,7 @@ func structFields(t reflect.Type) ([]diffField, error) {
 		}
 		return 0
 	})
-	var fields []diffField
+	var fields []*diffField
 	for i := 0; i < len(cands); {
 		j := i + 1
 		for j < len(cands) && cands[j].name == cands[i].name {
@@ -353,7 +407,7 @@ func structFields(t reflect.Type) ([]diffField, error) {
 		}
 		i = j
 	}
-	slices.SortFunc(fields, func(a, b diffField) int { return slices.Compare(a.index, b.index) })
+	slices.SortFunc(fields, func(a, b *diffField) int { return slices.Compare(a.index, b.index) })
 	return fields, nil
 }
 
@@ -387,56 +441,67 @@ func (d *differ) fail(path string, err error) {
 	}
 }
 
+// node is a value classified: how Diff treats it, and its type's info (nil
+// when absent or null).
+type node struct {
+	v  reflect.Value
+	k  nodeKind
+	ti *typeInfo
+}
+
+var absent = node{}
+
 // classify unwraps pointers and interfaces and says how to treat v. An invalid
 // v is absent; a nil interface or a nil pointer to a leaf is the leaf null.
-func (d *differ) classify(v reflect.Value) (reflect.Value, nodeKind) {
+func (d *differ) classify(v reflect.Value) node {
 	for v.IsValid() {
 		switch v.Kind() {
 		case reflect.Interface:
 			if v.IsNil() {
-				return v, nodeLeaf
+				return node{v: v, k: nodeLeaf}
 			}
 			v = v.Elem()
 			continue
 		case reflect.Pointer:
 			ti := infoFor(v.Type())
 			if ti.leaf {
-				return v, nodeLeaf
+				return node{v: v, k: nodeLeaf, ti: ti}
 			}
 			if v.IsNil() {
-				et := v.Type().Elem()
-				for et.Kind() == reflect.Pointer && !isLeafType(et) {
-					et = et.Elem()
+				if ti.nilAbsent {
+					return absent
 				}
-				if !isLeafType(et) && (et.Kind() == reflect.Struct || isObjectMap(et)) {
-					return reflect.Value{}, nodeAbsent
-				}
-				return v, nodeLeaf
+				return node{v: v, k: nodeLeaf, ti: ti}
 			}
 			v = v.Elem()
 			continue
 		}
-		ti := infoFor(v.Type())
-		if ti.err != nil {
-			if d.err == nil {
-				d.err = ti.err
-			}
-			return reflect.Value{}, nodeAbsent
-		}
-		switch {
-		case ti.leaf:
-			return v, nodeLeaf
-		case v.Kind() == reflect.Struct:
-			return v, nodeStruct
-		case v.Kind() == reflect.Map:
-			if v.IsNil() {
-				return reflect.Value{}, nodeAbsent
-			}
-			return v, nodeMap
-		}
-		return v, nodeLeaf
+		return d.classifyInfo(v, infoFor(v.Type()))
 	}
-	return v, nodeAbsent
+	return absent
+}
+
+// classifyInfo classifies v, neither a pointer nor an interface, whose
+// type's info is ti.
+func (d *differ) classifyInfo(v reflect.Value, ti *typeInfo) node {
+	if ti.err != nil {
+		if d.err == nil {
+			d.err = ti.err
+		}
+		return absent
+	}
+	switch {
+	case ti.leaf:
+		return node{v: v, k: nodeLeaf, ti: ti}
+	case v.Kind() == reflect.Struct:
+		return node{v: v, k: nodeStruct, ti: ti}
+	case v.Kind() == reflect.Map:
+		if v.IsNil() {
+			return absent
+		}
+		return node{v: v, k: nodeMap, ti: ti}
+	}
+	return node{v: v, k: nodeLeaf, ti: ti}
 }
 
 // fieldPath is a path not yet joined: the join allocates, so it is done only
@@ -454,17 +519,17 @@ func joinPath(path, name string) string {
 
 // value compares one field or map entry. fromStruct is true for struct
 // fields, whose zero values are not reported when the other side is absent.
-func (d *differ) value(path fieldPath, b reflect.Value, bk nodeKind, a reflect.Value, ak nodeKind, policy fieldPolicy, fromStruct bool, depth int) {
-	if d.err != nil || (bk == nodeAbsent && ak == nodeAbsent) {
+func (d *differ) value(path fieldPath, b, a node, policy fieldPolicy, fromStruct bool, depth int) {
+	if d.err != nil || (b.k == nodeAbsent && a.k == nodeAbsent) {
 		return
 	}
 	if policy == policyRedact {
 		var changed bool
 		switch {
-		case bk == nodeAbsent:
-			changed = !(fromStruct && isZeroValue(a))
-		case ak == nodeAbsent:
-			changed = !(fromStruct && isZeroValue(b))
+		case b.k == nodeAbsent:
+			changed = !(fromStruct && isZeroValue(a.v))
+		case a.k == nodeAbsent:
+			changed = !(fromStruct && isZeroValue(b.v))
 		default:
 			eq, err := jsonEqual(b, a)
 			if err != nil {
@@ -479,29 +544,19 @@ func (d *differ) value(path fieldPath, b reflect.Value, bk nodeKind, a reflect.V
 		return
 	}
 	switch {
-	case bk.object() && (ak.object() || ak == nodeAbsent), bk == nodeAbsent && ak.object():
-		if bk == nodeAbsent || ak == nodeAbsent {
-			// A map that appears or disappears empty has no entries to
-			// report, but its presence changed.
-			if bk == nodeAbsent && ak == nodeMap && a.Len() == 0 || ak == nodeAbsent && bk == nodeMap && b.Len() == 0 {
-				c := Change{Field: path.String()}
-				if bk == nodeAbsent {
-					c.New = json.RawMessage("{}")
-				} else {
-					c.Old = json.RawMessage("{}")
-				}
-				d.out = append(d.out, c)
-				return
-			}
-		}
-		d.children(path.String(), b, bk, a, ak, depth+1)
-	case bk == nodeLeaf && ak == nodeLeaf:
-		if fast, eq := basicEqual(b, a); fast {
-			if !eq {
-				d.leafChange(path, b, a)
-			}
+	case b.k.object() && (a.k.object() || a.k == nodeAbsent), b.k == nodeAbsent && a.k.object():
+		// A map that appears or disappears empty has no entries to report,
+		// but its presence changed.
+		if b.k == nodeAbsent && a.k == nodeMap && a.v.Len() == 0 {
+			d.out = append(d.out, Change{Field: path.String(), New: json.RawMessage("{}")})
 			return
 		}
+		if a.k == nodeAbsent && b.k == nodeMap && b.v.Len() == 0 {
+			d.out = append(d.out, Change{Field: path.String(), Old: json.RawMessage("{}")})
+			return
+		}
+		d.children(path.String(), b, a, depth+1)
+	case b.k == nodeLeaf && a.k == nodeLeaf:
 		eq, err := jsonEqual(b, a)
 		if err != nil {
 			d.fail(path.String(), err)
@@ -510,12 +565,12 @@ func (d *differ) value(path fieldPath, b reflect.Value, bk nodeKind, a reflect.V
 		if !eq {
 			d.leafChange(path, b, a)
 		}
-	case bk == nodeAbsent:
-		if !(fromStruct && isZeroValue(a)) {
+	case b.k == nodeAbsent:
+		if !(fromStruct && isZeroValue(a.v)) {
 			d.leafChange(path, b, a)
 		}
-	case ak == nodeAbsent:
-		if !(fromStruct && isZeroValue(b)) {
+	case a.k == nodeAbsent:
+		if !(fromStruct && isZeroValue(b.v)) {
 			d.leafChange(path, b, a)
 		}
 	default:
@@ -527,44 +582,38 @@ func (d *differ) value(path fieldPath, b reflect.Value, bk nodeKind, a reflect.V
 
 // children compares the fields or entries of two objects, either of which
 // may be absent.
-func (d *differ) children(path string, b reflect.Value, bk nodeKind, a reflect.Value, ak nodeKind, depth int) {
+func (d *differ) children(path string, b, a node, depth int) {
 	if depth > MaxJSONDepth {
 		d.fail(path, fmt.Errorf("nested deeper than %d levels", MaxJSONDepth))
 		return
 	}
 	switch {
-	case bk != nodeMap && ak != nodeMap && (bk == nodeAbsent || ak == nodeAbsent || b.Type() == a.Type()):
+	case b.k != nodeMap && a.k != nodeMap && (b.k == nodeAbsent || a.k == nodeAbsent || b.ti == a.ti):
 		// Structs of one type (or one side absent).
-		t := b
-		if bk == nodeAbsent {
-			t = a
+		ti := b.ti
+		if b.k == nodeAbsent {
+			ti = a.ti
 		}
-		for _, f := range infoFor(t.Type()).fields {
-			fb, fbk := d.field(b, bk, f.index)
-			fa, fak := d.field(a, ak, f.index)
-			d.value(fieldPath{path, f.name}, fb, fbk, fa, fak, f.policy, true, depth)
+		for _, f := range ti.fields {
+			d.value(fieldPath{path, f.name}, d.field(b, f), d.field(a, f), f.policy, true, depth)
 			if d.err != nil {
 				return
 			}
 		}
-	case bk != nodeStruct && ak != nodeStruct:
+	case b.k != nodeStruct && a.k != nodeStruct:
 		// Maps (or one side absent): keys sorted.
-		be, ae := d.entries(b, bk), d.entries(a, ak)
+		be, ae := d.entries(b), d.entries(a)
 		i, j := 0, 0
 		for (i < len(be) || j < len(ae)) && d.err == nil {
 			switch {
 			case j == len(ae) || i < len(be) && be[i].name < ae[j].name:
-				v, k := d.classify(be[i].v)
-				d.entry(fieldPath{path, be[i].name}, v, k, reflect.Value{}, nodeAbsent, depth)
+				d.entry(fieldPath{path, be[i].name}, be[i].n, absent, depth)
 				i++
 			case i == len(be) || ae[j].name < be[i].name:
-				v, k := d.classify(ae[j].v)
-				d.entry(fieldPath{path, ae[j].name}, reflect.Value{}, nodeAbsent, v, k, depth)
+				d.entry(fieldPath{path, ae[j].name}, absent, ae[j].n, depth)
 				j++
 			default:
-				bv, bk := d.classify(be[i].v)
-				av, ak := d.classify(ae[j].v)
-				d.value(fieldPath{path, be[i].name}, bv, bk, av, ak, policyKeep, false, depth)
+				d.value(fieldPath{path, be[i].name}, be[i].n, ae[j].n, policyKeep, false, depth)
 				i++
 				j++
 			}
@@ -572,23 +621,21 @@ func (d *differ) children(path string, b reflect.Value, bk nodeKind, a reflect.V
 	default:
 		// Different kinds of object behind interfaces: walk the names of
 		// both, before's first.
-		be, ae := d.entries(b, bk), d.entries(a, ak)
+		be, ae := d.entries(b), d.entries(a)
 		seen := make(map[string]bool, len(be))
 		for _, e := range be {
 			seen[e.name] = true
-			bv, bk := d.classify(e.v)
-			av, ak := reflect.Value{}, nodeAbsent
+			other := absent
 			policy := e.policy
 			if k := slices.IndexFunc(ae, func(x entry) bool { return x.name == e.name }); k >= 0 {
-				av, ak = d.classify(ae[k].v)
+				other = ae[k].n
 				policy = max(policy, ae[k].policy)
 			}
-			d.value(fieldPath{path, e.name}, bv, bk, av, ak, policy, e.fromStruct, depth)
+			d.value(fieldPath{path, e.name}, e.n, other, policy, e.fromStruct, depth)
 		}
 		for _, e := range ae {
 			if !seen[e.name] {
-				av, ak := d.classify(e.v)
-				d.value(fieldPath{path, e.name}, reflect.Value{}, nodeAbsent, av, ak, e.policy, e.fromStruct, depth)
+				d.value(fieldPath{path, e.name}, absent, e.n, e.policy, e.fromStruct, depth)
 			}
 		}
 	}
@@ -597,103 +644,95 @@ func (d *differ) children(path string, b reflect.Value, bk nodeKind, a reflect.V
 // entry reports a map entry present on one side only. An object is reported
 // whole, so that applying the changes rebuilds the map exactly, unless it
 // holds trail-tagged fields: then it is walked so that their policies apply.
-func (d *differ) entry(path fieldPath, b reflect.Value, bk nodeKind, a reflect.Value, ak nodeKind, depth int) {
-	if bk.object() && !valueHasPolicy(b) || ak.object() && !valueHasPolicy(a) {
+func (d *differ) entry(path fieldPath, b, a node, depth int) {
+	if b.k.object() && !valueHasPolicy(b.v) || a.k.object() && !valueHasPolicy(a.v) {
 		d.leafChange(path, b, a)
 		return
 	}
-	d.value(path, b, bk, a, ak, policyKeep, false, depth)
+	d.value(path, b, a, policyKeep, false, depth)
 }
 
-// field returns the field at index of struct v, classified; a nil embedded
-// pointer on the way makes it absent.
-func (d *differ) field(v reflect.Value, k nodeKind, index []int) (reflect.Value, nodeKind) {
-	if k == nodeAbsent {
-		return reflect.Value{}, nodeAbsent
+// field returns field f of struct n, classified; a nil embedded pointer on
+// the way makes it absent.
+func (d *differ) field(n node, f *diffField) node {
+	if n.k == nodeAbsent {
+		return absent
 	}
-	for i, x := range index {
+	v := n.v
+	for i, x := range f.index {
 		if i > 0 && v.Kind() == reflect.Pointer {
 			if v.IsNil() {
-				return reflect.Value{}, nodeAbsent
+				return absent
 			}
 			v = v.Elem()
 		}
 		v = v.Field(x)
+	}
+	if f.direct {
+		return d.classifyInfo(v, f.info())
 	}
 	return d.classify(v)
 }
 
 type entry struct {
 	name       string
-	v          reflect.Value
+	n          node
 	policy     fieldPolicy
 	fromStruct bool
 }
 
-// entries lists the members of an object: a map's entries sorted by key, a
-// struct's fields in order.
-func (d *differ) entries(v reflect.Value, k nodeKind) []entry {
-	switch k {
+// entries lists the members of an object, classified: a map's entries
+// sorted by key, a struct's fields in order.
+func (d *differ) entries(n node) []entry {
+	switch n.k {
 	case nodeMap:
-		es := make([]entry, 0, v.Len())
-		it := v.MapRange()
+		es := make([]entry, 0, n.v.Len())
+		it := n.v.MapRange()
 		for it.Next() {
-			es = append(es, entry{name: it.Key().String(), v: it.Value()})
+			es = append(es, entry{name: it.Key().String(), n: d.classify(it.Value())})
 		}
 		slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 		return es
 	case nodeStruct:
-		fs := infoFor(v.Type()).fields
-		es := make([]entry, 0, len(fs))
-		for _, f := range fs {
-			fv, fk := d.field(v, k, f.index)
-			if fk == nodeAbsent {
-				continue
+		es := make([]entry, 0, len(n.ti.fields))
+		for _, f := range n.ti.fields {
+			if fn := d.field(n, f); fn.k != nodeAbsent {
+				es = append(es, entry{name: f.name, n: fn, policy: f.policy, fromStruct: true})
 			}
-			es = append(es, entry{name: f.name, v: fv, policy: f.policy, fromStruct: true})
 		}
 		return es
 	}
 	return nil
 }
 
-// basicEqual compares two leaves of one basic type without encoding them;
-// fast is false when it cannot.
-func basicEqual(b, a reflect.Value) (fast, eq bool) {
-	if !b.IsValid() || !a.IsValid() || b.Type() != a.Type() || !infoFor(b.Type()).basic {
-		return false, false
-	}
-	switch b.Kind() {
-	case reflect.String:
-		return b.String() == a.String(), true
-	case reflect.Bool:
-		return true, b.Bool() == a.Bool()
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return true, b.Int() == a.Int()
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return true, b.Uint() == a.Uint()
-	case reflect.Float32, reflect.Float64:
-		if b.Float() == a.Float() {
-			return true, true
-		}
-		return false, false // NaN and the like: let encoding decide
-	}
-	return false, false
-}
-
 // jsonEqual reports whether two leaves have the same JSON value.
-func jsonEqual(b, a reflect.Value) (bool, error) {
-	if fast, eq := basicEqual(b, a); fast {
-		return eq, nil
-	}
-	if b.IsValid() && a.IsValid() && b.Type() == a.Type() {
-		// Equal Go values encode equally. Comparable types (time.Time) are
-		// compared without boxing them in interfaces.
-		if b.Type().Comparable() {
-			if b.Equal(a) {
+func jsonEqual(b, a node) (bool, error) {
+	bv, av := b.v, a.v
+	if bv.IsValid() && av.IsValid() && b.ti != nil && b.ti == a.ti {
+		if b.ti.basic {
+			// One basic type without its own marshaling: compare directly.
+			switch bv.Kind() {
+			case reflect.String:
+				return bv.String() == av.String(), nil
+			case reflect.Bool:
+				return bv.Bool() == av.Bool(), nil
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+				return bv.Int() == av.Int(), nil
+			case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+				return bv.Uint() == av.Uint(), nil
+			case reflect.Float32, reflect.Float64:
+				if bv.Float() == av.Float() {
+					return true, nil
+				}
+				// NaN and the like: let encoding decide.
+			}
+		} else if b.ti.comparable {
+			// Equal Go values encode equally; comparable types (time.Time)
+			// are compared without boxing them in interfaces.
+			if bv.Equal(av) {
 				return true, nil
 			}
-		} else if b.CanInterface() && a.CanInterface() && reflect.DeepEqual(b.Interface(), a.Interface()) {
+		} else if bv.CanInterface() && av.CanInterface() && reflect.DeepEqual(bv.Interface(), av.Interface()) {
 			return true, nil
 		}
 	}
@@ -710,20 +749,20 @@ func jsonEqual(b, a reflect.Value) (bool, error) {
 
 // leafChange records a change of a leaf; an absent side stays nil. Values
 // whose type holds trail-tagged fields are withheld.
-func (d *differ) leafChange(path fieldPath, b, a reflect.Value) {
-	if valueHasPolicy(b) || valueHasPolicy(a) {
+func (d *differ) leafChange(path fieldPath, b, a node) {
+	if valueHasPolicy(b.v) || valueHasPolicy(a.v) {
 		d.out = append(d.out, Change{Field: path.String(), Redacted: true})
 		return
 	}
 	c := Change{Field: path.String()}
 	var err error
-	if b.IsValid() {
+	if b.k != nodeAbsent {
 		if c.Old, err = leafJSON(b); err != nil {
 			d.fail(path.String(), err)
 			return
 		}
 	}
-	if a.IsValid() {
+	if a.k != nodeAbsent {
 		if c.New, err = leafJSON(a); err != nil {
 			d.fail(path.String(), err)
 			return
@@ -785,11 +824,12 @@ func valueHasPolicyDepth(v reflect.Value, depth int) bool {
 }
 
 // leafJSON encodes a leaf as canonical JSON; an invalid value is null.
-func leafJSON(v reflect.Value) (json.RawMessage, error) {
+func leafJSON(n node) (json.RawMessage, error) {
+	v := n.v
 	if !v.IsValid() {
 		return json.RawMessage("null"), nil
 	}
-	if infoFor(v.Type()).basic {
+	if n.ti != nil && n.ti.basic {
 		// Integers and bools print canonically without encoding/json.
 		switch v.Kind() {
 		case reflect.Bool:

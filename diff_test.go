@@ -83,6 +83,16 @@ func (c diffCents) MarshalJSON() ([]byte, error) {
 	return []byte(fmt.Sprintf(`"%d.%02d"`, c.n/100, c.n%100)), nil
 }
 
+// diffAnyLeaf marshals itself and holds an interface: comparing two with ==
+// could panic, so Diff must not.
+type diffAnyLeaf struct{ X any }
+
+func (l diffAnyLeaf) MarshalJSON() ([]byte, error) { return json.Marshal(l.X) }
+
+type diffHasAnyLeaf struct {
+	L diffAnyLeaf `json:"l"`
+}
+
 type diffMoney struct {
 	Amount diffCents `json:"amount"`
 }
@@ -203,6 +213,9 @@ func TestDiff(t *testing.T) {
 				{field: "raw", old: "null", new: `"aGk="`}, {field: "arr", old: "[0,0]", new: "[1,2]"}, {field: "num", old: "0", new: "1.5"},
 				{field: "m", old: "null", new: `{"2":true}`}, {field: "t", old: "null", new: `"2026-11-25T18:00:00Z"`}}},
 		{"kinds unchanged", diffKinds{B: true, Raw: []byte("x"), M: map[int]bool{1: true}, T: &t0}, diffKinds{B: true, Raw: []byte("x"), M: map[int]bool{1: true}, T: ptr(t0)}, nil},
+		{"marshaler holding a slice, unchanged", diffHasAnyLeaf{diffAnyLeaf{[]int{1}}}, diffHasAnyLeaf{diffAnyLeaf{[]int{1}}}, nil},
+		{"marshaler holding a slice, changed", diffHasAnyLeaf{diffAnyLeaf{[]int{1}}}, diffHasAnyLeaf{diffAnyLeaf{[]int{2}}},
+			[]want{{field: "l", old: "[1]", new: "[2]"}}},
 		{"numbers canonical", diffFloat{F: 1.5}, diffFloat{F: 2},
 			[]want{{field: "f", old: "1.5", new: "2"}}},
 		{"map[string]any nested", map[string]any{"a": 1, "b": map[string]any{"c": true}, "z": "gone"},
