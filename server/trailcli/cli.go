@@ -32,7 +32,7 @@ type CLI struct {
 
 // Globals are the flags every command takes.
 type Globals struct {
-	DB string `name:"db" env:"TRAIL_DB" default:"./trail.db" placeholder:"PATH" help:"SQLite database file (env TRAIL_DB)."`
+	DB string `name:"db" env:"TRAIL_DB" default:"./trail.db" placeholder:"PATH" help:"SQLite database file."`
 }
 
 // Env is what a command runs with: the parsed global flags and the process's

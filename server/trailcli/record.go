@@ -71,6 +71,28 @@ func (c *RecordCmd) Run(e *Env) error {
 		events, where = []trail.Event{ev}, []string{""}
 	}
 
+	// Check every event before the database is even opened, so that bad input
+	// does not leave a new empty database behind; the client's Prepare below
+	// remains the authority.
+	for i := range events {
+		ev := events[i]
+		ev.FromContext(ctx)
+		if ev.Source == "" {
+			ev.Source = "cli"
+		}
+		ev.Changes = append([]trail.Change(nil), ev.Changes...)
+		err := ev.Normalize()
+		if err == nil {
+			err = ev.Validate()
+		}
+		if err != nil {
+			if where[i] != "" {
+				return fmt.Errorf("%s: invalid event: %w", where[i], err)
+			}
+			return fmt.Errorf("invalid event: %w", err)
+		}
+	}
+
 	store, err := e.OpenStore(true)
 	if err != nil {
 		return err
