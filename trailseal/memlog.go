@@ -42,7 +42,10 @@ type memLease struct {
 	expires time.Time
 }
 
-var _ Store = (*MemLog)(nil)
+var (
+	_ Store     = (*MemLog)(nil)
+	_ LogStater = (*MemLog)(nil)
+)
 
 // NewMemLog returns an empty MemLog.
 func NewMemLog() *MemLog {
@@ -388,6 +391,24 @@ func (m *MemLog) Logs(ctx context.Context) ([]string, error) {
 		out = append(out, l)
 	}
 	slices.Sort(out)
+	return out, nil
+}
+
+// LogStates implements LogStater.
+func (m *MemLog) LogStates(ctx context.Context) ([]LogState, error) {
+	logs, err := m.Logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]LogState, len(logs))
+	for i, l := range logs {
+		out[i] = LogState{Log: l, Size: m.sizes[l]}
+		if cps := m.cps[l]; len(cps) > 0 {
+			out[i].CheckpointSize, out[i].CheckpointTime = cps[len(cps)-1].Size, cps[len(cps)-1].Time
+		}
+	}
 	return out, nil
 }
 

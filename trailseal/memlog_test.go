@@ -25,3 +25,16 @@ func TestMemLogConformance(t *testing.T) {
 	t.Parallel()
 	sealtest.Run(t, newMemLog)
 }
+
+// plainStore hides MemLog's optional interfaces, so the suite also covers
+// the sealer's fallback paths.
+type plainStore struct{ trailseal.Store }
+
+func TestMemLogConformancePlain(t *testing.T) {
+	t.Parallel()
+	sealtest.Run(t, func(t *testing.T) sealtest.Instance {
+		in := newMemLog(t)
+		in.Store = plainStore{in.Store}
+		return in
+	})
+}

@@ -184,6 +184,17 @@ func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error)
 // load reads every log's size and latest checkpoint: a new leader does not
 // know what its predecessor left due.
 func (s *Sealer) load(ctx context.Context) error {
+	if ls, ok := s.store.(LogStater); ok {
+		states, err := ls.LogStates(ctx)
+		if err != nil {
+			return fmt.Errorf("trailseal: log states: %w", err)
+		}
+		s.logs = make(map[string]*logState, len(states))
+		for _, st := range states {
+			s.logs[st.Log] = &logState{size: st.Size, cpSize: st.CheckpointSize, cpTime: st.CheckpointTime}
+		}
+		return nil
+	}
 	names, err := s.store.Logs(ctx)
 	if err != nil {
 		return fmt.Errorf("trailseal: logs: %w", err)

@@ -126,6 +126,22 @@ type Store interface {
 	Logs(ctx context.Context) ([]string, error)
 }
 
+// LogState is one log's size and newest checkpoint: what a sealer needs to
+// know about every log when it becomes leader.
+type LogState struct {
+	Log            string
+	Size           int64
+	CheckpointSize int64     // 0 when the log has no checkpoint
+	CheckpointTime time.Time // zero when the log has no checkpoint
+}
+
+// LogStater is optionally implemented by a Store that can report every log's
+// state in one query. A sealer that becomes leader reads every log's state;
+// without LogStater that takes 1 + 2 × logs calls.
+type LogStater interface {
+	LogStates(ctx context.Context) ([]LogState, error)
+}
+
 // Fence names the lease epoch a write is made under.
 type Fence struct {
 	Lease string // lease name, e.g. DefaultLeaseName

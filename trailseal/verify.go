@@ -108,10 +108,13 @@ type Report struct {
 	Problems []Problem   `json:"problems"`
 	Events   int64       `json:"events"`
 	Bytes    int64       `json:"bytes"` // canonical bytes hashed
+	// Omitted counts problems found beyond Verifier.MaxProblems: they were
+	// counted, not kept.
+	Omitted int64 `json:"omitted,omitempty"`
 }
 
 // OK reports whether nothing was found wrong.
-func (r *Report) OK() bool { return len(r.Problems) == 0 }
+func (r *Report) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
 
 // Progress is passed to Verifier.Progress after every batch of leaves.
 type Progress struct {
@@ -132,6 +135,10 @@ type Verifier struct {
 	Progress func(Progress)
 	// BatchSize is how many leaves are read at a time. Default: 1000.
 	BatchSize int
+	// MaxProblems bounds the problems kept in the report (a store verified
+	// with the wrong key or origin has one per checkpoint, a wrong encoding
+	// one per event). Default: 10,000.
+	MaxProblems int
 }
 
 // VerifyOptions narrow or extend a verification.
@@ -342,8 +349,16 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 	extra []signedCP, done *int64, total int64) (LogReport, error) {
 	tenant := TenantOf(log)
 	lr := LogReport{Log: log, Tenant: tenant, Size: size}
-	before := len(rep.Problems)
+	before, omittedBefore := len(rep.Problems), rep.Omitted
+	maxProblems := v.MaxProblems
+	if maxProblems <= 0 {
+		maxProblems = 10000
+	}
 	problem := func(p Problem) {
+		if len(rep.Problems) >= maxProblems {
+			rep.Omitted++
+			return
+		}
 		p.Tenant, p.Log = tenant, log
 		rep.Problems = append(rep.Problems, p)
 	}
@@ -486,7 +501,11 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 				got, known = lh.hash, true
 			}
 			if known && got != want {
-				mism = append(mism, mismatch{seq: seq, id: se.EventID, got: got, want: want})
+				if len(mism) < maxProblems {
+					mism = append(mism, mismatch{seq: seq, id: se.EventID, got: got, want: want})
+				} else {
+					rep.Omitted++
+				}
 				leafBad(seq)
 			} else if known && se.Hash != want {
 				problem(Problem{Seq: seq, With: -1, Kind: KindHashMismatch, EventID: se.EventID,
@@ -565,6 +584,6 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 		}
 		return cmp.Compare(a.Seq, b.Seq)
 	})
-	lr.Problems = len(rep.Problems) - before
+	lr.Problems = len(rep.Problems) - before + int(rep.Omitted-omittedBefore)
 	return lr, nil
 }

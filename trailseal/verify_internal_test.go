@@ -250,6 +250,18 @@ func TestVerifyProgressAndScope(t *testing.T) {
 	if !rep.OK() || rep.Logs[0].Checkpoints != 4 || rep.Logs[0].Covered != 10 {
 		t.Fatalf("checkpoint file of the verified log: %+v %v", rep.Logs, rep.Problems)
 	}
+	// A bounded report still fails.
+	for _, id := range m.order["acme"][:6] {
+		if err := m.TamperEditDescription(ctx, id, "edited"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.MaxProblems = 2
+	rep, _ = v.Verify(ctx, &VerifyOptions{Logs: []string{"acme"}})
+	if rep.OK() || len(rep.Problems) != 2 || rep.Omitted == 0 || rep.Logs[0].Problems != 2+int(rep.Omitted) {
+		t.Fatalf("bounded report: %d kept, %d omitted, log says %d", len(rep.Problems), rep.Omitted, rep.Logs[0].Problems)
+	}
+	v.MaxProblems = 0
 	// An unparseable checkpoint file is a problem, not a pass.
 	rep, _ = v.Verify(ctx, &VerifyOptions{Logs: []string{"globex"}, Checkpoints: [][]byte{[]byte("trail.test/globex\n5\n")}})
 	if rep.OK() || rep.Problems[0].Kind != KindBadCheckpoint {

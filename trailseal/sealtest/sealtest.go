@@ -559,6 +559,24 @@ func testCheckpoints(t *testing.T, newLog func(t *testing.T) Instance) {
 			t.Fatalf("%s latest: %+v %v", log, latest, err)
 		}
 	}
+	if ls, ok := f.in.Store.(trailseal.LogStater); ok {
+		states, err := ls.LogStates(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs []string
+		for _, st := range states {
+			logs = append(logs, st.Log)
+			latest, err := f.in.Store.LatestCheckpoint(f.ctx, st.Log)
+			size, _ := f.in.Store.TreeSize(f.ctx, st.Log)
+			if err != nil || st.Size != size || st.CheckpointSize != latest.Size || !st.CheckpointTime.Equal(latest.Time) {
+				t.Fatalf("LogStates %+v, but size %d and latest checkpoint %d at %v (%v)", st, size, latest.Size, latest.Time, err)
+			}
+		}
+		if !slices.Equal(logs, []string{"_platform", "acme", "globex"}) {
+			t.Fatalf("LogStates logs %q", logs)
+		}
+	}
 	// Nothing new: no new checkpoint.
 	again := f.sealer("again", 10)
 	if st, err := again.SealAll(f.ctx); err != nil || st.Checkpoints != 0 || st.Sealed != 0 {
