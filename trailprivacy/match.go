@@ -132,8 +132,37 @@ func matchGlob(pat []segGlob, segs []string) bool {
 type nameMatcher string
 
 func (m nameMatcher) match(segs []string) bool {
+	seg := segs[len(segs)-1]
+	if !mayContain(seg, string(m)) {
+		return false
+	}
 	var buf [16]span
-	return containsWords(segs[len(segs)-1], wordSpans(segs[len(segs)-1], buf[:0]), string(m))
+	return containsWords(seg, wordSpans(seg, buf[:0]), string(m))
+}
+
+// mayContain is a quick filter for containsWords: for an ASCII segment, the
+// name can only be spelled by its words if it occurs in the segment's
+// letters and digits, lower-cased, with everything else removed.
+func mayContain(seg, name string) bool {
+	var buf [64]byte
+	if len(seg) > len(buf) {
+		return true
+	}
+	n := 0
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		switch {
+		case c >= 0x80:
+			return true // non-ASCII: let the full match decide
+		case 'A' <= c && c <= 'Z':
+			buf[n] = c + 'a' - 'A'
+			n++
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			buf[n] = c
+			n++
+		}
+	}
+	return strings.Contains(string(buf[:n]), name)
 }
 
 // span is a word of a segment: s[start:end].

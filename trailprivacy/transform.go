@@ -30,9 +30,10 @@ const maxIPLen = 64
 // same bytes twice, so it must be computed once, before the event is stored
 // and hashed, and the store must keep it as given.
 //
-// Transform never modifies the caller's Changes array or OnBehalfOf actor;
-// it may modify the maps of ev.Metadata in place (Normalize gives the event
-// its own).
+// ev must be normalized (trail.Event.Normalize: the Client does it first),
+// so that change values are canonical JSON. Transform never modifies the
+// caller's Changes array or OnBehalfOf actor; it may modify the maps of
+// ev.Metadata in place (Normalize gives the event its own).
 func (p *Privacy) Transform(ctx context.Context, ev *trail.Event) error {
 	if ev.Tenant != "" && !trail.ValidTenant(ev.Tenant) {
 		return &trail.ValidationError{Field: "tenant", Reason: "not a valid tenant"}
