@@ -23,7 +23,8 @@
 // invalid event returns the same error a service would get in production.
 // Matches use the trail CLI's forms: actor and target "type:id", action
 // exact or a prefix pattern "subscription.*". A failing assertion lists what
-// was recorded.
+// was recorded, and what was rejected as invalid (code under test often logs
+// and swallows audit errors, which would otherwise leave the test guessing).
 //
 // Store is the in-memory trail.TxStore underneath, with its own transaction
 // type Tx (Begin, Commit, Rollback), for code that records with

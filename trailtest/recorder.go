@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 type Recorder struct {
 	store  *Store
 	client *trail.Client[*Tx]
+
+	mu       sync.Mutex
+	rejected []error
 }
 
 var _ trail.Recorder = (*Recorder)(nil)
@@ -46,12 +50,34 @@ func NewRecorderConfig(tb testing.TB, cfg *trail.Config) *Recorder {
 
 // Record records one event, as trail.Client.Record does.
 func (r *Recorder) Record(ctx context.Context, ev trail.Event) (trail.Result, error) {
-	return r.client.Record(ctx, ev)
+	res, err := r.client.Record(ctx, ev)
+	r.reject(err)
+	return res, err
 }
 
 // RecordMany records events atomically, as trail.Client.RecordMany does.
 func (r *Recorder) RecordMany(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
-	return r.client.RecordMany(ctx, events)
+	res, err := r.client.RecordMany(ctx, events)
+	r.reject(err)
+	return res, err
+}
+
+func (r *Recorder) reject(err error) {
+	if err != nil {
+		r.mu.Lock()
+		r.rejected = append(r.rejected, err)
+		r.mu.Unlock()
+	}
+}
+
+// Rejected returns the errors of the Record and RecordMany calls that
+// failed, oldest first. Code under test may swallow its audit errors; the
+// assertions list these so that a failing test says why nothing was
+// recorded.
+func (r *Recorder) Rejected() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.rejected)
 }
 
 // Client returns the client the recorder records with, for code that needs
@@ -68,8 +94,13 @@ func (r *Recorder) Events() []trail.Event { return r.store.Events() }
 // invalid m matches nothing; the Require functions report it.
 func (r *Recorder) Filter(m Match) []trail.Event { return Filter(r.Events(), m) }
 
-// Reset forgets every recorded event.
-func (r *Recorder) Reset() { r.store.Reset() }
+// Reset forgets every recorded event and rejection.
+func (r *Recorder) Reset() {
+	r.store.Reset()
+	r.mu.Lock()
+	r.rejected = nil
+	r.mu.Unlock()
+}
 
 // Source is what the assertions read events from: a *Recorder or a *Store.
 type Source interface {
@@ -187,7 +218,7 @@ func RequireRecorded(tb testing.TB, src Source, m Match) trail.Event {
 	events := src.Events()
 	got := Filter(events, m)
 	if len(got) == 0 {
-		tb.Fatalf("trailtest: no event matches %s; %s", m, listEvents("recorded", events))
+		tb.Fatalf("trailtest: no event matches %s; %s%s", m, listEvents("recorded", events), listRejected(src))
 		return trail.Event{}
 	}
 	return got[0]
@@ -217,7 +248,7 @@ func RequireCount(tb testing.TB, src Source, m Match, n int) []trail.Event {
 	events := src.Events()
 	got := Filter(events, m)
 	if len(got) != n {
-		tb.Fatalf("trailtest: %d events match %s, want %d; %s", len(got), m, n, listEvents("recorded", events))
+		tb.Fatalf("trailtest: %d events match %s, want %d; %s%s", len(got), m, n, listEvents("recorded", events), listRejected(src))
 		return nil
 	}
 	return got
@@ -239,6 +270,29 @@ func listEvents(what string, events []trail.Event) string {
 		}
 		b.WriteString("\n  ")
 		b.WriteString(FormatEvent(ev))
+	}
+	return b.String()
+}
+
+// listRejected lists the failed recordings of src, when it keeps them.
+func listRejected(src Source) string {
+	r, ok := src.(interface{ Rejected() []error })
+	if !ok {
+		return ""
+	}
+	errs := r.Rejected()
+	if len(errs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nrejected as invalid (%d):", len(errs))
+	for i, err := range errs {
+		if i == maxListed {
+			fmt.Fprintf(&b, "\n  … and %d more", len(errs)-maxListed)
+			break
+		}
+		b.WriteString("\n  ")
+		b.WriteString(err.Error())
 	}
 	return b.String()
 }

@@ -134,6 +134,14 @@ func TestRecorderRejectsInvalidEvents(t *testing.T) {
 	if n := len(rec.Events()); n != 0 {
 		t.Errorf("invalid events were stored: %d", n)
 	}
+	if n := len(rec.Rejected()); n != 5 {
+		t.Errorf("Rejected() has %d errors, want 5", n)
+	}
+	// A failing assertion says why nothing was recorded.
+	f := runTB(func(tb testing.TB) { trailtest.RequireRecorded(tb, rec, trailtest.Match{Action: "user.delete"}) })
+	if msg := f.message(); !strings.Contains(msg, "rejected as invalid (5):") || !strings.Contains(msg, "action: \"User Delete\"") {
+		t.Errorf("failure message does not list the rejected events:\n%s", msg)
+	}
 	// A batch with one bad event stores nothing.
 	_, err := rec.RecordMany(context.Background(), []trail.Event{{Action: "user.create", Actor: admin}, {Action: "nope", Actor: admin}})
 	if err == nil || !strings.Contains(err.Error(), "event 1") {
@@ -307,7 +315,11 @@ func TestFailureListIsBounded(t *testing.T) {
 func TestRecorderReset(t *testing.T) {
 	t.Parallel()
 	rec := recorded(t)
+	rec.Record(context.Background(), trail.Event{Action: "bad"})
 	rec.Reset()
+	if n := len(rec.Rejected()); n != 0 {
+		t.Errorf("%d rejections after Reset", n)
+	}
 	if n := len(rec.Events()); n != 0 {
 		t.Fatalf("%d events after Reset", n)
 	}
