@@ -36,8 +36,10 @@ import (
 // slices and arrays (compared whole), nil. Old and New hold canonical JSON
 // (CanonicalJSON). A key added to or removed from a map is one change with a
 // nil Old or New and the whole value on the other side, so that applying the
-// changes to before rebuilds after exactly; a nil pointer or interface is the
-// JSON value null. An integer that a double cannot hold exactly is not a
+// changes to before rebuilds after exactly. A nil pointer to a struct or a nil
+// map is walked as absent: its fields are reported as in a creation or a
+// deletion. A nil interface or a nil pointer to a leaf is the JSON value null.
+// An integer that a double cannot hold exactly is not a
 // canonical JSON number: a changed one is an error (send such IDs as strings).
 //
 // The struct tag `trail:"-"` leaves a field out of the diff, and
@@ -81,10 +83,10 @@ func diffRootType(v reflect.Value) (reflect.Type, error) {
 		return nil, nil
 	}
 	t := v.Type()
-	for t.Kind() == reflect.Pointer && !isLeafType(t) {
+	for t.Kind() == reflect.Pointer && !infoFor(t).leaf {
 		t = t.Elem()
 	}
-	if isLeafType(t) || !(t.Kind() == reflect.Struct || isObjectMap(t)) {
+	if infoFor(t).leaf || !(t.Kind() == reflect.Struct || t.Kind() == reflect.Map) {
 		return nil, fmt.Errorf("trail: Diff: %s is not a struct or a map with string keys", v.Type())
 	}
 	return t, nil
