@@ -134,6 +134,8 @@ type gen struct {
 	plan     []string
 	seats    []int
 	projects [][]project
+	// role is each member's current role name, so role changes chain.
+	role     map[string]string
 	nextUser int
 }
 
@@ -168,6 +170,7 @@ func Generate(cfg Config) (*Dataset, error) {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, 0x747261696c64656d)),
 		now:      now,
 		d:        &Dataset{Now: now},
+		role:     map[string]string{},
 		nextUser: 1,
 	}
 	g.cast()
@@ -469,6 +472,21 @@ func (g *gen) story() {
 			RequestID:   g.requestID(), Source: "web",
 		}
 	})
+	// Sign-ins that went wrong, which the hints ask about.
+	g.add(g.now.Add(-11*day-5*time.Hour), 1, func(g *gen, at time.Time, ti int) trail.Event {
+		u := g.member(ti, at)
+		return trail.Event{Actor: u.Actor(), Action: "auth.login", Outcome: trail.OutcomeDenied,
+			Description: "Sign-in denied: account locked after 5 failed attempts",
+			Metadata:    map[string]any{"reason": "account_locked", "failed_attempts": 5},
+			RequestID:   g.requestID(), Source: "auth"}
+	})
+	g.add(g.now.Add(-2*day-9*time.Hour), 0, func(g *gen, at time.Time, ti int) trail.Event {
+		u := g.member(ti, at)
+		return trail.Event{Actor: u.Actor(), Action: "auth.login", Outcome: trail.OutcomeFailure,
+			Description: "Failed sign-in: wrong password",
+			Metadata:    map[string]any{"reason": "invalid_password", "method": "password"},
+			RequestID:   g.requestID(), Source: "auth"}
+	})
 	// Platform events: no tenant, visible to all-tenant readers only.
 	ops := g.d.Staff[1].Actor()
 	g.add(g.now.Add(-40*day), -1, func(g *gen, at time.Time, _ int) trail.Event {
@@ -628,8 +646,18 @@ func (g *gen) everyday(at time.Time, ti int) trail.Event {
 			ev.Description = "Changed notification settings of user " + v.Username
 			ev.Changes = []trail.Change{trail.Changed("preferences.notifications.email", true, false)}
 		} else {
-			ev.Description = "Changed role of user " + v.Username
-			ev.Changes = []trail.Change{trail.Changed("role", []string{"member", "viewer"}[g.pick(2)], []string{"editor", "billing"}[g.pick(2)])}
+			old := g.role[v.ID]
+			if old == "" {
+				old = v.Role
+			}
+			roles := []string{"member", "viewer", "editor", "billing"}
+			next := roles[g.pick(len(roles))]
+			if next == old {
+				next = roles[(slices.Index(roles, next)+1)%len(roles)]
+			}
+			g.role[v.ID] = next
+			ev.Description = "Changed role of user " + v.Username + " to " + next
+			ev.Changes = []trail.Change{trail.Changed("role", old, next)}
 		}
 	case "settings.update":
 		a := g.admin(ti, at)

@@ -193,13 +193,36 @@ func TestRealism(t *testing.T) {
 	}
 }
 
-// The subscription's story is consistent: each change starts from the value
-// the previous one left.
-func TestSubscriptionChangesChain(t *testing.T) {
+// The story is consistent: each change of a subscription's plan and seats,
+// and of a user's role, starts from the value the previous one left.
+func TestChangesChain(t *testing.T) {
 	t.Parallel()
 	d := generate(t, Config{Seed: 3})
 	last := map[string]map[string]string{}
+	roleChanges := 0
 	for _, ev := range d.Events {
+		if ev.Target.Type == "user" {
+			for _, c := range ev.Changes {
+				if c.Field != "role" {
+					continue
+				}
+				key := "user:" + ev.Target.ID
+				if last[key] == nil {
+					last[key] = map[string]string{}
+				}
+				if prev, ok := last[key]["role"]; ok && prev != string(c.Old) {
+					t.Fatalf("%s role: old %s, but the previous change left %s", key, c.Old, prev)
+				}
+				if string(c.Old) == string(c.New) {
+					t.Fatalf("%s role: no-op change", key)
+				}
+				if c.Old != nil {
+					roleChanges++
+				}
+				last[key]["role"] = string(c.New)
+			}
+			continue
+		}
 		if ev.Target.Type != "subscription" || ev.Outcome != trail.OutcomeSuccess {
 			continue
 		}
@@ -216,8 +239,14 @@ func TestSubscriptionChangesChain(t *testing.T) {
 			last[ev.Target.ID][c.Field] = string(c.New)
 		}
 	}
-	if len(last) != len(d.Tenants) {
-		t.Fatalf("%d subscriptions changed, want %d", len(last), len(d.Tenants))
+	subs := 0
+	for k := range last {
+		if strings.HasPrefix(k, "sub_") {
+			subs++
+		}
+	}
+	if subs != len(d.Tenants) || roleChanges == 0 {
+		t.Fatalf("%d subscriptions changed (want %d), %d role changes", subs, len(d.Tenants), roleChanges)
 	}
 }
 
