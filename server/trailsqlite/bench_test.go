@@ -101,8 +101,9 @@ func rawRows(tb testing.TB, evs []trail.Event) [][]any {
 
 type ingester struct {
 	name string
-	// setup opens a fresh database; run ingests into it.
-	setup func(tb testing.TB, sync string) (run func() error, done func())
+	// setup opens a fresh database; batch(i) ingests the batch of events
+	// starting at index i into it.
+	setup func(tb testing.TB, sync string) (batch func(i int) error, done func())
 }
 
 func ingesters(tb testing.TB) []ingester {
@@ -140,58 +141,52 @@ func ingesters(tb testing.TB) []ingester {
 		strings.TrimSuffix(strings.Repeat("(?"+strings.Repeat(",?", nInsertCols-1)+"),", benchBatch), ",")
 	plainInsert := "INSERT INTO trail_events (" + insertCols + ") VALUES (?" + strings.Repeat(",?", nInsertCols-1) + ")"
 	return []ingester{
-		{"trail_store_append", func(tb testing.TB, sync string) (func() error, func()) {
+		{"trail_store_append", func(tb testing.TB, sync string) (func(int) error, func()) {
 			s := open(tb, sync)
-			return func() error {
-				for i := 0; i < len(norm); i += benchBatch {
-					if _, err := s.Append(ctx, norm[i:i+benchBatch]); err != nil {
-						return err
-					}
+			return func(i int) error {
+				if _, err := s.Append(ctx, norm[i:i+benchBatch]); err != nil {
+					return err
 				}
 				return nil
 			}, func() { s.Close() }
 		}},
-		{"trail_client_recordmany", func(tb testing.TB, sync string) (func() error, func()) {
+		{"trail_client_recordmany", func(tb testing.TB, sync string) (func(int) error, func()) {
 			s := open(tb, sync)
 			c, err := trail.NewClient(s, nil)
 			if err != nil {
 				tb.Fatal(err)
 			}
-			return func() error {
-				for i := 0; i < len(raw); i += benchBatch {
-					if _, err := c.RecordMany(ctx, raw[i:i+benchBatch]); err != nil {
-						return err
-					}
+			return func(i int) error {
+				if _, err := c.RecordMany(ctx, raw[i:i+benchBatch]); err != nil {
+					return err
 				}
 				return nil
 			}, func() { s.Close() }
 		}},
-		{"raw_prepared_insert", func(tb testing.TB, sync string) (func() error, func()) {
+		{"raw_prepared_insert", func(tb testing.TB, sync string) (func(int) error, func()) {
 			db := openRaw(tb, sync)
-			return func() error {
-				for i := 0; i < len(rows); i += benchBatch {
-					tx, err := db.Begin()
-					if err != nil {
+			return func(i int) error {
+				tx, err := db.Begin()
+				if err != nil {
+					return err
+				}
+				st, err := tx.Prepare(plainInsert)
+				if err != nil {
+					return err
+				}
+				for _, r := range rows[i : i+benchBatch] {
+					if _, err := st.Exec(r...); err != nil {
 						return err
 					}
-					st, err := tx.Prepare(plainInsert)
-					if err != nil {
-						return err
-					}
-					for _, r := range rows[i : i+benchBatch] {
-						if _, err := st.Exec(r...); err != nil {
-							return err
-						}
-					}
-					st.Close()
-					if err := tx.Commit(); err != nil {
-						return err
-					}
+				}
+				st.Close()
+				if err := tx.Commit(); err != nil {
+					return err
 				}
 				return nil
 			}, func() { db.Close() }
 		}},
-		{"raw_multirow_insert", func(tb testing.TB, sync string) (func() error, func()) {
+		{"raw_multirow_insert", func(tb testing.TB, sync string) (func(int) error, func()) {
 			// The strongest raw baseline: one multi-row INSERT per batch,
 			// prepared once (as Store.Append does).
 			db := openRaw(tb, sync)
@@ -200,22 +195,20 @@ func ingesters(tb testing.TB) []ingester {
 			if err != nil {
 				tb.Fatal(err)
 			}
-			return func() error {
-				for i := 0; i < len(rows); i += benchBatch {
-					args = args[:0]
-					for _, r := range rows[i : i+benchBatch] {
-						args = append(args, r...)
-					}
-					tx, err := db.Begin()
-					if err != nil {
-						return err
-					}
-					if _, err := tx.Stmt(st).Exec(args...); err != nil {
-						return err
-					}
-					if err := tx.Commit(); err != nil {
-						return err
-					}
+			return func(i int) error {
+				args = args[:0]
+				for _, r := range rows[i : i+benchBatch] {
+					args = append(args, r...)
+				}
+				tx, err := db.Begin()
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Stmt(st).Exec(args...); err != nil {
+					return err
+				}
+				if err := tx.Commit(); err != nil {
+					return err
 				}
 				return nil
 			}, func() { st.Close(); db.Close() }
@@ -237,11 +230,13 @@ func BenchmarkIngest(b *testing.B) {
 				var elapsed time.Duration
 				for b.Loop() {
 					b.StopTimer()
-					run, done := in.setup(b, sync)
+					batch, done := in.setup(b, sync)
 					b.StartTimer()
 					start := time.Now()
-					if err := run(); err != nil {
-						b.Fatal(err)
+					for i := 0; i < benchEvents; i += benchBatch {
+						if err := batch(i); err != nil {
+							b.Fatal(err)
+						}
 					}
 					elapsed += time.Since(start)
 					b.StopTimer()
@@ -254,30 +249,40 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
-// BenchmarkIngestRatio runs every ingester once per iteration, interleaved,
-// so that they share the machine's state, and reports each one's events/s
-// and Trail's ratios to the faster raw INSERT.
+// BenchmarkIngestRatio ingests the same rows with every ingester in one
+// iteration, interleaved batch by batch (in rotating order) so that all of
+// them see the same machine, and reports each one's events/s and Trail's
+// ratios to the faster raw INSERT.
 func BenchmarkIngestRatio(b *testing.B) {
 	for _, sync := range []string{"NORMAL", "FULL"} {
 		b.Run("sync="+sync, func(b *testing.B) {
 			ins := ingesters(b)
 			total := make([]time.Duration, len(ins))
 			cpu := make([]time.Duration, len(ins))
+			batches := make([]func(int) error, len(ins))
+			dones := make([]func(), len(ins))
 			for b.Loop() {
-				for i, in := range ins {
-					b.StopTimer()
-					run, done := in.setup(b, sync)
-					b.StartTimer()
-					start, startCPU := time.Now(), cpuTime()
-					if err := run(); err != nil {
-						b.Fatal(err)
-					}
-					total[i] += time.Since(start)
-					cpu[i] += cpuTime() - startCPU
-					b.StopTimer()
-					done()
-					b.StartTimer()
+				b.StopTimer()
+				for j, in := range ins {
+					batches[j], dones[j] = in.setup(b, sync)
 				}
+				b.StartTimer()
+				for k, i := 0, 0; i < benchEvents; k, i = k+1, i+benchBatch {
+					for r := range ins {
+						j := (k + r) % len(ins)
+						start, startCPU := time.Now(), cpuTime()
+						if err := batches[j](i); err != nil {
+							b.Fatal(err)
+						}
+						total[j] += time.Since(start)
+						cpu[j] += cpuTime() - startCPU
+					}
+				}
+				b.StopTimer()
+				for _, done := range dones {
+					done()
+				}
+				b.StartTimer()
 			}
 			// Wall-clock rates, and rates per CPU-second: on a machine shared
 			// with other work the second is the steadier comparison (SQLite
