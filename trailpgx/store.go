@@ -172,6 +172,10 @@ type partitionCache struct {
 	mu     sync.Mutex
 	loaded bool
 	months map[int]bool
+	// aheadTried is when the store last tried to create the months ahead of
+	// the clock, so that a failure (lock timeout) is retried hourly, not on
+	// every append.
+	aheadTried time.Time
 }
 
 func (p *partitionCache) reset() {
@@ -211,7 +215,23 @@ func (s *Store) ensureFor(ctx context.Context, events []trail.Event) error {
 			missing = append(missing, m)
 		}
 	}
+	// Keep Config.MonthsAhead months ahead of the clock, so that a
+	// long-running process never creates the current month's partition in
+	// the hot path. Best effort: the events at hand do not need them.
+	var ahead []int
+	now := s.cfg.Now()
+	if cur := monthIndex(now); !s.parts.months[cur+1] && now.Sub(s.parts.aheadTried) > time.Hour {
+		s.parts.aheadTried = now
+		for i := 0; i <= s.cfg.MonthsAhead; i++ {
+			if !s.parts.months[cur+i] && !seen[cur+i] {
+				ahead = append(ahead, cur+i)
+			}
+		}
+	}
 	s.parts.mu.Unlock()
+	if len(ahead) > 0 {
+		_ = s.ensureMonths(ctx, ahead)
+	}
 	if len(missing) == 0 {
 		return nil
 	}

@@ -515,3 +515,25 @@ func TestQueue(t *testing.T) {
 		}
 	}
 }
+
+// A process running for months keeps partitions ahead of its clock without
+// another Migrate.
+func TestPartitionsKeptAhead(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	later := time.Now().UTC().AddDate(0, 7, 0)
+	s2, err := trailpgx.New(context.Background(), testPool(t), &trailpgx.Config{Schema: s.Schema(), Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := trail.Event{OccurredAt: time.Now().UTC(), Actor: trail.Actor{Type: trail.ActorSystem}, Action: "clock.tick"}
+	ev.Normalize()
+	if _, err := s2.Append(context.Background(), []trail.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	want := "events_p" + time.Date(later.Year(), later.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 3, 0).Format("200601")
+	var ok bool
+	if err := testPool(t).QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", s.Schema()+"."+want).Scan(&ok); err != nil || !ok {
+		t.Errorf("partition %s not created ahead (%v)", want, err)
+	}
+}

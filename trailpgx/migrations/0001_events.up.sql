@@ -95,8 +95,11 @@ CREATE TRIGGER event_ids_no_truncate BEFORE TRUNCATE ON @schema@.event_ids
 -- runs as the owner so that writers need no DDL privilege. Row triggers are
 -- cloned onto partitions by PostgreSQL; statement (TRUNCATE) triggers are
 -- not, so it adds that one itself.
+-- Creating a partition locks the events table; lock_timeout keeps a long
+-- transaction that holds events from queueing every writer behind us.
 CREATE FUNCTION @schema@.ensure_partitions(months timestamptz[]) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET timezone = 'UTC' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET timezone = 'UTC'
+SET lock_timeout = '5s' AS $$
 DECLARE
 	m timestamptz;
 	lo timestamptz;
