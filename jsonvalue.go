@@ -557,6 +557,9 @@ func appendCanonicalNumber[S ~string | ~[]byte](dst []byte, lit S) ([]byte, erro
 		}
 		return append(dst, lit...), nil
 	}
+	if !isInt && plainCanonical(lit) {
+		return append(dst, lit...), nil
+	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return dst, fmt.Errorf("number %s out of range", clip(string(lit)))
@@ -582,6 +585,38 @@ func appendCanonicalNumber[S ~string | ~[]byte](dst []byte, lit S) ([]byte, erro
 		}
 	}
 	return dst, nil
+}
+
+// plainCanonical reports whether the well-formed JSON number lit, which has
+// a fraction or an exponent, is already canonical, without converting it: no
+// exponent, no trailing zero in the fraction, at least 1e-6, and at most 15
+// significant digits. Any decimal of at most 15 significant digits survives
+// a round trip through a double (DBL_DIG), so no shorter digit string names
+// the same double, and ECMAScript prints exactly these digits.
+func plainCanonical[S ~string | ~[]byte](lit S) bool {
+	i := 0
+	if lit[0] == '-' {
+		i++
+	}
+	if lit[len(lit)-1] == '0' {
+		return false
+	}
+	sig, zeros, point := 0, 0, false
+	for ; i < len(lit); i++ {
+		switch c := lit[i]; {
+		case c == '.':
+			point = true
+		case c == '0' && sig == 0:
+			if point {
+				zeros++
+			}
+		case c >= '0' && c <= '9':
+			sig++
+		default: // an exponent
+			return false
+		}
+	}
+	return point && sig > 0 && sig <= 15 && zeros <= 5
 }
 
 // appendES6Number appends f the way ECMAScript's Number.prototype.toString

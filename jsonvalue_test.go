@@ -414,3 +414,42 @@ func TestCanonicalNumbersSurvivePlainDecimal(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainCanonicalFastPath checks the shortcut for decimals against the
+// full conversion on edge cases and random literals.
+func TestPlainCanonicalFastPath(t *testing.T) {
+	t.Parallel()
+	lits := []string{"0.5", "-0.5", "0.1", "1.5", "49.9", "0.000001", "0.0000012", "0.00000012", "123456789012345.6",
+		"12345678901234.5", "1.234567890123456", "0.123456789012345", "0.1234567890123456", "100.25", "1.50", "0.0", "-0.0",
+		"1.0", "9007199254740993.5", "999999999999999.9", "0.3333333333333333", "5.0e1", "1e5", "1.5E-3"}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 100000 {
+		var b strings.Builder
+		if r.IntN(2) == 0 {
+			b.WriteByte('-')
+		}
+		if r.IntN(3) == 0 {
+			b.WriteByte('0')
+		} else {
+			b.WriteString(strconv.Itoa(100000000 + r.IntN(900000000))[:1+r.IntN(9)])
+		}
+		b.WriteByte('.')
+		for range 1 + r.IntN(20) {
+			b.WriteByte(byte('0' + r.IntN(10)))
+		}
+		lits = append(lits, b.String())
+	}
+	for _, lit := range lits {
+		got, err := appendCanonicalNumber(nil, lit)
+		if err != nil {
+			t.Fatalf("%s: %v", lit, err)
+		}
+		f, err := strconv.ParseFloat(lit, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := appendES6Number(nil, f); string(got) != string(want) {
+			t.Fatalf("%s: got %s, want %s (fast path %v)", lit, got, want, plainCanonical(lit))
+		}
+	}
+}
