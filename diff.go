@@ -688,10 +688,18 @@ type entry struct {
 func (d *differ) entries(n node) []entry {
 	switch n.k {
 	case nodeMap:
+		// One key variable and one slice for the values, instead of a copy
+		// of each key and value.
+		t := n.v.Type()
 		es := make([]entry, 0, n.v.Len())
+		key := reflect.New(t.Key()).Elem()
+		vals := reflect.MakeSlice(reflect.SliceOf(t.Elem()), n.v.Len(), n.v.Len())
 		it := n.v.MapRange()
-		for it.Next() {
-			es = append(es, entry{name: it.Key().String(), n: d.classify(it.Value())})
+		for i := 0; i < vals.Len() && it.Next(); i++ {
+			key.SetIterKey(it)
+			val := vals.Index(i)
+			val.SetIterValue(it)
+			es = append(es, entry{name: key.String(), n: d.classify(val)})
 		}
 		slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 		return es
