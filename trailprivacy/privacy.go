@@ -65,8 +65,9 @@ type Privacy struct {
 	now    func() time.Time
 	ttl    time.Duration
 
-	root    []byte   // HMAC root key
-	macKeys sync.Map // tenant -> []byte
+	root     []byte   // HMAC root key
+	macKeys  sync.Map // tenant -> []byte
+	macCount atomic.Int64
 
 	cache keyCache
 }
@@ -213,7 +214,10 @@ func (p *Privacy) macKey(tenant string) []byte {
 		return k.([]byte)
 	}
 	k := tenantMACKey(p.root, tenant)
-	p.macKeys.Store(tenant, k)
+	if p.macCount.Load() < 10_000 { // bounded: tenant names may come from requests
+		p.macKeys.Store(tenant, k)
+		p.macCount.Add(1)
+	}
 	return k
 }
 
