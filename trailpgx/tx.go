@@ -135,8 +135,9 @@ var (
 func SetDefault(c *trail.Client[pgx.Tx]) { defaultClient.Store(c) }
 
 // RecordTx records ev in tx, the caller's transaction, with the default
-// client: the one given to SetDefault, else a client over the schema "trail"
-// that fills the event from ctx. The event exists if and only if tx commits.
+// client: the one given to SetDefault, else one over the first Store created,
+// else one over the schema "trail" of tx's database. The client fills the
+// event from ctx. The event exists if and only if tx commits.
 // It is one statement, one round trip, on tx's connection.
 func RecordTx(ctx context.Context, tx pgx.Tx, ev trail.Event) (trail.Result, error) {
 	c := defaultClient.Load()
