@@ -155,11 +155,11 @@ func (b *batch) unnestArgs() []any {
 
 // Append stores events in one transaction of its own: all or none.
 func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
-	b, err := s.prepare(events)
-	if err != nil {
-		return nil, err
-	}
 	for attempt := 0; ; attempt++ {
+		b, err := s.prepare(events) // afresh on a retry: no result may survive a rolled-back try
+		if err != nil {
+			return nil, err
+		}
 		if err := s.ensureFor(ctx, events); err != nil {
 			return nil, err
 		}

@@ -342,3 +342,31 @@ func TestBoundReader(t *testing.T) {
 		t.Error("BindReader accepted an invalid tenant")
 	}
 }
+
+// After retention drops a month the store still remembers, appending to that
+// month again recreates it.
+func TestAppendAfterPartitionDropped(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	ctx := context.Background()
+	mk := func() trail.Event {
+		ev := trail.Event{OccurredAt: time.Date(2020, 5, 5, 0, 0, 0, 0, time.UTC), Tenant: "acme", Actor: trail.Actor{Type: trail.ActorSystem}, Action: "data.import"}
+		ev.Normalize()
+		return ev
+	}
+	if _, err := s.Append(ctx, []trail.Event{mk()}); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := testPool(t).QueryRow(ctx, "SELECT "+pgx.Identifier{s.Schema()}.Sanitize()+".purge_events(now() + interval '1 hour')").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	ev := mk()
+	res, err := s.Append(ctx, []trail.Event{ev})
+	if err != nil || res[0].Duplicate {
+		t.Fatalf("append after the partition was dropped: %+v, %v", res, err)
+	}
+	if !found(t, s, ev.ID) {
+		t.Error("event not stored")
+	}
+}
