@@ -29,9 +29,11 @@ type Config struct {
 	Transform Transformer
 }
 
-// Transformer rewrites an event in place before it is stored. It must be
-// deterministic for a given event and key material, and safe for concurrent
-// use.
+// Transformer rewrites an event in place before it is stored. It runs once per
+// event, before the store sees it, and the store keeps exactly what it was
+// given: integrity proofs hash that stored form, so a transform may use random
+// nonces. Applying it to an already transformed event must change nothing, and
+// it must be safe for concurrent use.
 type Transformer interface {
 	Transform(ctx context.Context, ev *Event) error
 }
