@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Diff returns the field-level changes that turn before into after, ready for
@@ -848,6 +850,14 @@ func leafJSON(n node) (json.RawMessage, error) {
 			return CanonicalJSON(strconv.AppendInt(nil, v.Int(), 10))
 		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 			return CanonicalJSON(strconv.AppendUint(nil, v.Uint(), 10))
+		case reflect.Float32, reflect.Float64:
+			if f := v.Float(); !math.IsNaN(f) && !math.IsInf(f, 0) {
+				return CanonicalJSON(strconv.AppendFloat(nil, f, 'g', -1, v.Type().Bits()))
+			}
+		case reflect.String:
+			if str := v.String(); utf8.ValidString(str) {
+				return CanonicalJSON(appendQuoted(make([]byte, 0, len(str)+2), str))
+			}
 		}
 	}
 	if !v.CanInterface() {
@@ -858,6 +868,24 @@ func leafJSON(n node) (json.RawMessage, error) {
 		return nil, err
 	}
 	return CanonicalJSON(raw)
+}
+
+// appendQuoted appends s, valid UTF-8, as a JSON string with the escapes
+// JSON requires; CanonicalJSON then puts it in canonical form.
+func appendQuoted(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
 }
 
 func isZeroValue(v reflect.Value) bool {

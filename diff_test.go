@@ -533,3 +533,27 @@ func mustMarshal(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// The direct encodings of strings and numbers must give exactly what
+// encoding/json followed by CanonicalJSON gives.
+func TestLeafJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	values := []any{
+		"", "plain", `quote " and \ backslash`, "ctl \x00\x01\x1f\t\n\r\b\f", "<html> & \u2028\u2029", "é 日本 🙂",
+		"\x7f", "bad \xff utf-8",
+		0.0, math.Copysign(0, -1), 0.1, 1e21, 1e-7, 123456789.125, math.MaxFloat64, math.SmallestNonzeroFloat64, -2.5,
+		float32(0.1), float32(3.4e38), float32(-1e-10),
+		0, -1, int8(-128), uint8(255), int64(1 << 53), uint64(1 << 53), true, false,
+	}
+	for _, v := range values {
+		want, werr := json.Marshal(v)
+		if werr == nil {
+			want, werr = CanonicalJSON(want)
+		}
+		var d differ
+		got, gerr := leafJSON(d.classify(reflect.ValueOf(v)))
+		if (werr != nil) != (gerr != nil) || string(got) != string(want) {
+			t.Errorf("%T %#v: leafJSON = %s, %v; encoding/json + CanonicalJSON = %s, %v", v, v, got, gerr, want, werr)
+		}
+	}
+}
