@@ -88,6 +88,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 		enc.SetEscapeHTML(false)
 	}
 	for {
+		s.reveal(r.Context(), page.Events)
 		for i := range page.Events {
 			ev := &page.Events[i]
 			if cw != nil {

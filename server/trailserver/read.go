@@ -117,6 +117,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, k *Key) {
 		s.auditFailed(w, r, err)
 		return
 	}
+	s.reveal(r.Context(), page.Events)
 	writeJSON(w, http.StatusOK, EventPage{Events: nonNil(page.Events), NextCursor: page.Next})
 }
 
@@ -152,7 +153,9 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, k *Key) {
 		s.auditFailed(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ev)
+	evs := []trail.Event{ev}
+	s.reveal(r.Context(), evs)
+	writeJSON(w, http.StatusOK, evs[0])
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request, k *Key) {
@@ -193,6 +196,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, k *Key) {
 		s.auditFailed(w, r, err)
 		return
 	}
+	s.reveal(r.Context(), page.Events)
 	writeJSON(w, http.StatusOK, EventPage{Events: nonNil(page.Events), NextCursor: page.Next})
 }
 

@@ -38,12 +38,23 @@ type Config struct {
 	// normalized and before it is validated and stored (the privacy layer's
 	// redaction). Default: none.
 	Transform trail.Transformer
+	// Reveal, when set, turns every stored event into its readable form
+	// before it leaves the server (the privacy layer decrypts personal data,
+	// or shows "[erased]"). An error is logged and the event is sent as far
+	// as it was revealed: the stored form leaks nothing. Default: none.
+	Reveal Revealer
 	// TailBuffer is how many events a slow live-tail client may lag behind
 	// before its stream is closed. Default: 1024.
 	TailBuffer int
 	// TailHeartbeat is the interval of SSE comments that keep idle tail
 	// streams alive through proxies. Default: 15s.
 	TailHeartbeat time.Duration
+}
+
+// Revealer turns a stored event into its readable form in place.
+// trailprivacy's *Privacy implements it.
+type Revealer interface {
+	Reveal(ctx context.Context, ev *trail.Event) error
 }
 
 // Defaults.
@@ -379,4 +390,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		return fmt.Errorf("trailserver: shutdown: %w", err)
 	}
 	return nil
+}
+
+// reveal applies Config.Reveal to evs in place.
+func (s *Server) reveal(ctx context.Context, evs []trail.Event) {
+	if s.cfg.Reveal == nil {
+		return
+	}
+	for i := range evs {
+		if err := s.cfg.Reveal.Reveal(ctx, &evs[i]); err != nil {
+			s.log.Warn("trailserver: reveal", "event", evs[i].ID, "err", err)
+		}
+	}
 }

@@ -209,6 +209,11 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriter(w)
 	send := func(ev *trail.Event) bool {
+		if s.cfg.Reveal != nil {
+			one := []trail.Event{*ev} // the hub's copy is shared with other streams
+			s.reveal(r.Context(), one)
+			ev = &one[0]
+		}
 		b, err := json.Marshal(ev)
 		if err != nil {
 			return false
