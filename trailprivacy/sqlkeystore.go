@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,16 +44,50 @@ type DBTX interface {
 // database/sql. Its SQL is portable: $n placeholders, TEXT and BIGINT
 // columns (key material as base64, times as Unix microseconds).
 type SQLKeyStore struct {
-	db DBTX
+	db     DBTX
+	schema string // "" for the connection's default (search_path on PostgreSQL)
 }
 
 // NewSQLKeyStore returns a key store over db. Call Init (or run
 // KeyStoreSchema in a migration) before use.
 func NewSQLKeyStore(db DBTX) *SQLKeyStore { return &SQLKeyStore{db: db} }
 
-// Init creates the table and index if they are absent.
+// NewSQLKeyStoreIn returns a key store whose table lives in the PostgreSQL
+// schema named schema (the schema of the deployment's events, so that one
+// dump or one DROP SCHEMA covers both). Init creates the schema if needed.
+// A schema name holding a double quote or NUL is an error.
+func NewSQLKeyStoreIn(db DBTX, schema string) (*SQLKeyStore, error) {
+	if schema == "" || strings.ContainsAny(schema, "\"\x00") {
+		return nil, fmt.Errorf("trailprivacy: bad schema name %q", schema)
+	}
+	return &SQLKeyStore{db: db, schema: schema}, nil
+}
+
+// q qualifies the table name of query with the store's schema.
+func (s *SQLKeyStore) q(query string) string {
+	if s.schema == "" {
+		return query
+	}
+	return strings.ReplaceAll(query, "trail_subject_keys", `"`+s.schema+`".trail_subject_keys`)
+}
+
+// Init creates the table and index if they are absent (and the schema, for
+// a store made by NewSQLKeyStoreIn).
 func (s *SQLKeyStore) Init(ctx context.Context) error {
-	for _, q := range KeyStoreSchema {
+	if s.schema != "" {
+		if _, err := s.db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS "`+s.schema+`"`); err != nil {
+			return fmt.Errorf("trailprivacy: create schema %s: %w", s.schema, err)
+		}
+	}
+	for i, q := range KeyStoreSchema {
+		if s.schema != "" {
+			if i == 0 {
+				q = s.q(q)
+			} else {
+				// The index takes the table's schema; only the table is qualified.
+				q = strings.Replace(q, "ON trail_subject_keys", `ON "`+s.schema+`".trail_subject_keys`, 1)
+			}
+		}
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("trailprivacy: create trail_subject_keys: %w", err)
 		}
@@ -91,13 +126,13 @@ func scanKey(r rowScanner) (SubjectKey, error) {
 
 func (s *SQLKeyStore) Current(ctx context.Context, tenant, subject string) (SubjectKey, error) {
 	return scanKey(s.db.QueryRowContext(ctx,
-		`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`,
+		s.q(`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`),
 		tenant, subject))
 }
 
 func (s *SQLKeyStore) Get(ctx context.Context, tenant, subject, id string) (SubjectKey, error) {
 	return scanKey(s.db.QueryRowContext(ctx,
-		`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND key_id = $3`,
+		s.q(`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND key_id = $3`),
 		tenant, subject, id))
 }
 
@@ -106,7 +141,7 @@ func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, err
 		k.CreatedAt = time.Now()
 	}
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO trail_subject_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING`,
+		s.q(`INSERT INTO trail_subject_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING`),
 		k.Tenant, k.Subject, k.ID, k.KEKID, base64.StdEncoding.EncodeToString(k.Wrapped), k.CreatedAt.UnixMicro())
 	if err != nil {
 		return SubjectKey{}, fmt.Errorf("trailprivacy: store data key: %w", err)
@@ -122,8 +157,8 @@ func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, err
 
 func (s *SQLKeyStore) Destroy(ctx context.Context, tenant, subject string, at time.Time) error {
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE trail_subject_keys SET wrapped_key = NULL, destroyed_at = $3
-		WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`,
+		s.q(`UPDATE trail_subject_keys SET wrapped_key = NULL, destroyed_at = $3
+		WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`),
 		tenant, subject, at.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("trailprivacy: destroy data key: %w", err)
@@ -137,7 +172,7 @@ func (s *SQLKeyStore) Destroy(ctx context.Context, tenant, subject string, at ti
 	}
 	var tombstones int64
 	if err := s.db.QueryRowContext(ctx,
-		`SELECT COUNT(*) FROM trail_subject_keys WHERE tenant = $1 AND subject = $2`,
+		s.q(`SELECT COUNT(*) FROM trail_subject_keys WHERE tenant = $1 AND subject = $2`),
 		tenant, subject).Scan(&tombstones); err != nil {
 		return fmt.Errorf("trailprivacy: destroy data key: %w", err)
 	}
@@ -152,9 +187,9 @@ func (s *SQLKeyStore) List(ctx context.Context, afterTenant, afterSubject string
 		limit = 1000
 	}
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT `+keyCols+` FROM trail_subject_keys
+		s.q(`SELECT `+keyCols+` FROM trail_subject_keys
 		WHERE destroyed_at IS NULL AND (tenant > $1 OR (tenant = $1 AND subject > $2))
-		ORDER BY tenant, subject LIMIT $3`,
+		ORDER BY tenant, subject LIMIT $3`),
 		afterTenant, afterSubject, limit)
 	if err != nil {
 		return nil, fmt.Errorf("trailprivacy: list data keys: %w", err)
@@ -176,8 +211,8 @@ func (s *SQLKeyStore) List(ctx context.Context, afterTenant, afterSubject string
 
 func (s *SQLKeyStore) Replace(ctx context.Context, k SubjectKey, oldKEK string) (bool, error) {
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE trail_subject_keys SET wrapped_key = $1, kek_id = $2
-		WHERE tenant = $3 AND subject = $4 AND key_id = $5 AND kek_id = $6 AND destroyed_at IS NULL`,
+		s.q(`UPDATE trail_subject_keys SET wrapped_key = $1, kek_id = $2
+		WHERE tenant = $3 AND subject = $4 AND key_id = $5 AND kek_id = $6 AND destroyed_at IS NULL`),
 		base64.StdEncoding.EncodeToString(k.Wrapped), k.KEKID, k.Tenant, k.Subject, k.ID, oldKEK)
 	if err != nil {
 		return false, fmt.Errorf("trailprivacy: rewrap data key: %w", err)
