@@ -67,10 +67,14 @@ func ExampleDiff_maps() {
 		map[string]any{"seats": 10, "features": map[string]any{"sso": true, "audit": true}},
 	)
 	for _, c := range changes {
-		fmt.Printf("%s: %s → %s\n", c.Field, c.Old, c.New)
+		old := string(c.Old)
+		if c.Old == nil {
+			old = "(absent)"
+		}
+		fmt.Printf("%s: %s → %s\n", c.Field, old, c.New)
 	}
 	// Output:
-	// features.audit:  → true
+	// features.audit: (absent) → true
 	// features.sso: false → true
 	// seats: 5 → 10
 }
