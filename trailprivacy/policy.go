@@ -409,3 +409,16 @@ func clip(s string) string {
 	}
 	return s[:64] + "…"
 }
+
+// WithoutDefaults returns a copy of p with the deployment's default
+// deny-list turned off (`trail --no-default-redaction`). Tenant sections that
+// say `defaults on` themselves keep it; the others follow the deployment.
+// A nil p is the default policy.
+func (p *Policy) WithoutDefaults() *Policy {
+	if p == nil {
+		p = DefaultPolicy()
+	}
+	q := *p
+	q.defaults = false
+	return &q
+}

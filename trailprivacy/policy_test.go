@@ -214,3 +214,29 @@ func TestDenyListExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestWithoutDefaults(t *testing.T) {
+	t.Parallel()
+	p, err := ParsePolicy("email hmac\n[tenant acme]\ndefaults on\n[tenant beta]\nphone pii\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := p.WithoutDefaults()
+	for _, c := range []struct {
+		p            *Policy
+		tenant, path string
+		want         Action
+	}{
+		{p, "", "password", ActionRedact},
+		{q, "", "password", ActionKeep},
+		{q, "beta", "password", ActionKeep},
+		{q, "acme", "password", ActionRedact},
+		{q, "", "email", ActionHMAC},
+		{q, "beta", "phone", ActionPII},
+		{(*Policy)(nil).WithoutDefaults(), "", "token", ActionKeep},
+	} {
+		if got := c.p.ActionFor(c.tenant, c.path); got != c.want {
+			t.Errorf("ActionFor(%q, %q) = %s, want %s", c.tenant, c.path, got, c.want)
+		}
+	}
+}
