@@ -298,7 +298,7 @@ const maxRowsPerInsert = 1000
 // already stored, and returning the IDs it did insert.
 func insertSQL(n int) string {
 	return "INSERT INTO trail_events (" + insertCols + ") VALUES " + insertRow + strings.Repeat(","+insertRow, n-1) +
-		" ON CONFLICT (id) DO NOTHING RETURNING id"
+		" ON CONFLICT (id) DO NOTHING RETURNING seq, id"
 }
 
 // stmt returns the prepared INSERT of n events, or nil to parse it on the
@@ -344,6 +344,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event, ow
 	var enc encoder
 	args := make([]any, min(len(events), maxRowsPerInsert)*nInsertCols)
 	inserted := make(map[uuid.UUID]bool, len(events))
+	var seqs []int64
 	for lo := 0; lo < len(events); lo += maxRowsPerInsert {
 		chunk := events[lo:min(lo+maxRowsPerInsert, len(events))]
 		a := args[:len(chunk)*nInsertCols]
@@ -368,9 +369,11 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event, ow
 		if err != nil {
 			return nil, fmt.Errorf("trailsqlite: append: %w", err)
 		}
+		seqs = seqs[:0]
 		for rows.Next() {
 			var id []byte
-			if err := rows.Scan(&id); err != nil {
+			var seq int64
+			if err := rows.Scan(&seq, &id); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("trailsqlite: append: %w", err)
 			}
@@ -380,12 +383,17 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event, ow
 				return nil, fmt.Errorf("trailsqlite: append: returned id: %w", err)
 			}
 			inserted[u] = true
+			seqs = append(seqs, seq)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("trailsqlite: append: %w", err)
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("trailsqlite: append: %w", err)
+		}
+		// Queue the new events for sealing in the same transaction (seal.go).
+		if err := queuePending(ctx, tx, seqs); err != nil {
+			return nil, err
 		}
 	}
 	for i := range res {
