@@ -59,6 +59,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 	// A long export must not be cut by the server's write timeout.
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 
 	name := "trail-export-" + s.cfg.Now().UTC().Format("20060102T150405Z")
 	h := w.Header()

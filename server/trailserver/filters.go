@@ -181,9 +181,6 @@ func ParseDuration(s string) (time.Duration, error) {
 // filtersOf returns the filters of a request as audit metadata: the
 // parameters given, verbatim (they were checked to be short UTF-8).
 func filtersOf(v url.Values) map[string]any {
-	if len(v) == 0 {
-		return nil
-	}
 	m := make(map[string]any, len(v))
 	for k, vals := range v {
 		if k == "cursor" || len(vals) == 0 {

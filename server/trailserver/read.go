@@ -42,8 +42,17 @@ func scopeTenant(k *Key, tenant string) (string, *Problem) {
 // platform event when an all-tenant key read across tenants). A read whose
 // audit record cannot be written is refused: unaudited reads must not happen.
 func (s *Server) auditRead(ctx context.Context, k *Key, r *http.Request, tenant string, target trail.Target, meta map[string]any) error {
+	_, err := s.recordRead(ctx, k, r, tenant, target, meta)
+	return err
+}
+
+// recordRead is auditRead returning the audit event's ID.
+func (s *Server) recordRead(ctx context.Context, k *Key, r *http.Request, tenant string, target trail.Target, meta map[string]any) (uuid.UUID, error) {
 	if meta == nil {
 		meta = map[string]any{}
+	}
+	if f, ok := meta["filters"].(map[string]any); ok && len(f) == 0 {
+		delete(meta, "filters")
 	}
 	meta["endpoint"] = r.Method + " " + r.URL.Path
 	ev := trail.Event{
@@ -60,17 +69,17 @@ func (s *Server) auditRead(ctx context.Context, k *Key, r *http.Request, tenant 
 	}
 	ev.Actor.IP = remoteIP(r)
 	if err := ev.Normalize(); err != nil {
-		return err
+		return uuid.Nil, err
 	}
 	if err := ev.Validate(); err != nil {
-		return err
+		return uuid.Nil, err
 	}
 	if _, err := s.cfg.Store.Append(context.WithoutCancel(ctx), []trail.Event{ev}); err != nil {
-		return err
+		return uuid.Nil, err
 	}
 	s.metrics.auditReads.Add(1)
 	s.hub.publish([]trail.Event{ev})
-	return nil
+	return ev.ID, nil
 }
 
 func clipHeader(s string) string {

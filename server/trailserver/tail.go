@@ -195,13 +195,17 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 		}
 		past = page.Events
 	}
-	if err := s.auditRead(r.Context(), k, r, q.Tenant, trail.Target{}, map[string]any{"filters": filtersOf(v)}); err != nil {
+	// The stream does not show its own audit.read.
+	self, err := s.recordRead(r.Context(), k, r, q.Tenant, trail.Target{}, map[string]any{"filters": filtersOf(v)})
+	if err != nil {
 		s.auditFailed(w, r, err)
 		return
 	}
 	s.metrics.tailSubscribers.Add(1)
 	defer s.metrics.tailSubscribers.Add(-1)
+	// A stream outlives the server's write timeout (and any read deadline).
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -253,7 +257,7 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 				flush()
 				return
 			}
-			if _, dup := sent[ev.ID]; dup {
+			if _, dup := sent[ev.ID]; dup || ev.ID == self {
 				continue
 			}
 			send(&ev)
@@ -265,7 +269,7 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 						more = false
 						break
 					}
-					if _, dup := sent[ev.ID]; !dup {
+					if _, dup := sent[ev.ID]; !dup && ev.ID != self {
 						send(&ev)
 					}
 				default:
