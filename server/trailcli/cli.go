@@ -27,12 +27,15 @@ type CLI struct {
 	Demo    DemoCmd    `cmd:"" help:"Seed a realistic multi-tenant demo dataset and print what to try."`
 	Serve   ServeCmd   `cmd:"" help:"Serve the HTTP API (ingest, query, export, live tail) with API keys."`
 	Keys    KeysCmd    `cmd:"" help:"Create, list and revoke API keys of the HTTP API."`
+	Hash    HashCmd    `cmd:"" help:"Print the pseudonym (HMAC) of a value to search for in hashed fields; recorded as an event."`
+	Forget  ForgetCmd  `cmd:"" help:"Erase a person: destroy the subject's key, so that its encrypted fields read [erased]."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
 // Globals are the flags every command takes.
 type Globals struct {
 	DB string `name:"db" env:"TRAIL_DB" default:"./trail.db" placeholder:"PATH" help:"SQLite database file."`
+	PrivacyFlags
 }
 
 // Env is what a command runs with: the parsed global flags and the process's

@@ -32,7 +32,11 @@ func (c *DemoCmd) Run(e *Env) error {
 		return err
 	}
 	defer s.Close()
-	st, err := demo.Seed(e.Ctx, s, d, nil)
+	p, err := e.SQLitePrivacy(s)
+	if err != nil {
+		return err
+	}
+	st, err := demo.Seed(e.Ctx, s, d, &demo.SeedOptions{Transform: p})
 	switch {
 	case errors.Is(err, demo.ErrNotEmpty):
 		fmt.Fprintf(e.Stderr, "%s already holds events: demo data not added (give --db a new file for a fresh demo)\n", e.Globals.DB)

@@ -17,6 +17,8 @@ type KeysCmd struct {
 	Create KeysCreateCmd `cmd:"" help:"Create an API key; its secret is printed once."`
 	List   KeysListCmd   `cmd:"" help:"List API keys (never their secrets)."`
 	Revoke KeysRevokeCmd `cmd:"" help:"Revoke an API key by id."`
+
+	RotateMaster KeysRotateMasterCmd `cmd:"" name:"rotate-master" help:"Re-wrap every data key of the privacy layer with a new master key (events untouched)."`
 }
 
 // PostgresFlag selects the PostgreSQL deployment instead of the SQLite file.

@@ -96,6 +96,13 @@ func (e *Env) runQuery(q trail.Query, asJSON bool, print func(e *Env, events []t
 	if err != nil {
 		return err
 	}
+	p, err := e.SQLitePrivacy(s)
+	if err != nil {
+		return err
+	}
+	if err := e.revealEvents(p, page.Events); err != nil {
+		return err
+	}
 	if asJSON {
 		if err := writeJSONLines(e.Stdout, page.Events); err != nil {
 			return err

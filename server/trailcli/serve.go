@@ -85,13 +85,18 @@ func (c *ServeCmd) Run(e *Env) error {
 		return err
 	}
 	defer b.close()
+	priv, closePriv, err := e.servePrivacy(b, c.Postgres) // privacy.go
+	if err != nil {
+		return err
+	}
+	defer closePriv()
 
 	var d *demo.Dataset
 	if c.Demo {
 		if d, err = demo.Generate(demo.Config{Now: e.Now()}); err != nil {
 			return err
 		}
-		st, err := demo.Seed(e.Ctx, b.store, d, nil)
+		st, err := demo.Seed(e.Ctx, b.store, d, &demo.SeedOptions{Transform: priv})
 		switch {
 		case errors.Is(err, demo.ErrNotEmpty):
 			fmt.Fprintf(e.Stdout, "%s already holds events: demo data not added.\n", b.where)
@@ -124,6 +129,9 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	srv, err := trailserver.New(trailserver.Config{
 		Store:     b.store,
+		Transform: priv,
+		Reveal:    priv,
+		Privacy:   &trailserver.PrivacyConfig{Admin: priv},
 		Keys:      b.keys,
 		Logger:    slog.New(slog.NewTextHandler(e.Stderr, nil)),
 		RateLimit: rate,

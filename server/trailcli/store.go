@@ -34,5 +34,13 @@ func (e *Env) OpenStore(create bool) (*trailsqlite.Store, error) {
 // NewClient returns a client recording into store as the CLI: events that
 // name no source get source "cli".
 func (e *Env) NewClient(store trail.TxStore[*sql.Tx]) (*trail.Client[*sql.Tx], error) {
-	return trail.NewClient(store, &trail.Config{Source: "cli", Now: e.Now})
+	cfg := &trail.Config{Source: "cli", Now: e.Now}
+	if st, ok := store.(*trailsqlite.Store); ok {
+		p, err := e.SQLitePrivacy(st) // events are stored protected (privacy.go)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Transform = p
+	}
+	return trail.NewClient(store, cfg)
 }

@@ -38,6 +38,9 @@ type Config struct {
 	// normalized and before it is validated and stored (the privacy layer's
 	// redaction). Default: none.
 	Transform trail.Transformer
+	// Privacy, when set, serves the privacy layer's admin endpoints
+	// POST /v1/hash and POST /v1/forget (privacy.go). Default: none (404).
+	Privacy *PrivacyConfig
 	// Reveal, when set, turns every stored event into its readable form
 	// before it leaves the server (the privacy layer decrypts personal data,
 	// or shows "[erased]"). An error is logged and the event is sent as far
@@ -143,6 +146,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/keys", isAdmin, s.createKey)
 	s.handle("GET /v1/keys", isAdmin, s.listKeys)
 	s.handle("DELETE /v1/keys/{id}", isAdmin, s.revokeKey)
+	s.privacyRoutes()
 	s.handle("GET /healthz", public, func(w http.ResponseWriter, r *http.Request, _ *Key) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
