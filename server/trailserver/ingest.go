@@ -25,6 +25,9 @@ type IngestResult struct {
 	// RecordedAt is when the server accepted the event; for a duplicate, when
 	// it accepted the first copy (omitted if that copy is not the key's to see).
 	RecordedAt *time.Time `json:"recorded_at,omitempty"`
+	// LeafIndex is the event's sequence number in its tenant's log once
+	// sealed (a duplicate of a sealed event); absent while pending.
+	LeafIndex *int64 `json:"leaf_index,omitempty"`
 }
 
 // IngestResponse is the body of a successful POST /v1/events.
@@ -103,6 +106,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
 		}
 		resp.Results[i] = ir
 	}
+	s.addLeafIndexes(r.Context(), k, resp.Results)
 	s.metrics.batches.Add(1)
 	s.metrics.eventsCreated.Add(uint64(resp.Created))
 	s.metrics.eventsDuplicate.Add(uint64(resp.Duplicates))

@@ -31,6 +31,8 @@ type metrics struct {
 	authFailures    atomic.Uint64
 	tailSubscribers atomic.Int64
 	exportedEvents  atomic.Uint64
+
+	extra func(io.Writer) // more metrics, e.g. the sealer's (integrity.go)
 }
 
 type reqKey struct {
@@ -132,6 +134,9 @@ func (m *metrics) write(w io.Writer) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Fprintf(w, "# HELP go_memstats_heap_alloc_bytes Heap bytes in use.\n# TYPE go_memstats_heap_alloc_bytes gauge\ngo_memstats_heap_alloc_bytes %d\n", ms.HeapAlloc)
+	if m.extra != nil {
+		m.extra(w)
+	}
 	fmt.Fprintf(w, "# HELP process_start_time_seconds Start time of the server since the Unix epoch.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %d\n", m.start.Unix())
 }
 

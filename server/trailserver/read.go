@@ -164,7 +164,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	evs := []trail.Event{ev}
 	s.reveal(r.Context(), evs)
-	writeJSON(w, http.StatusOK, evs[0])
+	s.writeEvent(w, r.Context(), evs[0])
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request, k *Key) {

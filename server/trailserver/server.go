@@ -52,6 +52,9 @@ type Config struct {
 	// TailHeartbeat is the interval of SSE comments that keep idle tail
 	// streams alive through proxies. Default: 15s.
 	TailHeartbeat time.Duration
+	// Integrity, when set, serves checkpoints, proofs, leaf indexes and the
+	// sealing lag (integrity.go). Default: none (those endpoints answer 404).
+	Integrity *Integrity
 }
 
 // Revealer turns a stored event into its readable form in place.
@@ -118,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst),
 		hub:     newHub(),
 	}
+	s.metrics.extra = s.writeSealMetrics
 	s.routes()
 	return s, nil
 }
@@ -143,6 +147,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/stats", canRead, s.stats)
 	s.handle("GET /v1/export", canRead, s.export)
 	s.handle("GET /v1/tail", canRead, s.tail)
+	s.integrityRoutes()
 	s.handle("POST /v1/keys", isAdmin, s.createKey)
 	s.handle("GET /v1/keys", isAdmin, s.listKeys)
 	s.handle("DELETE /v1/keys/{id}", isAdmin, s.revokeKey)
