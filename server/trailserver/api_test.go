@@ -168,9 +168,6 @@ func TestTour(t *testing.T) {
 				t.Errorf("metrics lack %q", want)
 			}
 		}
-		if missing := specCoverage(); len(missing) > 0 {
-			t.Errorf("operations never answered 2xx in the tests: %v", missing)
-		}
 	})
 }
 

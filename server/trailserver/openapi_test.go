@@ -3,8 +3,11 @@ package trailserver_test
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"mime"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -229,6 +232,25 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			t.Errorf("route %s is not documented", route)
 		}
 	}
+}
+
+// TestMain checks, after a full run of the package's tests, that every
+// operation of the OpenAPI document answered 2xx at least once (each answer
+// having been checked against the document by fixture.do).
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
+		if err := loadSpec(); err != nil {
+			fmt.Fprintln(os.Stderr, "openapi.json:", err)
+			os.Exit(1)
+		}
+		if missing := specCoverage(); len(missing) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: documented operations that no test saw answer 2xx: %v\n", missing)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // specCoverage reports operations that no test saw succeed.
