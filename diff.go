@@ -46,7 +46,10 @@ import (
 //
 // The struct tag `trail:"-"` leaves a field out of the diff, and
 // `trail:"redact"` reports only that the field changed: the Change has
-// Redacted set and no values. A leaf whose values contain tagged struct
+// Redacted set and no values. `trail:"hmac"` and `trail:"pii"` report the
+// field's whole values (an object as one value) with Change.Protect set, for
+// the privacy layer (trailprivacy) to hash or encrypt; Validate rejects the
+// change if no transformer did. A leaf whose values contain tagged struct
 // fields (a slice of such structs, say) is reported redacted as a whole when
 // it changes, since its values cannot be shown without the tagged fields. An
 // unknown trail tag is an error naming the field.
@@ -102,6 +105,8 @@ const (
 	policyKeep   fieldPolicy = iota // no tag: record old and new values
 	policyOmit                      // trail:"-": leave the field out
 	policyRedact                    // trail:"redact": record that it changed, not the values
+	policyHMAC                      // trail:"hmac": values marked for a keyed hash (Change.Protect)
+	policyPII                       // trail:"pii": values marked for encryption (Change.Protect)
 )
 
 // parseTrailTag parses the value of a `trail` struct tag.
@@ -113,8 +118,12 @@ func parseTrailTag(tag string) (fieldPolicy, error) {
 		return policyOmit, nil
 	case "redact":
 		return policyRedact, nil
+	case ProtectHMAC:
+		return policyHMAC, nil
+	case ProtectPII:
+		return policyPII, nil
 	}
-	return 0, fmt.Errorf("unknown trail tag %q (want \"-\" or \"redact\")", clip(tag))
+	return 0, fmt.Errorf("unknown trail tag %q (want \"-\", \"redact\", \"hmac\" or \"pii\")", clip(tag))
 }
 
 // nodeKind is how Diff treats a value.
@@ -527,7 +536,7 @@ func (d *differ) value(path fieldPath, b, a node, policy fieldPolicy, fromStruct
 	if d.err != nil || (b.k == nodeAbsent && a.k == nodeAbsent) {
 		return
 	}
-	if policy == policyRedact {
+	if policy >= policyRedact {
 		var changed bool
 		switch {
 		case b.k == nodeAbsent:
@@ -543,7 +552,7 @@ func (d *differ) value(path fieldPath, b, a node, policy fieldPolicy, fromStruct
 			changed = !eq
 		}
 		if changed {
-			d.out = append(d.out, Change{Field: path.String(), Redacted: true})
+			d.protectedChange(path, b, a, policy)
 		}
 		return
 	}
@@ -757,6 +766,35 @@ func jsonEqual(b, a node) (bool, error) {
 		return false, err
 	}
 	return bytes.Equal(bj, aj), nil
+}
+
+// protectedChange records a change of a field tagged redact, hmac or pii:
+// redacted, or its whole values (an object as one value) marked with
+// Change.Protect for the privacy layer. Values that hold tagged fields
+// themselves are redacted.
+func (d *differ) protectedChange(path fieldPath, b, a node, policy fieldPolicy) {
+	if policy == policyRedact || valueHasPolicy(b.v) || valueHasPolicy(a.v) {
+		d.out = append(d.out, Change{Field: path.String(), Redacted: true})
+		return
+	}
+	c := Change{Field: path.String(), Protect: ProtectHMAC}
+	if policy == policyPII {
+		c.Protect = ProtectPII
+	}
+	var err error
+	if b.k != nodeAbsent {
+		if c.Old, err = leafJSON(b); err != nil {
+			d.fail(path.String(), err)
+			return
+		}
+	}
+	if a.k != nodeAbsent {
+		if c.New, err = leafJSON(a); err != nil {
+			d.fail(path.String(), err)
+			return
+		}
+	}
+	d.out = append(d.out, c)
 }
 
 // leafChange records a change of a leaf; an absent side stays nil. Values

@@ -150,7 +150,19 @@ type Change struct {
 	// Redacted is true when the field changed but its values were withheld by
 	// policy; Old and New are then empty.
 	Redacted bool `json:"redacted,omitempty"`
+	// Protect asks the privacy layer to protect the values: "hmac" (keyed
+	// hash) or "pii" (encrypted, erasable). Diff sets it for fields tagged
+	// `trail:"hmac"` or `trail:"pii"`; the Transformer applies it and clears
+	// it. Validate rejects a change that still carries it, so a value meant
+	// to be protected is never stored in plaintext. Never stored.
+	Protect string `json:"protect,omitempty"`
 }
+
+// Protect values of Change.Protect.
+const (
+	ProtectHMAC = "hmac"
+	ProtectPII  = "pii"
+)
 
 // Changed builds a Change from Go values, marshaled to JSON. It panics if a
 // value cannot be marshaled, like regexp.MustCompile: the values are the

@@ -137,6 +137,9 @@ func (ev *Event) validate(now time.Time, canonical bool) error {
 		if c.Redacted && (c.Old != nil || c.New != nil) {
 			return invalid(f, "a redacted change carries no old or new value")
 		}
+		if c.Protect != "" {
+			return invalid(f+".protect", "%q: no privacy transform protected this change (configure trailprivacy as Config.Transform, or send it to a server that does)", clip(c.Protect))
+		}
 		for _, v := range []struct {
 			name string
 			raw  []byte

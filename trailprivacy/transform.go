@@ -121,9 +121,21 @@ func (t *walker) fieldAction(segs []string) Action {
 func (t *walker) changes() error {
 	ev := t.ev
 	out := make([]trail.Change, 0, len(ev.Changes))
-	for _, c := range ev.Changes {
+	for i, c := range ev.Changes {
 		segs := splitPath(c.Field)
 		act := t.fieldAction(segs)
+		if c.Protect != "" {
+			// A struct tag's marker (trail.Diff): applied unless the policy
+			// keeps even less (omit, redact).
+			mark := Action(c.Protect)
+			if mark != ActionHMAC && mark != ActionPII {
+				return &trail.ValidationError{Field: fmt.Sprintf("changes[%d].protect", i), Reason: fmt.Sprintf("%q must be hmac or pii", clip(c.Protect))}
+			}
+			if act != ActionOmit && act != ActionRedact {
+				act = mark
+			}
+			c.Protect = ""
+		}
 		switch act {
 		case ActionOmit:
 			continue
