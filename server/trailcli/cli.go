@@ -29,7 +29,14 @@ type CLI struct {
 	Keys    KeysCmd    `cmd:"" help:"Create, list and revoke API keys of the HTTP API."`
 	Hash    HashCmd    `cmd:"" help:"Print the pseudonym (HMAC) of a value to search for in hashed fields; recorded as an event."`
 	Forget  ForgetCmd  `cmd:"" help:"Erase a person: destroy the subject's key, so that its encrypted fields read [erased]."`
+	Bench   BenchCmd   `cmd:"" help:"Measure Trail on PostgreSQL: audited writes, bulk ingest, queries, storage (JSON with --json)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
+
+	// Tamper evidence (integrity.go).
+	Seal        SealCmd        `cmd:"" help:"Seal every pending event into its tenant's Merkle log and sign checkpoints, once."`
+	Verify      VerifyCmd      `cmd:"" help:"Recompute every leaf from the stored events, rebuild the trees and check every checkpoint."`
+	Prove       ProveCmd       `cmd:"" help:"Print an event's inclusion proof (or, with --consistency, a consistency proof) as JSON."`
+	Checkpoints CheckpointsCmd `cmd:"" help:"Export a tenant's signed checkpoint history."`
 }
 
 // Globals are the flags every command takes.

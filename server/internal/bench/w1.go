@@ -1,0 +1,233 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/trailpgx"
+)
+
+// W1 target: an audited transaction keeps this share of the unaudited
+// throughput.
+const w1Target = 0.95
+
+// rowsPerWorker: each W1 worker updates rows of its own, so that the
+// variants measure the audit's cost, not row-lock waits.
+const rowsPerWorker = 500
+
+// enableCapture installs trigger capture on table (schema-qualified) for
+// store, with tenant as its tenant column. It is nil where trailpgx has no
+// trigger capture; W1 then reports the variant as not measured.
+var enableCapture func(ctx context.Context, pool *pgxpool.Pool, store *trailpgx.Store, table, tenantColumn string) error
+
+var w1Plans = []string{"free", "pro", "team", "enterprise"}
+
+type w1Variant struct {
+	name string
+	// tx runs transaction i of worker w on row id of tenant.
+	tx func(ctx context.Context, id int64, tenant string, i int) error
+}
+
+func (r *run) w1(ctx context.Context) error {
+	r.logf("w1: setting up")
+	store, err := r.newStore(ctx, "w1")
+	if err != nil {
+		return err
+	}
+	app := r.prefix + "_app"
+	r.schemas = append(r.schemas, app)
+	maxW := 1
+	for _, w := range r.cfg.Workers {
+		maxW = max(maxW, w)
+	}
+	rows := maxW * rowsPerWorker
+	for _, q := range []string{
+		"CREATE SCHEMA " + app,
+		"CREATE TABLE " + app + ".subscriptions (id bigint PRIMARY KEY, tenant text NOT NULL, plan text NOT NULL, seats int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
+		"CREATE TABLE " + app + ".subscriptions_captured (LIKE " + app + ".subscriptions INCLUDING ALL)",
+		fmt.Sprintf("INSERT INTO %s.subscriptions SELECT g, 't' || lpad(g::text, 5, '0'), 'free', 5 FROM generate_series(1, %d) g", app, rows),
+		"INSERT INTO " + app + ".subscriptions_captured SELECT * FROM " + app + ".subscriptions",
+		"ANALYZE " + app + ".subscriptions, " + app + ".subscriptions_captured",
+	} {
+		if _, err := r.pool.Exec(ctx, q); err != nil {
+			return fmt.Errorf("bench: w1 setup: %w", err)
+		}
+	}
+	client, err := trail.NewClient[pgx.Tx](store, &trail.Config{Source: "bench"})
+	if err != nil {
+		return err
+	}
+	base := trail.WithActor(ctx, trail.Actor{Type: trail.ActorUser, ID: "u000001"})
+	update := "UPDATE " + app + ".subscriptions SET plan = $1, updated_at = now() WHERE id = $2"
+	event := func(id int64, tenant string, i int) trail.Event {
+		plan := w1Plans[i%len(w1Plans)]
+		return trail.Event{
+			Action:      "subscription.update",
+			Target:      trail.Target{Type: "subscription", ID: fmt.Sprint(id)},
+			Description: "Changed subscription plan to " + plan + " for tenant " + tenant,
+			Changes:     []trail.Change{trail.Changed("plan", w1Plans[(i+len(w1Plans)-1)%len(w1Plans)], plan)},
+		}
+	}
+	variants := []w1Variant{
+		{"unaudited", func(ctx context.Context, id int64, tenant string, i int) error {
+			tx, err := r.pool.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, update, w1Plans[i%len(w1Plans)], id); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+		{"recordtx", func(ctx context.Context, id int64, tenant string, i int) error {
+			ctx = trail.WithTenant(ctx, tenant)
+			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, update, w1Plans[i%len(w1Plans)], id); err != nil {
+				return err
+			}
+			if _, err := client.RecordTx(ctx, tx, event(id, tenant, i)); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+		{"queue", func(ctx context.Context, id int64, tenant string, i int) error {
+			ctx = trail.WithTenant(ctx, tenant)
+			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			b := &pgx.Batch{}
+			b.Queue(update, w1Plans[i%len(w1Plans)], id)
+			if _, err := trailpgx.Queue(ctx, client, b, event(id, tenant, i)); err != nil {
+				return err
+			}
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+	}
+	notes := map[string]string{}
+	if enableCapture == nil {
+		notes["trigger"] = "not measured: this build of trailpgx has no trigger capture"
+	} else if err := enableCapture(ctx, r.pool, store, app+".subscriptions_captured", "tenant"); err != nil {
+		return fmt.Errorf("bench: w1: enable capture: %w", err)
+	} else {
+		updateCaptured := "UPDATE " + app + ".subscriptions_captured SET plan = $1, updated_at = now() WHERE id = $2"
+		variants = append(variants, w1Variant{"trigger", func(ctx context.Context, id int64, tenant string, i int) error {
+			ctx = trail.WithTenant(ctx, tenant)
+			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, updateCaptured, w1Plans[i%len(w1Plans)], id); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}})
+	}
+	for _, workers := range r.cfg.Workers {
+		if err := r.w1Workers(base, variants, workers, notes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// w1Workers measures every variant at one concurrency. The variants take
+// turns in rounds of chunk transactions, in rotating order; a round's wall
+// time (from the start of its first transaction to the end of its last)
+// counts towards the variant's throughput.
+func (r *run) w1Workers(ctx context.Context, variants []w1Variant, workers int, notes map[string]string) error {
+	chunk := max(50, 10*workers)
+	total := r.cfg.Transactions
+	r.logf("w1: %d workers, %d transactions per variant", workers, total)
+	lat := make([][]time.Duration, len(variants))
+	wall := make([]time.Duration, len(variants))
+	done := make([]int, len(variants))
+	seq := 0
+	segment := func(v int, n int, record bool) error {
+		var mu sync.Mutex
+		var firstErr error
+		var wg sync.WaitGroup
+		local := make([][]time.Duration, workers)
+		t0 := time.Now()
+		for w := range workers {
+			k := n / workers
+			if w < n%workers {
+				k++
+			}
+			base := seq
+			seq += k
+			wg.Go(func() {
+				for j := range k {
+					id := int64(w*rowsPerWorker + (base+j)%rowsPerWorker + 1)
+					tenant := fmt.Sprintf("t%05d", id)
+					s := time.Now()
+					if err := variants[v].tx(ctx, id, tenant, base+j); err != nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = fmt.Errorf("bench: w1 %s: %w", variants[v].name, err)
+						}
+						mu.Unlock()
+						return
+					}
+					local[w] = append(local[w], time.Since(s))
+				}
+			})
+		}
+		wg.Wait()
+		el := time.Since(t0)
+		if firstErr != nil {
+			return firstErr
+		}
+		if record {
+			wall[v] += el
+			done[v] += n
+			for _, l := range local {
+				lat[v] = append(lat[v], l...)
+			}
+		}
+		return nil
+	}
+	// Warm up: connections, plans, caches.
+	for v := range variants {
+		if err := segment(v, chunk, false); err != nil {
+			return err
+		}
+	}
+	for round := 0; done[0] < total; round++ {
+		n := min(chunk, total-done[0])
+		for k := range variants {
+			if err := segment((round+k)%len(variants), n, true); err != nil {
+				return err
+			}
+		}
+	}
+	res := make([]Result, len(variants))
+	for v := range variants {
+		res[v] = Result{Workload: "w1", Name: variants[v].name, Workers: workers, Ops: done[v],
+			Seconds: wall[v].Seconds(), PerSec: float64(done[v]) / wall[v].Seconds()}
+		res[v].latencies(lat[v])
+		if v > 0 {
+			res[v].ratio("unaudited", res[0].PerSec, w1Target)
+		}
+		r.emit(res[v])
+	}
+	for name, note := range notes {
+		r.emit(Result{Workload: "w1", Name: name, Workers: workers, Note: note})
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package trailcli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/trailhq/trail/server/internal/bench"
+)
+
+// BenchCmd is `trail bench`: the PostgreSQL workloads of issue 3, each
+// measured side by side with its limit in one run (package bench says how).
+type BenchCmd struct {
+	Postgres     string   `name:"postgres" env:"TRAIL_POSTGRES" placeholder:"DSN" required:"" help:"The PostgreSQL server to measure; the bench creates schemas of its own and drops them (env TRAIL_POSTGRES)."`
+	Workload     []string `name:"workload" sep:"," default:"w1,w2,w3,storage" help:"Workloads to run: w1 (audited write), w2 (bulk ingest), w3 (queries), storage."`
+	Events       int      `name:"events" default:"1000000" help:"Events W2 ingests (and so the table size W3 and storage measure)."`
+	Transactions int      `name:"transactions" default:"2000" help:"W1 transactions per variant and worker count."`
+	Workers      []int    `name:"workers" sep:"," default:"1,8" help:"W1 worker counts."`
+	Queries      int      `name:"queries" default:"300" help:"W3 timed queries per question."`
+	JSON         bool     `name:"json" help:"Print one JSON object per result line (JSON Lines) instead of a table."`
+}
+
+// Run runs the workloads, printing each result as it is measured and
+// progress on stderr.
+func (c *BenchCmd) Run(e *Env) error {
+	for _, w := range c.Workload {
+		if !strings.Contains(","+strings.Join(bench.Workloads, ",")+",", ","+w+",") {
+			return Usagef("--workload: unknown workload %q (want %s)", w, strings.Join(bench.Workloads, ", "))
+		}
+	}
+	if c.Events < 1 || c.Transactions < 1 || c.Queries < 1 {
+		return Usagef("--events, --transactions and --queries must be positive")
+	}
+	var encErr error
+	enc := json.NewEncoder(e.Stdout)
+	_, err := bench.Run(e.Ctx, bench.Config{
+		DSN: c.Postgres, Workloads: c.Workload, Events: c.Events, Transactions: c.Transactions,
+		Workers: c.Workers, Queries: c.Queries, Log: e.Stderr,
+		Emit: func(r bench.Result) {
+			if c.JSON {
+				if err := enc.Encode(r); err != nil && encErr == nil {
+					encErr = err
+				}
+				return
+			}
+			fmt.Fprintln(e.Stdout, benchLine(r))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return encErr
+}
+
+// benchLine is one result for people.
+func benchLine(r bench.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-8s %-30s", r.Workload, r.Name)
+	if r.Workers > 0 {
+		fmt.Fprintf(&b, " workers=%d", r.Workers)
+	}
+	if r.Events > 0 {
+		fmt.Fprintf(&b, " events=%d", r.Events)
+	}
+	if r.PerSec > 0 {
+		fmt.Fprintf(&b, " %.1f/s", r.PerSec)
+	}
+	if r.P50Ms > 0 || r.P95Ms > 0 {
+		fmt.Fprintf(&b, " p50=%.2fms p95=%.2fms p99=%.2fms", r.P50Ms, r.P95Ms, r.P99Ms)
+	}
+	if r.BytesPerEvent > 0 {
+		fmt.Fprintf(&b, " %.0f B/event", r.BytesPerEvent)
+	}
+	if r.Ratio != nil {
+		fmt.Fprintf(&b, " ratio=%.3f", *r.Ratio)
+		if r.Baseline != "" {
+			fmt.Fprintf(&b, " (vs %s)", r.Baseline)
+		}
+	}
+	if r.MeetsTarget != nil {
+		if *r.MeetsTarget {
+			b.WriteString(" target met")
+		} else {
+			b.WriteString(" TARGET MISSED")
+		}
+	}
+	if r.Load1 > 0 {
+		fmt.Fprintf(&b, " load=%.1f", r.Load1)
+	}
+	if r.Note != "" {
+		b.WriteString(" — " + r.Note)
+	}
+	if r.Workload == "machine" {
+		ks := []string{"nproc", "mem_total_bytes", "postgres", "shared_buffers", "fsync", "synchronous_commit", "go"}
+		for _, k := range ks {
+			fmt.Fprintf(&b, " %s=%v", k, r.Extra[k])
+		}
+	}
+	return b.String()
+}
