@@ -111,7 +111,7 @@ func (g *generator) next() trail.Event {
 // so tenants come up as often as they have events.
 type sample struct {
 	tenant, user, targetType, targetID, word string
-	at                                        time.Time
+	at                                       time.Time
 }
 
 func sampleOf(ev *trail.Event, r *rand.Rand) sample {
