@@ -18,6 +18,8 @@ type KeysCmd struct {
 	List   KeysListCmd   `cmd:"" help:"List API keys (never their secrets)."`
 	Revoke KeysRevokeCmd `cmd:"" help:"Revoke an API key by id."`
 
+	Signing SigningKeysCmd `cmd:"" help:"The checkpoint signing key: generate it, show its public key."`
+
 	RotateMaster KeysRotateMasterCmd `cmd:"" name:"rotate-master" help:"Re-wrap every data key of the privacy layer with a new master key (events untouched)."`
 }
 

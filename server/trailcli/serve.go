@@ -1,6 +1,7 @@
 package trailcli
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type ServeCmd struct {
 	Demo      bool          `name:"demo" help:"Seed the demo data if the store is empty, and print an admin key and URLs to try."`
 	RateLimit float64       `name:"rate-limit" default:"50" help:"Requests per second per API key (burst: twice that); 0 turns the limit off."`
 	Grace     time.Duration `name:"grace" default:"30s" help:"How long shutdown waits for requests in flight."`
+	SealFlags
 }
 
 // backend is an open store with its key store.
@@ -119,6 +121,15 @@ func (c *ServeCmd) Run(e *Env) error {
 		}
 	}
 
+	sealCtx, stopSeal := context.WithCancel(e.Ctx)
+	integrity, sealWait, err := c.startSealer(sealCtx, e, b.store) // integrity.go
+	if err != nil {
+		stopSeal()
+		return err
+	}
+	defer sealWait()
+	defer stopSeal()
+
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", c.Addr, err)
@@ -136,6 +147,7 @@ func (c *ServeCmd) Run(e *Env) error {
 		Logger:    slog.New(slog.NewTextHandler(e.Stderr, nil)),
 		RateLimit: rate,
 		RateBurst: int(2 * rate),
+		Integrity: integrity,
 	})
 	if err != nil {
 		ln.Close()
