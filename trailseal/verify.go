@@ -172,7 +172,7 @@ func (v *Verifier) Verify(ctx context.Context, opt *VerifyOptions) (*Report, err
 		origin = DefaultOrigin
 	}
 	rep := &Report{}
-	logs := opt.Logs
+	logs := slices.Clone(opt.Logs)
 	if len(logs) == 0 {
 		var err error
 		if logs, err = v.Store.Logs(ctx); err != nil {
@@ -213,7 +213,7 @@ func (v *Verifier) Verify(ctx context.Context, opt *VerifyOptions) (*Report, err
 	}
 	var done int64
 	for i, log := range logs {
-		lr, err := v.verifyLog(ctx, rep, log, sizes[i], origin, extra[log], &done, total)
+		lr, err := v.verifyLog(ctx, rep, log, sizes[i], origin, extra[log], &done, &total)
 		if err != nil {
 			return nil, err
 		}
@@ -346,7 +346,7 @@ type mismatch struct {
 }
 
 func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size int64, origin string,
-	extra []signedCP, done *int64, total int64) (LogReport, error) {
+	extra []signedCP, done, total *int64) (LogReport, error) {
 	tenant := TenantOf(log)
 	lr := LogReport{Log: log, Tenant: tenant, Size: size}
 	before, omittedBefore := len(rep.Problems), rep.Omitted
@@ -367,6 +367,15 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 	kept, err := v.Store.Checkpoints(ctx, log)
 	if err != nil {
 		return lr, fmt.Errorf("trailseal: verify %q: checkpoints: %w", log, err)
+	}
+	// Read the size after the checkpoints: on a live store the sealer signs
+	// only what it has sealed, so no checkpoint read is larger than the size
+	// read now unless leaves were removed.
+	if n, err := v.Store.TreeSize(ctx, log); err != nil {
+		return lr, fmt.Errorf("trailseal: verify %q: %w", log, err)
+	} else if n != size {
+		*total += n - size
+		size, lr.Size = n, n
 	}
 	all := make([]signedCP, 0, len(kept)+len(extra))
 	for _, cp := range kept {
@@ -549,7 +558,7 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 		rep.Events += to - from
 		*done += to - from
 		if v.Progress != nil {
-			v.Progress(Progress{Log: log, Done: *done, Total: total})
+			v.Progress(Progress{Log: log, Done: *done, Total: *total})
 		}
 	}
 

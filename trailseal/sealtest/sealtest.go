@@ -245,6 +245,7 @@ func Run(t *testing.T, newLog func(t *testing.T) Instance) {
 	t.Run("ProofErrors", func(t *testing.T) { testProofErrors(t, newLog) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrentWriters(t, newLog) })
 	t.Run("CompetingSealers", func(t *testing.T) { testCompetingSealers(t, newLog) })
+	t.Run("VerifyWhileSealing", func(t *testing.T) { testVerifyWhileSealing(t, newLog) })
 	t.Run("Tamper", func(t *testing.T) { testTamper(t, newLog) })
 }
 
@@ -815,6 +816,47 @@ func testCompetingSealers(t *testing.T, newLog func(t *testing.T) Instance) {
 	}
 	if rep := f.verify(nil); !rep.OK() || rep.Events != 60 {
 		t.Fatalf("verify: %d events, %v", rep.Events, rep.Problems)
+	}
+}
+
+// testVerifyWhileSealing verifies a live store: events keep arriving and
+// being sealed and checkpointed while the verifier runs, and it must never
+// report a problem that is not there.
+func testVerifyWhileSealing(t *testing.T, newLog func(t *testing.T) Instance) {
+	f := newFixture(t, newLog)
+	f.populate()
+	const more = 60 // bounded: the log must not outgrow the verifier
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		s := f.sealer("live", 3)
+		for i := range more {
+			tenant := []string{"acme", "globex", ""}[i%3]
+			if err := f.in.Append(f.ctx, []trail.Event{Event(t, tenant, 100+i)}); err != nil {
+				t.Errorf("append: %v", err)
+				return
+			}
+			if _, err := s.Step(f.ctx); err != nil {
+				t.Errorf("step: %v", err)
+				return
+			}
+		}
+	})
+	for live := true; live; {
+		select {
+		case <-done:
+			live = false
+		default:
+		}
+		if rep := f.verify(nil); !rep.OK() {
+			wg.Wait()
+			t.Fatalf("live store: %v", rep.Problems)
+		}
+	}
+	wg.Wait()
+	if rep := f.verify(nil); !rep.OK() || rep.Events != 46+more {
+		t.Fatalf("after sealing: %d events, %v", rep.Events, rep.Problems)
 	}
 }
 
