@@ -691,3 +691,35 @@ func TestCanonicalSizeHintCoversTypicalEvents(t *testing.T) {
 		t.Errorf("size hint %d < encoded size %d: Canonical reallocates", h, len(b))
 	}
 }
+
+// TestCanonicalCoversEveryField fails when a field is added to the event
+// model: a stored field that Canonical leaves out would escape the integrity
+// proofs. Decide whether it is encoded (then it is a new schema_version, see
+// docs/canonical-encoding.md §7) or never stored, and update this list.
+func TestCanonicalCoversEveryField(t *testing.T) {
+	t.Parallel()
+	notEncoded := map[string]bool{"Change.protect": true} // consumed before storage, rejected by Validate
+	want := map[string][]string{
+		"Event":  {"action", "actor", "changes", "description", "id", "metadata", "occurred_at", "outcome", "recorded_at", "request_id", "schema_version", "source", "target", "tenant", "trace_id"},
+		"Actor":  {"email", "id", "ip", "name", "on_behalf_of", "type", "user_agent"},
+		"Target": {"id", "name", "type"},
+		"Change": {"field", "new", "old", "redacted"},
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[Event](), reflect.TypeFor[Actor](), reflect.TypeFor[Target](), reflect.TypeFor[Change]()} {
+		var got []string
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				t.Errorf("%s.%s has no JSON name", typ.Name(), f.Name)
+				continue
+			}
+			if !notEncoded[typ.Name()+"."+name] {
+				got = append(got, name)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want[typ.Name()]) {
+			t.Errorf("%s JSON fields %v, canonical v1 encodes %v", typ.Name(), got, want[typ.Name()])
+		}
+	}
+}
