@@ -100,7 +100,9 @@ type Store interface {
 	// TreeSize returns the number of leaves of log (0 for an unknown log).
 	TreeSize(ctx context.Context, log string) (int64, error)
 	// ReadHashes returns log's stored hashes at indexes, in order; an index
-	// not stored is an error.
+	// not stored is an error. Verify asks for contiguous ranges of about
+	// 2×BatchSize indexes (a BETWEEN query serves them); proofs and the
+	// sealer ask for a few scattered ones.
 	ReadHashes(ctx context.Context, log string, indexes []int64) ([]tlog.Hash, error)
 	// Leaves returns log's leaves with seq in [from, to), by seq, each with
 	// the stored event it names (nil when that event is gone). Missing seqs
@@ -112,7 +114,9 @@ type Store interface {
 	LeafOf(ctx context.Context, id uuid.UUID) (Leaf, error)
 	// Unsealed returns the IDs of log's stored events that have neither a
 	// leaf nor a pending row: rows that entered the table some other way
-	// than a store's Append. Verify reports them as inserted.
+	// than a store's Append. Verify reports them as inserted. It must read
+	// one consistent snapshot (one statement), or an event being sealed
+	// concurrently could be seen with neither.
 	Unsealed(ctx context.Context, log string) ([]uuid.UUID, error)
 	// SaveCheckpoint appends a signed checkpoint to log's history, fenced
 	// like Seal.
