@@ -1,0 +1,395 @@
+package trailpgx_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
+	"github.com/trailhq/trail/trailpgx"
+	"github.com/trailhq/trail/trailsql"
+)
+
+// captureFixture is a migrated store plus a business table "accounts" in the
+// store's own schema (dropped with it).
+type captureFixture struct {
+	s   *trailpgx.Store
+	tbl string // quoted, schema-qualified
+}
+
+func newCaptureFixture(t *testing.T) captureFixture {
+	t.Helper()
+	s := newStore(t, nil)
+	tbl := pgx.Identifier{s.Schema(), "accounts"}.Sanitize()
+	mustExec(t, `CREATE TABLE `+tbl+` (
+		id bigint PRIMARY KEY, tenant_id text, plan text NOT NULL, seats int NOT NULL DEFAULT 1,
+		active boolean NOT NULL DEFAULT true, price numeric, note text, prefs jsonb,
+		password text, updated_at timestamptz NOT NULL DEFAULT now())`)
+	return captureFixture{s: s, tbl: tbl}
+}
+
+func mustExec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	if _, err := testPool(t).Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func (f captureFixture) enable(t *testing.T, opts trailpgx.CaptureOptions) {
+	t.Helper()
+	opts.Schema = f.s.Schema()
+	if err := trailpgx.EnableCapture(context.Background(), testPool(t), f.tbl, opts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// all returns every event of q, newest first, across pages.
+func all(t testing.TB, s *trailpgx.Store, q trail.Query) []trail.Event {
+	t.Helper()
+	q.Limit = trail.MaxLimit
+	var out []trail.Event
+	for {
+		p, err := s.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p.Events...)
+		if p.Next == "" {
+			return out
+		}
+		q.Cursor = p.Next
+	}
+}
+
+func changesJSON(t testing.TB, ev trail.Event) string {
+	t.Helper()
+	var parts []string
+	for _, c := range ev.Changes {
+		if c.Redacted {
+			parts = append(parts, c.Field+"=redacted")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s:%s>%s", c.Field, orAbsent(c.Old), orAbsent(c.New)))
+	}
+	return strings.Join(parts, " ")
+}
+
+func orAbsent(b []byte) string {
+	if b == nil {
+		return "∅"
+	}
+	return string(b)
+}
+
+// Insert, update and delete become typed events of the changed columns,
+// attributed to the context BeginTx carried.
+func TestCaptureInsertUpdateDelete(t *testing.T) {
+	t.Parallel()
+	f := newCaptureFixture(t)
+	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id", Ignore: []string{"updated_at"}, Redact: []string{"password"}})
+	ctx := userCtx() // acme, user:42, req-1
+	err := trailpgx.WithTx(ctx, testPool(t), func(tx pgx.Tx) error {
+		for _, q := range []string{
+			`INSERT INTO ` + f.tbl + ` (id, tenant_id, plan, seats, price, prefs, password) VALUES (1, 'acme', 'free', 3, 12.50, '{"b":[1,true,null],"a":"x"}', 'hunter2')`,
+			`UPDATE ` + f.tbl + ` SET plan = 'pro', seats = 10, note = NULL, password = 's3cret', updated_at = now() + interval '1 s' WHERE id = 1`,
+			`UPDATE ` + f.tbl + ` SET updated_at = now() + interval '2 s' WHERE id = 1`, // ignored column only: no event
+			`UPDATE ` + f.tbl + ` SET active = false, note = 'gone' WHERE id = 1`,
+			`DELETE FROM ` + f.tbl + ` WHERE id = 1`,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := all(t, f.s, trail.Query{Tenant: "acme", TargetType: "accounts", TargetID: "1"})
+	if len(evs) != 4 {
+		t.Fatalf("got %d events, want 4 (insert, 2 updates, delete): %+v", len(evs), evs)
+	}
+	// Same occurred_at within one transaction is not guaranteed (clock_timestamp per statement), but order is newest first.
+	byAction := map[string][]trail.Event{}
+	for _, ev := range evs {
+		byAction[ev.Action] = append(byAction[ev.Action], ev)
+		if ev.Tenant != "acme" || ev.Actor.Type != trail.ActorUser || ev.Actor.ID != "42" || ev.RequestID != "req-1" || ev.Source != "trigger" {
+			t.Errorf("%s: tenant %q actor %v request %q source %q", ev.Action, ev.Tenant, ev.Actor, ev.RequestID, ev.Source)
+		}
+		if ev.Target != (trail.Target{Type: "accounts", ID: "1"}) || ev.Outcome != trail.OutcomeSuccess || ev.ID.Version() != 7 {
+			t.Errorf("%s: target %+v outcome %q id version %d", ev.Action, ev.Target, ev.Outcome, ev.ID.Version())
+		}
+		if err := ev.Validate(); err != nil {
+			t.Errorf("%s: captured event does not validate: %v", ev.Action, err)
+		}
+	}
+	want := map[string][]string{
+		"accounts.insert": {`active:∅>true id:∅>1 note:∅>null password=redacted plan:∅>"free" prefs:∅>{"a":"x","b":[1,true,null]} price:∅>12.5 seats:∅>3 tenant_id:∅>"acme"`},
+		"accounts.update": {
+			`active:true>false note:null>"gone"`, // newest first
+			`password=redacted plan:"free">"pro" seats:3>10`,
+		},
+		"accounts.delete": {`active:false>∅ id:1>∅ note:"gone">∅ password=redacted plan:"pro">∅ prefs:{"a":"x","b":[1,true,null]}>∅ price:12.5>∅ seats:10>∅ tenant_id:"acme">∅`},
+	}
+	for action, ws := range want {
+		got := byAction[action]
+		if len(got) != len(ws) {
+			t.Fatalf("%s: %d events, want %d", action, len(got), len(ws))
+		}
+		for i, w := range ws {
+			if g := changesJSON(t, got[i]); g != w {
+				t.Errorf("%s #%d changes:\n got %s\nwant %s", action, i, g, w)
+			}
+		}
+	}
+	// The changed fields are indexed like any other event's.
+	if n := len(all(t, f.s, trail.Query{Tenant: "acme", Field: "seats"})); n != 3 {
+		t.Errorf("Field seats matched %d events, want 3 (insert, update, delete)", n)
+	}
+	// A captured event round-trips through Get with canonical bytes.
+	got, err := f.s.Get(context.Background(), evs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := got.Canonical()
+	b, _ := evs[0].Canonical()
+	if string(a) != string(b) {
+		t.Errorf("Get and Query disagree:\n%s\n%s", a, b)
+	}
+}
+
+// A raw statement with no Trail context (psql, a migration, a cron job) is
+// captured too: a 10,000-row UPDATE yields 10,000 events attributed to the
+// database role, written by one trigger call for the whole statement.
+func TestCaptureBulkRawSQL(t *testing.T) {
+	t.Parallel()
+	f := newCaptureFixture(t)
+	const n = 10000
+	mustExec(t, `INSERT INTO `+f.tbl+` (id, tenant_id, plan) SELECT g, 't' || (g % 7), 'free' FROM generate_series(1, $1) g`, n)
+	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id", Ignore: []string{"updated_at"}})
+
+	ctx := context.Background()
+	conn, err := testPool(t).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx) // a plain BEGIN, as psql sends: no Trail settings
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var role string
+	if err := tx.QueryRow(ctx, "SELECT session_user").Scan(&role); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL track_functions = 'pl'"); err != nil {
+		t.Fatal(err)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE `+f.tbl+` SET plan = 'pro', updated_at = now()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag.RowsAffected() != n {
+		t.Fatalf("updated %d rows", tag.RowsAffected())
+	}
+	var calls int64
+	fn := pgx.Identifier{f.s.Schema(), "capture"}.Sanitize() + "()"
+	if err := tx.QueryRow(ctx, "SELECT coalesce(pg_stat_get_xact_function_calls($1::regprocedure), 0)", fn).Scan(&calls); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Errorf("the capture function ran %d times for one UPDATE of %d rows, want 1", calls, n)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var count, tenants, stamps, actors int
+	err = testPool(t).QueryRow(ctx, `SELECT count(*), count(DISTINCT tenant), count(DISTINCT recorded_at), count(DISTINCT (actor_type, actor_id))
+		FROM `+pgx.Identifier{f.s.Schema(), "events"}.Sanitize()+` WHERE action = 'accounts.update'`).Scan(&count, &tenants, &stamps, &actors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count != n || tenants != 7 || stamps != 1 || actors != 1 {
+		t.Fatalf("events %d (want %d), tenants %d (want 7), distinct recorded_at %d (want 1: one statement), actors %d", count, n, tenants, stamps, actors)
+	}
+	evs := all(t, f.s, trail.Query{Tenant: "t3", Action: "accounts.update"})
+	if len(evs) != (n-3)/7+1 {
+		t.Fatalf("tenant t3: %d events, want %d", len(evs), (n-3)/7+1)
+	}
+	ev := evs[0]
+	if ev.Actor != (trail.Actor{Type: trail.ActorSystem, ID: "db:" + role}) || ev.RequestID != "" {
+		t.Errorf("actor %+v request %q, want system db:%s and none", ev.Actor, ev.RequestID, role)
+	}
+	if got := changesJSON(t, ev); got != `plan:"free">"pro"` {
+		t.Errorf("changes %s", got)
+	}
+	// Every captured ID is unique and in event_ids.
+	var ids int
+	if err := testPool(t).QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{f.s.Schema(), "event_ids"}.Sanitize()).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	if ids != n {
+		t.Errorf("event_ids has %d rows, want %d", ids, n)
+	}
+}
+
+// The changes of a rolled-back transaction leave no event.
+func TestCaptureRollback(t *testing.T) {
+	t.Parallel()
+	f := newCaptureFixture(t)
+	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id"})
+	boom := errors.New("boom")
+	err := trailpgx.WithTx(userCtx(), testPool(t), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), `INSERT INTO `+f.tbl+` (id, tenant_id, plan) SELECT g, 'acme', 'free' FROM generate_series(1, 50) g`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if evs := all(t, f.s, trail.Query{}); len(evs) != 0 {
+		t.Fatalf("%d events after rollback", len(evs))
+	}
+}
+
+// trailsql.BeginTx carries the context to the triggers as trailpgx does;
+// the tenant setting wins over the row's column; a composite key is joined.
+func TestCaptureDatabaseSQLAndCompositeKey(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	tbl := pgx.Identifier{s.Schema(), "Memberships"}.Sanitize()
+	mustExec(t, `CREATE TABLE `+tbl+` (org text, "user" text, role text, tenant text, PRIMARY KEY (org, "user"))`)
+	if err := trailpgx.EnableCapture(context.Background(), testPool(t), tbl, trailpgx.CaptureOptions{Schema: s.Schema(), TenantColumn: "tenant"}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := trail.WithActor(trail.WithTenant(context.Background(), "globex"), trail.Actor{Type: trail.ActorService, ID: "billing"})
+	err = trailsql.WithTx(ctx, db, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+tbl+` VALUES ('a,b', 'c\d', 'admin', 'acme')`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := all(t, s, trail.Query{Tenant: "globex"})
+	if len(evs) != 1 {
+		t.Fatalf("%d events for globex, want 1 (the setting wins over the row's tenant column)", len(evs))
+	}
+	ev := evs[0]
+	if ev.Action != "memberships.insert" || ev.Target.Type != "memberships" || ev.Target.ID != `a\,b,c\\d` || ev.Actor.String() != "service:billing" {
+		t.Errorf("action %q target %+v actor %v", ev.Action, ev.Target, ev.Actor)
+	}
+	caps, err := trailpgx.ListCaptures(context.Background(), testPool(t), s.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(caps) != 1 || caps[0].Name != "memberships" || caps[0].TenantColumn != "tenant" || strings.Join(caps[0].Key, "|") != "org|user" {
+		t.Errorf("ListCaptures: %+v", caps)
+	}
+}
+
+// Bad input: a clear error and nothing installed.
+func TestCaptureBadInput(t *testing.T) {
+	t.Parallel()
+	f := newCaptureFixture(t)
+	ctx := context.Background()
+	nopk := pgx.Identifier{f.s.Schema(), "nopk"}.Sanitize()
+	mustExec(t, "CREATE TABLE "+nopk+" (a int)")
+	opts := trailpgx.CaptureOptions{Schema: f.s.Schema()}
+	cases := []struct {
+		name  string
+		table string
+		opts  trailpgx.CaptureOptions
+		is    error
+		msg   string
+	}{
+		{"unknown table", f.s.Schema() + ".nope", opts, trailpgx.ErrUnknownTable, "no such table"},
+		{"no primary key", nopk, opts, trailpgx.ErrNoPrimaryKey, "primary key"},
+		{"missing tenant column", f.tbl, trailpgx.CaptureOptions{Schema: f.s.Schema(), TenantColumn: "org_id"}, trailpgx.ErrUnknownColumn, `tenant column "org_id"`},
+		{"unknown ignored column", f.tbl, trailpgx.CaptureOptions{Schema: f.s.Schema(), Ignore: []string{"nope"}}, trailpgx.ErrUnknownColumn, `ignored column "nope"`},
+		{"unknown redacted column", f.tbl, trailpgx.CaptureOptions{Schema: f.s.Schema(), Redact: []string{"pw"}}, trailpgx.ErrUnknownColumn, `redacted column "pw"`},
+		{"ignored and redacted", f.tbl, trailpgx.CaptureOptions{Schema: f.s.Schema(), Ignore: []string{"note"}, Redact: []string{"note"}}, nil, "both ignored and redacted"},
+		{"bad name", f.tbl, trailpgx.CaptureOptions{Schema: f.s.Schema(), Name: "Bad Name"}, nil, "resource name"},
+		{"schema not migrated", f.tbl, trailpgx.CaptureOptions{Schema: "no_such_trail_schema"}, nil, "migrate the store first"},
+	}
+	for _, c := range cases {
+		err := trailpgx.EnableCapture(ctx, testPool(t), c.table, c.opts)
+		if err == nil || (c.is != nil && !errors.Is(err, c.is)) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: error %v, want %v containing %q", c.name, err, c.is, c.msg)
+		}
+	}
+	if caps, err := f.s.ListCaptures(ctx); err != nil || len(caps) != 0 {
+		t.Fatalf("after refused enables: %+v, %v", caps, err)
+	}
+	var triggers int
+	if err := testPool(t).QueryRow(ctx, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trail_capture%' AND tgrelid = $1::regclass", f.tbl).Scan(&triggers); err != nil || triggers != 0 {
+		t.Fatalf("%d triggers half-installed (%v)", triggers, err)
+	}
+	if err := trailpgx.DisableCapture(ctx, testPool(t), f.tbl); !errors.Is(err, trailpgx.ErrCaptureNotEnabled) {
+		t.Errorf("disable before enable: %v", err)
+	}
+
+	// Enabled twice.
+	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id", RequireTenant: true})
+	if err := trailpgx.EnableCapture(ctx, testPool(t), f.tbl, opts); !errors.Is(err, trailpgx.ErrCaptureEnabled) {
+		t.Errorf("second enable: %v", err)
+	}
+	// A tenant required but set neither in the transaction nor in the row.
+	_, err := testPool(t).Exec(ctx, `INSERT INTO `+f.tbl+` (id, plan) VALUES (1, 'free')`)
+	if err == nil || !strings.Contains(err.Error(), "requires a tenant") {
+		t.Errorf("insert without tenant: %v", err)
+	}
+	// A malformed trail.actor is refused, not recorded as someone else.
+	_, err = testPool(t).Exec(ctx, `SELECT set_config('trail.actor', 'root', false); INSERT INTO `+f.tbl+` (id, tenant_id, plan) VALUES (2, 'acme', 'free')`)
+	if err == nil || !strings.Contains(err.Error(), "trail.actor") {
+		t.Errorf("insert with bad actor: %v", err)
+	}
+	testPool(t).Reset() // drop the connection that carries the session setting
+	if evs := all(t, f.s, trail.Query{}); len(evs) != 0 {
+		t.Fatalf("%d events recorded by refused statements", len(evs))
+	}
+	// Disable: no more events; the table is writable.
+	if err := f.s.DisableCapture(ctx, f.tbl); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, `INSERT INTO `+f.tbl+` (id, plan) VALUES (3, 'free')`)
+	if evs := all(t, f.s, trail.Query{}); len(evs) != 0 {
+		t.Fatalf("%d events after disable", len(evs))
+	}
+}
+
+// Captured events are events like any other: a repeated ID is a duplicate,
+// and nobody can change them.
+func TestCaptureIdempotentAppendOnly(t *testing.T) {
+	t.Parallel()
+	f := newCaptureFixture(t)
+	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id"})
+	mustExec(t, `INSERT INTO `+f.tbl+` (id, tenant_id, plan) VALUES (7, 'acme', 'free')`)
+	evs := all(t, f.s, trail.Query{Tenant: "acme"})
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	res, err := f.s.Append(context.Background(), []trail.Event{evs[0]})
+	if err != nil || len(res) != 1 || !res[0].Duplicate {
+		t.Fatalf("re-append of a captured event: %+v, %v", res, err)
+	}
+	events := pgx.Identifier{f.s.Schema(), "events"}.Sanitize()
+	for _, q := range []string{"UPDATE " + events + " SET tenant = 'x'", "DELETE FROM " + events, "TRUNCATE " + events} {
+		if _, err := testPool(t).Exec(context.Background(), q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
