@@ -102,12 +102,6 @@ func (s *Server) hash(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, notFound("the privacy layer is not configured"))
 		return
 	}
-	if ok, wait := pc.hashLimiter().allow(k.ID, s.cfg.Now()); !ok {
-		s.metrics.rateLimited.Add(1)
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		writeProblem(w, r, problem(http.StatusTooManyRequests, ProblemRateLimited, "", "too many pseudonym lookups for this key; retry later"))
-		return
-	}
 	var in hashRequest
 	if field, detail := decodeStrict(http.MaxBytesReader(w, r.Body, 64<<10), &in); detail != "" {
 		writeProblem(w, r, badRequest(field, detail))
@@ -119,6 +113,13 @@ func (s *Server) hash(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	if in.Value == "" || len(in.Value) > MaxHashValue || !utf8.ValidString(in.Value) {
 		writeProblem(w, r, badRequest("value", fmt.Sprintf("give 1-%d bytes of UTF-8 text", MaxHashValue)))
+		return
+	}
+	// Only lookups that would be answered spend the key's allowance.
+	if ok, wait := pc.hashLimiter().allow(k.ID, s.cfg.Now()); !ok {
+		s.metrics.rateLimited.Add(1)
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeProblem(w, r, problem(http.StatusTooManyRequests, ProblemRateLimited, "", "too many pseudonym lookups for this key; retry later"))
 		return
 	}
 	if _, err := s.recordPrivacy(r, k, trail.Event{
