@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailseal"
@@ -174,5 +175,43 @@ func TestSigningKeyCommands(t *testing.T) {
 	t.Setenv(trailseal.SigningKeyEnv, skey)
 	if r := mustRun(t, db, env{}, "keys", "signing", "show"); strings.TrimSpace(r.stdout) != vkey {
 		t.Fatalf("env key: %q", r.stdout)
+	}
+}
+
+// TestServeSeals: `trail serve` runs the sealer, so checkpoints appear and a
+// proof is served without `trail seal`; after it stops, verify passes.
+func TestServeSeals(t *testing.T) {
+	db := tempDB(t)
+	mustRun(t, db, env{}, "demo", "--events", "200")
+	base, key, stop := startServe(t, db, "--checkpoint-interval", "50ms", "--seal-interval", "20ms")
+	if key == "" {
+		t.Fatal("no admin key printed")
+	}
+	// Poll until the sealer has signed acme's checkpoint (the bound only
+	// keeps a broken sealer from hanging the test).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := get(t, base+"/v1/checkpoints/latest?tenant=acme", key)
+		if code == 200 {
+			var cp struct{ Size int64 }
+			if json.Unmarshal(body, &cp) != nil || cp.Size == 0 {
+				t.Fatalf("checkpoint: %s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint from the serving sealer: %d %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := get(t, base+"/metrics", ""); code != 200 || !strings.Contains(string(body), "trail_seal_lag_seconds") {
+		t.Fatalf("metrics: %d", code)
+	}
+	if code, out := stop(); code != 0 {
+		t.Fatalf("serve exit %d: %s", code, out)
+	}
+	mustRun(t, db, env{}, "seal") // the lease was released on shutdown
+	if r := mustRun(t, db, env{}, "verify"); !strings.Contains(r.stdout, "OK:") {
+		t.Fatalf("verify after serve: %q", r.stdout)
 	}
 }
