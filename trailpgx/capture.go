@@ -76,13 +76,15 @@ var resourceRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 // every trigger is installed or none. It fails, naming the problem, for an
 // unknown table, a table without a primary key, an unknown tenant, ignored
 // or redacted column, a capture already enabled, or a Trail schema not
-// migrated. The caller must own the table.
-func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureOptions) error {
+// migrated. The caller must own the table. It returns the capture as
+// ListCaptures will report it.
+func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureOptions) (Capture, error) {
 	schema, err := captureSchema(opts.Schema)
 	if err != nil {
-		return err
+		return Capture{}, err
 	}
-	return captureTx(ctx, db, func(tx pgx.Tx) error {
+	var out Capture
+	err = captureTx(ctx, db, func(tx pgx.Tx) error {
 		rel, err := lookupTable(ctx, tx, table)
 		if err != nil {
 			return err
@@ -161,8 +163,14 @@ func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureO
 				return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
 			}
 		}
+		out = Capture{Table: rel.qualified, Name: name, Key: key, TenantColumn: opts.TenantColumn,
+			Ignore: opts.Ignore, Redact: opts.Redact, RequireTenant: opts.RequireTenant, schema: schema}
 		return nil
 	})
+	if err != nil {
+		return Capture{}, err
+	}
+	return out, nil
 }
 
 // DisableCapture removes the capture triggers from table, in one
@@ -387,9 +395,15 @@ func parseArray(s string) []string {
 
 // EnableCapture is the package function EnableCapture in the store's schema,
 // on the store's connections.
-func (s *Store) EnableCapture(ctx context.Context, table string, opts CaptureOptions) error {
+func (s *Store) EnableCapture(ctx context.Context, table string, opts CaptureOptions) (Capture, error) {
 	opts.Schema = s.cfg.Schema
-	return s.with(ctx, func(c *pgx.Conn) error { return EnableCapture(ctx, c, table, opts) })
+	var out Capture
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		out, err = EnableCapture(ctx, c, table, opts)
+		return err
+	})
+	return out, err
 }
 
 // DisableCapture is the package function DisableCapture on the store's

@@ -44,7 +44,7 @@ func mustExec(t testing.TB, sql string, args ...any) {
 func (f captureFixture) enable(t *testing.T, opts trailpgx.CaptureOptions) {
 	t.Helper()
 	opts.Schema = f.s.Schema()
-	if err := trailpgx.EnableCapture(context.Background(), testPool(t), f.tbl, opts); err != nil {
+	if _, err := trailpgx.EnableCapture(context.Background(), testPool(t), f.tbl, opts); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -268,7 +268,7 @@ func TestCaptureDatabaseSQLAndCompositeKey(t *testing.T) {
 	s := newStore(t, nil)
 	tbl := pgx.Identifier{s.Schema(), "Memberships"}.Sanitize()
 	mustExec(t, `CREATE TABLE `+tbl+` (org text, "user" text, role text, tenant text, PRIMARY KEY (org, "user"))`)
-	if err := trailpgx.EnableCapture(context.Background(), testPool(t), tbl, trailpgx.CaptureOptions{Schema: s.Schema(), TenantColumn: "tenant"}); err != nil {
+	if _, err := trailpgx.EnableCapture(context.Background(), testPool(t), tbl, trailpgx.CaptureOptions{Schema: s.Schema(), TenantColumn: "tenant"}); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("pgx", testenv.PostgresDSN())
@@ -326,7 +326,7 @@ func TestCaptureBadInput(t *testing.T) {
 		{"schema not migrated", f.tbl, trailpgx.CaptureOptions{Schema: "no_such_trail_schema"}, nil, "migrate the store first"},
 	}
 	for _, c := range cases {
-		err := trailpgx.EnableCapture(ctx, testPool(t), c.table, c.opts)
+		_, err := trailpgx.EnableCapture(ctx, testPool(t), c.table, c.opts)
 		if err == nil || (c.is != nil && !errors.Is(err, c.is)) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: error %v, want %v containing %q", c.name, err, c.is, c.msg)
 		}
@@ -344,7 +344,7 @@ func TestCaptureBadInput(t *testing.T) {
 
 	// Enabled twice.
 	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id", RequireTenant: true})
-	if err := trailpgx.EnableCapture(ctx, testPool(t), f.tbl, opts); !errors.Is(err, trailpgx.ErrCaptureEnabled) {
+	if _, err := trailpgx.EnableCapture(ctx, testPool(t), f.tbl, opts); !errors.Is(err, trailpgx.ErrCaptureEnabled) {
 		t.Errorf("second enable: %v", err)
 	}
 	// A tenant required but set neither in the transaction nor in the row.

@@ -30,6 +30,7 @@ type CLI struct {
 	Hash    HashCmd    `cmd:"" help:"Print the pseudonym (HMAC) of a value to search for in hashed fields; recorded as an event."`
 	Forget  ForgetCmd  `cmd:"" help:"Erase a person: destroy the subject's key, so that its encrypted fields read [erased]."`
 	Bench   BenchCmd   `cmd:"" help:"Measure Trail on PostgreSQL: audited writes, bulk ingest, queries, storage (JSON with --json)."`
+	Capture CaptureCmd `cmd:"" help:"Capture a PostgreSQL table's row changes with triggers: enable, disable, list."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 
 	// Tamper evidence (integrity.go).
