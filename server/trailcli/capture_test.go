@@ -78,9 +78,9 @@ func TestCaptureCommands(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{cmd("capture", "enable", schema + ".users"), "already enabled"},
-		{cmd("capture", "enable", schema + ".nokey"), "primary key"},
-		{cmd("capture", "enable", schema + ".nope"), "no such table"},
+		{cmd("capture", "enable", schema+".users"), "already enabled"},
+		{cmd("capture", "enable", schema+".nokey"), "primary key"},
+		{cmd("capture", "enable", schema+".nope"), "no such table"},
 		{cmd("capture", "enable", schema+".nokey", "--tenant-column", "org"), "primary key"},
 		{[]string{"capture", "list"}, "--postgres"},
 	} {
