@@ -32,7 +32,7 @@ func (c *DemoCmd) Run(e *Env) error {
 		return err
 	}
 	defer s.Close()
-	p, err := e.SQLitePrivacy(s)
+	p, err := e.demoPrivacy(s) // privacy.go: DemoPolicy unless --policy
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"unicode/utf8"
 
+	"github.com/alecthomas/kong"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailpgx"
@@ -21,34 +22,77 @@ import (
 // the per-subject encryption keys. The master key itself is never a flag
 // value (it would show in ps): TRAIL_MASTER_KEY or a file.
 type PrivacyFlags struct {
-	MasterKeyFile      string `name:"master-key-file" env:"TRAIL_MASTER_KEY_FILE" placeholder:"FILE" help:"Master key file (32 bytes, base64 or raw). Default: env TRAIL_MASTER_KEY, else on the SQLite store <db>.master.key, created on first use."`
-	Policy             string `name:"policy" env:"TRAIL_POLICY" placeholder:"FILE" help:"Field policy file: rules PATTERN omit|redact|hmac|pii|keep (docs/privacy.md)."`
-	NoDefaultRedaction bool   `name:"no-default-redaction" env:"TRAIL_NO_DEFAULT_REDACTION" help:"Turn the default deny-list (password, token, secret, cookie, card…) off."`
+	MasterKeyFile      string     `name:"master-key-file" env:"TRAIL_MASTER_KEY_FILE" placeholder:"FILE" help:"Master key file (32 bytes, base64 or raw). Default: env TRAIL_MASTER_KEY, else on the SQLite store <db>.master.key, created on first use."`
+	Policy             PolicyFile `name:"policy" env:"TRAIL_POLICY" placeholder:"FILE" help:"Field policy file: rules PATTERN omit|redact|hmac|pii|keep (docs/privacy.md)."`
+	NoDefaultRedaction bool       `name:"no-default-redaction" env:"TRAIL_NO_DEFAULT_REDACTION" help:"Turn the default deny-list (password, token, secret, cookie, card…) off."`
 }
 
 // maxPolicyBytes bounds a policy file.
 const maxPolicyBytes = 1 << 20
 
-// privacyPolicy reads --policy and applies --no-default-redaction. A nil
-// policy is the default deny-list.
-func (e *Env) privacyPolicy() (*trailprivacy.Policy, error) {
+// DemoPolicy is the field policy of `trail demo` and `trail serve --demo`
+// when --policy is not given: the default deny-list (the demo's password and
+// API token are redacted), and the e-mail addresses its careless
+// integrations and admin tools put in changes and metadata encrypted,
+// erasable with the person.
+const DemoPolicy = `# trail demo: e-mail addresses are personal data
+email       pii
+created_by  pii
+operator    pii
+`
+
+// PolicyFile is the --policy flag: the file is read and parsed when the
+// command line is, so that a bad policy is bad usage before any database is
+// opened or created.
+type PolicyFile struct {
+	Path   string
+	Policy *trailprivacy.Policy
+}
+
+// Decode implements kong.MapperValue.
+func (f *PolicyFile) Decode(ctx *kong.DecodeContext) error {
+	var path string
+	if err := ctx.Scan.PopValueInto("file", &path); err != nil {
+		return err
+	}
+	pol, err := readPolicy(path)
+	if err != nil {
+		return err
+	}
+	*f = PolicyFile{Path: path, Policy: pol}
+	return nil
+}
+
+func readPolicy(path string) (*trailprivacy.Policy, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxPolicyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPolicyBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxPolicyBytes)
+	}
+	pol, err := trailprivacy.ParsePolicy(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pol, nil
+}
+
+// privacyPolicy applies --no-default-redaction to the --policy. A nil
+// policy is the default deny-list; demo selects DemoPolicy instead when no
+// --policy is given.
+func (e *Env) privacyPolicy(demo bool) (*trailprivacy.Policy, error) {
 	f := e.Globals.PrivacyFlags
-	var pol *trailprivacy.Policy
-	if f.Policy != "" {
-		fh, err := os.Open(f.Policy)
-		if err != nil {
-			return nil, Usagef("--policy: %v", err)
-		}
-		b, err := io.ReadAll(io.LimitReader(fh, maxPolicyBytes+1))
-		fh.Close()
-		if err != nil {
-			return nil, Usagef("--policy: %v", err)
-		}
-		if len(b) > maxPolicyBytes {
-			return nil, Usagef("--policy %s: larger than %d bytes", f.Policy, maxPolicyBytes)
-		}
-		if pol, err = trailprivacy.ParsePolicy(string(b)); err != nil {
-			return nil, Usagef("--policy %s: %v", f.Policy, err)
+	pol := f.Policy.Policy
+	if pol == nil && demo {
+		var err error
+		if pol, err = trailprivacy.ParsePolicy(DemoPolicy); err != nil {
+			return nil, err
 		}
 	}
 	if f.NoDefaultRedaction {
@@ -79,8 +123,8 @@ func (e *Env) masterKey(keyFileBeside string) (*trailprivacy.LocalKMS, string, e
 // (PostgreSQL) or the default one (schema ""). It fails, never falls back
 // to plaintext, when the configured master key is not the one that wrapped
 // the stored data keys.
-func (e *Env) openPrivacy(db trailprivacy.DBTX, schema, keyFileBeside string) (*trailprivacy.Privacy, *trailprivacy.LocalKMS, error) {
-	pol, err := e.privacyPolicy()
+func (e *Env) openPrivacy(db trailprivacy.DBTX, schema, keyFileBeside string, demo bool) (*trailprivacy.Privacy, *trailprivacy.LocalKMS, error) {
+	pol, err := e.privacyPolicy(demo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,7 +155,13 @@ func (e *Env) openPrivacy(db trailprivacy.DBTX, schema, keyFileBeside string) (*
 // live in the same database file, its master key in TRAIL_MASTER_KEY,
 // --master-key-file, or <db>.master.key (created with mode 0600 on first use).
 func (e *Env) SQLitePrivacy(s *trailsqlite.Store) (*trailprivacy.Privacy, error) {
-	p, _, err := e.openPrivacy(s.DB(), "", s.Path())
+	p, _, err := e.openPrivacy(s.DB(), "", s.Path(), false)
+	return p, err
+}
+
+// demoPrivacy is SQLitePrivacy with DemoPolicy as the default policy.
+func (e *Env) demoPrivacy(s *trailsqlite.Store) (*trailprivacy.Privacy, error) {
+	p, _, err := e.openPrivacy(s.DB(), "", s.Path(), true)
 	return p, err
 }
 
@@ -159,7 +209,7 @@ func (e *Env) openPrivacyBackend(postgres string) (*privacyBackend, error) {
 			st.Close()
 			return nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
 		}
-		p, kms, err := e.openPrivacy(db, st.Schema(), "")
+		p, kms, err := e.openPrivacy(db, st.Schema(), "", false)
 		if err != nil {
 			db.Close()
 			st.Close()
@@ -171,7 +221,7 @@ func (e *Env) openPrivacyBackend(postgres string) (*privacyBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, kms, err := e.openPrivacy(st.DB(), "", st.Path())
+	p, kms, err := e.openPrivacy(st.DB(), "", st.Path(), false)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -367,17 +417,17 @@ func replaceKeyFile(dst, src string) error {
 // servePrivacy opens the privacy layer of the backend `trail serve` runs
 // on: the key table beside the events (same SQLite file, or the events'
 // PostgreSQL schema). close releases what it opened.
-func (e *Env) servePrivacy(b *backend, postgres string) (p *trailprivacy.Privacy, close func(), err error) {
+func (e *Env) servePrivacy(b *backend, postgres string, demo bool) (p *trailprivacy.Privacy, close func(), err error) {
 	switch st := b.store.(type) {
 	case *trailsqlite.Store:
-		p, err := e.SQLitePrivacy(st)
+		p, _, err := e.openPrivacy(st.DB(), "", st.Path(), demo)
 		return p, func() {}, err
 	case *trailpgx.Store:
 		db, err := sql.Open("pgx", postgres)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open PostgreSQL for data keys: %w", err)
 		}
-		p, _, err := e.openPrivacy(db, st.Schema(), "")
+		p, _, err := e.openPrivacy(db, st.Schema(), "", demo)
 		if err != nil {
 			db.Close()
 			return nil, nil, err

@@ -87,7 +87,7 @@ func (c *ServeCmd) Run(e *Env) error {
 		return err
 	}
 	defer b.close()
-	priv, closePriv, err := e.servePrivacy(b, c.Postgres) // privacy.go
+	priv, closePriv, err := e.servePrivacy(b, c.Postgres, c.Demo) // privacy.go
 	if err != nil {
 		return err
 	}
