@@ -326,6 +326,20 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// In a script (stdin not a terminal), flags without --action are a
+// forgotten --action, not an attempt to read events from stdin.
+func TestRecordFlagsWithoutActionInScript(t *testing.T) {
+	t.Parallel()
+	db := tempDB(t)
+	r := run(t, db, env{}, "record", "--actor", "user:1", "--target", "user:2")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "--action is required") || !strings.Contains(r.stderr, "--target") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("database created")
+	}
+}
+
 func TestNoArgsShowsHelp(t *testing.T) {
 	t.Parallel()
 	r := run(t, "", env{})

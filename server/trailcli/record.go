@@ -45,6 +45,9 @@ func (c *RecordCmd) Run(e *Env) error {
 	if fromStdin {
 		for _, f := range []struct{ flag, v string }{{"--action", c.Action}, {"--target", c.Target}, {"--description", c.Description},
 			{"--outcome", c.Outcome}, {"--metadata", c.Metadata}, {"--occurred-at", c.OccurredAt}, {"--id", c.ID}} {
+			if f.v != "" && c.Input != "-" {
+				return Usagef("--action is required when recording with flags (%s was given)", f.flag)
+			}
 			if f.v != "" {
 				return Usagef("%s cannot be combined with events on stdin (only --tenant and --actor, as defaults)", f.flag)
 			}
