@@ -16,7 +16,7 @@ CREATE TABLE @schema@.seal_pending (
 CREATE FUNCTION @schema@.seal_queue() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	EXECUTE format('INSERT INTO %I.seal_pending (event_id, tenant, occurred_at) SELECT id, tenant, occurred_at FROM new_ids', TG_TABLE_SCHEMA);
+	INSERT INTO @schema@.seal_pending (event_id, tenant, occurred_at) SELECT id, tenant, occurred_at FROM new_ids;
 	RETURN NULL;
 END $$;
 

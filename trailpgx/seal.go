@@ -1,0 +1,557 @@
+package trailpgx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/trailseal"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The Store implements trailseal.Store over the tables of migration
+// 0004_seal: the pending queue is filled by a trigger on event_ids in the
+// same statement as each event's ID; sealing writes leaves, stored hashes,
+// log sizes and checkpoints into their own tables, never the events, under a
+// lease row whose fencing epoch every sealing transaction checks (no
+// advisory locks).
+var (
+	_ trailseal.Store     = (*Store)(nil)
+	_ trailseal.LogStater = (*Store)(nil)
+)
+
+// qualified prefixes each of selectColumns with "e.".
+var qualifiedColumns = func() string {
+	parts := strings.Split(selectColumns, ",")
+	for i, c := range parts {
+		parts[i] = "e." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}()
+
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.with(ctx, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, fn)
+	})
+}
+
+// Lease implements trailseal.Store on the database's clock.
+func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (epoch int64, ok bool, err error) {
+	if name == "" || holder == "" {
+		return 0, false, errors.New("trailpgx: lease name and holder must not be empty")
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_leases (name, holder, epoch, expires_at)
+			VALUES ($1, '', 0, '-infinity') ON CONFLICT (name) DO NOTHING`, name); err != nil {
+			return err
+		}
+		var cur string
+		var held bool
+		if err := tx.QueryRow(ctx, `SELECT holder, epoch, holder <> '' AND expires_at > clock_timestamp()
+			FROM `+s.schema+`.seal_leases WHERE name = $1 FOR UPDATE`, name).Scan(&cur, &epoch, &held); err != nil {
+			return err
+		}
+		if ttl <= 0 {
+			ok = false
+			if held && cur == holder {
+				_, err := tx.Exec(ctx, `UPDATE `+s.schema+`.seal_leases SET expires_at = clock_timestamp() WHERE name = $1`, name)
+				return err
+			}
+			return nil
+		}
+		switch {
+		case held && cur == holder:
+		case held:
+			ok = false
+			return nil
+		default:
+			epoch++
+		}
+		ok = true
+		_, err := tx.Exec(ctx, `UPDATE `+s.schema+`.seal_leases SET holder = $2, epoch = $3,
+			expires_at = clock_timestamp() + $4 * interval '1 microsecond' WHERE name = $1`, name, holder, epoch, ttl.Microseconds())
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("trailpgx: lease %q: %w", name, err)
+	}
+	return epoch, ok, nil
+}
+
+// checkFence fails with trailseal.ErrFenced unless f is the lease's current
+// epoch. It holds the lease row (FOR SHARE) until the transaction ends, so
+// a takeover, which updates that row, waits for this write to finish and
+// the next write of the stale sealer sees the new epoch.
+func (s *Store) checkFence(ctx context.Context, tx pgx.Tx, f trailseal.Fence) error {
+	var epoch int64
+	err := tx.QueryRow(ctx, `SELECT epoch FROM `+s.schema+`.seal_leases WHERE name = $1 FOR SHARE`, f.Lease).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && epoch != f.Epoch) {
+		return trailseal.ErrFenced
+	}
+	return err
+}
+
+func (s *Store) scanEvents(rows pgx.Rows) ([]trail.Event, error) {
+	defer rows.Close()
+	var out []trail.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows.Scan)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// Pending implements trailseal.Store.
+func (s *Store) Pending(ctx context.Context, limit int) ([]trail.Event, error) {
+	var out []trail.Event
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT `+qualifiedColumns+` FROM `+s.schema+`.seal_pending p
+			JOIN `+s.schema+`.events e ON e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id
+			ORDER BY p.pos LIMIT $1`, limit)
+		if err != nil {
+			return err
+		}
+		out, err = s.scanEvents(rows)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: pending: %w", err)
+	}
+	return out, nil
+}
+
+// OldestPending returns the RecordedAt of the oldest unsealed event, and
+// false when nothing waits: the sealing lag is now minus that time.
+func (s *Store) OldestPending(ctx context.Context) (time.Time, bool, error) {
+	var at time.Time
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT e.recorded_at FROM `+s.schema+`.seal_pending p
+			JOIN `+s.schema+`.events e ON e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id
+			ORDER BY p.pos LIMIT 1`).Scan(&at)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("trailpgx: oldest pending: %w", err)
+	}
+	return at.UTC(), true, nil
+}
+
+// Seal implements trailseal.Store.
+func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.SealBatch) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := s.checkFence(ctx, tx, fence); err != nil {
+			return err
+		}
+		logs := make([]string, len(b.Sizes))
+		for i, ls := range b.Sizes {
+			logs[i] = ls.Log
+		}
+		// Lock the logs' size rows in a fixed order; a log without one is new.
+		rows, err := tx.Query(ctx, `SELECT log, size FROM `+s.schema+`.seal_logs WHERE log = ANY($1) ORDER BY log FOR UPDATE`, logs)
+		if err != nil {
+			return err
+		}
+		sizes := map[string]int64{}
+		for rows.Next() {
+			var l string
+			var n int64
+			if err := rows.Scan(&l, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			sizes[l] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, ls := range b.Sizes {
+			if sizes[ls.Log] != ls.OldSize {
+				return fmt.Errorf("%w: log %q has %d leaves, batch extends %d", trailseal.ErrConflict, ls.Log, sizes[ls.Log], ls.OldSize)
+			}
+		}
+		var (
+			lLog  = make([]string, len(b.Leaves))
+			lSeq  = make([]int64, len(b.Leaves))
+			lID   = make([]uuid.UUID, len(b.Leaves))
+			lHash = make([][]byte, len(b.Leaves))
+		)
+		for i, l := range b.Leaves {
+			lLog[i], lSeq[i], lID[i], lHash[i] = l.Log, l.Seq, l.EventID, l.Hash[:]
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_leaves (log, seq, event_id, hash)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::bytea[])`, lLog, lSeq, lID, lHash); err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("%w: %v", trailseal.ErrConflict, err)
+			}
+			return err
+		}
+		var (
+			hLog  = make([]string, len(b.Hashes))
+			hIdx  = make([]int64, len(b.Hashes))
+			hHash = make([][]byte, len(b.Hashes))
+		)
+		for i, h := range b.Hashes {
+			hLog[i], hIdx[i], hHash[i] = h.Log, h.Index, h.Hash[:]
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_hashes (log, idx, hash)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`, hLog, hIdx, hHash); err != nil {
+			return err
+		}
+		newSizes := make([]int64, len(b.Sizes))
+		for i, ls := range b.Sizes {
+			newSizes[i] = ls.NewSize
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_logs (log, size)
+			SELECT * FROM unnest($1::text[], $2::bigint[])
+			ON CONFLICT (log) DO UPDATE SET size = excluded.size`, logs, newSizes); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM `+s.schema+`.seal_pending WHERE event_id = ANY($1::uuid[])`, b.Done)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, trailseal.ErrFenced) || errors.Is(err, trailseal.ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("trailpgx: seal: %w", err)
+	}
+	return nil
+}
+
+// TreeSize implements trailseal.Store.
+func (s *Store) TreeSize(ctx context.Context, log string) (int64, error) {
+	var n int64
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT size FROM `+s.schema+`.seal_logs WHERE log = $1`, log).Scan(&n)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("trailpgx: tree size of %q: %w", log, err)
+	}
+	return n, nil
+}
+
+// ReadHashes implements trailseal.Store.
+func (s *Store) ReadHashes(ctx context.Context, log string, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	if len(indexes) == 0 {
+		return out, nil
+	}
+	got := make(map[int64]tlog.Hash, len(indexes))
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT idx, hash FROM `+s.schema+`.seal_hashes WHERE log = $1 AND idx = ANY($2)`, log, indexes)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var x int64
+			var h []byte
+			if err := rows.Scan(&x, &h); err != nil {
+				return err
+			}
+			if len(h) != tlog.HashSize {
+				return fmt.Errorf("stored hash %d has %d bytes", x, len(h))
+			}
+			got[x] = tlog.Hash(h)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: read hashes of %q: %w", log, err)
+	}
+	for i, x := range indexes {
+		h, ok := got[x]
+		if !ok {
+			return nil, fmt.Errorf("trailpgx: log %q has no stored hash %d", log, x)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// Leaves implements trailseal.Store.
+func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trailseal.SealedEvent, error) {
+	var out []trailseal.SealedEvent
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT seq, event_id, hash FROM `+s.schema+`.seal_leaves
+			WHERE log = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`, log, from, to)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var se trailseal.SealedEvent
+			var h []byte
+			if err := rows.Scan(&se.Seq, &se.EventID, &h); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(h) != tlog.HashSize {
+				rows.Close()
+				return fmt.Errorf("malformed leaf row at seq %d", se.Seq)
+			}
+			se.Log, se.Hash = log, tlog.Hash(h)
+			out = append(out, se)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(out) == 0 {
+			return err
+		}
+		ids := make([]uuid.UUID, len(out))
+		for i := range out {
+			ids[i] = out[i].EventID
+		}
+		// The events, through event_ids (tenant and time prune partitions).
+		rows, err = c.Query(ctx, `SELECT `+qualifiedColumns+` FROM `+s.schema+`.event_ids i
+			JOIN `+s.schema+`.events e ON e.tenant = i.tenant AND e.occurred_at = i.occurred_at AND e.id = i.id
+			WHERE i.id = ANY($1)`, ids)
+		if err != nil {
+			return err
+		}
+		evs, err := s.scanEvents(rows)
+		if err != nil {
+			return err
+		}
+		byID := make(map[uuid.UUID]*trail.Event, len(evs))
+		for i := range evs {
+			byID[evs[i].ID] = &evs[i]
+		}
+		for i := range out {
+			out[i].Event = byID[out[i].EventID]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: leaves of %q: %w", log, err)
+	}
+	return out, nil
+}
+
+// LeafOf implements trailseal.Store.
+func (s *Store) LeafOf(ctx context.Context, id uuid.UUID) (trailseal.Leaf, error) {
+	l := trailseal.Leaf{EventID: id}
+	var found, stored bool
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		var h []byte
+		err := c.QueryRow(ctx, `SELECT log, seq, hash FROM `+s.schema+`.seal_leaves WHERE event_id = $1`, id).Scan(&l.Log, &l.Seq, &h)
+		switch {
+		case err == nil:
+			if len(h) != tlog.HashSize {
+				return errors.New("malformed leaf hash")
+			}
+			l.Hash, found = tlog.Hash(h), true
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.schema+`.event_ids WHERE id = $1)`, id).Scan(&stored)
+	})
+	switch {
+	case err != nil:
+		return l, fmt.Errorf("trailpgx: leaf of %s: %w", id, err)
+	case found:
+		return l, nil
+	case stored:
+		return l, trailseal.ErrNotSealed
+	}
+	return l, trailseal.ErrUnknownEvent
+}
+
+// LeafIndexes returns the leaf index (tenant sequence) of each of ids that
+// is sealed; unsealed and unknown IDs are absent from the map.
+func (s *Store) LeafIndexes(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
+	out := make(map[uuid.UUID]int64, len(ids))
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT event_id, seq FROM `+s.schema+`.seal_leaves WHERE event_id = ANY($1)`, ids)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				return err
+			}
+			out[id] = seq
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: leaf indexes: %w", err)
+	}
+	return out, nil
+}
+
+// Unsealed implements trailseal.Store.
+func (s *Store) Unsealed(ctx context.Context, log string) ([]uuid.UUID, error) {
+	var out []uuid.UUID
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT e.id FROM `+s.schema+`.events e
+			WHERE e.tenant = $1
+			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_pending p WHERE p.event_id = e.id)
+			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_leaves l WHERE l.event_id = e.id)
+			ORDER BY e.recorded_at, e.id`, trailseal.TenantOf(log))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			out = append(out, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: unsealed of %q: %w", log, err)
+	}
+	return out, nil
+}
+
+// SaveCheckpoint implements trailseal.Store.
+func (s *Store) SaveCheckpoint(ctx context.Context, fence trailseal.Fence, cp trailseal.Checkpoint) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := s.checkFence(ctx, tx, fence); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_checkpoints (log, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			cp.Log, cp.Size, cp.Root[:], cp.Note, cp.Time)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, trailseal.ErrFenced) {
+			return err
+		}
+		return fmt.Errorf("trailpgx: save checkpoint of %q: %w", cp.Log, err)
+	}
+	return nil
+}
+
+func scanCheckpoint(scan func(dest ...any) error) (trailseal.Checkpoint, error) {
+	var cp trailseal.Checkpoint
+	var root []byte
+	if err := scan(&cp.Log, &cp.Size, &root, &cp.Note, &cp.Time); err != nil {
+		return cp, err
+	}
+	if len(root) == tlog.HashSize {
+		cp.Root = tlog.Hash(root)
+	} // else a damaged row: the verifier reports it against its signed text
+	cp.Time = cp.Time.UTC()
+	return cp, nil
+}
+
+// Checkpoints implements trailseal.Store.
+func (s *Store) Checkpoints(ctx context.Context, log string) ([]trailseal.Checkpoint, error) {
+	var out []trailseal.Checkpoint
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT log, size, root, note, created_at FROM `+s.schema+`.seal_checkpoints
+			WHERE log = $1 ORDER BY id`, log)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			cp, err := scanCheckpoint(rows.Scan)
+			if err != nil {
+				return err
+			}
+			out = append(out, cp)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: checkpoints of %q: %w", log, err)
+	}
+	return out, nil
+}
+
+// LatestCheckpoint implements trailseal.Store.
+func (s *Store) LatestCheckpoint(ctx context.Context, log string) (trailseal.Checkpoint, error) {
+	var cp trailseal.Checkpoint
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		var err error
+		cp, err = scanCheckpoint(c.QueryRow(ctx, `SELECT log, size, root, note, created_at FROM `+s.schema+`.seal_checkpoints
+			WHERE log = $1 ORDER BY id DESC LIMIT 1`, log).Scan)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cp, trailseal.ErrNoCheckpoint
+	}
+	if err != nil {
+		return cp, fmt.Errorf("trailpgx: latest checkpoint of %q: %w", log, err)
+	}
+	return cp, nil
+}
+
+func (s *Store) logNames() string {
+	return `SELECT log FROM ` + s.schema + `.seal_logs WHERE size > 0
+		UNION SELECT DISTINCT log FROM ` + s.schema + `.seal_leaves
+		UNION SELECT DISTINCT log FROM ` + s.schema + `.seal_checkpoints`
+}
+
+// Logs implements trailseal.Store.
+func (s *Store) Logs(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT log FROM (`+s.logNames()+`) x ORDER BY log COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: logs: %w", err)
+	}
+	return out, nil
+}
+
+// LogStates implements trailseal.LogStater in one query.
+func (s *Store) LogStates(ctx context.Context) ([]trailseal.LogState, error) {
+	var out []trailseal.LogState
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `WITH names AS (`+s.logNames()+`)
+			SELECT n.log, coalesce(l.size, 0), coalesce(c.size, 0), c.created_at
+			FROM names n
+			LEFT JOIN `+s.schema+`.seal_logs l ON l.log = n.log
+			LEFT JOIN LATERAL (SELECT size, created_at FROM `+s.schema+`.seal_checkpoints x
+				WHERE x.log = n.log ORDER BY x.id DESC LIMIT 1) c ON true
+			ORDER BY n.log COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var st trailseal.LogState
+			var at *time.Time
+			if err := rows.Scan(&st.Log, &st.Size, &st.CheckpointSize, &at); err != nil {
+				return err
+			}
+			if at != nil {
+				st.CheckpointTime = at.UTC()
+			}
+			out = append(out, st)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: log states: %w", err)
+	}
+	return out, nil
+}
