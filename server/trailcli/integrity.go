@@ -18,6 +18,7 @@ import (
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailserver"
 	"github.com/trailhq/trail/server/trailsqlite"
+	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -80,6 +81,13 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 	if f.SealInterval <= 0 || f.CheckpointInterval <= 0 || f.CheckpointEvents <= 0 {
 		return nil, nil, Usagef("--seal-interval, --checkpoint-interval and --checkpoint-events must be positive")
 	}
+	// Only the embedded store generates a key beside its file; a server
+	// database needs one configured (a key made on one replica's disk would
+	// differ from the next replica's).
+	if _, embedded := store.(*trailsqlite.Store); !embedded && f.SigningKeyFile == "" && os.Getenv(trailseal.SigningKeyEnv) == "" {
+		fmt.Fprintf(e.Stderr, "trail: no checkpoint signing key (--signing-key-file or $%s): sealing, checkpoints and proofs are off\n", trailseal.SigningKeyEnv)
+		return nil, func() {}, nil
+	}
 	signer, vkey, err := f.signer(e, true)
 	if err != nil {
 		return nil, nil, err
@@ -106,19 +114,45 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 	return in, wg.Wait, nil
 }
 
+// openSealed opens the store whose sealed log a command works on: the
+// PostgreSQL deployment when postgres is set (migrated first when migrate),
+// else the SQLite file of --db (which must exist). embedded reports the
+// latter, the one store that may generate its own signing key.
+func (e *Env) openSealed(postgres string, migrate bool) (st trailseal.Store, embedded bool, closeFn func(), err error) {
+	if postgres == "" {
+		s, err := e.OpenStore(false)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		return s, true, func() { s.Close() }, nil
+	}
+	s, err := trailpgx.Open(e.Ctx, postgres, nil)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if migrate {
+		if err := s.Migrate(e.Ctx); err != nil {
+			s.Close()
+			return nil, false, nil, err
+		}
+	}
+	return s, false, func() { s.Close() }, nil
+}
+
 // SealCmd is `trail seal`.
 type SealCmd struct {
 	SigningFlags
+	PostgresFlag
 }
 
 // Run seals every pending event and signs the due checkpoints, once.
 func (c *SealCmd) Run(e *Env) error {
-	st, err := e.OpenStore(false)
+	st, embedded, closeStore, err := e.openSealed(c.Postgres, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	signer, _, err := c.signer(e, true)
+	defer closeStore()
+	signer, _, err := c.signer(e, embedded)
 	if err != nil {
 		return err
 	}
@@ -143,6 +177,7 @@ func (c *SealCmd) Run(e *Env) error {
 // VerifyCmd is `trail verify`.
 type VerifyCmd struct {
 	SigningFlags
+	PostgresFlag
 	Tenant      string   `name:"tenant" placeholder:"T" help:"Verify only this tenant's log (_platform: the platform events)."`
 	Checkpoints []string `name:"checkpoint" placeholder:"FILE" help:"A checkpoint kept outside the store (a signed note, or \"trail checkpoints export\" JSON): the store must still contain it. Repeatable."`
 	PublicKey   []string `name:"public-key" placeholder:"KEY|FILE" help:"Trust this checkpoint verifier key (default: the configured signing key's). Repeatable."`
@@ -164,11 +199,11 @@ func (c *VerifyCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.OpenStore(false)
+	st, _, closeStore, err := e.openSealed(c.Postgres, false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
 	v := &trailseal.Verifier{Store: st, Verifiers: verifiers, Origin: c.origin()}
 	if f, ok := e.Stderr.(*os.File); c.Progress || (ok && isTerminal(f)) {
 		bar := &progressBar{w: e.Stderr}
@@ -328,6 +363,7 @@ func (p *progressBar) done() {
 // ProveCmd is `trail prove`.
 type ProveCmd struct {
 	SigningFlags
+	PostgresFlag
 	Consistency bool     `name:"consistency" help:"Prove that checkpoint NEW extends checkpoint OLD (tree sizes) instead."`
 	Tenant      string   `name:"tenant" placeholder:"T" help:"The tenant of --consistency (_platform: the platform events)."`
 	Args        []string `arg:"" name:"EVENT_ID|OLD NEW" help:"An event ID, or with --consistency two checkpoint sizes."`
@@ -367,11 +403,11 @@ func (c *ProveCmd) Run(e *Env) error {
 			return Usagef("prove: %q is not an event ID (a UUID)", c.Args[0])
 		}
 	}
-	st, err := e.OpenStore(false)
+	st, _, closeStore, err := e.openSealed(c.Postgres, false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
 	_, vkey, err := c.signer(e, false)
 	if err != nil {
 		return err
@@ -429,17 +465,18 @@ type CheckpointsCmd struct {
 // CheckpointsExportCmd is `trail checkpoints export`.
 type CheckpointsExportCmd struct {
 	SigningFlags
+	PostgresFlag
 	Tenant string `name:"tenant" required:"" placeholder:"T" help:"The tenant (_platform: the platform events)."`
 	File   string `arg:"" name:"FILE" help:"Where to write; - for stdout."`
 }
 
 // Run writes the export.
 func (c *CheckpointsExportCmd) Run(e *Env) error {
-	st, err := e.OpenStore(false)
+	st, _, closeStore, err := e.openSealed(c.Postgres, false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
 	log := trailseal.LogName(c.Tenant)
 	cps, err := st.Checkpoints(e.Ctx, log)
 	if err != nil {
