@@ -151,6 +151,7 @@ type run struct {
 	prefix  string // schema name prefix, unique to this run
 	results []Result
 	schemas []string // to drop at the end
+	w1Seq   int      // W1 transactions numbered so far
 	// Filled by W2 (or by a plain load when W2 is not run) for W3 and storage.
 	store   *trailpgx.Store
 	samples []sample

@@ -88,7 +88,7 @@ func TestRunTiny(t *testing.T) {
 		if !ok || base.Ops != 60 || base.PerSec <= 0 || base.Ratio != nil {
 			t.Fatalf("w1 unaudited at %s workers: %+v", w, base)
 		}
-		for _, v := range []string{"recordtx", "queue"} {
+		for _, v := range []string{"begintx", "recordtx", "queue", "trigger"} {
 			r, ok := byKey["w1/"+v+"/"+w]
 			if !ok || r.Ratio == nil || r.Target == nil || r.MeetsTarget == nil {
 				t.Fatalf("w1 %s at %s workers: %+v", v, w, r)

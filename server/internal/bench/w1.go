@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,7 +27,10 @@ const rowsPerWorker = 500
 // trigger capture; W1 then reports the variant as not measured.
 var enableCapture func(ctx context.Context, pool *pgxpool.Pool, store *trailpgx.Store, table, tenantColumn string) error
 
-var w1Plans = []string{"free", "pro", "team", "enterprise"}
+// w1Plan is the plan transaction i sets: a new value each time, so that
+// every update is a change (trigger capture records nothing for an UPDATE
+// that changes nothing but ignored columns).
+func w1Plan(i int) string { return "plan-" + strconv.Itoa(i) }
 
 type w1Variant struct {
 	name string
@@ -65,12 +70,12 @@ func (r *run) w1(ctx context.Context) error {
 	base := trail.WithActor(ctx, trail.Actor{Type: trail.ActorUser, ID: "u000001"})
 	update := "UPDATE " + app + ".subscriptions SET plan = $1, updated_at = now() WHERE id = $2"
 	event := func(id int64, tenant string, i int) trail.Event {
-		plan := w1Plans[i%len(w1Plans)]
+		plan := w1Plan(i)
 		return trail.Event{
 			Action:      "subscription.update",
 			Target:      trail.Target{Type: "subscription", ID: fmt.Sprint(id)},
 			Description: "Changed subscription plan to " + plan + " for tenant " + tenant,
-			Changes:     []trail.Change{trail.Changed("plan", w1Plans[(i+len(w1Plans)-1)%len(w1Plans)], plan)},
+			Changes:     []trail.Change{trail.Changed("plan", w1Plan(i-1), plan)},
 		}
 	}
 	variants := []w1Variant{
@@ -80,7 +85,22 @@ func (r *run) w1(ctx context.Context) error {
 				return err
 			}
 			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, update, w1Plans[i%len(w1Plans)], id); err != nil {
+			if _, err := tx.Exec(ctx, update, w1Plan(i), id); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+		// begintx is no audit, but the transaction begun by trailpgx.BeginTx
+		// (the context's settings for capture and row-level security): the
+		// share of the audited variants' cost that is not the audit write.
+		{"begintx", func(ctx context.Context, id int64, tenant string, i int) error {
+			ctx = trail.WithTenant(ctx, tenant)
+			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, update, w1Plan(i), id); err != nil {
 				return err
 			}
 			return tx.Commit(ctx)
@@ -92,7 +112,7 @@ func (r *run) w1(ctx context.Context) error {
 				return err
 			}
 			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, update, w1Plans[i%len(w1Plans)], id); err != nil {
+			if _, err := tx.Exec(ctx, update, w1Plan(i), id); err != nil {
 				return err
 			}
 			if _, err := client.RecordTx(ctx, tx, event(id, tenant, i)); err != nil {
@@ -108,7 +128,7 @@ func (r *run) w1(ctx context.Context) error {
 			}
 			defer tx.Rollback(ctx)
 			b := &pgx.Batch{}
-			b.Queue(update, w1Plans[i%len(w1Plans)], id)
+			b.Queue(update, w1Plan(i), id)
 			if _, err := trailpgx.Queue(ctx, client, b, event(id, tenant, i)); err != nil {
 				return err
 			}
@@ -132,16 +152,28 @@ func (r *run) w1(ctx context.Context) error {
 				return err
 			}
 			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, updateCaptured, w1Plans[i%len(w1Plans)], id); err != nil {
+			if _, err := tx.Exec(ctx, updateCaptured, w1Plan(i), id); err != nil {
 				return err
 			}
 			return tx.Commit(ctx)
 		}})
 	}
+	var audited atomic.Int64
 	for _, workers := range r.cfg.Workers {
-		if err := r.w1Workers(base, variants, workers, notes); err != nil {
+		if err := r.w1Workers(base, variants, workers, notes, &audited); err != nil {
 			return err
 		}
+	}
+	// Every audited transaction left exactly one event: the variants
+	// measured what they claim to.
+	var n int64
+	if err := r.pool.QueryRow(ctx, "SELECT count(*) FROM "+store.Schema()+".events WHERE action = 'subscription.update'").Scan(&n); err != nil {
+		return fmt.Errorf("bench: w1: %w", err)
+	}
+	if n != audited.Load() {
+		var detail string
+		_ = r.pool.QueryRow(ctx, "SELECT string_agg(source || ' ' || action || ' ' || n, ', ') FROM (SELECT source, action, count(*) n FROM "+store.Schema()+".events GROUP BY 1, 2) x").Scan(&detail)
+		return fmt.Errorf("bench: w1: %d audited transactions committed but %d events stored (%s)", audited.Load(), n, detail)
 	}
 	return nil
 }
@@ -150,14 +182,15 @@ func (r *run) w1(ctx context.Context) error {
 // turns in rounds of chunk transactions, in rotating order; a round's wall
 // time (from the start of its first transaction to the end of its last)
 // counts towards the variant's throughput.
-func (r *run) w1Workers(ctx context.Context, variants []w1Variant, workers int, notes map[string]string) error {
+func (r *run) w1Workers(ctx context.Context, variants []w1Variant, workers int, notes map[string]string, audited *atomic.Int64) error {
 	chunk := max(50, 10*workers)
 	total := r.cfg.Transactions
 	r.logf("w1: %d workers, %d transactions per variant", workers, total)
 	lat := make([][]time.Duration, len(variants))
 	wall := make([]time.Duration, len(variants))
 	done := make([]int, len(variants))
-	seq := 0
+	seq := r.w1Seq // never reuse a plan value: the same rows serve every concurrency
+	defer func() { r.w1Seq = seq }()
 	segment := func(v int, n int, record bool) error {
 		var mu sync.Mutex
 		var firstErr error
@@ -185,6 +218,9 @@ func (r *run) w1Workers(ctx context.Context, variants []w1Variant, workers int, 
 						return
 					}
 					local[w] = append(local[w], time.Since(s))
+					if v := variants[v].name; v != "unaudited" && v != "begintx" {
+						audited.Add(1)
+					}
 				}
 			})
 		}
