@@ -393,3 +393,22 @@ func TestCaptureIdempotentAppendOnly(t *testing.T) {
 		}
 	}
 }
+
+// A value over 8 KiB is recorded as changed without its value, so that one
+// wide column cannot push an event past trail.MaxEventBytes.
+func TestCaptureOversizedValue(t *testing.T) {
+	t.Parallel()
+	f := newCaptureFixture(t)
+	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id", Ignore: []string{"updated_at"}})
+	mustExec(t, `INSERT INTO `+f.tbl+` (id, tenant_id, plan, note) VALUES (1, 'acme', 'free', repeat('x', 9000))`)
+	evs := all(t, f.s, trail.Query{Tenant: "acme"})
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	if got := changesJSON(t, evs[0]); !strings.Contains(got, "note=redacted") || !strings.Contains(got, `plan:∅>"free"`) {
+		t.Errorf("changes %s", got)
+	}
+	if err := evs[0].Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -117,7 +117,7 @@ BEGIN
 	-- One statement for the whole statement's rows. r is MATERIALIZED so that
 	-- each row becomes jsonb once, not once per column. Changes: the columns that
 	-- differ (all of them for an insert or a delete), minus the ignored ones,
-	-- sorted by column name; redacted columns, and values over 8 KiB of JSON,
+	-- sorted by column name; redacted columns, and values over 8 KiB (as jsonb),
 	-- become {"field", "redacted": true}. An update that changed no captured
 	-- column records nothing.
 	EXECUTE format($q$
@@ -126,8 +126,8 @@ BEGIN
 			SELECT %2$s.uuid_v7() AS id, %3$s AS tenant, %4$s AS target_id, c.changes, c.fields
 			FROM r CROSS JOIN LATERAL (
 				SELECT jsonb_agg(CASE
-						WHEN f = ANY($4) OR length(coalesce(r.o->f, 'null')::text) > 8192
-							OR length(coalesce(r.n->f, 'null')::text) > 8192
+						WHEN f = ANY($4) OR coalesce(pg_column_size(r.o->f), 0) > 8192
+							OR coalesce(pg_column_size(r.n->f), 0) > 8192
 						THEN jsonb_build_object('field', f, 'redacted', true)
 						ELSE jsonb_build_object('field', f)
 							|| CASE WHEN r.o IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('old', r.o->f) END
