@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/trailhq/trail/server/trailserver"
-	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -20,7 +19,7 @@ import (
 const testOrigin = "trail.test"
 
 // integrityFixture is the usual fixture with integrity on, and a sealer.
-func integrityFixture(t *testing.T) (*fixture, *trailseal.Sealer, string) {
+func integrityFixture(t *testing.T, b backend) (*fixture, *trailseal.Sealer, string) {
 	t.Helper()
 	skey, vkey, err := trailseal.GenerateSigningKey(testOrigin)
 	if err != nil {
@@ -31,8 +30,8 @@ func integrityFixture(t *testing.T) (*fixture, *trailseal.Sealer, string) {
 		t.Fatal(err)
 	}
 	var in *trailserver.Integrity
-	f := newFixture(t, backends[0], func(c *trailserver.Config) {
-		in = &trailserver.Integrity{Log: c.Store.(*trailsqlite.Store), Origin: testOrigin, PublicKey: vkey}
+	f := newFixture(t, b, func(c *trailserver.Config) {
+		in = &trailserver.Integrity{Log: c.Store.(trailseal.Store), Origin: testOrigin, PublicKey: vkey}
 		c.Integrity = in
 	})
 	sl, err := trailseal.NewSealer(in.Log, &trailseal.Config{Signer: signer, Origin: testOrigin, OnStep: in.ObserveSeal})
@@ -43,7 +42,11 @@ func integrityFixture(t *testing.T) (*fixture, *trailseal.Sealer, string) {
 }
 
 func TestIntegrityEndpoints(t *testing.T) {
-	f, sl, vkey := integrityFixture(t)
+	forEachBackend(t, testIntegrityEndpoints)
+}
+
+func testIntegrityEndpoints(t *testing.T, b backend) {
+	f, sl, vkey := integrityFixture(t, b)
 	ctx := context.Background()
 	id := f.acmeEvent.String()
 
