@@ -1,0 +1,231 @@
+package trailserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailui"
+	"github.com/trailhq/trail/trailseal"
+)
+
+// uiRoutes mounts the admin web UI (package trailui) at /ui/. The UI reads
+// through uiBackend, which uses the API's own authentication, tenant scoping,
+// audited reads and streams.
+func (s *Server) uiRoutes() {
+	ui, err := trailui.New(uiBackend{s}, &trailui.Config{Now: s.cfg.Now, Logger: s.log})
+	if err != nil {
+		panic(err) // the templates are embedded: this is a build error
+	}
+	s.mux.Handle("/ui/", ui)
+}
+
+// uiBackend implements trailui.Backend over the server.
+type uiBackend struct{ s *Server }
+
+// uiKey is the session credential: the hash of the key's secret, looked up
+// again on every request.
+type uiKey [32]byte
+
+func viewerOf(k *Key) trailui.Viewer {
+	return trailui.Viewer{KeyID: k.ID, Name: k.Name, Role: string(k.Role), Tenant: k.Tenant, Handle: k}
+}
+
+func (b uiBackend) lookup(ctx context.Context, hash [32]byte) (*Key, error) {
+	s := b.s
+	k, err := s.cfg.Keys.Lookup(ctx, hash)
+	if errors.Is(err, ErrKeyNotFound) {
+		s.metrics.authFailures.Add(1)
+		return nil, trailui.ErrBadKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !k.Active(s.cfg.Now()) || !k.Role.canRead() {
+		s.metrics.authFailures.Add(1)
+		return nil, trailui.ErrBadKey
+	}
+	if ok, _ := s.limiter.allow(k.ID, s.cfg.Now()); !ok {
+		s.metrics.rateLimited.Add(1)
+		return nil, trailui.ErrRateLimited
+	}
+	return &k, nil
+}
+
+func (b uiBackend) SignIn(ctx context.Context, secret string) (trailui.Viewer, trailui.Credential, error) {
+	if !wellFormedKey(secret) {
+		b.s.metrics.authFailures.Add(1)
+		return trailui.Viewer{}, nil, trailui.ErrBadKey
+	}
+	h := HashKey(secret)
+	k, err := b.lookup(ctx, h)
+	if err != nil {
+		return trailui.Viewer{}, nil, err
+	}
+	return viewerOf(k), uiKey(h), nil
+}
+
+func (b uiBackend) Resolve(ctx context.Context, cred trailui.Credential) (trailui.Viewer, error) {
+	h, ok := cred.(uiKey)
+	if !ok {
+		return trailui.Viewer{}, trailui.ErrBadKey
+	}
+	k, err := b.lookup(ctx, h)
+	if err != nil {
+		return trailui.Viewer{}, err
+	}
+	return viewerOf(k), nil
+}
+
+func keyOf(v trailui.Viewer) *Key {
+	k, _ := v.Handle.(*Key)
+	if k == nil {
+		// Never widen: a viewer without a key reads nothing.
+		return &Key{ID: "none", Tenant: "\x00", Role: RoleIngest}
+	}
+	return k
+}
+
+func uiError(p *Problem) error {
+	return &trailui.Error{Status: p.Status, Field: p.Field, Detail: p.Detail}
+}
+
+func (b uiBackend) storeError(err error) error {
+	switch {
+	case errors.Is(err, trail.ErrInvalidCursor), errors.Is(err, trail.ErrInvalidQuery):
+		return uiError(queryProblem(err))
+	}
+	return err
+}
+
+// query is listEvents and history's shared path: check, scope, query,
+// audit, reveal.
+func (b uiBackend) query(r *http.Request, v trailui.Viewer, params url.Values, allowed []string, object string) (trailui.Page, error) {
+	s, k := b.s, keyOf(v)
+	if !k.Role.canRead() {
+		return trailui.Page{}, &trailui.Error{Status: http.StatusForbidden, Detail: "this key cannot read events"}
+	}
+	if p := checkParams(params, allowed); p != nil {
+		return trailui.Page{}, uiError(p)
+	}
+	q, p := parseQuery(params, s.cfg.Now())
+	if p != nil {
+		return trailui.Page{}, uiError(p)
+	}
+	meta := map[string]any{"filters": filtersOf(params), "ui": true}
+	if object != "" {
+		typ, id, _ := strings.Cut(object, ":")
+		q.TargetType, q.TargetID = typ, id
+		if err := q.Validate(); err != nil {
+			return trailui.Page{}, uiError(queryProblem(err))
+		}
+		meta["object"] = object
+	}
+	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
+		return trailui.Page{}, uiError(p)
+	}
+	page, err := s.cfg.Store.Query(r.Context(), q)
+	if err != nil {
+		return trailui.Page{}, b.storeError(err)
+	}
+	meta["count"] = len(page.Events)
+	if err := s.auditRead(r.Context(), k, r, q.Tenant, trail.Target{}, meta); err != nil {
+		s.log.Error("trailserver: recording audit.read", "err", err)
+		return trailui.Page{}, errors.New("the read could not be audited")
+	}
+	s.reveal(r.Context(), page.Events)
+	return trailui.Page{Events: page.Events, Next: page.Next}, nil
+}
+
+func (b uiBackend) List(r *http.Request, v trailui.Viewer, params url.Values) (trailui.Page, error) {
+	return b.query(r, v, params, listParams, "")
+}
+
+func (b uiBackend) History(r *http.Request, v trailui.Viewer, typ, id string, params url.Values) (trailui.Page, error) {
+	for _, pv := range []struct{ name, v string }{{"type", typ}, {"id", id}} {
+		if pv.v == "" || len(pv.v) > trail.MaxIDLen || !utf8.ValidString(pv.v) || strings.ContainsFunc(pv.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return trailui.Page{}, &trailui.Error{Status: http.StatusBadRequest, Field: pv.name, Detail: "must be 1-256 bytes of printable UTF-8"}
+		}
+	}
+	return b.query(r, v, params, historyParams, typ+":"+id)
+}
+
+func (b uiBackend) Event(r *http.Request, v trailui.Viewer, id uuid.UUID) (trailui.Detail, error) {
+	s, k := b.s, keyOf(v)
+	ev, err := s.cfg.Store.Get(r.Context(), id)
+	if errors.Is(err, trail.ErrNotFound) || (err == nil && (!k.Role.canRead() || !k.mayRead(ev.Tenant))) {
+		// Another tenant's event is answered exactly like a missing one.
+		return trailui.Detail{}, &trailui.Error{Status: http.StatusNotFound, Detail: "no event " + id.String()}
+	}
+	if err != nil {
+		return trailui.Detail{}, err
+	}
+	if err := s.auditRead(r.Context(), k, r, ev.Tenant, trail.Target{Type: "event", ID: id.String()}, map[string]any{"ui": true}); err != nil {
+		s.log.Error("trailserver: recording audit.read", "err", err)
+		return trailui.Detail{}, errors.New("the read could not be audited")
+	}
+	evs := []trail.Event{ev}
+	s.reveal(r.Context(), evs)
+	d := trailui.Detail{Event: evs[0]}
+	in := s.cfg.Integrity
+	if in == nil || in.Log == nil {
+		return d, nil
+	}
+	d.Integrity = true
+	leaf, err := in.Log.LeafOf(r.Context(), id)
+	if err != nil {
+		if !errors.Is(err, trailseal.ErrNotSealed) {
+			s.log.Warn("trailserver: leaf of event", "event", id, "err", err)
+		}
+		return d, nil
+	}
+	d.Sealed, d.Log, d.Leaf = true, leaf.Log, leaf.Seq
+	if cp, err := in.Log.LatestCheckpoint(r.Context(), leaf.Log); err == nil && cp.Size > leaf.Seq {
+		d.Checkpoint = &trailui.Checkpoint{Size: cp.Size, Root: cp.Root.String(), Time: cp.Time}
+	}
+	return d, nil
+}
+
+// asAPI runs an API handler for the viewer's key, with only the given
+// parameters, after the same role check the route makes.
+func (b uiBackend) asAPI(w http.ResponseWriter, r *http.Request, v trailui.Viewer, params url.Values, h handlerFunc) {
+	k := keyOf(v)
+	if !k.Role.canRead() {
+		writeProblem(w, r, forbidden("", "this key cannot read events"))
+		return
+	}
+	r2 := r.Clone(r.Context())
+	u := *r.URL
+	u.RawQuery = params.Encode()
+	r2.URL = &u
+	h(w, r2, k)
+}
+
+func (b uiBackend) Export(w http.ResponseWriter, r *http.Request, v trailui.Viewer, params url.Values) {
+	b.asAPI(w, r, v, params, b.s.export)
+}
+
+func (b uiBackend) Tail(w http.ResponseWriter, r *http.Request, v trailui.Viewer, params url.Values) {
+	b.asAPI(w, r, v, params, b.s.tail)
+}
+
+func (b uiBackend) Tenants(ctx context.Context) ([]string, error) {
+	keys, err := b.s.cfg.Keys.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var ts []string
+	for _, k := range keys {
+		if k.Tenant != "" {
+			ts = append(ts, k.Tenant)
+		}
+	}
+	slices.Sort(ts)
+	return slices.Compact(ts), nil
+}

@@ -1,0 +1,115 @@
+package trailui
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+)
+
+// Backend is what the UI needs from the server: authentication, tenant
+// scoping, the audited store reads and the streaming endpoints. trailserver
+// implements it with the same functions its API handlers use, so the UI can
+// show nothing the viewer's key could not read through the API, and every
+// read it makes is recorded as an audit.read event like the API's.
+//
+// Methods that take a request use it for the audit record (endpoint, remote
+// address, request id) and its context. Client errors are *Error values.
+type Backend interface {
+	// SignIn checks an API key secret. Only keys that may read succeed. The
+	// returned credential is kept in the server-side session and passed to
+	// Resolve on every request (it is never sent to the browser).
+	SignIn(ctx context.Context, secret string) (Viewer, Credential, error)
+	// Resolve returns the viewer of a session's credential, checked again on
+	// each request: a revoked or expired key ends its sessions at once. It
+	// also applies the key's rate limit.
+	Resolve(ctx context.Context, cred Credential) (Viewer, error)
+	// List runs an event query. params uses the API's parameter names
+	// (tenant, actor, action, target, since, until, outcome, field, text,
+	// limit, cursor).
+	List(r *http.Request, v Viewer, params url.Values) (Page, error)
+	// Event returns one event, or an *Error with status 404 when it does not
+	// exist or belongs to a tenant the viewer may not read (the two answers
+	// are the same).
+	Event(r *http.Request, v Viewer, id uuid.UUID) (Detail, error)
+	// History returns the changes of one object, newest first. params takes
+	// tenant, since, until, limit and cursor.
+	History(r *http.Request, v Viewer, typ, id string, params url.Values) (Page, error)
+	// Export streams the API export (format csv or jsonl) for params.
+	Export(w http.ResponseWriter, r *http.Request, v Viewer, params url.Values)
+	// Tail streams the API's live tail (Server-Sent Events) for params.
+	Tail(w http.ResponseWriter, r *http.Request, v Viewer, params url.Values)
+	// Tenants suggests tenants for an all-tenant viewer's picker (those that
+	// have keys); it may be empty.
+	Tenants(ctx context.Context) ([]string, error)
+}
+
+// Credential is the backend's opaque handle on a signed-in key (the hash of
+// its secret in trailserver). It stays on the server.
+type Credential any
+
+// Viewer is who is looking: an API key's identity, role and tenant scope.
+type Viewer struct {
+	KeyID  string
+	Name   string
+	Role   string
+	Tenant string // empty: every tenant and the platform events
+	// Handle is the backend's own record of the key, passed back to it.
+	Handle any
+}
+
+// AllTenants reports whether the viewer may read every tenant.
+func (v Viewer) AllTenants() bool { return v.Tenant == "" }
+
+// Page is one page of events.
+type Page struct {
+	Events []trail.Event
+	// Next continues with older events; empty on the last page.
+	Next string
+}
+
+// Detail is one event with its integrity state.
+type Detail struct {
+	Event trail.Event
+	// Sealed is true when the event has a leaf in its tenant's log.
+	Sealed bool
+	Log    string
+	Leaf   int64
+	// Checkpoint is the newest checkpoint of the log when it covers the
+	// leaf; nil when none does yet.
+	Checkpoint *Checkpoint
+	// Integrity is false when the server does not seal its log at all.
+	Integrity bool
+}
+
+// Checkpoint summarizes a signed checkpoint.
+type Checkpoint struct {
+	Size int64
+	Root string
+	Time time.Time
+}
+
+// Error is a client error the UI shows as a page with its status.
+type Error struct {
+	Status int
+	Field  string // the parameter at fault, if any
+	Detail string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Detail
+	}
+	return e.Detail
+}
+
+// ErrRateLimited is returned by Resolve when the key made too many requests.
+var ErrRateLimited = errors.New("trailui: rate limited")
+
+// ErrBadKey is returned by SignIn and Resolve for a key that is unknown,
+// revoked, expired or may not read.
+var ErrBadKey = errors.New("trailui: this key cannot sign in")

@@ -1,0 +1,27 @@
+// Package trailui is Trail's admin web UI, served by `trail serve` at /ui/:
+// the event list with filters and keyset paging, an event's detail with its
+// field diff and integrity state, an object's history and its state as of a
+// time, an actor's activity, a live tail and exports.
+//
+// Why it looks the way it does: audit data is attacker-controlled (any
+// service can write a description), and the UI is read by the people with the
+// most access. So it renders on the server with html/template, which escapes
+// every value; it runs under a strict Content-Security-Policy (no inline
+// script, no eval: htmx is configured with allowEval false); its only
+// scripts are embedded files (htmx, vendored, and app.js, which localizes
+// times and follows the live tail with textContent only). The main list
+// works without JavaScript.
+//
+// The UI holds no authority of its own. It reaches the store only through a
+// Backend, which trailserver implements with the functions its API uses, so
+// a viewer sees exactly what its API key may read (a tenant key never sees
+// another tenant's events, nor a tenant picker) and every page read is an
+// audit.read event like an API read.
+//
+// Sessions: a viewer signs in with an API key (reader or admin); the server
+// keeps the key's hash in a session map with an expiry and gives the
+// browser a random session ID in an HttpOnly, SameSite=Strict cookie (Secure
+// over TLS). The key is checked again on every request, so revoking it ends
+// its sessions. Every POST carries a CSRF token: the session's synchronizer
+// token, or a double-submit cookie on the sign-in form.
+package trailui

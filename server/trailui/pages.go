@@ -1,0 +1,256 @@
+package trailui
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+)
+
+// pageData is what every template gets.
+type pageData struct {
+	Title   string
+	Prefix  string
+	Path    string
+	Now     time.Time
+	Viewer  *Viewer
+	CSRF    string
+	Next    string
+	Message string
+	Error   *Error
+
+	Filter  Filter
+	Tenants []string
+	Events  []trail.Event
+	Older   string
+	Newer   string
+	Newest  string
+	Heading string // actor page
+	Actor   string
+
+	Detail  *Detail
+	RawJSON string
+
+	ObjectType, ObjectID string
+	ObjectTenant         string
+	At                   string
+	AtTime               time.Time
+	State                *State
+}
+
+var quickRanges = []struct{ Label, Since string }{{"Last hour", "1h"}, {"Last day", "1d"}, {"Last 30 days", "30d"}}
+
+func (h *Handler) base(rq *request, title string) *pageData {
+	return &pageData{Title: title, Viewer: &rq.viewer, CSRF: rq.sess.csrf}
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request, rq *request) {
+	f := parseFilter(r.URL.Query())
+	h.listPage(w, r, rq, f, "Events", "", h.cfg.Prefix+"/")
+}
+
+func (h *Handler) actor(w http.ResponseWriter, r *http.Request, rq *request) {
+	actor := r.PathValue("actor")
+	f := parseFilter(r.URL.Query())
+	f.Actor = actor
+	h.listPage(w, r, rq, f, "Actor "+actor, actor, h.cfg.Prefix+"/actors/"+url.PathEscape(actor))
+}
+
+func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, rq *request, f Filter, title, actor, path string) {
+	if !rq.viewer.AllTenants() {
+		// A tenant viewer reads its own tenant; the parameter is moot.
+		f.Tenant = ""
+	}
+	d := h.base(rq, title)
+	d.Filter, d.Heading, d.Actor = f, title, actor
+	params, e := f.API()
+	if e != nil {
+		h.renderError(w, r, &rq.viewer, e)
+		return
+	}
+	if actor != "" {
+		params.Set("actor", actor)
+	}
+	if f.Cursor != "" {
+		params.Set("cursor", f.Cursor)
+	}
+	params.Set("limit", "50")
+	page, err := h.be.List(r, rq.viewer, params)
+	if err != nil {
+		var ue *Error
+		if asError(err, &ue) && ue.Status == http.StatusBadRequest {
+			// Show the form again with the message, so the filter can be fixed.
+			d.Message = ue.Error()
+			h.render(w, r, http.StatusBadRequest, "list", h.withTenants(r, rq, d))
+			return
+		}
+		h.fail(w, r, &rq.viewer, err)
+		return
+	}
+	d.Events = page.Events
+	pathF := f
+	if actor != "" {
+		pathF.Actor = ""
+	}
+	if page.Next != "" {
+		d.Older = pathF.OlderURL(path, page.Next)
+	}
+	d.Newer = pathF.NewerURL(path)
+	if f.Cursor != "" {
+		d.Newest = pathF.URL(path)
+	}
+	h.render(w, r, http.StatusOK, "list", h.withTenants(r, rq, d))
+}
+
+func (h *Handler) withTenants(r *http.Request, rq *request, d *pageData) *pageData {
+	if !rq.viewer.AllTenants() {
+		return d
+	}
+	ts, err := h.be.Tenants(r.Context())
+	if err != nil {
+		h.log.Warn("trailui: tenants", "err", err)
+	}
+	for _, ev := range d.Events {
+		if ev.Tenant != "" {
+			ts = append(ts, ev.Tenant)
+		}
+	}
+	slices.Sort(ts)
+	d.Tenants = slices.Compact(ts)
+	return d
+}
+
+func (h *Handler) detail(w http.ResponseWriter, r *http.Request, rq *request) {
+	raw := r.PathValue("id")
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusNotFound, Detail: "no event " + raw})
+		return
+	}
+	det, err := h.be.Event(r, rq.viewer, id)
+	if err != nil {
+		h.fail(w, r, &rq.viewer, err)
+		return
+	}
+	d := h.base(rq, det.Event.Action+" · event")
+	d.Detail = &det
+	b, err := json.MarshalIndent(det.Event, "", "  ")
+	if err == nil {
+		d.RawJSON = string(b)
+	}
+	h.render(w, r, http.StatusOK, "detail", d)
+}
+
+func (h *Handler) object(w http.ResponseWriter, r *http.Request, rq *request) {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	q := r.URL.Query()
+	f := Filter{Cursor: q.Get("cursor")}
+	if p := q.Get("prev"); p != "" {
+		f.Prev = strings.Split(p, ",")
+	}
+	tenant := q.Get("tenant")
+	if !rq.viewer.AllTenants() {
+		tenant = ""
+	}
+	d := h.base(rq, typ+":"+id+" · history")
+	d.ObjectType, d.ObjectID, d.ObjectTenant = typ, id, tenant
+	params := url.Values{"limit": {"50"}}
+	if tenant != "" {
+		params.Set("tenant", tenant)
+	}
+	if f.Cursor != "" {
+		params.Set("cursor", f.Cursor)
+	}
+	page, err := h.be.History(r, rq.viewer, typ, id, params)
+	if err != nil {
+		h.fail(w, r, &rq.viewer, err)
+		return
+	}
+	d.Events = page.Events
+	path := h.cfg.Prefix + "/objects/" + url.PathEscape(typ) + "/" + url.PathEscape(id)
+	f.Tenant = tenant
+	if page.Next != "" {
+		d.Older = f.OlderURL(path, page.Next)
+	}
+	d.Newer = f.NewerURL(path)
+
+	// The state as of a time: every change up to it, applied oldest first.
+	at := h.cfg.Now().UTC()
+	d.At = strings.TrimSpace(q.Get("at"))
+	if d.At != "" {
+		s, _ := uiTime(d.At, false)
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusBadRequest, Field: "at", Detail: "must be a date (2026-01-02), a date and UTC time (2026-01-02 15:04) or RFC 3339"})
+			return
+		}
+		at = t.UTC()
+	}
+	d.AtTime = at
+	sp := url.Values{"limit": {"1000"}, "until": {at.Add(time.Microsecond).Format(time.RFC3339Nano)}}
+	if tenant != "" {
+		sp.Set("tenant", tenant)
+	}
+	all, err := h.be.History(r, rq.viewer, typ, id, sp)
+	if err != nil {
+		h.fail(w, r, &rq.viewer, err)
+		return
+	}
+	st := Reconstruct(all.Events, at)
+	st.Truncated = all.Next != ""
+	d.State = &st
+	h.render(w, r, http.StatusOK, "object", d)
+}
+
+func (h *Handler) tailPage(w http.ResponseWriter, r *http.Request, rq *request) {
+	f := parseFilter(r.URL.Query())
+	if !rq.viewer.AllTenants() {
+		f.Tenant = ""
+	}
+	d := h.base(rq, "Live tail")
+	d.Filter = f
+	h.render(w, r, http.StatusOK, "tail", h.withTenants(r, rq, d))
+}
+
+func (h *Handler) tailStream(w http.ResponseWriter, r *http.Request, rq *request) {
+	f := parseFilter(r.URL.Query())
+	if !rq.viewer.AllTenants() {
+		f.Tenant = ""
+	}
+	v := f.Values()
+	v.Del("since")
+	v.Del("until")
+	v.Set("backlog", "20")
+	h.be.Tail(w, r, rq.viewer, v)
+}
+
+func (h *Handler) export(w http.ResponseWriter, r *http.Request, rq *request) {
+	f := parseFilter(r.URL.Query())
+	if !rq.viewer.AllTenants() {
+		f.Tenant = ""
+	}
+	v, e := f.API()
+	if e != nil {
+		h.renderError(w, r, &rq.viewer, e)
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "csv" {
+		format = "jsonl"
+	}
+	v.Set("format", format)
+	h.be.Export(w, r, rq.viewer, v)
+}
+
+func asError(err error, target **Error) bool {
+	e, ok := err.(*Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}

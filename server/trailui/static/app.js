@@ -1,0 +1,95 @@
+// Trail admin UI: the little JavaScript it has. Everything here is optional:
+// the event list, detail and history pages work without it.
+(function () {
+  "use strict";
+
+  var fmt;
+  try {
+    fmt = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+    });
+  } catch (e) { fmt = null; }
+
+  // localize shows every <time datetime> in the viewer's time zone; the UTC
+  // time stays in the title.
+  function localize(root) {
+    if (!fmt) return;
+    var ts = (root || document).querySelectorAll("time[datetime]:not([data-local])");
+    for (var i = 0; i < ts.length; i++) {
+      var d = new Date(ts[i].getAttribute("datetime"));
+      if (isNaN(d.getTime())) continue;
+      ts[i].textContent = fmt.format(d);
+      ts[i].setAttribute("data-local", "1");
+    }
+  }
+
+  var source = null;
+
+  function cell(tr, text, cls) {
+    var td = document.createElement("td");
+    if (cls) td.className = cls;
+    td.textContent = text == null ? "" : String(text);
+    tr.appendChild(td);
+    return td;
+  }
+
+  function link(td, href, text) {
+    td.textContent = "";
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    td.appendChild(a);
+  }
+
+  // startTail follows the SSE stream of the live tail page. Rows are built
+  // with textContent only: event data is never parsed as HTML.
+  function startTail() {
+    var table = document.getElementById("tail");
+    if (!table || source || !window.EventSource) return;
+    var rows = document.getElementById("tail-rows");
+    var status = document.getElementById("tail-status");
+    var prefix = table.getAttribute("data-prefix");
+    source = new EventSource(table.getAttribute("data-stream"));
+    source.addEventListener("open", function () { status.textContent = "Following."; });
+    source.addEventListener("error", function () { status.textContent = "Disconnected; retrying…"; });
+    source.addEventListener("lagged", function () { status.textContent = "Fell behind; reload to resume."; source.close(); });
+    source.addEventListener("shutdown", function () { status.textContent = "The server is restarting."; });
+    source.addEventListener("event", function (msg) {
+      var ev;
+      try { ev = JSON.parse(msg.data); } catch (e) { return; }
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-id", ev.id);
+      var when = cell(tr, "", "when");
+      var t = document.createElement("time");
+      t.setAttribute("datetime", ev.occurred_at);
+      t.textContent = ev.occurred_at;
+      when.appendChild(t);
+      cell(tr, ev.tenant || "platform", "mono");
+      var actor = ev.actor ? (ev.actor.id ? ev.actor.type + ":" + ev.actor.id : ev.actor.type) : "";
+      link(cell(tr, ""), prefix + "/actors/" + encodeURIComponent(actor), ev.actor && ev.actor.name ? ev.actor.name : actor);
+      cell(tr, ev.action, "mono");
+      var target = ev.target && ev.target.type && ev.target.id ? ev.target.type + ":" + ev.target.id : "";
+      var ttd = cell(tr, "");
+      if (target) {
+        link(ttd, prefix + "/objects/" + encodeURIComponent(ev.target.type) + "/" + encodeURIComponent(ev.target.id) +
+          (ev.tenant ? "?tenant=" + encodeURIComponent(ev.tenant) : ""), target);
+      }
+      cell(tr, ev.outcome, "");
+      cell(tr, ev.description, "desc");
+      link(cell(tr, "", "mono"), prefix + "/events/" + encodeURIComponent(ev.id), String(ev.id).slice(-12));
+      rows.insertBefore(tr, rows.firstChild);
+      while (rows.children.length > 500) rows.removeChild(rows.lastChild);
+      localize(tr);
+    });
+  }
+
+  function init(root) {
+    localize(root);
+    startTail();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (e) { init(e.target); });
+  window.addEventListener("pagehide", function () { if (source) source.close(); });
+})();
