@@ -412,3 +412,35 @@ func TestCaptureOversizedValue(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A partitioned table is captured on its parent, whatever partition a row
+// lands in.
+func TestCapturePartitionedTable(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	tbl := pgx.Identifier{s.Schema(), "orders"}.Sanitize()
+	mustExec(t, `CREATE TABLE `+tbl+` (id int, region text, total numeric, PRIMARY KEY (region, id)) PARTITION BY LIST (region)`)
+	mustExec(t, `CREATE TABLE `+pgx.Identifier{s.Schema(), "orders_eu"}.Sanitize()+` PARTITION OF `+tbl+` FOR VALUES IN ('eu')`)
+	mustExec(t, `CREATE TABLE `+pgx.Identifier{s.Schema(), "orders_us"}.Sanitize()+` PARTITION OF `+tbl+` FOR VALUES IN ('us')`)
+	if _, err := s.EnableCapture(context.Background(), tbl, trailpgx.CaptureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, `INSERT INTO `+tbl+` VALUES (1, 'eu', 10), (2, 'us', 20)`)
+	mustExec(t, `UPDATE `+tbl+` SET total = total * 2`)
+	evs := all(t, s, trail.Query{Action: "orders.*"})
+	if len(evs) != 4 {
+		t.Fatalf("%d events, want 4", len(evs))
+	}
+	var seen int
+	for _, ev := range evs {
+		if ev.Action == "orders.update" && ev.Target.ID == "eu,1" {
+			seen++
+			if got := changesJSON(t, ev); got != "total:10>20" {
+				t.Errorf("eu,1 update: %s", got)
+			}
+		}
+	}
+	if seen != 1 {
+		t.Errorf("%d updates of orders:eu,1, want 1", seen)
+	}
+}
