@@ -41,5 +41,11 @@
 // ones, and AppendTx, are one INSERT statement. Either way a batch is atomic
 // and idempotent by event ID.
 //
+// EnableCapture turns every INSERT, UPDATE and DELETE on a table into events
+// (trigger capture, docs/capture.md): statement-level triggers with
+// transition tables write all of a statement's events in one INSERT, so bulk
+// writes and raw SQL are audited too, attributed through the settings BeginTx
+// sets, or to the database role when there are none.
+//
 // Package trailsql offers the same store over database/sql.
 package trailpgx
