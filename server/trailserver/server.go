@@ -152,6 +152,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/keys", isAdmin, s.listKeys)
 	s.handle("DELETE /v1/keys/{id}", isAdmin, s.revokeKey)
 	s.privacyRoutes()
+	s.uiRoutes() // the admin web UI at /ui/ (ui.go)
 	s.handle("GET /healthz", public, func(w http.ResponseWriter, r *http.Request, _ *Key) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -28,7 +28,7 @@ func TestReconstruct(t *testing.T) {
 	}{
 		{-1, map[string]string{}, 0},
 		{0, map[string]string{"plan": `"free"`, "seats": "3"}, 1},
-		{15, map[string]string{"plan": `"pro"`, "seats": "3", "coupon": "null"}, 2},
+		{15, map[string]string{"plan": `"pro"`, "seats": "3", "coupon": `"X"`}, 2},
 		{25, map[string]string{"plan": `"pro"`, "seats": "3", "coupon": "removed", "card": "redacted"}, 3},
 		{60, map[string]string{"plan": `"enterprise"`, "seats": "3", "coupon": "removed", "card": "redacted"}, 4},
 	} {
