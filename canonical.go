@@ -42,14 +42,15 @@ func (ev *Event) AppendCanonical(dst []byte) ([]byte, error) {
 
 // ParseCanonical decodes the canonical encoding of an event. It accepts only
 // canonical bytes: Canonical of the result is exactly b, so
-// ParseCanonical(Canonical(ev)) gives back ev.
+// ParseCanonical(Canonical(ev)) gives back ev. Every error matches
+// ErrInvalid.
 func ParseCanonical(b []byte) (Event, error) {
 	var ev Event
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	d.DisallowUnknownFields()
 	if err := d.Decode(&ev); err != nil {
-		return Event{}, fmt.Errorf("trail: not a canonical event: %w", err)
+		return Event{}, fmt.Errorf("trail: not a canonical event: %w", &ValidationError{Field: "event", Reason: err.Error()})
 	}
 	c, err := ev.Canonical()
 	if err != nil {

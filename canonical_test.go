@@ -676,6 +676,8 @@ func TestParseCanonicalRejects(t *testing.T) {
 		}
 		if _, err := ParseCanonical([]byte(v)); err == nil {
 			t.Errorf("%s: ParseCanonical accepted %s", name, v)
+		} else if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: error %v does not match ErrInvalid", name, err)
 		}
 	}
 }
