@@ -17,8 +17,10 @@ import (
 // Normalize puts ev in its stored form: it fills the defaults (a UUIDv7 ID,
 // OccurredAt now, Outcome success, the current SchemaVersion), moves times to
 // UTC at microsecond precision (what every store keeps), and rewrites the JSON
-// values of Changes and Metadata in canonical form (see docs/canonical-encoding.md).
-// Normalizing twice changes nothing. Record calls it; a store's Append expects
+// values of Changes and Metadata in canonical form (see docs/canonical-encoding.md;
+// metadata values become map[string]any, []any, string, json.Number, bool or
+// nil, and empty Changes or Metadata become nil). Normalizing twice changes
+// nothing. Record calls it; a store's Append expects
 // normalized events.
 func (ev *Event) Normalize() error {
 	if ev.ID == uuid.Nil {
