@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -352,6 +353,10 @@ func (p *jsonParser) str() ([]byte, error) {
 				}
 			} else if r >= 0xDC00 && r <= 0xDFFF {
 				return nil, p.errorf("lone surrogate \\u%04x", r)
+			} else if r == 0 {
+				// PostgreSQL's jsonb refuses U+0000; refusing it here keeps
+				// every store able to keep every valid event.
+				return nil, p.errorf("NUL character (\\u0000) in string")
 			}
 			out = utf8.AppendRune(out, r)
 		default:
@@ -667,6 +672,9 @@ func appendValue(dst []byte, v any, depth int, strict bool) ([]byte, error) {
 		if !utf8.ValidString(x) {
 			return dst, errors.New("string is not valid UTF-8")
 		}
+		if strings.IndexByte(x, 0) >= 0 {
+			return dst, errors.New("NUL character (\\u0000) in string")
+		}
 		return appendJSONString(dst, x), nil
 	case json.Number:
 		if !validNumber(string(x)) {
@@ -696,6 +704,9 @@ func appendValue(dst []byte, v any, depth int, strict bool) ([]byte, error) {
 		slices.SortFunc(keys, compareUTF16[string])
 		dst = append(dst, '{')
 		for i, k := range keys {
+			if strings.IndexByte(k, 0) >= 0 {
+				return dst, errors.New("NUL character (\\u0000) in key")
+			}
 			if !utf8.ValidString(k) {
 				return dst, fmt.Errorf("key %q is not valid UTF-8", clip(k))
 			}
