@@ -249,6 +249,10 @@ func (r *run) newStore(ctx context.Context, suffix string) (*trailpgx.Store, err
 	if err := s.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("bench: migrate %s: %w", name, err)
 	}
+	var applied string
+	if err := r.pool.QueryRow(ctx, "SELECT string_agg(version || ' ' || name, ', ' ORDER BY version) FROM "+pgx.Identifier{name}.Sanitize()+".trail_migrations").Scan(&applied); err == nil {
+		r.logf("%s: migrations %s", name, applied)
+	}
 	return s, nil
 }
 

@@ -178,85 +178,75 @@ func (r *run) w1(ctx context.Context) error {
 	return nil
 }
 
-// w1Workers measures every variant at one concurrency. The variants take
-// turns in rounds of chunk transactions, in rotating order; a round's wall
-// time (from the start of its first transaction to the end of its last)
-// counts towards the variant's throughput.
+// w1Workers measures every variant at one concurrency. Every worker runs
+// the variants in turn, transaction by transaction (worker w starts at
+// variant w), so that at any moment the workers run a mix of variants and
+// machine noise hits every variant alike, as pgbench does with several
+// scripts. A variant's throughput is the one its latencies allow every
+// worker: workers × transactions ÷ the sum of its latencies, so the ratio to
+// unaudited is the ratio of mean latencies.
 func (r *run) w1Workers(ctx context.Context, variants []w1Variant, workers int, notes map[string]string, audited *atomic.Int64) error {
-	chunk := max(50, 10*workers)
 	total := r.cfg.Transactions
+	nv := len(variants)
 	r.logf("w1: %d workers, %d transactions per variant", workers, total)
-	lat := make([][]time.Duration, len(variants))
-	wall := make([]time.Duration, len(variants))
-	done := make([]int, len(variants))
-	seq := r.w1Seq // never reuse a plan value: the same rows serve every concurrency
-	defer func() { r.w1Seq = seq }()
-	segment := func(v int, n int, record bool) error {
-		var mu sync.Mutex
-		var firstErr error
-		var wg sync.WaitGroup
-		local := make([][]time.Duration, workers)
-		t0 := time.Now()
-		for w := range workers {
-			k := n / workers
-			if w < n%workers {
-				k++
-			}
-			base := seq
-			seq += k
-			wg.Go(func() {
-				for j := range k {
-					id := int64(w*rowsPerWorker + (base+j)%rowsPerWorker + 1)
-					tenant := fmt.Sprintf("t%05d", id)
-					s := time.Now()
-					if err := variants[v].tx(ctx, id, tenant, base+j); err != nil {
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = fmt.Errorf("bench: w1 %s: %w", variants[v].name, err)
-						}
-						mu.Unlock()
-						return
-					}
-					local[w] = append(local[w], time.Since(s))
-					if v := variants[v].name; v != "unaudited" && v != "begintx" {
-						audited.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		el := time.Since(t0)
-		if firstErr != nil {
-			return firstErr
-		}
-		if record {
-			wall[v] += el
-			done[v] += n
-			for _, l := range local {
-				lat[v] = append(lat[v], l...)
-			}
-		}
-		return nil
+	warm := 5 * nv
+	per := make([]int, workers) // transactions of each worker, measured
+	for k := range total * nv {
+		per[k%workers]++
 	}
-	// Warm up: connections, plans, caches.
-	for v := range variants {
-		if err := segment(v, chunk, false); err != nil {
+	offset := make([]int, workers)
+	for w := range workers {
+		offset[w] = r.w1Seq
+		r.w1Seq += warm + per[w]
+	}
+	lat := make([][][]time.Duration, workers) // worker → variant → latencies
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := range workers {
+		lat[w] = make([][]time.Duration, nv)
+		wg.Go(func() {
+			for j := range warm + per[w] {
+				i := offset[w] + j // never reuse a plan value: the same rows serve every concurrency
+				v := (w + j) % nv
+				id := int64(w*rowsPerWorker + i%rowsPerWorker + 1)
+				tenant := fmt.Sprintf("t%05d", id)
+				s := time.Now()
+				if err := variants[v].tx(ctx, id, tenant, i); err != nil {
+					errs[w] = fmt.Errorf("bench: w1 %s: %w", variants[v].name, err)
+					return
+				}
+				if j >= warm {
+					lat[w][v] = append(lat[w][v], time.Since(s))
+				}
+				if name := variants[v].name; name != "unaudited" && name != "begintx" {
+					audited.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(t0)
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}
-	for round := 0; done[0] < total; round++ {
-		n := min(chunk, total-done[0])
-		for k := range variants {
-			if err := segment((round+k)%len(variants), n, true); err != nil {
-				return err
+	res := make([]Result, nv)
+	for v := range variants {
+		var all []time.Duration
+		var sum time.Duration
+		for w := range workers {
+			all = append(all, lat[w][v]...)
+			for _, d := range lat[w][v] {
+				sum += d
 			}
 		}
-	}
-	res := make([]Result, len(variants))
-	for v := range variants {
-		res[v] = Result{Workload: "w1", Name: variants[v].name, Workers: workers, Ops: done[v],
-			Seconds: wall[v].Seconds(), PerSec: float64(done[v]) / wall[v].Seconds()}
-		res[v].latencies(lat[v])
+		secs := sum.Seconds() / float64(workers)
+		res[v] = Result{Workload: "w1", Name: variants[v].name, Workers: workers, Ops: len(all),
+			Seconds: secs, PerSec: float64(len(all)) / secs,
+			Extra: map[string]any{"mean_ms": sum.Seconds() * 1000 / float64(len(all)), "mixed_run_seconds": wall.Seconds()}}
+		res[v].latencies(all)
 		if v > 0 {
 			res[v].ratio("unaudited", res[0].PerSec, w1Target)
 		}
