@@ -99,6 +99,9 @@ type LogReport struct {
 	// newest few; a log whose checkpoints were all deleted shows 0).
 	Covered  int64 `json:"covered"`
 	Problems int   `json:"problems"`
+	// Purged counts the leaves whose events retention removed (see
+	// PurgeRecorder): their tree hashes still verify, their events cannot.
+	Purged int64 `json:"purged,omitempty"`
 }
 
 // Report is the result of Verify. The store is intact (as far as the
@@ -450,6 +453,36 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 			firstBad = seq
 		}
 	}
+	// Events retention removed: read before the leaves, and once more
+	// before calling a gone event missing (a purge may run meanwhile).
+	var purged seqSet
+	pr, canPurge := v.Store.(PurgeRecorder)
+	readPurged := func() error {
+		rs, err := pr.PurgedRanges(ctx, log)
+		if err != nil {
+			return fmt.Errorf("trailseal: verify %q: purged ranges: %w", log, err)
+		}
+		purged = newSeqSet(rs)
+		return nil
+	}
+	if canPurge {
+		if err := readPurged(); err != nil {
+			return lr, err
+		}
+	}
+	reread := false
+	isPurged := func(seq int64) (bool, error) {
+		if !canPurge {
+			return false, nil
+		}
+		if !purged.contains(seq) && !reread {
+			reread = true // at most once per log
+			if err := readPurged(); err != nil {
+				return false, err
+			}
+		}
+		return purged.contains(seq), nil
+	}
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := v.readBatches(bctx, log, size, batch)
@@ -495,7 +528,19 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 				want = se.Hash
 			}
 			got, known := want, false
+			gone := se != nil && se.Event == nil
+			if gone {
+				p, err := isPurged(seq)
+				if err != nil {
+					return lr, err
+				}
+				if p {
+					lr.Purged++
+					gone = false
+				}
+			}
 			switch {
+			case se != nil && se.Event == nil && !gone: // purged by retention
 			case se == nil:
 				problem(Problem{Seq: seq, With: -1, Kind: KindMissing, Detail: "the leaf row is gone"})
 				leafBad(seq)
