@@ -293,3 +293,47 @@ func purgedByLog(rep *trailseal.Report) map[string]int64 {
 	}
 	return out
 }
+
+// TestSealQueueBatch: events queued on the caller's pgx.Batch (Queue) are
+// queued for sealing if and only if the transaction commits.
+func TestSealQueueBatch(t *testing.T) {
+	t.Parallel()
+	ctx := trail.WithActor(trail.WithTenant(context.Background(), "acme"), trail.Actor{Type: trail.ActorUser, ID: "42"})
+	s := newStore(t, nil)
+	client, err := trail.NewClient[pgx.Tx](s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, commit := range []bool{false, true} {
+		tx, err := testPool(t).Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := &pgx.Batch{}
+		batch.Queue("SELECT 1")
+		if _, err := trailpgx.Queue(ctx, client, batch, trail.Event{Action: "plan.update", Description: "one"},
+			trail.Event{Action: "plan.update", Description: "two"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			err = tx.Commit(ctx)
+		} else {
+			err = tx.Rollback(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := s.Pending(ctx, 10); err != nil || len(p) != 2 {
+		t.Fatalf("pending after Queue: %d, %v; want 2 (the committed batch)", len(p), err)
+	}
+	if st := sealAll(t, s); st.Sealed != 2 {
+		t.Fatalf("sealed %d", st.Sealed)
+	}
+	if rep := verifyStore(t, s); !rep.OK() || rep.Events != 2 {
+		t.Fatalf("verify: %d events, %v", rep.Events, rep.Problems)
+	}
+}
