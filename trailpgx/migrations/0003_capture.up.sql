@@ -63,9 +63,20 @@ DECLARE
 	ts          timestamptz := clock_timestamp();
 	src         text;
 	join_on     text;
+	o_gone      text := 'false';
+	n_gone      text := 'false';
 	key_expr    text;
 	tenant_expr text;
 	k           text;
+	col         record;
+	vo          text;
+	vn          text;
+	red         text;
+	obj         text;
+	big         text;
+	cond        text;
+	elems       text[] := '{}';
+	names       text[] := '{}';
 BEGIN
 	IF actor = '' THEN
 		a_type := 'system';
@@ -85,28 +96,77 @@ BEGIN
 		PERFORM @schema@.ensure_partitions(ARRAY[ts]);
 	END IF;
 
+	-- The rows: o is the old row, n the new one. Old and new rows of an
+	-- update are paired by primary key. A row whose key changed pairs with
+	-- nothing: it yields one event on the old key (old → absent) and one on
+	-- the new key (absent → new).
 	IF TG_OP = 'INSERT' THEN
-		src := 'SELECT NULL::jsonb AS o, to_jsonb(n) AS n FROM trail_new n';
+		src := 'trail_new n';
 	ELSIF TG_OP = 'DELETE' THEN
-		src := 'SELECT to_jsonb(o) AS o, NULL::jsonb AS n FROM trail_old o';
+		src := 'trail_old o';
 	ELSE
-		-- Old and new rows are paired by primary key. A row whose key changed
-		-- pairs with nothing: it yields one event on the old key (values
-		-- old → absent) and one on the new key (absent → new).
 		FOREACH k IN ARRAY pk_cols LOOP
 			join_on := coalesce(join_on || ' AND ', '') || format('o.%1$I = n.%1$I', k);
 		END LOOP;
-		src := 'SELECT to_jsonb(o) AS o, to_jsonb(n) AS n FROM trail_old o FULL JOIN trail_new n ON ' || join_on;
+		src := 'trail_old o FULL JOIN trail_new n ON ' || join_on;
+		o_gone := format('o.%I IS NULL', pk_cols[1]);
+		n_gone := format('n.%I IS NULL', pk_cols[1]);
 	END IF;
 
-	-- Composite keys are joined with ',' in key order; ',' and '\' inside a
-	-- value are escaped with '\'.
-	FOREACH k IN ARRAY pk_cols LOOP
-		key_expr := coalesce(key_expr || ' || '','' || ', '') ||
-			format('replace(replace(coalesce(coalesce(r.n, r.o)->>%L, ''''), ''\'', ''\\''), '','', ''\,'')', k);
+	-- One expression per captured column, generated here once per statement
+	-- from the catalog and sorted by column name (byte order): per row there
+	-- is no set-returning function, sort or aggregate, only expressions.
+	-- Values are jsonb (to_jsonb), so numbers, booleans and NULL keep their
+	-- types. Redacted columns, and values over 8 KiB as jsonb, become
+	-- {"field", "redacted": true}. Columns added to the table later are
+	-- picked up by the next statement.
+	FOR col IN SELECT a.attname::text AS aname, t.typlen = -1 AS avarlena
+		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text <> ALL (ignore_cols)
+		ORDER BY a.attname::text COLLATE "C"
+	LOOP
+		vo := format('to_jsonb(o.%I)', col.aname);
+		vn := format('to_jsonb(n.%I)', col.aname);
+		red := format('jsonb_build_object(''field'', %L, ''redacted'', true)', col.aname);
+		IF TG_OP = 'INSERT' THEN
+			cond := NULL;
+			obj := format('jsonb_build_object(''field'', %L, ''new'', %s)', col.aname, vn);
+			big := format('pg_column_size(%s) > 8192', vn);
+		ELSIF TG_OP = 'DELETE' THEN
+			cond := NULL;
+			obj := format('jsonb_build_object(''field'', %L, ''old'', %s)', col.aname, vo);
+			big := format('pg_column_size(%s) > 8192', vo);
+		ELSE
+			cond := format('(%s OR %s OR %s IS DISTINCT FROM %s)', o_gone, n_gone, vo, vn);
+			obj := format('(jsonb_build_object(''field'', %L) || CASE WHEN %s THEN ''{}''::jsonb ELSE jsonb_build_object(''old'', %s) END || CASE WHEN %s THEN ''{}''::jsonb ELSE jsonb_build_object(''new'', %s) END)',
+				col.aname, o_gone, vo, n_gone, vn);
+			big := format('(pg_column_size(%s) > 8192 OR pg_column_size(%s) > 8192)', vo, vn);
+		END IF;
+		IF col.aname = ANY (redact_cols) THEN
+			obj := red;
+		ELSIF col.avarlena THEN
+			obj := format('CASE WHEN %s THEN %s ELSE %s END', big, red, obj);
+		END IF;
+		IF cond IS NULL THEN
+			elems := elems || obj;
+			names := names || quote_literal(col.aname);
+		ELSE
+			elems := elems || format('CASE WHEN %s THEN %s END', cond, obj);
+			names := names || format('CASE WHEN %s THEN %L END', cond, col.aname);
+		END IF;
 	END LOOP;
 
-	tenant_expr := CASE WHEN tenant_col IS NULL THEN '''''' ELSE format('coalesce(coalesce(r.n, r.o)->>%L, '''')', tenant_col) END;
+	-- The event's object: its key and tenant come from the new row, else the
+	-- old one. Composite keys are joined with ',' in key order; ',' and '\'
+	-- inside a value are escaped with '\'.
+	FOREACH k IN ARRAY pk_cols LOOP
+		key_expr := coalesce(key_expr || ' || '','' || ', '') ||
+			format('replace(replace(coalesce((%s)::text, ''''), ''\'', ''\\''), '','', ''\,'')',
+				CASE TG_OP WHEN 'INSERT' THEN format('n.%I', k) WHEN 'DELETE' THEN format('o.%I', k) ELSE format('coalesce(n.%1$I, o.%1$I)', k) END);
+	END LOOP;
+	tenant_expr := CASE WHEN tenant_col IS NULL THEN ''''''
+		ELSE format('coalesce((%s)::text, '''')',
+			CASE TG_OP WHEN 'INSERT' THEN format('n.%I', tenant_col) WHEN 'DELETE' THEN format('o.%I', tenant_col) ELSE format('coalesce(n.%1$I, o.%1$I)', tenant_col) END) END;
 	tenant_expr := format('coalesce(nullif($1, ''''), %s)', tenant_expr);
 	IF require_ten THEN
 		tenant_expr := format('coalesce(nullif(%s, ''''), %s.capture_error(%L))', tenant_expr, @schema_lit@::regnamespace,
@@ -114,37 +174,22 @@ BEGIN
 				CASE WHEN tenant_col IS NULL THEN '' ELSE format(' and the row''s %s is empty', tenant_col) END));
 	END IF;
 
-	-- One statement for the whole statement's rows. r is MATERIALIZED so that
-	-- each row becomes jsonb once, not once per column. Changes: the columns that
-	-- differ (all of them for an insert or a delete), minus the ignored ones,
-	-- sorted by column name; redacted columns, and values over 8 KiB (as jsonb),
-	-- become {"field", "redacted": true}. An update that changed no captured
-	-- column records nothing.
+	-- One statement for all of the statement's rows. An update that changed
+	-- no captured column records nothing.
 	EXECUTE format($q$
-		WITH r AS MATERIALIZED (%1$s),
-		e AS (
-			SELECT %2$s.uuid_v7() AS id, %3$s AS tenant, %4$s AS target_id, c.changes, c.fields
-			FROM r CROSS JOIN LATERAL (
-				SELECT jsonb_agg(CASE
-						WHEN f = ANY($4) OR coalesce(pg_column_size(r.o->f), 0) > 8192
-							OR coalesce(pg_column_size(r.n->f), 0) > 8192
-						THEN jsonb_build_object('field', f, 'redacted', true)
-						ELSE jsonb_build_object('field', f)
-							|| CASE WHEN r.o IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('old', r.o->f) END
-							|| CASE WHEN r.n IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('new', r.n->f) END
-						END ORDER BY f) AS changes,
-					array_agg(f ORDER BY f) AS fields
-				FROM jsonb_object_keys(coalesce(r.n, r.o)) f
-				WHERE f <> ALL ($3) AND (r.o IS NULL OR r.n IS NULL OR r.o->f IS DISTINCT FROM r.n->f)
-			) c
-			WHERE c.changes IS NOT NULL
+		WITH e AS (
+			SELECT %2$s.uuid_v7() AS id, %3$s AS tenant, %4$s AS target_id,
+				array_remove(ARRAY[%5$s]::jsonb[], NULL) AS changes,
+				array_remove(ARRAY[%6$s]::text[], NULL) AS fields
+			FROM %1$s
 		),
-		ids AS (INSERT INTO %2$s.event_ids (id, occurred_at, tenant) SELECT id, $2, tenant FROM e)
+		f AS MATERIALIZED (SELECT * FROM e WHERE cardinality(changes) > 0),
+		ids AS (INSERT INTO %2$s.event_ids (id, occurred_at, tenant) SELECT id, $2, tenant FROM f)
 		INSERT INTO %2$s.events (id, occurred_at, recorded_at, tenant, actor_type, actor_id, action,
 			target_type, target_id, changes, changed_fields, request_id, source)
-		SELECT id, $2, $2, tenant, $5, $6, $7, $8, target_id, changes, fields, $9, 'trigger' FROM e
-	$q$, src, @schema_lit@::regnamespace, tenant_expr, key_expr)
-	USING s_tenant, ts, ignore_cols, redact_cols, a_type, a_id, resource || '.' || lower(TG_OP), resource, request;
+		SELECT id, $2, $2, tenant, $3, $4, $5, $6, target_id, to_jsonb(changes), fields, $7, 'trigger' FROM f
+	$q$, src, @schema_lit@::regnamespace, tenant_expr, key_expr, array_to_string(elems, ', '), array_to_string(names, ', '))
+	USING s_tenant, ts, a_type, a_id, resource || '.' || lower(TG_OP), resource, request;
 	RETURN NULL;
 END $fn$;
 
