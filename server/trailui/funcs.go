@@ -64,7 +64,7 @@ func (h *Handler) funcs() template.FuncMap {
 			f.Until = ""
 			return f.URL(path, "since", since)
 		},
-		"at": func(t, now time.Time) any { return struct{ T, Now time.Time }{t, now} },
+		"at":          func(t, now time.Time) any { return struct{ T, Now time.Time }{t, now} },
 		"quickRanges": func() any { return quickRanges },
 		"outcomes":    func() []string { return []string{"success", "failure", "denied"} },
 		"tailURL":     func(f Filter) string { return f.URL(p + "/tail/stream") },

@@ -1,0 +1,323 @@
+package trailui_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
+)
+
+var screenshots = flag.String("screenshots", "", "write PNG screenshots of the main pages into this directory (e.g. ../../docs)")
+
+// chromiumPath finds Debian's chromium (or TRAIL_CHROMIUM).
+func chromiumPath() (string, error) {
+	if p := os.Getenv("TRAIL_CHROMIUM"); p != "" {
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("no chromium on PATH (apt-get install -y chromium)")
+}
+
+// browser starts headless Chromium for t; it skips loudly on a laptop
+// without it and fails in CI (TRAIL_REQUIRE_SERVICES=1).
+func browser(t *testing.T) (context.Context, *atomic.Int32) {
+	t.Helper()
+	path, err := chromiumPath()
+	if err != nil {
+		testenv.Unavailable(t, "headless Chromium", err)
+		return nil, nil
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1360, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(acancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		testenv.Unavailable(t, "headless Chromium", err)
+		return nil, nil
+	}
+	// Every JavaScript dialog (an XSS's alert) is counted and dismissed.
+	dialogs := &atomic.Int32{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev.(type) {
+		case *page.EventJavascriptDialogOpening, page.EventJavascriptDialogOpening:
+			dialogs.Add(1)
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Show times in a zone that is not UTC, to see app.js localize them.
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, dialogs
+}
+
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls a JavaScript condition in the page, across navigations
+// (an evaluation cut by one is retried).
+func waitFor(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ok, err := chromedp.Run(tctx, chromedp.Evaluate[bool](cond))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Fatalf("waiting for %s at %s: %v", cond, loc, last)
+}
+
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if *screenshots == "" {
+		return
+	}
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(*screenshots, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", name, len(png))
+}
+
+func signIn(t *testing.T, ctx context.Context, s *site, key string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(s.url("/ui/")),
+		chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), s.secret[key]),
+		chromedp.Click(chromedp.ID("signin")),
+	)
+	waitFor(t, ctx, `location.pathname === "/ui/" && !!document.getElementById("filters")`)
+}
+
+func TestBrowser(t *testing.T) {
+	ctx, dialogs := browser(t)
+	s := newSite(t, nil)
+
+	// The newest acme event by a person, and its day: filter on both.
+	var want trail.Event
+	for i := len(s.data.Events) - 1; i >= 0; i-- {
+		if ev := s.data.Events[i]; ev.Tenant == "acme" && ev.Actor.Type == trail.ActorUser {
+			want = ev
+			break
+		}
+	}
+	actor := want.Actor.String()
+	day := want.OccurredAt.UTC().AddDate(0, 0, -20).Format("2006-01-02")
+	var wantIDs []string
+	for i := len(s.data.Events) - 1; i >= 0 && len(wantIDs) < 50; i-- {
+		ev := s.data.Events[i]
+		if ev.Tenant == "acme" && ev.Actor.String() == actor && ev.OccurredAt.Format("2006-01-02") >= day {
+			wantIDs = append(wantIDs, ev.ID.String())
+		}
+	}
+
+	t.Run("sign in and filter by tenant, user and date", func(t *testing.T) {
+		signIn(t, ctx, s, "admin")
+		if ok := run(t, ctx, chromedp.Evaluate[bool](`typeof htmx === "object" && htmx.config.allowEval === false && htmx.config.includeIndicatorStyles === false`)); !ok {
+			t.Fatal("htmx is not loaded with allowEval=false under the CSP")
+		}
+		do(t, ctx,
+			chromedp.SetValue(chromedp.ID("f-tenant"), "acme"),
+			chromedp.SetValue(chromedp.ID("f-actor"), actor),
+			chromedp.SetValue(chromedp.ID("f-since"), day),
+			chromedp.Click(chromedp.ID("apply")),
+		)
+		waitFor(t, ctx, `location.search.includes("actor=") && document.querySelectorAll("#events tbody tr").length > 0`)
+		ids := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#events tbody tr")].map(tr => tr.dataset.id)`))
+		if !slices.Equal(ids, wantIDs) {
+			t.Fatalf("rows %v\nwant %v", ids, wantIDs)
+		}
+		tenants := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#events tbody tr td:nth-child(2)")].map(td => td.textContent.trim())`))
+		for _, tn := range tenants {
+			if tn != "acme" {
+				t.Fatalf("a %q row under tenant=acme", tn)
+			}
+		}
+		loc := run(t, ctx, chromedp.Location())
+		u, _ := url.Parse(loc)
+		if q := u.Query(); q.Get("tenant") != "acme" || q.Get("actor") != actor || q.Get("since") != day {
+			t.Fatalf("the URL does not carry the filter: %s", loc)
+		}
+		// Times are shown in the viewer's zone by app.js (loaded under the CSP).
+		waitFor(t, ctx, `!!document.querySelector("#events time[data-local]")`)
+		txt := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#events time[data-local]").textContent`))
+		if !strings.Contains(txt, "GMT+9") && !strings.Contains(txt, "JST") {
+			t.Fatalf("time not localized to Asia/Tokyo: %q", txt)
+		}
+		// The shared link works on its own, with no JavaScript involved.
+		do(t, ctx, chromedp.Navigate(loc), chromedp.WaitVisible(chromedp.ID("events")))
+		ids2 := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#events tbody tr")].map(tr => tr.dataset.id)`))
+		if !slices.Equal(ids2, wantIDs) {
+			t.Fatalf("the shared link shows %v", ids2)
+		}
+	})
+
+	t.Run("open a detail and see the diff, follow the history", func(t *testing.T) {
+		sub, err := s.store.Get(context.Background(), s.acmeSub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx, chromedp.Navigate(s.url("/ui/?tenant=acme&action=subscription.*")), chromedp.WaitVisible(chromedp.ID("events")))
+		shot(t, ctx, "ui-list.png")
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#events tbody tr[data-id="`+sub.ID.String()+`"] td:last-child a`)))
+		waitFor(t, ctx, `!!document.getElementById("changes")`)
+		diff := run(t, ctx, chromedp.Text(chromedp.CSS("#changes table.diff")))
+		for _, c := range sub.Changes {
+			if !strings.Contains(diff, c.Field) || !strings.Contains(diff, strings.Trim(string(c.New), `"`)) || !strings.Contains(diff, strings.Trim(string(c.Old), `"`)) {
+				t.Fatalf("diff %q lacks %s: %s → %s", diff, c.Field, c.Old, c.New)
+			}
+		}
+		integrity := run(t, ctx, chromedp.Text(chromedp.ID("integrity")))
+		if !strings.Contains(integrity, "pending") {
+			t.Fatalf("integrity: %q", integrity)
+		}
+		shot(t, ctx, "ui-detail.png")
+		do(t, ctx, chromedp.Click(chromedp.ID("history-link")))
+		waitFor(t, ctx, `!!document.getElementById("timeline")`)
+		n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#timeline > li").length`))
+		first := run(t, ctx, chromedp.Evaluate[string](`document.querySelector("#timeline > li").dataset.id`))
+		if n < 2 || first != sub.ID.String() {
+			t.Fatalf("timeline: %d entries, newest %s, want %s first", n, first, sub.ID)
+		}
+		state := run(t, ctx, chromedp.Text(chromedp.ID("state-table")))
+		if !strings.Contains(state, strings.Trim(string(sub.Changes[0].New), `"`)) {
+			t.Fatalf("state %q lacks the current %s", state, sub.Changes[0].Field)
+		}
+		shot(t, ctx, "ui-history.png")
+		// As of a time before the change, the field shows the old value.
+		do(t, ctx,
+			chromedp.SetValue(chromedp.ID("f-at"), sub.OccurredAt.Add(-time.Second).UTC().Format(time.RFC3339)),
+			chromedp.Click(chromedp.ID("apply-at")),
+		)
+		waitFor(t, ctx, `location.search.includes("at=")`)
+		state = run(t, ctx, chromedp.Text(chromedp.ID("state-table")))
+		if !strings.Contains(state, strings.Trim(string(sub.Changes[0].Old), `"`)) {
+			t.Fatalf("state before the change %q lacks the old %s", state, sub.Changes[0].Field)
+		}
+	})
+
+	t.Run("live tail", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(s.url("/ui/tail?tenant=acme")))
+		waitFor(t, ctx, `document.getElementById("tail-status").textContent === "Following." && document.querySelectorAll("#tail-rows tr").length > 0`)
+		id := uuid.Must(uuid.NewV7()).String()
+		body := `{"id":"` + id + `","tenant":"acme","actor":{"type":"user","id":"tail-1"},"action":"project.create","description":"live <b>tail</b>"}`
+		req, _ := http.NewRequest("POST", s.url("/v1/events"), strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.secret["admin"])
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("ingest: %d", resp.StatusCode)
+		}
+		waitFor(t, ctx, `!!document.querySelector('#tail-rows tr[data-id="`+id+`"]')`)
+		desc := run(t, ctx, chromedp.Text(chromedp.CSS(`#tail-rows tr[data-id="`+id+`"] td.desc`)))
+		if desc != "live <b>tail</b>" {
+			t.Fatalf("tail row description %q", desc)
+		}
+	})
+
+	t.Run("a tenant viewer sees its tenant only", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(s.url("/ui/")), chromedp.Click(chromedp.CSS(`form[action="/ui/logout"] button`)))
+		waitFor(t, ctx, `!!document.getElementById("key")`)
+		signIn(t, ctx, s, "acme")
+		if run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("f-tenant") !== null || document.querySelector("[name=tenant]") !== null`)) {
+			t.Fatal("a tenant viewer sees the tenant picker")
+		}
+		resp := run(t, ctx, chromedp.NavigateResponse(s.url("/ui/events/"+s.globexEvent.String())))
+		if resp.Status != 404 {
+			t.Fatalf("globex event by URL: %d, want 404", resp.Status)
+		}
+		body := run(t, ctx, chromedp.Text(chromedp.CSS("body")))
+		if strings.Contains(strings.ToLower(body), "globex") {
+			t.Fatal("the 404 page tells about globex")
+		}
+		do(t, ctx, chromedp.Navigate(s.url("/ui/?tenant=globex")), chromedp.WaitVisible(chromedp.ID("events")))
+		globex := run(t, ctx, chromedp.Evaluate[[]bool](`[...document.querySelectorAll("#events tbody tr")].map(tr => tr.textContent.includes("globex"))`))
+		if len(globex) == 0 || slices.Contains(globex, true) {
+			t.Fatal("globex rows for an acme viewer")
+		}
+	})
+
+	t.Run("a stored script renders as text", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(s.url("/ui/events/"+s.xssEvent.String())), chromedp.WaitVisible(chromedp.ID("description")))
+		desc := run(t, ctx, chromedp.Text(chromedp.ID("description")))
+		if desc != xssDescription {
+			t.Fatalf("description %q, want the raw text", desc)
+		}
+		do(t, ctx, chromedp.Navigate(s.url("/ui/?action=project.update")), chromedp.WaitVisible(chromedp.ID("events")))
+		if run(t, ctx, chromedp.Evaluate[bool](`window.__xss !== undefined || document.querySelector("main script, main img") !== null`)) {
+			t.Fatal("the stored script ran or became markup")
+		}
+		if n := dialogs.Load(); n != 0 {
+			t.Fatalf("%d JavaScript dialogs opened", n)
+		}
+	})
+}
