@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -364,5 +366,59 @@ func TestDemoStoresNoSecrets(t *testing.T) {
 	}
 	if careless == 0 {
 		t.Fatal("no api_key.create event with a token: the test checks nothing")
+	}
+}
+
+func post(t *testing.T, url, key, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestServeDemoPrivacy: `trail serve --demo` seeds the demo through the
+// privacy layer, ingests through it, reveals on reads, and serves the
+// privacy endpoints; the data at rest holds none of the secrets.
+func TestServeDemoPrivacy(t *testing.T) {
+	t.Setenv("TRAIL_MASTER_KEY", "")
+	db := filepath.Join(t.TempDir(), "trail.db")
+	// The demo's policy, and the test event's metadata.contact as pii.
+	policy := writeFile(t, "policy", DemoPolicy+"contact pii\n")
+	base, key, stop := startServe(t, db, "--demo", "--policy", policy)
+	if key == "" {
+		t.Fatal("no admin key printed")
+	}
+	if code, b := post(t, base+"/v1/events", key, cliEvent); code/100 != 2 {
+		t.Fatalf("ingest: %d %s", code, b)
+	}
+	code, body := get(t, base+"/v1/events?tenant=acme&action=user.update&actor=user:42", key)
+	if code != 200 || !bytes.Contains(body, []byte(cliEmail)) || bytes.Contains(body, []byte(cliToken)) {
+		t.Fatalf("read: %d %.400s", code, body)
+	}
+	code, body = post(t, base+"/v1/hash", key, `{"tenant":"acme","value":"x"}`)
+	if code != 200 || !bytes.Contains(body, []byte(`"hmac:v1:`)) {
+		t.Fatalf("hash: %d %s", code, body)
+	}
+	if code, body = post(t, base+"/v1/forget", key, `{"tenant":"acme","subject":"user:42"}`); code != 200 {
+		t.Fatalf("forget: %d %s", code, body)
+	}
+	code, body = get(t, base+"/v1/events?tenant=acme&action=user.update&actor=user:42", key)
+	if code != 200 || !bytes.Contains(body, []byte(trailprivacy.Erased)) || bytes.Contains(body, []byte(cliEmail)) {
+		t.Fatalf("read after forget: %d %.400s", code, body)
+	}
+	if exit, out := stop(); exit != 0 {
+		t.Fatalf("exit %d: %s", exit, out)
+	}
+	at := dbBytes(t, db)
+	noPlaintext(t, "serve --demo", at, append(cliSecrets, "correct-horse-battery-staple", "Spring2024!")...)
+	if m := regexp.MustCompile(`[a-z0-9._-]+@[a-z0-9-]+\.(example|org)`).Find(at); m != nil {
+		t.Errorf("e-mail address %q readable", m)
 	}
 }
