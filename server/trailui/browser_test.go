@@ -215,6 +215,9 @@ func TestBrowser(t *testing.T) {
 		if !slices.Equal(ids2, wantIDs) {
 			t.Fatalf("the shared link shows %v", ids2)
 		}
+		// A bad filter comes back as the form with its message.
+		do(t, ctx, chromedp.SetValue(chromedp.ID("f-since"), "last tuesday"), chromedp.Click(chromedp.ID("apply")))
+		waitFor(t, ctx, `!!document.getElementById("filter-error") && document.getElementById("filter-error").textContent.includes("since")`)
 	})
 
 	t.Run("open a detail and see the diff, follow the history", func(t *testing.T) {

@@ -42,6 +42,12 @@ const xssDescription = `Renamed project to <script>window.__xss=1;alert(1)</scri
 
 func newSite(t testing.TB, clock func() time.Time) *site {
 	t.Helper()
+	return newSiteN(t, clock, 1500)
+}
+
+// newSiteN is newSite with n demo events.
+func newSiteN(t testing.TB, clock func() time.Time, n int) *site {
+	t.Helper()
 	ctx := context.Background()
 	st, err := trailsqlite.Open(ctx, filepath.Join(t.TempDir(), "trail.db"), &trailsqlite.Config{Synchronous: "NORMAL"})
 	if err != nil {
@@ -53,7 +59,7 @@ func newSite(t testing.TB, clock func() time.Time) *site {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	d, err := demo.Generate(demo.Config{Now: now, Events: 1500})
+	d, err := demo.Generate(demo.Config{Now: now, Events: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,4 +200,12 @@ func mustNotContain(t testing.TB, body string, subs ...string) {
 			t.Fatalf("page contains %q", s)
 		}
 	}
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
