@@ -48,6 +48,13 @@ func newSite(t testing.TB, clock func() time.Time) *site {
 // newSiteN is newSite with n demo events.
 func newSiteN(t testing.TB, clock func() time.Time, n int) *site {
 	t.Helper()
+	return newSiteWith(t, clock, n, nil)
+}
+
+// newSiteWith is newSiteN whose server gets the integrity the func makes
+// (it may seal the store first).
+func newSiteWith(t testing.TB, clock func() time.Time, n int, integrity func(st *trailsqlite.Store) *trailserver.Integrity) *site {
+	t.Helper()
 	ctx := context.Background()
 	st, err := trailsqlite.Open(ctx, filepath.Join(t.TempDir(), "trail.db"), &trailsqlite.Config{Synchronous: "NORMAL"})
 	if err != nil {
@@ -108,7 +115,11 @@ func newSiteN(t testing.TB, clock func() time.Time, n int) *site {
 	if clock == nil {
 		clock = time.Now
 	}
-	srv, err := trailserver.New(trailserver.Config{Store: st, Keys: ks, RateLimit: -1, Now: clock})
+	cfg := trailserver.Config{Store: st, Keys: ks, RateLimit: -1, Now: clock}
+	if integrity != nil {
+		cfg.Integrity = integrity(st)
+	}
+	srv, err := trailserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
