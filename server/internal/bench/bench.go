@@ -102,8 +102,10 @@ func (c Config) withDefaults() (Config, error) {
 
 // Result is one measured line. Which fields are set depends on Workload:
 //   - "machine": Extra describes the machine and the server.
-//   - "w1": Name is the variant, Workers, Ops (transactions), PerSec (tx/s),
-//     latencies; audited variants carry Ratio = PerSec / the unaudited PerSec
+//   - "w1": Name is the variant (unaudited, begintx, recordtx, queue,
+//     trigger), Workers, Ops (transactions), latencies, and PerSec = Workers ×
+//     Ops ÷ the sum of the variant's latencies (the variants run mixed in
+//     every worker); the others carry Ratio = PerSec / the unaudited PerSec
 //     at the same Workers, against Target 0.95.
 //   - "w2": Name "trail" or "raw_copy", Events, PerSec (events/s); "trail"
 //     carries Ratio = its PerSec / raw_copy's PerSec, against Target 0.8.

@@ -5,8 +5,9 @@
 //   - W1, audited write: a business transaction (one subscription-plan
 //     UPDATE) unaudited, with RecordTx, with the audit insert queued in the
 //     business statement's batch, and with trigger capture; 1 and 8
-//     workers. The variants take turns in rounds, so machine noise hits them
-//     alike; the ratio is the variant's tx/s over the unaudited tx/s.
+//     workers. Every worker runs the variants in turn, transaction by
+//     transaction, so machine noise hits them alike; the ratio is the
+//     variant's throughput over the unaudited one.
 //   - W2, bulk ingest: synthetic events through Store.Append (COPY, claiming
 //     IDs for idempotency) against a raw COPY of the same rows into an
 //     identical indexed table, batch by batch in alternating order.
