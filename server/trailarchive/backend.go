@@ -1,0 +1,36 @@
+package trailarchive
+
+import (
+	"context"
+	"errors"
+
+	"github.com/trailhq/trail/trailseal"
+)
+
+// Backend is what retention needs from a store: its sealed log (to find the
+// events and their leaves), its policy tables, and the purge. The SQLite
+// store is NewSQLite; the PostgreSQL one is not written yet.
+type Backend interface {
+	// Log is the store's sealed log.
+	Log() trailseal.Store
+	// Set reads the policies and holds in force.
+	Set(ctx context.Context) (*Set, error)
+	// SetPolicy stores p (replacing the rule of the same tenant and action)
+	// after Set.CheckSet, in one transaction.
+	SetPolicy(ctx context.Context, p Policy) error
+	// DeletePolicy removes the rule of tenant and action; false if none.
+	DeletePolicy(ctx context.Context, tenant, action string) (bool, error)
+	// PutHold places or replaces a hold.
+	PutHold(ctx context.Context, h Hold) error
+	// ReleaseHold removes a hold; false if none.
+	ReleaseHold(ctx context.Context, tenant, subject string) (bool, error)
+	// Purge removes the sealed events of log at the given leaves in one
+	// transaction, and records their seqs as purged (with archive, the
+	// manifest key, or "" for a delete), unless a hold read in that same
+	// transaction covers one of them: then it fails with ErrHeld and
+	// removes nothing. Leaves whose event is already gone are skipped.
+	Purge(ctx context.Context, log string, leaves []trailseal.SealedEvent, archive string) (int64, error)
+}
+
+// ErrHeld is returned by Purge when a legal hold covers an event.
+var ErrHeld = errors.New("trailarchive: a legal hold covers these events")

@@ -1,0 +1,370 @@
+package trailarchive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trailhq/trail/trailseal"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// Backend is the store's retention backend. Required.
+	Backend Backend
+	// Target receives archives. Required to run a plan with archive batches.
+	Target Target
+	// Signer signs manifests: the checkpoint signing key. Required to run.
+	Signer note.Signer
+	// Verifiers check manifests read back; default: Signer's verifier key
+	// must be given as PublicKey.
+	PublicKey string
+	// Origin is the deployment's checkpoint origin. Default trailseal.DefaultOrigin.
+	Origin string
+	// Now is the clock retention is measured with. Default time.Now.
+	Now func() time.Time
+	// BatchRows is the most events in one batch. Default 100,000.
+	BatchRows int
+	// ScanChunk is how many leaves one read fetches. Default 5,000.
+	ScanChunk int64
+	// Progress, when set, is called after each batch with events done and
+	// the plan's total.
+	Progress func(done, total int64)
+
+	// afterArchive is called between a batch's read-back and its purge
+	// (tests inject crashes there).
+	afterArchive func(b *Batch) error
+}
+
+// Runner plans and runs retention.
+type Runner struct {
+	cfg       Config
+	verifiers note.Verifiers
+}
+
+// NewRunner checks cfg and returns a Runner.
+func NewRunner(cfg Config) (*Runner, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("trailarchive: Config.Backend is required")
+	}
+	if cfg.Origin == "" {
+		cfg.Origin = trailseal.DefaultOrigin
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BatchRows <= 0 {
+		cfg.BatchRows = 100_000
+	}
+	if cfg.ScanChunk <= 0 {
+		cfg.ScanChunk = 5000
+	}
+	r := &Runner{cfg: cfg}
+	if cfg.PublicKey != "" {
+		v, err := trailseal.ParseVerifierKey(cfg.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		r.verifiers = note.VerifierList(v)
+	}
+	return r, nil
+}
+
+// Batch is one unit of a run: events of one log, recorded on one UTC day,
+// with one fate.
+type Batch struct {
+	Log    string
+	Tenant string
+	Date   string // YYYY-MM-DD of RecordedAt, UTC
+	Then   Then
+	Leaves []trailseal.SealedEvent
+	// Key is the manifest's key (archive batches only).
+	Key        string
+	Checkpoint trailseal.Checkpoint
+}
+
+// DataKey is the key of the batch's Parquet file.
+func (b *Batch) DataKey() string { return strings.TrimSuffix(b.Key, ManifestSuffix) + ".parquet" }
+
+// Plan is what a run would do.
+type Plan struct {
+	Batches []*Batch
+	// Held counts events past their retention that a hold keeps.
+	Held int64
+	// Waiting counts events past their retention that no checkpoint covers
+	// yet: they are archived once one does.
+	Waiting int64
+}
+
+// Totals returns the events the plan archives and deletes.
+func (p *Plan) Totals() (archive, del int64) {
+	for _, b := range p.Batches {
+		if b.Then == ThenArchive {
+			archive += int64(len(b.Leaves))
+		} else {
+			del += int64(len(b.Leaves))
+		}
+	}
+	return
+}
+
+// Plan computes what a run would archive and delete now, changing nothing.
+// Only sealed events covered by a signed checkpoint qualify; held events and
+// those waiting for a checkpoint are counted.
+func (r *Runner) Plan(ctx context.Context) (*Plan, error) {
+	set, err := r.cfg.Backend.Set(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lg := r.cfg.Backend.Log()
+	logs, err := lg.Logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := r.cfg.Now()
+	plan := &Plan{}
+	for _, log := range logs {
+		size, err := lg.TreeSize(ctx, log)
+		if err != nil {
+			return nil, err
+		}
+		cp, err := lg.LatestCheckpoint(ctx, log)
+		if err != nil && !errors.Is(err, trailseal.ErrNoCheckpoint) {
+			return nil, err
+		}
+		type gk struct {
+			date string
+			then Then
+		}
+		groups := map[gk][]trailseal.SealedEvent{}
+		for from := int64(0); from < size; from += r.cfg.ScanChunk {
+			leaves, err := lg.Leaves(ctx, log, from, min(from+r.cfg.ScanChunk, size))
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range leaves {
+				ev := l.Event
+				if ev == nil {
+					continue // purged already
+				}
+				pol := set.Resolve(ev.Tenant, ev.Action)
+				if now.Sub(ev.RecordedAt) < pol.Keep {
+					continue
+				}
+				if _, held := set.Held(ev); held {
+					plan.Held++
+					continue
+				}
+				if l.Seq >= cp.Size {
+					plan.Waiting++
+					continue
+				}
+				k := gk{ev.RecordedAt.UTC().Format(time.DateOnly), pol.Then}
+				groups[k] = append(groups[k], l)
+			}
+		}
+		keys := make([]gk, 0, len(groups))
+		for k := range groups {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b gk) int { return strings.Compare(a.date+string(a.then), b.date+string(b.then)) })
+		for _, k := range keys {
+			g := groups[k]
+			for len(g) > 0 {
+				n := min(len(g), r.cfg.BatchRows)
+				b := &Batch{Log: log, Tenant: trailseal.TenantOf(log), Date: k.date, Then: k.then, Leaves: g[:n:n], Checkpoint: cp}
+				if b.Then == ThenArchive {
+					b.Key = batchKey(log, k.date, b.Leaves)
+				}
+				plan.Batches = append(plan.Batches, b)
+				g = g[n:]
+			}
+		}
+	}
+	return plan, nil
+}
+
+// batchKey names a batch by its first and last seq and a digest of all its
+// seqs: the same events always get the same name, so a re-run after a crash
+// finds its own batch instead of writing a second copy.
+func batchKey(log, date string, leaves []trailseal.SealedEvent) string {
+	h := sha256.New()
+	var b [8]byte
+	for _, l := range leaves {
+		binary.BigEndian.PutUint64(b[:], uint64(l.Seq))
+		h.Write(b[:])
+	}
+	name := fmt.Sprintf("%012d-%012d-%s", leaves[0].Seq, leaves[len(leaves)-1].Seq, hex.EncodeToString(h.Sum(nil))[:16])
+	return "tenant=" + log + "/date=" + date + "/" + name + ManifestSuffix
+}
+
+// Result sums up a run.
+type Result struct {
+	Archived int64 // events written to the archive (or found there from an earlier run)
+	Batches  int   // archive batches written or confirmed
+	Purged   int64 // events removed from the store
+	Held     int64
+	Waiting  int64
+}
+
+// Run carries out plan: each archive batch is written, read back and
+// checked, then purged; each delete batch is purged. It stops at the first
+// error; what was purged before stays purged, and a re-run resumes.
+func (r *Runner) Run(ctx context.Context, plan *Plan) (Result, error) {
+	res := Result{Held: plan.Held, Waiting: plan.Waiting}
+	a, d := plan.Totals()
+	total, done := a+d, int64(0)
+	for _, b := range plan.Batches {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		archive := ""
+		if b.Then == ThenArchive {
+			if err := r.archive(ctx, b); err != nil {
+				return res, err
+			}
+			res.Archived += int64(len(b.Leaves))
+			res.Batches++
+			archive = b.Key
+			if r.cfg.afterArchive != nil {
+				if err := r.cfg.afterArchive(b); err != nil {
+					return res, err
+				}
+			}
+		}
+		n, err := r.cfg.Backend.Purge(ctx, b.Log, b.Leaves, archive)
+		if err != nil {
+			return res, err
+		}
+		res.Purged += n
+		done += int64(len(b.Leaves))
+		if r.cfg.Progress != nil {
+			r.cfg.Progress(done, total)
+		}
+	}
+	return res, nil
+}
+
+// archive writes b (unless an earlier run did) and reads it back.
+func (r *Runner) archive(ctx context.Context, b *Batch) error {
+	if r.cfg.Target == nil {
+		return errors.New("trailarchive: no archive target: --archive-to DIR|s3://bucket/prefix, or $" + ArchiveEnv)
+	}
+	if r.cfg.Signer == nil || r.verifiers == nil {
+		return errors.New("trailarchive: archiving needs the checkpoint signing key")
+	}
+	old, err := r.cfg.Target.Get(ctx, b.Key)
+	switch {
+	case err == nil:
+		m, err := ParseManifest(old, r.verifiers, r.cfg.Origin)
+		if err != nil {
+			return fmt.Errorf("%s: existing manifest: %w (nothing deleted)", b.Key, err)
+		}
+		return r.readBack(ctx, b, m)
+	case !errors.Is(err, ErrNotExist):
+		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+	}
+	data, err := encodeParquet(b.Leaves)
+	if err != nil {
+		return err
+	}
+	seqs := make([]int64, len(b.Leaves))
+	for i, l := range b.Leaves {
+		seqs[i] = l.Seq
+	}
+	m := &Manifest{Version: ManifestVersion, Origin: r.cfg.Origin, Log: b.Log, Tenant: b.Tenant, Date: b.Date,
+		Batch: strings.TrimSuffix(b.Key[strings.LastIndexByte(b.Key, '/')+1:], ManifestSuffix),
+		Files: []File{{Key: b.DataKey(), Rows: int64(len(b.Leaves)), Bytes: int64(len(data)), SHA256: sha256Hex(data)}},
+		Rows:  int64(len(b.Leaves)), Seqs: ranges(seqs), Checkpoint: b.Checkpoint}
+	if err := m.Sign(r.cfg.Signer); err != nil {
+		return err
+	}
+	mb, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	// Data first, manifest last: a batch without a manifest is incomplete
+	// and is simply written again.
+	if err := r.cfg.Target.Put(ctx, b.DataKey(), data); err != nil {
+		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+	}
+	if err := r.cfg.Target.Put(ctx, b.Key, mb); err != nil {
+		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+	}
+	back, err := r.cfg.Target.Get(ctx, b.Key)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w (nothing deleted)", b.Key, err)
+	}
+	m, err = ParseManifest(back, r.verifiers, r.cfg.Origin)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w (nothing deleted)", b.Key, err)
+	}
+	return r.readBack(ctx, b, m)
+}
+
+// readBack checks that the stored batch holds exactly b's events: the
+// manifest's seqs, each file's SHA-256 and row count, and every row's leaf
+// hash against the stored leaf.
+func (r *Runner) readBack(ctx context.Context, b *Batch, m *Manifest) error {
+	want := make([]int64, len(b.Leaves))
+	for i, l := range b.Leaves {
+		want[i] = l.Seq
+	}
+	if !slices.Equal(ranges(want), m.Seqs) || m.Log != b.Log {
+		return fmt.Errorf("%s: the manifest's seqs are not this batch's (nothing deleted)", b.Key)
+	}
+	byseq := make(map[int64]tlog.Hash, len(b.Leaves))
+	for _, l := range b.Leaves {
+		byseq[l.Seq] = l.Hash
+	}
+	seen := 0
+	for _, f := range m.Files {
+		rows, err := r.readFile(ctx, f)
+		if err != nil {
+			return fmt.Errorf("%w (nothing deleted)", err)
+		}
+		for _, row := range rows {
+			h, ok := byseq[row.Seq]
+			if !ok || tlog.RecordHash(row.Event) != h {
+				return fmt.Errorf("%s: seq %d does not match its leaf (nothing deleted)", f.Key, row.Seq)
+			}
+			delete(byseq, row.Seq)
+			seen++
+		}
+	}
+	if seen != len(b.Leaves) || len(byseq) != 0 {
+		return fmt.Errorf("%s: %d of %d events read back (nothing deleted)", b.Key, seen, len(b.Leaves))
+	}
+	return nil
+}
+
+// readFile fetches one archive file and checks its SHA-256 and row count.
+func (r *Runner) readFile(ctx context.Context, f File) ([]Row, error) {
+	return readFile(ctx, r.cfg.Target, f)
+}
+
+func readFile(ctx context.Context, t Target, f File) ([]Row, error) {
+	data, err := t.Get(ctx, f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Key, err)
+	}
+	if got := sha256Hex(data); got != f.SHA256 {
+		return nil, fmt.Errorf("%s: SHA-256 %s, the manifest says %s (file edited or corrupted)", f.Key, got, f.SHA256)
+	}
+	rows, err := decodeParquet(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Key, err)
+	}
+	if int64(len(rows)) != f.Rows {
+		return nil, fmt.Errorf("%s: %d rows, the manifest says %d", f.Key, len(rows), f.Rows)
+	}
+	return rows, nil
+}
