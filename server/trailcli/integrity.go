@@ -225,11 +225,15 @@ func (c *VerifyCmd) Run(e *Env) error {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(e.Stdout, formatProblem(p))
 		}
-		var covered int64
+		var covered, purged int64
 		for _, l := range rep.Logs {
 			covered += l.Covered
+			purged += l.Purged
 		}
 		fmt.Fprintf(e.Stdout, "Verified %d events in %d logs (%d under a verified checkpoint).\n", rep.Events, len(rep.Logs), covered)
+		if purged > 0 {
+			fmt.Fprintf(e.Stdout, "%d sealed events were purged by retention: their leaves and tree hashes still verify.\n", purged)
+		}
 	}
 	if !rep.OK() {
 		n := int64(len(rep.Problems)) + rep.Omitted

@@ -116,6 +116,9 @@ func TestSealVerifyProvePostgres(t *testing.T) {
 	if r := mustRun(t, "", env{}, append([]string{"verify", "--json"}, pg...)...); !strings.Contains(r.stdout, `"purged": 4`) {
 		t.Fatalf("verify after purge: %q", r.stdout)
 	}
+	if r := mustRun(t, "", env{}, append([]string{"verify"}, pg...)...); !strings.Contains(r.stdout, "4 sealed events were purged by retention") || !strings.Contains(r.stdout, "OK:") {
+		t.Fatalf("verify after purge: %q", r.stdout)
+	}
 }
 
 func mustConn(t *testing.T, dsn string) *pgx.Conn {
