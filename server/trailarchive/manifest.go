@@ -109,7 +109,7 @@ func ParseManifest(data []byte, verifiers note.Verifiers, origin string) (*Manif
 	}
 	n, err := note.Open([]byte(m.Signature), verifiers)
 	if err != nil {
-		return nil, fmt.Errorf("%w: batch %s: signature: %v", ErrBadManifest, m.Batch, err)
+		return nil, fmt.Errorf("%w: batch %s: signature: %v (signed by a key this deployment does not trust: a foreign manifest, or see --public-key)", ErrBadManifest, m.Batch, err)
 	}
 	body, err := m.body()
 	if err != nil {

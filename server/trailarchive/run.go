@@ -368,3 +368,6 @@ func readFile(ctx context.Context, t Target, f File) ([]Row, error) {
 	}
 	return rows, nil
 }
+
+// SetProgress sets Config.Progress.
+func (r *Runner) SetProgress(f func(done, total int64)) { r.cfg.Progress = f }

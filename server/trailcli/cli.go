@@ -38,6 +38,8 @@ type CLI struct {
 	Verify      VerifyCmd      `cmd:"" help:"Recompute every leaf from the stored events, rebuild the trees and check every checkpoint."`
 	Prove       ProveCmd       `cmd:"" help:"Print an event's inclusion proof (or, with --consistency, a consistency proof) as JSON."`
 	Checkpoints CheckpointsCmd `cmd:"" help:"Export a tenant's signed checkpoint history."`
+	Retention   RetentionCmd   `cmd:"" help:"Retention policies, legal holds, and the archive-then-purge run (retention.go)."`
+	Archive     ArchiveCmd     `cmd:"" help:"List, verify and restore archived events (archive.go)."`
 }
 
 // Globals are the flags every command takes.

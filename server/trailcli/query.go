@@ -24,6 +24,9 @@ type QueryCmd struct {
 	Limit   int    `default:"50" help:"Events per page (at most 1000)."`
 	Cursor  string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
 	JSON    bool   `name:"json" help:"Print JSON Lines (the event's wire form) instead of a table."`
+	// --archive reads archived events (retention) instead of the store (archive.go).
+	Archive     bool `name:"archive" help:"Search the archive (--archive-to) instead of the store, with the same filters."`
+	archiveOpen `embed:""`
 }
 
 // Run prints one page of matching events, and the cursor of the next page on
@@ -32,6 +35,9 @@ func (c *QueryCmd) Run(e *Env) error {
 	q, err := c.query(e)
 	if err != nil {
 		return err
+	}
+	if c.Archive {
+		return e.queryArchive(&c.archiveOpen, q, c.JSON)
 	}
 	return e.runQuery(q, c.JSON, printTable)
 }

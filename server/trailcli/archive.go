@@ -1,0 +1,203 @@
+package trailcli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailarchive"
+	"github.com/trailhq/trail/trailseal"
+)
+
+// ArchiveCmd is `trail archive`.
+type ArchiveCmd struct {
+	List    ArchiveListCmd    `cmd:"" help:"List the archived batches (tenant, date, events, files)."`
+	Verify  ArchiveVerifyCmd  `cmd:"" help:"Check archived batches: manifest signatures, file SHA-256, and every event against its leaf."`
+	Restore ArchiveRestoreCmd `cmd:"" help:"Print archived events as JSON Lines (verified first)."`
+}
+
+// ArchiveSelect picks batches.
+type ArchiveSelect struct {
+	Tenant string `placeholder:"T" help:"Only this tenant's batches (_platform: the platform events)."`
+	From   string `placeholder:"YYYY-MM-DD" help:"Batches recorded on or after this day (UTC)."`
+	To     string `placeholder:"YYYY-MM-DD" help:"Batches recorded on or before this day (UTC)."`
+}
+
+func (s *ArchiveSelect) selection() (trailarchive.Selection, error) {
+	for _, d := range []struct{ flag, v string }{{"--from", s.From}, {"--to", s.To}} {
+		if d.v == "" {
+			continue
+		}
+		if _, err := time.Parse(time.DateOnly, d.v); err != nil {
+			return trailarchive.Selection{}, Usagef("%s %q: want YYYY-MM-DD", d.flag, d.v)
+		}
+	}
+	return trailarchive.Selection{Tenant: s.Tenant, From: s.From, To: s.To}, nil
+}
+
+type archiveOpen struct {
+	SigningFlags
+	ArchiveFlags
+	PublicKey []string `name:"public-key" placeholder:"KEY|FILE" help:"Trust this manifest/checkpoint verifier key (default: the configured signing key's). Repeatable."`
+}
+
+func (o *archiveOpen) open(e *Env) (*trailarchive.Archive, error) {
+	t, err := o.target(e)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := archiveVerifiers(e, &o.SigningFlags, o.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &trailarchive.Archive{Target: t, Verifiers: vs, Origin: o.origin()}, nil
+}
+
+// ArchiveListCmd is `trail archive list`.
+type ArchiveListCmd struct {
+	archiveOpen
+	ArchiveSelect
+}
+
+// Run lists the batches.
+func (c *ArchiveListCmd) Run(e *Env) error {
+	a, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	sel, err := c.selection()
+	if err != nil {
+		return err
+	}
+	keys, err := a.ManifestKeys(e.Ctx, sel)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tDATE\tEVENTS\tBYTES\tSEQS\tBATCH")
+	for _, k := range keys {
+		m, err := a.Manifest(e.Ctx, k)
+		if err != nil {
+			tw.Flush()
+			return err
+		}
+		var bytes int64
+		for _, f := range m.Files {
+			bytes += f.Bytes
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d..%d\t%s\n", m.Log, m.Date, m.Rows, bytes, m.Seqs[0].From, m.Seqs[len(m.Seqs)-1].To-1, m.Batch)
+	}
+	return tw.Flush()
+}
+
+// ArchiveVerifyCmd is `trail archive verify`.
+type ArchiveVerifyCmd struct {
+	archiveOpen
+	ArchiveSelect
+	NoStore bool `name:"no-store" help:"Do not compare with the store's leaves (the store is gone or elsewhere): signatures and hashes only."`
+	JSON    bool `name:"json" help:"Print the report as JSON."`
+}
+
+// Run verifies and exits 1 on any problem.
+func (c *ArchiveVerifyCmd) Run(e *Env) error {
+	a, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	sel, err := c.selection()
+	if err != nil {
+		return err
+	}
+	var log trailseal.Store
+	if !c.NoStore {
+		s, err := e.OpenStore(false)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		log = s
+	}
+	rep, err := a.Verify(e.Ctx, log, sel)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		if err := json.NewEncoder(e.Stdout).Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range rep.Problems {
+			fmt.Fprintln(e.Stdout, oneLine(p.String()))
+		}
+	}
+	if len(rep.Problems) > 0 {
+		return fmt.Errorf("archive verification failed: %d problems in %d batches (%d events read)", len(rep.Problems), rep.Batches, rep.Events)
+	}
+	if !c.JSON {
+		against := "their leaves in the store"
+		if c.NoStore {
+			against = "their manifests only"
+		}
+		fmt.Fprintf(e.Stdout, "OK: %d batches, %d archived events verified against %s.\n", rep.Batches, rep.Events, against)
+	}
+	return nil
+}
+
+// ArchiveRestoreCmd is `trail archive restore`.
+type ArchiveRestoreCmd struct {
+	archiveOpen
+	ArchiveSelect
+}
+
+// Run prints the events of the selected batches as JSON Lines, oldest
+// batch first. The events are as stored (protected fields stay protected);
+// they are not written back into the store, whose log already seals them.
+func (c *ArchiveRestoreCmd) Run(e *Env) error {
+	if c.Tenant == "" {
+		return Usagef("--tenant is required (restore one tenant at a time)")
+	}
+	a, err := c.open(e)
+	if err != nil {
+		return err
+	}
+	sel, err := c.selection()
+	if err != nil {
+		return err
+	}
+	evs, err := a.Events(e.Ctx, sel)
+	if err != nil {
+		if errors.Is(err, trailarchive.ErrBadManifest) {
+			return fmt.Errorf("%w (nothing restored)", err)
+		}
+		return err
+	}
+	return writeJSONLines(e.Stdout, evs)
+}
+
+// queryArchive runs q over the archive for `trail query --archive`.
+func (e *Env) queryArchive(o *archiveOpen, q trail.Query, asJSON bool) error {
+	a, err := o.open(e)
+	if err != nil {
+		return err
+	}
+	page, err := a.Query(e.Ctx, q)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := writeJSONLines(e.Stdout, page.Events); err != nil {
+			return err
+		}
+	} else if len(page.Events) == 0 {
+		fmt.Fprintln(e.Stderr, "no archived events match")
+	} else {
+		printTable(e, page.Events)
+	}
+	if page.Next != "" {
+		fmt.Fprintf(e.Stderr, "more events: repeat with --cursor %s\n", page.Next)
+	}
+	return nil
+}
