@@ -58,4 +58,3 @@ func TestDetailIntegrityState(t *testing.T) {
 	_, body, _ = c.get("/ui/events/" + late.ID.String())
 	mustContain(t, body, "pending", "not sealed yet")
 }
-
