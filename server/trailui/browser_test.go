@@ -285,6 +285,7 @@ func TestBrowser(t *testing.T) {
 		if desc != "live <b>tail</b>" {
 			t.Fatalf("tail row description %q", desc)
 		}
+		shot(t, ctx, "ui-tail.png")
 	})
 
 	t.Run("a tenant viewer sees its tenant only", func(t *testing.T) {

@@ -75,7 +75,11 @@
         link(ttd, prefix + "/objects/" + encodeURIComponent(ev.target.type) + "/" + encodeURIComponent(ev.target.id) +
           (ev.tenant ? "?tenant=" + encodeURIComponent(ev.tenant) : ""), target);
       }
-      cell(tr, ev.outcome, "");
+      var otd = cell(tr, "");
+      var o = document.createElement("span");
+      o.className = "outcome o-" + String(ev.outcome).replace(/[^a-z]/g, "");
+      o.textContent = ev.outcome;
+      otd.appendChild(o);
       cell(tr, ev.description, "desc");
       link(cell(tr, "", "mono"), prefix + "/events/" + encodeURIComponent(ev.id), String(ev.id).slice(-12));
       rows.insertBefore(tr, rows.firstChild);
