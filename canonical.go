@@ -29,7 +29,7 @@ func (ev *Event) AppendCanonical(dst []byte) ([]byte, error) {
 	if err := ev.validate(time.Time{}, true); err != nil {
 		return dst, err
 	}
-	out, metaLen, err := ev.appendCanonical(dst)
+	out, metaLen, err := ev.appendCanonical(dst, false)
 	if err != nil {
 		return dst, err
 	}
@@ -69,12 +69,18 @@ func notNormalized(field, what string) error {
 }
 
 // appendCanonical writes the members in RFC 8785 order, which for these
-// ASCII names is byte order. ev has passed validate(_, true). It returns
+// ASCII names is byte order. Unless stored is set, ev has passed
+// validate(_, true); with stored set (AppendCanonicalStored) it has not, and
+// the encoder checks what it needs to stay injective itself: impersonation
+// depth, and that change values are single canonical JSON values. It returns
 // the length of the encoded metadata too.
-func (ev *Event) appendCanonical(b []byte) (_ []byte, metaLen int, err error) {
+func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, err error) {
 	b = append(b, `{"action":`...)
 	b = appendJSONString(b, ev.Action)
 	b = append(b, `,"actor":`...)
+	if stored && ev.Actor.OnBehalfOf != nil && ev.Actor.OnBehalfOf.OnBehalfOf != nil {
+		return b, 0, invalid("actor.on_behalf_of.on_behalf_of", "impersonation nests one level only")
+	}
 	b = appendActor(b, &ev.Actor)
 	if len(ev.Changes) > 0 {
 		b = append(b, `,"changes":[`...)
@@ -87,13 +93,13 @@ func (ev *Event) appendCanonical(b []byte) (_ []byte, metaLen int, err error) {
 			b = appendJSONString(b, c.Field)
 			if c.New != nil {
 				b = append(b, `,"new":`...)
-				if b, err = appendRawCanonical(b, c.New, i, ".new"); err != nil {
+				if b, err = appendRawValue(b, c.New, i, ".new", stored); err != nil {
 					return b, 0, err
 				}
 			}
 			if c.Old != nil {
 				b = append(b, `,"old":`...)
-				if b, err = appendRawCanonical(b, c.Old, i, ".old"); err != nil {
+				if b, err = appendRawValue(b, c.Old, i, ".old", stored); err != nil {
 					return b, 0, err
 				}
 			}

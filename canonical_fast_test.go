@@ -1,0 +1,172 @@
+package trail
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TestCanonicalStoredGolden: on every golden vector, AppendCanonicalStored
+// gives exactly the golden bytes, into a fresh and into a non-empty buffer.
+func TestCanonicalStoredGolden(t *testing.T) {
+	for _, in := range goldenInputs(t) {
+		raw, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := decodeEventJSON(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ev.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(strings.TrimSuffix(in, ".json") + ".canonical")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ev.AppendCanonicalStored(nil)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: AppendCanonicalStored\n got %s (%v)\nwant %s", in, got, err, want)
+		}
+		got, err = ev.AppendCanonicalStored([]byte("prefix"))
+		if err != nil || string(got) != "prefix"+string(want) {
+			t.Errorf("%s: append to prefix: %s (%v)", in, got, err)
+		}
+		// Read back as a store would: ParseCanonical of the golden bytes.
+		back, err := ParseCanonical(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := back.AppendCanonicalStored(nil); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: parsed back: %s (%v)", in, got, err)
+		}
+	}
+}
+
+// TestCanonicalStoredMatchesValidEvent checks the fixture event with every
+// shape of change value the simple path recognises.
+func TestCanonicalStoredMatchesValidEvent(t *testing.T) {
+	for _, v := range []string{`"pro"`, `""`, `"Zoë 😀 \u2028"`, `0`, `-1`, `123456789012345`, `-12345678901234`,
+		`1234567890123456`, `true`, `false`, `null`, `1.5`, `"a\"b"`, `"tab\t"`, `[1,"x"]`, `{"a":{"b":null}}`, `1e21`} {
+		ev := validEvent()
+		ev.Changes[0].New = json.RawMessage(v)
+		if err := ev.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		want, err := ev.Canonical()
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		got, err := ev.AppendCanonicalStored(nil)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %s (%v)\nwant %s", v, got, err, want)
+		}
+	}
+}
+
+// TestCanonicalStoredRejects: what the stored encoder must refuse (or else
+// two different events could give the same bytes, or bytes that are not
+// JSON), and that it leaves dst unchanged then.
+func TestCanonicalStoredRejects(t *testing.T) {
+	for name, edit := range map[string]func(*Event){
+		"injected member":     func(e *Event) { e.Changes[0].New = json.RawMessage(`"pro","old":"x"`); e.Changes[0].Old = nil },
+		"non-canonical value": func(e *Event) { e.Changes[0].Old = json.RawMessage(`"free" `) },
+		"-0":                  func(e *Event) { e.Changes[0].Old = json.RawMessage(`-0`) },
+		"leading zero":        func(e *Event) { e.Changes[0].Old = json.RawMessage(`012`) },
+		"unterminated":        func(e *Event) { e.Changes[0].Old = json.RawMessage(`"abc`) },
+		"lone quote":          func(e *Event) { e.Changes[0].Old = json.RawMessage(`"`) },
+		"bad utf8 value":      func(e *Event) { e.Changes[0].Old = json.RawMessage("\"\xff\"") },
+		"control in value":    func(e *Event) { e.Changes[0].Old = json.RawMessage("\"a\nb\"") },
+		"empty value":         func(e *Event) { e.Changes[0].Old = json.RawMessage{} },
+		"float metadata":      func(e *Event) { e.Metadata["n"] = 1.5 },
+		"nanoseconds":         func(e *Event) { e.OccurredAt = e.OccurredAt.Add(1) },
+		"year 10000":          func(e *Event) { e.RecordedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"nested impersonation": func(e *Event) {
+			e.Actor.OnBehalfOf.OnBehalfOf = e.Actor.OnBehalfOf // a cycle too
+		},
+	} {
+		ev := validEvent()
+		edit(&ev)
+		got, err := ev.AppendCanonicalStored([]byte("keep"))
+		if err == nil || !errors.Is(err, ErrInvalid) || string(got) != "keep" {
+			t.Errorf("%s: got %q, %v; want ErrInvalid and dst unchanged", name, got, err)
+		}
+	}
+}
+
+// TestCanonicalStoredDetectsChanges: fields that validation would refuse
+// are still encoded (no error) and change the bytes.
+func TestCanonicalStoredDetectsChanges(t *testing.T) {
+	ref := validEvent()
+	want, err := ref.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(*Event){
+		"bad utf8 description": func(e *Event) { e.Description = "\xff" },
+		"empty outcome":        func(e *Event) { e.Outcome = "" },
+		"schema 0":             func(e *Event) { e.SchemaVersion = 0 },
+		"bad action":           func(e *Event) { e.Action = "Delete" },
+		"nil id":               func(e *Event) { e.ID = uuid.Nil },
+		"protect dropped":      func(e *Event) { e.Changes[1].Redacted = false },
+	} {
+		ev := validEvent()
+		edit(&ev)
+		got, err := ev.AppendCanonicalStored(nil)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if bytes.Equal(got, want) {
+			t.Errorf("%s: same bytes as the unchanged event", name)
+		}
+		if !json.Valid(got) && name != "bad utf8 description" {
+			t.Errorf("%s: not JSON: %s", name, got)
+		}
+	}
+}
+
+// FuzzCanonicalStored: for every event that Normalize and Validate accept
+// (decoded from fuzzed JSON, as the API decodes), AppendCanonicalStored
+// equals Canonical byte for byte; and for raw change values the simple path
+// agrees with the parser.
+func FuzzCanonicalStored(f *testing.F) {
+	addGoldenSeeds(f)
+	f.Add([]byte(`{"actor":{"type":"user","id":"1","on_behalf_of":{"type":"user","id":"2"}},"action":"a.b","changes":[{"field":"f","old":null,"new":-0},{"field":"g","redacted":true},{"field":"h","new":"x\u0001é"}]}`))
+	f.Add([]byte(`{"actor":{"type":"system"},"action":"a.b","changes":[{"field":"f","old":123456789012345,"new":1234567890123456789}],"metadata":{"b":[1.0,"\ud83d\ude00"],"a":{}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if isSimpleCanonical(data) {
+			if c, err := CanonicalJSON(data); err != nil || !bytes.Equal(c, data) {
+				t.Fatalf("simple path accepts %q, parser gives %q, %v", data, c, err)
+			}
+		}
+		ev, err := decodeEventJSON(data)
+		if err != nil {
+			return
+		}
+		if ev.OccurredAt.IsZero() {
+			ev.OccurredAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		if ev.ID == uuid.Nil {
+			ev.ID = uuid.MustParse("01936c8e-7a00-7000-8000-000000000001")
+		}
+		if err := ev.Normalize(); err != nil {
+			return
+		}
+		c, cerr := ev.Canonical()
+		s, serr := ev.AppendCanonicalStored(nil)
+		if cerr == nil && (serr != nil || !bytes.Equal(c, s)) {
+			t.Fatalf("Canonical %s\n stored %s (%v)", c, s, serr)
+		}
+		if ev.Validate() == nil && cerr != nil {
+			t.Fatalf("Canonical of a valid event: %v", cerr)
+		}
+	})
+}
