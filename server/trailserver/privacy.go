@@ -207,7 +207,7 @@ func (s *Server) forget(w http.ResponseWriter, r *http.Request, k *Key) {
 }
 
 // recordPrivacy stores an event of the server's own, by the key k, in its
-// stored form (the configured Transform applies, so the caller's IP is
+// stored form (Config.OwnTransform applies, so the caller's IP is
 // protected like any actor's).
 func (s *Server) recordPrivacy(r *http.Request, k *Key, ev trail.Event) (trail.Event, error) {
 	ctx := context.WithoutCancel(r.Context())
@@ -216,15 +216,7 @@ func (s *Server) recordPrivacy(r *http.Request, k *Key, ev trail.Event) (trail.E
 	ev.RequestID = clipHeader(r.Header.Get("X-Request-Id"))
 	ev.Source = "trail-server"
 	ev.RecordedAt = s.cfg.Now()
-	if err := ev.Normalize(); err != nil {
-		return ev, err
-	}
-	if s.cfg.Transform != nil {
-		if err := s.cfg.Transform.Transform(ctx, &ev); err != nil {
-			return ev, err
-		}
-	}
-	if err := ev.Validate(); err != nil {
+	if err := s.prepareOwn(ctx, &ev); err != nil {
 		return ev, err
 	}
 	if _, err := s.cfg.Store.Append(ctx, []trail.Event{ev}); err != nil {

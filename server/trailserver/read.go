@@ -68,10 +68,7 @@ func (s *Server) recordRead(ctx context.Context, k *Key, r *http.Request, tenant
 		RecordedAt:  s.cfg.Now(),
 	}
 	ev.Actor.IP = remoteIP(r)
-	if err := ev.Normalize(); err != nil {
-		return uuid.Nil, err
-	}
-	if err := ev.Validate(); err != nil {
+	if err := s.prepareOwn(context.WithoutCancel(ctx), &ev); err != nil {
 		return uuid.Nil, err
 	}
 	if _, err := s.cfg.Store.Append(context.WithoutCancel(ctx), []trail.Event{ev}); err != nil {
@@ -356,10 +353,13 @@ func (s *Server) recordKeyEvent(r *http.Request, by *Key, action string, k Key) 
 	if k.Role == "" {
 		ev.Metadata = nil
 	}
-	if err := ev.Normalize(); err == nil {
-		if _, err := s.cfg.Store.Append(context.WithoutCancel(r.Context()), []trail.Event{ev}); err != nil {
-			s.log.Error("trailserver: recording key event", "err", err)
-		}
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.prepareOwn(ctx, &ev); err != nil {
+		s.log.Error("trailserver: recording key event", "err", err)
+		return
+	}
+	if _, err := s.cfg.Store.Append(ctx, []trail.Event{ev}); err != nil {
+		s.log.Error("trailserver: recording key event", "err", err)
 	}
 }
 

@@ -38,6 +38,11 @@ type Config struct {
 	// normalized and before it is validated and stored (the privacy layer's
 	// redaction). Default: none.
 	Transform trail.Transformer
+	// OwnTransform rewrites the events the server writes itself (audit.read,
+	// api_key.*, privacy.*, which carry the calling key's IP) the same way.
+	// Default: Transform. Set it apart when Transform is only meant for
+	// ingest (e.g. a test transform that blocks ingest requests).
+	OwnTransform trail.Transformer
 	// Privacy, when set, serves the privacy layer's admin endpoints
 	// POST /v1/hash and POST /v1/forget (privacy.go). Default: none (404).
 	Privacy *PrivacyConfig
@@ -106,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = max(DefaultRateBurst, int(math.Ceil(cfg.RateLimit)))
+	}
+	if cfg.OwnTransform == nil {
+		cfg.OwnTransform = cfg.Transform
 	}
 	if cfg.TailBuffer <= 0 {
 		cfg.TailBuffer = 1024
