@@ -156,9 +156,18 @@ func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureO
 		for i, a := range args {
 			quoted[i] = quoteLiteral(a)
 		}
-		for _, t := range captureTriggers {
-			q := fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT EXECUTE FUNCTION %s.capture(%s)",
-				t.name, t.event, rel.qualified, t.referencing, schema, strings.Join(quoted, ", "))
+		// Compile the capture into one function per operation (planned once
+		// per session), then point the triggers at them.
+		var fns []string
+		if err := tx.QueryRow(ctx, "SELECT "+schema+".capture_install($1::regclass, $2::text[])", rel.oid, args).Scan(&fns); err != nil {
+			return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
+		}
+		if len(fns) != len(captureTriggers) {
+			return fmt.Errorf("trailpgx: capture %s: capture_install returned %d functions", rel.qualified, len(fns))
+		}
+		for i, t := range captureTriggers {
+			q := fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",
+				t.name, t.event, rel.qualified, t.referencing, fns[i], strings.Join(quoted, ", "))
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
 			}
@@ -181,15 +190,27 @@ func DisableCapture(ctx context.Context, db Beginner, table string) error {
 		if err != nil {
 			return err
 		}
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1 AND tgname LIKE 'trail\\_capture\\_%'", rel.oid).Scan(&n); err != nil {
+		// The Trail schemas whose functions the triggers call.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT quote_ident(n.nspname) FROM pg_trigger t
+			JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+			WHERE t.tgrelid = $1 AND t.tgname LIKE 'trail\_capture\_%'`, rel.oid)
+		if err != nil {
 			return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
 		}
-		if n == 0 {
+		schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
+		}
+		if len(schemas) == 0 {
 			return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, ErrCaptureNotEnabled)
 		}
 		for _, t := range captureTriggers {
 			if _, err := tx.Exec(ctx, "DROP TRIGGER IF EXISTS "+t.name+" ON "+rel.qualified); err != nil {
+				return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
+			}
+		}
+		for _, sc := range schemas {
+			if _, err := tx.Exec(ctx, "SELECT "+sc+".capture_uninstall($1::regclass)", rel.oid); err != nil {
 				return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
 			}
 		}
@@ -270,7 +291,7 @@ func lookupTable(ctx context.Context, tx pgx.Tx, table string) (relation, error)
 
 func checkCaptureInstalled(ctx context.Context, tx pgx.Tx, schema string) error {
 	var ok bool
-	if err := tx.QueryRow(ctx, "SELECT to_regprocedure($1) IS NOT NULL", schema+".capture()").Scan(&ok); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT to_regprocedure($1) IS NOT NULL", schema+".capture_install(regclass, text[])").Scan(&ok); err != nil {
 		return fmt.Errorf("trailpgx: capture: %w", err)
 	}
 	if !ok {
@@ -309,7 +330,7 @@ func listCaptures(ctx context.Context, tx pgx.Tx, schema string) ([]Capture, err
 		FROM pg_trigger t
 		JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
-		WHERE t.tgname = 'trail_capture_insert' AND p.proname = 'capture'
+		WHERE t.tgname = 'trail_capture_insert' AND (p.proname = 'capture' OR p.proname LIKE 'capture\_%\_insert')
 			AND ($1 = '' OR p.pronamespace = to_regnamespace($1))
 		ORDER BY 1`, schema)
 	if err != nil {

@@ -200,8 +200,9 @@ func TestCaptureBulkRawSQL(t *testing.T) {
 		t.Fatalf("updated %d rows", tag.RowsAffected())
 	}
 	var calls int64
-	fn := pgx.Identifier{f.s.Schema(), "capture"}.Sanitize() + "()"
-	if err := tx.QueryRow(ctx, "SELECT coalesce(pg_stat_get_xact_function_calls($1::regprocedure), 0)", fn).Scan(&calls); err != nil {
+	err = tx.QueryRow(ctx, `SELECT coalesce(pg_stat_get_xact_function_calls(tgfoid), 0) FROM pg_trigger
+		WHERE tgrelid = $1::regclass AND tgname = 'trail_capture_update'`, f.tbl).Scan(&calls)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if calls != 1 {
@@ -442,5 +443,50 @@ func TestCapturePartitionedTable(t *testing.T) {
 	}
 	if seen != 1 {
 		t.Errorf("%d updates of orders:eu,1, want 1", seen)
+	}
+}
+
+// Capture is compiled into per-table functions; after an ALTER TABLE they
+// fall back to the general path, so writes keep working and new columns are
+// captured. Disabling drops the compiled functions.
+func TestCaptureSurvivesSchemaChange(t *testing.T) {
+	t.Parallel()
+	f := newCaptureFixture(t)
+	f.enable(t, trailpgx.CaptureOptions{TenantColumn: "tenant_id", Ignore: []string{"updated_at"}, Redact: []string{"password"}})
+	mustExec(t, `INSERT INTO `+f.tbl+` (id, tenant_id, plan) VALUES (1, 'acme', 'free')`)
+	mustExec(t, `ALTER TABLE `+f.tbl+` DROP COLUMN note, DROP COLUMN prefs, ADD COLUMN region text`)
+	mustExec(t, `UPDATE `+f.tbl+` SET region = 'eu', plan = 'pro', password = 'x' WHERE id = 1`)
+	mustExec(t, `DELETE FROM `+f.tbl+` WHERE id = 1`)
+	evs := all(t, f.s, trail.Query{Tenant: "acme", TargetType: "accounts", TargetID: "1"})
+	if len(evs) != 3 {
+		t.Fatalf("%d events, want 3", len(evs))
+	}
+	want := []string{
+		`active:true>∅ id:1>∅ password=redacted plan:"pro">∅ price:null>∅ region:"eu">∅ seats:1>∅ tenant_id:"acme">∅`,
+		`password=redacted plan:"free">"pro" region:null>"eu"`,
+		`active:∅>true id:∅>1 note:∅>null password=redacted plan:∅>"free" prefs:∅>null price:∅>null seats:∅>1 tenant_id:∅>"acme"`,
+	}
+	for i, w := range want {
+		if got := changesJSON(t, evs[i]); got != w {
+			t.Errorf("%s:\n got %s\nwant %s", evs[i].Action, got, w)
+		}
+	}
+	var fns int
+	count := func() int {
+		t.Helper()
+		if err := testPool(t).QueryRow(context.Background(), `SELECT count(*) FROM pg_proc WHERE pronamespace = $1::regnamespace AND proname LIKE 'capture\_%\_%'`,
+			f.s.Schema()).Scan(&fns); err != nil {
+			t.Fatal(err)
+		}
+		return fns
+	}
+	if n := count(); n != 3 {
+		t.Errorf("%d compiled capture functions, want 3", n)
+	}
+	if err := f.s.DisableCapture(context.Background(), f.tbl); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d compiled capture functions after disable, want 0", n)
 	}
 }
