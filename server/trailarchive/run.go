@@ -222,7 +222,20 @@ func (r *Runner) Run(ctx context.Context, plan *Plan) (Result, error) {
 	res := Result{Held: plan.Held, Waiting: plan.Waiting}
 	a, d := plan.Totals()
 	total, done := a+d, int64(0)
+	// Archive batches first: a target that fails stops the run before any
+	// delete-only batch purges anything.
+	ordered := make([]*Batch, 0, len(plan.Batches))
 	for _, b := range plan.Batches {
+		if b.Then == ThenArchive {
+			ordered = append(ordered, b)
+		}
+	}
+	for _, b := range plan.Batches {
+		if b.Then != ThenArchive {
+			ordered = append(ordered, b)
+		}
+	}
+	for _, b := range ordered {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}

@@ -38,7 +38,11 @@ func OpenTarget(ctx context.Context, spec string) (Target, error) {
 		return nil, errors.New("no archive target: --archive-to DIR|s3://bucket/prefix, or $" + ArchiveEnv)
 	}
 	if rest, ok := strings.CutPrefix(spec, "s3://"); ok {
-		return OpenS3(ctx, rest)
+		t, err := OpenS3(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	return &Dir{Root: spec}, nil
 }
