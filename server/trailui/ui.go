@@ -327,7 +327,7 @@ func safeNext(prefix, next string) string {
 // is a clean 500 and never half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d *pageData) {
 	d.Prefix = h.cfg.Prefix
-	d.Path = r.URL.Path
+	d.Path = r.URL.EscapedPath()
 	if d.Now.IsZero() {
 		d.Now = h.cfg.Now().UTC()
 	}

@@ -389,3 +389,14 @@ func TestNotFoundPages(t *testing.T) {
 		t.Fatal("htmx is not served")
 	}
 }
+
+func TestActorPageOddIDs(t *testing.T) {
+	s := newSite(t, nil)
+	c := s.client()
+	c.login("admin")
+	code, body, _ := c.get("/ui/actors/" + url.PathEscape("user:a?b#c/d"))
+	if code != http.StatusOK {
+		t.Fatalf("%d", code)
+	}
+	mustContain(t, body, `action="/ui/actors/user:a%3Fb%23c%2Fd"`, "user:a?b#c/d")
+}
