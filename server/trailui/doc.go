@@ -8,7 +8,8 @@
 // most access. So it renders on the server with html/template, which escapes
 // every value; it runs under a strict Content-Security-Policy (no inline
 // script, no eval: htmx is configured with allowEval false); its only
-// scripts are embedded files (htmx, vendored, and app.js, which localizes
+// scripts are embedded files (htmx 2.0.11, vendored from `npm pack htmx.org@2`
+// with its 0BSD license in static/htmx.LICENSE, and app.js, which localizes
 // times and follows the live tail with textContent only). The main list
 // works without JavaScript.
 //
