@@ -490,3 +490,50 @@ func TestCaptureSurvivesSchemaChange(t *testing.T) {
 		t.Errorf("%d compiled capture functions after disable, want 0", n)
 	}
 }
+
+// A table owner that is not a superuser, only a member of the writer role,
+// can enable capture; the compiled functions run as Trail's owner.
+func TestCaptureByWriterRole(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	ctx := context.Background()
+	role := "r_" + s.Schema()
+	if len(role) > 63 {
+		role = role[:63]
+	}
+	r := pgx.Identifier{role}.Sanitize()
+	sch := pgx.Identifier{s.Schema()}.Sanitize()
+	mustExec(t, "CREATE ROLE "+r+" NOLOGIN; GRANT trail_writer TO "+r+"; GRANT USAGE, CREATE ON SCHEMA "+sch+" TO "+r)
+	t.Cleanup(func() {
+		testPool(t).Exec(context.Background(), "DROP SCHEMA IF EXISTS "+sch+" CASCADE; DROP OWNED BY "+r+"; DROP ROLE IF EXISTS "+r)
+	})
+	conn, err := testPool(t).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	defer conn.Exec(context.Background(), "RESET ROLE")
+	if _, err := conn.Exec(ctx, "SET ROLE "+r+"; CREATE TABLE "+sch+".notes (id int PRIMARY KEY, body text)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trailpgx.EnableCapture(ctx, conn.Conn(), sch+".notes", trailpgx.CaptureOptions{Schema: s.Schema()}); err != nil {
+		t.Fatalf("enable as a writer-role owner: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO "+sch+".notes VALUES (1, 'hi')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := trailpgx.DisableCapture(ctx, conn.Conn(), sch+".notes"); err != nil {
+		t.Fatalf("disable as a writer-role owner: %v", err)
+	}
+	if evs := all(t, s, trail.Query{Action: "notes.insert"}); len(evs) != 1 || evs[0].Actor.ID != "db:"+strings.TrimSpace(sessionUser(t)) {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+func sessionUser(t *testing.T) string {
+	var u string
+	if err := testPool(t).QueryRow(context.Background(), "SELECT session_user").Scan(&u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

@@ -273,6 +273,8 @@ BEGIN
 		$def$, fname, args[1] || '.' || lower(op), args[1], @schema_lit@::regnamespace,
 			@schema@.capture_signature(rel), @schema@.capture_sql(rel, op, args, vars));
 		EXECUTE format('REVOKE ALL ON FUNCTION %s() FROM PUBLIC', fname);
+		-- CREATE TRIGGER, run by the table's owner, needs EXECUTE.
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s() TO %I', fname, @writer_lit@);
 		out := out || fname;
 	END LOOP;
 	RETURN out;
