@@ -155,6 +155,7 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(e.Stdout, "Trail API listening on %s (store: %s)\n", base, b.where)
+	fmt.Fprintf(e.Stdout, "Admin UI: %s/ui/ (sign in with a reader or admin key)\n", base)
 	if secret != "" {
 		fmt.Fprintf(e.Stdout, "\nAdmin API key (id %s, all tenants) — shown once, store it now:\n\n  export TRAIL_KEY=%s\n", k.ID, secret)
 	}
