@@ -153,7 +153,8 @@ type ArchiveRestoreCmd struct {
 }
 
 // Run prints the events of the selected batches as JSON Lines, oldest
-// batch first. The events are as stored (protected fields stay protected);
+// batch first. The events are as stored (protected fields stay protected,
+// unlike `trail query --archive`, which reveals them);
 // they are not written back into the store, whose log already seals them.
 func (c *ArchiveRestoreCmd) Run(e *Env) error {
 	if c.Tenant == "" {
@@ -185,6 +186,20 @@ func (e *Env) queryArchive(o *archiveOpen, q trail.Query, asJSON bool) error {
 	}
 	page, err := a.Query(e.Ctx, q)
 	if err != nil {
+		return err
+	}
+	// Archived events are in their stored form: reveal them with the keys
+	// of the store they came from, like `trail query` (privacy.go).
+	s, err := e.OpenStore(false)
+	if err != nil {
+		return fmt.Errorf("the store's keys are needed to read archived events: %w", err)
+	}
+	defer s.Close()
+	p, err := e.SQLitePrivacy(s)
+	if err != nil {
+		return err
+	}
+	if err := e.revealEvents(p, page.Events); err != nil {
 		return err
 	}
 	if asJSON {
