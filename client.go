@@ -75,7 +75,13 @@ func (c *Client[TTx]) Prepare(ctx context.Context, ev Event) (Event, error) {
 	if ev.Source == "" {
 		ev.Source = c.cfg.Source
 	}
-	ev.RecordedAt = c.cfg.Now()
+	// One clock reading for both times, so that an event recorded "now" never
+	// shows recorded_at before occurred_at.
+	now := c.cfg.Now()
+	if ev.OccurredAt.IsZero() {
+		ev.OccurredAt = now
+	}
+	ev.RecordedAt = now
 	if err := ev.Normalize(); err != nil {
 		return ev, err
 	}
