@@ -33,6 +33,12 @@ type fixture struct {
 // and checkpointed.
 func newFixture(t testing.TB, step time.Duration) *fixture {
 	t.Helper()
+	return newFixtureSpan(t, 730*Day, step)
+}
+
+// newFixtureSpan is newFixture over the span before now.
+func newFixtureSpan(t testing.TB, span, step time.Duration) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := trailsqlite.Open(ctx, filepath.Join(dir, "trail.db"), nil)
@@ -59,7 +65,7 @@ func newFixture(t testing.TB, step time.Duration) *fixture {
 	actions := []string{"auth.login", "billing.invoice", "user.update"}
 	tenants := []string{"acme", "globex", ""}
 	i := 0
-	for at := now.Add(-730 * Day); at.Before(now); at = at.Add(step) {
+	for at := now.Add(-span); at.Before(now); at = at.Add(step) {
 		tenant := tenants[i%3]
 		evs = append(evs, trail.Event{
 			ID: uuid.Must(uuid.NewV7()), OccurredAt: at.Add(-time.Second), RecordedAt: at, Tenant: tenant,
