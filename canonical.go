@@ -76,7 +76,7 @@ func notNormalized(field, what string) error {
 // the length of the encoded metadata too.
 func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, err error) {
 	b = append(b, `{"action":`...)
-	b = appendJSONString(b, ev.Action)
+	b = appendStr(b, ev.Action)
 	b = append(b, `,"actor":`...)
 	if stored && ev.Actor.OnBehalfOf != nil && ev.Actor.OnBehalfOf.OnBehalfOf != nil {
 		return b, 0, invalid("actor.on_behalf_of.on_behalf_of", "impersonation nests one level only")
@@ -90,7 +90,7 @@ func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, 
 				b = append(b, ',')
 			}
 			b = append(b, `{"field":`...)
-			b = appendJSONString(b, c.Field)
+			b = appendStr(b, c.Field)
 			if c.New != nil {
 				b = append(b, `,"new":`...)
 				if b, err = appendRawValue(b, c.New, i, ".new", stored); err != nil {
@@ -112,7 +112,7 @@ func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, 
 	}
 	if ev.Description != "" {
 		b = append(b, `,"description":`...)
-		b = appendJSONString(b, ev.Description)
+		b = appendStr(b, ev.Description)
 	}
 	b = append(b, `,"id":"`...)
 	b = appendUUID(b, ev.ID)
@@ -120,7 +120,12 @@ func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, 
 	if len(ev.Metadata) > 0 {
 		b = append(b, `,"metadata":`...)
 		n := len(b)
-		if b, err = appendValue(b, ev.Metadata, 0, true); err != nil {
+		if stored {
+			b, err = appendMetadataStored(b, ev.Metadata)
+		} else {
+			b, err = appendValue(b, ev.Metadata, 0, true)
+		}
+		if err != nil {
 			return b, 0, &ValidationError{Field: "metadata", Reason: err.Error()}
 		}
 		metaLen = len(b) - n
@@ -130,7 +135,7 @@ func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, 
 		return b, 0, err
 	}
 	b = append(b, `,"outcome":`...)
-	b = appendJSONString(b, ev.Outcome)
+	b = appendStr(b, string(ev.Outcome))
 	if !ev.RecordedAt.IsZero() {
 		b = append(b, `,"recorded_at":`...)
 		if b, err = appendCanonicalTime(b, ev.RecordedAt, "recorded_at"); err != nil {
@@ -139,32 +144,32 @@ func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, 
 	}
 	if ev.RequestID != "" {
 		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, ev.RequestID)
+		b = appendStr(b, ev.RequestID)
 	}
 	b = append(b, `,"schema_version":`...)
 	b = appendUint(b, uint64(ev.SchemaVersion))
 	if ev.Source != "" {
 		b = append(b, `,"source":`...)
-		b = appendJSONString(b, ev.Source)
+		b = appendStr(b, ev.Source)
 	}
 	if t := &ev.Target; !t.IsZero() {
 		b = append(b, `,"target":{"id":`...)
-		b = appendJSONString(b, t.ID)
+		b = appendStr(b, t.ID)
 		if t.Name != "" {
 			b = append(b, `,"name":`...)
-			b = appendJSONString(b, t.Name)
+			b = appendStr(b, t.Name)
 		}
 		b = append(b, `,"type":`...)
-		b = appendJSONString(b, t.Type)
+		b = appendStr(b, t.Type)
 		b = append(b, '}')
 	}
 	if ev.Tenant != "" {
 		b = append(b, `,"tenant":`...)
-		b = appendJSONString(b, ev.Tenant)
+		b = appendStr(b, ev.Tenant)
 	}
 	if ev.TraceID != "" {
 		b = append(b, `,"trace_id":`...)
-		b = appendJSONString(b, ev.TraceID)
+		b = appendStr(b, ev.TraceID)
 	}
 	return append(b, '}'), metaLen, nil
 }
@@ -173,22 +178,22 @@ func appendActor(b []byte, a *Actor) []byte {
 	b = append(b, '{')
 	if a.Email != "" {
 		b = append(b, `"email":`...)
-		b = appendJSONString(b, a.Email)
+		b = appendStr(b, a.Email)
 		b = append(b, ',')
 	}
 	if a.ID != "" {
 		b = append(b, `"id":`...)
-		b = appendJSONString(b, a.ID)
+		b = appendStr(b, a.ID)
 		b = append(b, ',')
 	}
 	if a.IP != "" {
 		b = append(b, `"ip":`...)
-		b = appendJSONString(b, a.IP)
+		b = appendStr(b, a.IP)
 		b = append(b, ',')
 	}
 	if a.Name != "" {
 		b = append(b, `"name":`...)
-		b = appendJSONString(b, a.Name)
+		b = appendStr(b, a.Name)
 		b = append(b, ',')
 	}
 	if a.OnBehalfOf != nil {
@@ -197,10 +202,10 @@ func appendActor(b []byte, a *Actor) []byte {
 		b = append(b, ',')
 	}
 	b = append(b, `"type":`...)
-	b = appendJSONString(b, a.Type)
+	b = appendStr(b, string(a.Type))
 	if a.UserAgent != "" {
 		b = append(b, `,"user_agent":`...)
-		b = appendJSONString(b, a.UserAgent)
+		b = appendStr(b, a.UserAgent)
 	}
 	return append(b, '}')
 }

@@ -1,6 +1,7 @@
 package trail
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -87,4 +88,79 @@ func isSimpleCanonical(raw []byte) bool {
 	}
 	s := string(raw)
 	return s == "true" || s == "false" || s == "null"
+}
+
+// appendMetadataStored is appendValue(b, m, 0, true) for the top-level
+// metadata object, in one pass over the map: keys and values are collected
+// together (no second lookup per key) and sorted in place by insertion,
+// which for the few keys events carry beats a generic sort. Nested values
+// go through appendValue, so the output is the same byte for byte; a key
+// appendValue would refuse sends the whole object there, for its error.
+func appendMetadataStored(b []byte, m map[string]any) ([]byte, error) {
+	type kv struct {
+		k string
+		v any
+	}
+	var stack [16]kv
+	kvs := stack[:0]
+	for k, v := range m {
+		if strings.IndexByte(k, 0) >= 0 || !utf8.ValidString(k) {
+			return appendValue(b, m, 0, true)
+		}
+		kvs = append(kvs, kv{k, v})
+	}
+	for i := 1; i < len(kvs); i++ {
+		for j := i; j > 0 && compareUTF16(kvs[j].k, kvs[j-1].k) < 0; j-- {
+			kvs[j], kvs[j-1] = kvs[j-1], kvs[j]
+		}
+	}
+	b = append(b, '{')
+	for i := range kvs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, kvs[i].k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendValue(b, kvs[i].v, 1, true); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendStr is appendJSONString with a fast path: strings that need no
+// escape (the usual case) are found eight bytes at a time and copied whole.
+func appendStr(b []byte, s string) []byte {
+	if needsEscape(s) {
+		return appendJSONString(b, s)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// needsEscape reports whether s has a byte below 0x20, a quote or a
+// backslash.
+func needsEscape(s string) bool {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q := w ^ (lo * '"')
+		bs := w ^ (lo * '\\')
+		if ((w-lo*0x20)&^w|(q-lo)&^q|(bs-lo)&^bs)&hi != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return true
+		}
+	}
+	return false
 }

@@ -170,3 +170,26 @@ func FuzzCanonicalStored(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNeedsEscape checks the word-at-a-time scan against the plain loop,
+// and appendStr against appendJSONString.
+func FuzzNeedsEscape(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text!", "quote\"here", "back\\slash", "nl\n", "\x1f\x20\x21", "é😀\x7f\xff\x80\xa2\xdc",
+		"0123456789abcde\"", "\x00", "ab\x9f\xa2cdefghij", "\"\"\"\"\"\"\"\"\"\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := false
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+				want = true
+			}
+		}
+		if got := needsEscape(s); got != want {
+			t.Fatalf("needsEscape(%q) = %v", s, got)
+		}
+		if got, want := appendStr([]byte("x"), s), appendJSONString([]byte("x"), s); !bytes.Equal(got, want) {
+			t.Fatalf("appendStr(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

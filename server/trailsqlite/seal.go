@@ -348,34 +348,37 @@ func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trail
 	if len(out) == 0 {
 		return nil, nil
 	}
-	// The events, by ID, in chunks.
-	evs := make(map[uuid.UUID]*trail.Event, len(out))
-	for lo := 0; lo < len(out); lo += rowsPerStmt {
-		part := out[lo:min(lo+rowsPerStmt, len(out))]
-		a := make([]any, len(part))
-		for i := range part {
-			a[i] = part[i].EventID[:]
-		}
-		rows, err := s.db.QueryContext(ctx, `SELECT `+selectCols+` FROM trail_events WHERE id IN (?`+
-			strings.Repeat(",?", len(part)-1)+`)`, a...)
+	// The events, in leaf order, through the leaves' primary key and the
+	// events' id index (CROSS JOIN keeps that loop order): one statement per
+	// batch instead of an IN list per chunk, which SQLite had to parse and
+	// bind anew each time. An event retention purged has no row here; its
+	// leaf keeps a nil Event.
+	rows, err = s.db.QueryContext(ctx, `SELECT `+selectCols+` FROM trail_seal_leaves l
+		CROSS JOIN trail_events e ON e.id = l.event_id
+		WHERE l.log = ? AND l.seq >= ? AND l.seq < ? ORDER BY l.seq`, log, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
+	}
+	defer rows.Close()
+	evs := make([]trail.Event, 0, len(out))
+	j := 0
+	for rows.Next() {
+		ev, err := scanEvent(rows)
 		if err != nil {
 			return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
 		}
-		for rows.Next() {
-			ev, err := scanEvent(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
-			}
-			evs[ev.ID] = &ev
+		for j < len(out) && out[j].EventID != ev.ID {
+			j++
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
+		if j == len(out) {
+			return nil, fmt.Errorf("trailsqlite: leaves of %q: event %s read out of leaf order", log, ev.ID)
 		}
+		evs = append(evs, ev)
+		out[j].Event = &evs[len(evs)-1]
+		j++
 	}
-	for i := range out {
-		out[i].Event = evs[out[i].EventID]
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
 	}
 	return out, nil
 }

@@ -1,0 +1,116 @@
+package trailsqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trailhq/trail/server/internal/demo"
+	"github.com/trailhq/trail/server/trailsqlite"
+	"github.com/trailhq/trail/trailseal"
+	"github.com/trailhq/trail/trailseal/sealtest"
+	"golang.org/x/mod/sumdb/note"
+)
+
+const verifyDemoEvents = 50_000
+
+var verifyDemo struct {
+	once  sync.Once
+	dir   string
+	raw   [][]byte
+	total int64
+	err   error
+}
+
+// verifyDemoStore builds, once per test binary, a sealed SQLite store of
+// 50,000 `trail demo` events (deterministic seed) and the canonical bytes
+// of the same events for the SHA-256 baseline.
+func verifyDemoStore(b *testing.B) (*trailsqlite.Store, note.Verifier, [][]byte, int64) {
+	b.Helper()
+	signer, verifier := sealtest.TestKey(b, "trail.test")
+	ctx := context.Background()
+	verifyDemo.once.Do(func() {
+		verifyDemo.err = func() error {
+			d, err := demo.Generate(demo.Config{Seed: 1, Events: verifyDemoEvents, Now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+			if err != nil {
+				return err
+			}
+			dir, err := os.MkdirTemp("", "trail-verify-bench")
+			if err != nil {
+				return err
+			}
+			verifyDemo.dir = dir
+			s, err := trailsqlite.Open(ctx, filepath.Join(dir, "trail.db"), &trailsqlite.Config{Synchronous: "NORMAL"})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if _, err := demo.Seed(ctx, s, d, nil); err != nil {
+				return err
+			}
+			sl, err := trailseal.NewSealer(s, &trailseal.Config{Signer: signer, Origin: "trail.test"})
+			if err != nil {
+				return err
+			}
+			if _, err := sl.SealAll(ctx); err != nil {
+				return err
+			}
+			for i := range d.Events {
+				c, err := trailseal.CanonicalBytes(&d.Events[i])
+				if err != nil {
+					return err
+				}
+				verifyDemo.raw = append(verifyDemo.raw, c)
+				verifyDemo.total += int64(len(c))
+			}
+			return nil
+		}()
+	})
+	if verifyDemo.err != nil {
+		b.Fatal(verifyDemo.err)
+	}
+	s, err := trailsqlite.Open(ctx, filepath.Join(verifyDemo.dir, "trail.db"), &trailsqlite.Config{Synchronous: "NORMAL"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s, verifier, verifyDemo.raw, verifyDemo.total
+}
+
+// BenchmarkSQLiteVerifyDemo is `trail verify` on a sealed SQLite store of
+// 50,000 demo events, against single-core SHA-256 over the same canonical
+// bytes in the same iteration. x-sha256 = SHA-256 wall time / verify wall
+// time (verify may use every core); x-sha256-cpu = SHA-256 CPU time /
+// verify CPU time summed over all cores (the per-core ratio). Run with
+// -cpu 1,2 to see verify on one core and on all.
+func BenchmarkSQLiteVerifyDemo(b *testing.B) {
+	s, verifier, raw, total := verifyDemoStore(b)
+	ctx := context.Background()
+	v := &trailseal.Verifier{Store: s, Verifiers: note.VerifierList(verifier), Origin: "trail.test"}
+	b.SetBytes(total)
+	var verT, shaT, verCPU, shaCPU time.Duration
+	var events int64
+	for b.Loop() {
+		b.StopTimer()
+		w, c := shaAllCPU(raw)
+		shaT, shaCPU = shaT+w, shaCPU+c
+		b.StartTimer()
+		c0, t0 := cpuTime(), time.Now()
+		rep, err := v.Verify(ctx, nil)
+		verT += time.Since(t0)
+		verCPU += cpuTime() - c0
+		if err != nil || !rep.OK() || rep.Events != int64(len(raw)) {
+			b.Fatal(err, rep)
+		}
+		events += rep.Events
+	}
+	b.ReportMetric(float64(events)/verT.Seconds(), "events/s")
+	b.ReportMetric(float64(shaT)/float64(verT), "x-sha256")
+	if verCPU > 0 {
+		b.ReportMetric(float64(shaCPU)/float64(verCPU), "x-sha256-cpu")
+	}
+}
+
