@@ -3,6 +3,7 @@ package trailui_test
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/trailhq/trail/server/trailserver"
 	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailprivacy"
-	"net/http/httptest"
 )
 
 // TestUIReveals: behind the privacy layer, every UI page that shows events
