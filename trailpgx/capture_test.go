@@ -353,12 +353,18 @@ func TestCaptureBadInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "requires a tenant") {
 		t.Errorf("insert without tenant: %v", err)
 	}
-	// A malformed trail.actor is refused, not recorded as someone else.
-	_, err = testPool(t).Exec(ctx, `SELECT set_config('trail.actor', 'root', false); INSERT INTO `+f.tbl+` (id, tenant_id, plan) VALUES (2, 'acme', 'free')`)
+	// A malformed trail.actor is refused, not recorded as someone else. (On
+	// a connection of its own, closed after: the setting is session-wide.)
+	pc, err := testPool(t).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pc.Hijack()
+	_, err = c.Exec(ctx, `SELECT set_config('trail.actor', 'root', false); INSERT INTO `+f.tbl+` (id, tenant_id, plan) VALUES (2, 'acme', 'free')`)
 	if err == nil || !strings.Contains(err.Error(), "trail.actor") {
 		t.Errorf("insert with bad actor: %v", err)
 	}
-	testPool(t).Reset() // drop the connection that carries the session setting
+	c.Close(ctx)
 	if evs := all(t, f.s, trail.Query{}); len(evs) != 0 {
 		t.Fatalf("%d events recorded by refused statements", len(evs))
 	}
