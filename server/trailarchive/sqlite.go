@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/trailhq/trail/server/trailsqlite"
@@ -145,12 +146,8 @@ func (b *SQLite) Purge(ctx context.Context, log string, leaves []trailseal.Seale
 		if err != nil {
 			return err
 		}
-		del, err := tx.PrepareContext(ctx, `DELETE FROM trail_events WHERE id = ?`)
-		if err != nil {
-			return err
-		}
-		defer del.Close()
-		var seqs []int64
+		seqOf := make(map[[16]byte]int64, len(leaves))
+		var ids []any
 		for _, l := range leaves {
 			if l.Event == nil {
 				continue
@@ -158,14 +155,37 @@ func (b *SQLite) Purge(ctx context.Context, log string, leaves []trailseal.Seale
 			if h, held := s.Held(l.Event); held {
 				return fmt.Errorf("%w: tenant %s%s, event %s", ErrHeld, h.Tenant, subjectSuffix(h), l.EventID)
 			}
-			r, err := del.ExecContext(ctx, l.EventID[:])
+			seqOf[l.EventID] = l.Seq
+			ids = append(ids, l.EventID[:])
+		}
+		// One statement per chunk of IDs: FTS5 flushes its index at every
+		// statement, so row-by-row deletes cost a flush per event.
+		var seqs []int64
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), 500)]
+			ids = ids[len(chunk):]
+			q := "DELETE FROM trail_events WHERE id IN (?" + strings.Repeat(",?", len(chunk)-1) + ") RETURNING id"
+			rows, err := tx.QueryContext(ctx, q, chunk...)
 			if err != nil {
-				return fmt.Errorf("trailarchive: purge %s: %w", l.EventID, err)
+				return fmt.Errorf("trailarchive: purge: %w", err)
 			}
-			k, _ := r.RowsAffected()
-			if k > 0 {
-				n += k
-				seqs = append(seqs, l.Seq)
+			for rows.Next() {
+				var id []byte
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				seq, ok := seqOf[[16]byte(id)]
+				if !ok {
+					rows.Close()
+					return fmt.Errorf("trailarchive: purge deleted an unexpected row")
+				}
+				seqs = append(seqs, seq)
+				n++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("trailarchive: purge: %w", err)
 			}
 		}
 		now := b.Now().UnixMicro()
