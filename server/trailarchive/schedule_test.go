@@ -1,0 +1,39 @@
+package trailarchive
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Two schedulers on one store: only the lease holder runs; the other takes
+// over once the first releases.
+func TestSchedulerLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, 24*time.Hour)
+	f.setPolicies(t)
+	a := &Scheduler{Runner: f.runner(t, nil), Holder: "a", Interval: time.Minute}
+	b := &Scheduler{Runner: f.runner(t, nil), Holder: "b", Interval: time.Minute}
+	ran, err := a.Step(ctx)
+	if err != nil || !ran {
+		t.Fatalf("a: %v %v", ran, err)
+	}
+	if st := a.Stats(); st.Runs != 1 || st.Purged == 0 || st.Archived == 0 || st.LastSuccess.IsZero() {
+		t.Fatalf("a stats: %+v", st)
+	}
+	ran, err = b.Step(ctx)
+	if err != nil || ran {
+		t.Fatalf("b ran while a holds the lease: %v %v", ran, err)
+	}
+	if _, _, err := f.store.Lease(ctx, LeaseName, "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	ran, err = b.Step(ctx)
+	if err != nil || !ran {
+		t.Fatalf("b after release: %v %v", ran, err)
+	}
+	if st := b.Stats(); st.Purged != 0 {
+		t.Fatalf("second run purged %d again", st.Purged)
+	}
+}
