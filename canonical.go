@@ -131,14 +131,24 @@ func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, 
 		metaLen = len(b) - n
 	}
 	b = append(b, `,"occurred_at":`...)
-	if b, err = appendCanonicalTime(b, ev.OccurredAt, "occurred_at"); err != nil {
+	if stored {
+		b, err = appendTimeStored(b, ev.OccurredAt, "occurred_at")
+	} else {
+		b, err = appendCanonicalTime(b, ev.OccurredAt, "occurred_at")
+	}
+	if err != nil {
 		return b, 0, err
 	}
 	b = append(b, `,"outcome":`...)
 	b = appendStr(b, string(ev.Outcome))
 	if !ev.RecordedAt.IsZero() {
 		b = append(b, `,"recorded_at":`...)
-		if b, err = appendCanonicalTime(b, ev.RecordedAt, "recorded_at"); err != nil {
+		if stored {
+			b, err = appendTimeStored(b, ev.RecordedAt, "recorded_at")
+		} else {
+			b, err = appendCanonicalTime(b, ev.RecordedAt, "recorded_at")
+		}
+		if err != nil {
 			return b, 0, err
 		}
 	}

@@ -1,7 +1,9 @@
 package trail
 
 import (
+	"encoding/json"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -122,11 +124,34 @@ func appendMetadataStored(b []byte, m map[string]any) ([]byte, error) {
 		b = appendJSONString(b, kvs[i].k)
 		b = append(b, ':')
 		var err error
-		if b, err = appendValue(b, kvs[i].v, 1, true); err != nil {
+		if b, err = appendScalarStored(b, kvs[i].v); err != nil {
 			return b, err
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendScalarStored is appendValue(b, v, 1, true) with fast paths for the
+// usual metadata values: strings, short integers, booleans and null.
+func appendScalarStored(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		if strings.IndexByte(x, 0) < 0 && utf8.ValidString(x) {
+			return appendStr(b, x), nil
+		}
+	case json.Number:
+		if len(x) > 0 && x[0] != '"' && x[0] != 't' && x[0] != 'f' && x[0] != 'n' && isSimpleCanonical([]byte(x)) {
+			return append(b, x...), nil
+		}
+	case bool:
+		if x {
+			return append(b, "true"...), nil
+		}
+		return append(b, "false"...), nil
+	case nil:
+		return append(b, "null"...), nil
+	}
+	return appendValue(b, v, 1, true)
 }
 
 // appendStr is appendJSONString with a fast path: strings that need no
@@ -164,3 +189,56 @@ func needsEscape(s string) bool {
 	}
 	return false
 }
+
+// appendTimeStored is appendCanonicalTime computed from the Unix time in
+// one pass (days to civil date by Hinnant's algorithm) instead of
+// t.UTC().Date() and t.Clock(), which each convert again. Same bytes and
+// the same errors, through appendCanonicalTime, for anything out of range.
+func appendTimeStored(b []byte, t time.Time, field string) ([]byte, error) {
+	sec, ns := t.Unix(), t.Nanosecond()
+	if ns%1000 != 0 || sec < 0 || sec >= 253402300800 { // 1970-01-01 .. 9999-12-31
+		return appendCanonicalTime(b, t, field)
+	}
+	days, rem := sec/86400, sec%86400
+	// Civil from days since 1970-01-01 (era arithmetic, all values >= 0).
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	var buf [28]byte
+	buf[0] = '"'
+	put2 := func(i int, v int64) { buf[i], buf[i+1] = digits2[2*v], digits2[2*v+1] }
+	put2(1, y/100)
+	put2(3, y%100)
+	buf[5] = '-'
+	put2(6, m)
+	buf[8] = '-'
+	put2(9, d)
+	buf[11] = 'T'
+	put2(12, rem/3600)
+	buf[14] = ':'
+	put2(15, rem/60%60)
+	buf[17] = ':'
+	put2(18, rem%60)
+	buf[20] = '.'
+	us := int64(ns / 1000)
+	put2(21, us/10000)
+	put2(23, us/100%100)
+	put2(25, us%100)
+	buf[27] = 'Z'
+	b = append(b, buf[:]...)
+	return append(b, '"'), nil
+}
+
+const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"

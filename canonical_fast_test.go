@@ -193,3 +193,20 @@ func FuzzNeedsEscape(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTimeStored checks the one-pass time encoder against
+// appendCanonicalTime, in any location.
+func FuzzTimeStored(f *testing.F) {
+	for _, s := range []int64{0, -1, 951782400, 1767225600, 253402300799, 253402300800, 4102444800, 1709164800, 68256000000} {
+		f.Add(s, int64(123456000), int32(0))
+	}
+	f.Add(int64(1767225600), int64(1), int32(3600))
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int32) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("x", int(offset%86400)))
+		want, werr := appendCanonicalTime([]byte("p"), tm, "f")
+		got, gerr := appendTimeStored([]byte("p"), tm, "f")
+		if !bytes.Equal(got, want) || (werr == nil) != (gerr == nil) {
+			t.Fatalf("%v: got %q, %v; want %q, %v", tm, got, gerr, want, werr)
+		}
+	})
+}

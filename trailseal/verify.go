@@ -465,6 +465,7 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 		mism            []mismatch
 		firstBad        int64 = -1 // lowest seq with a leaf-level problem
 		storedOK              = true
+		sameTree              = true // stored tree == rebuilt tree so far
 	)
 	leafBad := func(seq int64) {
 		if firstBad < 0 {
@@ -590,6 +591,16 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 			// Check the stored tree locally: each stored parent must be the
 			// hash of its stored children (so a damaged node is reported once,
 			// not at every ancestor).
+			//
+			// While the stored tree equals the rebuilt one (sameTree: equal
+			// frontiers so far, and this record's stored hashes equal the
+			// ones just rebuilt), each stored parent is already known to be
+			// the hash of its stored children, since the rebuilt one was
+			// computed from the same children: the check costs no hashing
+			// then. From the first difference on, every parent is hashed.
+			if sameTree && (st == nil || !slices.Equal(st, created)) {
+				sameTree = false
+			}
 			if st == nil {
 				storedOK = false
 			} else if storedOK {
@@ -597,7 +608,7 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 				for l := 1; l < len(st); l++ {
 					left := stored[len(stored)-1]
 					stored = stored[:len(stored)-1]
-					if tlog.NodeHash(left, st[l-1]) != st[l] {
+					if !sameTree && tlog.NodeHash(left, st[l-1]) != st[l] {
 						bad = true
 					}
 				}

@@ -113,4 +113,3 @@ func BenchmarkSQLiteVerifyDemo(b *testing.B) {
 		b.ReportMetric(float64(shaCPU)/float64(verCPU), "x-sha256-cpu")
 	}
 }
-
