@@ -160,3 +160,38 @@ func TestRetentionEndToEnd(t *testing.T) {
 		t.Fatalf("foreign archive listed: %d %.300q", r.code, r.stderr)
 	}
 }
+
+// trail serve --retention archives and purges by policy on its schedule.
+func TestServeRetention(t *testing.T) {
+	db := tempDB(t)
+	arc := filepath.Join(t.TempDir(), "archive")
+	seedOld(t, db)
+	mustRun(t, db, env{}, "seal")
+	mustRun(t, db, env{}, "retention", "set", "--keep", "365d")
+	before := tenantCount(t, db, "acme")
+	_, _, stop := startServe(t, db, "--retention", "--archive-to", arc, "--retention-interval", "1h")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var manifests int
+		filepath.WalkDir(arc, func(p string, d os.DirEntry, err error) error {
+			if strings.HasSuffix(p, ".manifest.json") {
+				manifests++
+			}
+			return nil
+		})
+		if manifests > 0 && tenantCount(t, db, "acme") < before {
+			break
+		}
+		if time.Now().After(deadline) {
+			code, out := stop()
+			t.Fatalf("serve --retention did nothing (exit %d): %s", code, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, out := stop(); code != 0 {
+		t.Fatalf("serve exit %d: %s", code, out)
+	}
+	if v := mustRun(t, db, env{}, "archive", "verify", "--archive-to", arc).stdout; !strings.HasPrefix(v, "OK: ") {
+		t.Fatalf("archive verify: %q", v)
+	}
+}

@@ -26,6 +26,7 @@ type ServeCmd struct {
 	RateLimit float64       `name:"rate-limit" default:"50" help:"Requests per second per API key (burst: twice that); 0 turns the limit off."`
 	Grace     time.Duration `name:"grace" default:"30s" help:"How long shutdown waits for requests in flight."`
 	SealFlags
+	ServeRetentionFlags // retention_serve.go
 }
 
 // backend is an open store with its key store.
@@ -129,6 +130,11 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	defer sealWait()
 	defer stopSeal()
+	retWait, err := c.startRetention(sealCtx, e, b.store) // retention_serve.go
+	if err != nil {
+		return err
+	}
+	defer func() { stopSeal(); retWait() }()
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -1,0 +1,50 @@
+package trailcli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailarchive"
+	"github.com/trailhq/trail/server/trailsqlite"
+)
+
+// ServeRetentionFlags turn on scheduled retention in `trail serve`.
+type ServeRetentionFlags struct {
+	ArchiveFlags
+	Retention         bool          `name:"retention" env:"TRAIL_RETENTION" help:"Run retention (archive, then purge, by policy) on a schedule in this server; one replica at a time holds its lease."`
+	RetentionInterval time.Duration `name:"retention-interval" default:"1h" help:"How often scheduled retention runs."`
+}
+
+// startRetention starts the retention scheduler when --retention is set and
+// returns what waits for it to stop (after ctx ends). It needs the archive
+// target and the checkpoint signing key; the embedded store only for now.
+func (c *ServeCmd) startRetention(ctx context.Context, e *Env, store trail.Store) (wait func(), err error) {
+	f := &c.ServeRetentionFlags
+	if !f.Retention {
+		return func() {}, nil
+	}
+	st, ok := store.(*trailsqlite.Store)
+	if !ok {
+		fmt.Fprintln(e.Stderr, "trail: --retention: scheduled retention runs on the embedded store only for now; run \"trail retention run\" instead")
+		return func() {}, nil
+	}
+	if f.RetentionInterval <= 0 {
+		return nil, Usagef("--retention-interval must be positive")
+	}
+	b := trailarchive.NewSQLite(st)
+	b.Now = e.Now
+	r, err := e.retentionRunner(&c.SigningFlags, &f.ArchiveFlags, true, b)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	s := &trailarchive.Scheduler{Runner: r, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Interval: f.RetentionInterval,
+		OnError: func(err error) { fmt.Fprintf(e.Stderr, "trail: retention: %s\n", oneLine(err.Error())) }}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Run(ctx) })
+	return wg.Wait, nil
+}
