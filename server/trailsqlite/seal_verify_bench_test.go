@@ -111,5 +111,7 @@ func BenchmarkSQLiteVerifyDemo(b *testing.B) {
 	b.ReportMetric(float64(shaT)/float64(verT), "x-sha256")
 	if verCPU > 0 {
 		b.ReportMetric(float64(shaCPU)/float64(verCPU), "x-sha256-cpu")
+		b.ReportMetric(float64(verCPU.Nanoseconds())/float64(events), "verify-cpu-ns/event")
+		b.ReportMetric(float64(shaCPU.Nanoseconds())/float64(events), "sha256-cpu-ns/event")
 	}
 }
