@@ -281,7 +281,7 @@ func (r *run) machine(ctx context.Context) error {
 		"nproc": runtime.NumCPU(), "mem_total_bytes": memTotal(), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH,
 		"postgres": version, "shared_buffers": sb, "fsync": fsync, "synchronous_commit": syncCommit,
 		"events": r.cfg.Events, "transactions": r.cfg.Transactions, "workers": r.cfg.Workers, "queries": r.cfg.Queries,
-		"started": time.Now().UTC().Format(time.RFC3339),
+		"started": time.Now().UTC().Format(time.RFC3339), "schema_prefix": r.prefix,
 	}})
 	return nil
 }
