@@ -17,6 +17,7 @@ type HistoryCmd struct {
 	Limit  int    `default:"100" help:"Events per page (at most 1000)."`
 	Cursor string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
 	JSON   bool   `name:"json" help:"Print JSON Lines instead of the timeline."`
+	PostgresFlag
 }
 
 // Run prints the object's timeline, newest first, each event with its field
@@ -30,7 +31,7 @@ func (c *HistoryCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	return e.runQuery(q, c.JSON, printTimeline)
+	return e.runQuery(c.Postgres, q, c.JSON, printTimeline)
 }
 
 // maxValueWidth bounds a shown change value when the terminal's width is

@@ -24,6 +24,7 @@ type QueryCmd struct {
 	Limit   int    `default:"50" help:"Events per page (at most 1000)."`
 	Cursor  string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
 	JSON    bool   `name:"json" help:"Print JSON Lines (the event's wire form) instead of a table."`
+	PostgresFlag
 	// --archive reads archived events (retention) instead of the store (archive.go).
 	Archive     bool `name:"archive" help:"Search the archive (--archive-to) instead of the store, with the same filters."`
 	archiveOpen `embed:""`
@@ -39,7 +40,7 @@ func (c *QueryCmd) Run(e *Env) error {
 	if c.Archive {
 		return e.queryArchive(&c.archiveOpen, q, c.JSON)
 	}
-	return e.runQuery(q, c.JSON, printTable)
+	return e.runQuery(c.Postgres, q, c.JSON, printTable)
 }
 
 func (c *QueryCmd) query(e *Env) (trail.Query, error) {
@@ -90,23 +91,20 @@ func (c *QueryCmd) query(e *Env) (trail.Query, error) {
 	return q, nil
 }
 
-// runQuery runs q on the store and prints the page as JSON Lines or with
-// the given printer for people.
-func (e *Env) runQuery(q trail.Query, asJSON bool, print func(e *Env, events []trail.Event)) error {
-	s, err := e.OpenStore(false)
+// runQuery runs q on the store (PostgreSQL when postgres is set, else
+// --db), reveals the events through the privacy layer, and prints the page
+// as JSON Lines or with the given printer for people.
+func (e *Env) runQuery(postgres string, q trail.Query, asJSON bool, print func(e *Env, events []trail.Event)) error {
+	b, err := e.openEvents(postgres, false) // store.go
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	page, err := s.Query(e.Ctx, q)
+	defer b.close()
+	page, err := b.store.Query(e.Ctx, q)
 	if err != nil {
 		return err
 	}
-	p, err := e.SQLitePrivacy(s)
-	if err != nil {
-		return err
-	}
-	if err := e.revealEvents(p, page.Events); err != nil {
+	if err := e.revealEvents(b.p, page.Events); err != nil {
 		return err
 	}
 	if asJSON {

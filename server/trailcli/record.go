@@ -28,6 +28,7 @@ type RecordCmd struct {
 	Metadata    string `placeholder:"JSON" help:"Free-form context, a JSON object."`
 	OccurredAt  string `name:"occurred-at" placeholder:"TIME" help:"When it happened: RFC 3339, a date, or 2h (ago). Default now."`
 	ID          string `name:"id" placeholder:"UUID" help:"Event ID, the idempotency key (default: a new UUIDv7). Recording it again stores nothing."`
+	PostgresFlag
 }
 
 // Run records the events and prints each one's ID, followed by "duplicate"
@@ -96,20 +97,16 @@ func (c *RecordCmd) Run(e *Env) error {
 		}
 	}
 
-	store, err := e.OpenStore(true)
+	b, err := e.openEvents(c.Postgres, true) // store.go
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	client, err := e.NewClient(store)
-	if err != nil {
-		return err
-	}
+	defer b.close()
 	// Prepare (fill, normalize, validate) every event first, so that one bad
 	// line stores nothing; then write them in one atomic batch.
 	prepared := make([]trail.Event, len(events))
 	for i, ev := range events {
-		p, err := client.Prepare(ctx, ev)
+		p, err := b.prepare(ctx, ev)
 		if err != nil {
 			if where[i] != "" {
 				return fmt.Errorf("%s: invalid event: %w", where[i], err)
@@ -118,7 +115,7 @@ func (c *RecordCmd) Run(e *Env) error {
 		}
 		prepared[i] = p
 	}
-	res, err := store.Append(ctx, prepared)
+	res, err := b.store.Append(ctx, prepared)
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,18 @@
 package trailcli
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailsqlite"
+	"github.com/trailhq/trail/trailpgx"
+	"github.com/trailhq/trail/trailprivacy"
 )
 
 // OpenStore opens the embedded store at --db. Commands that only read pass
@@ -43,4 +47,68 @@ func (e *Env) NewClient(store trail.TxStore[*sql.Tx]) (*trail.Client[*sql.Tx], e
 		cfg.Transform = p
 	}
 	return trail.NewClient(store, cfg)
+}
+
+// eventBackend is the store `trail record`, `query` and `history` work on,
+// with its privacy layer: events are Transformed before they are stored and
+// Revealed after they are read, on either store.
+type eventBackend struct {
+	store trail.Store
+	p     *trailprivacy.Privacy
+	// prepare fills, normalizes, validates and transforms an event as the
+	// CLI's client (source "cli"); it writes nothing.
+	prepare func(ctx context.Context, ev trail.Event) (trail.Event, error)
+	close   func()
+}
+
+// openEvents opens PostgreSQL when postgres (--postgres, TRAIL_POSTGRES) is
+// set, else the SQLite file of --db (created only when create is true). The
+// schema is brought up to date in both cases.
+func (e *Env) openEvents(postgres string, create bool) (*eventBackend, error) {
+	cfg := &trail.Config{Source: "cli", Now: e.Now}
+	if postgres == "" {
+		st, err := e.OpenStore(create)
+		if err != nil {
+			return nil, err
+		}
+		p, err := e.SQLitePrivacy(st)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		cfg.Transform = p
+		c, err := trail.NewClient[*sql.Tx](st, cfg)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		return &eventBackend{store: st, p: p, prepare: c.Prepare, close: func() { st.Close() }}, nil
+	}
+	st, err := trailpgx.Open(e.Ctx, postgres, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(e.Ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	db, err := sql.Open("pgx", postgres) // the privacy layer's key table
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
+	}
+	p, _, err := e.openPrivacy(db, st.Schema(), "", false)
+	if err != nil {
+		db.Close()
+		st.Close()
+		return nil, err
+	}
+	cfg.Transform = p
+	c, err := trail.NewClient[pgx.Tx](st, cfg)
+	if err != nil {
+		db.Close()
+		st.Close()
+		return nil, err
+	}
+	return &eventBackend{store: st, p: p, prepare: c.Prepare, close: func() { db.Close(); st.Close() }}, nil
 }
