@@ -58,17 +58,26 @@ type Config struct {
 type Stats struct {
 	Epoch       int64
 	Sealed      int // events sealed
-	Logs        int // logs extended
+	Logs        int // distinct logs extended
 	Checkpoints int // checkpoints signed
 	// Lag is how long the oldest event sealed had waited: the sealer's clock
 	// minus its RecordedAt. Zero when nothing was sealed.
 	Lag time.Duration
+
+	extended []string            // names of the logs this step extended
+	seen     map[string]struct{} // across steps, so SealAll counts each log once
 }
 
 func (s *Stats) add(o Stats) {
 	s.Epoch = o.Epoch
 	s.Sealed += o.Sealed
-	s.Logs += o.Logs
+	if s.seen == nil {
+		s.seen = make(map[string]struct{})
+	}
+	for _, name := range o.extended {
+		s.seen[name] = struct{}{}
+	}
+	s.Logs = len(s.seen)
 	s.Checkpoints += o.Checkpoints
 	s.Lag = max(s.Lag, o.Lag)
 }
@@ -320,6 +329,7 @@ func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
 	}
 	st.Sealed = len(batch.Leaves)
 	st.Logs = len(order)
+	st.extended = order
 	return st, nil
 }
 
