@@ -224,6 +224,9 @@ func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "; ")
 	s = strings.ReplaceAll(s, "\n", "; ")
 	return strings.Map(func(r rune) rune {
+		if r == '\t' {
+			return ' ' // drivers indent continuation lines with tabs
+		}
 		if isControl(r) {
 			return '\uFFFD'
 		}
