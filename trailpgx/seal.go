@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/tlog"
@@ -310,9 +311,11 @@ func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trail
 		if err := rows.Err(); err != nil || len(out) == 0 {
 			return err
 		}
-		ids := make([]uuid.UUID, len(out))
+		// pgtype.UUID encodes natively (binary uuid[]); []uuid.UUID went
+		// through reflection and driver.Valuer, a quarter of verify's CPU.
+		ids := make([]pgtype.UUID, len(out))
 		for i := range out {
-			ids[i] = out[i].EventID
+			ids[i] = pgtype.UUID{Bytes: out[i].EventID, Valid: true}
 		}
 		// The events, through event_ids (tenant and time prune partitions).
 		rows, err = c.Query(ctx, `SELECT `+qualifiedColumns+` FROM `+s.schema+`.event_ids i
