@@ -35,12 +35,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, badRequest("format", "must be csv or jsonl"))
 		return
 	}
-	q, p := parseQuery(v, s.cfg.Now())
+	q, p := s.scopedQuery(k, v)
 	if p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
 		writeProblem(w, r, p)
 		return
 	}

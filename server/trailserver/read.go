@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -35,6 +36,19 @@ func scopeTenant(k *Key, tenant string) (string, *Problem) {
 		return "", forbidden("tenant", fmt.Sprintf("this key reads only tenant %q", k.Tenant))
 	}
 	return k.Tenant, nil
+}
+
+// scopedQuery parses a read's filters and applies the key's tenant scope
+// to them (see parseQuery and scopeTenant).
+func (s *Server) scopedQuery(k *Key, v url.Values) (trail.Query, *Problem) {
+	q, p := parseQuery(v, s.cfg.Now())
+	if p != nil {
+		return q, p
+	}
+	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
+		return q, p
+	}
+	return q, nil
 }
 
 // auditRead records that k read something: every read is itself an event,
@@ -105,12 +119,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	q, p := parseQuery(v, s.cfg.Now())
+	q, p := s.scopedQuery(k, v)
 	if p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
 		writeProblem(w, r, p)
 		return
 	}
@@ -212,12 +222,8 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	q, p := parseQuery(v, s.cfg.Now())
+	q, p := s.scopedQuery(k, v)
 	if p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
 		writeProblem(w, r, p)
 		return
 	}

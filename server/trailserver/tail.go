@@ -168,12 +168,8 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	v2 := r.URL.Query()
 	v2.Del("backlog")
-	q, p := parseQuery(v2, s.cfg.Now())
+	q, p := s.scopedQuery(k, v2)
 	if p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
 		writeProblem(w, r, p)
 		return
 	}
