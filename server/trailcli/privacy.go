@@ -196,18 +196,9 @@ type privacyBackend struct {
 // file of --db (which must exist: these commands administer data).
 func (e *Env) openPrivacyBackend(postgres string) (*privacyBackend, error) {
 	if postgres != "" {
-		st, err := trailpgx.Open(e.Ctx, postgres, nil)
+		st, db, err := e.openPostgres(postgres)
 		if err != nil {
 			return nil, err
-		}
-		if err := st.Migrate(e.Ctx); err != nil {
-			st.Close()
-			return nil, err
-		}
-		db, err := sql.Open("pgx", postgres)
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
 		}
 		p, kms, err := e.openPrivacy(db, st.Schema(), "", false)
 		if err != nil {

@@ -2,7 +2,6 @@ package trailcli
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/internal/demo"
 	"github.com/trailhq/trail/server/trailserver"
-	"github.com/trailhq/trail/trailpgx"
 )
 
 // ServeCmd is `trail serve`.
@@ -41,18 +39,9 @@ type backend struct {
 // --postgres (TRAIL_POSTGRES) is set, else the SQLite file of --db.
 func (e *Env) openBackend(postgres string, create bool) (*backend, error) {
 	if postgres != "" {
-		st, err := trailpgx.Open(e.Ctx, postgres, nil)
+		st, db, err := e.openPostgres(postgres)
 		if err != nil {
 			return nil, err
-		}
-		if err := st.Migrate(e.Ctx); err != nil {
-			st.Close()
-			return nil, err
-		}
-		db, err := sql.Open("pgx", postgres)
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
 		}
 		ks, err := trailserver.NewPostgresKeyStore(e.Ctx, db, st.Schema())
 		if err != nil {

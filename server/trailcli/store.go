@@ -61,6 +61,26 @@ type eventBackend struct {
 	close   func()
 }
 
+// openPostgres opens the PostgreSQL store at dsn, brings its schema up to
+// date, and opens a database/sql handle on the same database for the key
+// tables. On error nothing stays open.
+func (e *Env) openPostgres(dsn string) (*trailpgx.Store, *sql.DB, error) {
+	st, err := trailpgx.Open(e.Ctx, dsn, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := st.Migrate(e.Ctx); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		st.Close()
+		return nil, nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
+	}
+	return st, db, nil
+}
+
 // openEvents opens PostgreSQL when postgres (--postgres, TRAIL_POSTGRES) is
 // set, else the SQLite file of --db (created only when create is true). The
 // schema is brought up to date in both cases.
@@ -84,18 +104,9 @@ func (e *Env) openEvents(postgres string, create bool) (*eventBackend, error) {
 		}
 		return &eventBackend{store: st, p: p, prepare: c.Prepare, close: func() { st.Close() }}, nil
 	}
-	st, err := trailpgx.Open(e.Ctx, postgres, nil)
+	st, db, err := e.openPostgres(postgres) // db: the privacy layer's key table
 	if err != nil {
 		return nil, err
-	}
-	if err := st.Migrate(e.Ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	db, err := sql.Open("pgx", postgres) // the privacy layer's key table
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
 	}
 	p, _, err := e.openPrivacy(db, st.Schema(), "", false)
 	if err != nil {
