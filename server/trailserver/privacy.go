@@ -87,6 +87,27 @@ func privacyTenant(k *Key, tenant string) *Problem {
 	return nil
 }
 
+// privacyRequest starts a privacy administration request: it answers 404
+// when the privacy layer is not configured, decodes the JSON body (at most
+// 64 KiB) into in, and checks that k may act on *tenant (a field of in, read
+// after decoding). It returns nil once it has answered with a problem.
+func (s *Server) privacyRequest(w http.ResponseWriter, r *http.Request, k *Key, in any, tenant *string) *PrivacyConfig {
+	pc := s.cfg.Privacy
+	if pc == nil || pc.Admin == nil {
+		writeProblem(w, r, notFound("the privacy layer is not configured"))
+		return nil
+	}
+	if field, detail := decodeStrict(http.MaxBytesReader(w, r.Body, 64<<10), in); detail != "" {
+		writeProblem(w, r, badRequest(field, detail))
+		return nil
+	}
+	if p := privacyTenant(k, *tenant); p != nil {
+		writeProblem(w, r, p)
+		return nil
+	}
+	return pc
+}
+
 type hashRequest struct {
 	Tenant string `json:"tenant"`
 	Value  string `json:"value"`
@@ -97,18 +118,9 @@ type hashRequest struct {
 // (action privacy.hash, without the value); when it cannot be recorded, no
 // pseudonym is given.
 func (s *Server) hash(w http.ResponseWriter, r *http.Request, k *Key) {
-	pc := s.cfg.Privacy
-	if pc == nil || pc.Admin == nil {
-		writeProblem(w, r, notFound("the privacy layer is not configured"))
-		return
-	}
 	var in hashRequest
-	if field, detail := decodeStrict(http.MaxBytesReader(w, r.Body, 64<<10), &in); detail != "" {
-		writeProblem(w, r, badRequest(field, detail))
-		return
-	}
-	if p := privacyTenant(k, in.Tenant); p != nil {
-		writeProblem(w, r, p)
+	pc := s.privacyRequest(w, r, k, &in, &in.Tenant)
+	if pc == nil {
 		return
 	}
 	if in.Value == "" || len(in.Value) > MaxHashValue || !utf8.ValidString(in.Value) {
@@ -155,18 +167,9 @@ var subjectRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}(:[^\x00-\x1f\x7f]+)?
 // encrypted fields read "[erased]" everywhere, and the erasure is recorded
 // (action privacy.forget, target the subject). Events are not touched.
 func (s *Server) forget(w http.ResponseWriter, r *http.Request, k *Key) {
-	pc := s.cfg.Privacy
-	if pc == nil || pc.Admin == nil {
-		writeProblem(w, r, notFound("the privacy layer is not configured"))
-		return
-	}
 	var in forgetRequest
-	if field, detail := decodeStrict(http.MaxBytesReader(w, r.Body, 64<<10), &in); detail != "" {
-		writeProblem(w, r, badRequest(field, detail))
-		return
-	}
-	if p := privacyTenant(k, in.Tenant); p != nil {
-		writeProblem(w, r, p)
+	pc := s.privacyRequest(w, r, k, &in, &in.Tenant)
+	if pc == nil {
 		return
 	}
 	if !utf8.ValidString(in.Subject) || len(in.Subject) > 64+1+trail.MaxIDLen || !subjectRE.MatchString(in.Subject) {
