@@ -56,6 +56,20 @@ func (o *archiveOpen) open(e *Env) (*trailarchive.Archive, error) {
 	return &trailarchive.Archive{Target: t, Verifiers: vs, Origin: o.origin()}, nil
 }
 
+// openSelected opens the archive and then checks the batch selection, the
+// common start of the archive commands that read batches.
+func openSelected(e *Env, o *archiveOpen, s *ArchiveSelect) (*trailarchive.Archive, trailarchive.Selection, error) {
+	a, err := o.open(e)
+	if err != nil {
+		return nil, trailarchive.Selection{}, err
+	}
+	sel, err := s.selection()
+	if err != nil {
+		return nil, trailarchive.Selection{}, err
+	}
+	return a, sel, nil
+}
+
 // ArchiveListCmd is `trail archive list`.
 type ArchiveListCmd struct {
 	archiveOpen
@@ -64,11 +78,7 @@ type ArchiveListCmd struct {
 
 // Run lists the batches.
 func (c *ArchiveListCmd) Run(e *Env) error {
-	a, err := c.open(e)
-	if err != nil {
-		return err
-	}
-	sel, err := c.selection()
+	a, sel, err := openSelected(e, &c.archiveOpen, &c.ArchiveSelect)
 	if err != nil {
 		return err
 	}
@@ -103,11 +113,7 @@ type ArchiveVerifyCmd struct {
 
 // Run verifies and exits 1 on any problem.
 func (c *ArchiveVerifyCmd) Run(e *Env) error {
-	a, err := c.open(e)
-	if err != nil {
-		return err
-	}
-	sel, err := c.selection()
+	a, sel, err := openSelected(e, &c.archiveOpen, &c.ArchiveSelect)
 	if err != nil {
 		return err
 	}
@@ -160,11 +166,7 @@ func (c *ArchiveRestoreCmd) Run(e *Env) error {
 	if c.Tenant == "" {
 		return Usagef("--tenant is required (restore one tenant at a time)")
 	}
-	a, err := c.open(e)
-	if err != nil {
-		return err
-	}
-	sel, err := c.selection()
+	a, sel, err := openSelected(e, &c.archiveOpen, &c.ArchiveSelect)
 	if err != nil {
 		return err
 	}
