@@ -781,18 +781,8 @@ func (d *differ) protectedChange(path fieldPath, b, a node, policy fieldPolicy) 
 	if policy == policyPII {
 		c.Protect = ProtectPII
 	}
-	var err error
-	if b.k != nodeAbsent {
-		if c.Old, err = leafJSON(b); err != nil {
-			d.fail(path.String(), err)
-			return
-		}
-	}
-	if a.k != nodeAbsent {
-		if c.New, err = leafJSON(a); err != nil {
-			d.fail(path.String(), err)
-			return
-		}
+	if !d.leafValues(&c, path, b, a) {
+		return
 	}
 	d.out = append(d.out, c)
 }
@@ -805,23 +795,32 @@ func (d *differ) leafChange(path fieldPath, b, a node) {
 		return
 	}
 	c := Change{Field: path.String()}
-	var err error
-	if b.k != nodeAbsent {
-		if c.Old, err = leafJSON(b); err != nil {
-			d.fail(path.String(), err)
-			return
-		}
-	}
-	if a.k != nodeAbsent {
-		if c.New, err = leafJSON(a); err != nil {
-			d.fail(path.String(), err)
-			return
-		}
+	if !d.leafValues(&c, path, b, a) {
+		return
 	}
 	if c.Old != nil && c.New != nil && bytes.Equal(c.Old, c.New) {
 		return
 	}
 	d.out = append(d.out, c)
+}
+
+// leafValues sets c.Old and c.New to the JSON of b and a, leaving an absent
+// side nil. On an encoding error it records the failure and returns false.
+func (d *differ) leafValues(c *Change, path fieldPath, b, a node) bool {
+	var err error
+	if b.k != nodeAbsent {
+		if c.Old, err = leafJSON(b); err != nil {
+			d.fail(path.String(), err)
+			return false
+		}
+	}
+	if a.k != nodeAbsent {
+		if c.New, err = leafJSON(a); err != nil {
+			d.fail(path.String(), err)
+			return false
+		}
+	}
+	return true
 }
 
 // valueHasPolicy reports whether v holds a trail-tagged field anywhere,
