@@ -23,20 +23,8 @@ import (
 // event it was copied from is not modified.
 func (p *Privacy) Reveal(ctx context.Context, ev *trail.Event) error {
 	t := &walker{p: p, ctx: ctx, ev: ev, reveal: true}
-	if err := t.actor(&ev.Actor, false); err != nil {
+	if err := t.personal(); err != nil {
 		return err
-	}
-	if ev.Actor.OnBehalfOf != nil {
-		obo := *ev.Actor.OnBehalfOf
-		ev.Actor.OnBehalfOf = &obo
-		if err := t.actor(&obo, true); err != nil {
-			return err
-		}
-	}
-	if ev.Target.Name != "" {
-		if err := t.field(&ev.Target.Name, ev.Target.String(), 0, "target", "name"); err != nil {
-			return err
-		}
 	}
 	if len(ev.Changes) > 0 {
 		changes := make([]trail.Change, len(ev.Changes))

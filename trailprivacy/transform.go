@@ -375,7 +375,8 @@ type scratch struct{ sealed, aad, out []byte }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// personal encrypts the actor's and target's personal fields.
+// personal encrypts (or, in a reveal, decrypts) the actor's and target's
+// personal fields. A reveal does not check the length limits.
 func (t *walker) personal() error {
 	ev := t.ev
 	if err := t.actor(&ev.Actor, false); err != nil {
