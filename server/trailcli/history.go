@@ -51,14 +51,7 @@ func printTimeline(e *Env, events []trail.Event) {
 		if i > 0 {
 			fmt.Fprintln(e.Stdout)
 		}
-		tenant := ev.Tenant
-		if tenant == "" {
-			tenant = "-"
-		}
-		action := ev.Action
-		if ev.Outcome != trail.OutcomeSuccess && ev.Outcome != "" {
-			action += " [" + string(ev.Outcome) + "]"
-		}
+		tenant, action := tenantCell(ev), actionCell(ev)
 		fmt.Fprintf(e.Stdout, "%s  %s  %s  by %s\n", ev.OccurredAt.In(e.Loc).Format(timeLayout), fit(tenant, colCaps[1]), action, actorCell(&ev.Actor))
 		if ev.Description != "" {
 			desc := clean(ev.Description)

@@ -154,14 +154,7 @@ func printTable(e *Env, events []trail.Event) {
 	rows = append(rows, [6]string{"TIME", "TENANT", "ACTOR", "ACTION", "TARGET", "DESCRIPTION"})
 	for i := range events {
 		ev := &events[i]
-		tenant := ev.Tenant
-		if tenant == "" {
-			tenant = "-"
-		}
-		action := ev.Action
-		if ev.Outcome != trail.OutcomeSuccess && ev.Outcome != "" {
-			action += " [" + string(ev.Outcome) + "]"
-		}
+		tenant, action := tenantCell(ev), actionCell(ev)
 		target := ev.Target.String()
 		if target == "" {
 			target = "-"
@@ -208,6 +201,23 @@ func printTable(e *Env, events []trail.Event) {
 		b.WriteString(fit(r[5], descWidth))
 		fmt.Fprintln(e.Stdout, strings.TrimRight(b.String(), " "))
 	}
+}
+
+// tenantCell is ev's tenant, "-" for a platform event.
+func tenantCell(ev *trail.Event) string {
+	if ev.Tenant == "" {
+		return "-"
+	}
+	return ev.Tenant
+}
+
+// actionCell is ev's action, followed by its outcome in brackets unless
+// that is success.
+func actionCell(ev *trail.Event) string {
+	if ev.Outcome != trail.OutcomeSuccess && ev.Outcome != "" {
+		return ev.Action + " [" + string(ev.Outcome) + "]"
+	}
+	return ev.Action
 }
 
 // actorCell shows an actor as "type:id Name", with "as type:id" when acting
