@@ -278,26 +278,11 @@ func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request, k *Key) 
 	if in == nil {
 		return
 	}
-	if p := checkParams(r.URL.Query(), nil); p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	raw := r.PathValue("id")
-	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		writeProblem(w, r, badRequest("id", "must be a UUID like 0190a5c8-7d3e-7cc1-8a55-2f0e4d7e1b2a"))
-		return
-	}
 	ctx := r.Context()
 	// Scope first: another tenant's event is answered like a missing one,
 	// whether or not it is sealed.
-	ev, err := s.cfg.Store.Get(ctx, id)
-	if errors.Is(err, trail.ErrNotFound) || (err == nil && !k.mayRead(ev.Tenant)) {
-		writeProblem(w, r, notFound("no event "+id.String()))
-		return
-	}
-	if err != nil {
-		s.storeProblem(w, r, "reading the event", err)
+	ev, id, ok := s.eventOf(w, r, k)
+	if !ok {
 		return
 	}
 	proof, err := trailseal.ProveInclusion(ctx, in.Log, id, nil)

@@ -144,25 +144,36 @@ func nonNil(evs []trail.Event) []trail.Event {
 	return evs
 }
 
-func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, k *Key) {
+// eventOf reads the event named by the path's {id} (a request that takes no
+// query parameters) when k may read it. Another tenant's event is answered
+// exactly like a missing one. It returns false once it has answered with a
+// problem.
+func (s *Server) eventOf(w http.ResponseWriter, r *http.Request, k *Key) (trail.Event, uuid.UUID, bool) {
 	if p := checkParams(r.URL.Query(), nil); p != nil {
 		writeProblem(w, r, p)
-		return
+		return trail.Event{}, uuid.UUID{}, false
 	}
 	raw := r.PathValue("id")
 	id, err := uuid.Parse(raw)
 	if err != nil || len(raw) != 36 {
 		writeProblem(w, r, badRequest("id", "must be a UUID like 0190a5c8-7d3e-7cc1-8a55-2f0e4d7e1b2a"))
-		return
+		return trail.Event{}, uuid.UUID{}, false
 	}
 	ev, err := s.cfg.Store.Get(r.Context(), id)
 	if errors.Is(err, trail.ErrNotFound) || (err == nil && !k.mayRead(ev.Tenant)) {
-		// Another tenant's event is answered exactly like a missing one.
 		writeProblem(w, r, notFound("no event "+id.String()))
-		return
+		return trail.Event{}, uuid.UUID{}, false
 	}
 	if err != nil {
 		s.storeProblem(w, r, "reading the event", err)
+		return trail.Event{}, uuid.UUID{}, false
+	}
+	return ev, id, true
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, k *Key) {
+	ev, id, ok := s.eventOf(w, r, k)
+	if !ok {
 		return
 	}
 	if err := s.auditRead(r.Context(), k, r, ev.Tenant, trail.Target{Type: "event", ID: id.String()}, nil); err != nil {
