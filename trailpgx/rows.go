@@ -48,32 +48,39 @@ func encode(ev *trail.Event) (row, error) {
 		r.obo = &s
 	}
 	if len(ev.Changes) > 0 {
-		b, err := json.Marshal(ev.Changes)
+		s, err := jsonbColumn("changes", ev.Changes)
 		if err != nil {
-			return r, &trail.ValidationError{Field: "changes", Reason: err.Error()}
+			return r, err
 		}
-		if hasNULEscape(b) {
-			return r, &trail.ValidationError{Field: "changes", Reason: `a value contains the character U+0000, which PostgreSQL cannot store`}
-		}
-		s := string(b)
-		r.changes = &s
+		r.changes = s
 		r.fields = make([]string, len(ev.Changes))
 		for i := range ev.Changes {
 			r.fields[i] = ev.Changes[i].Field
 		}
 	}
 	if len(ev.Metadata) > 0 {
-		b, err := json.Marshal(ev.Metadata)
+		s, err := jsonbColumn("metadata", ev.Metadata)
 		if err != nil {
-			return r, &trail.ValidationError{Field: "metadata", Reason: err.Error()}
+			return r, err
 		}
-		if hasNULEscape(b) {
-			return r, &trail.ValidationError{Field: "metadata", Reason: `a value contains the character U+0000, which PostgreSQL cannot store`}
-		}
-		s := string(b)
-		r.meta = &s
+		r.meta = s
 	}
 	return r, nil
+}
+
+// jsonbColumn encodes the value of an event's field for a jsonb column,
+// refusing (as a validation error naming field) a U+0000 that PostgreSQL
+// cannot store.
+func jsonbColumn(field string, v any) (*string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &trail.ValidationError{Field: field, Reason: err.Error()}
+	}
+	if hasNULEscape(b) {
+		return nil, &trail.ValidationError{Field: field, Reason: `a value contains the character U+0000, which PostgreSQL cannot store`}
+	}
+	s := string(b)
+	return &s, nil
 }
 
 // hasNULEscape reports whether JSON text b has a \u0000 escape (not an
