@@ -94,48 +94,29 @@ func (r *run) w1(ctx context.Context) error {
 		// (the context's settings for capture and row-level security): the
 		// share of the audited variants' cost that is not the audit write.
 		{"begintx", func(ctx context.Context, id int64, tenant string, i int) error {
-			ctx = trail.WithTenant(ctx, tenant)
-			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
-			if err != nil {
+			return r.w1TenantTx(ctx, tenant, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, update, w1Plan(i), id)
 				return err
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, update, w1Plan(i), id); err != nil {
-				return err
-			}
-			return tx.Commit(ctx)
+			})
 		}},
 		{"recordtx", func(ctx context.Context, id int64, tenant string, i int) error {
-			ctx = trail.WithTenant(ctx, tenant)
-			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
-			if err != nil {
+			return r.w1TenantTx(ctx, tenant, func(ctx context.Context, tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, update, w1Plan(i), id); err != nil {
+					return err
+				}
+				_, err := client.RecordTx(ctx, tx, event(id, tenant, i))
 				return err
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, update, w1Plan(i), id); err != nil {
-				return err
-			}
-			if _, err := client.RecordTx(ctx, tx, event(id, tenant, i)); err != nil {
-				return err
-			}
-			return tx.Commit(ctx)
+			})
 		}},
 		{"queue", func(ctx context.Context, id int64, tenant string, i int) error {
-			ctx = trail.WithTenant(ctx, tenant)
-			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback(ctx)
-			b := &pgx.Batch{}
-			b.Queue(update, w1Plan(i), id)
-			if _, err := trailpgx.Queue(ctx, client, b, event(id, tenant, i)); err != nil {
-				return err
-			}
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
-				return err
-			}
-			return tx.Commit(ctx)
+			return r.w1TenantTx(ctx, tenant, func(ctx context.Context, tx pgx.Tx) error {
+				b := &pgx.Batch{}
+				b.Queue(update, w1Plan(i), id)
+				if _, err := trailpgx.Queue(ctx, client, b, event(id, tenant, i)); err != nil {
+					return err
+				}
+				return tx.SendBatch(ctx, b).Close()
+			})
 		}},
 	}
 	notes := map[string]string{}
@@ -146,16 +127,10 @@ func (r *run) w1(ctx context.Context) error {
 	} else {
 		updateCaptured := "UPDATE " + app + ".subscriptions_captured SET plan = $1, updated_at = now() WHERE id = $2"
 		variants = append(variants, w1Variant{"trigger", func(ctx context.Context, id int64, tenant string, i int) error {
-			ctx = trail.WithTenant(ctx, tenant)
-			tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
-			if err != nil {
+			return r.w1TenantTx(ctx, tenant, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, updateCaptured, w1Plan(i), id)
 				return err
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, updateCaptured, w1Plan(i), id); err != nil {
-				return err
-			}
-			return tx.Commit(ctx)
+			})
 		}})
 	}
 	var audited atomic.Int64
@@ -185,6 +160,22 @@ func (r *run) w1(ctx context.Context) error {
 // scripts. A variant's throughput is the one its latencies allow every
 // worker: workers × transactions ÷ the sum of its latencies, so the ratio to
 // unaudited is the ratio of mean latencies.
+// w1TenantTx runs fn in a transaction begun by trailpgx.BeginTx for
+// tenant (the context's settings for capture and row-level security) and
+// commits it; on an error from fn it rolls back.
+func (r *run) w1TenantTx(ctx context.Context, tenant string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	ctx = trail.WithTenant(ctx, tenant)
+	tx, err := trailpgx.BeginTx(ctx, r.pool, pgx.TxOptions{})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
 func (r *run) w1Workers(ctx context.Context, variants []w1Variant, workers int, notes map[string]string, audited *atomic.Int64) error {
 	total := r.cfg.Transactions
 	nv := len(variants)
