@@ -46,6 +46,29 @@ type TxStore[TTx any] interface {
 	AppendTx(ctx context.Context, tx TTx, events []Event) ([]Result, error)
 }
 
+// CheckStorable rejects an event no store may write: one without an ID, a
+// time, an action, an actor type, an outcome or a schema version. Append's
+// contract is normalized, valid events (Client guarantees it); stores call
+// this cheap check so that a caller skipping Normalize gets an error naming the
+// field instead of a corrupt row. The error is a *ValidationError.
+func CheckStorable(ev *Event) error {
+	switch {
+	case ev.ID == uuid.Nil:
+		return invalid("id", "required")
+	case ev.OccurredAt.IsZero():
+		return invalid("occurred_at", "required")
+	case ev.Action == "":
+		return invalid("action", "required")
+	case ev.Actor.Type == "":
+		return invalid("actor.type", "required")
+	case ev.Outcome == "":
+		return invalid("outcome", "required (normalize the event first)")
+	case ev.SchemaVersion == 0:
+		return invalid("schema_version", "required (normalize the event first)")
+	}
+	return nil
+}
+
 // Result reports what happened to one appended event.
 type Result struct {
 	ID         uuid.UUID `json:"id"`

@@ -343,24 +343,5 @@ func (s *Store) EnsurePartitions(ctx context.Context, events []trail.Event) erro
 	return s.ensureFor(ctx, events)
 }
 
-// check rejects what a store must never write. Append's contract is
-// normalized, valid events (trail.Client guarantees it); this catches, cheaply,
-// the mistakes that would corrupt the table or its order.
-func check(ev *trail.Event) error {
-	bad := func(field, reason string) error { return &trail.ValidationError{Field: field, Reason: reason} }
-	switch {
-	case ev.ID == uuid.Nil:
-		return bad("id", "required")
-	case ev.OccurredAt.IsZero():
-		return bad("occurred_at", "required")
-	case ev.Action == "":
-		return bad("action", "required")
-	case ev.Actor.Type == "":
-		return bad("actor.type", "required")
-	case ev.Outcome == "":
-		return bad("outcome", "required (normalize the event first)")
-	case ev.SchemaVersion == 0:
-		return bad("schema_version", "required (normalize the event first)")
-	}
-	return nil
-}
+// check rejects what a store must never write (trail.CheckStorable).
+func check(ev *trail.Event) error { return trail.CheckStorable(ev) }

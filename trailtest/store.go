@@ -179,23 +179,8 @@ func (s *Store) prepare(events []trail.Event) ([]stored, error) {
 	out := make([]stored, len(events))
 	for i := range events {
 		ev := &events[i]
-		var bad string
-		switch {
-		case ev.ID == uuid.Nil:
-			bad = "id: required"
-		case ev.OccurredAt.IsZero():
-			bad = "occurred_at: required"
-		case ev.Action == "":
-			bad = "action: required"
-		case ev.Actor.Type == "":
-			bad = "actor.type: required"
-		case ev.Outcome == "":
-			bad = "outcome: required (normalize the event first)"
-		case ev.SchemaVersion == 0:
-			bad = "schema_version: required (normalize the event first)"
-		}
-		if bad != "" {
-			return nil, fmt.Errorf("trailtest: append: event %d: %w: %s", i, trail.ErrInvalid, bad)
+		if err := trail.CheckStorable(ev); err != nil {
+			return nil, fmt.Errorf("trailtest: append: event %d: %w", i, err)
 		}
 		st := stored{ev: copyEvent(*ev), words: words(ev.Description)}
 		st.ev.Metadata = nil

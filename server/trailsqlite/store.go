@@ -261,24 +261,8 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, events []trail.Event) 
 // mistakes that would corrupt the table or the order, cheaply.
 func checkEvents(events []trail.Event) error {
 	for i := range events {
-		ev := &events[i]
-		var bad string
-		switch {
-		case ev.ID == uuid.Nil:
-			bad = "id: required"
-		case ev.OccurredAt.IsZero():
-			bad = "occurred_at: required"
-		case ev.Action == "":
-			bad = "action: required"
-		case ev.Actor.Type == "":
-			bad = "actor.type: required"
-		case ev.Outcome == "":
-			bad = "outcome: required (normalize the event first)"
-		case ev.SchemaVersion == 0:
-			bad = "schema_version: required (normalize the event first)"
-		}
-		if bad != "" {
-			return fmt.Errorf("trailsqlite: append: event %d: %w: %s", i, trail.ErrInvalid, bad)
+		if err := trail.CheckStorable(&events[i]); err != nil {
+			return fmt.Errorf("trailsqlite: append: event %d: %w", i, err)
 		}
 	}
 	return nil
