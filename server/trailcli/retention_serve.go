@@ -9,6 +9,7 @@ import (
 
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailarchive"
+	"github.com/trailhq/trail/server/trailserver"
 	"github.com/trailhq/trail/server/trailsqlite"
 )
 
@@ -20,31 +21,36 @@ type ServeRetentionFlags struct {
 }
 
 // startRetention starts the retention scheduler when --retention is set and
-// returns what waits for it to stop (after ctx ends). It needs the archive
+// returns what waits for it to stop (after ctx ends) and its counters for
+// /metrics (nil when no scheduler runs). It needs the archive
 // target and the checkpoint signing key; the embedded store only for now.
-func (c *ServeCmd) startRetention(ctx context.Context, e *Env, store trail.Store) (wait func(), err error) {
+func (c *ServeCmd) startRetention(ctx context.Context, e *Env, store trail.Store) (wait func(), stats func() trailserver.RetentionStats, err error) {
 	f := &c.ServeRetentionFlags
 	if !f.Retention {
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	st, ok := store.(*trailsqlite.Store)
 	if !ok {
 		fmt.Fprintln(e.Stderr, "trail: --retention: scheduled retention runs on the embedded store only for now; run \"trail retention run\" instead")
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	if f.RetentionInterval <= 0 {
-		return nil, Usagef("--retention-interval must be positive")
+		return nil, nil, Usagef("--retention-interval must be positive")
 	}
 	b := trailarchive.NewSQLite(st)
 	b.Now = e.Now
 	r, err := e.retentionRunner(&c.SigningFlags, &f.ArchiveFlags, true, b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	host, _ := os.Hostname()
 	s := &trailarchive.Scheduler{Runner: r, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Interval: f.RetentionInterval,
 		OnError: func(err error) { fmt.Fprintf(e.Stderr, "trail: retention: %s\n", oneLine(err.Error())) }}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Run(ctx) })
-	return wg.Wait, nil
+	stats = func() trailserver.RetentionStats {
+		x := s.Stats()
+		return trailserver.RetentionStats{Runs: x.Runs, Archived: x.Archived, Purged: x.Purged, Failures: x.Failures}
+	}
+	return wg.Wait, stats, nil
 }

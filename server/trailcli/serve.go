@@ -119,7 +119,7 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	defer sealWait()
 	defer stopSeal()
-	retWait, err := c.startRetention(sealCtx, e, b.store) // retention_serve.go
+	retWait, retStats, err := c.startRetention(sealCtx, e, b.store) // retention_serve.go
 	if err != nil {
 		return err
 	}
@@ -143,6 +143,8 @@ func (c *ServeCmd) Run(e *Env) error {
 		RateLimit: rate,
 		RateBurst: int(2 * rate),
 		Integrity: integrity,
+
+		RetentionStats: retStats, // nil without --retention
 	})
 	if err != nil {
 		ln.Close()

@@ -60,6 +60,10 @@ type Config struct {
 	// Integrity, when set, serves checkpoints, proofs, leaf indexes and the
 	// sealing lag (integrity.go). Default: none (those endpoints answer 404).
 	Integrity *Integrity
+	// RetentionStats, when set, reports a retention scheduler's counters,
+	// exported at /metrics as trail_retention_* (retention_metrics.go).
+	// Default: none (those metrics are absent).
+	RetentionStats func() RetentionStats
 }
 
 // Revealer turns a stored event into its readable form in place.
@@ -129,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst),
 		hub:     newHub(),
 	}
-	s.metrics.extra = s.writeSealMetrics
+	s.metrics.extra = s.writeExtraMetrics // seal and retention metrics
 	s.routes()
 	return s, nil
 }
