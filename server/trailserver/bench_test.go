@@ -47,7 +47,7 @@ func benchEvents(n int, seq *int) []trail.Event {
 // commit) with direct ingest of the same events through the library
 // (trail.Client.RecordMany: normalize, validate, commit). One op is one batch
 // of -batch events; the metric to compare is events/s. The ratio goes to
-// /tmp/trail/bench-server.md.
+// BENCHMARKS.md.
 func BenchmarkIngest(b *testing.B) {
 	for _, bk := range backends {
 		for _, c := range []struct{ batch, conc int }{{1, 1}, {100, 1}, {1000, 1}, {1000, 4}} {
