@@ -16,17 +16,7 @@ import (
 // gives exactly the golden bytes, into a fresh and into a non-empty buffer.
 func TestCanonicalStoredGolden(t *testing.T) {
 	for _, in := range goldenInputs(t) {
-		raw, err := os.ReadFile(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := decodeEventJSON(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ev.Normalize(); err != nil {
-			t.Fatal(err)
-		}
+		ev := goldenEvent(t, in)
 		want, err := os.ReadFile(strings.TrimSuffix(in, ".json") + ".canonical")
 		if err != nil {
 			t.Fatal(err)

@@ -47,6 +47,23 @@ func goldenInputs(t *testing.T) []string {
 	return files
 }
 
+// goldenEvent reads a golden input event and normalizes it.
+func goldenEvent(t *testing.T, path string) Event {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := decodeEventJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
 // TestCanonicalGolden checks Canonical against the vectors in
 // testdata/canonical: NAME.json is an input event, NAME.canonical its exact
 // canonical bytes and NAME.sha256 their SHA-256 in sha256sum format.
@@ -55,17 +72,7 @@ func TestCanonicalGolden(t *testing.T) {
 	for _, in := range goldenInputs(t) {
 		name := strings.TrimSuffix(filepath.Base(in), ".json")
 		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev, err := decodeEventJSON(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ev.Normalize(); err != nil {
-				t.Fatal(err)
-			}
+			ev := goldenEvent(t, in)
 			if err := ev.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -126,17 +133,7 @@ func TestCanonicalGolden(t *testing.T) {
 func TestCanonicalThirdParty(t *testing.T) {
 	t.Parallel()
 	for _, in := range goldenInputs(t) {
-		raw, err := os.ReadFile(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := decodeEventJSON(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ev.Normalize(); err != nil {
-			t.Fatal(err)
-		}
+		ev := goldenEvent(t, in)
 		export, err := json.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)
