@@ -9,7 +9,7 @@ import (
 
 // Backend is what retention needs from a store: its sealed log (to find the
 // events and their leaves), its policy tables, and the purge. The SQLite
-// store is NewSQLite; the PostgreSQL one is not written yet.
+// store is NewSQLite; PostgreSQL's is NewPostgres.
 type Backend interface {
 	// Log is the store's sealed log.
 	Log() trailseal.Store
@@ -30,6 +30,19 @@ type Backend interface {
 	// transaction covers one of them: then it fails with ErrHeld and
 	// removes nothing. Leaves whose event is already gone are skipped.
 	Purge(ctx context.Context, log string, leaves []trailseal.SealedEvent, archive string) (int64, error)
+	// Purged returns the seqs of log that retention removed, each range with
+	// the manifest key of the archive batch holding its events ("" when they
+	// were deleted), in any order. Verification uses it to check that every
+	// archived range is still in the archive.
+	Purged(ctx context.Context, log string) ([]PurgedRange, error)
+}
+
+// PurgedRange is a run of seqs [From, To) of one log removed by retention,
+// and the manifest key of the batch that archived them ("" for a delete).
+type PurgedRange struct {
+	From    int64  `json:"from"`
+	To      int64  `json:"to"`
+	Archive string `json:"archive,omitempty"`
 }
 
 // ErrHeld is returned by Purge when a legal hold covers an event.

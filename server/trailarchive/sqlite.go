@@ -206,6 +206,24 @@ func (b *SQLite) Purge(ctx context.Context, log string, leaves []trailseal.Seale
 	return n, nil
 }
 
+// Purged implements Backend.
+func (b *SQLite) Purged(ctx context.Context, log string) ([]PurgedRange, error) {
+	rows, err := b.S.DB().QueryContext(ctx, `SELECT seq_from, seq_to, archive FROM trail_seal_purges WHERE log = ? ORDER BY seq_from`, log)
+	if err != nil {
+		return nil, fmt.Errorf("trailarchive: purged ranges of %q: %w", log, err)
+	}
+	defer rows.Close()
+	var out []PurgedRange
+	for rows.Next() {
+		var r PurgedRange
+		if err := rows.Scan(&r.From, &r.To, &r.Archive); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 func subjectSuffix(h Hold) string {
 	if h.Subject == "" {
 		return ""
