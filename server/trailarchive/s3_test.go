@@ -29,13 +29,22 @@ const (
 // and returns its endpoint.
 func startVersityGW(t *testing.T) string {
 	t.Helper()
+	endpoint, _ := startVersityGWArgs(t)
+	return endpoint
+}
+
+// startVersityGWArgs is startVersityGW with extra gateway flags (before the
+// posix backend); it also returns the admin endpoint when adminAddr is
+// among them as "--admin-port", "ADDR".
+func startVersityGWArgs(t *testing.T, extra ...string) (endpoint, admin string) {
+	t.Helper()
 	bin, err := exec.LookPath("versitygw")
 	if err != nil {
 		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
 		cand := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
 		if _, serr := os.Stat(cand); serr != nil {
 			testenv.Unavailable(t, "versitygw (S3)", err)
-			return ""
+			return "", ""
 		}
 		bin = cand
 	}
@@ -49,7 +58,13 @@ func startVersityGW(t *testing.T) string {
 	data, versions := filepath.Join(dir, "data"), filepath.Join(dir, "versions")
 	os.MkdirAll(data, 0o750)
 	os.MkdirAll(versions, 0o750)
-	cmd := exec.Command(bin, "--access", vgwAccess, "--secret", vgwSecret, "--port", addr, "posix", "--versioning-dir", versions, data)
+	args := append([]string{"--access", vgwAccess, "--secret", vgwSecret, "--port", addr}, extra...)
+	for i, a := range extra {
+		if a == "--admin-port" && i+1 < len(extra) {
+			admin = "http://" + extra[i+1]
+		}
+	}
+	cmd := exec.Command(bin, append(args, "posix", "--versioning-dir", versions, data)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		testenv.Unavailable(t, "versitygw (S3)", err)
@@ -66,7 +81,7 @@ func startVersityGW(t *testing.T) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return "http://" + addr
+	return "http://" + addr, admin
 }
 
 // s3Env points the AWS SDK at endpoint with the given credentials.
