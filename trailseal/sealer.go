@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trailhq/trail"
@@ -92,6 +93,19 @@ type Sealer struct {
 	mu    sync.Mutex
 	epoch int64
 	logs  map[string]*logState // known logs, valid for epoch
+
+	// leadUntil is when the lease last taken by this sealer runs out (unix
+	// nanoseconds of Config.Now), 0 when it does not hold it: Leading reads it
+	// from other goroutines.
+	leadUntil atomic.Int64
+}
+
+// Leading reports whether this sealer held the lease at its last step and
+// that lease has not run out yet. Work that must run on one replica only,
+// on the same leader as the sealer (scheduled retention), asks it.
+func (s *Sealer) Leading() bool {
+	u := s.leadUntil.Load()
+	return u != 0 && s.cfg.Now().UnixNano() < u
 }
 
 type logState struct {
@@ -158,14 +172,18 @@ func (s *Sealer) Step(ctx context.Context) (Stats, error) {
 func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	taken := s.cfg.Now()
 	epoch, ok, err := s.store.Lease(ctx, s.cfg.LeaseName, s.cfg.Holder, s.cfg.LeaseTTL)
 	if err != nil {
+		s.leadUntil.Store(0)
 		return Stats{}, fmt.Errorf("trailseal: lease: %w", err)
 	}
 	if !ok {
+		s.leadUntil.Store(0)
 		s.logs = nil
 		return Stats{}, ErrNotLeader
 	}
+	s.leadUntil.Store(taken.Add(s.cfg.LeaseTTL).UnixNano())
 	if epoch != s.epoch || s.logs == nil {
 		if err := s.load(ctx); err != nil {
 			return Stats{}, err
@@ -423,6 +441,7 @@ func (s *Sealer) Run(ctx context.Context) error {
 func (s *Sealer) Release(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	s.leadUntil.Store(0)
 	_, _, err := s.store.Lease(ctx, s.cfg.LeaseName, s.cfg.Holder, 0)
 	return err
 }

@@ -24,6 +24,11 @@ type Scheduler struct {
 	Interval time.Duration
 	// OnError reports a failed run (the next one retries).
 	OnError func(error)
+	// Leader, when set, gates every run: the Scheduler runs only while it
+	// returns true. trail serve passes its sealer's Leading, so retention
+	// runs on the replica that leads the sealer, under that leader lease;
+	// LeaseName still keeps it apart from manual runs and other processes.
+	Leader func() bool
 
 	runs, archived, purged, failures atomic.Int64
 	lastOK                           atomic.Int64 // unix seconds
@@ -49,6 +54,9 @@ func (s *Scheduler) Stats() Stats {
 func (s *Scheduler) Step(ctx context.Context) (ran bool, err error) {
 	if s.Holder == "" {
 		return false, errors.New("trailarchive: Scheduler.Holder is required")
+	}
+	if s.Leader != nil && !s.Leader() {
+		return false, nil
 	}
 	log := s.Runner.cfg.Backend.Log()
 	ttl := 2 * s.interval()

@@ -37,3 +37,28 @@ func TestSchedulerLease(t *testing.T) {
 		t.Fatalf("second run purged %d again", st.Purged)
 	}
 }
+
+// A Scheduler gated by a leader (the sealer's lease in trail serve) runs
+// only while that leader says it leads.
+func TestSchedulerFollowsLeader(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, 24*time.Hour)
+	f.setPolicies(t)
+	leading := false
+	s := &Scheduler{Runner: f.runner(t, nil), Holder: "a", Interval: time.Minute, Leader: func() bool { return leading }}
+	before := f.count(t, "acme")
+	if ran, err := s.Step(ctx); err != nil || ran {
+		t.Fatalf("ran without leading: %v %v", ran, err)
+	}
+	if f.count(t, "acme") != before || s.Stats().Runs != 0 {
+		t.Fatal("a follower purged")
+	}
+	leading = true
+	if ran, err := s.Step(ctx); err != nil || !ran {
+		t.Fatalf("leader did not run: %v %v", ran, err)
+	}
+	if f.count(t, "acme") >= before {
+		t.Fatal("the leader's run purged nothing")
+	}
+}

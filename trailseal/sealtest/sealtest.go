@@ -316,8 +316,14 @@ func testFencing(t *testing.T, newLog func(t *testing.T) Instance) {
 	f := newFixture(t, newLog)
 	f.append(Events(t, "acme", 0, 3))
 	old := f.sealer("old", 2)
+	if old.Leading() {
+		t.Fatal("a sealer that never stepped says it leads")
+	}
 	if st, err := old.Step(f.ctx); err != nil || st.Sealed != 2 {
 		t.Fatalf("old leader step: %+v %v", st, err)
+	}
+	if !old.Leading() {
+		t.Fatal("the sealer holding the lease does not say it leads")
 	}
 	// The old leader stalls; its lease is released (as if expired) and a new
 	// leader takes over.
@@ -362,6 +368,9 @@ func testFencing(t *testing.T, newLog func(t *testing.T) Instance) {
 	// The stale sealer itself finds out on its next step.
 	if _, err := old.Step(f.ctx); !errors.Is(err, trailseal.ErrNotLeader) {
 		t.Fatalf("stale sealer step: %v, want ErrNotLeader", err)
+	}
+	if old.Leading() {
+		t.Fatal("a sealer that lost its lease still says it leads")
 	}
 	if rep := f.verify(nil); !rep.OK() {
 		t.Fatalf("verify after fencing: %v", rep.Problems)
