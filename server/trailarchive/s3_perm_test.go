@@ -2,69 +2,35 @@ package trailarchive
 
 import (
 	"context"
-	"net"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/trailhq/trail/server/internal/vgwtest"
 )
-
-// freeAddr returns a free loopback address.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func s3Client(endpoint, access, secret string) *s3.Client {
-	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}, nil
-		}),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired})
-}
 
 // A bucket the archive's credentials may not use: a clear error at open; a
 // bucket they may read but not write: the run fails at its first write with
 // nothing deleted. Real gateway users and a real bucket policy (versitygw
 // with its IAM), no fake.
 func TestS3BucketPermissions(t *testing.T) {
-	endpoint, admin := startVersityGWArgs(t, "--admin-port", freeAddr(t), "--iam-dir", t.TempDir())
+	g := vgwtest.Start(t, true)
 	ctx := context.Background()
-	bin, _ := exec.LookPath("versitygw")
-	if bin == "" {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
-	}
 	const user, userSecret = "archiver", "archiversecret"
-	out, err := exec.Command(bin, "admin", "--access", vgwAccess, "--secret", vgwSecret, "--endpoint-url", admin,
-		"create-user", "--access", user, "--secret", userSecret, "--role", "user").CombinedOutput()
-	if err != nil {
-		t.Fatalf("create gateway user: %v: %s", err, out)
-	}
-	root := s3Client(endpoint, vgwAccess, vgwSecret)
-	for _, b := range []string{"not-yours", "read-only"} {
-		if _, err := root.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g.CreateUser(t, user, userSecret)
+	g.Bucket(t, "not-yours")
+	g.Bucket(t, "read-only")
+	root := g.Client(vgwtest.Access, vgwtest.Secret)
 	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["` + user + `"]},
 		"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::read-only","arn:aws:s3:::read-only/*"]}]}`
 	if _, err := root.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("read-only"), Policy: aws.String(policy)}); err != nil {
 		t.Fatal(err)
 	}
-	s3Env(t, endpoint, user, userSecret)
+	g.Env(t, user, userSecret)
 
-	_, err = OpenS3(ctx, "not-yours/trail")
+	_, err := OpenS3(ctx, "not-yours/trail")
 	if err == nil || !strings.Contains(err.Error(), "access denied") || !strings.Contains(err.Error(), "permissions") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("bucket of another owner: %v", err)
 	}
