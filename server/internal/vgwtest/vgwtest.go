@@ -7,6 +7,7 @@ package vgwtest
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -84,7 +85,8 @@ func Start(t testing.TB, iam bool) *Gateway {
 		args = append(args, "--admin-port", admin, "--iam-dir", iamDir)
 	}
 	cmd := exec.Command(bin, append(args, "posix", "--versioning-dir", versions, data)...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// The access log goes to stdout: dropped; errors stay on stderr.
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		testenv.Unavailable(t, "versitygw (S3)", err)
 		return nil
