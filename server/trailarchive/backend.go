@@ -47,3 +47,19 @@ type PurgedRange struct {
 
 // ErrHeld is returned by Purge when a legal hold covers an event.
 var ErrHeld = errors.New("trailarchive: a legal hold covers these events")
+
+// BulkPurger is a Backend that purges a whole run at once, grouped its own
+// way: PostgreSQL's monthly partitions hold every tenant, so it groups the
+// events by partition, and drops a partition whose every row goes instead of
+// deleting the rows. When the Backend is one, Run first archives (writes
+// and reads back) every archive batch, then calls PurgeBatches once.
+type BulkPurger interface {
+	// PurgeBatches purges the events of batches (those of an archive batch
+	// recorded with its Key) in transactions that each re-read the holds
+	// as Purge does, failing with ErrHeld and removing nothing of that
+	// transaction when one covers an event. It stops at the first error and
+	// returns the events removed so far (what earlier transactions purged
+	// stays purged). progress, when not nil, is called after each
+	// transaction with the number of the batches' events handled so far.
+	PurgeBatches(ctx context.Context, batches []*Batch, progress func(handled int64)) (int64, error)
+}

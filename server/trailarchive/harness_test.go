@@ -2,14 +2,22 @@ package trailarchive
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/server/trailsqlite"
+	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -17,9 +25,30 @@ import (
 // now is the fixed clock of the tests.
 var now = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
+// The stores the run tests run on.
+const (
+	onSQLite   = "sqlite"
+	onPostgres = "postgres"
+)
+
+var backends = []string{onSQLite, onPostgres}
+
+// eachBackend runs test as a parallel subtest on each store.
+func eachBackend(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range backends {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			test(t, kind)
+		})
+	}
+}
+
 type fixture struct {
-	store   *trailsqlite.Store
-	backend *SQLite
+	kind    string
+	store   trailseal.Store // the sealed log: sqlite or pg
+	sqlite  *trailsqlite.Store
+	pg      *trailpgx.Store
+	backend Backend
 	signer  note.Signer
 	vkey    string
 	vs      note.Verifiers
@@ -33,19 +62,49 @@ type fixture struct {
 // and checkpointed.
 func newFixture(t testing.TB, step time.Duration) *fixture {
 	t.Helper()
-	return newFixtureSpan(t, 730*Day, step)
+	return newFixtureOn(t, onSQLite, 730*Day, step)
 }
 
 // newFixtureSpan is newFixture over the span before now.
 func newFixtureSpan(t testing.TB, span, step time.Duration) *fixture {
 	t.Helper()
+	return newFixtureOn(t, onSQLite, span, step)
+}
+
+// newFixtureOn is newFixtureSpan on the store kind: SQLite, or a schema of
+// its own on the PostgreSQL test server.
+func newFixtureOn(t testing.TB, kind string, span, step time.Duration) *fixture {
+	t.Helper()
+	f := openFixture(t, kind)
+	f.appendEvents(t, fixtureEvents(span, step))
+	f.seal(t)
+	return f
+}
+
+// openFixture opens an empty store of kind, with keys and a target.
+func openFixture(t testing.TB, kind string) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := trailsqlite.Open(ctx, filepath.Join(dir, "trail.db"), nil)
-	if err != nil {
-		t.Fatal(err)
+	f := &fixture{kind: kind, dir: dir}
+	switch kind {
+	case onSQLite:
+		st, err := trailsqlite.Open(ctx, filepath.Join(dir, "trail.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		b := NewSQLite(st)
+		b.Now = func() time.Time { return now }
+		f.store, f.sqlite, f.backend = st, st, b
+	case onPostgres:
+		st := newPostgresStore(t)
+		b := NewPostgres(st)
+		b.Now = func() time.Time { return now }
+		f.store, f.pg, f.backend = st, st, b
+	default:
+		t.Fatalf("unknown store %q", kind)
 	}
-	t.Cleanup(func() { st.Close() })
 	skey, vkey, err := trailseal.GenerateSigningKey(trailseal.DefaultOrigin)
 	if err != nil {
 		t.Fatal(err)
@@ -58,9 +117,14 @@ func newFixtureSpan(t testing.TB, span, step time.Duration) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: st, backend: NewSQLite(st), signer: signer, vkey: vkey, vs: note.VerifierList(v),
-		dir: dir, target: &Dir{Root: filepath.Join(dir, "archive")}}
-	f.backend.Now = func() time.Time { return now }
+	f.signer, f.vkey, f.vs, f.target = signer, vkey, note.VerifierList(v), &Dir{Root: filepath.Join(dir, "archive")}
+	return f
+}
+
+// fixtureEvents returns events of tenants acme and globex (and the
+// platform), one every step over the span before now, with actions
+// auth.login, billing.invoice and user.update in turn.
+func fixtureEvents(span, step time.Duration) []trail.Event {
 	var evs []trail.Event
 	actions := []string{"auth.login", "billing.invoice", "user.update"}
 	tenants := []string{"acme", "globex", ""}
@@ -75,15 +139,26 @@ func newFixtureSpan(t testing.TB, span, step time.Duration) *fixture {
 		})
 		i++
 	}
+	return evs
+}
+
+// appendEvents stores evs as given (RecordedAt included).
+func (f *fixture) appendEvents(t testing.TB, evs []trail.Event) {
+	t.Helper()
+	ctx := context.Background()
 	for len(evs) > 0 {
 		n := min(len(evs), 1000)
-		if _, err := st.Append(ctx, evs[:n]); err != nil {
+		var err error
+		if f.pg != nil {
+			_, err = f.pg.Append(ctx, evs[:n])
+		} else {
+			_, err = f.sqlite.Append(ctx, evs[:n])
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		evs = evs[n:]
 	}
-	f.seal(t)
-	return f
 }
 
 func (f *fixture) seal(t testing.TB) {
@@ -115,11 +190,51 @@ func (f *fixture) runner(t testing.TB, mod func(*Config)) *Runner {
 // count returns the events stored per tenant.
 func (f *fixture) count(t testing.TB, tenant string) int {
 	t.Helper()
-	var n int
-	if err := f.store.DB().QueryRow(`SELECT count(*) FROM trail_events WHERE tenant = ?`, tenant).Scan(&n); err != nil {
+	return len(f.events(t, tenant))
+}
+
+// storedEvent is what the tests check of an event row.
+type storedEvent struct {
+	Action, ActorID string
+	RecordedAt      time.Time
+}
+
+// events reads tenant's event rows straight from the store's table.
+func (f *fixture) events(t testing.TB, tenant string) []storedEvent {
+	t.Helper()
+	var out []storedEvent
+	if f.pg != nil {
+		rows, err := testPool(t).Query(context.Background(), `SELECT action, actor_id, recorded_at FROM `+f.pg.Table("events")+` WHERE tenant = $1`, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storedEvent, error) {
+			var e storedEvent
+			return e, row.Scan(&e.Action, &e.ActorID, &e.RecordedAt)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	rows, err := f.sqlite.DB().Query(`SELECT action, actor_id, recorded_at FROM trail_events WHERE tenant = ?`, tenant)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	defer rows.Close()
+	for rows.Next() {
+		var e storedEvent
+		var rec int64
+		if err := rows.Scan(&e.Action, &e.ActorID, &rec); err != nil {
+			t.Fatal(err)
+		}
+		e.RecordedAt = time.UnixMicro(rec)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // verifyStore runs the log verifier over the store and fails on any problem.
@@ -148,4 +263,65 @@ func (f *fixture) setPolicies(t testing.TB) {
 			t.Fatal(err)
 		}
 	}
+}
+
+var (
+	poolOnce sync.Once
+	pool     *pgxpool.Pool
+	poolErr  error
+)
+
+// testPool returns the package's shared pool to the PostgreSQL test server,
+// or skips (fails with TRAIL_REQUIRE_SERVICES) when it is not there.
+func testPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	poolOnce.Do(func() {
+		cfg, err := pgxpool.ParseConfig(testenv.PostgresDSN())
+		if err != nil {
+			poolErr = err
+			return
+		}
+		cfg.MaxConns = 12
+		pool, poolErr = pgxpool.NewWithConfig(context.Background(), cfg)
+		if poolErr == nil {
+			poolErr = pool.Ping(context.Background())
+		}
+	})
+	if poolErr != nil {
+		testenv.Unavailable(t, "PostgreSQL", poolErr)
+	}
+	return pool
+}
+
+// newPostgresStore returns a migrated store in a schema of its own, dropped
+// at the end of the test.
+func newPostgresStore(t testing.TB) *trailpgx.Store {
+	t.Helper()
+	p := testPool(t)
+	var b [6]byte
+	rand.Read(b[:])
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(t.Name()))
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	schema := "t_" + name + "_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	st, err := trailpgx.New(ctx, p, &trailpgx.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -235,23 +235,19 @@ func (r *Runner) Run(ctx context.Context, plan *Plan) (Result, error) {
 			ordered = append(ordered, b)
 		}
 	}
+	if bp, ok := r.cfg.Backend.(BulkPurger); ok {
+		return r.runBulk(ctx, bp, ordered, res, total)
+	}
 	for _, b := range ordered {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
 		archive := ""
 		if b.Then == ThenArchive {
-			if err := r.archive(ctx, b); err != nil {
+			if err := r.archiveBatch(ctx, b, &res); err != nil {
 				return res, err
 			}
-			res.Archived += int64(len(b.Leaves))
-			res.Batches++
 			archive = b.Key
-			if r.cfg.afterArchive != nil {
-				if err := r.cfg.afterArchive(b); err != nil {
-					return res, err
-				}
-			}
 		}
 		n, err := r.cfg.Backend.Purge(ctx, b.Log, b.Leaves, archive)
 		if err != nil {
@@ -262,6 +258,62 @@ func (r *Runner) Run(ctx context.Context, plan *Plan) (Result, error) {
 		if r.cfg.Progress != nil {
 			r.cfg.Progress(done, total)
 		}
+	}
+	return res, nil
+}
+
+// archiveBatch archives b, counts it in res, and calls the test hook.
+func (r *Runner) archiveBatch(ctx context.Context, b *Batch, res *Result) error {
+	if err := r.archive(ctx, b); err != nil {
+		return err
+	}
+	res.Archived += int64(len(b.Leaves))
+	res.Batches++
+	if r.cfg.afterArchive != nil {
+		return r.cfg.afterArchive(b)
+	}
+	return nil
+}
+
+// runBulk is Run for a BulkPurger: every archive batch is written and read
+// back first, then the backend purges all batches its own way. A crash or an
+// error before the purge leaves every event in the store, and the re-run
+// finds the manifests written so far. Progress counts an archive batch's
+// events when they are read back, then the delete batches' share as the
+// purge goes; it reaches total only when the purge is over.
+func (r *Runner) runBulk(ctx context.Context, bp BulkPurger, ordered []*Batch, res Result, total int64) (Result, error) {
+	var archived, all int64
+	report := func(done int64) {
+		if r.cfg.Progress != nil {
+			r.cfg.Progress(min(done, max(total-1, 0)), total)
+		}
+	}
+	for _, b := range ordered {
+		all += int64(len(b.Leaves))
+		if b.Then != ThenArchive {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if err := r.archiveBatch(ctx, b, &res); err != nil {
+			return res, err
+		}
+		archived += int64(len(b.Leaves))
+		report(archived)
+	}
+	if all == 0 {
+		return res, nil
+	}
+	n, err := bp.PurgeBatches(ctx, ordered, func(handled int64) {
+		report(archived + (total-archived)*handled/all)
+	})
+	res.Purged += n
+	if err != nil {
+		return res, err
+	}
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(total, total)
 	}
 	return res, nil
 }

@@ -16,276 +16,297 @@ import (
 // untouched; the archive reads back through Query and verifies against the
 // leaves, and the store still verifies with the purged ranges.
 func TestArchiveAndPurgeByPolicy(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t, 12*time.Hour) // 1460 events
-	f.setPolicies(t)
-	if err := f.backend.PutHold(ctx, Hold{Tenant: "globex", Reason: "litigation"}); err != nil {
-		t.Fatal(err)
-	}
-	before := map[string]int{"acme": f.count(t, "acme"), "globex": f.count(t, "globex"), "": f.count(t, "")}
-	r := f.runner(t, nil)
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Expected by hand: of acme and the platform, auth.* older than 90 days
-	// are deleted, user.update older than 365 days archived, billing kept.
-	set, _ := f.backend.Set(ctx)
-	var wantArchive, wantDelete int64
-	for _, tenant := range []string{"acme", ""} {
-		rows, err := f.store.DB().Query(`SELECT action, recorded_at FROM trail_events WHERE tenant = ?`, tenant)
+	eachBackend(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		f := newFixtureOn(t, kind, 730*Day, 12*time.Hour) // 1460 events
+		f.setPolicies(t)
+		if err := f.backend.PutHold(ctx, Hold{Tenant: "globex", Reason: "litigation"}); err != nil {
+			t.Fatal(err)
+		}
+		before := map[string]int{"acme": f.count(t, "acme"), "globex": f.count(t, "globex"), "": f.count(t, "")}
+		r := f.runner(t, nil)
+		plan, err := r.Plan(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var action string
-			var rec int64
-			rows.Scan(&action, &rec)
-			p := set.Resolve(tenant, action)
-			if now.Sub(time.UnixMicro(rec)) >= p.Keep {
-				if p.Then == ThenArchive {
-					wantArchive++
-				} else {
-					wantDelete++
+		// Expected by hand: of acme and the platform, auth.* older than 90 days
+		// are deleted, user.update older than 365 days archived, billing kept.
+		set, _ := f.backend.Set(ctx)
+		var wantArchive, wantDelete int64
+		for _, tenant := range []string{"acme", ""} {
+			for _, ev := range f.events(t, tenant) {
+				p := set.Resolve(tenant, ev.Action)
+				if now.Sub(ev.RecordedAt) >= p.Keep {
+					if p.Then == ThenArchive {
+						wantArchive++
+					} else {
+						wantDelete++
+					}
 				}
 			}
 		}
-		rows.Close()
-	}
-	gotA, gotD := plan.Totals()
-	if gotA != wantArchive || gotD != wantDelete || wantArchive == 0 || wantDelete == 0 {
-		t.Fatalf("plan archives %d deletes %d, want %d and %d", gotA, gotD, wantArchive, wantDelete)
-	}
-	if plan.Held == 0 {
-		t.Fatal("the held tenant's expired events were not counted as held")
-	}
-	for _, b := range plan.Batches {
-		if b.Tenant == "globex" {
-			t.Fatalf("plan touches held tenant: %+v", b.Key)
+		gotA, gotD := plan.Totals()
+		if gotA != wantArchive || gotD != wantDelete || wantArchive == 0 || wantDelete == 0 {
+			t.Fatalf("plan archives %d deletes %d, want %d and %d", gotA, gotD, wantArchive, wantDelete)
 		}
-		for _, l := range b.Leaves {
-			if strings.HasPrefix(l.Event.Action, "billing.") {
-				t.Fatalf("plan touches a billing event kept 7y: %v", l.Event.ID)
+		if plan.Held == 0 {
+			t.Fatal("the held tenant's expired events were not counted as held")
+		}
+		for _, b := range plan.Batches {
+			if b.Tenant == "globex" {
+				t.Fatalf("plan touches held tenant: %+v", b.Key)
+			}
+			for _, l := range b.Leaves {
+				if strings.HasPrefix(l.Event.Action, "billing.") {
+					t.Fatalf("plan touches a billing event kept 7y: %v", l.Event.ID)
+				}
 			}
 		}
-	}
-	// Plan changed nothing.
-	if f.count(t, "acme") != before["acme"] {
-		t.Fatal("plan deleted events")
-	}
-	res, err := r.Run(ctx, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Archived != wantArchive || res.Purged != wantArchive+wantDelete {
-		t.Fatalf("run: %+v, want %d archived, %d purged", res, wantArchive, wantArchive+wantDelete)
-	}
-	if got := f.count(t, "globex"); got != before["globex"] {
-		t.Fatalf("held tenant lost events: %d of %d", got, before["globex"])
-	}
-	if got := f.count(t, "acme") + f.count(t, ""); int64(before["acme"]+before[""])-int64(got) != res.Purged {
-		t.Fatalf("store lost %d events, run purged %d", before["acme"]+before[""]-got, res.Purged)
-	}
-	// The store still verifies: purged leaves are reported as purged.
-	rep := f.verifyStore(t)
-	var purged int64
-	for _, l := range rep.Logs {
-		purged += l.Purged
-	}
-	if purged != res.Purged {
-		t.Fatalf("verifier counts %d purged, want %d", purged, res.Purged)
-	}
-	// A second plan finds nothing more.
-	plan2, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, d := plan2.Totals(); a+d != 0 {
-		t.Fatalf("second plan: %d + %d", a, d)
-	}
-	// The archive verifies against the leaves and answers queries.
-	arc := &Archive{Target: f.target, Verifiers: f.vs}
-	vr, err := arc.Verify(ctx, f.store, Selection{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(vr.Problems) != 0 || vr.Events != wantArchive {
-		t.Fatalf("archive verify: %d events (want %d), problems %v", vr.Events, wantArchive, vr.Problems)
-	}
-	page, err := arc.Query(ctx, trail.Query{Tenant: "acme", Action: "user.*", Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page.Events) == 0 {
-		t.Fatal("no archived acme user.* events")
-	}
-	for _, ev := range page.Events {
-		if ev.Tenant != "acme" || ev.Action != "user.update" || now.Sub(ev.RecordedAt) < 365*Day {
-			t.Fatalf("archive query returned %s %s %s", ev.Tenant, ev.Action, ev.RecordedAt)
+		// Plan changed nothing.
+		if f.count(t, "acme") != before["acme"] {
+			t.Fatal("plan deleted events")
 		}
-	}
-	// The layout is tenant=…/date=…/….parquet with a manifest each.
-	keys, _ := f.target.List(ctx, "tenant=acme/")
-	if len(keys) == 0 || len(keys)%2 != 0 || !strings.HasPrefix(keys[0], "tenant=acme/date=20") {
-		t.Fatalf("layout: %v", keys[:min(4, len(keys))])
-	}
+		res, err := r.Run(ctx, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Archived != wantArchive || res.Purged != wantArchive+wantDelete {
+			t.Fatalf("run: %+v, want %d archived, %d purged", res, wantArchive, wantArchive+wantDelete)
+		}
+		if got := f.count(t, "globex"); got != before["globex"] {
+			t.Fatalf("held tenant lost events: %d of %d", got, before["globex"])
+		}
+		if got := f.count(t, "acme") + f.count(t, ""); int64(before["acme"]+before[""])-int64(got) != res.Purged {
+			t.Fatalf("store lost %d events, run purged %d", before["acme"]+before[""]-got, res.Purged)
+		}
+		// The store still verifies: purged leaves are reported as purged.
+		rep := f.verifyStore(t)
+		var purged int64
+		for _, l := range rep.Logs {
+			purged += l.Purged
+		}
+		if purged != res.Purged {
+			t.Fatalf("verifier counts %d purged, want %d", purged, res.Purged)
+		}
+		// Backend.Purged: the same seqs, archived ones with their manifest.
+		var listed, archived int64
+		for _, log := range []string{"acme", "_platform", "globex"} {
+			rs, err := f.backend.Purged(ctx, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				listed += r.To - r.From
+				if r.Archive != "" {
+					archived += r.To - r.From
+					if !strings.HasPrefix(r.Archive, "tenant="+log+"/") || !IsManifestKey(r.Archive) {
+						t.Fatalf("purged range %+v of %s names archive %q", r, log, r.Archive)
+					}
+				}
+			}
+		}
+		if listed != res.Purged || archived != wantArchive {
+			t.Fatalf("Purged lists %d seqs (%d archived), want %d (%d)", listed, archived, res.Purged, wantArchive)
+		}
+		// A second plan finds nothing more.
+		plan2, err := r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, d := plan2.Totals(); a+d != 0 {
+			t.Fatalf("second plan: %d + %d", a, d)
+		}
+		// The archive verifies against the leaves and answers queries.
+		arc := &Archive{Target: f.target, Verifiers: f.vs}
+		vr, err := arc.Verify(ctx, f.store, Selection{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vr.Problems) != 0 || vr.Events != wantArchive {
+			t.Fatalf("archive verify: %d events (want %d), problems %v", vr.Events, wantArchive, vr.Problems)
+		}
+		page, err := arc.Query(ctx, trail.Query{Tenant: "acme", Action: "user.*", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) == 0 {
+			t.Fatal("no archived acme user.* events")
+		}
+		for _, ev := range page.Events {
+			if ev.Tenant != "acme" || ev.Action != "user.update" || now.Sub(ev.RecordedAt) < 365*Day {
+				t.Fatalf("archive query returned %s %s %s", ev.Tenant, ev.Action, ev.RecordedAt)
+			}
+		}
+		// The layout is tenant=…/date=…/….parquet with a manifest each.
+		keys, _ := f.target.List(ctx, "tenant=acme/")
+		if len(keys) == 0 || len(keys)%2 != 0 || !strings.HasPrefix(keys[0], "tenant=acme/date=20") {
+			t.Fatalf("layout: %v", keys[:min(4, len(keys))])
+		}
+	})
 }
 
 // A crash between archive and purge loses nothing: the re-run finds the
 // written batch (same name), reads it back and purges, without a second copy.
 func TestCrashBetweenArchiveAndPurge(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t, 24*time.Hour)
-	f.setPolicies(t)
-	crash := errors.New("injected crash")
-	calls := 0
-	r := f.runner(t, func(c *Config) {
-		c.afterArchive = func(*Batch) error {
-			if calls++; calls == 3 {
-				return crash
+	eachBackend(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
+		f.setPolicies(t)
+		crash := errors.New("injected crash")
+		calls := 0
+		r := f.runner(t, func(c *Config) {
+			c.afterArchive = func(*Batch) error {
+				if calls++; calls == 3 {
+					return crash
+				}
+				return nil
 			}
-			return nil
+		})
+		plan, err := r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
+		wantA, wantD := plan.Totals()
+		res1, err := r.Run(ctx, plan)
+		if !errors.Is(err, crash) {
+			t.Fatalf("run: %v", err)
+		}
+		files1, _ := f.target.List(ctx, "")
+		plan2, err := r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res2, err := r.Run(ctx, plan2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res1.Purged+res2.Purged != wantA+wantD {
+			t.Fatalf("purged %d + %d, want %d", res1.Purged, res2.Purged, wantA+wantD)
+		}
+		files2, _ := f.target.List(ctx, "")
+		arc := &Archive{Target: f.target, Verifiers: f.vs}
+		vr, err := arc.Verify(ctx, f.store, Selection{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vr.Problems) != 0 || vr.Events != wantA {
+			t.Fatalf("after re-run: %d archived events (want %d, no duplicate), problems %v", vr.Events, wantA, vr.Problems)
+		}
+		if len(files2) < len(files1) {
+			t.Fatalf("files vanished: %d then %d", len(files1), len(files2))
+		}
+		f.verifyStore(t)
 	})
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantA, wantD := plan.Totals()
-	res1, err := r.Run(ctx, plan)
-	if !errors.Is(err, crash) {
-		t.Fatalf("run: %v", err)
-	}
-	files1, _ := f.target.List(ctx, "")
-	plan2, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res2, err := r.Run(ctx, plan2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res1.Purged+res2.Purged != wantA+wantD {
-		t.Fatalf("purged %d + %d, want %d", res1.Purged, res2.Purged, wantA+wantD)
-	}
-	files2, _ := f.target.List(ctx, "")
-	arc := &Archive{Target: f.target, Verifiers: f.vs}
-	vr, err := arc.Verify(ctx, f.store, Selection{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(vr.Problems) != 0 || vr.Events != wantA {
-		t.Fatalf("after re-run: %d archived events (want %d, no duplicate), problems %v", vr.Events, wantA, vr.Problems)
-	}
-	if len(files2) < len(files1) {
-		t.Fatalf("files vanished: %d then %d", len(files1), len(files2))
-	}
-	f.verifyStore(t)
 }
 
 // A hold placed after planning still blocks the purge (the purge re-reads
 // holds in its transaction), and a subject hold spares that subject only.
 func TestHoldBlocksPurge(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t, 24*time.Hour)
-	f.setPolicies(t)
-	r := f.runner(t, nil)
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Reason: "audit"}); err != nil {
-		t.Fatal(err)
-	}
-	before := f.count(t, "acme")
-	var acme []*Batch
-	for _, b := range plan.Batches {
-		if b.Tenant == "acme" {
-			acme = append(acme, b)
+	eachBackend(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
+		f.setPolicies(t)
+		r := f.runner(t, nil)
+		plan, err := r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	_, err = r.Run(ctx, &Plan{Batches: acme})
-	if !errors.Is(err, ErrHeld) {
-		t.Fatalf("run over a held tenant: %v", err)
-	}
-	if f.count(t, "acme") != before {
-		t.Fatal("a held tenant lost events")
-	}
-	// Released, with a subject hold instead: that subject's events stay.
-	if ok, err := f.backend.ReleaseHold(ctx, "acme", ""); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Subject: "user:u1"}); err != nil {
-		t.Fatal(err)
-	}
-	plan, err = r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Run(ctx, plan); err != nil {
-		t.Fatal(err)
-	}
-	var kept, old int
-	f.store.DB().QueryRow(`SELECT count(*) FROM trail_events WHERE tenant = 'acme' AND actor_id = 'u1' AND recorded_at < ?`,
-		now.Add(-400*Day).UnixMicro()).Scan(&kept)
-	f.store.DB().QueryRow(`SELECT count(*) FROM trail_events WHERE tenant = 'acme' AND actor_id <> 'u1' AND recorded_at < ? AND action <> 'billing.invoice'`,
-		now.Add(-400*Day).UnixMicro()).Scan(&old)
-	if kept == 0 || old != 0 {
-		t.Fatalf("subject hold: %d held events kept (want > 0), %d others left (want 0)", kept, old)
-	}
+		if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Reason: "audit"}); err != nil {
+			t.Fatal(err)
+		}
+		before := f.count(t, "acme")
+		var acme []*Batch
+		for _, b := range plan.Batches {
+			if b.Tenant == "acme" {
+				acme = append(acme, b)
+			}
+		}
+		_, err = r.Run(ctx, &Plan{Batches: acme})
+		if !errors.Is(err, ErrHeld) {
+			t.Fatalf("run over a held tenant: %v", err)
+		}
+		if f.count(t, "acme") != before {
+			t.Fatal("a held tenant lost events")
+		}
+		// Released, with a subject hold instead: that subject's events stay.
+		if ok, err := f.backend.ReleaseHold(ctx, "acme", ""); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Subject: "user:u1"}); err != nil {
+			t.Fatal(err)
+		}
+		plan, err = r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Run(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		var kept, old int
+		for _, ev := range f.events(t, "acme") {
+			switch {
+			case !ev.RecordedAt.Before(now.Add(-400 * Day)):
+			case ev.ActorID == "u1":
+				kept++
+			case ev.Action != "billing.invoice":
+				old++
+			}
+		}
+		if kept == 0 || old != 0 {
+			t.Fatalf("subject hold: %d held events kept (want > 0), %d others left (want 0)", kept, old)
+		}
+	})
 }
 
 // An archive file edited by hand is caught by Verify, and by the next run
 // (which then deletes nothing).
 func TestEditedArchiveIsCaught(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t, 24*time.Hour)
-	f.setPolicies(t)
-	r := f.runner(t, nil)
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Run(ctx, plan); err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := f.target.List(ctx, "tenant=acme/")
-	var data, manifest string
-	for _, k := range keys {
-		if strings.HasSuffix(k, ".parquet") && data == "" {
-			data = k
+	eachBackend(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
+		f.setPolicies(t)
+		r := f.runner(t, nil)
+		plan, err := r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if IsManifestKey(k) && manifest == "" {
-			manifest = k
+		if _, err := r.Run(ctx, plan); err != nil {
+			t.Fatal(err)
 		}
-	}
-	p := filepath.Join(f.target.Root, filepath.FromSlash(data))
-	b, _ := os.ReadFile(p)
-	b[len(b)/2] ^= 1
-	os.WriteFile(p, b, 0o600)
-	arc := &Archive{Target: f.target, Verifiers: f.vs}
-	vr, err := arc.Verify(ctx, f.store, Selection{Tenant: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(vr.Problems) != 1 || !strings.Contains(vr.Problems[0].Detail, "SHA-256") {
-		t.Fatalf("edited file: problems %v", vr.Problems)
-	}
-	// An edited manifest: the signature no longer covers it.
-	mp := filepath.Join(f.target.Root, filepath.FromSlash(manifest))
-	mb, _ := os.ReadFile(mp)
-	os.WriteFile(mp, []byte(strings.Replace(string(mb), `"rows": `, `"rows": 1`, 1)), 0o600)
-	vr, _ = arc.Verify(ctx, f.store, Selection{Tenant: "acme"})
-	if len(vr.Problems) < 1 || !errorsContain(vr.Problems, "signature does not cover") {
-		t.Fatalf("edited manifest: problems %v", vr.Problems)
-	}
-	if _, err := arc.Events(ctx, Selection{Tenant: "acme"}); err == nil {
-		t.Fatal("Events returned data from an edited archive")
-	}
+		keys, _ := f.target.List(ctx, "tenant=acme/")
+		var data, manifest string
+		for _, k := range keys {
+			if strings.HasSuffix(k, ".parquet") && data == "" {
+				data = k
+			}
+			if IsManifestKey(k) && manifest == "" {
+				manifest = k
+			}
+		}
+		p := filepath.Join(f.target.Root, filepath.FromSlash(data))
+		b, _ := os.ReadFile(p)
+		b[len(b)/2] ^= 1
+		os.WriteFile(p, b, 0o600)
+		arc := &Archive{Target: f.target, Verifiers: f.vs}
+		vr, err := arc.Verify(ctx, f.store, Selection{Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vr.Problems) != 1 || !strings.Contains(vr.Problems[0].Detail, "SHA-256") {
+			t.Fatalf("edited file: problems %v", vr.Problems)
+		}
+		// An edited manifest: the signature no longer covers it.
+		mp := filepath.Join(f.target.Root, filepath.FromSlash(manifest))
+		mb, _ := os.ReadFile(mp)
+		os.WriteFile(mp, []byte(strings.Replace(string(mb), `"rows": `, `"rows": 1`, 1)), 0o600)
+		vr, _ = arc.Verify(ctx, f.store, Selection{Tenant: "acme"})
+		if len(vr.Problems) < 1 || !errorsContain(vr.Problems, "signature does not cover") {
+			t.Fatalf("edited manifest: problems %v", vr.Problems)
+		}
+		if _, err := arc.Events(ctx, Selection{Tenant: "acme"}); err == nil {
+			t.Fatal("Events returned data from an edited archive")
+		}
+	})
 }
 
 func errorsContain(ps []Problem, s string) bool {

@@ -1,0 +1,268 @@
+package trailarchive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/trailhq/trail/trailpgx"
+	"github.com/trailhq/trail/trailseal"
+)
+
+// Postgres is the Backend of the PostgreSQL store (tables and the
+// purge_event_ids function of trailpgx migration 0006_retention). It is a
+// BulkPurger: the events table's monthly partitions hold every tenant, so a
+// run's events are purged month by month, and a month whose every event goes
+// loses its partition (detached and dropped) instead of its rows.
+// It must connect as the schema's owner, as the sealer does.
+type Postgres struct {
+	S *trailpgx.Store
+	// Now is the clock for updated_at, since and the purges' recorded
+	// cutoff; default time.Now.
+	Now func() time.Time
+
+	// rowsOnly never drops a partition (benchmarks compare both ways).
+	rowsOnly bool
+}
+
+var (
+	_ Backend    = (*Postgres)(nil)
+	_ BulkPurger = (*Postgres)(nil)
+)
+
+// NewPostgres returns the Backend of s.
+func NewPostgres(s *trailpgx.Store) *Postgres { return &Postgres{S: s, Now: time.Now} }
+
+// Log implements Backend.
+func (b *Postgres) Log() trailseal.Store { return b.S }
+
+func (b *Postgres) readSet(ctx context.Context, tx pgx.Tx) (*Set, error) {
+	s := &Set{}
+	rows, err := tx.Query(ctx, `SELECT tenant, action, keep_hours, then_do FROM `+b.S.Table("retention_policies")+` ORDER BY tenant, action`)
+	if err != nil {
+		return nil, fmt.Errorf("trailarchive: read policies: %w", err)
+	}
+	s.Policies, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Policy, error) {
+		var p Policy
+		var h int64
+		err := row.Scan(&p.Tenant, &p.Action, &h, &p.Then)
+		p.Keep = time.Duration(h) * time.Hour
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailarchive: read policies: %w", err)
+	}
+	rows, err = tx.Query(ctx, `SELECT tenant, subject, reason, min_keep_hours, since FROM `+b.S.Table("retention_holds")+` ORDER BY tenant, subject`)
+	if err != nil {
+		return nil, fmt.Errorf("trailarchive: read holds: %w", err)
+	}
+	s.Holds, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Hold, error) {
+		var h Hold
+		var mk int64
+		err := row.Scan(&h.Tenant, &h.Subject, &h.Reason, &mk, &h.Since)
+		h.MinKeep = time.Duration(mk) * time.Hour
+		h.Since = h.Since.UTC()
+		return h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailarchive: read holds: %w", err)
+	}
+	return s, nil
+}
+
+// Set implements Backend.
+func (b *Postgres) Set(ctx context.Context) (*Set, error) {
+	var s *Set
+	err := b.S.RetentionTx(ctx, func(tx pgx.Tx) (err error) {
+		s, err = b.readSet(ctx, tx)
+		return err
+	})
+	return s, err
+}
+
+// SetPolicy implements Backend. The policies table is locked against other
+// writers (and holds against new ones) while the new set is checked, so two
+// concurrent conflicting rules cannot both pass CheckSet.
+func (b *Postgres) SetPolicy(ctx context.Context, p Policy) error {
+	if p.Keep%time.Hour != 0 {
+		return fmt.Errorf("%w: keep must be whole hours", ErrInvalidPolicy)
+	}
+	return b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE `+b.S.Table("retention_policies")+` IN SHARE ROW EXCLUSIVE MODE;
+			LOCK TABLE `+b.S.Table("retention_holds")+` IN SHARE MODE`); err != nil {
+			return fmt.Errorf("trailarchive: set policy: %w", err)
+		}
+		s, err := b.readSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := s.CheckSet(p); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+b.S.Table("retention_policies")+` (tenant, action, keep_hours, then_do, updated_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, action) DO UPDATE SET keep_hours = excluded.keep_hours,
+			then_do = excluded.then_do, updated_at = excluded.updated_at`,
+			p.Tenant, p.Action, int64(p.Keep/time.Hour), string(p.Then), b.Now())
+		if err != nil {
+			return fmt.Errorf("trailarchive: set policy: %w", err)
+		}
+		return nil
+	})
+}
+
+func (b *Postgres) exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	var n int64
+	err := b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, sql, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// DeletePolicy implements Backend.
+func (b *Postgres) DeletePolicy(ctx context.Context, tenant, action string) (bool, error) {
+	n, err := b.exec(ctx, `DELETE FROM `+b.S.Table("retention_policies")+` WHERE tenant = $1 AND action = $2`, tenant, action)
+	if err != nil {
+		return false, fmt.Errorf("trailarchive: delete policy: %w", err)
+	}
+	return n > 0, nil
+}
+
+// PutHold implements Backend.
+func (b *Postgres) PutHold(ctx context.Context, h Hold) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	_, err := b.exec(ctx, `INSERT INTO `+b.S.Table("retention_holds")+` (tenant, subject, reason, min_keep_hours, since)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, subject) DO UPDATE SET reason = excluded.reason,
+		min_keep_hours = excluded.min_keep_hours`,
+		h.Tenant, h.Subject, h.Reason, int64(h.MinKeep/time.Hour), b.Now())
+	if err != nil {
+		return fmt.Errorf("trailarchive: put hold: %w", err)
+	}
+	return nil
+}
+
+// ReleaseHold implements Backend.
+func (b *Postgres) ReleaseHold(ctx context.Context, tenant, subject string) (bool, error) {
+	n, err := b.exec(ctx, `DELETE FROM `+b.S.Table("retention_holds")+` WHERE tenant = $1 AND subject = $2`, tenant, subject)
+	if err != nil {
+		return false, fmt.Errorf("trailarchive: release hold: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Purge implements Backend: PurgeBatches of one batch. Its events may span
+// months; each month is its own transaction.
+func (b *Postgres) Purge(ctx context.Context, log string, leaves []trailseal.SealedEvent, archive string) (int64, error) {
+	bt := &Batch{Log: log, Tenant: trailseal.TenantOf(log), Then: ThenDelete, Leaves: leaves}
+	if archive != "" {
+		bt.Then, bt.Key = ThenArchive, archive
+	}
+	return b.PurgeBatches(ctx, []*Batch{bt}, nil)
+}
+
+// purgeItem is one event to purge and the archive holding it.
+type purgeItem struct {
+	leaf    *trailseal.SealedEvent
+	archive string
+}
+
+// PurgeBatches implements BulkPurger. The events are grouped by the month
+// of occurred_at (the partition holding them), oldest first; each month is
+// one transaction that locks the holds table IN SHARE MODE (a hold being
+// placed waits for it, and it for a hold being placed), re-reads the holds,
+// fails with ErrHeld removing nothing of that month when one covers an
+// event, and else calls purge_event_ids: it drops the partition when the
+// month's events are all of its rows, and deletes them by ID otherwise.
+func (b *Postgres) PurgeBatches(ctx context.Context, batches []*Batch, progress func(handled int64)) (int64, error) {
+	months := map[int][]purgeItem{}
+	seen := map[[16]byte]bool{}
+	for _, bt := range batches {
+		archive := ""
+		if bt.Then == ThenArchive {
+			archive = bt.Key
+		}
+		for i := range bt.Leaves {
+			l := &bt.Leaves[i]
+			if l.Event == nil || seen[l.EventID] {
+				continue
+			}
+			seen[l.EventID] = true
+			at := l.Event.OccurredAt.UTC()
+			m := at.Year()*12 + int(at.Month()) - 1
+			months[m] = append(months[m], purgeItem{l, archive})
+		}
+	}
+	keys := make([]int, 0, len(months))
+	for m := range months {
+		keys = append(keys, m)
+	}
+	slices.Sort(keys)
+	var n, handled int64
+	for _, m := range keys {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		items := months[m]
+		k, err := b.purgeMonth(ctx, items)
+		if err != nil {
+			if errors.Is(err, ErrHeld) {
+				return n, err
+			}
+			return n, fmt.Errorf("trailarchive: purge %04d-%02d: %w", m/12, m%12+1, err)
+		}
+		n += k
+		handled += int64(len(items))
+		if progress != nil {
+			progress(handled)
+		}
+	}
+	return n, nil
+}
+
+func (b *Postgres) purgeMonth(ctx context.Context, items []purgeItem) (int64, error) {
+	var n int64
+	err := b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE `+b.S.Table("retention_holds")+` IN SHARE MODE`); err != nil {
+			return err
+		}
+		s, err := b.readSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		ids := make([]pgtype.UUID, len(items))
+		archives := make([]string, len(items))
+		for i, it := range items {
+			if h, held := s.Held(it.leaf.Event); held {
+				return fmt.Errorf("%w: tenant %s%s, event %s", ErrHeld, h.Tenant, subjectSuffix(h), it.leaf.EventID)
+			}
+			ids[i] = pgtype.UUID{Bytes: it.leaf.EventID, Valid: true}
+			archives[i] = it.archive
+		}
+		n, err = b.S.PurgeEventIDs(ctx, tx, ids, archives, b.Now(), !b.rowsOnly)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Purged implements Backend.
+func (b *Postgres) Purged(ctx context.Context, log string) ([]PurgedRange, error) {
+	rs, err := b.S.PurgedBatches(ctx, log)
+	if err != nil {
+		return nil, fmt.Errorf("trailarchive: %w", err)
+	}
+	out := make([]PurgedRange, len(rs))
+	for i, r := range rs {
+		out[i] = PurgedRange{From: r.From, To: r.To, Archive: r.Archive}
+	}
+	return out, nil
+}
