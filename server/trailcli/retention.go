@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/trailhq/trail/server/trailarchive"
+	"github.com/trailhq/trail/trailpgx"
+	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -37,12 +39,28 @@ type RetentionCmd struct {
 	Run     RetentionRunCmd     `cmd:"" help:"Archive and purge what the policies say is past its hot period."`
 }
 
-func (e *Env) retentionBackend() (*trailarchive.SQLite, func(), error) {
-	s, err := e.OpenStore(false)
+// retentionBackend opens the retention backend of the PostgreSQL deployment
+// when postgres (--postgres, TRAIL_POSTGRES) is set, else of the SQLite file
+// of --db (which must exist). Both schemas are brought up to date.
+func (e *Env) retentionBackend(postgres string) (trailarchive.Backend, func(), error) {
+	if postgres == "" {
+		s, err := e.OpenStore(false)
+		if err != nil {
+			return nil, nil, err
+		}
+		b := trailarchive.NewSQLite(s)
+		b.Now = e.Now
+		return b, func() { s.Close() }, nil
+	}
+	s, err := trailpgx.Open(e.Ctx, postgres, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	b := trailarchive.NewSQLite(s)
+	if err := s.Migrate(e.Ctx); err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	b := trailarchive.NewPostgres(s)
 	b.Now = e.Now
 	return b, func() { s.Close() }, nil
 }
@@ -57,12 +75,13 @@ func policyErr(err error) error {
 
 // RetentionShowCmd is `trail retention show`.
 type RetentionShowCmd struct {
+	PostgresFlag
 	JSON bool `name:"json" help:"Print JSON."`
 }
 
 // Run prints the policies and holds.
 func (c *RetentionShowCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend()
+	b, closeFn, err := e.retentionBackend(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -112,6 +131,7 @@ func orAll(s string) string {
 
 // RetentionSetCmd is `trail retention set`.
 type RetentionSetCmd struct {
+	PostgresFlag
 	Tenant string `placeholder:"T" help:"Only this tenant (default: every tenant)."`
 	Action string `placeholder:"PATTERN" help:"Only this action or prefix, e.g. auth.* (default: every action)."`
 	Keep   string `required:"" placeholder:"365d" help:"How long events stay hot, measured on the time Trail recorded them: 90d, 2w, 6m, 7y."`
@@ -128,7 +148,7 @@ func (c *RetentionSetCmd) Run(e *Env) error {
 	if err := p.Validate(); err != nil {
 		return policyErr(err)
 	}
-	b, closeFn, err := e.retentionBackend()
+	b, closeFn, err := e.retentionBackend(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -142,13 +162,14 @@ func (c *RetentionSetCmd) Run(e *Env) error {
 
 // RetentionUnsetCmd is `trail retention unset`.
 type RetentionUnsetCmd struct {
+	PostgresFlag
 	Tenant string `placeholder:"T" help:"The policy's tenant (default: every tenant)."`
 	Action string `placeholder:"PATTERN" help:"The policy's action pattern (default: every action)."`
 }
 
 // Run removes the policy.
 func (c *RetentionUnsetCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend()
+	b, closeFn, err := e.retentionBackend(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -166,6 +187,7 @@ func (c *RetentionUnsetCmd) Run(e *Env) error {
 
 // RetentionHoldCmd is `trail retention hold`.
 type RetentionHoldCmd struct {
+	PostgresFlag
 	Tenant  string `required:"" placeholder:"T" help:"The tenant under hold."`
 	Subject string `placeholder:"TYPE:ID" help:"Only events whose actor or target is this subject, e.g. user:42."`
 	Reason  string `placeholder:"TEXT" help:"Why (a case number)."`
@@ -185,7 +207,7 @@ func (c *RetentionHoldCmd) Run(e *Env) error {
 	if err := h.Validate(); err != nil {
 		return policyErr(err)
 	}
-	b, closeFn, err := e.retentionBackend()
+	b, closeFn, err := e.retentionBackend(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -218,13 +240,14 @@ func subjectNote(s string) string {
 
 // RetentionReleaseCmd is `trail retention release`.
 type RetentionReleaseCmd struct {
+	PostgresFlag
 	Tenant  string `required:"" placeholder:"T" help:"The tenant."`
 	Subject string `placeholder:"TYPE:ID" help:"The subject of a subject hold."`
 }
 
 // Run releases the hold.
 func (c *RetentionReleaseCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend()
+	b, closeFn, err := e.retentionBackend(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -244,12 +267,18 @@ func (c *RetentionReleaseCmd) Run(e *Env) error {
 type RetentionPlanCmd struct {
 	SigningFlags
 	ArchiveFlags
+	PostgresFlag
 	Events bool `name:"events" help:"Also list every event ID (one line each)."`
 }
 
-func (e *Env) retentionRunner(sf *SigningFlags, af *ArchiveFlags, needKey bool, b *trailarchive.SQLite) (*trailarchive.Runner, error) {
+func (e *Env) retentionRunner(sf *SigningFlags, af *ArchiveFlags, needKey bool, b trailarchive.Backend) (*trailarchive.Runner, error) {
 	cfg := trailarchive.Config{Backend: b, Origin: sf.origin(), Now: e.Now}
 	if needKey {
+		// Only the embedded store keeps a key beside its file; a server
+		// database's key is the one its sealer signs with.
+		if _, embedded := b.(*trailarchive.SQLite); !embedded && sf.SigningKeyFile == "" && os.Getenv(trailseal.SigningKeyEnv) == "" {
+			return nil, Usagef("no checkpoint signing key: archiving from PostgreSQL needs the sealer's key (--signing-key-file or $%s)", trailseal.SigningKeyEnv)
+		}
 		signer, vkey, err := sf.signer(e, false)
 		if err != nil {
 			return nil, err
@@ -266,7 +295,7 @@ func (e *Env) retentionRunner(sf *SigningFlags, af *ArchiveFlags, needKey bool, 
 
 // Run prints the plan.
 func (c *RetentionPlanCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend()
+	b, closeFn, err := e.retentionBackend(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -320,12 +349,13 @@ func countArchive(p *trailarchive.Plan) int {
 type RetentionRunCmd struct {
 	SigningFlags
 	ArchiveFlags
+	PostgresFlag
 	Progress bool `name:"progress" help:"Show a progress bar on stderr even when it is not a terminal."`
 }
 
 // Run archives and purges.
 func (c *RetentionRunCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend()
+	b, closeFn, err := e.retentionBackend(c.Postgres)
 	if err != nil {
 		return err
 	}

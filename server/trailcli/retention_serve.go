@@ -11,6 +11,7 @@ import (
 	"github.com/trailhq/trail/server/trailarchive"
 	"github.com/trailhq/trail/server/trailserver"
 	"github.com/trailhq/trail/server/trailsqlite"
+	"github.com/trailhq/trail/trailpgx"
 )
 
 // ServeRetentionFlags turn on scheduled retention in `trail serve`.
@@ -23,22 +24,30 @@ type ServeRetentionFlags struct {
 // startRetention starts the retention scheduler when --retention is set and
 // returns what waits for it to stop (after ctx ends) and its counters for
 // /metrics (nil when no scheduler runs). It needs the archive
-// target and the checkpoint signing key; the embedded store only for now.
+// target and the checkpoint signing key, on either store; the Scheduler's
+// lease lives in the store's lease table, so one replica runs it.
 func (c *ServeCmd) startRetention(ctx context.Context, e *Env, store trail.Store) (wait func(), stats func() trailserver.RetentionStats, err error) {
 	f := &c.ServeRetentionFlags
 	if !f.Retention {
 		return func() {}, nil, nil
 	}
-	st, ok := store.(*trailsqlite.Store)
-	if !ok {
-		fmt.Fprintln(e.Stderr, "trail: --retention: scheduled retention runs on the embedded store only for now; run \"trail retention run\" instead")
-		return func() {}, nil, nil
-	}
 	if f.RetentionInterval <= 0 {
 		return nil, nil, Usagef("--retention-interval must be positive")
 	}
-	b := trailarchive.NewSQLite(st)
-	b.Now = e.Now
+	var b trailarchive.Backend
+	switch st := store.(type) {
+	case *trailsqlite.Store:
+		sb := trailarchive.NewSQLite(st)
+		sb.Now = e.Now
+		b = sb
+	case *trailpgx.Store:
+		pb := trailarchive.NewPostgres(st)
+		pb.Now = e.Now
+		b = pb
+	default:
+		fmt.Fprintf(e.Stderr, "trail: --retention: this store (%T) has no retention backend; nothing is purged\n", store)
+		return func() {}, nil, nil
+	}
 	r, err := e.retentionRunner(&c.SigningFlags, &f.ArchiveFlags, true, b)
 	if err != nil {
 		return nil, nil, err
