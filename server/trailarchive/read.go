@@ -1,6 +1,7 @@
 package trailarchive
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -9,7 +10,6 @@ import (
 	"github.com/trailhq/trail/trailseal"
 	"github.com/trailhq/trail/trailtest"
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Archive reads a target's batches back.
@@ -120,45 +120,17 @@ func (a *Archive) Verify(ctx context.Context, log trailseal.Store, sel Selection
 			rep.Problems = append(rep.Problems, Problem{Key: k, Detail: err.Error()})
 			continue
 		}
-		inBatch := newSeqIndex(m.Seqs)
-		unreadable := false
-		for _, f := range m.Files {
-			rows, err := readFile(ctx, a.Target, f)
-			if err != nil {
-				rep.Problems = append(rep.Problems, Problem{Key: f.Key, Detail: strings.TrimPrefix(err.Error(), f.Key+": ")})
-				unreadable = true
-				continue
-			}
-			var stored map[int64]tlog.Hash
-			if log != nil {
-				if stored, err = leafHashes(ctx, log, m.Log, m.Seqs); err != nil {
-					return nil, err
-				}
-			}
-			for _, r := range rows {
-				rep.Events++
-				if !inBatch[r.Seq] {
-					rep.Problems = append(rep.Problems, Problem{Key: f.Key, Seq: r.Seq, Detail: "row is not one of the manifest's seqs"})
-					continue
-				}
-				delete(inBatch, r.Seq)
-				if _, err := r.Decode(); err != nil {
-					rep.Problems = append(rep.Problems, Problem{Key: f.Key, Seq: r.Seq, Detail: "unreadable event: " + err.Error()})
-				}
-				if log == nil {
-					continue
-				}
-				h, ok := stored[r.Seq]
-				switch {
-				case !ok:
-					rep.Problems = append(rep.Problems, Problem{Key: f.Key, Seq: r.Seq, Detail: "no stored leaf at this seq"})
-				case tlog.RecordHash(r.Event) != h:
-					rep.Problems = append(rep.Problems, Problem{Key: f.Key, Seq: r.Seq, Detail: "archived event does not hash to its leaf (modified)"})
-				}
-			}
+		bc, err := a.checkBatch(ctx, log, m) // verify.go
+		if err != nil {
+			return nil, err
 		}
-		if len(inBatch) > 0 && !unreadable {
-			rep.Problems = append(rep.Problems, Problem{Key: k, Detail: fmt.Sprintf("%d seqs of the manifest have no row", len(inBatch))})
+		rep.Events += bc.rows
+		for _, f := range bc.findings {
+			p := Problem{Key: cmp.Or(f.file, k), Detail: f.detail}
+			if f.seq >= 0 {
+				p.Seq = f.seq
+			}
+			rep.Problems = append(rep.Problems, p)
 		}
 	}
 	return rep, nil
@@ -172,20 +144,6 @@ func newSeqIndex(rs []trailseal.SeqRange) map[int64]bool {
 		}
 	}
 	return m
-}
-
-func leafHashes(ctx context.Context, log trailseal.Store, name string, rs []trailseal.SeqRange) (map[int64]tlog.Hash, error) {
-	out := map[int64]tlog.Hash{}
-	for _, r := range rs {
-		ls, err := log.Leaves(ctx, name, r.From, r.To)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range ls {
-			out[l.Seq] = l.Hash
-		}
-	}
-	return out, nil
 }
 
 // Events returns the archived events sel picks, as stored, after checking
