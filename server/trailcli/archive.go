@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -44,9 +45,15 @@ type archiveOpen struct {
 	PublicKey []string `name:"public-key" placeholder:"KEY|FILE" help:"Trust this manifest/checkpoint verifier key (default: the configured signing key's). Repeatable."`
 }
 
-func (o *archiveOpen) open(e *Env) (*trailarchive.Archive, error) {
+// open opens the target and the trusted keys. postgres is the PostgreSQL
+// deployment the archive came from (--postgres): its key is never beside a
+// SQLite file, so it must be configured.
+func (o *archiveOpen) open(e *Env, postgres string) (*trailarchive.Archive, error) {
 	t, err := o.target(e)
 	if err != nil {
+		return nil, err
+	}
+	if err := needConfiguredKey(postgres, &o.SigningFlags, o.PublicKey); err != nil {
 		return nil, err
 	}
 	vs, err := archiveVerifiers(e, &o.SigningFlags, o.PublicKey)
@@ -58,8 +65,8 @@ func (o *archiveOpen) open(e *Env) (*trailarchive.Archive, error) {
 
 // openSelected opens the archive and then checks the batch selection, the
 // common start of the archive commands that read batches.
-func openSelected(e *Env, o *archiveOpen, s *ArchiveSelect) (*trailarchive.Archive, trailarchive.Selection, error) {
-	a, err := o.open(e)
+func openSelected(e *Env, o *archiveOpen, postgres string, s *ArchiveSelect) (*trailarchive.Archive, trailarchive.Selection, error) {
+	a, err := o.open(e, postgres)
 	if err != nil {
 		return nil, trailarchive.Selection{}, err
 	}
@@ -74,11 +81,12 @@ func openSelected(e *Env, o *archiveOpen, s *ArchiveSelect) (*trailarchive.Archi
 type ArchiveListCmd struct {
 	archiveOpen
 	ArchiveSelect
+	PostgresFlag
 }
 
 // Run lists the batches.
 func (c *ArchiveListCmd) Run(e *Env) error {
-	a, sel, err := openSelected(e, &c.archiveOpen, &c.ArchiveSelect)
+	a, sel, err := openSelected(e, &c.archiveOpen, c.Postgres, &c.ArchiveSelect)
 	if err != nil {
 		return err
 	}
@@ -107,24 +115,25 @@ func (c *ArchiveListCmd) Run(e *Env) error {
 type ArchiveVerifyCmd struct {
 	archiveOpen
 	ArchiveSelect
+	PostgresFlag
 	NoStore bool `name:"no-store" help:"Do not compare with the store's leaves (the store is gone or elsewhere): signatures and hashes only."`
 	JSON    bool `name:"json" help:"Print the report as JSON."`
 }
 
 // Run verifies and exits 1 on any problem.
 func (c *ArchiveVerifyCmd) Run(e *Env) error {
-	a, sel, err := openSelected(e, &c.archiveOpen, &c.ArchiveSelect)
+	a, sel, err := openSelected(e, &c.archiveOpen, c.Postgres, &c.ArchiveSelect)
 	if err != nil {
 		return err
 	}
 	var log trailseal.Store
 	if !c.NoStore {
-		s, err := e.OpenStore(false)
+		st, _, closeStore, err := e.openSealed(c.Postgres, false) // integrity.go
 		if err != nil {
 			return err
 		}
-		defer s.Close()
-		log = s
+		defer closeStore()
+		log = st
 	}
 	rep, err := a.Verify(e.Ctx, log, sel)
 	if err != nil {
@@ -156,6 +165,7 @@ func (c *ArchiveVerifyCmd) Run(e *Env) error {
 type ArchiveRestoreCmd struct {
 	archiveOpen
 	ArchiveSelect
+	PostgresFlag
 }
 
 // Run prints the events of the selected batches as JSON Lines, oldest
@@ -166,7 +176,7 @@ func (c *ArchiveRestoreCmd) Run(e *Env) error {
 	if c.Tenant == "" {
 		return Usagef("--tenant is required (restore one tenant at a time)")
 	}
-	a, sel, err := openSelected(e, &c.archiveOpen, &c.ArchiveSelect)
+	a, sel, err := openSelected(e, &c.archiveOpen, c.Postgres, &c.ArchiveSelect)
 	if err != nil {
 		return err
 	}
@@ -181,8 +191,11 @@ func (c *ArchiveRestoreCmd) Run(e *Env) error {
 }
 
 // queryArchive runs q over the archive for `trail query --archive`.
-func (e *Env) queryArchive(o *archiveOpen, q trail.Query, asJSON bool) error {
-	a, err := o.open(e)
+// Archived events are in their stored form: they are revealed with the
+// privacy keys of the store they came from (PostgreSQL when postgres is
+// set, else --db), like `trail query` (privacy.go).
+func (e *Env) queryArchive(o *archiveOpen, postgres string, q trail.Query, asJSON bool) error {
+	a, err := o.open(e, postgres)
 	if err != nil {
 		return err
 	}
@@ -190,18 +203,12 @@ func (e *Env) queryArchive(o *archiveOpen, q trail.Query, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	// Archived events are in their stored form: reveal them with the keys
-	// of the store they came from, like `trail query` (privacy.go).
-	s, err := e.OpenStore(false)
+	b, err := e.openEvents(postgres, false) // store.go
 	if err != nil {
 		return fmt.Errorf("the store's keys are needed to read archived events: %w", err)
 	}
-	defer s.Close()
-	p, err := e.SQLitePrivacy(s)
-	if err != nil {
-		return err
-	}
-	if err := e.revealEvents(p, page.Events); err != nil {
+	defer b.close()
+	if err := e.revealEvents(b.p, page.Events); err != nil {
 		return err
 	}
 	if asJSON {
@@ -217,4 +224,14 @@ func (e *Env) queryArchive(o *archiveOpen, q trail.Query, asJSON bool) error {
 		fmt.Fprintf(e.Stderr, "more events: repeat with --cursor %s\n", page.Next)
 	}
 	return nil
+}
+
+// needConfiguredKey refuses, for a PostgreSQL deployment, to fall back on the
+// signing key beside a SQLite file: a server database's key is configured
+// (--signing-key-file, $TRAIL_SIGNING_KEY) or its public key given.
+func needConfiguredKey(postgres string, sf *SigningFlags, publicKeys []string) error {
+	if postgres == "" || len(publicKeys) > 0 || sf.SigningKeyFile != "" || os.Getenv(trailseal.SigningKeyEnv) != "" {
+		return nil
+	}
+	return Usagef("--postgres: give the checkpoint verifier key (--public-key KEY|FILE) or the signing key (--signing-key-file, $%s)", trailseal.SigningKeyEnv)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailarchive"
 	"github.com/trailhq/trail/server/trailserver"
 	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailpgx"
@@ -178,6 +179,8 @@ func (c *SealCmd) Run(e *Env) error {
 type VerifyCmd struct {
 	SigningFlags
 	PostgresFlag
+	// --archive-to: also verify the ranges retention archived there.
+	ArchiveFlags
 	Tenant      string   `name:"tenant" placeholder:"T" help:"Verify only this tenant's log (_platform: the platform events)."`
 	Checkpoints []string `name:"checkpoint" placeholder:"FILE" help:"A checkpoint kept outside the store (a signed note, or \"trail checkpoints export\" JSON): the store must still contain it. Repeatable."`
 	PublicKey   []string `name:"public-key" placeholder:"KEY|FILE" help:"Trust this checkpoint verifier key (default: the configured signing key's). Repeatable."`
@@ -185,7 +188,9 @@ type VerifyCmd struct {
 	JSON        bool     `name:"json" help:"Print the report as JSON."`
 }
 
-// Run verifies and exits non-zero on any problem.
+// Run verifies and exits non-zero on any problem: the store's logs, and
+// with an archive target every range retention archived there
+// (trailarchive.Verifier).
 func (c *VerifyCmd) Run(e *Env) error {
 	var notes [][]byte
 	for _, file := range c.Checkpoints {
@@ -195,16 +200,32 @@ func (c *VerifyCmd) Run(e *Env) error {
 		}
 		notes = append(notes, ns...)
 	}
+	if err := needConfiguredKey(c.Postgres, &c.SigningFlags, c.PublicKey); err != nil && c.ArchiveTo != "" {
+		return err
+	}
 	verifiers, err := c.verifiers(e)
 	if err != nil {
 		return err
+	}
+	var arc *trailarchive.Archive
+	if c.ArchiveTo != "" {
+		t, err := c.target(e)
+		if err != nil {
+			return err
+		}
+		arc = &trailarchive.Archive{Target: t, Verifiers: verifiers, Origin: c.origin()}
 	}
 	st, _, closeStore, err := e.openSealed(c.Postgres, false)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	v := &trailseal.Verifier{Store: st, Verifiers: verifiers, Origin: c.origin()}
+	v := &trailarchive.Verifier{Log: &trailseal.Verifier{Store: st, Verifiers: verifiers, Origin: c.origin()}, Archive: arc}
+	if b := retentionOf(st); b != nil {
+		v.Purges = b
+	} else if arc != nil {
+		return errors.New("--archive-to: this store does not record which archive holds its purged events yet: check the archive with \"trail archive verify\"")
+	}
 	if f, ok := e.Stderr.(*os.File); c.Progress || (ok && isTerminal(f)) {
 		bar := &progressBar{w: e.Stderr}
 		v.Progress = bar.update
@@ -218,6 +239,7 @@ func (c *VerifyCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
+	ar := rep.Archive
 	if c.JSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintf(e.Stdout, "%s\n", b)
@@ -225,24 +247,83 @@ func (c *VerifyCmd) Run(e *Env) error {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(e.Stdout, formatProblem(p))
 		}
-		var covered, purged int64
-		for _, l := range rep.Logs {
-			covered += l.Covered
-			purged += l.Purged
+		for _, p := range ar.Problems {
+			fmt.Fprintln(e.Stdout, formatArchiveProblem(p))
 		}
-		fmt.Fprintf(e.Stdout, "Verified %d events in %d logs (%d under a verified checkpoint).\n", rep.Events, len(rep.Logs), covered)
-		if purged > 0 {
-			fmt.Fprintf(e.Stdout, "%d sealed events were purged by retention: their leaves and tree hashes still verify.\n", purged)
-		}
+		c.printSummary(e, rep)
 	}
 	if !rep.OK() {
-		n := int64(len(rep.Problems)) + rep.Omitted
+		n := int64(len(rep.Problems)) + rep.Omitted + int64(len(ar.Problems)) + ar.Omitted
 		return fmt.Errorf("verification FAILED: %d problem(s) found", n)
 	}
 	if !c.JSON {
-		fmt.Fprintln(e.Stdout, "OK: every event matches its leaf and every checkpoint verifies.")
+		if ar.Checked && ar.Archived > 0 {
+			fmt.Fprintln(e.Stdout, "OK: every event matches its leaf, every checkpoint verifies, and every archived range is in the archive.")
+		} else {
+			fmt.Fprintln(e.Stdout, "OK: every event matches its leaf and every checkpoint verifies.")
+		}
 	}
 	return nil
+}
+
+// printSummary prints what was verified, and what was not.
+func (c *VerifyCmd) printSummary(e *Env, rep *trailarchive.Report) {
+	var covered, purged int64
+	for _, l := range rep.Logs {
+		covered += l.Covered
+		purged += l.Purged
+	}
+	ar := rep.Archive
+	if ar.Checked {
+		fmt.Fprintf(e.Stdout, "Verified %d hot and %d archived events in %d logs (%d leaves, %d under a verified checkpoint).\n",
+			rep.Events-purged, ar.Events, len(rep.Logs), rep.Events, covered)
+	} else {
+		fmt.Fprintf(e.Stdout, "Verified %d events in %d logs (%d under a verified checkpoint).\n", rep.Events, len(rep.Logs), covered)
+	}
+	if purged > 0 {
+		fmt.Fprintf(e.Stdout, "%d sealed events were purged by retention: their leaves and tree hashes still verify.\n", purged)
+	}
+	switch {
+	case ar.Checked && ar.Archived > 0:
+		fmt.Fprintf(e.Stdout, "%d purged events are archived in %d batches of %s, checked against their leaves; %d were deleted by policy.\n",
+			ar.Archived, ar.Batches, c.ArchiveTo, ar.Deleted)
+	case !ar.Checked && ar.Archived > 0:
+		fmt.Fprintf(e.Stdout, "note: %d archived events were not checked: give the archive (--archive-to DIR|s3://bucket/prefix, or $%s) to verify them against their leaves.\n",
+			ar.Archived, trailarchive.ArchiveEnv)
+	}
+	if n := len(ar.Unlisted); n > 0 {
+		fmt.Fprintf(e.Stdout, "note: %d manifests in %s are named by no purge of this store (a run that stopped before purging, or another store's batches): not checked.\n", n, c.ArchiveTo)
+	}
+}
+
+// retentionOf returns the retention backend of the store st, or nil when
+// its kind has none.
+func retentionOf(st trailseal.Store) trailarchive.Backend {
+	switch s := st.(type) {
+	case *trailsqlite.Store:
+		return trailarchive.NewSQLite(s)
+	case *trailpgx.Store:
+		return trailarchive.NewPostgres(s)
+	}
+	return nil
+}
+
+// formatArchiveProblem places an archive problem like formatProblem: tenant,
+// seqs, kind, then the batch (and file) and what is wrong.
+func formatArchiveProblem(p trailarchive.CoverageProblem) string {
+	tenant := strconv.Quote(p.Tenant)
+	if p.Tenant == "" && p.Log == trailseal.PlatformLog {
+		tenant = "(platform)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "PROBLEM tenant %s seq %s: %s: batch %s", tenant, p.Seqs(), strings.ReplaceAll(string(p.Kind), "_", " "), p.Key)
+	if p.File != "" {
+		b.WriteString(" file " + p.File)
+	}
+	if p.Detail != "" {
+		b.WriteString(": " + oneLine(p.Detail))
+	}
+	return b.String()
 }
 
 // formatProblem names the place: tenant, sequence and kind.

@@ -38,7 +38,7 @@ func (c *QueryCmd) Run(e *Env) error {
 		return err
 	}
 	if c.Archive {
-		return e.queryArchive(&c.archiveOpen, q, c.JSON)
+		return e.queryArchive(&c.archiveOpen, c.Postgres, q, c.JSON)
 	}
 	return e.runQuery(c.Postgres, q, c.JSON, printTable)
 }
