@@ -200,7 +200,7 @@ func (c *VerifyCmd) Run(e *Env) error {
 		}
 		notes = append(notes, ns...)
 	}
-	if err := needConfiguredKey(c.Postgres, &c.SigningFlags, c.PublicKey); err != nil && c.ArchiveTo != "" {
+	if err := needConfiguredKey(c.Postgres, &c.SigningFlags, c.PublicKey); err != nil {
 		return err
 	}
 	verifiers, err := c.verifiers(e)

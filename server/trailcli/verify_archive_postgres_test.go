@@ -1,0 +1,156 @@
+package trailcli
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailarchive"
+	"github.com/trailhq/trail/trailpgx"
+	"github.com/trailhq/trail/trailprivacy"
+)
+
+// On PostgreSQL (--postgres): `trail verify --archive-to` passes over hot
+// and archived events after `retention run`, and names the batch of an
+// edited file; `trail archive list|verify|restore` and `trail query
+// --archive` read the archive with the deployment's keys, the latter
+// revealing protected fields with the PostgreSQL store's privacy keys.
+func TestVerifyArchivePostgres(t *testing.T) {
+	const email = "pat.archived@example.org"
+	dsn := freshPostgresDB(t)
+	ctx := context.Background()
+	var mk [32]byte
+	rand.Read(mk[:])
+	master := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(master, []byte(base64.StdEncoding.EncodeToString(mk[:])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// acme's events over two years, with a protected e-mail address,
+	// written in their stored form as `trail serve --postgres` would.
+	st, err := trailpgx.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kms, _, err := trailprivacy.OpenMasterKey(trailprivacy.MasterKeyConfig{File: master})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := trailprivacy.NewSQLKeyStoreIn(db, st.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := trailprivacy.New(ctx, trailprivacy.Config{KMS: kms, Keys: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := []string{"auth.login", "billing.invoice", "user.update"}
+	var evs []trail.Event
+	for d := 730; d > 0; d -= 2 {
+		at := time.Now().Add(-time.Duration(d) * 24 * time.Hour)
+		ev := trail.Event{ID: uuid.Must(uuid.NewV7()), OccurredAt: at, RecordedAt: at, Tenant: "acme",
+			Actor:  trail.Actor{Type: trail.ActorUser, ID: "u1", Email: email},
+			Action: actions[d%3], Target: trail.Target{Type: "user", ID: "u1"}, Description: fmt.Sprint("day ", d)}
+		if err := ev.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Transform(ctx, &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if _, err := st.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st.Close()
+
+	key := filepath.Join(t.TempDir(), "signing.key")
+	arc := filepath.Join(t.TempDir(), "archive")
+	mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", key)
+	pg := []string{"--postgres", dsn, "--signing-key-file", key}
+	trailPG := func(args ...string) result {
+		t.Helper()
+		return mustRun(t, "", env{}, append(args, pg...)...)
+	}
+	trailPG("seal")
+	mustRun(t, "", env{}, "retention", "set", "--keep", "365d", "--postgres", dsn)
+	mustRun(t, "", env{}, "retention", "set", "--action", "auth.*", "--keep", "90d", "--then", "delete", "--postgres", dsn)
+	out := trailPG("retention", "run", "--archive-to", arc).stdout
+	m := regexp.MustCompile(`Archived (\d+) events in (\d+) batches`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Fatalf("retention run: %q", out)
+	}
+
+	v := trailPG("verify", "--archive-to", arc).stdout
+	if !strings.Contains(v, " hot and "+m[1]+" archived events in 1 logs") || !strings.Contains(v, "every archived range is in the archive") {
+		t.Fatalf("verify --postgres --archive-to:\n%s", v)
+	}
+	if v := trailPG("verify").stdout; !strings.Contains(v, "note: "+m[1]+" archived events were not checked") {
+		t.Fatalf("verify --postgres without a target:\n%s", v)
+	}
+	if a := trailPG("archive", "verify", "--archive-to", arc).stdout; a != fmt.Sprintf("OK: %s batches, %s archived events verified against their leaves in the store.\n", m[2], m[1]) {
+		t.Fatalf("archive verify --postgres: %q", a)
+	}
+	list := trailPG("archive", "list", "--archive-to", arc).stdout
+	if strings.Count(list, "\nacme ") < 10 {
+		t.Fatalf("archive list --postgres:\n%s", list)
+	}
+	restored := trailPG("archive", "restore", "--archive-to", arc, "--tenant", "acme").stdout
+	if strings.Contains(restored, email) || !strings.Contains(restored, "enc:v1:") {
+		t.Fatalf("archive restore prints the stored form: %.300s", restored)
+	}
+	q := mustRun(t, "", env{}, "--master-key-file", master, "query", "--archive", "--archive-to", arc, "--postgres", dsn,
+		"--signing-key-file", key, "--tenant", "acme", "--json", "--limit", "1000").stdout
+	if strings.Count(q, email) < 10 || strings.Contains(q, "enc:v1:") {
+		t.Fatalf("query --archive --postgres does not reveal: %.300s", q)
+	}
+	// Without a configured key, a PostgreSQL deployment's archive is not
+	// checked with a key found beside some SQLite file.
+	if r := run(t, "", env{}, "archive", "verify", "--archive-to", arc, "--postgres", dsn); r.code != ExitUsage || !strings.Contains(r.stderr, "--public-key") {
+		t.Fatalf("archive verify --postgres without a key: %d %q", r.code, r.stderr)
+	}
+
+	// An edited archive file: both verifications name it.
+	keys, err := (&trailarchive.Dir{Root: arc}).List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest string
+	for _, k := range keys {
+		if trailarchive.IsManifestKey(k) {
+			manifest = k
+			break
+		}
+	}
+	data := filepath.Join(arc, filepath.FromSlash(strings.TrimSuffix(manifest, trailarchive.ManifestSuffix)+".parquet"))
+	b, _ := os.ReadFile(data)
+	b[len(b)/2] ^= 0x10
+	os.WriteFile(data, b, 0o600)
+	r := run(t, "", env{}, append([]string{"verify", "--archive-to", arc}, pg...)...)
+	if r.code != ExitFailure || !strings.Contains(r.stdout, `PROBLEM tenant "acme" seq `) || !strings.Contains(r.stdout, "archive file edited or corrupted: batch "+manifest) {
+		t.Fatalf("verify --postgres after an edit: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := run(t, "", env{}, append([]string{"archive", "verify", "--archive-to", arc}, pg...)...); r.code != ExitFailure || !strings.Contains(r.stdout, "SHA-256") {
+		t.Fatalf("archive verify --postgres after an edit: exit %d\n%s", r.code, r.stdout)
+	}
+}
