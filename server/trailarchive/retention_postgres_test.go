@@ -261,6 +261,8 @@ func TestPostgresPurgeGuard(t *testing.T) {
 		{"writer sets a policy", "trail_writer", "INSERT INTO " + f.pg.Table("retention_policies") + " (keep_hours, then_do) VALUES (1, 'delete')", nil, "42501"},
 		{"owner deletes", "", "DELETE FROM " + events + " WHERE id = $1", []any{id}, "42501"},
 		{"owner truncates", "", "TRUNCATE " + events, nil, "42501"},
+		{"owner deletes an ID", "", "DELETE FROM " + f.pg.Table("event_ids") + " WHERE id = $1", []any{id}, "42501"},
+		{"owner deletes no ID", "", "DELETE FROM " + f.pg.Table("event_ids") + " WHERE false", nil, "42501"},
 		{"owner truncates seal_purges", "", "TRUNCATE " + f.pg.Table("seal_purges"), nil, "42501"},
 	}
 	for _, tt := range tests {
@@ -372,4 +374,55 @@ func TestPostgresPurgeSkipsGoneAndUnsealed(t *testing.T) {
 	if err != nil || len(rs) != 2 || rs[0].From != 0 || rs[0].To != 2 || rs[1].From != 2 || rs[1].To != 3 {
 		t.Fatalf("purged: %+v, %v", rs, err)
 	}
+}
+
+// A fully expired month whose partition cannot be detached in time (a long
+// transaction reads the events table, so DETACH's ACCESS EXCLUSIVE lock is
+// not granted within purge_event_ids' lock_timeout) is purged row by row
+// instead: the run succeeds, the reader is never blocked, and writers queue
+// behind the waiting DETACH for at most the lock_timeout.
+func TestPostgresPartitionBusyFallsBackToRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := openFixture(t, onPostgres)
+	jan := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.appendEvents(t, month(jan, 20))
+	f.seal(t)
+	if err := f.backend.SetPolicy(ctx, Policy{Keep: 30 * Day, Then: ThenDelete}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := testPool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback(ctx)
+	var n int
+	if err := reader.QueryRow(ctx, "SELECT count(*) FROM "+f.pg.Table("events")).Scan(&n); err != nil || n != 20 {
+		t.Fatal(n, err)
+	}
+	r := f.runner(t, nil)
+	plan, err := r.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := r.Run(ctx, plan)
+	took := time.Since(start)
+	if err != nil || res.Purged != 20 {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("the purge waited %s for the lock", took)
+	}
+	if !slices.Contains(f.partitions(t), "events_p202501") {
+		t.Fatal("the partition was detached under a reader")
+	}
+	if err := reader.QueryRow(ctx, "SELECT count(*) FROM "+f.pg.Table("events")).Scan(&n); err != nil {
+		t.Fatalf("the reader failed: %v", err)
+	}
+	reader.Rollback(ctx)
+	if f.count(t, "acme")+f.count(t, "globex") != 0 {
+		t.Fatal("rows left")
+	}
+	f.verifyStore(t)
 }

@@ -32,6 +32,14 @@ REVOKE ALL ON @schema@.retention_policies, @schema@.retention_holds FROM PUBLIC;
 -- events were deleted without an archive, and for purge_events).
 ALTER TABLE @schema@.seal_purges ADD COLUMN archive text NOT NULL DEFAULT '';
 
+-- The guard on event_ids fires once per statement instead of once per row:
+-- the same refusal (any UPDATE, and any DELETE outside a purge function,
+-- even one that matches no row), without a PL/pgSQL call per deleted row,
+-- which made removing a month's IDs cost ten times the delete itself.
+DROP TRIGGER event_ids_append_only ON @schema@.event_ids;
+CREATE TRIGGER event_ids_append_only BEFORE UPDATE OR DELETE ON @schema@.event_ids
+	FOR EACH STATEMENT EXECUTE FUNCTION @schema@.forbid_change();
+
 -- purge_event_ids removes the sealed events named by p_ids, with their
 -- event_ids and seal_pending rows, and records in seal_purges, in the same
 -- transaction, the seqs of the events it actually removed: one row per
