@@ -157,14 +157,25 @@ func (b *Postgres) ReleaseHold(ctx context.Context, tenant, subject string) (boo
 	return n > 0, nil
 }
 
-// Purge implements Backend: PurgeBatches of one batch. Its events may span
-// months; each month is its own transaction.
+// Purge implements Backend, in one transaction whatever months the events
+// span (a partition among them that they fill is dropped).
 func (b *Postgres) Purge(ctx context.Context, log string, leaves []trailseal.SealedEvent, archive string) (int64, error) {
-	bt := &Batch{Log: log, Tenant: trailseal.TenantOf(log), Then: ThenDelete, Leaves: leaves}
-	if archive != "" {
-		bt.Then, bt.Key = ThenArchive, archive
+	var items []purgeItem
+	seen := map[[16]byte]bool{}
+	for i := range leaves {
+		if l := &leaves[i]; l.Event != nil && !seen[l.EventID] {
+			seen[l.EventID] = true
+			items = append(items, purgeItem{l, archive})
+		}
 	}
-	return b.PurgeBatches(ctx, []*Batch{bt}, nil)
+	if len(items) == 0 {
+		return 0, nil
+	}
+	n, err := b.purge(ctx, items)
+	if err != nil && !errors.Is(err, ErrHeld) {
+		return 0, fmt.Errorf("trailarchive: purge %s: %w", log, err)
+	}
+	return n, err
 }
 
 // purgeItem is one event to purge and the archive holding it.
@@ -210,7 +221,7 @@ func (b *Postgres) PurgeBatches(ctx context.Context, batches []*Batch, progress 
 			return n, err
 		}
 		items := months[m]
-		k, err := b.purgeMonth(ctx, items)
+		k, err := b.purge(ctx, items)
 		if err != nil {
 			if errors.Is(err, ErrHeld) {
 				return n, err
@@ -226,7 +237,8 @@ func (b *Postgres) PurgeBatches(ctx context.Context, batches []*Batch, progress 
 	return n, nil
 }
 
-func (b *Postgres) purgeMonth(ctx context.Context, items []purgeItem) (int64, error) {
+// purge removes items in one transaction that re-reads the holds first.
+func (b *Postgres) purge(ctx context.Context, items []purgeItem) (int64, error) {
 	var n int64
 	err := b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+b.S.Table("retention_holds")+` IN SHARE MODE`); err != nil {
