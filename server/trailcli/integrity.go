@@ -273,11 +273,16 @@ func (c *VerifyCmd) printSummary(e *Env, rep *trailarchive.Report) {
 		covered += l.Covered
 		purged += l.Purged
 	}
+	// rep.Events counts leaves: purged ones are not events checked.
 	ar := rep.Archive
-	if ar.Checked {
+	switch {
+	case ar.Checked:
 		fmt.Fprintf(e.Stdout, "Verified %d hot and %d archived events in %d logs (%d leaves, %d under a verified checkpoint).\n",
 			rep.Events-purged, ar.Events, len(rep.Logs), rep.Events, covered)
-	} else {
+	case purged > 0:
+		fmt.Fprintf(e.Stdout, "Verified %d hot events in %d logs (%d leaves, %d under a verified checkpoint).\n",
+			rep.Events-purged, len(rep.Logs), rep.Events, covered)
+	default:
 		fmt.Fprintf(e.Stdout, "Verified %d events in %d logs (%d under a verified checkpoint).\n", rep.Events, len(rep.Logs), covered)
 	}
 	if purged > 0 {
