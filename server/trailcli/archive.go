@@ -49,7 +49,7 @@ type archiveOpen struct {
 // deployment the archive came from (--postgres): its key is never beside a
 // SQLite file, so it must be configured.
 func (o *archiveOpen) open(e *Env, postgres string) (*trailarchive.Archive, error) {
-	t, err := o.target(e)
+	t, err := readTarget(e, &o.ArchiveFlags)
 	if err != nil {
 		return nil, err
 	}
@@ -234,4 +234,19 @@ func needConfiguredKey(postgres string, sf *SigningFlags, publicKeys []string) e
 		return nil
 	}
 	return Usagef("--postgres: give the checkpoint verifier key (--public-key KEY|FILE) or the signing key (--signing-key-file, $%s)", trailseal.SigningKeyEnv)
+}
+
+// readTarget opens the archive target to read: a directory must exist (a
+// mistyped path would otherwise read as an empty archive).
+func readTarget(e *Env, f *ArchiveFlags) (trailarchive.Target, error) {
+	t, err := f.target(e)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := t.(*trailarchive.Dir); ok {
+		if _, err := os.Stat(d.Root); err != nil {
+			return nil, Usagef("--archive-to: %v", err)
+		}
+	}
+	return t, nil
 }

@@ -209,7 +209,7 @@ func (c *VerifyCmd) Run(e *Env) error {
 	}
 	var arc *trailarchive.Archive
 	if c.ArchiveTo != "" {
-		t, err := c.target(e)
+		t, err := readTarget(e, &c.ArchiveFlags) // archive.go
 		if err != nil {
 			return err
 		}

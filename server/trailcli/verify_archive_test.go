@@ -141,6 +141,10 @@ func TestVerifyArchive(t *testing.T) {
 	t.Run("no target", func(t *testing.T) {
 		t.Parallel()
 		s := newArchivedStore(t)
+		// A mistyped directory is bad input, not an archive that lost every batch.
+		if r := run(t, s.db, env{}, "verify", "--archive-to", s.arc+"-typo"); r.code != ExitUsage || !strings.Contains(r.stderr, "--archive-to") || strings.Count(r.stderr, "\n") != 1 {
+			t.Fatalf("verify --archive-to a missing directory: %d %q %q", r.code, r.stdout, r.stderr)
+		}
 		out := mustRun(t, s.db, env{}, "verify").stdout
 		want := fmt.Sprintf("note: %d archived events were not checked", s.archived)
 		if !strings.Contains(out, want) || !strings.Contains(out, "--archive-to") || !strings.Contains(out, "OK:") {
