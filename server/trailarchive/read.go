@@ -104,9 +104,10 @@ type VerifyReport struct {
 // Verify checks every batch sel picks: the manifest's signature (and its
 // checkpoint's), each file's SHA-256 and row count, that the rows are
 // exactly the manifest's seqs, and — when log is not nil — that every
-// archived event's leaf hash is the stored leaf at its seq. Together with
-// `trail verify` over the store's tree, that proves each archived event is
-// the one sealed.
+// archived event's leaf hash is the stored leaf at its seq. It starts from
+// the archive, so it cannot see a batch that is gone; Coverage starts from
+// the store's purges and can (Verifier: both checks of `trail verify`). An
+// error means the target or the store failed.
 func (a *Archive) Verify(ctx context.Context, log trailseal.Store, sel Selection) (*VerifyReport, error) {
 	keys, err := a.ManifestKeys(ctx, sel)
 	if err != nil {

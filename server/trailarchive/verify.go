@@ -158,12 +158,13 @@ type PurgeLister interface {
 	Purged(ctx context.Context, log string) ([]PurgedRange, error)
 }
 
-// planCoverage reads the purged ranges of logs from pl (none when nil), groups the archived
-// ones by manifest key and, when a is not nil, opens and verifies each
-// manifest (a missing or bad one is a problem) and lists the target's
-// manifests that no range names.
-func planCoverage(ctx context.Context, a *Archive, log trailseal.Store, pl PurgeLister, logs []string) (*coverage, error) {
-	c := &coverage{a: a, log: log, rep: &CoverageReport{Checked: a != nil, Problems: []CoverageProblem{}}, maxProblems: MaxCoverageProblems}
+// planCoverage reads the purged ranges of logs from pl (none when nil),
+// groups the archived ones by manifest key and, when a is not nil, opens and
+// verifies each manifest (a missing or bad one is a problem) and lists the
+// target's manifests that no range names. st is the store whose leaves the
+// archived events are checked against.
+func planCoverage(ctx context.Context, a *Archive, st trailseal.Store, pl PurgeLister, logs []string) (*coverage, error) {
+	c := &coverage{a: a, log: st, rep: &CoverageReport{Checked: a != nil, Problems: []CoverageProblem{}}, maxProblems: MaxCoverageProblems}
 	named := map[string]bool{}
 	for _, log := range logs {
 		var rs []PurgedRange
