@@ -34,16 +34,24 @@ func verifyProcCPU() time.Duration {
 //
 //	go test -run '^$' -bench PgxVerify -benchtime 3x -cpu 1,2 ./trailpgx/
 func BenchmarkPgxVerify(b *testing.B) {
-	const n = 20000
+	// 20 tenants (logs) of ~1,000 events, as a verify of a real store sees.
+	pgxVerifyBench(b, 20000, func(i int) string { return fmt.Sprintf("t%d", i%20) })
+}
+
+// BenchmarkPgxVerifyTinyTenants is BenchmarkPgxVerify over 10,000 tenants
+// of ~2 events each, where per-log work (queries, checkpoint signatures),
+// not the events, is what verification costs.
+func BenchmarkPgxVerifyTinyTenants(b *testing.B) {
+	pgxVerifyBench(b, 20000, func(i int) string { return fmt.Sprintf("t%d", i%10000) })
+}
+
+func pgxVerifyBench(b *testing.B, n int, tenant func(i int) string) {
 	p := benchPool(b)
 	s := benchStore(b, p)
 	ctx := context.Background()
 	evs := benchEvents(n, rand.New(rand.NewPCG(1, 2)))
 	for i := range evs {
-		// 20 tenants (logs) of ~1,000 events, as a verify of a real store
-		// sees; benchEvents spreads over 10,000 tenants, where verify's
-		// per-log work (queries, checkpoint signatures) dominates.
-		evs[i].Tenant = fmt.Sprintf("t%d", i%20)
+		evs[i].Tenant = tenant(i)
 	}
 	if _, err := s.Append(ctx, evs); err != nil {
 		b.Fatal(err)
@@ -86,7 +94,7 @@ func BenchmarkPgxVerify(b *testing.B) {
 		rep, err := v.Verify(ctx, nil)
 		verT += time.Since(t1)
 		verCPU += verifyProcCPU() - c1
-		if err != nil || !rep.OK() || rep.Events != n {
+		if err != nil || !rep.OK() || rep.Events != int64(n) {
 			b.Fatal(err, rep)
 		}
 		events += rep.Events

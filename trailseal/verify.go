@@ -204,25 +204,81 @@ func (v *Verifier) Verify(ctx context.Context, opt *VerifyOptions) (*Report, err
 		rep.Problems = append(rep.Problems, Problem{Seq: -1, With: -1, Kind: cpKind(err),
 			Detail: fmt.Sprintf("checkpoint file %d: %v", i+1, err)})
 	}
+	sizes, err := v.treeSizes(ctx, logs)
+	if err != nil {
+		return nil, err
+	}
+	var total, done int64
+	for _, n := range sizes {
+		total += n
+	}
+	batch := int64(v.BatchSize)
+	if batch <= 0 {
+		batch = 1000
+	}
+	_, batched := v.Store.(BatchReader)
+	units := planUnits(logs, sizes, batch, batched)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &run{sem: make(chan struct{}, runtime.GOMAXPROCS(0)), cache: &cpCache{m: map[string]openedCP{}},
+		origin: origin, extra: extra, batch: batch}
+	slots := ordered(ctx, len(units), cap(r.sem), func(ctx context.Context, i int) unitResult {
+		in, err := v.readUnit(ctx, r, units[i])
+		return unitResult{in: in, err: err}
+	})
+	for c := range slots {
+		var res unitResult
+		select {
+		case res = <-c:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if res.err != nil {
+			return nil, res.err
+		}
+		for _, in := range res.in {
+			lr, err := v.verifyLog(ctx, rep, r, in, &done, &total)
+			if err != nil {
+				return nil, err
+			}
+			rep.Logs = append(rep.Logs, lr)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+type unitResult struct {
+	in  []*logInput
+	err error
+}
+
+// treeSizes reads every log's size, in one query when the store can.
+func (v *Verifier) treeSizes(ctx context.Context, logs []string) ([]int64, error) {
 	sizes := make([]int64, len(logs))
-	var total int64
+	if br, ok := v.Store.(BatchReader); ok {
+		for lo := 0; lo < len(logs); lo += maxGroupLogs {
+			part := logs[lo:min(lo+maxGroupLogs, len(logs))]
+			m, err := br.TreeSizes(ctx, part)
+			if err != nil {
+				return nil, fmt.Errorf("trailseal: verify: tree sizes: %w", err)
+			}
+			for i, log := range part {
+				sizes[lo+i] = m[log]
+			}
+		}
+		return sizes, nil
+	}
 	for i, log := range logs {
 		n, err := v.Store.TreeSize(ctx, log)
 		if err != nil {
 			return nil, fmt.Errorf("trailseal: verify %q: %w", log, err)
 		}
 		sizes[i] = n
-		total += n
 	}
-	var done int64
-	for i, log := range logs {
-		lr, err := v.verifyLog(ctx, rep, log, sizes[i], origin, extra[log], &done, &total)
-		if err != nil {
-			return nil, err
-		}
-		rep.Logs = append(rep.Logs, lr)
-	}
-	return rep, nil
+	return sizes, nil
 }
 
 func cpKind(err error) Kind {
@@ -258,73 +314,6 @@ func (f frontier) root() tlog.Hash {
 		h = tlog.NodeHash(f[i], h)
 	}
 	return h
-}
-
-// leafBatch is one batch of a log's leaves, read and hashed ahead of the
-// tree pass.
-type leafBatch struct {
-	from, to int64
-	ses      []SealedEvent
-	leaves   []leafHash // recomputed, parallel to ses
-	hashes   []tlog.Hash
-	hashErr  error // stored hashes unreadable (reported as a problem)
-	err      error // leaves unreadable (verification fails)
-}
-
-type leafHash struct {
-	hash tlog.Hash
-	n    int // canonical bytes hashed
-	err  error
-}
-
-// readBatches reads log's leaves and stored hashes batch by batch and
-// recomputes the leaf hashes on every core, one batch ahead of the caller,
-// so that store reads, canonical encoding and the tree pass overlap.
-func (v *Verifier) readBatches(ctx context.Context, log string, size, batch int64) <-chan leafBatch {
-	out := make(chan leafBatch, 1)
-	go func() {
-		defer close(out)
-		for from := int64(0); from < size; from += batch {
-			lb := leafBatch{from: from, to: min(from+batch, size)}
-			lb.ses, lb.err = v.Store.Leaves(ctx, log, lb.from, lb.to)
-			if lb.err == nil {
-				lo, hi := tlog.StoredHashIndex(0, lb.from), tlog.StoredHashIndex(0, lb.to)
-				idx := make([]int64, 0, hi-lo)
-				for x := lo; x < hi; x++ {
-					idx = append(idx, x)
-				}
-				lb.hashes, lb.hashErr = v.Store.ReadHashes(ctx, log, idx)
-				lb.leaves = hashLeaves(lb.ses)
-			}
-			select {
-			case out <- lb:
-			case <-ctx.Done():
-				return
-			}
-			if lb.err != nil {
-				return
-			}
-		}
-	}()
-	return out
-}
-
-// hashLeaves recomputes the leaf hash of every present event, in parallel,
-// with the non-validating encoder (trail.Event.AppendCanonicalStored): it
-// gives Canonical's bytes for every valid event, and for a stored event that
-// was altered into an invalid one, other bytes or an error, so the leaf
-// comparison finds the change either way, at about half the cost.
-func hashLeaves(ses []SealedEvent) []leafHash {
-	return parallelLeafHashesWith(len(ses), func(i int) *trail.Event { return ses[i].Event }, appendStoredCanonical)
-}
-
-// appendStoredCanonical is appendCanonical without the validation.
-func appendStoredCanonical(dst []byte, ev *trail.Event) ([]byte, error) {
-	b, err := ev.AppendCanonicalStored(dst)
-	if err != nil {
-		return dst, fmt.Errorf("trailseal: canonical encoding of event %s: %w", ev.ID, err)
-	}
-	return b, nil
 }
 
 // parallelLeafHashes hashes n events (event(i) nil: skipped) on every core
@@ -366,8 +355,8 @@ type mismatch struct {
 	got, want tlog.Hash
 }
 
-func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size int64, origin string,
-	extra []signedCP, done, total *int64) (LogReport, error) {
+func (v *Verifier) verifyLog(ctx context.Context, rep *Report, r *run, in *logInput, done, total *int64) (LogReport, error) {
+	log, size := in.log, in.cur
 	tenant := TenantOf(log)
 	lr := LogReport{Log: log, Tenant: tenant, Size: size}
 	before, omittedBefore := len(rep.Problems), rep.Omitted
@@ -383,33 +372,17 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 		p.Tenant, p.Log = tenant, log
 		rep.Problems = append(rep.Problems, p)
 	}
+	*total += in.cur - in.size
 
-	// 1. Checkpoints: signatures, origin, agreement with their rows, history.
-	kept, err := v.Store.Checkpoints(ctx, log)
-	if err != nil {
-		return lr, fmt.Errorf("trailseal: verify %q: checkpoints: %w", log, err)
-	}
-	// Read the size after the checkpoints: on a live store the sealer signs
-	// only what it has sealed, so no checkpoint read is larger than the size
-	// read now unless leaves were removed.
-	if n, err := v.Store.TreeSize(ctx, log); err != nil {
-		return lr, fmt.Errorf("trailseal: verify %q: %w", log, err)
-	} else if n != size {
-		*total += n - size
-		size, lr.Size = n, n
-	}
-	all := make([]signedCP, 0, len(kept)+len(extra))
-	for _, cp := range kept {
-		all = append(all, signedCP{Checkpoint: cp})
-	}
-	all = append(all, extra...)
+	// 1. Checkpoints: signatures, origin, agreement with their rows, history
+	// (opened by the read-ahead).
 	var good []signedCP // verified, in history order
-	for _, cp := range all {
+	for _, o := range in.cps {
+		cp, body, err := o.signedCP, o.body, o.err
 		where := "kept checkpoint"
 		if cp.external {
 			where = "checkpoint file"
 		}
-		body, err := OpenCheckpoint([]byte(cp.Note), v.Verifiers, CheckpointOrigin(origin, log))
 		if err != nil {
 			problem(Problem{Seq: -1, With: -1, Kind: cpKind(err), Checkpoint: cp.Size,
 				Detail: fmt.Sprintf("%s of size %d: %v", where, cp.Size, err)})
@@ -455,10 +428,6 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 	}
 
 	// 2. Leaves: recompute, rebuild, compare.
-	batch := int64(v.BatchSize)
-	if batch <= 0 {
-		batch = 1000
-	}
 	var (
 		rebuilt, stored frontier
 		created         []tlog.Hash
@@ -474,47 +443,54 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 	}
 	// Events retention removed: read before the leaves, and once more
 	// before calling a gone event missing (a purge may run meanwhile).
-	var purged seqSet
-	pr, canPurge := v.Store.(PurgeRecorder)
-	readPurged := func() error {
-		rs, err := pr.PurgedRanges(ctx, log)
-		if err != nil {
-			return fmt.Errorf("trailseal: verify %q: purged ranges: %w", log, err)
-		}
-		purged = newSeqSet(rs)
-		return nil
-	}
-	if canPurge {
-		if err := readPurged(); err != nil {
-			return lr, err
-		}
-	}
+	purged := newSeqSet(in.purged)
 	reread := false
 	isPurged := func(seq int64) (bool, error) {
-		if !canPurge {
+		if !in.canPurge {
 			return false, nil
 		}
 		if !purged.contains(seq) && !reread {
 			reread = true // at most once per log
-			if err := readPurged(); err != nil {
-				return false, err
+			rs, err := v.Store.(PurgeRecorder).PurgedRanges(ctx, log)
+			if err != nil {
+				return false, fmt.Errorf("trailseal: verify %q: purged ranges: %w", log, err)
 			}
+			purged = newSeqSet(rs)
 		}
 		return purged.contains(seq), nil
 	}
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	batches := v.readBatches(bctx, log, size, batch)
-	for from := int64(0); from < size; from += batch {
-		var lb leafBatch
-		select {
-		case lb = <-batches:
-		case <-ctx.Done():
-			return lr, ctx.Err()
+	next := func() (leafBatch, bool) {
+		if len(in.batches) == 0 {
+			return leafBatch{}, false
+		}
+		lb := in.batches[0]
+		in.batches = in.batches[1:]
+		return lb, true
+	}
+	if in.stream {
+		bctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		slots := v.readBatches(bctx, r, log, size)
+		next = func() (leafBatch, bool) {
+			c, ok := <-slots
+			if !ok {
+				return leafBatch{}, false
+			}
+			return <-c, true
+		}
+	}
+	for {
+		lb, ok := next()
+		if !ok {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return lr, err
 		}
 		if lb.err != nil {
 			return lr, fmt.Errorf("trailseal: verify %q: leaves %d..%d: %w", log, lb.from, lb.to, lb.err)
 		}
+		from := lb.from
 		to, ses, hashes := lb.to, lb.ses, lb.hashes
 		lo := tlog.StoredHashIndex(0, from)
 		if lb.hashErr != nil {
@@ -636,6 +612,10 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 		}
 	}
 
+	if err := ctx.Err(); err != nil {
+		return lr, err
+	}
+
 	// 3. Classify leaf mismatches: a hash the tree committed at another
 	// mismatched seq means the events were reordered; otherwise modified.
 	wantAt := make(map[tlog.Hash]int64, len(mism))
@@ -653,9 +633,12 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, log string, size 
 	}
 
 	// 4. Events that bypassed the store's Append.
-	ids, err := v.Store.Unsealed(ctx, log)
-	if err != nil {
-		return lr, fmt.Errorf("trailseal: verify %q: unsealed: %w", log, err)
+	ids := in.unsealed
+	if !in.haveUnsealed {
+		var err error
+		if ids, err = v.Store.Unsealed(ctx, log); err != nil {
+			return lr, fmt.Errorf("trailseal: verify %q: unsealed: %w", log, err)
+		}
 	}
 	for _, id := range ids {
 		problem(Problem{Seq: -1, With: -1, Kind: KindInserted, EventID: id,

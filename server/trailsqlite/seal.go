@@ -319,66 +319,28 @@ func (s *Store) ReadHashes(ctx context.Context, log string, indexes []int64) ([]
 	return out, nil
 }
 
-// Leaves implements trailseal.Store.
+// Leaves implements trailseal.Store: each leaf with its event in one row,
+// through the leaves' primary key and the events' id index (an event
+// retention purged has no row; its leaf keeps a nil Event).
 func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trailseal.SealedEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, event_id, hash FROM trail_seal_leaves
-		WHERE log = ? AND seq >= ? AND seq < ? ORDER BY seq`, log, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("trailsqlite: leaves of %q: %w", log, err)
-	}
-	var out []trailseal.SealedEvent
-	for rows.Next() {
-		var se trailseal.SealedEvent
-		var id, h []byte
-		if err := rows.Scan(&se.Seq, &id, &h); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("trailsqlite: leaves of %q: %w", log, err)
-		}
-		if len(id) != 16 || len(h) != tlog.HashSize {
-			rows.Close()
-			return nil, fmt.Errorf("trailsqlite: leaves of %q: malformed leaf row at seq %d", log, se.Seq)
-		}
-		se.Log, se.EventID, se.Hash = log, uuid.UUID(id), tlog.Hash(h)
-		out = append(out, se)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("trailsqlite: leaves of %q: %w", log, err)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	// The events, in leaf order, through the leaves' primary key and the
-	// events' id index (CROSS JOIN keeps that loop order): one statement per
-	// batch instead of an IN list per chunk, which SQLite had to parse and
-	// bind anew each time. An event retention purged has no row here; its
-	// leaf keeps a nil Event.
-	rows, err = s.db.QueryContext(ctx, `SELECT `+selectCols+` FROM trail_seal_leaves l
-		CROSS JOIN trail_events e ON e.id = l.event_id
+	rows, err := s.db.QueryContext(ctx, `SELECT `+leafEventCols+` FROM trail_seal_leaves l
+		LEFT JOIN trail_events e ON e.id = l.event_id
 		WHERE l.log = ? AND l.seq >= ? AND l.seq < ? ORDER BY l.seq`, log, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
+		return nil, fmt.Errorf("trailsqlite: leaves of %q: %w", log, err)
 	}
 	defer rows.Close()
-	evs := make([]trail.Event, 0, len(out))
-	j := 0
+	var out []trailseal.SealedEvent
+	sc := newLeafScanner(0)
 	for rows.Next() {
-		ev, err := scanEvent(rows)
+		se, err := sc.scan(rows, 0, log)
 		if err != nil {
-			return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
+			return nil, fmt.Errorf("trailsqlite: leaves of %q: %w", log, err)
 		}
-		for j < len(out) && out[j].EventID != ev.ID {
-			j++
-		}
-		if j == len(out) {
-			return nil, fmt.Errorf("trailsqlite: leaves of %q: event %s read out of leaf order", log, ev.ID)
-		}
-		evs = append(evs, ev)
-		out[j].Event = &evs[len(evs)-1]
-		j++
+		out = append(out, se)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("trailsqlite: leaves of %q: events: %w", log, err)
+		return nil, fmt.Errorf("trailsqlite: leaves of %q: %w", log, err)
 	}
 	return out, nil
 }

@@ -1,0 +1,47 @@
+package trailseal
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// LogRange is the half-open range [From, To) of one log's leaf seqs, or of
+// its stored hash indexes (tlog.StoredHashIndex), depending on the call.
+type LogRange struct {
+	Log      string
+	From, To int64
+}
+
+// BatchReader is optionally implemented by a Store that can read many logs
+// in one query per call. Verify uses it for logs with fewer leaves than
+// Verifier.BatchSize: with thousands of tenants of a few events each, one
+// round trip per log and call, not the events, is what a verification costs.
+// Each method is the multi-log form of the Store method it names, with the
+// same semantics for every log; a log the store does not know is simply
+// absent from the answer.
+type BatchReader interface {
+	// CheckpointsOf is Checkpoints for each of logs.
+	CheckpointsOf(ctx context.Context, logs []string) (map[string][]Checkpoint, error)
+	// TreeSizes is TreeSize for each of logs (absent: 0).
+	TreeSizes(ctx context.Context, logs []string) (map[string]int64, error)
+	// LeavesOf is Leaves for each range (Log, [From, To)): out[i] holds the
+	// leaves of ranges[i], by seq.
+	LeavesOf(ctx context.Context, ranges []LogRange) ([][]SealedEvent, error)
+	// HashesOf returns, for each range (Log, stored hash indexes [From,
+	// To)), the stored hashes of the range in index order: out[i][k] is the
+	// hash at index ranges[i].From+k. A range with any hash not stored gets
+	// nil (Verify then asks ReadHashes, whose error it reports).
+	HashesOf(ctx context.Context, ranges []LogRange) ([][]tlog.Hash, error)
+	// UnsealedOf is Unsealed for each of logs, in one statement (one
+	// consistent snapshot).
+	UnsealedOf(ctx context.Context, logs []string) (map[string][]uuid.UUID, error)
+}
+
+// BatchPurgeRecorder is the multi-log form of PurgeRecorder, optionally
+// implemented next to it.
+type BatchPurgeRecorder interface {
+	// PurgedRangesOf is PurgedRanges for each of logs.
+	PurgedRangesOf(ctx context.Context, logs []string) (map[string][]SeqRange, error)
+}
