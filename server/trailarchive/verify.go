@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/tlog"
@@ -236,6 +237,12 @@ func planCoverage(ctx context.Context, a *Archive, st trailseal.Store, pl PurgeL
 func (c *coverage) openManifest(ctx context.Context, lc *logCoverage, k *keyRanges) error {
 	from, to := k.span()
 	p := CoverageProblem{From: from, To: to, Key: k.key}
+	if !validBatchKey(lc.Log, k.key) {
+		// The purge record itself was altered: it cannot name this log's batch.
+		p.Kind, p.Detail = KindManifestBad, fmt.Sprintf("the store's purge record names %q, which is not a batch key of log %s", k.key, lc.Log)
+		c.problem(lc, p)
+		return nil
+	}
 	m, err := c.a.Manifest(ctx, k.key)
 	switch {
 	case errors.Is(err, ErrNotExist):
@@ -255,6 +262,20 @@ func (c *coverage) openManifest(ctx context.Context, lc *logCoverage, k *keyRang
 	}
 	k.m = m
 	return nil
+}
+
+// validBatchKey reports whether key has the shape Runner gives log's batch
+// keys: tenant=LOG/date=YYYY-MM-DD/NAME.manifest.json, with no path tricks.
+func validBatchKey(log, key string) bool {
+	rest, ok := strings.CutPrefix(key, "tenant="+log+"/date=")
+	if !ok || !IsManifestKey(key) || strings.Contains(key, "..") || strings.Contains(key, `\`) {
+		return false
+	}
+	date, name, ok := strings.Cut(rest, "/")
+	if _, err := time.Parse(time.DateOnly, date); err != nil || !ok {
+		return false
+	}
+	return name != ManifestSuffix && !strings.Contains(name, "/")
 }
 
 func count(rs []trailseal.SeqRange) int64 {

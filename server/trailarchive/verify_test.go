@@ -190,6 +190,12 @@ func TestCoverage(t *testing.T) {
 			return CoverageProblem{Tenant: "acme", Log: "acme", Key: keys[0], From: r.From, To: r.To, Kind: KindNotCovered},
 				extraPurges{f.backend, "acme", r}
 		}, "its manifest holds"},
+		{"purge record names a path, not a batch", func(t *testing.T, f *fixture, keys []string) (CoverageProblem, PurgeLister) {
+			// A tampered purge record must be reported, not followed.
+			r := PurgedRange{From: 900000, To: 900002, Archive: "tenant=acme/date=2025-01-01/../../../etc/passwd.manifest.json"}
+			return CoverageProblem{Tenant: "acme", Log: "acme", Key: r.Archive, From: r.From, To: r.To, Kind: KindManifestBad},
+				extraPurges{f.backend, "acme", r}
+		}, "not a batch key of log acme"},
 	}
 	eachBackend(t, func(t *testing.T, kind string) {
 		for _, c := range cases {
