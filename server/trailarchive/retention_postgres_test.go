@@ -238,9 +238,11 @@ func TestPostgresHoldBetweenPlanAndPurge(t *testing.T) {
 	f.verifyStore(t)
 }
 
-// The append-only guard stands: the writer role can neither DELETE events
-// nor call the purge function nor read the retention tables, and even the
-// owner's plain DELETE is refused outside purge_event_ids.
+// The append-only guard stands (per statement since 0006, on the table and
+// on each partition): the writer role can neither DELETE events nor call the
+// purge function nor read the retention tables, and even the owner's plain
+// DELETE, UPDATE or TRUNCATE is refused outside purge_event_ids, whatever
+// it matches.
 func TestPostgresPurgeGuard(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -261,6 +263,8 @@ func TestPostgresPurgeGuard(t *testing.T) {
 		{"writer sets a policy", "trail_writer", "INSERT INTO " + f.pg.Table("retention_policies") + " (keep_hours, then_do) VALUES (1, 'delete')", nil, "42501"},
 		{"owner deletes", "", "DELETE FROM " + events + " WHERE id = $1", []any{id}, "42501"},
 		{"owner truncates", "", "TRUNCATE " + events, nil, "42501"},
+		{"owner deletes from a partition", "", "DELETE FROM " + f.pg.Table(f.partitions(t)[0]), nil, "42501"},
+		{"owner updates nothing", "", "UPDATE " + events + " SET description = 'x' WHERE false", nil, "42501"},
 		{"owner deletes an ID", "", "DELETE FROM " + f.pg.Table("event_ids") + " WHERE id = $1", []any{id}, "42501"},
 		{"owner deletes no ID", "", "DELETE FROM " + f.pg.Table("event_ids") + " WHERE false", nil, "42501"},
 		{"owner truncates seal_purges", "", "TRUNCATE " + f.pg.Table("seal_purges"), nil, "42501"},

@@ -32,13 +32,58 @@ REVOKE ALL ON @schema@.retention_policies, @schema@.retention_holds FROM PUBLIC;
 -- events were deleted without an archive, and for purge_events).
 ALTER TABLE @schema@.seal_purges ADD COLUMN archive text NOT NULL DEFAULT '';
 
--- The guard on event_ids fires once per statement instead of once per row:
--- the same refusal (any UPDATE, and any DELETE outside a purge function,
--- even one that matches no row), without a PL/pgSQL call per deleted row,
--- which made removing a month's IDs cost ten times the delete itself.
+-- The append-only guards on events and event_ids fire once per statement
+-- instead of once per row: the same refusal (any UPDATE, and any DELETE
+-- outside a purge function, even one that matches no row), without a
+-- PL/pgSQL call per deleted row, which made a purge's deletes cost several
+-- times the deletes themselves. Statement triggers are not cloned onto
+-- partitions (a statement naming a partition fires only the partition's), so
+-- every partition gets its own, and ensure_partitions adds it to new ones.
 DROP TRIGGER event_ids_append_only ON @schema@.event_ids;
 CREATE TRIGGER event_ids_append_only BEFORE UPDATE OR DELETE ON @schema@.event_ids
 	FOR EACH STATEMENT EXECUTE FUNCTION @schema@.forbid_change();
+DROP TRIGGER events_append_only ON @schema@.events; -- and its clones on the partitions
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON @schema@.events
+	FOR EACH STATEMENT EXECUTE FUNCTION @schema@.forbid_change();
+DO $$
+DECLARE part regclass;
+BEGIN
+	FOR part IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = format('%I.events', @schema_lit@)::regclass LOOP
+		EXECUTE format('CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %I.forbid_change()',
+			part, @schema_lit@);
+	END LOOP;
+END $$;
+
+-- ensure_partitions, as in 0001, adding both statement guards to each new
+-- partition (grants are kept by CREATE OR REPLACE).
+CREATE OR REPLACE FUNCTION @schema@.ensure_partitions(months timestamptz[]) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET timezone = 'UTC'
+SET lock_timeout = '5s' AS $$
+DECLARE
+	m timestamptz;
+	lo timestamptz;
+	part text;
+	n integer := 0;
+BEGIN
+	FOREACH m IN ARRAY months LOOP
+		CONTINUE WHEN m IS NULL;
+		lo := date_trunc('month', m);
+		part := 'events_p' || to_char(lo, 'YYYYMM');
+		CONTINUE WHEN to_regclass(format('%I.%I', @schema_lit@, part)) IS NOT NULL;
+		BEGIN
+			EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.events FOR VALUES FROM (%L) TO (%L)',
+				@schema_lit@, part, @schema_lit@, lo, lo + interval '1 month');
+			EXECUTE format('CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.forbid_change()',
+				@schema_lit@, part, @schema_lit@);
+			EXECUTE format('CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.forbid_change()',
+				@schema_lit@, part, @schema_lit@);
+			n := n + 1;
+		EXCEPTION WHEN duplicate_table OR unique_violation THEN
+			NULL; -- another session created it first
+		END;
+	END LOOP;
+	RETURN n;
+END $$;
 
 -- purge_event_ids removes the sealed events named by p_ids, with their
 -- event_ids and seal_pending rows, and records in seal_purges, in the same
