@@ -23,6 +23,9 @@ type ServeCmd struct {
 	Demo      bool          `name:"demo" help:"Seed the demo data if the store is empty, and print an admin key and URLs to try."`
 	RateLimit float64       `name:"rate-limit" default:"50" help:"Requests per second per API key (burst: twice that); 0 turns the limit off."`
 	Grace     time.Duration `name:"grace" default:"30s" help:"How long shutdown waits for requests in flight."`
+	// The live tail's store feed (trailserver/tail_store.go, docs/api.md).
+	TailPoll     time.Duration `name:"tail-poll" env:"TRAIL_TAIL_POLL" default:"500ms" help:"While a live tail is open, how often to read events other writers committed to the store; 0 shows this server's writes only (env TRAIL_TAIL_POLL)."`
+	TailLookback time.Duration `name:"tail-lookback" env:"TRAIL_TAIL_LOOKBACK" default:"10s" help:"PostgreSQL: how far back in recorded_at each tail poll re-reads; must exceed the longest audited transaction plus writers' clock skew (env TRAIL_TAIL_LOOKBACK)."`
 	SealFlags
 	ServeRetentionFlags // retention_serve.go
 }
@@ -71,6 +74,12 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	if c.Grace <= 0 {
 		return Usagef("--grace: must be positive")
+	}
+	if c.TailPoll < 0 {
+		return Usagef("--tail-poll: must be 0 or more")
+	}
+	if c.TailLookback <= 0 {
+		return Usagef("--tail-lookback: must be positive")
 	}
 	b, err := e.openBackend(c.Postgres, true)
 	if err != nil {
@@ -133,6 +142,10 @@ func (c *ServeCmd) Run(e *Env) error {
 	if rate == 0 {
 		rate = -1
 	}
+	tailPoll := c.TailPoll
+	if tailPoll == 0 {
+		tailPoll = -1 // off
+	}
 	srv, err := trailserver.New(trailserver.Config{
 		Store:     b.store,
 		Transform: priv,
@@ -143,6 +156,9 @@ func (c *ServeCmd) Run(e *Env) error {
 		RateLimit: rate,
 		RateBurst: int(2 * rate),
 		Integrity: integrity,
+
+		TailPoll:     tailPoll,
+		TailLookback: c.TailLookback,
 
 		RetentionStats: retStats, // nil without --retention
 	})

@@ -30,6 +30,10 @@ type metrics struct {
 	rateLimited     atomic.Uint64
 	authFailures    atomic.Uint64
 	tailSubscribers atomic.Int64
+	tailPolls       atomic.Uint64 // store feed (tail_store.go)
+	tailPollErrors  atomic.Uint64
+	tailStoreEvents atomic.Uint64
+	tailResets      atomic.Uint64
 	exportedEvents  atomic.Uint64
 
 	extra func(io.Writer) // more metrics, e.g. the sealer's (integrity.go)
@@ -130,6 +134,10 @@ func (m *metrics) write(w io.Writer) {
 	counter("trail_rate_limited_total", "Requests refused with 429.", m.rateLimited.Load())
 	counter("trail_auth_failures_total", "Requests refused with 401.", m.authFailures.Load())
 	fmt.Fprintf(w, "# HELP trail_tail_subscribers Open GET /v1/tail streams.\n# TYPE trail_tail_subscribers gauge\ntrail_tail_subscribers %d\n", m.tailSubscribers.Load())
+	counter("trail_tail_polls_total", "Store reads of the live tail's feed.", m.tailPolls.Load())
+	counter("trail_tail_poll_errors_total", "Store reads of the live tail's feed that failed (retried at the next poll).", m.tailPollErrors.Load())
+	counter("trail_tail_store_events_total", "Events the live tail's feed read from the store before this server published them.", m.tailStoreEvents.Load())
+	counter("trail_tail_resets_total", "Times the feed found the store's newest events removed and resumed from the new end.", m.tailResets.Load())
 	fmt.Fprintf(w, "# HELP go_goroutines Number of goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -57,6 +57,17 @@ type Config struct {
 	// TailHeartbeat is the interval of SSE comments that keep idle tail
 	// streams alive through proxies. Default: 15s.
 	TailHeartbeat time.Duration
+	// TailPoll is how often, while a tail stream is open, the server reads
+	// the events other writers committed to the store (tail_store.go), for
+	// stores implementing SeqTailer or RecordedTailer. Default:
+	// DefaultTailPoll. Negative: no polling, the tail shows this server's
+	// writes only.
+	TailPoll time.Duration
+	// TailLookback is how far back in recorded_at a RecordedTailer store
+	// (PostgreSQL) is re-read on every poll: it must exceed the longest
+	// audited transaction plus the writers' clock skew, or such events are
+	// not shown live. Default: DefaultTailLookback.
+	TailLookback time.Duration
 	// Integrity, when set, serves checkpoints, proofs, leaf indexes and the
 	// sealing lag (integrity.go). Default: none (those endpoints answer 404).
 	Integrity *Integrity
@@ -125,13 +136,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TailHeartbeat <= 0 {
 		cfg.TailHeartbeat = 15 * time.Second
 	}
+	if cfg.TailPoll == 0 {
+		cfg.TailPoll = DefaultTailPoll
+	}
+	if cfg.TailLookback <= 0 {
+		cfg.TailLookback = DefaultTailLookback
+	}
+	m := newMetrics()
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		mux:     http.NewServeMux(),
-		metrics: newMetrics(),
+		metrics: m,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst),
-		hub:     newHub(),
+		hub:     newHub(newFeed(cfg.Store, &cfg, m), cfg.TailPoll, cfg.Logger, m),
 	}
 	s.metrics.extra = s.writeExtraMetrics // seal and retention metrics
 	s.routes()

@@ -2,8 +2,11 @@ package trailserver
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,22 +18,34 @@ import (
 	"github.com/trailhq/trail"
 )
 
-// Live tail design: an in-process broadcast. Ingest publishes each committed
-// batch to the hub after the store's commit, and every open GET /v1/tail
-// stream whose filter matches receives it. On connect a stream may first
-// catch up from the store (backlog=N: the newest N matching events, oldest
-// first); it subscribes before that query, so nothing committed in between is
-// missed, and drops live events the backlog already sent.
+// Live tail design: a broadcast hub fed from two sides. Ingest (and the
+// server's own audit.read, api_key.* and privacy.* events) publish each
+// committed batch at once, after the store's commit. While a stream is open,
+// a poller reads what other writers committed to the store — services using
+// the library in their own transactions, capture triggers, other replicas,
+// `trail record` — and publishes it too (tail_store.go). While the poller
+// runs, the hub remembers the IDs it sent and drops a second copy, so an
+// event reaches a stream once whichever path sees it first.
 //
-// What this does not see: events written to the store by another process
-// (another replica, the library's RecordTx, triggers). Polling the store by
-// OccurredAt would not fix that either — writers choose OccurredAt, so a
-// late event can sort before a high-water mark — and a recorded_at-ordered
-// feed is not part of the store contract yet.
+// On connect a stream may first catch up from the store (backlog=N: the
+// newest N matching events, oldest first); it subscribes before that query,
+// so nothing committed in between is missed, and drops live events the
+// backlog already sent.
 type hub struct {
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
 	closed bool
+
+	// The store feed; newFeed is nil when the store offers none.
+	newFeed  func() feed
+	interval time.Duration
+	log      *slog.Logger
+	m        *metrics
+	ctx      context.Context // ends at close
+	cancel   context.CancelFunc
+	startMu  sync.Mutex // one stream at a time primes a new feed
+	running  bool
+	sent     map[uuid.UUID]seenEntry // while running: what was sent, until no poll can read it again
 }
 
 type subscriber struct {
@@ -43,18 +58,53 @@ type subscriber struct {
 	once   sync.Once
 }
 
-func newHub() *hub { return &hub{subs: map[*subscriber]struct{}{}} }
+// errHubClosed: the server is shutting down.
+var errHubClosed = errors.New("trailserver: the live tail is closed")
 
-// subscribe returns a subscriber, or nil when the hub is closed.
-func (h *hub) subscribe(match func(*trail.Event) bool, buf int) *subscriber {
+func newHub(newFeed func() feed, interval time.Duration, log *slog.Logger, m *metrics) *hub {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &hub{subs: map[*subscriber]struct{}{}, newFeed: newFeed, interval: interval, log: log, m: m, ctx: ctx, cancel: cancel}
+}
+
+// subscribe returns a subscriber. The first one while no feed runs primes a
+// new feed at the store's end before it is added, so that every event
+// committed after subscribe returns reaches it.
+func (h *hub) subscribe(ctx context.Context, match func(*trail.Event) bool, buf int) (*subscriber, error) {
+	s := &subscriber{match: match, ch: make(chan trail.Event, buf), lagged: make(chan struct{})}
+	add := func() (*subscriber, error) {
+		if h.closed {
+			return nil, errHubClosed
+		}
+		h.subs[s] = struct{}{}
+		return s, nil
+	}
+	h.mu.Lock()
+	if h.newFeed == nil || h.running || h.closed {
+		defer h.mu.Unlock()
+		return add()
+	}
+	h.mu.Unlock()
+	h.startMu.Lock()
+	defer h.startMu.Unlock()
+	h.mu.Lock()
+	if h.running || h.closed {
+		defer h.mu.Unlock()
+		return add()
+	}
+	h.mu.Unlock()
+	f := h.newFeed()
+	sent := map[uuid.UUID]seenEntry{}
+	if err := f.prime(ctx, func(e seenEntry) { sent[e.id] = e }); err != nil {
+		return nil, fmt.Errorf("trailserver: tail: reading the store's end: %w", err)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return nil
+	if _, err := add(); err != nil {
+		return nil, err
 	}
-	s := &subscriber{match: match, ch: make(chan trail.Event, buf), lagged: make(chan struct{})}
-	h.subs[s] = struct{}{}
-	return s
+	h.sent, h.running = sent, true
+	go h.run(f)
+	return s, nil
 }
 
 func (h *hub) unsubscribe(s *subscriber) {
@@ -66,19 +116,92 @@ func (h *hub) unsubscribe(s *subscriber) {
 	}
 }
 
-func (h *hub) publish(evs []trail.Event) {
+// run polls the store every interval until no stream is open.
+func (h *hub) run(f feed) {
+	t := time.NewTicker(h.interval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		if len(h.subs) == 0 || h.closed {
+			h.running, h.sent = false, nil
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+		ctx, cancel := context.WithTimeout(h.ctx, max(10*h.interval, 30*time.Second))
+		stale, err := f.poll(ctx, h)
+		cancel()
+		h.m.tailPolls.Add(1)
+		if err != nil {
+			// The position did not move: the next poll retries from it.
+			h.m.tailPollErrors.Add(1)
+			if !failing && h.ctx.Err() == nil {
+				h.log.Error("trailserver: tail: polling the store", "err", err)
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			h.log.Info("trailserver: tail: polling the store again")
+			failing = false
+		}
+		h.mu.Lock()
+		for id, e := range h.sent {
+			if stale(e) {
+				delete(h.sent, id)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// seen reports whether the hub sent id while the current feed runs.
+func (h *hub) seen(id uuid.UUID, _ time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.sent[id]
+	return ok
+}
+
+// publish sends events this server committed.
+func (h *hub) publish(evs []trail.Event) { h.deliver(evs, false) }
+
+// publishStored sends events the store feed read.
+func (h *hub) publishStored(evs []trail.Event) { h.deliver(evs, true) }
+
+func (h *hub) deliver(evs []trail.Event, stored bool) {
 	if len(evs) == 0 {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.subs {
-		for i := range evs {
-			if !s.match(&evs[i]) {
+	if len(h.subs) == 0 && !h.running {
+		return
+	}
+	now := time.Now()
+	for i := range evs {
+		ev := &evs[i]
+		if h.sent != nil {
+			if _, dup := h.sent[ev.ID]; dup {
+				continue
+			}
+			h.sent[ev.ID] = seenEntry{id: ev.ID, recorded: ev.RecordedAt, added: now}
+			if stored {
+				h.m.tailStoreEvents.Add(1)
+			}
+		}
+		for s := range h.subs {
+			if !s.match(ev) {
 				continue
 			}
 			select {
-			case s.ch <- evs[i]:
+			case s.ch <- *ev:
 			default:
 				s.once.Do(func() { close(s.lagged) })
 			}
@@ -86,11 +209,13 @@ func (h *hub) publish(evs []trail.Event) {
 	}
 }
 
-// close ends every stream and refuses new ones (at shutdown).
+// close ends every stream, stops the feed and refuses new streams (at
+// shutdown).
 func (h *hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
+	h.cancel()
 	for s := range h.subs {
 		delete(h.subs, s)
 		close(s.ch)
@@ -174,9 +299,13 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	sub := s.hub.subscribe(matcher(q), s.cfg.TailBuffer)
-	if sub == nil {
+	sub, err := s.hub.subscribe(r.Context(), matcher(q), s.cfg.TailBuffer)
+	if errors.Is(err, errHubClosed) {
 		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "the server is shutting down"))
+		return
+	}
+	if err != nil {
+		s.storeProblem(w, r, "the live tail", err)
 		return
 	}
 	defer s.hub.unsubscribe(sub)
@@ -272,10 +401,11 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 					more = false
 				}
 			}
+			// sent stays: the store feed may deliver an event the backlog
+			// showed up to a poll interval after the stream opened.
 			if !flush() {
 				return
 			}
-			clear(sent) // the backlog overlap is only at the start
 		}
 	}
 }
