@@ -295,7 +295,7 @@ func (v *Verifier) readGroup(ctx context.Context, u unit, origin string, extra m
 			} else {
 				// Incomplete, or the query failed: ReadHashes says why, as
 				// for a log read alone.
-				lb.hashes, lb.hashErr = v.readHashes(ctx, r.Log, r.From, r.To)
+				lb.hashes, lb.hashErr = v.readStoredHashes(ctx, r.Log, r.From, r.To)
 			}
 			lb.leaves = hashLeaves(lb.ses)
 			in := ins[c.owners[k]]
@@ -331,6 +331,20 @@ type leafHash struct {
 
 // readHashes reads the stored hashes that records from..to-1 wrote.
 func (v *Verifier) readHashes(ctx context.Context, log string, from, to int64) ([]tlog.Hash, error) {
+	lo, hi := tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, to)
+	if br, ok := v.Store.(BatchReader); ok {
+		// A range read, in index order: no index list, no map.
+		hs, err := br.HashesOf(ctx, []LogRange{{Log: log, From: lo, To: hi}})
+		if err == nil && len(hs) == 1 && int64(len(hs[0])) == hi-lo {
+			return hs[0], nil
+		}
+	}
+	return v.readStoredHashes(ctx, log, from, to)
+}
+
+// readStoredHashes is readHashes through Store.ReadHashes, whose error
+// says which hash is missing.
+func (v *Verifier) readStoredHashes(ctx context.Context, log string, from, to int64) ([]tlog.Hash, error) {
 	lo, hi := tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, to)
 	idx := make([]int64, 0, hi-lo)
 	for x := lo; x < hi; x++ {

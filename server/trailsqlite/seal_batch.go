@@ -282,8 +282,14 @@ func (s *Store) HashesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT r.key, h.idx, h.hash FROM `+
-		fmt.Sprintf(rangeJoin, "trail_seal_hashes h", "h", "idx")+` ORDER BY r.key, h.idx`, list)
+	var rows *sql.Rows
+	if len(ranges) == 1 { // a large log's batch: the primary key's range, no JSON
+		rows, err = s.db.QueryContext(ctx, `SELECT 0, idx, hash FROM trail_seal_hashes
+			WHERE log = ? AND idx >= ? AND idx < ? ORDER BY idx`, ranges[0].Log, ranges[0].From, ranges[0].To)
+	} else {
+		rows, err = s.db.QueryContext(ctx, `SELECT r.key, h.idx, h.hash FROM `+
+			fmt.Sprintf(rangeJoin, "trail_seal_hashes h", "h", "idx")+` ORDER BY r.key, h.idx`, list)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("trailsqlite: hashes: %w", err)
 	}

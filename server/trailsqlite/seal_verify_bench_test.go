@@ -2,12 +2,14 @@ package trailsqlite_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/internal/demo"
 	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailseal"
@@ -113,5 +115,65 @@ func BenchmarkSQLiteVerifyDemo(b *testing.B) {
 		b.ReportMetric(float64(shaCPU)/float64(verCPU), "x-sha256-cpu")
 		b.ReportMetric(float64(verCPU.Nanoseconds())/float64(events), "verify-cpu-ns/event")
 		b.ReportMetric(float64(shaCPU.Nanoseconds())/float64(events), "sha256-cpu-ns/event")
+	}
+}
+
+// BenchmarkSQLiteVerifyTinyTenants is BenchmarkSQLiteVerifyDemo over
+// 10,000 tenants of 2 events each, where per-log work (queries, checkpoint
+// signatures), not the events, is what verification costs.
+func BenchmarkSQLiteVerifyTinyTenants(b *testing.B) {
+	const n, tenants = 20000, 10000
+	ctx := context.Background()
+	s, err := trailsqlite.Open(ctx, filepath.Join(b.TempDir(), "trail.db"), &trailsqlite.Config{Synchronous: "NORMAL"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	evs := make([]trail.Event, n)
+	var raw [][]byte
+	var total int64
+	for i := range evs {
+		evs[i] = sealtest.Event(b, fmt.Sprintf("t%05d", i%tenants), i/tenants)
+		c, err := trailseal.CanonicalBytes(&evs[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw = append(raw, c)
+		total += int64(len(c))
+	}
+	if _, err := s.Append(ctx, evs); err != nil {
+		b.Fatal(err)
+	}
+	signer, verifier := sealtest.TestKey(b, "trail.test")
+	sl, err := trailseal.NewSealer(s, &trailseal.Config{Signer: signer, Origin: "trail.test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := sl.SealAll(ctx); err != nil {
+		b.Fatal(err)
+	}
+	v := &trailseal.Verifier{Store: s, Verifiers: note.VerifierList(verifier), Origin: "trail.test"}
+	b.SetBytes(total)
+	var verT, shaT, verCPU, shaCPU time.Duration
+	var events int64
+	for b.Loop() {
+		b.StopTimer()
+		w, c := shaAllCPU(raw)
+		shaT, shaCPU = shaT+w, shaCPU+c
+		b.StartTimer()
+		c0, t0 := cpuTime(), time.Now()
+		rep, err := v.Verify(ctx, nil)
+		verT += time.Since(t0)
+		verCPU += cpuTime() - c0
+		if err != nil || !rep.OK() || rep.Events != n {
+			b.Fatal(err, rep)
+		}
+		events += rep.Events
+	}
+	b.ReportMetric(float64(events)/verT.Seconds(), "events/s")
+	b.ReportMetric(float64(shaT)/float64(verT), "x-sha256")
+	if verCPU > 0 {
+		b.ReportMetric(float64(shaCPU)/float64(verCPU), "x-sha256-cpu")
+		b.ReportMetric(float64(verCPU.Nanoseconds())/float64(events), "verify-cpu-ns/event")
 	}
 }
