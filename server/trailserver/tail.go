@@ -19,8 +19,8 @@ import (
 )
 
 // Live tail design: a broadcast hub fed from two sides. Ingest (and the
-// server's own audit.read, api_key.* and privacy.* events) publish each
-// committed batch at once, after the store's commit. While a stream is open,
+// server's own audit.read and privacy.* events) publish each committed
+// batch at once, after the store's commit. While a stream is open,
 // a poller reads what other writers committed to the store — services using
 // the library in their own transactions, capture triggers, other replicas,
 // `trail record` — and publishes it too (tail_store.go). While the poller
