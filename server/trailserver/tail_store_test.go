@@ -24,6 +24,13 @@ import (
 	"github.com/trailhq/trail/trailpgx"
 )
 
+// The stores feed the tail: a signature drift must fail the build, not turn
+// the feed off.
+var (
+	_ trailserver.SeqTailer      = (*trailsqlite.Store)(nil)
+	_ trailserver.RecordedTailer = (*trailpgx.Store)(nil)
+)
+
 // writer is a second writer on the fixture's store, in another handle (as
 // `trail record` or a service embedding the library would be).
 type writer struct {
