@@ -401,7 +401,7 @@ func TestPostgresPartitionBusyFallsBackToRows(t *testing.T) {
 	}
 	defer reader.Rollback(ctx)
 	var n int
-	if err := reader.QueryRow(ctx, "SELECT count(*) FROM "+f.pg.Table("events")).Scan(&n); err != nil || n != 20 {
+	if err := reader.QueryRow(ctx, "SELECT count(*) FROM "+f.pg.Table("events")+" WHERE action NOT LIKE 'retention.%'").Scan(&n); err != nil || n != 20 {
 		t.Fatal(n, err)
 	}
 	r := f.runner(t, nil)
