@@ -36,7 +36,9 @@ type Config struct {
 	// ScanChunk is how many leaves one read fetches. Default 5,000.
 	ScanChunk int64
 	// Progress, when set, is called after each batch with events done and
-	// the plan's total.
+	// the plan's total. With a BulkPurger backend an archive batch counts
+	// as done once read back, and the total is reported once the purge is
+	// over.
 	Progress func(done, total int64)
 
 	// afterArchive is called between a batch's read-back and its purge
