@@ -218,8 +218,10 @@ type Result struct {
 }
 
 // Run carries out plan: each archive batch is written, read back and
-// checked, then purged; each delete batch is purged. It stops at the first
-// error; what was purged before stays purged, and a re-run resumes.
+// checked, then purged; each delete batch is purged. With a BulkPurger
+// backend (PostgreSQL) every archive batch is written and checked first,
+// then all are purged the backend's way. It stops at the first error; what
+// was purged before stays purged, and a re-run resumes.
 func (r *Runner) Run(ctx context.Context, plan *Plan) (Result, error) {
 	res := Result{Held: plan.Held, Waiting: plan.Waiting}
 	a, d := plan.Totals()
