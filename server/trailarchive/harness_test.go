@@ -199,12 +199,13 @@ type storedEvent struct {
 	RecordedAt      time.Time
 }
 
-// events reads tenant's event rows straight from the store's table.
+// events reads tenant's event rows straight from the store's table, except
+// retention's own events (audit.go): what the fixture and tests put there.
 func (f *fixture) events(t testing.TB, tenant string) []storedEvent {
 	t.Helper()
 	var out []storedEvent
 	if f.pg != nil {
-		rows, err := testPool(t).Query(context.Background(), `SELECT action, actor_id, recorded_at FROM `+f.pg.Table("events")+` WHERE tenant = $1`, tenant)
+		rows, err := testPool(t).Query(context.Background(), `SELECT action, actor_id, recorded_at FROM `+f.pg.Table("events")+` WHERE tenant = $1 AND action NOT LIKE 'retention.%'`, tenant)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +218,7 @@ func (f *fixture) events(t testing.TB, tenant string) []storedEvent {
 		}
 		return out
 	}
-	rows, err := f.sqlite.DB().Query(`SELECT action, actor_id, recorded_at FROM trail_events WHERE tenant = ?`, tenant)
+	rows, err := f.sqlite.DB().Query(`SELECT action, actor_id, recorded_at FROM trail_events WHERE tenant = ? AND action NOT LIKE 'retention.%'`, tenant)
 	if err != nil {
 		t.Fatal(err)
 	}

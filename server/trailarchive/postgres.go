@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailseal"
 )
@@ -24,6 +25,9 @@ type Postgres struct {
 	// Now is the clock for updated_at, since and the purges' recorded
 	// cutoff; default time.Now.
 	Now func() time.Time
+	// Transform puts retention's own events (audit.go) in their stored
+	// form: the store's privacy layer, as for any event. Default: none.
+	Transform trail.Transformer
 
 	// rowsOnly never drops a partition (benchmarks compare both ways).
 	rowsOnly bool
@@ -86,10 +90,16 @@ func (b *Postgres) Set(ctx context.Context) (*Set, error) {
 
 // SetPolicy implements Backend. The policies table is locked against other
 // writers (and holds against new ones) while the new set is checked, so two
-// concurrent conflicting rules cannot both pass CheckSet.
+// concurrent conflicting rules cannot both pass CheckSet. The
+// retention.policy.set event is written in the same transaction; a refused
+// policy records nothing.
 func (b *Postgres) SetPolicy(ctx context.Context, p Policy) error {
 	if p.Keep%time.Hour != 0 {
 		return fmt.Errorf("%w: keep must be whole hours", ErrInvalidPolicy)
+	}
+	a, err := b.ready(ctx, policyEvent(&p, nil))
+	if err != nil {
+		return err
 	}
 	return b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+b.S.Table("retention_policies")+` IN SHARE ROW EXCLUSIVE MODE;
@@ -103,6 +113,10 @@ func (b *Postgres) SetPolicy(ctx context.Context, p Policy) error {
 		if err := s.CheckSet(p); err != nil {
 			return err
 		}
+		ev, err := a.prepare(ctx, policyEvent(&p, findPolicy(s, p.Tenant, p.Action)))
+		if err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO `+b.S.Table("retention_policies")+` (tenant, action, keep_hours, then_do, updated_at)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, action) DO UPDATE SET keep_hours = excluded.keep_hours,
 			then_do = excluded.then_do, updated_at = excluded.updated_at`,
@@ -110,51 +124,126 @@ func (b *Postgres) SetPolicy(ctx context.Context, p Policy) error {
 		if err != nil {
 			return fmt.Errorf("trailarchive: set policy: %w", err)
 		}
-		return nil
+		return b.record(ctx, tx, ev)
 	})
 }
 
-func (b *Postgres) exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	var n int64
-	err := b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sql, args...)
-		n = tag.RowsAffected()
-		return err
-	})
-	return n, err
+// ready prepares recording an event like template before its transaction:
+// the Transform's data keys and the event's partition are made first, on
+// connections of their own.
+func (b *Postgres) ready(ctx context.Context, template trail.Event) (auditor, error) {
+	a := auditor{t: b.Transform, now: b.Now}
+	if err := a.warm(ctx, template); err != nil {
+		return a, err
+	}
+	template.OccurredAt = a.now()
+	if err := b.S.EnsurePartitions(ctx, []trail.Event{template}); err != nil {
+		return a, fmt.Errorf("trailarchive: %w", err)
+	}
+	return a, nil
 }
 
-// DeletePolicy implements Backend.
+// record appends retention's own events in tx.
+func (b *Postgres) record(ctx context.Context, tx pgx.Tx, evs ...trail.Event) error {
+	if _, err := b.S.AppendTx(ctx, tx, evs); err != nil {
+		return fmt.Errorf("trailarchive: record %s: %w", evs[0].Action, err)
+	}
+	return nil
+}
+
+// change runs one change of a policy or hold under a lock on its table (IN
+// SHARE ROW EXCLUSIVE MODE: the old row read is the one changed): f does
+// the change and returns the event recording it (nil: nothing to change),
+// written in the same transaction.
+func (b *Postgres) change(ctx context.Context, table string, template trail.Event, f func(tx pgx.Tx, s *Set) (*trail.Event, error)) (bool, error) {
+	a, err := b.ready(ctx, template)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	err = b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE `+b.S.Table(table)+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		s, err := b.readSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		ev, err := f(tx, s)
+		if err != nil || ev == nil {
+			return err
+		}
+		changed = true
+		e, err := a.prepare(ctx, *ev)
+		if err != nil {
+			return err
+		}
+		return b.record(ctx, tx, e)
+	})
+	return changed && err == nil, err
+}
+
+// DeletePolicy implements Backend, recording retention.policy.unset in the
+// same transaction.
 func (b *Postgres) DeletePolicy(ctx context.Context, tenant, action string) (bool, error) {
-	n, err := b.exec(ctx, `DELETE FROM `+b.S.Table("retention_policies")+` WHERE tenant = $1 AND action = $2`, tenant, action)
+	ok, err := b.change(ctx, "retention_policies", policyEvent(nil, &Policy{Tenant: tenant, Action: action, Keep: Day, Then: ThenArchive}),
+		func(tx pgx.Tx, s *Set) (*trail.Event, error) {
+			old := findPolicy(s, tenant, action)
+			if old == nil {
+				return nil, nil
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM `+b.S.Table("retention_policies")+` WHERE tenant = $1 AND action = $2`, tenant, action); err != nil {
+				return nil, err
+			}
+			ev := policyEvent(nil, old)
+			return &ev, nil
+		})
 	if err != nil {
 		return false, fmt.Errorf("trailarchive: delete policy: %w", err)
 	}
-	return n > 0, nil
+	return ok, nil
 }
 
-// PutHold implements Backend.
+// PutHold implements Backend, recording retention.hold.place in the same
+// transaction.
 func (b *Postgres) PutHold(ctx context.Context, h Hold) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	_, err := b.exec(ctx, `INSERT INTO `+b.S.Table("retention_holds")+` (tenant, subject, reason, min_keep_hours, since)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, subject) DO UPDATE SET reason = excluded.reason,
-		min_keep_hours = excluded.min_keep_hours`,
-		h.Tenant, h.Subject, h.Reason, int64(h.MinKeep/time.Hour), b.Now())
+	_, err := b.change(ctx, "retention_holds", holdEvent(&h, nil), func(tx pgx.Tx, s *Set) (*trail.Event, error) {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+b.S.Table("retention_holds")+` (tenant, subject, reason, min_keep_hours, since)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, subject) DO UPDATE SET reason = excluded.reason,
+			min_keep_hours = excluded.min_keep_hours`,
+			h.Tenant, h.Subject, h.Reason, int64(h.MinKeep/time.Hour), b.Now()); err != nil {
+			return nil, err
+		}
+		ev := holdEvent(&h, findHold(s, h.Tenant, h.Subject))
+		return &ev, nil
+	})
 	if err != nil {
 		return fmt.Errorf("trailarchive: put hold: %w", err)
 	}
 	return nil
 }
 
-// ReleaseHold implements Backend.
+// ReleaseHold implements Backend, recording retention.hold.release in the
+// same transaction.
 func (b *Postgres) ReleaseHold(ctx context.Context, tenant, subject string) (bool, error) {
-	n, err := b.exec(ctx, `DELETE FROM `+b.S.Table("retention_holds")+` WHERE tenant = $1 AND subject = $2`, tenant, subject)
+	ok, err := b.change(ctx, "retention_holds", holdEvent(nil, &Hold{Tenant: tenant, Subject: subject}), func(tx pgx.Tx, s *Set) (*trail.Event, error) {
+		old := findHold(s, tenant, subject)
+		if old == nil {
+			return nil, nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM `+b.S.Table("retention_holds")+` WHERE tenant = $1 AND subject = $2`, tenant, subject); err != nil {
+			return nil, err
+		}
+		ev := holdEvent(nil, old)
+		return &ev, nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("trailarchive: release hold: %w", err)
 	}
-	return n > 0, nil
+	return ok, nil
 }
 
 // Purge implements Backend, in one transaction whatever months the events
@@ -237,8 +326,21 @@ func (b *Postgres) PurgeBatches(ctx context.Context, batches []*Batch, progress 
 	return n, nil
 }
 
-// purge removes items in one transaction that re-reads the holds first.
+// purge removes items in one transaction that re-reads the holds first,
+// and records one retention.purge event per tenant it purges from. The
+// events are written before purge_event_ids, counted from the named events
+// still there (a plan's events are sealed, so purge_event_ids removes
+// exactly those): their row in this month's partition also keeps a purge of
+// the current month from dropping the partition under them.
 func (b *Postgres) purge(ctx context.Context, items []purgeItem) (int64, error) {
+	ri := runOf(ctx)
+	a := auditor{t: b.Transform, now: b.Now}
+	if err := a.warmPurge(ctx, items); err != nil {
+		return 0, err
+	}
+	if err := b.S.EnsurePartitions(ctx, []trail.Event{{OccurredAt: a.now()}}); err != nil {
+		return 0, fmt.Errorf("trailarchive: %w", err)
+	}
 	var n int64
 	err := b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+b.S.Table("retention_holds")+` IN SHARE MODE`); err != nil {
@@ -257,7 +359,41 @@ func (b *Postgres) purge(ctx context.Context, items []purgeItem) (int64, error) 
 			ids[i] = pgtype.UUID{Bytes: it.leaf.EventID, Valid: true}
 			archives[i] = it.archive
 		}
+		// The sealed events still there: what purge_event_ids removes.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT u.id FROM unnest($1::uuid[]) u(id) JOIN `+b.S.Table("event_ids")+` i ON i.id = u.id
+			JOIN `+b.S.Table("seal_leaves")+` l ON l.event_id = u.id`, ids)
+		if err != nil {
+			return err
+		}
+		present, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
+		if err != nil {
+			return err
+		}
+		there := make(map[[16]byte]bool, len(present))
+		for _, id := range present {
+			there[id.Bytes] = true
+		}
+		stats := map[string]*purgeStats{}
+		for _, it := range items {
+			if there[it.leaf.EventID] {
+				delete(there, it.leaf.EventID)
+				newStats(stats, trailseal.LogName(it.leaf.Event.Tenant)).add(s, it.leaf, it.archive)
+			}
+		}
+		want := int64(len(present))
+		evs, err := a.prepareAll(ctx, purgeEvents(ri, partOf(items), stats))
+		if err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			if err := b.record(ctx, tx, evs...); err != nil {
+				return err
+			}
+		}
 		n, err = b.S.PurgeEventIDs(ctx, tx, ids, archives, b.Now(), !b.rowsOnly)
+		if err == nil && n != want {
+			err = fmt.Errorf("trailarchive: purge removed %d events, %d were there (nothing removed)", n, want)
+		}
 		return err
 	})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/trailhq/trail"
 )
 
 // LeaseName is the lease a Scheduler holds while it runs, in the store's
@@ -62,6 +64,9 @@ func (s *Scheduler) Step(ctx context.Context) (ran bool, err error) {
 	ttl := 2 * s.interval()
 	if _, ok, err := log.Lease(ctx, LeaseName, s.Holder, ttl); err != nil || !ok {
 		return false, err
+	}
+	if _, ok := trail.ActorFrom(ctx); !ok {
+		ctx = trail.WithActor(ctx, SchedulerActor) // its purges are recorded as service:trail-retention
 	}
 	s.runs.Add(1)
 	plan, err := s.Runner.Plan(ctx)

@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailseal"
 )
@@ -19,7 +21,15 @@ type SQLite struct {
 	S *trailsqlite.Store
 	// Now is the clock for updated_at and since; default time.Now.
 	Now func() time.Time
+	// Transform puts retention's own events (audit.go) in their stored
+	// form: the store's privacy layer, as for any event. Default: none.
+	Transform trail.Transformer
 }
+
+var (
+	_ Backend    = (*SQLite)(nil)
+	_ BulkPurger = (*SQLite)(nil)
+)
 
 // NewSQLite returns the Backend of s.
 func NewSQLite(s *trailsqlite.Store) *SQLite { return &SQLite{S: s, Now: time.Now} }
@@ -84,10 +94,15 @@ func (b *SQLite) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// SetPolicy implements Backend.
+// SetPolicy implements Backend. The retention.policy.set event is written
+// in the same transaction; a refused policy records nothing.
 func (b *SQLite) SetPolicy(ctx context.Context, p Policy) error {
 	if p.Keep%time.Hour != 0 {
 		return fmt.Errorf("%w: keep must be whole hours", ErrInvalidPolicy)
+	}
+	a := b.auditor()
+	if err := a.warm(ctx, policyEvent(&p, nil)); err != nil {
+		return err
 	}
 	return b.tx(ctx, func(tx *sql.Tx) error {
 		s, err := readSet(ctx, tx)
@@ -97,70 +112,223 @@ func (b *SQLite) SetPolicy(ctx context.Context, p Policy) error {
 		if err := s.CheckSet(p); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO trail_retention_policies (tenant, action, keep_hours, then_do, updated_at)
+		ev, err := a.prepare(ctx, policyEvent(&p, findPolicy(s, p.Tenant, p.Action)))
+		if err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, `INSERT INTO trail_retention_policies (tenant, action, keep_hours, then_do, updated_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, action) DO UPDATE SET keep_hours = excluded.keep_hours,
 			then_do = excluded.then_do, updated_at = excluded.updated_at`,
-			p.Tenant, p.Action, int64(p.Keep/time.Hour), string(p.Then), b.Now().UnixMicro())
-		return err
+			p.Tenant, p.Action, int64(p.Keep/time.Hour), string(p.Then), b.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("trailarchive: set policy: %w", err)
+		}
+		return b.record(ctx, tx, ev)
 	})
 }
 
-// DeletePolicy implements Backend.
-func (b *SQLite) DeletePolicy(ctx context.Context, tenant, action string) (bool, error) {
-	r, err := b.S.DB().ExecContext(ctx, `DELETE FROM trail_retention_policies WHERE tenant = ? AND action = ?`, tenant, action)
-	if err != nil {
-		return false, err
+func (b *SQLite) auditor() auditor { return auditor{t: b.Transform, now: b.Now} }
+
+// record appends retention's own events in tx.
+func (b *SQLite) record(ctx context.Context, tx *sql.Tx, evs ...trail.Event) error {
+	if _, err := b.S.AppendTx(ctx, tx, evs); err != nil {
+		return fmt.Errorf("trailarchive: record %s: %w", evs[0].Action, err)
 	}
-	n, _ := r.RowsAffected()
-	return n > 0, nil
+	return nil
 }
 
-// PutHold implements Backend.
+// DeletePolicy implements Backend, recording retention.policy.unset in the
+// same transaction.
+func (b *SQLite) DeletePolicy(ctx context.Context, tenant, action string) (bool, error) {
+	a := b.auditor()
+	if err := a.warm(ctx, policyEvent(nil, &Policy{Tenant: tenant, Action: action, Keep: Day, Then: ThenArchive})); err != nil {
+		return false, err
+	}
+	found := false
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		s, err := readSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		old := findPolicy(s, tenant, action)
+		if old == nil {
+			return nil
+		}
+		found = true
+		ev, err := a.prepare(ctx, policyEvent(nil, old))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM trail_retention_policies WHERE tenant = ? AND action = ?`, tenant, action); err != nil {
+			return fmt.Errorf("trailarchive: delete policy: %w", err)
+		}
+		return b.record(ctx, tx, ev)
+	})
+	return found && err == nil, err
+}
+
+// PutHold implements Backend, recording retention.hold.place in the same
+// transaction.
 func (b *SQLite) PutHold(ctx context.Context, h Hold) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	_, err := b.S.DB().ExecContext(ctx, `INSERT INTO trail_retention_holds (tenant, subject, reason, min_keep_hours, since)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, subject) DO UPDATE SET reason = excluded.reason,
-		min_keep_hours = excluded.min_keep_hours`,
-		h.Tenant, h.Subject, h.Reason, int64(h.MinKeep/time.Hour), b.Now().UnixMicro())
-	return err
+	a := b.auditor()
+	if err := a.warm(ctx, holdEvent(&h, nil)); err != nil {
+		return err
+	}
+	return b.tx(ctx, func(tx *sql.Tx) error {
+		s, err := readSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		ev, err := a.prepare(ctx, holdEvent(&h, findHold(s, h.Tenant, h.Subject)))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO trail_retention_holds (tenant, subject, reason, min_keep_hours, since)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, subject) DO UPDATE SET reason = excluded.reason,
+			min_keep_hours = excluded.min_keep_hours`,
+			h.Tenant, h.Subject, h.Reason, int64(h.MinKeep/time.Hour), b.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("trailarchive: put hold: %w", err)
+		}
+		return b.record(ctx, tx, ev)
+	})
 }
 
-// ReleaseHold implements Backend.
+// ReleaseHold implements Backend, recording retention.hold.release in the
+// same transaction.
 func (b *SQLite) ReleaseHold(ctx context.Context, tenant, subject string) (bool, error) {
-	r, err := b.S.DB().ExecContext(ctx, `DELETE FROM trail_retention_holds WHERE tenant = ? AND subject = ?`, tenant, subject)
-	if err != nil {
+	a := b.auditor()
+	if err := a.warm(ctx, holdEvent(nil, &Hold{Tenant: tenant, Subject: subject})); err != nil {
 		return false, err
 	}
-	n, _ := r.RowsAffected()
-	return n > 0, nil
+	found := false
+	err := b.tx(ctx, func(tx *sql.Tx) error {
+		s, err := readSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		old := findHold(s, tenant, subject)
+		if old == nil {
+			return nil
+		}
+		found = true
+		ev, err := a.prepare(ctx, holdEvent(nil, old))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM trail_retention_holds WHERE tenant = ? AND subject = ?`, tenant, subject); err != nil {
+			return fmt.Errorf("trailarchive: release hold: %w", err)
+		}
+		return b.record(ctx, tx, ev)
+	})
+	return found && err == nil, err
 }
 
+// maxPurgeTx bounds the events one purge transaction of the embedded store
+// removes (whole batches; a single larger batch is still one transaction).
+const maxPurgeTx = 200_000
+
 // Purge implements Backend: one IMMEDIATE transaction re-reads the holds,
-// deletes the events and records the purged seqs.
+// deletes the events, records the purged seqs and the retention.purge
+// event.
 func (b *SQLite) Purge(ctx context.Context, log string, leaves []trailseal.SealedEvent, archive string) (int64, error) {
+	items := make([]purgeItem, 0, len(leaves))
+	for i := range leaves {
+		if leaves[i].Event != nil {
+			items = append(items, purgeItem{&leaves[i], archive})
+		}
+	}
+	n, err := b.purge(ctx, log, items)
+	if err != nil && !errors.Is(err, ErrHeld) {
+		return 0, fmt.Errorf("trailarchive: purge %s: %w", log, err)
+	}
+	return n, err
+}
+
+// PurgeBatches implements BulkPurger: the batches of one log are purged
+// together, in transactions of up to maxPurgeTx events, each recording one
+// retention.purge event, so a run leaves one event per tenant (a tenant
+// purging more than maxPurgeTx events in one run gets one per transaction).
+func (b *SQLite) PurgeBatches(ctx context.Context, batches []*Batch, progress func(handled int64)) (int64, error) {
+	var order []string
+	byLog := map[string][][]purgeItem{}
+	for _, bt := range batches {
+		archive := ""
+		if bt.Then == ThenArchive {
+			archive = bt.Key
+		}
+		var items []purgeItem
+		for i := range bt.Leaves {
+			if bt.Leaves[i].Event != nil {
+				items = append(items, purgeItem{&bt.Leaves[i], archive})
+			}
+		}
+		groups := byLog[bt.Log]
+		if groups == nil {
+			order = append(order, bt.Log)
+		}
+		if n := len(groups); n == 0 || len(groups[n-1])+len(items) > maxPurgeTx {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], items...)
+		byLog[bt.Log] = groups
+	}
+	var n, handled int64
+	for _, log := range order {
+		for _, items := range byLog[log] {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			k, err := b.purge(ctx, log, items)
+			if err != nil {
+				if errors.Is(err, ErrHeld) {
+					return n, err
+				}
+				return n, fmt.Errorf("trailarchive: purge %s: %w", log, err)
+			}
+			n += k
+			handled += int64(len(items))
+			if progress != nil {
+				progress(handled)
+			}
+		}
+	}
+	return n, nil
+}
+
+// purge removes items, events of log, in one transaction that re-reads the
+// holds first and records the purge and its event.
+func (b *SQLite) purge(ctx context.Context, log string, items []purgeItem) (int64, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	a, ri := b.auditor(), runOf(ctx)
+	if err := a.warmPurge(ctx, items); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		s, err := readSet(ctx, tx)
 		if err != nil {
 			return err
 		}
-		seqOf := make(map[[16]byte]int64, len(leaves))
-		var ids []any
-		for _, l := range leaves {
-			if l.Event == nil {
-				continue
-			}
+		byID := make(map[[16]byte]*purgeItem, len(items))
+		ids := make([]any, 0, len(items))
+		for i := range items {
+			l := items[i].leaf
 			if h, held := s.Held(l.Event); held {
 				return fmt.Errorf("%w: tenant %s%s, event %s", ErrHeld, h.Tenant, subjectSuffix(h), l.EventID)
 			}
-			seqOf[l.EventID] = l.Seq
-			ids = append(ids, l.EventID[:])
+			if byID[l.EventID] == nil {
+				ids = append(ids, l.EventID[:])
+			}
+			byID[l.EventID] = &items[i]
 		}
 		// One statement per chunk of IDs: FTS5 flushes its index at every
 		// statement, so row-by-row deletes cost a flush per event.
-		var seqs []int64
+		seqs := map[string][]int64{} // by archive
+		stats := map[string]*purgeStats{}
 		for len(ids) > 0 {
 			chunk := ids[:min(len(ids), 500)]
 			ids = ids[len(chunk):]
@@ -175,12 +343,13 @@ func (b *SQLite) Purge(ctx context.Context, log string, leaves []trailseal.Seale
 					rows.Close()
 					return err
 				}
-				seq, ok := seqOf[[16]byte(id)]
-				if !ok {
+				it := byID[[16]byte(id)]
+				if it == nil {
 					rows.Close()
 					return fmt.Errorf("trailarchive: purge deleted an unexpected row")
 				}
-				seqs = append(seqs, seq)
+				seqs[it.archive] = append(seqs[it.archive], it.leaf.Seq)
+				newStats(stats, log).add(s, it.leaf, it.archive)
 				n++
 			}
 			rows.Close()
@@ -189,19 +358,22 @@ func (b *SQLite) Purge(ctx context.Context, log string, leaves []trailseal.Seale
 			}
 		}
 		now := b.Now().UnixMicro()
-		for _, r := range ranges(seqs) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO trail_seal_purges (log, seq_from, seq_to, archive, purged_at) VALUES (?, ?, ?, ?, ?)`,
-				log, r.From, r.To, archive, now); err != nil {
-				return fmt.Errorf("trailarchive: record purge: %w", err)
+		for _, archive := range slices.Sorted(maps.Keys(seqs)) {
+			for _, r := range ranges(seqs[archive]) {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO trail_seal_purges (log, seq_from, seq_to, archive, purged_at) VALUES (?, ?, ?, ?, ?)`,
+					log, r.From, r.To, archive, now); err != nil {
+					return fmt.Errorf("trailarchive: record purge: %w", err)
+				}
 			}
 		}
-		return nil
+		evs, err := a.prepareAll(ctx, purgeEvents(ri, partOf(items), stats))
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		return b.record(ctx, tx, evs...)
 	})
 	if err != nil {
-		if errors.Is(err, ErrHeld) {
-			return 0, err
-		}
-		return 0, fmt.Errorf("trailarchive: purge %s: %w", log, err)
+		return 0, err
 	}
 	return n, nil
 }
