@@ -33,9 +33,9 @@
 // the event ID unique across partitions; indexes answer a tenant's newest
 // events, a user's events in a tenant, an object's history, a tenant's counts
 // by action, words in descriptions and changed fields. The tables are
-// append-only (privileges plus triggers; purge_events is the one way out) and
-// a reader role sees only the tenant its transaction names (row-level
-// security).
+// append-only (privileges plus triggers; retention's purge_event_ids and
+// purge_events are the only way out) and a reader role sees only the tenant
+// its transaction names (row-level security).
 //
 // Batches of Config.CopyThreshold events or more go through COPY. Smaller
 // ones, and AppendTx, are one INSERT statement. Either way a batch is atomic

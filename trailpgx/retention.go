@@ -2,10 +2,12 @@ package trailpgx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trailhq/trail/trailseal"
 )
@@ -54,7 +56,9 @@ type PurgedBatch struct {
 }
 
 // PurgedBatches is PurgedRanges with each range's archive key, sorted by
-// From.
+// From. On a schema older than migration 0006 (no archive column: nothing
+// was ever archived there) it is PurgedRanges with empty keys, so a newer
+// `trail verify` still reads an older deployment without migrating it.
 func (s *Store) PurgedBatches(ctx context.Context, log string) ([]PurgedBatch, error) {
 	var out []PurgedBatch
 	err := s.with(ctx, func(c *pgx.Conn) error {
@@ -70,6 +74,17 @@ func (s *Store) PurgedBatches(ctx context.Context, log string) ([]PurgedBatch, e
 		})
 		return err
 	})
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "42703" { // undefined_column
+		rs, err := s.PurgedRanges(ctx, log)
+		if err != nil {
+			return nil, err
+		}
+		out = make([]PurgedBatch, len(rs))
+		for i, r := range rs {
+			out[i] = PurgedBatch{SeqRange: r}
+		}
+		return out, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: purged ranges of %q: %w", log, err)
 	}
