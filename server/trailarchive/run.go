@@ -223,6 +223,7 @@ type Result struct {
 // then all are purged the backend's way. It stops at the first error; what
 // was purged before stays purged, and a re-run resumes.
 func (r *Runner) Run(ctx context.Context, plan *Plan) (Result, error) {
+	ctx = r.withRun(ctx) // one run ID for its retention.purge events (audit.go)
 	res := Result{Held: plan.Held, Waiting: plan.Waiting}
 	a, d := plan.Totals()
 	total, done := a+d, int64(0)

@@ -1,6 +1,8 @@
 package trailcli
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailarchive"
 	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailseal"
@@ -43,6 +46,26 @@ type RetentionCmd struct {
 // when postgres (--postgres, TRAIL_POSTGRES) is set, else of the SQLite file
 // of --db (which must exist). Both schemas are brought up to date.
 func (e *Env) retentionBackend(postgres string) (trailarchive.Backend, func(), error) {
+	return e.openRetention(postgres, false)
+}
+
+// auditedRetention is retentionBackend for the commands that change
+// something: retention records their events (retention.*, actor system:cli)
+// through the deployment's privacy layer, like any event. On PostgreSQL it
+// is applied when the master key is given (TRAIL_MASTER_KEY,
+// --master-key-file); without one the events are stored as given (they
+// carry IDs, counts and the hold's reason, no actor's personal data).
+func (e *Env) auditedRetention(postgres string) (trailarchive.Backend, func(), error) {
+	return e.openRetention(postgres, true)
+}
+
+// retentionCtx is the context of the CLI's retention changes: their events
+// name the CLI as actor and source, as trail forget's do.
+func (e *Env) retentionCtx() context.Context {
+	return trail.WithSource(trail.WithActor(e.Ctx, cliActor), "cli")
+}
+
+func (e *Env) openRetention(postgres string, audited bool) (trailarchive.Backend, func(), error) {
 	if postgres == "" {
 		s, err := e.OpenStore(false)
 		if err != nil {
@@ -50,6 +73,14 @@ func (e *Env) retentionBackend(postgres string) (trailarchive.Backend, func(), e
 		}
 		b := trailarchive.NewSQLite(s)
 		b.Now = e.Now
+		if audited {
+			p, _, err := e.openPrivacy(s.DB(), "", s.Path(), false)
+			if err != nil {
+				s.Close()
+				return nil, nil, err
+			}
+			b.Transform = p
+		}
 		return b, func() { s.Close() }, nil
 	}
 	s, err := trailpgx.Open(e.Ctx, postgres, nil)
@@ -62,7 +93,23 @@ func (e *Env) retentionBackend(postgres string) (trailarchive.Backend, func(), e
 	}
 	b := trailarchive.NewPostgres(s)
 	b.Now = e.Now
-	return b, func() { s.Close() }, nil
+	closeFn := func() { s.Close() }
+	if audited && (os.Getenv("TRAIL_MASTER_KEY") != "" || e.Globals.MasterKeyFile != "") {
+		db, err := sql.Open("pgx", postgres)
+		if err != nil {
+			s.Close()
+			return nil, nil, fmt.Errorf("open PostgreSQL for data keys: %w", err)
+		}
+		p, _, err := e.openPrivacy(db, s.Schema(), "", false)
+		if err != nil {
+			db.Close()
+			s.Close()
+			return nil, nil, err
+		}
+		b.Transform = p
+		closeFn = func() { db.Close(); s.Close() }
+	}
+	return b, closeFn, nil
 }
 
 // policyErr makes bad policies a usage error (exit 2).
@@ -148,12 +195,12 @@ func (c *RetentionSetCmd) Run(e *Env) error {
 	if err := p.Validate(); err != nil {
 		return policyErr(err)
 	}
-	b, closeFn, err := e.retentionBackend(c.Postgres)
+	b, closeFn, err := e.auditedRetention(c.Postgres)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	if err := b.SetPolicy(e.Ctx, p); err != nil {
+	if err := b.SetPolicy(e.retentionCtx(), p); err != nil {
 		return policyErr(err)
 	}
 	fmt.Fprintf(e.Stdout, "Events of tenant %s, action %s: keep %s, then %s.\n", orAll(p.Tenant), orAll(p.Action), trailarchive.FormatKeep(keep), p.Then)
@@ -169,12 +216,12 @@ type RetentionUnsetCmd struct {
 
 // Run removes the policy.
 func (c *RetentionUnsetCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend(c.Postgres)
+	b, closeFn, err := e.auditedRetention(c.Postgres)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	ok, err := b.DeletePolicy(e.Ctx, c.Tenant, c.Action)
+	ok, err := b.DeletePolicy(e.retentionCtx(), c.Tenant, c.Action)
 	if err != nil {
 		return err
 	}
@@ -207,7 +254,7 @@ func (c *RetentionHoldCmd) Run(e *Env) error {
 	if err := h.Validate(); err != nil {
 		return policyErr(err)
 	}
-	b, closeFn, err := e.retentionBackend(c.Postgres)
+	b, closeFn, err := e.auditedRetention(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -224,7 +271,7 @@ func (c *RetentionHoldCmd) Run(e *Env) error {
 			}
 		}
 	}
-	if err := b.PutHold(e.Ctx, h); err != nil {
+	if err := b.PutHold(e.retentionCtx(), h); err != nil {
 		return policyErr(err)
 	}
 	fmt.Fprintf(e.Stdout, "Legal hold on tenant %s%s: nothing of it will be purged until \"trail retention release\".\n", h.Tenant, subjectNote(h.Subject))
@@ -247,12 +294,12 @@ type RetentionReleaseCmd struct {
 
 // Run releases the hold.
 func (c *RetentionReleaseCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend(c.Postgres)
+	b, closeFn, err := e.auditedRetention(c.Postgres)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	ok, err := b.ReleaseHold(e.Ctx, c.Tenant, c.Subject)
+	ok, err := b.ReleaseHold(e.retentionCtx(), c.Tenant, c.Subject)
 	if err != nil {
 		return err
 	}
@@ -355,7 +402,7 @@ type RetentionRunCmd struct {
 
 // Run archives and purges.
 func (c *RetentionRunCmd) Run(e *Env) error {
-	b, closeFn, err := e.retentionBackend(c.Postgres)
+	b, closeFn, err := e.auditedRetention(c.Postgres)
 	if err != nil {
 		return err
 	}
@@ -372,7 +419,7 @@ func (c *RetentionRunCmd) Run(e *Env) error {
 	if f, ok := e.Stderr.(*os.File); c.Progress || (ok && isTerminal(f)) {
 		r.SetProgress(bar.update)
 	}
-	res, err := r.Run(e.Ctx, plan)
+	res, err := r.Run(e.retentionCtx(), plan)
 	bar.done()
 	if err != nil {
 		return fmt.Errorf("%w (done before the error: %d events archived, %d purged; run again to resume)", err, res.Archived, res.Purged)

@@ -128,7 +128,7 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	defer sealWait()
 	defer stopSeal()
-	retWait, retStats, err := c.startRetention(sealCtx, e, b.store) // retention_serve.go
+	retWait, retStats, err := c.startRetention(sealCtx, e, b.store, priv) // retention_serve.go
 	if err != nil {
 		return err
 	}
@@ -161,6 +161,8 @@ func (c *ServeCmd) Run(e *Env) error {
 		TailLookback: c.TailLookback,
 
 		RetentionStats: retStats, // nil without --retention
+
+		Retention: serveRetention(e, b.store, priv), // the /v1/retention endpoints (retention_serve.go)
 	})
 	if err != nil {
 		ln.Close()

@@ -71,6 +71,10 @@ type Config struct {
 	// Integrity, when set, serves checkpoints, proofs, leaf indexes and the
 	// sealing lag (integrity.go). Default: none (those endpoints answer 404).
 	Integrity *Integrity
+	// Retention, when set, serves the retention endpoints GET /v1/retention,
+	// /v1/retention/plan, and the policy and hold changes (retention.go).
+	// Default: none (they answer 404).
+	Retention Retention
 	// RetentionStats, when set, reports a retention scheduler's counters,
 	// exported at /metrics as trail_retention_* (retention_metrics.go).
 	// Default: none (those metrics are absent).
@@ -182,6 +186,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/keys", isAdmin, s.listKeys)
 	s.handle("DELETE /v1/keys/{id}", isAdmin, s.revokeKey)
 	s.privacyRoutes()
+	s.retentionRoutes()
 	s.uiRoutes() // the admin web UI at /ui/ (ui.go)
 	s.handle("GET /healthz", public, func(w http.ResponseWriter, r *http.Request, _ *Key) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
