@@ -224,7 +224,7 @@ func tailOnce(t *testing.T, f *fixture) {
 // TestAuthorizationMatrix runs every endpoint with every kind of key.
 func TestAuthorizationMatrix(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		f := newFixture(t, b, nil)
+		f := newFixture(t, b, withRetention)
 		keys := []string{"admin", "adminA", "readerA", "ingestA", "readerAll", "ingestAll"}
 		type row struct {
 			name string
@@ -325,12 +325,55 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{"revoke globex reader", func(key string) response {
 				return f.do("DELETE", "/v1/keys/"+f.key["readerB"].ID, key, nil)
 			}, []int{204, nf, bad, bad, bad, bad}, nil},
+			// Retention (retention.go): reads for read keys, a tenant key
+			// its tenant's share; changes for admins, a tenant admin its
+			// tenant's only.
+			{"set acme retention policy", func(key string) response {
+				return f.json("PUT", "/v1/retention/policies", key, map[string]any{"tenant": "acme", "action": "auth.*", "keep": "30d", "then": "delete"})
+			}, []int{ok, ok, bad, bad, bad, bad}, nil},
+			{"set all-tenant retention policy", func(key string) response {
+				return f.json("PUT", "/v1/retention/policies", key, map[string]any{"keep": "400d"})
+			}, []int{ok, bad, bad, bad, bad, bad}, nil},
+			{"set globex retention policy", func(key string) response {
+				return f.json("PUT", "/v1/retention/policies", key, map[string]any{"tenant": "globex", "action": "user.*", "keep": "2y"})
+			}, []int{ok, bad, bad, bad, bad, bad}, nil},
+			{"place globex hold", func(key string) response {
+				return f.json("POST", "/v1/retention/holds", key, map[string]any{"tenant": "globex", "reason": "case 9"})
+			}, []int{cr, bad, bad, bad, bad, bad}, nil},
+			{"place acme subject hold", func(key string) response {
+				return f.json("POST", "/v1/retention/holds", key, map[string]any{"tenant": "acme", "subject": "user:42"})
+			}, []int{cr, cr, bad, bad, bad, bad}, nil},
+			{"retention state", get("/v1/retention"), []int{ok, ok, ok, bad, ok, bad}, func(t *testing.T, key string, r response) {
+				var st trailserver.RetentionState
+				json.Unmarshal(r.body, &st)
+				if f.key[key].Tenant == "acme" && (strings.Contains(string(r.body), "globex") || len(st.Holds) != 1 || len(st.Policies) != 2) {
+					t.Errorf("%s saw %s", key, r.body)
+				}
+				if f.key[key].Tenant == "" && (len(st.Holds) != 2 || len(st.Policies) != 3) {
+					t.Errorf("%s saw %s", key, r.body)
+				}
+			}},
+			{"retention state of globex", get("/v1/retention?tenant=globex"), []int{ok, bad, bad, bad, ok, bad}, nil},
+			{"retention plan", get("/v1/retention/plan"), []int{ok, ok, ok, bad, ok, bad}, nil},
+			{"retention plan of globex", get("/v1/retention/plan?tenant=globex"), []int{ok, bad, bad, bad, ok, bad}, nil},
+			{"release globex hold", func(key string) response {
+				return f.do("DELETE", "/v1/retention/holds?tenant=globex", key, nil)
+			}, []int{204, bad, bad, bad, bad, bad}, nil},
+			{"release acme subject hold", func(key string) response {
+				return f.do("DELETE", "/v1/retention/holds?tenant=acme&subject=user:42", key, nil)
+			}, []int{nf, 204, bad, bad, bad, bad}, nil},
+			{"unset acme retention policy", func(key string) response {
+				return f.do("DELETE", "/v1/retention/policies?tenant=acme&action=auth.*", key, nil)
+			}, []int{nf, 204, bad, bad, bad, bad}, nil},
+			{"unset all-tenant retention policy", func(key string) response {
+				return f.do("DELETE", "/v1/retention/policies", key, nil)
+			}, []int{204, bad, bad, bad, bad, bad}, nil},
 		}
 		for _, rw := range rows {
 			t.Run(rw.name, func(t *testing.T) {
 				// The revoke row must run the admin last: order keys so.
 				order := keys
-				if rw.name == "revoke globex reader" {
+				if rw.name == "revoke globex reader" || strings.HasPrefix(rw.name, "release ") || strings.HasPrefix(rw.name, "unset ") {
 					order = []string{"adminA", "readerA", "ingestA", "readerAll", "ingestAll", "admin"}
 				}
 				for _, key := range order {

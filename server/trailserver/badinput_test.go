@@ -15,7 +15,14 @@ import (
 // is one) and leave the store exactly as it was.
 func TestBadInput(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		f := newFixture(t, b, nil)
+		f := newFixture(t, b, withRetention)
+		// What the retention conflicts below conflict with.
+		if r := f.json("PUT", "/v1/retention/policies", "admin", map[string]any{"action": "auth.*", "keep": "90d", "then": "delete"}); r.status != 200 {
+			t.Fatalf("policy: %d %s", r.status, r.body)
+		}
+		if r := f.json("POST", "/v1/retention/holds", "admin", map[string]any{"tenant": "globex", "min_keep": "1y"}); r.status != 201 {
+			t.Fatalf("hold: %d %s", r.status, r.body)
+		}
 		ev := func(mod func(m map[string]any)) []byte {
 			m := newEvent("acme")
 			if mod != nil {
@@ -151,6 +158,32 @@ func TestBadInput(t *testing.T) {
 			{"key with bad expiry", "POST", "/v1/keys", "admin", []byte(`{"tenant":"acme","role":"reader","expires_in":"forever"}`), nil, 400, "expires_in"},
 			{"key with unknown field", "POST", "/v1/keys", "admin", []byte(`{"tenant":"acme","role":"reader","scopes":["*"]}`), nil, 400, "scopes"},
 			{"revoke unknown key", "DELETE", "/v1/keys/nope", "admin", nil, nil, 404, ""},
+			// Retention: nothing stored, nothing recorded.
+			{"policy keep without unit", "PUT", "/v1/retention/policies", "admin", []byte(`{"keep":"90"}`), nil, 400, "keep"},
+			{"policy keep missing", "PUT", "/v1/retention/policies", "admin", []byte(`{"action":"user.*"}`), nil, 400, "keep"},
+			{"policy keep 500y", "PUT", "/v1/retention/policies", "admin", []byte(`{"keep":"500y"}`), nil, 400, "keep"},
+			{"policy keep a number", "PUT", "/v1/retention/policies", "admin", []byte(`{"keep":90}`), nil, 400, "keep"},
+			{"policy then unknown", "PUT", "/v1/retention/policies", "admin", []byte(`{"keep":"90d","then":"shred"}`), nil, 400, "then"},
+			{"policy action not a pattern", "PUT", "/v1/retention/policies", "admin", []byte(`{"action":"auth*","keep":"90d"}`), nil, 400, "action"},
+			{"policy bad tenant", "PUT", "/v1/retention/policies", "admin", []byte(`{"tenant":"acme corp","keep":"90d"}`), nil, 400, "tenant"},
+			{"policy unknown field", "PUT", "/v1/retention/policies", "admin", []byte(`{"keep":"90d","after":"archive"}`), nil, 400, "after"},
+			{"policy conflicting", "PUT", "/v1/retention/policies", "admin", []byte(`{"tenant":"acme","keep":"30d"}`), nil, 409, "tenant"},
+			{"policy shorter than a hold", "PUT", "/v1/retention/policies", "admin", []byte(`{"tenant":"globex","action":"user.*","keep":"30d"}`), nil, 409, "keep"},
+			{"acme admin sets a globex policy", "PUT", "/v1/retention/policies", "adminA", []byte(`{"tenant":"globex","action":"user.*","keep":"2y"}`), nil, 403, "tenant"},
+			{"acme admin sets an all-tenant policy", "PUT", "/v1/retention/policies", "adminA", []byte(`{"keep":"2y"}`), nil, 403, "tenant"},
+			{"reader sets a policy", "PUT", "/v1/retention/policies", "readerAll", []byte(`{"keep":"2y"}`), nil, 403, ""},
+			{"unset unknown policy", "DELETE", "/v1/retention/policies?tenant=acme&action=user.*", "admin", nil, nil, 404, ""},
+			{"unset with a misspelt parameter", "DELETE", "/v1/retention/policies?actions=auth.*", "admin", nil, nil, 400, "actions"},
+			{"hold without tenant", "POST", "/v1/retention/holds", "admin", []byte(`{"reason":"case 1"}`), nil, 400, "tenant"},
+			{"hold bad subject", "POST", "/v1/retention/holds", "admin", []byte(`{"tenant":"acme","subject":"user42"}`), nil, 400, "subject"},
+			{"hold bad min_keep", "POST", "/v1/retention/holds", "admin", []byte(`{"tenant":"acme","min_keep":"forever"}`), nil, 400, "min_keep"},
+			{"hold reason with a newline", "POST", "/v1/retention/holds", "admin", []byte(`{"tenant":"acme","reason":"a\nb"}`), nil, 400, "reason"},
+			{"hold with since", "POST", "/v1/retention/holds", "admin", []byte(`{"tenant":"acme","since":"2020-01-01T00:00:00Z"}`), nil, 400, "since"},
+			{"acme admin holds globex", "POST", "/v1/retention/holds", "adminA", []byte(`{"tenant":"globex"}`), nil, 403, "tenant"},
+			{"release unknown hold", "DELETE", "/v1/retention/holds?tenant=acme", "admin", nil, nil, 404, ""},
+			{"release without tenant", "DELETE", "/v1/retention/holds", "admin", nil, nil, 400, "tenant"},
+			{"acme key reads globex retention", "GET", "/v1/retention?tenant=globex", "readerA", nil, nil, 403, "tenant"},
+			{"plan with a misspelt parameter", "GET", "/v1/retention/plan?events=1", "admin", nil, nil, 400, "events"},
 			// Routing.
 			{"DELETE an event", "DELETE", "/v1/events/" + f.acmeEvent.String(), "admin", nil, nil, 405, ""},
 			{"PUT events", "PUT", "/v1/events", "admin", ev(nil), nil, 405, ""},
