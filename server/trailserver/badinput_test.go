@@ -183,6 +183,7 @@ func TestBadInput(t *testing.T) {
 			{"release unknown hold", "DELETE", "/v1/retention/holds?tenant=acme", "admin", nil, nil, 404, ""},
 			{"release without tenant", "DELETE", "/v1/retention/holds", "admin", nil, nil, 400, "tenant"},
 			{"acme key reads globex retention", "GET", "/v1/retention?tenant=globex", "readerA", nil, nil, 403, "tenant"},
+			{"retention of a malformed tenant", "GET", "/v1/retention?tenant=acme%20corp", "admin", nil, nil, 400, "tenant"},
 			{"plan with a misspelt parameter", "GET", "/v1/retention/plan?events=1", "admin", nil, nil, 400, "events"},
 			// Routing.
 			{"DELETE an event", "DELETE", "/v1/events/" + f.acmeEvent.String(), "admin", nil, nil, 405, ""},

@@ -183,6 +183,15 @@ func cleanDetail(err error) string {
 	return d
 }
 
+// retentionScope is scopeTenant for the retention reads, which also
+// refuse a malformed tenant.
+func retentionScope(k *Key, tenant string) (string, *Problem) {
+	if tenant != "" && (!utf8.ValidString(tenant) || !trail.ValidTenant(tenant)) {
+		return "", badRequest("tenant", "not a valid tenant")
+	}
+	return scopeTenant(k, tenant)
+}
+
 // retentionState answers the policies and holds in force; a tenant key
 // sees its tenant's holds and the policies that apply to its tenant (its
 // own and the all-tenant ones).
@@ -195,7 +204,7 @@ func (s *Server) retentionState(w http.ResponseWriter, r *http.Request, k *Key) 
 		writeProblem(w, r, p)
 		return
 	}
-	tenant, p := scopeTenant(k, r.URL.Query().Get("tenant"))
+	tenant, p := retentionScope(k, r.URL.Query().Get("tenant"))
 	if p != nil {
 		writeProblem(w, r, p)
 		return
@@ -230,7 +239,7 @@ func (s *Server) retentionPlan(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	tenant, p := scopeTenant(k, r.URL.Query().Get("tenant"))
+	tenant, p := retentionScope(k, r.URL.Query().Get("tenant"))
 	if p != nil {
 		writeProblem(w, r, p)
 		return
