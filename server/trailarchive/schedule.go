@@ -26,6 +26,9 @@ type Scheduler struct {
 	Interval time.Duration
 	// OnError reports a failed run (the next one retries).
 	OnError func(error)
+	// RetryInterval is how soon a step that did not run (not the leader, or
+	// another holder's lease) is tried again. Default 5 s.
+	RetryInterval time.Duration
 	// Leader, when set, gates every run: the Scheduler runs only while it
 	// returns true. trail serve passes its sealer's Leading, so retention
 	// runs on the replica that leads the sealer, under that leader lease;
@@ -91,16 +94,25 @@ func (s *Scheduler) interval() time.Duration {
 	return s.Interval
 }
 
-// Run steps every Interval until ctx ends, then releases the lease.
+// Run steps every Interval until ctx ends, then releases the lease. A step
+// that did not run (another holder has the lease, or Leader says no: a new
+// sealer has not taken its lease yet) is retried after RetryInterval, so a
+// replica that becomes the leader starts within seconds, not an Interval
+// later.
 func (s *Scheduler) Run(ctx context.Context) {
-	t := time.NewTicker(s.interval())
-	defer t.Stop()
 	for {
-		if _, err := s.Step(ctx); err != nil && ctx.Err() == nil && s.OnError != nil {
+		ran, err := s.Step(ctx)
+		if err != nil && ctx.Err() == nil && s.OnError != nil {
 			s.OnError(err)
 		}
+		wait := s.interval()
+		if !ran && err == nil {
+			wait = min(wait, s.retryInterval())
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			s.Runner.cfg.Backend.Log().Lease(rctx, LeaseName, s.Holder, 0)
 			cancel()
@@ -108,4 +120,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+func (s *Scheduler) retryInterval() time.Duration {
+	if s.RetryInterval <= 0 {
+		return 5 * time.Second
+	}
+	return s.RetryInterval
 }

@@ -2,6 +2,7 @@ package trailarchive
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,4 +62,32 @@ func TestSchedulerFollowsLeader(t *testing.T) {
 	if f.count(t, "acme") >= before {
 		t.Fatal("the leader's run purged nothing")
 	}
+}
+
+// Run retries soon when it may not run yet (the sealer has not taken its
+// lease), instead of waiting a whole Interval.
+func TestSchedulerRunRetriesUntilLeader(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 24*time.Hour)
+	f.setPolicies(t)
+	var leading atomic.Bool
+	s := &Scheduler{Runner: f.runner(t, nil), Holder: "a", Interval: time.Hour, RetryInterval: 10 * time.Millisecond,
+		Leader: leading.Load}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	if s.Stats().Runs != 0 {
+		t.Fatal("ran before leading")
+	}
+	leading.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Runs == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no run within 10 s of leading (Interval is an hour: Run did not retry)")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

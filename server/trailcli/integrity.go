@@ -67,6 +67,11 @@ type SealFlags struct {
 	SealInterval       time.Duration `name:"seal-interval" default:"250ms" help:"How often the sealer looks for unsealed events."`
 	CheckpointInterval time.Duration `name:"checkpoint-interval" default:"10s" help:"Sign a tenant's checkpoint when its log grew and its last one is this old."`
 	CheckpointEvents   int64         `name:"checkpoint-events" default:"1000" help:"…or when its log grew by this many events."`
+
+	// leading, set by startSealer when this process runs the sealer, says
+	// whether it holds the sealer's lease: scheduled retention runs on that
+	// leader only.
+	leading func() bool
 }
 
 // startSealer turns integrity on for store when it keeps a sealed log:
@@ -110,6 +115,7 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 	if err != nil {
 		return nil, nil, err
 	}
+	f.leading = sl.Leading
 	var wg sync.WaitGroup
 	wg.Go(func() { sl.Run(ctx) })
 	return in, wg.Wait, nil

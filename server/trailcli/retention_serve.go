@@ -26,8 +26,11 @@ type ServeRetentionFlags struct {
 // startRetention starts the retention scheduler when --retention is set and
 // returns what waits for it to stop (after ctx ends) and its counters for
 // /metrics (nil when no scheduler runs). It needs the archive
-// target and the checkpoint signing key, on either store; the Scheduler's
-// lease lives in the store's lease table, so one replica runs it.
+// target and the checkpoint signing key, on either store. When this process
+// runs the sealer, retention runs only while that sealer holds the leader
+// lease (the same leader across replicas); with --no-seal, the Scheduler's
+// own lease alone keeps it to one replica. Either way it also takes its own
+// lease, which keeps a manual `trail retention run` from overlapping.
 func (c *ServeCmd) startRetention(ctx context.Context, e *Env, store trail.Store, priv trail.Transformer) (wait func(), stats func() trailserver.RetentionStats, err error) {
 	f := &c.ServeRetentionFlags
 	if !f.Retention {
@@ -47,7 +50,8 @@ func (c *ServeCmd) startRetention(ctx context.Context, e *Env, store trail.Store
 	}
 	host, _ := os.Hostname()
 	s := &trailarchive.Scheduler{Runner: r, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Interval: f.RetentionInterval,
-		OnError: func(err error) { fmt.Fprintf(e.Stderr, "trail: retention: %s\n", oneLine(err.Error())) }}
+		OnError: func(err error) { fmt.Fprintf(e.Stderr, "trail: retention: %s\n", oneLine(err.Error())) },
+		Leader:  c.SealFlags.leading}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Run(ctx) })
 	stats = func() trailserver.RetentionStats {
