@@ -209,3 +209,36 @@ func TestRetentionNotConfigured(t *testing.T) {
 		}
 	}
 }
+
+// With the privacy layer, a change's event is stored in its protected form
+// (the key's IP encrypted under the key's data key, created before the
+// change's transaction) and reads back revealed.
+func TestRetentionAPIPrivacy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, func(cfg *trailserver.Config) {
+			p, _ := privacyFor(t, cfg.Store)
+			cfg.Transform, cfg.Reveal = p, p
+			rb := retentionBackend(cfg.Store)
+			switch rb := rb.(type) {
+			case *trailarchive.SQLite:
+				rb.Transform = p
+			case *trailarchive.Postgres:
+				rb.Transform = p
+			}
+			cfg.Retention = trailcli.RetentionAPI(rb, nil)
+		})
+		if r := f.json("POST", "/v1/retention/holds", "adminA", map[string]any{"tenant": "acme", "reason": "case 7"}); r.status != http.StatusCreated {
+			t.Fatalf("hold: %d %s", r.status, r.body)
+		}
+		evs := f.retentionEvents("acme")
+		if len(evs) != 1 || !strings.HasPrefix(evs[0].Actor.IP, "enc:") {
+			t.Fatalf("stored: %+v", evs)
+		}
+		r := f.do("GET", "/v1/events?action=retention.*", "readerA", nil)
+		var page trailserver.EventPage
+		json.Unmarshal(r.body, &page)
+		if r.status != 200 || len(page.Events) != 1 || page.Events[0].Actor.IP != "127.0.0.1" {
+			t.Fatalf("read: %d %s", r.status, r.body)
+		}
+	})
+}
