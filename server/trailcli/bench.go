@@ -12,11 +12,13 @@ import (
 // measured side by side with its limit in one run (package bench says how).
 type BenchCmd struct {
 	Postgres     string   `name:"postgres" env:"TRAIL_POSTGRES" placeholder:"DSN" required:"" help:"The PostgreSQL server to measure; the bench creates schemas of its own and drops them."`
-	Workload     []string `name:"workload" sep:"," default:"w1,w2,w3,storage" help:"Workloads to run: w1 (audited write), w2 (bulk ingest), w3 (queries), storage."`
+	Workload     []string `name:"workload" sep:"," default:"w1,w2,w3,storage" help:"Workloads to run: w1 (audited write), w2 (bulk ingest), w3 (queries), storage, ui (admin UI pages)."`
 	Events       int      `name:"events" default:"1000000" help:"Events W2 ingests (and so the table size W3 and storage measure)."`
 	Transactions int      `name:"transactions" default:"2000" help:"W1 transactions per variant and worker count."`
 	Workers      []int    `name:"workers" sep:"," default:"1,8" help:"W1 worker counts."`
 	Queries      int      `name:"queries" default:"300" help:"W3 timed queries per question."`
+	Load         string   `name:"load" enum:"trail,sql" default:"trail" help:"How W3, storage and ui fill their table when w2 is not run: trail (Store.Append) or sql (COPY without indexes, then the indexes; for 10 M events)."`
+	Keep         bool     `name:"keep" help:"Keep the loaded schema (its name is printed on stderr) to query it again."`
 	JSON         bool     `name:"json" help:"Print one JSON object per result line (JSON Lines) instead of a table."`
 }
 
@@ -31,11 +33,18 @@ func (c *BenchCmd) Run(e *Env) error {
 	if c.Events < 1 || c.Transactions < 1 || c.Queries < 1 {
 		return Usagef("--events, --transactions and --queries must be positive")
 	}
+	if c.Load == bench.LoadSQL {
+		for _, w := range c.Workload {
+			if w == "w2" {
+				return Usagef("--load sql replaces W2's ingest: drop w2 from --workload")
+			}
+		}
+	}
 	var encErr error
 	enc := json.NewEncoder(e.Stdout)
 	_, err := bench.Run(e.Ctx, bench.Config{
 		DSN: c.Postgres, Workloads: c.Workload, Events: c.Events, Transactions: c.Transactions,
-		Workers: c.Workers, Queries: c.Queries, Log: e.Stderr,
+		Workers: c.Workers, Queries: c.Queries, Load: c.Load, Keep: c.Keep, Log: e.Stderr,
 		Emit: func(r bench.Result) {
 			if c.JSON {
 				if err := enc.Encode(r); err != nil && encErr == nil {

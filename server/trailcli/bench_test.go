@@ -41,6 +41,8 @@ func TestBenchCLIBadInput(t *testing.T) {
 		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--workload", "w9"},
 		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--events", "0"},
 		{"bench"}, // no DSN
+		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--load", "copy"},
+		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--load", "sql", "--workload", "w2,w3"},
 	} {
 		r := run(t, "", env{}, args...)
 		if r.code != ExitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {

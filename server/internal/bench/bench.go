@@ -21,7 +21,7 @@ import (
 )
 
 // Workloads, in the order Run measures them.
-var Workloads = []string{"w1", "w2", "w3", "storage"}
+var Workloads = []string{"w1", "w2", "w3", "storage", "ui"}
 
 // Config says what to measure. Zero fields take the documented defaults.
 type Config struct {
@@ -45,6 +45,14 @@ type Config struct {
 	BatchSize int
 	// Seed makes the synthetic data reproducible. Default 1.
 	Seed uint64
+	// Load says how the table of W3, ui and storage is filled when W2 is
+	// not run: LoadTrail (Store.Append, W2's path) or LoadSQL (COPY of the
+	// same generated rows without indexes, then the indexes: minutes for
+	// 10 M events instead of hours). Default LoadTrail.
+	Load string
+	// Keep leaves the loaded store's schema in place (its name is logged)
+	// to query it again by hand. Every other schema is dropped.
+	Keep bool
 	// Log receives progress lines. Default: discarded.
 	Log io.Writer
 	// Emit receives each result as soon as it is measured. Optional.
@@ -81,6 +89,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	switch c.Load {
+	case "":
+		c.Load = LoadTrail
+	case LoadTrail:
+	case LoadSQL:
+		if slices.Contains(c.Workloads, "w2") {
+			return c, errors.New("bench: the sql load replaces W2's ingest; run w2 apart")
+		}
+	default:
+		return c, fmt.Errorf("bench: unknown load %q (want %s or %s)", c.Load, LoadTrail, LoadSQL)
+	}
 	for _, v := range []struct {
 		name string
 		n    int
@@ -111,6 +130,8 @@ func (c Config) withDefaults() (Config, error) {
 //     carries Ratio = its PerSec / raw_copy's PerSec, against Target 0.8.
 //   - "w3": Name is the question, Events is the table size, Ops the timed
 //     queries, latencies; the first three questions carry TargetP95Ms 5.
+//   - "ui": Name is the admin UI page, Events the table size, Ops the timed
+//     requests, latencies of the server handler.
 //   - "storage": Events, BytesPerEvent (all relations), Extra per relation;
 //     Ratio = BytesPerEvent / the seed model's 348 B (lower is better).
 type Result struct {
@@ -202,12 +223,16 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if err := r.w2(ctx); err != nil {
 			return r.results, err
 		}
-	} else if has("w3") || has("storage") {
-		if err := r.load(ctx); err != nil {
+	} else if has("w3") || has("ui") || has("storage") {
+		load := r.load
+		if cfg.Load == LoadSQL {
+			load = r.loadSQL
+		}
+		if err := load(ctx); err != nil {
 			return r.results, err
 		}
 	}
-	if has("w3") || has("storage") {
+	if has("w3") || has("ui") || has("storage") {
 		r.logf("vacuum analyze (%d events)", cfg.Events)
 		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+r.store.Schema()+".events, "+r.store.Schema()+".event_ids"); err != nil {
 			return r.results, fmt.Errorf("bench: vacuum: %w", err)
@@ -220,6 +245,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	if has("storage") {
 		if err := r.storage(ctx); err != nil {
+			return r.results, err
+		}
+	}
+	// Last: every page it renders writes an audit.read event.
+	if has("ui") {
+		if err := r.ui(ctx); err != nil {
 			return r.results, err
 		}
 	}
@@ -261,6 +292,10 @@ func (r *run) newStore(ctx context.Context, suffix string) (*trailpgx.Store, err
 func (r *run) dropAll() {
 	ctx := context.Background()
 	for _, s := range slices.Backward(r.schemas) {
+		if r.cfg.Keep && r.store != nil && s == r.store.Schema() {
+			r.logf("kept schema %s", s)
+			continue
+		}
 		if _, err := r.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
 			r.logf("drop schema %s: %v", s, err)
 		}
@@ -280,7 +315,7 @@ func (r *run) machine(ctx context.Context) error {
 	r.emit(Result{Workload: "machine", Name: hostname, Load1: load1(), Extra: map[string]any{
 		"nproc": runtime.NumCPU(), "mem_total_bytes": memTotal(), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH,
 		"postgres": version, "shared_buffers": sb, "fsync": fsync, "synchronous_commit": syncCommit,
-		"events": r.cfg.Events, "transactions": r.cfg.Transactions, "workers": r.cfg.Workers, "queries": r.cfg.Queries,
+		"events": r.cfg.Events, "transactions": r.cfg.Transactions, "workers": r.cfg.Workers, "queries": r.cfg.Queries, "load": r.cfg.Load,
 		"started": time.Now().UTC().Format(time.RFC3339), "schema_prefix": r.prefix,
 	}})
 	return nil

@@ -37,7 +37,7 @@ func benchSchemas(t *testing.T, prefix string) int {
 	return n
 }
 
-func close(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 
 // TestRunTiny runs every workload at a tiny size and checks the shape of
 // the results, that each ratio is computed from the numbers measured in the
@@ -98,10 +98,10 @@ func TestRunTiny(t *testing.T) {
 			if !ok || r.Ratio == nil || r.Target == nil || r.MeetsTarget == nil {
 				t.Fatalf("w1 %s at %s workers: %+v", v, w, r)
 			}
-			if r.Ops != 60 || r.Baseline != "unaudited" || !close(r.PerSec, float64(r.Ops)/r.Seconds) {
+			if r.Ops != 60 || r.Baseline != "unaudited" || !near(r.PerSec, float64(r.Ops)/r.Seconds) {
 				t.Errorf("w1 %s: ops %d over %fs reported as %f/s", v, r.Ops, r.Seconds, r.PerSec)
 			}
-			if want := r.PerSec / base.PerSec; !close(*r.Ratio, want) {
+			if want := r.PerSec / base.PerSec; !near(*r.Ratio, want) {
 				t.Errorf("w1 %s ratio %f, measured %f/%f = %f", v, *r.Ratio, r.PerSec, base.PerSec, want)
 			}
 			if *r.MeetsTarget != (*r.Ratio >= *r.Target) || *r.Target != 0.95 {
@@ -121,7 +121,7 @@ func TestRunTiny(t *testing.T) {
 	if tr.Events != 2000 || raw.Events != 2000 || tr.Ratio == nil || raw.Ratio != nil {
 		t.Fatalf("w2: %+v %+v", tr, raw)
 	}
-	if want := tr.PerSec / raw.PerSec; !close(*tr.Ratio, want) || !close(tr.PerSec, 2000/tr.Seconds) || !close(raw.PerSec, 2000/raw.Seconds) {
+	if want := tr.PerSec / raw.PerSec; !near(*tr.Ratio, want) || !near(tr.PerSec, 2000/tr.Seconds) || !near(raw.PerSec, 2000/raw.Seconds) {
 		t.Errorf("w2 ratio %f from %f and %f", *tr.Ratio, tr.PerSec, raw.PerSec)
 	}
 	if *tr.Target != 0.8 || *tr.MeetsTarget != (*tr.Ratio >= 0.8) {
@@ -149,12 +149,23 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
+	// UI: every page rendered Queries times, after storage (each page
+	// writes an audit.read event).
+	if count["ui"] != len(uiPages) {
+		t.Errorf("ui results: %d, want %d", count["ui"], len(uiPages))
+	}
+	for _, p := range uiPages {
+		if r := byKey["ui/"+p.name]; r.Ops != 12 || r.Events != 2000 || !(r.P50Ms > 0 && r.P50Ms <= r.P95Ms && r.P95Ms <= r.P99Ms) {
+			t.Errorf("ui %s: %+v", p.name, r)
+		}
+	}
+
 	// Storage: over the 2000 events; ratio against the seed model.
 	st := byKey["storage/bytes_per_event"]
-	if st.Events != 2000 || st.BytesPerEvent <= 0 || st.Ratio == nil || !close(*st.Ratio, st.BytesPerEvent/SeedModelBytesPerEvent) {
+	if st.Events != 2000 || st.BytesPerEvent <= 0 || st.Ratio == nil || !near(*st.Ratio, st.BytesPerEvent/SeedModelBytesPerEvent) {
 		t.Errorf("storage: %+v", st)
 	}
-	if tb, _ := st.Extra["total_bytes"].(int64); !close(st.BytesPerEvent, float64(tb)/2000) {
+	if tb, _ := st.Extra["total_bytes"].(int64); !near(st.BytesPerEvent, float64(tb)/2000) {
 		t.Errorf("storage: %f B/event but %d bytes in all", st.BytesPerEvent, tb)
 	}
 }
@@ -166,6 +177,8 @@ func TestConfigErrors(t *testing.T) {
 		{DSN: "x", Workloads: []string{"w4"}},
 		{DSN: "x", Events: -1},
 		{DSN: "x", Workers: []int{0}},
+		{DSN: "x", Load: "copy"},
+		{DSN: "x", Load: LoadSQL, Workloads: []string{"w2", "w3"}},
 	} {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("Run(%+v) succeeded", c)

@@ -110,12 +110,13 @@ func (g *generator) next() trail.Event {
 // sample is what the query workload asks about: taken from written events,
 // so tenants come up as often as they have events.
 type sample struct {
-	tenant, user, targetType, targetID, word string
-	at                                       time.Time
+	id                                               uuid.UUID
+	tenant, user, action, targetType, targetID, word string
+	at                                               time.Time
 }
 
 func sampleOf(ev *trail.Event, r *rand.Rand) sample {
 	words := strings.Fields(ev.Description)
-	return sample{tenant: ev.Tenant, user: ev.Actor.ID, targetType: ev.Target.Type, targetID: ev.Target.ID,
+	return sample{id: ev.ID, tenant: ev.Tenant, user: ev.Actor.ID, action: ev.Action, targetType: ev.Target.Type, targetID: ev.Target.ID,
 		word: words[r.IntN(len(words))], at: ev.OccurredAt}
 }
