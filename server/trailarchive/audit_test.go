@@ -300,3 +300,34 @@ func TestPurgeEventIDIsStable(t *testing.T) {
 		t.Fatalf("purge event: %+v", evs)
 	}
 }
+
+// A purge a hold stops (placed between plan and run) records no purge
+// event for the held tenant: the event is written in the purge's
+// transaction, which the hold rolls back.
+func TestAuditHeldPurgeRecordsNothing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
+		f.setPolicies(t)
+		r := f.runner(t, nil)
+		plan, err := r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Reason: "late"}); err != nil {
+			t.Fatal(err)
+		}
+		before := f.count(t, "acme")
+		if _, err := r.Run(ctx, plan); !errors.Is(err, ErrHeld) {
+			t.Fatalf("run: %v, want ErrHeld", err)
+		}
+		if got := f.count(t, "acme"); got != before {
+			t.Fatalf("the held tenant lost %d events", before-got)
+		}
+		for _, ev := range f.auditEvents(t, "acme") {
+			if ev.Action == ActionPurge {
+				t.Fatalf("a purge event for a purge the hold stopped: %v", ev.Metadata)
+			}
+		}
+	})
+}
