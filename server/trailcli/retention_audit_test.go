@@ -2,6 +2,7 @@ package trailcli
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,5 +94,35 @@ func TestRetentionCLIAuditsPostgres(t *testing.T) {
 	}
 	if n := pgCount(t, dsn, `SELECT count(*) FROM trail.events WHERE tenant = 'globex' AND action = 'retention.hold.place' AND target_type = 'legal_hold'`); n != 1 {
 		t.Fatalf("%d hold events in globex, want 1", n)
+	}
+}
+
+// trail serve serves the retention endpoints on its store, audited with the
+// key as actor and through the privacy layer (the key's IP encrypted at
+// rest), with or without --retention.
+func TestServeRetentionAPI(t *testing.T) {
+	db := tempDB(t)
+	base, key, stop := startServe(t, db)
+	if key == "" {
+		t.Fatal("no admin key printed")
+	}
+	req, _ := http.NewRequest("PUT", base+"/v1/retention/policies", strings.NewReader(`{"action":"auth.*","keep":"90d","then":"delete"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /v1/retention/policies: %d", resp.StatusCode)
+	}
+	if code, out := stop(); code != 0 {
+		t.Fatalf("serve exit %d: %s", code, out)
+	}
+	evs := retentionEventsOf(t, db, "")
+	if len(evs) != 1 || evs[0].Action != "retention.policy.set" || evs[0].Actor.Type != trail.ActorService ||
+		!strings.HasPrefix(evs[0].Actor.ID, "key-") || !strings.HasPrefix(evs[0].Actor.IP, "enc:") {
+		t.Fatalf("events: %+v", evs)
 	}
 }
