@@ -152,6 +152,16 @@ func matches(pattern, action string) (bool, int) {
 	return pattern == action, len(pattern) + 1
 }
 
+// MinKeep is the shortest keep of any policy, or of the default: no event
+// recorded within it of now is past retention.
+func (s *Set) MinKeep() time.Duration {
+	m := DefaultKeep
+	for _, p := range s.Policies {
+		m = min(m, p.Keep)
+	}
+	return m
+}
+
 // Resolve returns the policy that applies to an event of tenant with action:
 // the most specific one, or the default (DefaultKeep, archive).
 func (s *Set) Resolve(tenant, action string) Policy {

@@ -1,6 +1,7 @@
 package trailarchive
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -132,6 +133,12 @@ func (r *Runner) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	now := r.cfg.Now()
+	// No event recorded on or after horizon can be past any policy; the scan
+	// of a log stops at the first chunk that holds only such events. Leaves
+	// are in sealing order, which follows recording order to within one
+	// transaction's length, so stopping early can only delay an event that
+	// was sealed far out of order to a later run, never purge one early.
+	horizon := cutoff(now, set.MinKeep()).Add(Day)
 	plan := &Plan{}
 	for _, log := range logs {
 		size, err := lg.TreeSize(ctx, log)
@@ -142,35 +149,50 @@ func (r *Runner) Plan(ctx context.Context) (*Plan, error) {
 		if err != nil && !errors.Is(err, trailseal.ErrNoCheckpoint) {
 			return nil, err
 		}
+		purged, err := r.cfg.Backend.Purged(ctx, log)
+		if err != nil {
+			return nil, err
+		}
 		type gk struct {
 			date string
 			then Then
 		}
 		groups := map[gk][]trailseal.SealedEvent{}
-		for from := int64(0); from < size; from += r.cfg.ScanChunk {
-			leaves, err := lg.Leaves(ctx, log, from, min(from+r.cfg.ScanChunk, size))
-			if err != nil {
-				return nil, err
-			}
-			for _, l := range leaves {
-				ev := l.Event
-				if ev == nil {
-					continue // purged already
+	scan:
+		// Only the seqs retention has not purged yet are read.
+		for _, gap := range unpurged(purged, size) {
+			for from := gap.From; from < gap.To; from += r.cfg.ScanChunk {
+				leaves, err := lg.Leaves(ctx, log, from, min(from+r.cfg.ScanChunk, gap.To))
+				if err != nil {
+					return nil, err
 				}
-				pol := set.Resolve(ev.Tenant, ev.Action)
-				if now.Sub(ev.RecordedAt) < pol.Keep {
-					continue
+				young := true
+				for _, l := range leaves {
+					ev := l.Event
+					if ev == nil {
+						continue // purged already
+					}
+					if ev.RecordedAt.Before(horizon) {
+						young = false
+					}
+					pol := set.Resolve(ev.Tenant, ev.Action)
+					if !ev.RecordedAt.Before(cutoff(now, pol.Keep)) {
+						continue
+					}
+					if _, held := set.Held(ev); held {
+						plan.Held++
+						continue
+					}
+					if l.Seq >= cp.Size {
+						plan.Waiting++
+						continue
+					}
+					k := gk{ev.RecordedAt.UTC().Format(time.DateOnly), pol.Then}
+					groups[k] = append(groups[k], l)
 				}
-				if _, held := set.Held(ev); held {
-					plan.Held++
-					continue
+				if young && len(leaves) > 0 {
+					break scan
 				}
-				if l.Seq >= cp.Size {
-					plan.Waiting++
-					continue
-				}
-				k := gk{ev.RecordedAt.UTC().Format(time.DateOnly), pol.Then}
-				groups[k] = append(groups[k], l)
 			}
 		}
 		keys := make([]gk, 0, len(groups))
@@ -192,6 +214,40 @@ func (r *Runner) Plan(ctx context.Context) (*Plan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// cutoff is the end of retention for events kept keep before now: the start
+// of the UTC day holding now-keep. Only whole recorded days leave the store,
+// so a day's batch of a log is the same set of events in every run that
+// sees it (a re-run after a crash names it the same), at the price of
+// keeping events up to a day longer than the policy says.
+func cutoff(now time.Time, keep time.Duration) time.Time {
+	return now.Add(-keep).UTC().Truncate(Day)
+}
+
+// unpurged returns the seq ranges of [0, size) that are in none of purged,
+// in order.
+func unpurged(purged []PurgedRange, size int64) []trailseal.SeqRange {
+	rs := make([]trailseal.SeqRange, 0, len(purged))
+	for _, p := range purged {
+		rs = append(rs, trailseal.SeqRange{From: p.From, To: p.To})
+	}
+	slices.SortFunc(rs, func(a, b trailseal.SeqRange) int { return cmp.Compare(a.From, b.From) })
+	var out []trailseal.SeqRange
+	at := int64(0)
+	for _, r := range rs {
+		if r.From > at {
+			out = append(out, trailseal.SeqRange{From: at, To: min(r.From, size)})
+		}
+		at = max(at, r.To)
+		if at >= size {
+			break
+		}
+	}
+	if at < size {
+		out = append(out, trailseal.SeqRange{From: at, To: size})
+	}
+	return out
 }
 
 // batchKey names a batch by its first and last seq and a digest of all its
@@ -426,15 +482,9 @@ func readFile(ctx context.Context, t Target, f File) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Key, err)
 	}
-	if got := sha256Hex(data); got != f.SHA256 {
-		return nil, fmt.Errorf("%s: SHA-256 %s, the manifest says %s (file edited or corrupted)", f.Key, got, f.SHA256)
-	}
-	rows, err := decodeParquet(data)
+	rows, err := parseFile(f, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Key, err)
-	}
-	if int64(len(rows)) != f.Rows {
-		return nil, fmt.Errorf("%s: %d rows, the manifest says %d", f.Key, len(rows), f.Rows)
 	}
 	return rows, nil
 }

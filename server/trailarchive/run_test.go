@@ -29,14 +29,16 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Expected by hand: of acme and the platform, auth.* older than 90 days
-		// are deleted, user.update older than 365 days archived, billing kept.
+		// Expected by hand: of acme and the platform, auth.* recorded on a UTC
+		// day wholly older than 90 days are deleted, user.update older than 365
+		// days archived, billing kept.
 		set, _ := f.backend.Set(ctx)
 		var wantArchive, wantDelete int64
 		for _, tenant := range []string{"acme", ""} {
 			for _, ev := range f.events(t, tenant) {
 				p := set.Resolve(tenant, ev.Action)
-				if now.Sub(ev.RecordedAt) >= p.Keep {
+				dayStart := now.Add(-p.Keep).UTC().Truncate(24 * time.Hour)
+				if ev.RecordedAt.Before(dayStart) {
 					if p.Then == ThenArchive {
 						wantArchive++
 					} else {
