@@ -177,3 +177,13 @@ func BenchmarkSQLiteVerifyTinyTenants(b *testing.B) {
 		b.ReportMetric(float64(verCPU.Nanoseconds())/float64(events), "verify-cpu-ns/event")
 	}
 }
+
+// TestMain removes the demo store the verify benchmarks build once per test
+// binary (43 MB), which no single benchmark's Cleanup may remove.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if verifyDemo.dir != "" {
+		os.RemoveAll(verifyDemo.dir)
+	}
+	os.Exit(code)
+}
