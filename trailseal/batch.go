@@ -15,9 +15,12 @@ type LogRange struct {
 }
 
 // BatchReader is optionally implemented by a Store that can read many logs
-// in one query per call. Verify uses it for logs with fewer leaves than
-// Verifier.BatchSize: with thousands of tenants of a few events each, one
-// round trip per log and call, not the events, is what a verification costs.
+// in one query per call. Verify uses it for logs of at most
+// Verifier.BatchSize leaves, read together in groups: with thousands of
+// tenants of a few events each, one round trip per log and call, not the
+// events, is what a verification costs. It also reads every log's size with
+// TreeSizes, and a large log's stored hashes batch by batch with HashesOf
+// (one range, in order).
 // Each method is the multi-log form of the Store method it names, with the
 // same semantics for every log; a log the store does not know is simply
 // absent from the answer.
