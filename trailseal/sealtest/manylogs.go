@@ -29,6 +29,26 @@ type plainPurge struct {
 	trailseal.PurgeRecorder
 }
 
+// groupedPurge keeps BatchReader and PurgeRecorder but hides
+// BatchPurgeRecorder: Verify then reads a group's purged ranges log by log.
+type groupedPurge struct {
+	trailseal.Store
+	trailseal.BatchReader
+	trailseal.PurgeRecorder
+}
+
+// variants returns s and the stores that read it through fewer of its
+// optional interfaces.
+func variants(s trailseal.Store) []trailseal.Store {
+	out := []trailseal.Store{s, plainStore(s)}
+	br, ok1 := s.(trailseal.BatchReader)
+	pr, ok2 := s.(trailseal.PurgeRecorder)
+	if ok1 && ok2 {
+		out = append(out, groupedPurge{s, br, pr})
+	}
+	return out
+}
+
 func plainStore(s trailseal.Store) trailseal.Store {
 	if pr, ok := s.(trailseal.PurgeRecorder); ok {
 		return plainPurge{s, pr}
@@ -66,7 +86,7 @@ func RunManyLogs(t *testing.T, newLog func(t *testing.T) Instance) {
 		t.Helper()
 		var first *trailseal.Report
 		for _, batch := range []int{1000, 5, 2, 1} {
-			for _, st := range []trailseal.Store{f.in.Store, plainStore(f.in.Store)} {
+			for _, st := range variants(f.in.Store) {
 				v := &trailseal.Verifier{Store: st, Verifiers: f.keys, Origin: origin, BatchSize: batch}
 				rep, err := v.Verify(f.ctx, nil)
 				if err != nil {
