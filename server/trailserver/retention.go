@@ -192,21 +192,54 @@ func retentionScope(k *Key, tenant string) (string, *Problem) {
 	return scopeTenant(k, tenant)
 }
 
-// retentionState answers the policies and holds in force; a tenant key
-// sees its tenant's holds and the policies that apply to its tenant (its
-// own and the all-tenant ones).
-func (s *Server) retentionState(w http.ResponseWriter, r *http.Request, k *Key) {
+// retentionRead starts a retention read: the backend, and the tenant k
+// reads (its query parameter, the only one allowed, scoped as
+// retentionScope). It answers the problem itself and reports false when
+// the read cannot go on.
+func (s *Server) retentionRead(w http.ResponseWriter, r *http.Request, k *Key) (Retention, string, bool) {
 	rb := s.retention(w, r)
 	if rb == nil {
-		return
+		return nil, "", false
 	}
 	if p := checkParams(r.URL.Query(), []string{"tenant"}); p != nil {
 		writeProblem(w, r, p)
-		return
+		return nil, "", false
 	}
 	tenant, p := retentionScope(k, r.URL.Query().Get("tenant"))
 	if p != nil {
 		writeProblem(w, r, p)
+		return nil, "", false
+	}
+	return rb, tenant, true
+}
+
+// retentionDelete starts a DELETE of a rule or a hold: the backend, and the
+// query parameters tenant (which k must be allowed to change; required
+// for a hold) and key (action or subject), the only two allowed. It answers
+// the problem itself and reports false when the change cannot go on.
+func (s *Server) retentionDelete(w http.ResponseWriter, r *http.Request, k *Key, key string, tenantRequired bool) (rb Retention, tenant, value string, ok bool) {
+	if rb = s.retention(w, r); rb == nil {
+		return nil, "", "", false
+	}
+	v := r.URL.Query()
+	if p := checkParams(v, []string{"tenant", key}); p != nil {
+		writeProblem(w, r, p)
+		return nil, "", "", false
+	}
+	tenant, value = v.Get("tenant"), v.Get(key)
+	if p := writeTenant(k, tenant, tenantRequired); p != nil {
+		writeProblem(w, r, p)
+		return nil, "", "", false
+	}
+	return rb, tenant, value, true
+}
+
+// retentionState answers the policies and holds in force; a tenant key
+// sees its tenant's holds and the policies that apply to its tenant (its
+// own and the all-tenant ones).
+func (s *Server) retentionState(w http.ResponseWriter, r *http.Request, k *Key) {
+	rb, tenant, ok := s.retentionRead(w, r, k)
+	if !ok {
 		return
 	}
 	st, err := rb.State(r.Context())
@@ -231,17 +264,8 @@ func (s *Server) retentionState(w http.ResponseWriter, r *http.Request, k *Key) 
 // tenant key sees its tenant's only (held and waiting stay totals of every
 // tenant for an all-tenant key, and are left out for a tenant key).
 func (s *Server) retentionPlan(w http.ResponseWriter, r *http.Request, k *Key) {
-	rb := s.retention(w, r)
-	if rb == nil {
-		return
-	}
-	if p := checkParams(r.URL.Query(), []string{"tenant"}); p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	tenant, p := retentionScope(k, r.URL.Query().Get("tenant"))
-	if p != nil {
-		writeProblem(w, r, p)
+	rb, tenant, ok := s.retentionRead(w, r, k)
+	if !ok {
 		return
 	}
 	pl, err := rb.Plan(r.Context())
@@ -301,18 +325,8 @@ func (s *Server) setRetentionPolicy(w http.ResponseWriter, r *http.Request, k *K
 }
 
 func (s *Server) unsetRetentionPolicy(w http.ResponseWriter, r *http.Request, k *Key) {
-	rb := s.retention(w, r)
-	if rb == nil {
-		return
-	}
-	v := r.URL.Query()
-	if p := checkParams(v, []string{"tenant", "action"}); p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	tenant, action := v.Get("tenant"), v.Get("action")
-	if p := writeTenant(k, tenant, false); p != nil {
-		writeProblem(w, r, p)
+	rb, tenant, action, ok := s.retentionDelete(w, r, k, "action", false)
+	if !ok {
 		return
 	}
 	ok, err := rb.UnsetPolicy(retentionCtx(r, k), tenant, action)
@@ -368,18 +382,8 @@ func (s *Server) placeHold(w http.ResponseWriter, r *http.Request, k *Key) {
 }
 
 func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request, k *Key) {
-	rb := s.retention(w, r)
-	if rb == nil {
-		return
-	}
-	v := r.URL.Query()
-	if p := checkParams(v, []string{"tenant", "subject"}); p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	tenant, subject := v.Get("tenant"), v.Get("subject")
-	if p := writeTenant(k, tenant, true); p != nil {
-		writeProblem(w, r, p)
+	rb, tenant, subject, ok := s.retentionDelete(w, r, k, "subject", true)
+	if !ok {
 		return
 	}
 	ok, err := rb.ReleaseHold(retentionCtx(r, k), tenant, subject)
