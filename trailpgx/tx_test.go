@@ -417,8 +417,7 @@ func contains(xs []string, x string) bool {
 func TestMigrateIdempotentAndConcurrent(t *testing.T) {
 	t.Parallel()
 	p := testPool(t)
-	schema := schemaName(t)
-	t.Cleanup(func() { p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	schema := testenv.FreshSchema(t, p)
 	ctx := context.Background()
 	errs := make(chan error, 4)
 	for range 4 {

@@ -5,11 +5,18 @@
 package testenv
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // RequireServices reports whether missing services must fail tests.
@@ -47,4 +54,59 @@ func Dial(t testing.TB, service, addr string) {
 		return
 	}
 	c.Close()
+}
+
+var (
+	pgOnce sync.Once
+	pgPool *pgxpool.Pool
+	pgErr  error
+)
+
+// PostgresPool returns the test binary's one pool to the PostgreSQL test
+// server, or calls Unavailable. The pool is opened by the first call, with
+// that call's maxConns, and shared by every test of the binary after it.
+func PostgresPool(t testing.TB, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	pgOnce.Do(func() {
+		cfg, err := pgxpool.ParseConfig(PostgresDSN())
+		if err != nil {
+			pgErr = err
+			return
+		}
+		cfg.MaxConns = maxConns
+		pgPool, pgErr = pgxpool.NewWithConfig(context.Background(), cfg)
+		if pgErr == nil {
+			pgErr = pgPool.Ping(context.Background())
+		}
+	})
+	if pgErr != nil {
+		Unavailable(t, "PostgreSQL", pgErr)
+	}
+	return pgPool
+}
+
+// FreshSchema returns the name of a PostgreSQL schema no other test uses
+// (the test's name folded to [a-z0-9_], its last 40 characters, and a random
+// suffix, so parallel tests and reruns never meet) and drops it, with all it
+// holds, at the end of t.
+func FreshSchema(t testing.TB, p *pgxpool.Pool) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	n := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(t.Name()))
+	if len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	schema := "t_" + n + "_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		if _, err := p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	return schema
 }
