@@ -41,21 +41,7 @@ func TestArchivePrivacy(t *testing.T) { // not parallel: sets the environment
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	var evs []trail.Event
-	for d := 200; d > 100; d-- {
-		at := now.Add(-time.Duration(d) * 24 * time.Hour)
-		ev := trail.Event{ID: uuid.Must(uuid.NewV7()), OccurredAt: at, RecordedAt: at, Tenant: "acme",
-			Actor:  trail.Actor{Type: trail.ActorUser, ID: "u1", Email: email},
-			Action: "user.update", Target: trail.Target{Type: "user", ID: "u1"}, Description: fmt.Sprint("day ", d)}
-		if err := ev.Normalize(); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Transform(ctx, &ev); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := privateEvents(t, p, email, 200, 100, 1, "user.update")
 	if _, err := st.Append(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
@@ -91,4 +77,29 @@ func TestArchivePrivacy(t *testing.T) { // not parallel: sets the environment
 	if out := query(); strings.Contains(out, email) || strings.Count(out, trailprivacy.Erased) < 10 {
 		t.Errorf("query --archive after forget: %.400s", out)
 	}
+}
+
+// privateEvents returns events of acme by user:u1 with the e-mail address
+// email, in their stored form (normalized, then transformed by p): one every
+// step days, from days ago down to (not including) until days ago, the day
+// d's action actions[d%len(actions)].
+func privateEvents(t *testing.T, p *trailprivacy.Privacy, email string, days, until, step int, actions ...string) []trail.Event {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	var evs []trail.Event
+	for d := days; d > until; d -= step {
+		at := now.Add(-time.Duration(d) * 24 * time.Hour)
+		ev := trail.Event{ID: uuid.Must(uuid.NewV7()), OccurredAt: at, RecordedAt: at, Tenant: "acme",
+			Actor:  trail.Actor{Type: trail.ActorUser, ID: "u1", Email: email},
+			Action: actions[d%len(actions)], Target: trail.Target{Type: "user", ID: "u1"}, Description: fmt.Sprint("day ", d)}
+		if err := ev.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Transform(ctx, &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }

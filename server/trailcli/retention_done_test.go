@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/internal/vgwtest"
-	"github.com/trailhq/trail/server/trailsqlite"
 )
 
 // Issue 7's "done when", through the CLI only: the demo store (two years
@@ -146,14 +145,5 @@ func TestRetentionDoneWhen(t *testing.T) {
 // hotBefore counts tenant's events in the store recorded before t.
 func hotBefore(t *testing.T, db, tenant string, before time.Time) int {
 	t.Helper()
-	st, err := trailsqlite.Open(context.Background(), db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var n int
-	if err := st.DB().QueryRow(`SELECT count(*) FROM trail_events WHERE tenant = ? AND recorded_at < ?`, tenant, before.UnixMicro()).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return sqliteCount(t, db, `SELECT count(*) FROM trail_events WHERE tenant = ? AND recorded_at < ?`, tenant, before.UnixMicro())
 }

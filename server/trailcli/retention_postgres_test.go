@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailpgx"
 )
 
@@ -28,18 +25,7 @@ func seedOldPostgres(t *testing.T, dsn string) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	actions := []string{"auth.login", "billing.invoice", "user.update"}
-	var evs []trail.Event
-	for d := 730; d > 0; d-- {
-		for j, tenant := range []string{"acme", "globex"} {
-			at := now.Add(-time.Duration(d)*24*time.Hour + time.Duration(j)*time.Minute)
-			evs = append(evs, trail.Event{ID: uuid.Must(uuid.NewV7()), OccurredAt: at, RecordedAt: at, Tenant: tenant,
-				Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: actions[d%3], Outcome: trail.OutcomeSuccess,
-				Target: trail.Target{Type: "subscription", ID: fmt.Sprint("s", d%4)}, Description: fmt.Sprint("day ", d), SchemaVersion: 1})
-		}
-	}
-	if _, err := st.Append(ctx, evs); err != nil {
+	if _, err := st.Append(ctx, oldEvents()); err != nil {
 		t.Fatal(err)
 	}
 }

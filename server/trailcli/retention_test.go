@@ -14,17 +14,10 @@ import (
 	"github.com/trailhq/trail/server/trailsqlite"
 )
 
-// seedOld writes events of acme and globex recorded over the two years
+// oldEvents returns events of acme and globex recorded over the two years
 // before now, one a day each, cycling auth.login, billing.invoice and
 // user.update.
-func seedOld(t *testing.T, db string) {
-	t.Helper()
-	ctx := context.Background()
-	st, err := trailsqlite.Open(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+func oldEvents() []trail.Event {
 	now := time.Now()
 	actions := []string{"auth.login", "billing.invoice", "user.update"}
 	var evs []trail.Event
@@ -36,12 +29,25 @@ func seedOld(t *testing.T, db string) {
 				Target: trail.Target{Type: "subscription", ID: fmt.Sprint("s", d%4)}, Description: fmt.Sprint("day ", d), SchemaVersion: 1})
 		}
 	}
-	if _, err := st.Append(ctx, evs); err != nil {
+	return evs
+}
+
+// seedOld appends oldEvents to the SQLite store db.
+func seedOld(t *testing.T, db string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := trailsqlite.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Append(ctx, oldEvents()); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func tenantCount(t *testing.T, db, tenant string) int {
+// sqliteCount answers the count query sql on the SQLite store db.
+func sqliteCount(t *testing.T, db, sql string, args ...any) int {
 	t.Helper()
 	st, err := trailsqlite.Open(context.Background(), db, nil)
 	if err != nil {
@@ -49,8 +55,15 @@ func tenantCount(t *testing.T, db, tenant string) int {
 	}
 	defer st.Close()
 	var n int
-	st.DB().QueryRow(`SELECT count(*) FROM trail_events WHERE tenant = ?`, tenant).Scan(&n)
+	if err := st.DB().QueryRow(sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
 	return n
+}
+
+func tenantCount(t *testing.T, db, tenant string) int {
+	t.Helper()
+	return sqliteCount(t, db, `SELECT count(*) FROM trail_events WHERE tenant = ?`, tenant)
 }
 
 func TestRetentionEndToEnd(t *testing.T) {

@@ -11,10 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
-	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailarchive"
 	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailprivacy"
@@ -63,21 +60,7 @@ func TestVerifyArchivePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	actions := []string{"auth.login", "billing.invoice", "user.update"}
-	var evs []trail.Event
-	for d := 730; d > 0; d -= 2 {
-		at := time.Now().Add(-time.Duration(d) * 24 * time.Hour)
-		ev := trail.Event{ID: uuid.Must(uuid.NewV7()), OccurredAt: at, RecordedAt: at, Tenant: "acme",
-			Actor:  trail.Actor{Type: trail.ActorUser, ID: "u1", Email: email},
-			Action: actions[d%3], Target: trail.Target{Type: "user", ID: "u1"}, Description: fmt.Sprint("day ", d)}
-		if err := ev.Normalize(); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Transform(ctx, &ev); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := privateEvents(t, p, email, 730, 0, 2, "auth.login", "billing.invoice", "user.update")
 	if _, err := st.Append(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
