@@ -90,31 +90,13 @@ func verifyDemoStore(b *testing.B) (*trailsqlite.Store, note.Verifier, [][]byte,
 // -cpu 1,2 to see verify on one core and on all.
 func BenchmarkSQLiteVerifyDemo(b *testing.B) {
 	s, verifier, raw, total := verifyDemoStore(b)
-	ctx := context.Background()
 	v := &trailseal.Verifier{Store: s, Verifiers: note.VerifierList(verifier), Origin: "trail.test"}
 	b.SetBytes(total)
-	var verT, shaT, verCPU, shaCPU time.Duration
-	var events int64
-	for b.Loop() {
-		b.StopTimer()
-		w, c := shaAllCPU(raw)
-		shaT, shaCPU = shaT+w, shaCPU+c
-		b.StartTimer()
-		c0, t0 := cpuTime(), time.Now()
-		rep, err := v.Verify(ctx, nil)
-		verT += time.Since(t0)
-		verCPU += cpuTime() - c0
-		if err != nil || !rep.OK() || rep.Events != int64(len(raw)) {
-			b.Fatal(err, rep)
-		}
-		events += rep.Events
-	}
-	b.ReportMetric(float64(events)/verT.Seconds(), "events/s")
-	b.ReportMetric(float64(shaT)/float64(verT), "x-sha256")
-	if verCPU > 0 {
-		b.ReportMetric(float64(shaCPU)/float64(verCPU), "x-sha256-cpu")
-		b.ReportMetric(float64(verCPU.Nanoseconds())/float64(events), "verify-cpu-ns/event")
-		b.ReportMetric(float64(shaCPU.Nanoseconds())/float64(events), "sha256-cpu-ns/event")
+	m := loopVerify(b, v, raw, int64(len(raw)))
+	m.report(b)
+	if m.verCPU > 0 {
+		b.ReportMetric(float64(m.verCPU.Nanoseconds())/float64(m.events), "verify-cpu-ns/event")
+		b.ReportMetric(float64(m.shaCPU.Nanoseconds())/float64(m.events), "sha256-cpu-ns/event")
 	}
 }
 
@@ -154,27 +136,10 @@ func BenchmarkSQLiteVerifyTinyTenants(b *testing.B) {
 	}
 	v := &trailseal.Verifier{Store: s, Verifiers: note.VerifierList(verifier), Origin: "trail.test"}
 	b.SetBytes(total)
-	var verT, shaT, verCPU, shaCPU time.Duration
-	var events int64
-	for b.Loop() {
-		b.StopTimer()
-		w, c := shaAllCPU(raw)
-		shaT, shaCPU = shaT+w, shaCPU+c
-		b.StartTimer()
-		c0, t0 := cpuTime(), time.Now()
-		rep, err := v.Verify(ctx, nil)
-		verT += time.Since(t0)
-		verCPU += cpuTime() - c0
-		if err != nil || !rep.OK() || rep.Events != n {
-			b.Fatal(err, rep)
-		}
-		events += rep.Events
-	}
-	b.ReportMetric(float64(events)/verT.Seconds(), "events/s")
-	b.ReportMetric(float64(shaT)/float64(verT), "x-sha256")
-	if verCPU > 0 {
-		b.ReportMetric(float64(shaCPU)/float64(verCPU), "x-sha256-cpu")
-		b.ReportMetric(float64(verCPU.Nanoseconds())/float64(events), "verify-cpu-ns/event")
+	m := loopVerify(b, v, raw, n)
+	m.report(b)
+	if m.verCPU > 0 {
+		b.ReportMetric(float64(m.verCPU.Nanoseconds())/float64(m.events), "verify-cpu-ns/event")
 	}
 }
 
