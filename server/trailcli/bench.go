@@ -19,6 +19,7 @@ type BenchCmd struct {
 	Queries      int      `name:"queries" default:"300" help:"W3 timed queries per question."`
 	Load         string   `name:"load" enum:"trail,sql" default:"trail" help:"How W3, storage and ui fill their table when w2 is not run: trail (Store.Append) or sql (COPY without indexes, then the indexes; for 10 M events)."`
 	Keep         bool     `name:"keep" help:"Keep the loaded schema (its name is printed on stderr) to query it again."`
+	Schema       string   `name:"schema" placeholder:"NAME" help:"Reuse a schema kept by --keep (w3, storage, ui): no load; it is migrated and left in place."`
 	JSON         bool     `name:"json" help:"Print one JSON object per result line (JSON Lines) instead of a table."`
 }
 
@@ -44,7 +45,7 @@ func (c *BenchCmd) Run(e *Env) error {
 	enc := json.NewEncoder(e.Stdout)
 	_, err := bench.Run(e.Ctx, bench.Config{
 		DSN: c.Postgres, Workloads: c.Workload, Events: c.Events, Transactions: c.Transactions,
-		Workers: c.Workers, Queries: c.Queries, Load: c.Load, Keep: c.Keep, Log: e.Stderr,
+		Workers: c.Workers, Queries: c.Queries, Load: c.Load, Keep: c.Keep, Schema: c.Schema, Log: e.Stderr,
 		Emit: func(r bench.Result) {
 			if c.JSON {
 				if err := enc.Encode(r); err != nil && encErr == nil {

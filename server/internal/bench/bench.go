@@ -53,6 +53,11 @@ type Config struct {
 	// Keep leaves the loaded store's schema in place (its name is logged)
 	// to query it again by hand. Every other schema is dropped.
 	Keep bool
+	// Schema, when set, reuses a schema an earlier run kept instead of
+	// loading one (W3, storage and ui only): it is migrated to the current
+	// version and left in place; the questions' parameters are sampled from
+	// its rows.
+	Schema string
 	// Log receives progress lines. Default: discarded.
 	Log io.Writer
 	// Emit receives each result as soon as it is measured. Optional.
@@ -88,6 +93,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Seed == 0 {
 		c.Seed = 1
+	}
+	if c.Schema != "" && slices.Contains(c.Workloads, "w2") {
+		return c, errors.New("bench: a reused schema replaces W2's ingest; run w2 apart")
 	}
 	switch c.Load {
 	case "":
@@ -228,11 +236,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if cfg.Load == LoadSQL {
 			load = r.loadSQL
 		}
+		if cfg.Schema != "" {
+			load = r.reuse
+		}
 		if err := load(ctx); err != nil {
 			return r.results, err
 		}
 	}
-	if has("w3") || has("ui") || has("storage") {
+	if (has("w3") || has("ui") || has("storage")) && cfg.Schema == "" {
 		r.logf("vacuum analyze (%d events)", cfg.Events)
 		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+r.store.Schema()+".events, "+r.store.Schema()+".event_ids"); err != nil {
 			return r.results, fmt.Errorf("bench: vacuum: %w", err)

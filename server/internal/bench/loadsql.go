@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/trailpgx"
 )
 
 // Loaders of the table W3, ui and storage measure when W2 is not run.
@@ -221,3 +222,53 @@ func (c *chunkSource) Next() bool {
 
 func (c *chunkSource) Values() ([]any, error) { return c.cur[c.i], nil }
 func (c *chunkSource) Err() error             { return nil }
+
+// reuse opens the schema cfg.Schema names, kept by an earlier run, brings it
+// up to date, and samples the questions' parameters from its generated rows.
+// cfg.Events becomes its number of events.
+func (r *run) reuse(ctx context.Context) error {
+	s, err := trailpgx.New(ctx, r.pool, &trailpgx.Config{Schema: r.cfg.Schema})
+	if err != nil {
+		return err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		return fmt.Errorf("bench: migrate %s: %w", r.cfg.Schema, err)
+	}
+	events := pgx.Identifier{r.cfg.Schema, "events"}.Sanitize()
+	var n int64
+	if err := r.pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{r.cfg.Schema, "event_ids"}.Sanitize()).Scan(&n); err != nil {
+		return fmt.Errorf("bench: reuse: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("bench: reuse: %s holds no events", r.cfg.Schema)
+	}
+	r.cfg.Events = int(n)
+	// A uniform sample of the generated rows (not the audit.read events of
+	// earlier ui runs); end is when they were generated.
+	pct := min(100, 100*2.0*samplesKept/float64(n))
+	rows, err := r.pool.Query(ctx, fmt.Sprintf(`SELECT id, tenant, actor_id, action, target_type, target_id, description, occurred_at, recorded_at
+		FROM %s TABLESAMPLE BERNOULLI (%f) REPEATABLE (%d) WHERE source = 'bench' LIMIT %d`, events, pct, r.cfg.Seed, samplesKept))
+	if err != nil {
+		return fmt.Errorf("bench: reuse: %w", err)
+	}
+	defer rows.Close()
+	sr := rand.New(rand.NewPCG(r.cfg.Seed, 99))
+	r.samples = r.samples[:0]
+	for rows.Next() {
+		var ev trail.Event
+		if err := rows.Scan(&ev.ID, &ev.Tenant, &ev.Actor.ID, &ev.Action, &ev.Target.Type, &ev.Target.ID, &ev.Description, &ev.OccurredAt, &ev.RecordedAt); err != nil {
+			return fmt.Errorf("bench: reuse: %w", err)
+		}
+		r.end = ev.RecordedAt
+		r.samples = append(r.samples, sampleOf(&ev, sr))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("bench: reuse: %w", err)
+	}
+	if len(r.samples) == 0 {
+		return fmt.Errorf("bench: reuse: no generated rows in %s", r.cfg.Schema)
+	}
+	r.logf("reusing %s: %d events, %d samples", r.cfg.Schema, n, len(r.samples))
+	r.store = s
+	return nil
+}

@@ -173,4 +173,22 @@ func TestRunSQLKeep(t *testing.T) {
 	if n["w3"] != 5 || n["ui"] != len(uiPages) || res[0].Extra["load"] != LoadSQL {
 		t.Errorf("results per workload %v, load %v", n, res[0].Extra["load"])
 	}
+
+	// Reused: the same table answers again, with its own events counted
+	// (the ui's audit.read events included), and stays.
+	res, err = Run(ctx, Config{DSN: testenv.PostgresDSN(), Queries: 4, Schema: kept, Workloads: []string{"w3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res[1:] {
+		if r.Workload != "w3" || r.Ops != 4 || r.Events <= 3000 || r.Name == "newest_of_tenant" && r.Extra["mean_rows"].(float64) < 1 {
+			t.Errorf("w3 over the reused schema: %+v", r)
+		}
+	}
+	if len(res) != 6 || benchSchemas(t, kept) != 1 {
+		t.Errorf("%d results; schema kept: %d", len(res), benchSchemas(t, kept))
+	}
+	if _, err := Run(ctx, Config{DSN: "x", Schema: kept, Workloads: []string{"w2"}}); err == nil {
+		t.Error("w2 over a reused schema accepted")
+	}
 }
