@@ -196,9 +196,7 @@ func TestAuditPurgeEvents(t *testing.T) {
 		ctx := context.Background()
 		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
 		f.setPolicies(t)
-		if err := f.backend.PutHold(ctx, Hold{Tenant: "globex", Reason: "case 7"}); err != nil {
-			t.Fatal(err)
-		}
+		f.putHold(t, Hold{Tenant: "globex", Reason: "case 7"})
 		f.setTransform(markTransform{})
 		s := &Scheduler{Runner: f.runner(t, nil), Holder: "test", Interval: time.Minute}
 		plan, err := s.Runner.Plan(ctx)
@@ -307,16 +305,8 @@ func TestPurgeEventIDIsStable(t *testing.T) {
 func TestAuditHeldPurgeRecordsNothing(t *testing.T) {
 	eachBackend(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
-		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
-		f.setPolicies(t)
-		r := f.runner(t, nil)
-		plan, err := r.Plan(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Reason: "late"}); err != nil {
-			t.Fatal(err)
-		}
+		f, r, plan := planned(t, kind, nil)
+		f.putHold(t, Hold{Tenant: "acme", Reason: "late"})
 		before := f.count(t, "acme")
 		if _, err := r.Run(ctx, plan); !errors.Is(err, ErrHeld) {
 			t.Fatalf("run: %v, want ErrHeld", err)

@@ -2,12 +2,8 @@ package trailarchive
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,12 +59,6 @@ type fixture struct {
 func newFixture(t testing.TB, step time.Duration) *fixture {
 	t.Helper()
 	return newFixtureOn(t, onSQLite, 730*Day, step)
-}
-
-// newFixtureSpan is newFixture over the span before now.
-func newFixtureSpan(t testing.TB, span, step time.Duration) *fixture {
-	t.Helper()
-	return newFixtureOn(t, onSQLite, span, step)
 }
 
 // newFixtureOn is newFixtureSpan on the store kind: SQLite, or a schema of
@@ -266,32 +256,64 @@ func (f *fixture) setPolicies(t testing.TB) {
 	}
 }
 
-var (
-	poolOnce sync.Once
-	pool     *pgxpool.Pool
-	poolErr  error
-)
+// putHold places h, failing t if it cannot.
+func (f *fixture) putHold(t testing.TB, h Hold) {
+	t.Helper()
+	if err := f.backend.PutHold(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// archive is the fixture's archive, read with its verifier keys.
+func (f *fixture) archive() *Archive {
+	return &Archive{Target: f.target, Verifiers: f.vs}
+}
+
+// verifyArchive verifies the archive's batches of sel against the store's
+// log, failing t if it cannot; the report's problems are the caller's.
+func (f *fixture) verifyArchive(t testing.TB, sel Selection) *VerifyReport {
+	t.Helper()
+	vr, err := f.archive().Verify(context.Background(), f.store, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vr
+}
+
+// crashAt makes a runner fail with err right after archiving its nth batch,
+// before purging it: a crash between archive and purge.
+func crashAt(n int, err error) func(*Config) {
+	archived := 0
+	return func(c *Config) {
+		c.afterArchive = func(*Batch) error {
+			if archived++; archived == n {
+				return err
+			}
+			return nil
+		}
+	}
+}
+
+// planned is how most run tests start: two years of events of kind, one a
+// day, under setPolicies' three policies; a runner of them (changed by mod
+// unless nil); and its plan.
+func planned(t testing.TB, kind string, mod func(*Config)) (*fixture, *Runner, *Plan) {
+	t.Helper()
+	f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
+	f.setPolicies(t)
+	r := f.runner(t, mod)
+	plan, err := r.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, r, plan
+}
 
 // testPool returns the package's shared pool to the PostgreSQL test server,
 // or skips (fails with TRAIL_REQUIRE_SERVICES) when it is not there.
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	poolOnce.Do(func() {
-		cfg, err := pgxpool.ParseConfig(testenv.PostgresDSN())
-		if err != nil {
-			poolErr = err
-			return
-		}
-		cfg.MaxConns = 12
-		pool, poolErr = pgxpool.NewWithConfig(context.Background(), cfg)
-		if poolErr == nil {
-			poolErr = pool.Ping(context.Background())
-		}
-	})
-	if poolErr != nil {
-		testenv.Unavailable(t, "PostgreSQL", poolErr)
-	}
-	return pool
+	return testenv.PostgresPool(t, 12)
 }
 
 // newPostgresStore returns a migrated store in a schema of its own, dropped
@@ -299,28 +321,12 @@ func testPool(t testing.TB) *pgxpool.Pool {
 func newPostgresStore(t testing.TB) *trailpgx.Store {
 	t.Helper()
 	p := testPool(t)
-	var b [6]byte
-	rand.Read(b[:])
-	name := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, strings.ToLower(t.Name()))
-	if len(name) > 40 {
-		name = name[len(name)-40:]
-	}
-	schema := "t_" + name + "_" + hex.EncodeToString(b[:])
+	schema := testenv.FreshSchema(t, p)
 	ctx := context.Background()
 	st, err := trailpgx.New(ctx, p, &trailpgx.Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if _, err := p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -79,9 +79,7 @@ func TestPostgresPartitionDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Subject: "user:held", Reason: "case 7"}); err != nil {
-		t.Fatal(err)
-	}
+	f.putHold(t, Hold{Tenant: "acme", Subject: "user:held", Reason: "case 7"})
 	before := f.partitions(t)
 	for _, p := range []string{"events_p202501", "events_p202502", "events_p202503"} {
 		if !slices.Contains(before, p) {
@@ -178,10 +176,8 @@ func TestPostgresPartitionDrop(t *testing.T) {
 	if purged != res.Purged {
 		t.Fatalf("verifier counts %d purged, want %d", purged, res.Purged)
 	}
-	arc := &Archive{Target: f.target, Verifiers: f.vs}
-	vr, err := arc.Verify(ctx, f.store, Selection{})
-	if err != nil || len(vr.Problems) != 0 || vr.Events != a {
-		t.Fatalf("archive verify: %v, %d events (want %d), problems %v", err, vr.Events, a, vr.Problems)
+	if vr := f.verifyArchive(t, Selection{}); len(vr.Problems) != 0 || vr.Events != a {
+		t.Fatalf("archive verify: %d events (want %d), problems %v", vr.Events, a, vr.Problems)
 	}
 	// A late event for the dropped month gets its partition back.
 	late := pgEvent("acme", "user.update", "u1", jan.Add(time.Hour), now)
@@ -204,16 +200,8 @@ func TestPostgresPartitionDrop(t *testing.T) {
 func TestPostgresHoldBetweenPlanAndPurge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixtureOn(t, onPostgres, 730*Day, 24*time.Hour)
-	f.setPolicies(t)
-	r := f.runner(t, nil)
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Reason: "audit"}); err != nil {
-		t.Fatal(err)
-	}
+	f, r, plan := planned(t, onPostgres, nil)
+	f.putHold(t, Hold{Tenant: "acme", Reason: "audit"})
 	before := map[string]int{}
 	for _, tenant := range []string{"acme", "globex", ""} {
 		before[tenant] = f.count(t, tenant)
@@ -297,22 +285,8 @@ func TestPostgresPurgeGuard(t *testing.T) {
 func TestPostgresCrashBeforeBulkPurge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFixtureOn(t, onPostgres, 730*Day, 24*time.Hour)
-	f.setPolicies(t)
 	crash := errors.New("injected crash")
-	archived := 0
-	r := f.runner(t, func(c *Config) {
-		c.afterArchive = func(*Batch) error {
-			if archived++; archived == 5 {
-				return crash
-			}
-			return nil
-		}
-	})
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, r, plan := planned(t, onPostgres, crashAt(5, crash))
 	wantA, wantD := plan.Totals()
 	before := f.count(t, "acme") + f.count(t, "globex") + f.count(t, "")
 	res1, err := r.Run(ctx, plan)
@@ -341,10 +315,8 @@ func TestPostgresCrashBeforeBulkPurge(t *testing.T) {
 	if last := progress[len(progress)-1]; len(progress) < 2 || last[0] != wantA+wantD || last[1] != wantA+wantD {
 		t.Fatalf("progress: %v", progress)
 	}
-	arc := &Archive{Target: f.target, Verifiers: f.vs}
-	vr, err := arc.Verify(ctx, f.store, Selection{})
-	if err != nil || len(vr.Problems) != 0 || vr.Events != wantA {
-		t.Fatalf("archive after re-run: %v, %d events (want %d, no duplicate), %v", err, vr.Events, wantA, vr.Problems)
+	if vr := f.verifyArchive(t, Selection{}); len(vr.Problems) != 0 || vr.Events != wantA {
+		t.Fatalf("archive after re-run: %d events (want %d, no duplicate), %v", vr.Events, wantA, vr.Problems)
 	}
 	f.verifyStore(t)
 }

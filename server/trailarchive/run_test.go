@@ -20,9 +20,7 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 		ctx := context.Background()
 		f := newFixtureOn(t, kind, 730*Day, 12*time.Hour) // 1460 events
 		f.setPolicies(t)
-		if err := f.backend.PutHold(ctx, Hold{Tenant: "globex", Reason: "litigation"}); err != nil {
-			t.Fatal(err)
-		}
+		f.putHold(t, Hold{Tenant: "globex", Reason: "litigation"})
 		before := map[string]int{"acme": f.count(t, "acme"), "globex": f.count(t, "globex"), "": f.count(t, "")}
 		r := f.runner(t, nil)
 		plan, err := r.Plan(ctx)
@@ -119,11 +117,8 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 			t.Fatalf("second plan: %d + %d", a, d)
 		}
 		// The archive verifies against the leaves and answers queries.
-		arc := &Archive{Target: f.target, Verifiers: f.vs}
-		vr, err := arc.Verify(ctx, f.store, Selection{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		arc := f.archive()
+		vr := f.verifyArchive(t, Selection{})
 		if len(vr.Problems) != 0 || vr.Events != wantArchive {
 			t.Fatalf("archive verify: %d events (want %d), problems %v", vr.Events, wantArchive, vr.Problems)
 		}
@@ -152,22 +147,8 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 func TestCrashBetweenArchiveAndPurge(t *testing.T) {
 	eachBackend(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
-		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
-		f.setPolicies(t)
 		crash := errors.New("injected crash")
-		calls := 0
-		r := f.runner(t, func(c *Config) {
-			c.afterArchive = func(*Batch) error {
-				if calls++; calls == 3 {
-					return crash
-				}
-				return nil
-			}
-		})
-		plan, err := r.Plan(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f, r, plan := planned(t, kind, crashAt(3, crash))
 		wantA, wantD := plan.Totals()
 		res1, err := r.Run(ctx, plan)
 		if !errors.Is(err, crash) {
@@ -186,11 +167,7 @@ func TestCrashBetweenArchiveAndPurge(t *testing.T) {
 			t.Fatalf("purged %d + %d, want %d", res1.Purged, res2.Purged, wantA+wantD)
 		}
 		files2, _ := f.target.List(ctx, "")
-		arc := &Archive{Target: f.target, Verifiers: f.vs}
-		vr, err := arc.Verify(ctx, f.store, Selection{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		vr := f.verifyArchive(t, Selection{})
 		if len(vr.Problems) != 0 || vr.Events != wantA {
 			t.Fatalf("after re-run: %d archived events (want %d, no duplicate), problems %v", vr.Events, wantA, vr.Problems)
 		}
@@ -206,16 +183,8 @@ func TestCrashBetweenArchiveAndPurge(t *testing.T) {
 func TestHoldBlocksPurge(t *testing.T) {
 	eachBackend(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
-		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
-		f.setPolicies(t)
-		r := f.runner(t, nil)
-		plan, err := r.Plan(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Reason: "audit"}); err != nil {
-			t.Fatal(err)
-		}
+		f, r, plan := planned(t, kind, nil)
+		f.putHold(t, Hold{Tenant: "acme", Reason: "audit"})
 		before := f.count(t, "acme")
 		var acme []*Batch
 		for _, b := range plan.Batches {
@@ -223,7 +192,7 @@ func TestHoldBlocksPurge(t *testing.T) {
 				acme = append(acme, b)
 			}
 		}
-		_, err = r.Run(ctx, &Plan{Batches: acme})
+		_, err := r.Run(ctx, &Plan{Batches: acme})
 		if !errors.Is(err, ErrHeld) {
 			t.Fatalf("run over a held tenant: %v", err)
 		}
@@ -234,9 +203,7 @@ func TestHoldBlocksPurge(t *testing.T) {
 		if ok, err := f.backend.ReleaseHold(ctx, "acme", ""); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
-		if err := f.backend.PutHold(ctx, Hold{Tenant: "acme", Subject: "user:u1"}); err != nil {
-			t.Fatal(err)
-		}
+		f.putHold(t, Hold{Tenant: "acme", Subject: "user:u1"})
 		plan, err = r.Plan(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -265,13 +232,7 @@ func TestHoldBlocksPurge(t *testing.T) {
 func TestEditedArchiveIsCaught(t *testing.T) {
 	eachBackend(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
-		f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
-		f.setPolicies(t)
-		r := f.runner(t, nil)
-		plan, err := r.Plan(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f, r, plan := planned(t, kind, nil)
 		if _, err := r.Run(ctx, plan); err != nil {
 			t.Fatal(err)
 		}
@@ -289,11 +250,8 @@ func TestEditedArchiveIsCaught(t *testing.T) {
 		b, _ := os.ReadFile(p)
 		b[len(b)/2] ^= 1
 		os.WriteFile(p, b, 0o600)
-		arc := &Archive{Target: f.target, Verifiers: f.vs}
-		vr, err := arc.Verify(ctx, f.store, Selection{Tenant: "acme"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		arc := f.archive()
+		vr := f.verifyArchive(t, Selection{Tenant: "acme"})
 		if len(vr.Problems) != 1 || !strings.Contains(vr.Problems[0].Detail, "SHA-256") {
 			t.Fatalf("edited file: problems %v", vr.Problems)
 		}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/trailhq/trail/trailseal"
@@ -18,13 +17,7 @@ import (
 // archived and deleted what the policies say, on the store kind.
 func archivedFixture(t *testing.T, kind string) *fixture {
 	t.Helper()
-	f := newFixtureOn(t, kind, 730*Day, 24*time.Hour)
-	f.setPolicies(t)
-	r := f.runner(t, nil)
-	plan, err := r.Plan(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, r, plan := planned(t, kind, nil)
 	if res, err := r.Run(context.Background(), plan); err != nil || res.Archived == 0 || res.Purged == res.Archived {
 		t.Fatalf("run: %+v %v", res, err)
 	}
@@ -206,7 +199,7 @@ func TestCoverage(t *testing.T) {
 				want, purges := c.damage(t, f, keys)
 				var progress []trailseal.Progress
 				v := &Verifier{Log: &trailseal.Verifier{Store: f.store, Verifiers: f.vs}, Purges: purges,
-					Archive:  &Archive{Target: f.target, Verifiers: f.vs},
+					Archive:  f.archive(),
 					Progress: func(p trailseal.Progress) { progress = append(progress, p) }}
 				rep, err := v.Verify(ctx, nil)
 				if err != nil {
@@ -263,7 +256,7 @@ func TestCoverage(t *testing.T) {
 func TestCoverageCountsAndUnlisted(t *testing.T) {
 	ctx := context.Background()
 	f := archivedFixture(t, onSQLite)
-	arc := &Archive{Target: f.target, Verifiers: f.vs}
+	arc := f.archive()
 	full, err := arc.Coverage(ctx, f.backend, nil)
 	if err != nil || !full.OK() || !full.Checked || full.Events != full.Archived || full.Batches == 0 {
 		t.Fatalf("coverage: %v %+v", err, full)
