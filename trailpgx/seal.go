@@ -386,20 +386,7 @@ func (s *Store) LeafOf(ctx context.Context, id uuid.UUID) (trailseal.Leaf, error
 func (s *Store) LeafIndexes(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
 	out := make(map[uuid.UUID]int64, len(ids))
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT event_id, seq FROM `+s.schema+`.seal_leaves WHERE event_id = ANY($1)`, ids)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			var seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
-				return err
-			}
-			out[id] = seq
-		}
-		return rows.Err()
+		return queryMap(ctx, c, out, `SELECT event_id, seq FROM `+s.schema+`.seal_leaves WHERE event_id = ANY($1)`, ids)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: leaf indexes: %w", err)
@@ -409,30 +396,39 @@ func (s *Store) LeafIndexes(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID
 
 // Unsealed implements trailseal.Store.
 func (s *Store) Unsealed(ctx context.Context, log string) ([]uuid.UUID, error) {
-	var out []uuid.UUID
+	tenant := trailseal.TenantOf(log)
+	byTenant, err := s.unsealed(ctx, []string{tenant})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: unsealed of %q: %w", log, err)
+	}
+	return byTenant[tenant], nil
+}
+
+// unsealed returns the IDs of the events of tenants neither pending nor
+// sealed, per tenant, in recording order.
+func (s *Store) unsealed(ctx context.Context, tenants []string) (map[string][]uuid.UUID, error) {
+	out := map[string][]uuid.UUID{}
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT e.id FROM `+s.schema+`.events e
-			WHERE e.tenant = $1
+		rows, err := c.Query(ctx, `SELECT e.tenant, e.id FROM `+s.schema+`.events e
+			WHERE e.tenant = ANY($1)
 			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_pending p WHERE p.event_id = e.id)
 			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_leaves l WHERE l.event_id = e.id)
-			ORDER BY e.recorded_at, e.id`, trailseal.TenantOf(log))
+			ORDER BY e.recorded_at, e.id`, tenants)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
+			var tenant string
 			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
+			if err := rows.Scan(&tenant, &id); err != nil {
 				return err
 			}
-			out = append(out, id)
+			out[tenant] = append(out[tenant], id)
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("trailpgx: unsealed of %q: %w", log, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // SaveCheckpoint implements trailseal.Store.
@@ -603,25 +599,30 @@ func (s *Store) CheckpointsOf(ctx context.Context, logs []string) (map[string][]
 func (s *Store) TreeSizes(ctx context.Context, logs []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(logs))
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT log, size FROM `+s.schema+`.seal_logs WHERE log = ANY($1)`, logs)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var l string
-			var n int64
-			if err := rows.Scan(&l, &n); err != nil {
-				return err
-			}
-			out[l] = n
-		}
-		return rows.Err()
+		return queryMap(ctx, c, out, `SELECT log, size FROM `+s.schema+`.seal_logs WHERE log = ANY($1)`, logs)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: tree sizes: %w", err)
 	}
 	return out, nil
+}
+
+// queryMap adds each (key, value) row sql returns to out.
+func queryMap[K comparable, V any](ctx context.Context, c *pgx.Conn, out map[K]V, sql string, args ...any) error {
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k K
+		var v V
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		out[k] = v
+	}
+	return rows.Err()
 }
 
 // rangeArgs returns ranges as three parallel arrays for unnest.
@@ -739,30 +740,13 @@ func (s *Store) UnsealedOf(ctx context.Context, logs []string) (map[string][]uui
 	for i, l := range logs {
 		tenants[i] = trailseal.TenantOf(l)
 	}
-	out := map[string][]uuid.UUID{}
-	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT e.tenant, e.id FROM `+s.schema+`.events e
-			WHERE e.tenant = ANY($1)
-			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_pending p WHERE p.event_id = e.id)
-			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_leaves l WHERE l.event_id = e.id)
-			ORDER BY e.recorded_at, e.id`, tenants)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var tenant string
-			var id uuid.UUID
-			if err := rows.Scan(&tenant, &id); err != nil {
-				return err
-			}
-			log := trailseal.LogName(tenant)
-			out[log] = append(out[log], id)
-		}
-		return rows.Err()
-	})
+	byTenant, err := s.unsealed(ctx, tenants)
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: unsealed: %w", err)
+	}
+	out := make(map[string][]uuid.UUID, len(byTenant))
+	for tenant, ids := range byTenant {
+		out[trailseal.LogName(tenant)] = ids
 	}
 	return out, nil
 }
