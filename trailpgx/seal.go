@@ -465,27 +465,11 @@ func scanCheckpoint(scan func(dest ...any) error) (trailseal.Checkpoint, error) 
 
 // Checkpoints implements trailseal.Store.
 func (s *Store) Checkpoints(ctx context.Context, log string) ([]trailseal.Checkpoint, error) {
-	var out []trailseal.Checkpoint
-	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT log, size, root, note, created_at FROM `+s.schema+`.seal_checkpoints
-			WHERE log = $1 ORDER BY id`, log)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			cp, err := scanCheckpoint(rows.Scan)
-			if err != nil {
-				return err
-			}
-			out = append(out, cp)
-		}
-		return rows.Err()
-	})
+	byLog, err := s.checkpoints(ctx, []string{log})
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: checkpoints of %q: %w", log, err)
 	}
-	return out, nil
+	return byLog[log], nil
 }
 
 // LatestCheckpoint implements trailseal.Store.
@@ -572,6 +556,15 @@ var (
 
 // CheckpointsOf implements trailseal.BatchReader.
 func (s *Store) CheckpointsOf(ctx context.Context, logs []string) (map[string][]trailseal.Checkpoint, error) {
+	out, err := s.checkpoints(ctx, logs)
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// checkpoints returns the checkpoints of logs, per log, oldest first.
+func (s *Store) checkpoints(ctx context.Context, logs []string) (map[string][]trailseal.Checkpoint, error) {
 	out := map[string][]trailseal.Checkpoint{}
 	err := s.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT log, size, root, note, created_at FROM `+s.schema+`.seal_checkpoints
@@ -589,10 +582,7 @@ func (s *Store) CheckpointsOf(ctx context.Context, logs []string) (map[string][]
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("trailpgx: checkpoints: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // TreeSizes implements trailseal.BatchReader.
