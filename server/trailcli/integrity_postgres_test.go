@@ -55,20 +55,42 @@ func freshPostgresDB(t *testing.T) string {
 	return u.String()
 }
 
+// openPostgres opens and migrates the CLI's PostgreSQL store at dsn (schema
+// trail), as the CLI would; the caller closes it.
+func openPostgres(t *testing.T, dsn string) *trailpgx.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := trailpgx.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// masterKeyFile writes a new random master key, base64 as the CLI reads it,
+// to a file of its own and returns its path.
+func masterKeyFile(t *testing.T) string {
+	t.Helper()
+	var mk [32]byte
+	rand.Read(mk[:])
+	master := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(master, []byte(base64.StdEncoding.EncodeToString(mk[:])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return master
+}
+
 // TestSealVerifyProvePostgres: `trail seal`, `verify`, `prove` and
 // `checkpoints export` on the PostgreSQL store (--postgres), a tampering
 // named by tenant and seq, and retention's purge verifying as purged.
 func TestSealVerifyProvePostgres(t *testing.T) {
 	dsn := freshPostgresDB(t)
 	ctx := context.Background()
-	st, err := trailpgx.Open(ctx, dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openPostgres(t, dsn)
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	acme := sealtest.Events(t, "acme", 0, 12)
 	if _, err := st.Append(ctx, append(acme, sealtest.Events(t, "globex", 0, 7)...)); err != nil {
 		t.Fatal(err)
@@ -137,25 +159,14 @@ func mustConn(t *testing.T, dsn string) *pgx.Conn {
 func TestServeSealsPostgres(t *testing.T) {
 	dsn := freshPostgresDB(t)
 	ctx := context.Background()
-	st, err := trailpgx.Open(ctx, dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openPostgres(t, dsn)
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := st.Append(ctx, sealtest.Events(t, "acme", 0, 30)); err != nil {
 		t.Fatal(err)
 	}
 	key := filepath.Join(t.TempDir(), "signing.key")
 	mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", key)
-	var mk [32]byte
-	rand.Read(mk[:])
-	master := filepath.Join(t.TempDir(), "master.key")
-	if err := os.WriteFile(master, []byte(base64.StdEncoding.EncodeToString(mk[:])+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	master := masterKeyFile(t)
 	base, admin, stop := startServe(t, tempDB(t), "--postgres", dsn, "--signing-key-file", key, "--master-key-file", master,
 		"--checkpoint-interval", "50ms", "--seal-interval", "20ms")
 	if admin == "" {

@@ -2,29 +2,17 @@ package trailcli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/trailhq/trail/trailpgx"
 )
 
 // seedOldPostgres is seedOld on the PostgreSQL store at dsn (schema trail).
 func seedOldPostgres(t *testing.T, dsn string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := trailpgx.Open(ctx, dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openPostgres(t, dsn)
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := st.Append(ctx, oldEvents()); err != nil {
 		t.Fatal(err)
 	}
@@ -153,36 +141,11 @@ func TestServeRetentionPostgres(t *testing.T) {
 	mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", key)
 	mustRun(t, "", env{}, "seal", "--postgres", dsn, "--signing-key-file", key)
 	mustRun(t, "", env{}, "retention", "set", "--keep", "365d", "--postgres", dsn)
-	var mk [32]byte
-	rand.Read(mk[:])
-	master := filepath.Join(t.TempDir(), "master.key")
-	if err := os.WriteFile(master, []byte(base64.StdEncoding.EncodeToString(mk[:])+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	master := masterKeyFile(t)
 	before := pgTenantCount(t, dsn, "acme")
 	_, _, stop := startServe(t, tempDB(t), "--postgres", dsn, "--signing-key-file", key, "--master-key-file", master,
 		"--retention", "--archive-to", arc, "--retention-interval", "1h")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var manifests int
-		filepath.WalkDir(arc, func(p string, d os.DirEntry, err error) error {
-			if strings.HasSuffix(p, ".manifest.json") {
-				manifests++
-			}
-			return nil
-		})
-		if manifests > 0 && pgTenantCount(t, dsn, "acme") < before {
-			break
-		}
-		if time.Now().After(deadline) {
-			code, out := stop()
-			t.Fatalf("serve --retention did nothing (exit %d): %s", code, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if code, out := stop(); code != 0 {
-		t.Fatalf("serve exit %d: %s", code, out)
-	}
+	awaitServeRetention(t, arc, stop, func() bool { return pgTenantCount(t, dsn, "acme") < before })
 	if v := mustRun(t, "", env{}, "verify", "--postgres", dsn, "--signing-key-file", key).stdout; !strings.Contains(v, "OK:") {
 		t.Fatalf("verify: %q", v)
 	}

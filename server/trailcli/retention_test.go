@@ -174,15 +174,12 @@ func TestRetentionEndToEnd(t *testing.T) {
 	}
 }
 
-// trail serve --retention archives and purges by policy on its schedule.
-func TestServeRetention(t *testing.T) {
-	db := tempDB(t)
-	arc := filepath.Join(t.TempDir(), "archive")
-	seedOld(t, db)
-	mustRun(t, db, env{}, "seal")
-	mustRun(t, db, env{}, "retention", "set", "--keep", "365d")
-	before := tenantCount(t, db, "acme")
-	_, _, stop := startServe(t, db, "--retention", "--archive-to", arc, "--retention-interval", "1h")
+// awaitServeRetention waits, a minute at most, until the server stop stops
+// has archived into the directory arc (a manifest there) and purged says
+// it has purged, then stops it; it fails t if that does not happen or the
+// server does not exit 0.
+func awaitServeRetention(t *testing.T, arc string, stop func() (int, string), purged func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var manifests int
@@ -192,7 +189,7 @@ func TestServeRetention(t *testing.T) {
 			}
 			return nil
 		})
-		if manifests > 0 && tenantCount(t, db, "acme") < before {
+		if manifests > 0 && purged() {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -204,6 +201,18 @@ func TestServeRetention(t *testing.T) {
 	if code, out := stop(); code != 0 {
 		t.Fatalf("serve exit %d: %s", code, out)
 	}
+}
+
+// trail serve --retention archives and purges by policy on its schedule.
+func TestServeRetention(t *testing.T) {
+	db := tempDB(t)
+	arc := filepath.Join(t.TempDir(), "archive")
+	seedOld(t, db)
+	mustRun(t, db, env{}, "seal")
+	mustRun(t, db, env{}, "retention", "set", "--keep", "365d")
+	before := tenantCount(t, db, "acme")
+	_, _, stop := startServe(t, db, "--retention", "--archive-to", arc, "--retention-interval", "1h")
+	awaitServeRetention(t, arc, stop, func() bool { return tenantCount(t, db, "acme") < before })
 	if v := mustRun(t, db, env{}, "archive", "verify", "--archive-to", arc).stdout; !strings.HasPrefix(v, "OK: ") {
 		t.Fatalf("archive verify: %q", v)
 	}

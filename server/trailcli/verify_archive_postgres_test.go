@@ -2,9 +2,7 @@ package trailcli
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/trailhq/trail/server/trailarchive"
-	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailprivacy"
 )
 
@@ -26,21 +23,10 @@ func TestVerifyArchivePostgres(t *testing.T) {
 	const email = "pat.archived@example.org"
 	dsn := freshPostgresDB(t)
 	ctx := context.Background()
-	var mk [32]byte
-	rand.Read(mk[:])
-	master := filepath.Join(t.TempDir(), "master.key")
-	if err := os.WriteFile(master, []byte(base64.StdEncoding.EncodeToString(mk[:])+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	master := masterKeyFile(t)
 	// acme's events over two years, with a protected e-mail address,
 	// written in their stored form as `trail serve --postgres` would.
-	st, err := trailpgx.Open(ctx, dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openPostgres(t, dsn)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
