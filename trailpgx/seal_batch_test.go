@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailseal/sealtest"
 )
 
@@ -31,13 +30,6 @@ func (d purgeTamperer) TamperPurge(ctx context.Context, log string, seqs []int64
 func TestVerifyManyLogs(t *testing.T) {
 	sealtest.RunManyLogs(t, func(t *testing.T) sealtest.Instance {
 		s := newStore(t, nil)
-		return sealtest.Instance{
-			Store: s,
-			Append: func(ctx context.Context, evs []trail.Event) error {
-				_, err := s.Append(ctx, evs)
-				return err
-			},
-			Tamper: purgeTamperer{newTamperer(t, s)},
-		}
+		return sealInstance(s, purgeTamperer{newTamperer(t, s)})
 	})
 }

@@ -92,19 +92,24 @@ func (d *sqlTamperer) TamperReplaceCheckpoint(ctx context.Context, log string, s
 	return d.exec(ctx, `UPDATE `+d.table("seal_checkpoints")+` SET note = $1 WHERE log = $2 AND size = $3`, note, log, size)
 }
 
+// sealInstance is s as a sealtest instance, tampered with through tamper.
+func sealInstance(s *trailpgx.Store, tamper sealtest.Tamperer) sealtest.Instance {
+	return sealtest.Instance{
+		Store: s,
+		Append: func(ctx context.Context, evs []trail.Event) error {
+			_, err := s.Append(ctx, evs)
+			return err
+		},
+		Tamper: tamper,
+	}
+}
+
 // TestSealConformance runs trailseal's conformance and tamper suite on
 // PostgreSQL, tampering through plain SQL.
 func TestSealConformance(t *testing.T) {
 	sealtest.Run(t, func(t *testing.T) sealtest.Instance {
 		s := newStore(t, nil)
-		return sealtest.Instance{
-			Store: s,
-			Append: func(ctx context.Context, evs []trail.Event) error {
-				_, err := s.Append(ctx, evs)
-				return err
-			},
-			Tamper: newTamperer(t, s),
-		}
+		return sealInstance(s, newTamperer(t, s))
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailseal/sealtest"
 )
 
@@ -39,13 +38,6 @@ func TestVerifyManyLogs(t *testing.T) {
 	t.Parallel()
 	sealtest.RunManyLogs(t, func(t *testing.T) sealtest.Instance {
 		s := openStore(t, nil)
-		return sealtest.Instance{
-			Store: s,
-			Append: func(ctx context.Context, evs []trail.Event) error {
-				_, err := s.Append(ctx, evs)
-				return err
-			},
-			Tamper: purgeTamperer{openTamperer(t, s.Path())},
-		}
+		return sealInstance(s, purgeTamperer{openTamperer(t, s.Path())})
 	})
 }

@@ -112,19 +112,24 @@ func (d *sqlTamperer) TamperReplaceCheckpoint(ctx context.Context, log string, s
 	return d.exec(ctx, `UPDATE trail_seal_checkpoints SET note = ? WHERE log = ? AND size = ?`, note, log, size)
 }
 
+// sealInstance is s as a sealtest instance, tampered with through tamper.
+func sealInstance(s *trailsqlite.Store, tamper sealtest.Tamperer) sealtest.Instance {
+	return sealtest.Instance{
+		Store: s,
+		Append: func(ctx context.Context, evs []trail.Event) error {
+			_, err := s.Append(ctx, evs)
+			return err
+		},
+		Tamper: tamper,
+	}
+}
+
 // TestSealConformance runs trailseal's conformance and tamper suite on the
 // SQLite store, tampering through direct SQL on the database file.
 func TestSealConformance(t *testing.T) {
 	sealtest.Run(t, func(t *testing.T) sealtest.Instance {
 		s := openStore(t, nil)
-		return sealtest.Instance{
-			Store: s,
-			Append: func(ctx context.Context, evs []trail.Event) error {
-				_, err := s.Append(ctx, evs)
-				return err
-			},
-			Tamper: openTamperer(t, s.Path()),
-		}
+		return sealInstance(s, openTamperer(t, s.Path()))
 	})
 }
 
