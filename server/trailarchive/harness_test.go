@@ -242,6 +242,15 @@ func (f *fixture) verifyStore(t testing.TB) *trailseal.Report {
 	return rep
 }
 
+// purgedOf counts the leaves rep reports purged, over every log.
+func purgedOf(rep *trailseal.Report) int64 {
+	var n int64
+	for _, l := range rep.Logs {
+		n += l.Purged
+	}
+	return n
+}
+
 func (f *fixture) setPolicies(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()

@@ -168,12 +168,7 @@ func TestPostgresPartitionDrop(t *testing.T) {
 		t.Fatalf("seal_purges: %d rows, %d with the run's clock as cutoff", rows, cutoffs)
 	}
 	// The log verifies, purged events reported as purged; so does the archive.
-	rep := f.verifyStore(t)
-	var purged int64
-	for _, l := range rep.Logs {
-		purged += l.Purged
-	}
-	if purged != res.Purged {
+	if purged := purgedOf(f.verifyStore(t)); purged != res.Purged {
 		t.Fatalf("verifier counts %d purged, want %d", purged, res.Purged)
 	}
 	if vr := f.verifyArchive(t, Selection{}); len(vr.Problems) != 0 || vr.Events != a {

@@ -80,12 +80,7 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 			t.Fatalf("store lost %d events, run purged %d", before["acme"]+before[""]-got, res.Purged)
 		}
 		// The store still verifies: purged leaves are reported as purged.
-		rep := f.verifyStore(t)
-		var purged int64
-		for _, l := range rep.Logs {
-			purged += l.Purged
-		}
-		if purged != res.Purged {
+		if purged := purgedOf(f.verifyStore(t)); purged != res.Purged {
 			t.Fatalf("verifier counts %d purged, want %d", purged, res.Purged)
 		}
 		// Backend.Purged: the same seqs, archived ones with their manifest.

@@ -213,11 +213,7 @@ func TestCoverage(t *testing.T) {
 					if !rep.OK() || ar.Events != ar.Archived || ar.Archived == 0 || ar.Deleted == 0 || len(ar.Unlisted) != 0 || len(ar.Logs) != 3 {
 						t.Fatalf("intact: %+v", ar)
 					}
-					var purged int64
-					for _, l := range rep.Logs {
-						purged += l.Purged
-					}
-					if purged != ar.Archived+ar.Deleted {
+					if purged := purgedOf(&rep.Report); purged != ar.Archived+ar.Deleted {
 						t.Fatalf("the store counts %d purged, the archive check %d archived + %d deleted", purged, ar.Archived, ar.Deleted)
 					}
 					last := progress[len(progress)-1]
