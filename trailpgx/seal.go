@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/hashrange"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -676,15 +677,11 @@ func (s *Store) LeavesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 
 // HashesOf implements trailseal.BatchReader.
 func (s *Store) HashesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]tlog.Hash, error) {
-	out := make([][]tlog.Hash, len(ranges))
-	for i, r := range ranges {
-		out[i] = make([]tlog.Hash, 0, max(r.To-r.From, 0))
-	}
+	hc := hashrange.New(ranges)
 	if len(ranges) == 0 {
-		return out, nil
+		return hc.Hashes(), nil
 	}
 	logs, from, to := rangeArgs(ranges)
-	bad := make([]bool, len(ranges))
 	err := s.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT r.k, h.idx, h.hash
 			FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY r(log, lo, hi, k)
@@ -700,28 +697,16 @@ func (s *Store) HashesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 			if err := rows.Scan(&k, &x, &h); err != nil {
 				return err
 			}
-			if k < 1 || int(k) > len(ranges) {
-				return fmt.Errorf("bad range key %d", k)
+			if err := hc.Add(k-1, x, h); err != nil { // ORDINALITY counts from 1
+				return err
 			}
-			k--
-			// In order and complete, or the range is left to ReadHashes.
-			if len(h) != tlog.HashSize || x != ranges[k].From+int64(len(out[k])) {
-				bad[k] = true
-				continue
-			}
-			out[k] = append(out[k], tlog.Hash(h))
 		}
 		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: hashes: %w", err)
 	}
-	for k, r := range ranges {
-		if bad[k] || int64(len(out[k])) != r.To-r.From {
-			out[k] = nil
-		}
-	}
-	return out, nil
+	return hc.Hashes(), nil
 }
 
 // UnsealedOf implements trailseal.BatchReader.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/hashrange"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -271,12 +272,9 @@ func (s *Store) LeavesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 
 // HashesOf implements trailseal.BatchReader.
 func (s *Store) HashesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]tlog.Hash, error) {
-	out := make([][]tlog.Hash, len(ranges))
-	for i, r := range ranges {
-		out[i] = make([]tlog.Hash, 0, max(r.To-r.From, 0))
-	}
+	hc := hashrange.New(ranges)
 	if len(ranges) == 0 {
-		return out, nil
+		return hc.Hashes(), nil
 	}
 	list, err := rangesJSON(ranges)
 	if err != nil {
@@ -294,32 +292,20 @@ func (s *Store) HashesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 		return nil, fmt.Errorf("trailsqlite: hashes: %w", err)
 	}
 	defer rows.Close()
-	bad := make([]bool, len(ranges))
 	for rows.Next() {
 		var k, x int64
 		var h sql.RawBytes
 		if err := rows.Scan(&k, &x, &h); err != nil {
 			return nil, fmt.Errorf("trailsqlite: hashes: %w", err)
 		}
-		if k < 0 || int(k) >= len(ranges) {
-			return nil, fmt.Errorf("trailsqlite: hashes: bad range key %d", k)
+		if err := hc.Add(k, x, h); err != nil {
+			return nil, fmt.Errorf("trailsqlite: hashes: %w", err)
 		}
-		// In order and complete, or the range is left to ReadHashes.
-		if len(h) != tlog.HashSize || x != ranges[k].From+int64(len(out[k])) {
-			bad[k] = true
-			continue
-		}
-		out[k] = append(out[k], tlog.Hash(h))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("trailsqlite: hashes: %w", err)
 	}
-	for k, r := range ranges {
-		if bad[k] || int64(len(out[k])) != r.To-r.From {
-			out[k] = nil
-		}
-	}
-	return out, nil
+	return hc.Hashes(), nil
 }
 
 // UnsealedOf implements trailseal.BatchReader.
