@@ -25,7 +25,7 @@
 // streamed with one COPY into Trail's migrated schema with the events
 // indexes and the event_ids key dropped, event_ids filled from events, then
 // the key and the indexes recreated from their own definitions (about 90 000
-// events/s and 9 minutes for 10 M on the 2-CPU test machine). The seal
+// events/s, about 8–10 minutes for 10 M on the shared 2-CPU machine). The seal
 // queue trigger is off during the load and no seal_pending rows are made:
 // the load measures no ingest, W2 does. Its indexes, built in one pass, are
 // denser than those Append grows, so storage under the sql load understates
@@ -33,7 +33,8 @@
 // making the rows server-side was measured at about 1 300 events/s (the
 // descriptions, word by word, dominate), 70 × slower than the COPY.
 //
-// Every workload runs in fresh schemas that it drops afterwards, and
+// Every workload runs in fresh schemas that it drops afterwards (but for
+// the one Config.Keep keeps, or Config.Schema reuses), and
 // reports one Result per measured line; the CLI prints them as JSON Lines.
 // Absolute numbers depend on the machine; the ratios are the point, which is
 // why each comparison is measured side by side rather than against a number
