@@ -262,6 +262,23 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(state, strings.Trim(string(sub.Changes[0].Old), `"`)) {
 			t.Fatalf("state before the change %q lacks the old %s", state, sub.Changes[0].Field)
 		}
+		// The detail's actor link asks for the actor in the event's tenant.
+		do(t, ctx, chromedp.Navigate(s.url("/ui/events/"+sub.ID.String())), chromedp.WaitVisible(chromedp.ID("actor-link")))
+		do(t, ctx, chromedp.Click(chromedp.ID("actor-link")))
+		waitFor(t, ctx, `location.pathname.startsWith("/ui/actors/") && document.querySelectorAll("#events tbody tr").length > 0`)
+		loc := run(t, ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+		if want := "/ui/actors/" + url.PathEscape(sub.Actor.String()) + "?tenant=acme"; loc != want {
+			t.Fatalf("actor link leads to %s, want %s", loc, want)
+		}
+		rows := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#events tbody tr")].map(tr => tr.dataset.id + " " + tr.children[1].textContent)`))
+		if !slices.Contains(rows, sub.ID.String()+" acme") {
+			t.Fatalf("the actor page lacks the event: %v", rows)
+		}
+		for _, r := range rows {
+			if !strings.HasSuffix(r, " acme") {
+				t.Fatalf("the actor page in acme shows %s", r)
+			}
+		}
 	})
 
 	t.Run("live tail", func(t *testing.T) {
@@ -284,6 +301,10 @@ func TestBrowser(t *testing.T) {
 		desc := run(t, ctx, chromedp.Text(chromedp.CSS(`#tail-rows tr[data-id="`+id+`"] td.desc`)))
 		if desc != "live <b>tail</b>" {
 			t.Fatalf("tail row description %q", desc)
+		}
+		href := run(t, ctx, chromedp.Evaluate[string](`document.querySelector('#tail-rows tr[data-id="`+id+`"] a[href*="/actors/"]').getAttribute("href")`))
+		if href != "/ui/actors/user%3Atail-1?tenant=acme" {
+			t.Fatalf("tail row actor link %q", href)
 		}
 		shot(t, ctx, "ui-tail.png")
 	})

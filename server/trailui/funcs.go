@@ -49,7 +49,16 @@ func (h *Handler) funcs() template.FuncMap {
 			return string(b)
 		},
 		"eventURL": func(ev trail.Event) string { return p + "/events/" + ev.ID.String() },
-		"actorURL": func(a trail.Actor) string { return p + "/actors/" + url.PathEscape(a.String()) },
+		// Links built from an event carry its tenant: the actor's or the
+		// object's events in one tenant is the common question, and the
+		// cheapest (the page's tenant filter can be cleared).
+		"actorURL": func(a trail.Actor, tenant string) string {
+			u := p + "/actors/" + url.PathEscape(a.String())
+			if tenant != "" {
+				u += "?tenant=" + url.QueryEscape(tenant)
+			}
+			return u
+		},
 		"objectURL": func(t trail.Target, tenant string) string {
 			u := p + "/objects/" + url.PathEscape(t.Type) + "/" + url.PathEscape(t.ID)
 			if tenant != "" {

@@ -401,6 +401,39 @@ func TestActorPageOddIDs(t *testing.T) {
 	mustContain(t, body, `action="/ui/actors/user:a%3Fb%23c%2Fd"`, "user:a?b#c/d")
 }
 
+// TestActorLinks: links built from an event carry its tenant, so the common
+// click asks for the actor in one tenant; without it an all-tenant viewer
+// gets the actor in every tenant.
+func TestActorLinks(t *testing.T) {
+	s := newSite(t, nil)
+	c := s.client()
+	c.login("admin")
+	link := `href="/ui/actors/user:evil?tenant=acme"`
+	for _, path := range []string{"/ui/events/" + s.xssEvent.String(), "/ui/?tenant=acme&actor=user:evil", "/ui/objects/project/prj_xss?tenant=acme"} {
+		code, body, _ := c.get(path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", path, code)
+		}
+		mustContain(t, body, link)
+	}
+	short := s.xssEvent.String()[24:]
+	for path, want := range map[string]string{
+		"/ui/actors/user:evil?tenant=acme": `in tenant <span class="mono">acme</span>`,
+		"/ui/actors/user:evil":             "across targets and tenants",
+	} {
+		code, body, _ := c.get(path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", path, code)
+		}
+		mustContain(t, body, want, short)
+	}
+	// Another tenant: the same actor has no events there.
+	_, body, _ := c.get("/ui/actors/user:evil?tenant=globex")
+	if strings.Contains(body, short) {
+		t.Fatalf("user:evil in globex lists acme's event")
+	}
+}
+
 // wrongToken returns a token one character off tok, never tok itself.
 func wrongToken(tok string) string {
 	first := "x"

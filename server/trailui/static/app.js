@@ -67,7 +67,8 @@
       when.appendChild(t);
       cell(tr, ev.tenant || "platform", "mono");
       var actor = ev.actor ? (ev.actor.id ? ev.actor.type + ":" + ev.actor.id : ev.actor.type) : "";
-      link(cell(tr, ""), prefix + "/actors/" + encodeURIComponent(actor), ev.actor && ev.actor.name ? ev.actor.name : actor);
+      link(cell(tr, ""), prefix + "/actors/" + encodeURIComponent(actor) +
+        (ev.tenant ? "?tenant=" + encodeURIComponent(ev.tenant) : ""), ev.actor && ev.actor.name ? ev.actor.name : actor);
       cell(tr, ev.action, "mono");
       var target = ev.target && ev.target.type && ev.target.id ? ev.target.type + ":" + ev.target.id : "";
       var ttd = cell(tr, "");
