@@ -155,11 +155,7 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("ui results: %d, want %d", count["ui"], len(uiPages))
 	}
 	for _, p := range uiPages {
-		want := 12
-		if p.slow {
-			want = 3
-		}
-		if r := byKey["ui/"+p.name]; r.Ops != want || r.Events != 2000 || !(r.P50Ms > 0 && r.P50Ms <= r.P95Ms && r.P95Ms <= r.P99Ms) {
+		if r := byKey["ui/"+p.name]; r.Ops != 12 || r.Events != 2000 || !(r.P50Ms > 0 && r.P50Ms <= r.P95Ms && r.P95Ms <= r.P99Ms) {
 			t.Errorf("ui %s: %+v", p.name, r)
 		}
 	}
