@@ -29,9 +29,20 @@ type Postgres struct {
 	// form: the store's privacy layer, as for any event. Default: none.
 	Transform trail.Transformer
 
+	// PurgeChunk is the most events one purge transaction removes by row:
+	// a month only partly past retention is deleted in chunks of this many,
+	// each its own transaction (holds re-read, a retention.purge event), so
+	// no transaction grows with the store. A month purged whole is one
+	// transaction whatever its size: its partition is dropped. Default
+	// DefaultPurgeChunk.
+	PurgeChunk int
+
 	// rowsOnly never drops a partition (benchmarks compare both ways).
 	rowsOnly bool
 }
+
+// DefaultPurgeChunk is Postgres.PurgeChunk's default.
+const DefaultPurgeChunk = 50_000
 
 var (
 	_ Backend    = (*Postgres)(nil)
@@ -309,21 +320,63 @@ func (b *Postgres) PurgeBatches(ctx context.Context, batches []*Batch, progress 
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		items := months[m]
-		k, err := b.purge(ctx, items)
+		chunks, err := b.chunks(ctx, m, months[m])
 		if err != nil {
-			if errors.Is(err, ErrHeld) {
-				return n, err
-			}
 			return n, fmt.Errorf("trailarchive: purge %04d-%02d: %w", m/12, m%12+1, err)
 		}
-		n += k
-		handled += int64(len(items))
-		if progress != nil {
-			progress(handled)
+		for _, items := range chunks {
+			k, err := b.purge(ctx, items)
+			if err != nil {
+				if errors.Is(err, ErrHeld) {
+					return n, err
+				}
+				return n, fmt.Errorf("trailarchive: purge %04d-%02d: %w", m/12, m%12+1, err)
+			}
+			n += k
+			handled += int64(len(items))
+			if progress != nil {
+				progress(handled)
+			}
 		}
 	}
 	return n, nil
+}
+
+// chunks splits the items of month m (year*12 + month-1) into the
+// transactions that purge them: one when they are few, or when they are
+// every row of the month's partition (then purge_event_ids drops it, which
+// costs little whatever the size); else PurgeChunk at a time. The count is
+// only a hint: purge_event_ids checks coverage itself under a lock.
+func (b *Postgres) chunks(ctx context.Context, m int, items []purgeItem) ([][]purgeItem, error) {
+	size := b.PurgeChunk
+	if size <= 0 {
+		size = DefaultPurgeChunk
+	}
+	if len(items) <= size {
+		return [][]purgeItem{items}, nil
+	}
+	part := fmt.Sprintf("events_p%04d%02d", m/12, m%12+1)
+	var rows int64
+	err := b.S.RetentionTx(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{b.S.Schema(), part}.Sanitize()).Scan(&exists); err != nil || !exists {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM `+b.S.Table(part)).Scan(&rows)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rows == int64(len(items)) && !b.rowsOnly {
+		return [][]purgeItem{items}, nil
+	}
+	var out [][]purgeItem
+	for len(items) > 0 {
+		k := min(len(items), size)
+		out = append(out, items[:k:k])
+		items = items[k:]
+	}
+	return out, nil
 }
 
 // purge removes items in one transaction that re-reads the holds first,

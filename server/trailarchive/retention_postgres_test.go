@@ -57,10 +57,26 @@ func (f *fixture) partitions(t testing.TB) []string {
 // purged seq with its batch's manifest key, the log still verifies with the
 // purged events reported as purged, the archive verifies, and an event
 // arriving later for the dropped month gets a new partition.
+// With the default chunk, and with chunks of 7 events (a partly expired
+// month then goes in several transactions, a wholly expired one still in
+// one that drops its partition): the same outcome.
 func TestPostgresPartitionDrop(t *testing.T) {
 	t.Parallel()
+	rows := map[int]int{}
+	for _, chunk := range []int{0, 7} {
+		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) { rows[chunk] = testPartitionDrop(t, chunk) })
+	}
+	if rows[7] <= rows[0] {
+		t.Fatalf("seal_purges rows: %d in chunks of 7, %d by default: the partly expired months were not chunked", rows[7], rows[0])
+	}
+}
+
+// testPartitionDrop runs the partition test with PurgeChunk chunk and
+// returns the number of seal_purges rows (one per purge call, log and batch).
+func testPartitionDrop(t *testing.T, chunk int) int {
 	ctx := context.Background()
 	f := openFixture(t, onPostgres)
+	f.backend.(*Postgres).PurgeChunk = chunk
 	jan, feb, mar := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	young := pgEvent("globex", "user.update", "u9", feb.Add(48*time.Hour), now.Add(-time.Hour))
 	held := pgEvent("acme", "user.update", "held", mar.Add(50*time.Hour), mar.Add(50*time.Hour))
@@ -187,6 +203,7 @@ func TestPostgresPartitionDrop(t *testing.T) {
 	if a, d := plan2.Totals(); a+d != 0 {
 		t.Fatalf("second plan: %d + %d", a, d)
 	}
+	return rows
 }
 
 // A hold placed between plan and purge stops the purge of the month holding
