@@ -139,8 +139,24 @@ func (b *SQLite) record(ctx context.Context, tx *sql.Tx, evs ...trail.Event) err
 // DeletePolicy implements Backend, recording retention.policy.unset in the
 // same transaction.
 func (b *SQLite) DeletePolicy(ctx context.Context, tenant, action string) (bool, error) {
+	return b.removeAudited(ctx, policyEvent(nil, &Policy{Tenant: tenant, Action: action, Keep: Day, Then: ThenArchive}),
+		func(s *Set) (trail.Event, bool) {
+			old := findPolicy(s, tenant, action)
+			if old == nil {
+				return trail.Event{}, false
+			}
+			return policyEvent(nil, old), true
+		}, "delete policy", `DELETE FROM trail_retention_policies WHERE tenant = ? AND action = ?`, tenant, action)
+}
+
+// removeAudited deletes a policy or hold with stmt and records its event in
+// the same transaction: warm is an event of the same shape, to create any
+// data keys beforehand; pick finds the row in the rules read in the
+// transaction and returns its event, false when there is none (then nothing
+// is deleted or recorded).
+func (b *SQLite) removeAudited(ctx context.Context, warm trail.Event, pick func(*Set) (trail.Event, bool), what, stmt string, args ...any) (bool, error) {
 	a := b.auditor()
-	if err := a.warm(ctx, policyEvent(nil, &Policy{Tenant: tenant, Action: action, Keep: Day, Then: ThenArchive})); err != nil {
+	if err := a.warm(ctx, warm); err != nil {
 		return false, err
 	}
 	found := false
@@ -149,17 +165,17 @@ func (b *SQLite) DeletePolicy(ctx context.Context, tenant, action string) (bool,
 		if err != nil {
 			return err
 		}
-		old := findPolicy(s, tenant, action)
-		if old == nil {
+		raw, ok := pick(s)
+		if !ok {
 			return nil
 		}
 		found = true
-		ev, err := a.prepare(ctx, policyEvent(nil, old))
+		ev, err := a.prepare(ctx, raw)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM trail_retention_policies WHERE tenant = ? AND action = ?`, tenant, action); err != nil {
-			return fmt.Errorf("trailarchive: delete policy: %w", err)
+		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("trailarchive: %s: %w", what, err)
 		}
 		return b.record(ctx, tx, ev)
 	})
@@ -198,31 +214,14 @@ func (b *SQLite) PutHold(ctx context.Context, h Hold) error {
 // ReleaseHold implements Backend, recording retention.hold.release in the
 // same transaction.
 func (b *SQLite) ReleaseHold(ctx context.Context, tenant, subject string) (bool, error) {
-	a := b.auditor()
-	if err := a.warm(ctx, holdEvent(nil, &Hold{Tenant: tenant, Subject: subject})); err != nil {
-		return false, err
-	}
-	found := false
-	err := b.tx(ctx, func(tx *sql.Tx) error {
-		s, err := readSet(ctx, tx)
-		if err != nil {
-			return err
-		}
-		old := findHold(s, tenant, subject)
-		if old == nil {
-			return nil
-		}
-		found = true
-		ev, err := a.prepare(ctx, holdEvent(nil, old))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM trail_retention_holds WHERE tenant = ? AND subject = ?`, tenant, subject); err != nil {
-			return fmt.Errorf("trailarchive: release hold: %w", err)
-		}
-		return b.record(ctx, tx, ev)
-	})
-	return found && err == nil, err
+	return b.removeAudited(ctx, holdEvent(nil, &Hold{Tenant: tenant, Subject: subject}),
+		func(s *Set) (trail.Event, bool) {
+			old := findHold(s, tenant, subject)
+			if old == nil {
+				return trail.Event{}, false
+			}
+			return holdEvent(nil, old), true
+		}, "release hold", `DELETE FROM trail_retention_holds WHERE tenant = ? AND subject = ?`, tenant, subject)
 }
 
 // maxPurgeTx bounds the events one purge transaction of the embedded store
