@@ -181,6 +181,7 @@ func TestBadInput(t *testing.T) {
 			{"hold with since", "POST", "/v1/retention/holds", "admin", []byte(`{"tenant":"acme","since":"2020-01-01T00:00:00Z"}`), nil, 400, "since"},
 			{"acme admin holds globex", "POST", "/v1/retention/holds", "adminA", []byte(`{"tenant":"globex"}`), nil, 403, "tenant"},
 			{"release unknown hold", "DELETE", "/v1/retention/holds?tenant=acme", "admin", nil, nil, 404, ""},
+			{"acme admin releases an acme hold", "DELETE", "/v1/retention/holds?tenant=acme", "adminA", nil, nil, 403, "tenant"},
 			{"release without tenant", "DELETE", "/v1/retention/holds", "admin", nil, nil, 400, "tenant"},
 			{"acme key reads globex retention", "GET", "/v1/retention?tenant=globex", "readerA", nil, nil, 403, "tenant"},
 			{"retention of a malformed tenant", "GET", "/v1/retention?tenant=acme%20corp", "admin", nil, nil, 400, "tenant"},

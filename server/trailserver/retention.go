@@ -381,9 +381,17 @@ func (s *Server) placeHold(w http.ResponseWriter, r *http.Request, k *Key) {
 	writeJSON(w, http.StatusCreated, RetentionHoldResult{RetentionHold: in, Notes: notes})
 }
 
+// releaseHold releases a legal hold. Only an all-tenant admin may: a hold
+// keeps a tenant's records from being purged while a case is open, also
+// against that tenant's own administrators (who may place one, and change
+// their tenant's policies, which the hold then outlasts).
 func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request, k *Key) {
 	rb, tenant, subject, ok := s.retentionDelete(w, r, k, "subject", true)
 	if !ok {
+		return
+	}
+	if !k.AllTenants() {
+		writeProblem(w, r, forbidden("tenant", "releasing a legal hold needs an all-tenant admin key: a hold protects a tenant's records from its own administrators too"))
 		return
 	}
 	ok, err := rb.ReleaseHold(retentionCtx(r, k), tenant, subject)
