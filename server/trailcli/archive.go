@@ -211,19 +211,7 @@ func (e *Env) queryArchive(o *archiveOpen, postgres string, q trail.Query, asJSO
 	if err := e.revealEvents(b.p, page.Events); err != nil {
 		return err
 	}
-	if asJSON {
-		if err := writeJSONLines(e.Stdout, page.Events); err != nil {
-			return err
-		}
-	} else if len(page.Events) == 0 {
-		fmt.Fprintln(e.Stderr, "no archived events match")
-	} else {
-		printTable(e, page.Events)
-	}
-	if page.Next != "" {
-		fmt.Fprintf(e.Stderr, "more events: repeat with --cursor %s\n", page.Next)
-	}
-	return nil
+	return e.printPage(page, asJSON, "no archived events match", printTable)
 }
 
 // needConfiguredKey refuses, for a PostgreSQL deployment, to fall back on the

@@ -107,12 +107,18 @@ func (e *Env) runQuery(postgres string, q trail.Query, asJSON bool, print func(e
 	if err := e.revealEvents(b.p, page.Events); err != nil {
 		return err
 	}
+	return e.printPage(page, asJSON, "no events match", print)
+}
+
+// printPage prints a revealed page as JSON Lines, or with print for people
+// (none when it is empty), and says on stderr how to get the next page.
+func (e *Env) printPage(page trail.Page, asJSON bool, none string, print func(e *Env, events []trail.Event)) error {
 	if asJSON {
 		if err := writeJSONLines(e.Stdout, page.Events); err != nil {
 			return err
 		}
 	} else if len(page.Events) == 0 {
-		fmt.Fprintln(e.Stderr, "no events match")
+		fmt.Fprintln(e.Stderr, none)
 	} else {
 		print(e, page.Events)
 	}
