@@ -3,9 +3,12 @@ package trailhttp
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/trailhq/trail"
@@ -13,11 +16,28 @@ import (
 
 // Config configures the middleware. A nil *Config means every default.
 type Config struct {
-	// Actor returns the authenticated caller, if any. Default: none, so
-	// events must name their actor or fail validation.
+	// Actor returns the authenticated caller, if any. It reads what the
+	// service's authentication middleware left on the request (typically in
+	// its context), so Middleware must run after that middleware. The request
+	// it is given already carries trail.Request. Default: none, so events
+	// must name their actor or fail validation.
 	Actor func(r *http.Request) (trail.Actor, bool)
-	// Tenant returns the caller's tenant, if any. Default: none.
+	// Tenant returns the caller's tenant, if any. Like Actor it reads what
+	// authentication decided. Default: none.
 	Tenant func(r *http.Request) (string, bool)
+	// RequireActor makes the middleware answer a request itself, with a 500
+	// problem (see Middleware), when Actor reports no caller (false, or a
+	// zero trail.Actor). Set it on routes that always have an authenticated
+	// caller: there, no actor means the middleware runs before
+	// authentication, or authentication let the request through, and the
+	// handler should not run. Requires Actor.
+	RequireActor bool
+	// RequireTenant is RequireActor for Tenant (false, or ""). Requires
+	// Tenant.
+	RequireTenant bool
+	// Logger receives the misconfigurations RequireActor and RequireTenant
+	// catch, at level Error. Default: slog.Default().
+	Logger *slog.Logger
 	// RequestIDHeader is read for an incoming request ID and set on the
 	// response. Default: "X-Request-Id". A missing or malformed incoming ID is
 	// replaced by a random one.
@@ -31,45 +51,122 @@ type Config struct {
 	Source string
 }
 
-// Middleware returns next wrapped so that its requests' contexts carry
-// trail.Request (and the actor, tenant and source when known).
-func Middleware(next http.Handler, cfg *Config) http.Handler {
+// fix is the remedy the middleware names when a required actor or tenant is
+// missing.
+const fix = "put trailhttp.Middleware after your authentication middleware"
+
+// Middleware returns middleware, in the standard shape, whose requests'
+// contexts carry trail.Request (and the actor, tenant and source when
+// known) by the time they reach the wrapped handler.
+//
+// It must run after the service's authentication middleware, because
+// Config.Actor and Config.Tenant read the caller that authentication
+// established. Outermost first:
+//
+//	handler := auth(trailhttp.Middleware(cfg)(app))
+//
+// or, with a router, r.Use(auth) before r.Use(trailhttp.Middleware(cfg)).
+//
+// When Config.RequireActor (or RequireTenant) is set and Config.Actor (or
+// Tenant) reports none, the wrapped handler is not called: the middleware
+// logs the request to Config.Logger and answers 500 with an RFC 9457
+// problem (Content-Type application/problem+json) whose detail reads
+// "trailhttp: no actor in the request: put trailhttp.Middleware after your
+// authentication middleware". The response still carries the request ID
+// header, for finding the log line.
+//
+// Middleware panics when RequireActor is set without Actor, or
+// RequireTenant without Tenant: like an invalid http.ServeMux pattern, that
+// is a programming error, and it is reported when the handler chain is
+// built rather than on the first request.
+func Middleware(cfg *Config) func(http.Handler) http.Handler {
 	var c Config
 	if cfg != nil {
 		c = *cfg
 	}
+	if c.RequireActor && c.Actor == nil {
+		panic("trailhttp: Config.RequireActor is set but Config.Actor is nil")
+	}
+	if c.RequireTenant && c.Tenant == nil {
+		panic("trailhttp: Config.RequireTenant is set but Config.Tenant is nil")
+	}
 	if c.RequestIDHeader == "" {
 		c.RequestIDHeader = "X-Request-Id"
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		id := r.Header.Get(c.RequestIDHeader)
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
-		w.Header().Set(c.RequestIDHeader, id)
-		ctx = trail.WithRequest(ctx, trail.Request{
-			ID:        id,
-			TraceID:   TraceID(r.Header.Get("Traceparent")),
-			IP:        clientIP(r, c.TrustedProxies),
-			UserAgent: clipUA(r.UserAgent()),
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			id := r.Header.Get(c.RequestIDHeader)
+			if !validRequestID(id) {
+				id = newRequestID()
+			}
+			w.Header().Set(c.RequestIDHeader, id)
+			ctx = trail.WithRequest(ctx, trail.Request{
+				ID:        id,
+				TraceID:   TraceID(r.Header.Get("Traceparent")),
+				IP:        clientIP(r, c.TrustedProxies),
+				UserAgent: clipUA(r.UserAgent()),
+			})
+			if c.Source != "" {
+				ctx = trail.WithSource(ctx, c.Source)
+			}
+			r = r.WithContext(ctx)
+			if c.Actor != nil {
+				a, ok := c.Actor(r)
+				if c.RequireActor && (!ok || a.IsZero()) {
+					c.misconfigured(w, r, id, "actor")
+					return
+				}
+				if ok {
+					ctx = trail.WithActor(ctx, a)
+				}
+			}
+			if c.Tenant != nil {
+				t, ok := c.Tenant(r)
+				if c.RequireTenant && (!ok || t == "") {
+					c.misconfigured(w, r, id, "tenant")
+					return
+				}
+				if ok {
+					ctx = trail.WithTenant(ctx, t)
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
-		if c.Source != "" {
-			ctx = trail.WithSource(ctx, c.Source)
-		}
-		r = r.WithContext(ctx)
-		if c.Actor != nil {
-			if a, ok := c.Actor(r); ok {
-				ctx = trail.WithActor(ctx, a)
-			}
-		}
-		if c.Tenant != nil {
-			if t, ok := c.Tenant(r); ok {
-				ctx = trail.WithTenant(ctx, t)
-			}
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+	}
+}
+
+// problem is an RFC 9457 problem detail, shaped like trailserver's.
+type problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance,omitempty"`
+}
+
+// misconfigured answers a request that reached the middleware without the
+// actor or tenant its configuration requires.
+func (c *Config) misconfigured(w http.ResponseWriter, r *http.Request, requestID, what string) {
+	detail := "trailhttp: no " + what + " in the request: " + fix
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.ErrorContext(r.Context(), detail, "method", r.Method, "path", r.URL.Path, "request_id", requestID)
+	b, _ := json.Marshal(problem{
+		Type:     "urn:trail:problem:internal",
+		Title:    "Internal server error",
+		Status:   http.StatusInternalServerError,
+		Detail:   detail,
+		Instance: r.URL.Path,
 	})
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusInternalServerError)
+	w.Write(append(b, '\n'))
 }
 
 // TraceID returns the trace ID of a W3C traceparent header

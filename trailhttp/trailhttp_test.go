@@ -1,10 +1,15 @@
 package trailhttp_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/trailhq/trail"
@@ -15,17 +20,17 @@ import (
 func TestMiddlewareFillsEvents(t *testing.T) {
 	t.Parallel()
 	rec := trailtest.NewRecorder(t)
-	h := trailhttp.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := rec.Record(r.Context(), trail.Event{Action: "user.delete", Target: trail.Target{Type: "user", ID: "17"}}); err != nil {
-			t.Error(err)
-		}
-	}), &trailhttp.Config{
+	h := trailhttp.Middleware(&trailhttp.Config{
 		Actor: func(r *http.Request) (trail.Actor, bool) {
 			return trail.Actor{Type: trail.ActorUser, ID: r.Header.Get("X-User")}, true
 		},
 		Tenant: func(r *http.Request) (string, bool) { return r.Header.Get("X-Tenant"), true },
 		Source: "billing",
-	})
+	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := rec.Record(r.Context(), trail.Event{Action: "user.delete", Target: trail.Target{Type: "user", ID: "17"}}); err != nil {
+			t.Error(err)
+		}
+	}))
 	req := httptest.NewRequest("DELETE", "/users/17", nil)
 	req.RemoteAddr = "198.51.100.7:5555"
 	req.Header.Set("X-User", "42")
@@ -60,9 +65,9 @@ func TestMiddlewareRequestIDs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var got trail.Request
-			h := trailhttp.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := trailhttp.Middleware(nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got, _ = trail.RequestFrom(r.Context())
-			}), nil)
+			}))
 			req := httptest.NewRequest("GET", "/", nil)
 			if tc.in != "" {
 				req.Header["X-Request-Id"] = []string{tc.in}
@@ -96,9 +101,9 @@ func TestClientIPTrustsOnlyConfiguredProxies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var got trail.Request
-			h := trailhttp.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := trailhttp.Middleware(&trailhttp.Config{TrustedProxies: tc.trusted})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got, _ = trail.RequestFrom(r.Context())
-			}), &trailhttp.Config{TrustedProxies: tc.trusted})
+			}))
 			req := httptest.NewRequest("GET", "/", nil)
 			req.RemoteAddr = tc.peer
 			if tc.xff != "" {
@@ -142,20 +147,213 @@ func FuzzTraceID(f *testing.F) {
 	})
 }
 
-func ExampleMiddleware() {
-	mux := http.NewServeMux()
-	mux.HandleFunc("DELETE /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		// client.RecordTx(r.Context(), tx, trail.Event{Action: "user.delete", ...})
-		// carries the actor, tenant, request ID and client IP from here on.
-		_ = r.Context()
-	})
-	handler := trailhttp.Middleware(mux, &trailhttp.Config{
-		Actor: func(r *http.Request) (trail.Actor, bool) {
-			// Whatever your authentication decided, e.g. from a verified session.
-			return trail.Actor{Type: trail.ActorUser, ID: "42"}, true
-		},
-		Tenant: func(r *http.Request) (string, bool) { return "acme", true },
-	})
-	_ = http.ListenAndServe // serve handler as usual
-	_ = handler
+// syncBuffer is a log sink the server's goroutines write while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type problemBody struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance"`
+}
+
+// serve runs h on a real server and sends one request to it.
+func serve(t *testing.T, h http.Handler, token string) *http.Response {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequest("DELETE", srv.URL+"/users/17", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	req.Header.Set("X-Request-Id", "req-7")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// seen is a handler that records the actor and tenant its context carries.
+type seen struct {
+	called atomic.Bool
+	actor  trail.Actor
+	tenant string
+}
+
+func (s *seen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.actor, _ = trail.ActorFrom(r.Context())
+	s.tenant, _ = trail.TenantFrom(r.Context())
+	s.called.Store(true)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func TestMiddlewareAfterAuthCarriesActorAndTenant(t *testing.T) {
+	t.Parallel()
+	var h seen
+	resp := serve(t, auth(trailhttp.Middleware(authConfig())(&h)), "Bearer tok-42")
+	if resp.StatusCode != http.StatusNoContent || !h.called.Load() {
+		t.Fatalf("status %d, handler called %v", resp.StatusCode, h.called.Load())
+	}
+	if h.actor != (trail.Actor{Type: trail.ActorUser, ID: "42"}) || h.tenant != "acme" {
+		t.Fatalf("context carries actor %+v, tenant %q", h.actor, h.tenant)
+	}
+	if got := resp.Header.Get("X-Request-Id"); got != "req-7" {
+		t.Fatalf("request id %q", got)
+	}
+
+	// An unauthenticated request is auth's to reject; trailhttp never sees it.
+	var h2 seen
+	resp = serve(t, auth(trailhttp.Middleware(authConfig())(&h2)), "")
+	if resp.StatusCode != http.StatusUnauthorized || h2.called.Load() {
+		t.Fatalf("unauthenticated: status %d, handler called %v", resp.StatusCode, h2.called.Load())
+	}
+}
+
+func TestMiddlewareWrongOrderAnswersProblem(t *testing.T) {
+	t.Parallel()
+	// cfg returns authConfig with only the named requirement and a captured log.
+	cfg := func(log *syncBuffer, actor, tenant bool) *trailhttp.Config {
+		c := authConfig()
+		c.RequireActor, c.RequireTenant = actor, tenant
+		c.Logger = slog.New(slog.NewTextHandler(log, nil))
+		return c
+	}
+	for _, tc := range []struct {
+		name    string
+		cfg     func(*syncBuffer) *trailhttp.Config
+		order   func(mw func(http.Handler) http.Handler, h http.Handler) http.Handler
+		missing string
+	}{
+		{"before auth, actor required",
+			func(b *syncBuffer) *trailhttp.Config { return cfg(b, true, false) },
+			func(mw func(http.Handler) http.Handler, h http.Handler) http.Handler { return mw(auth(h)) },
+			"actor"},
+		{"before auth, tenant required",
+			func(b *syncBuffer) *trailhttp.Config { return cfg(b, false, true) },
+			func(mw func(http.Handler) http.Handler, h http.Handler) http.Handler { return mw(auth(h)) },
+			"tenant"},
+		{"after auth, but auth left the tenant empty",
+			func(b *syncBuffer) *trailhttp.Config {
+				c := cfg(b, true, true)
+				c.Tenant = func(*http.Request) (string, bool) { return "", true }
+				return c
+			},
+			func(mw func(http.Handler) http.Handler, h http.Handler) http.Handler { return auth(mw(h)) },
+			"tenant"},
+		{"after auth, but the actor func reports a zero actor",
+			func(b *syncBuffer) *trailhttp.Config {
+				c := cfg(b, true, false)
+				c.Actor = func(*http.Request) (trail.Actor, bool) { return trail.Actor{}, true }
+				return c
+			},
+			func(mw func(http.Handler) http.Handler, h http.Handler) http.Handler { return auth(mw(h)) },
+			"actor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var log syncBuffer
+			var h seen
+			resp := serve(t, tc.order(trailhttp.Middleware(tc.cfg(&log)), &h), "Bearer tok-42")
+			if h.called.Load() {
+				t.Fatal("the handler ran without the required " + tc.missing)
+			}
+			if resp.StatusCode != http.StatusInternalServerError {
+				t.Fatalf("status %d, want 500", resp.StatusCode)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("Content-Type %q", ct)
+			}
+			if got := resp.Header.Get("X-Request-Id"); got != "req-7" {
+				t.Fatalf("request id %q", got)
+			}
+			var p problemBody
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			want := "trailhttp: no " + tc.missing + " in the request: put trailhttp.Middleware after your authentication middleware"
+			if p.Status != 500 || p.Type != "urn:trail:problem:internal" || p.Title == "" || p.Detail != want || p.Instance != "/users/17" {
+				t.Fatalf("problem %+v; want detail %q", p, want)
+			}
+			if l := log.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, want) || !strings.Contains(l, "request_id=req-7") {
+				t.Fatalf("log %q", l)
+			}
+		})
+	}
+}
+
+// Without RequireActor the wrong order is not caught here: the handler runs
+// with no actor, as before, and recording fails later.
+func TestMiddlewareWithoutRequireLetsTheRequestThrough(t *testing.T) {
+	t.Parallel()
+	cfg := authConfig()
+	cfg.RequireActor, cfg.RequireTenant = false, false
+	var h seen
+	resp := serve(t, trailhttp.Middleware(cfg)(auth(&h)), "Bearer tok-42")
+	if resp.StatusCode != http.StatusNoContent || !h.called.Load() || !h.actor.IsZero() || h.tenant != "" {
+		t.Fatalf("status %d, called %v, actor %+v, tenant %q", resp.StatusCode, h.called.Load(), h.actor, h.tenant)
+	}
+}
+
+func TestMiddlewarePanicsOnRequireWithoutFunc(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  trailhttp.Config
+		want string
+	}{
+		{trailhttp.Config{RequireActor: true}, "Config.RequireActor is set but Config.Actor is nil"},
+		{trailhttp.Config{RequireTenant: true}, "Config.RequireTenant is set but Config.Tenant is nil"},
+	} {
+		func() {
+			defer func() {
+				if msg, _ := recover().(string); !strings.Contains(msg, tc.want) {
+					t.Errorf("panic %q, want %q", msg, tc.want)
+				}
+			}()
+			trailhttp.Middleware(&tc.cfg)
+		}()
+	}
+}
+
+// chain composes standard middleware the way routers' Use does: the first is
+// the outermost.
+func chain(h http.Handler, mws ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+func TestMiddlewareComposesAsStandardMiddleware(t *testing.T) {
+	t.Parallel()
+	var mw func(http.Handler) http.Handler = trailhttp.Middleware(authConfig())
+	var right, wrong seen
+	if resp := serve(t, chain(&right, auth, mw), "Bearer tok-42"); resp.StatusCode != http.StatusNoContent || right.actor.ID != "42" {
+		t.Fatalf("auth then trailhttp: status %d, actor %+v", resp.StatusCode, right.actor)
+	}
+	cfg := authConfig()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if resp := serve(t, chain(&wrong, trailhttp.Middleware(cfg), auth), "Bearer tok-42"); resp.StatusCode != http.StatusInternalServerError || wrong.called.Load() {
+		t.Fatalf("trailhttp then auth: status %d, handler called %v", resp.StatusCode, wrong.called.Load())
+	}
 }
