@@ -32,8 +32,11 @@ type Config struct {
 	// BatchSize is the most events sent in one request. Default 200, at most
 	// 1000 (the server's limit).
 	BatchSize int
-	// FlushInterval is how long a queued event may wait for companions before
-	// its batch is sent. Default 200 ms.
+	// FlushInterval is how long an Enqueued event may wait for companions
+	// before its batch is sent. It never delays Record: an event a Record
+	// caller waits for is sent as soon as the sending goroutine is free,
+	// together with everything queued by then (Enqueued events included).
+	// Default 200 ms.
 	FlushInterval time.Duration
 	// QueueSize is how many events may wait to be sent; Enqueue and Record
 	// block while it is full. Default 10,000.
@@ -197,9 +200,13 @@ func (c *Client) enqueue(ctx context.Context, it item) error {
 }
 
 // Record sends ev and returns when the server has committed it (or
-// reported it a duplicate). Concurrent calls share batches. If ctx ends
-// first, Record returns ctx's error, but the event stays queued and is still
-// sent: a later re-send of the same ID is harmless.
+// reported it a duplicate). It does not wait for FlushInterval: the event
+// goes out in the next request — at once if none is in flight, else as soon
+// as the one in flight is done (answered, or retried to its end) — so a lone
+// Record costs one round trip. Concurrent calls share batches: those that
+// arrive while a request is in flight go together in the next one. If ctx
+// ends first, Record returns ctx's error, but the event stays queued and is
+// still sent: a later re-send of the same ID is harmless.
 func (c *Client) Record(ctx context.Context, ev trail.Event) (trail.Result, error) {
 	ev, err := c.prepare(ctx, ev)
 	if err != nil {
@@ -276,16 +283,28 @@ func (c *Client) Close(ctx context.Context) error {
 }
 
 // loop is the sending goroutine: it gathers events into batches and sends
-// one batch at a time.
+// one batch at a time. Each time it wakes it first takes everything already
+// queued. If a Record caller waits on one of those events, it sends them all
+// at once — what accumulated while the previous request was in flight is the
+// batch, so concurrent Records share requests and a lone one pays only its
+// round trip. Otherwise (Enqueued events only) it sends full batches and
+// lets the rest wait up to FlushInterval for companions.
 func (c *Client) loop() {
 	defer close(c.stopped)
 	var (
 		pending []item
+		waited  bool // an event in pending has a Record caller waiting
 		timer   *time.Timer
 		timerC  <-chan time.Time
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	add := func(it item) {
+		pending = append(pending, it)
+		if it.done != nil {
+			waited = true
+		}
+	}
 	sendAll := func(all bool) {
 		for len(pending) >= c.cfg.BatchSize || (all && len(pending) > 0) {
 			n := min(len(pending), c.cfg.BatchSize)
@@ -295,6 +314,7 @@ func (c *Client) loop() {
 		}
 		if len(pending) == 0 {
 			pending = nil
+			waited = false
 			if timer != nil {
 				timer.Stop()
 			}
@@ -305,7 +325,7 @@ func (c *Client) loop() {
 		for {
 			select {
 			case it := <-c.in:
-				pending = append(pending, it)
+				add(it)
 			default:
 				return
 			}
@@ -314,10 +334,10 @@ func (c *Client) loop() {
 	for {
 		select {
 		case it := <-c.in:
-			pending = append(pending, it)
+			add(it)
 			// Take what else is already waiting before deciding.
 			drain()
-			sendAll(false)
+			sendAll(waited)
 			if len(pending) > 0 && timerC == nil {
 				if timer == nil {
 					timer = time.NewTimer(c.cfg.FlushInterval)

@@ -33,6 +33,9 @@ type flaky struct {
 	fail func(n int64) string
 	// reject makes the server answer 400 naming the event with this action.
 	reject string
+	// arrived, if set, is called with request n's events before it is
+	// answered; it may block to hold the request in flight.
+	arrived func(n int64, events []trail.Event)
 }
 
 func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +48,9 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		http.Error(w, err.Error(), 400)
 		return
+	}
+	if f.arrived != nil {
+		f.arrived(n, body.Events)
 	}
 	fate := ""
 	if f.fail != nil {
@@ -109,14 +115,14 @@ func hijackClose(w http.ResponseWriter) {
 	}
 }
 
-func newFlaky(t *testing.T, fail func(int64) string) (*flaky, *httptest.Server) {
+func newFlaky(t testing.TB, fail func(int64) string) (*flaky, *httptest.Server) {
 	f := &flaky{stored: map[uuid.UUID]int{}, fail: fail}
 	ts := httptest.NewServer(f)
 	t.Cleanup(ts.Close)
 	return f, ts
 }
 
-func newClient(t *testing.T, url string, mod func(*trailclient.Config)) *trailclient.Client {
+func newClient(t testing.TB, url string, mod func(*trailclient.Config)) *trailclient.Client {
 	cfg := trailclient.Config{BaseURL: url, Key: "trail_test", MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, FlushInterval: 5 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
@@ -198,17 +204,154 @@ func TestBatchingAndFlush(t *testing.T) {
 	}
 }
 
-// TestFlushInterval: a lone event is sent after FlushInterval, not held.
+// TestFlushInterval: a lone Enqueued event is sent after FlushInterval, not
+// held until a Flush.
 func TestFlushInterval(t *testing.T) {
 	f, ts := newFlaky(t, nil)
 	c := newClient(t, ts.URL, func(c *trailclient.Config) { c.BatchSize = 1000 })
-	res, err := c.Record(context.Background(), event(1))
-	if err != nil || res.Duplicate || res.RecordedAt.IsZero() {
-		t.Fatalf("%+v %v", res, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Enqueue(ctx, event(1)); err != nil {
+		t.Fatal(err)
 	}
-	if f.requests.Load() != 1 {
-		t.Fatalf("%d requests", f.requests.Load())
+	waitFor(ctx, t, "the interval's request", func() bool { return f.requests.Load() == 1 })
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
+	if f.requests.Load() != 1 || len(f.stored) != 1 {
+		t.Fatalf("%d requests, %d stored", f.requests.Load(), len(f.stored))
+	}
+}
+
+// waitFor polls cond until it holds; ctx's deadline is only a guard against
+// a hang, never the thing measured.
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// TestRecordSkipsFlushInterval: with a FlushInterval of an hour, each of
+// three sequential Records is sent at once in its own request and returns.
+// (Before, each waited the interval: the 30 s guard would end the test.)
+func TestRecordSkipsFlushInterval(t *testing.T) {
+	f, ts := newFlaky(t, nil)
+	c := newClient(t, ts.URL, func(c *trailclient.Config) { c.FlushInterval = time.Hour })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 3 {
+		res, err := c.Record(ctx, event(i))
+		if err != nil {
+			t.Fatalf("Record %d: %v (held for the flush interval?)", i, err)
+		}
+		if res.Duplicate || res.RecordedAt.IsZero() {
+			t.Fatalf("Record %d: %+v", i, res)
+		}
+		if got := f.requests.Load(); got != int64(i+1) {
+			t.Fatalf("after %d sequential Records, %d requests", i+1, got)
+		}
+	}
+}
+
+// TestEnqueueWaitsForCompanions: Enqueued events still wait for the interval
+// (an hour here) instead of going out alone; the next Record takes them along
+// in its request.
+func TestEnqueueWaitsForCompanions(t *testing.T) {
+	f, ts := newFlaky(t, nil)
+	c := newClient(t, ts.URL, func(c *trailclient.Config) { c.FlushInterval = time.Hour })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ids []uuid.UUID
+	for i := range 3 {
+		id, err := c.Enqueue(ctx, event(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	res, err := c.Record(ctx, event(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, res.ID)
+	if got := f.requests.Load(); got != 1 {
+		t.Fatalf("%d requests for 3 Enqueued events and a Record, want 1 shared", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if f.stored[id] != 1 {
+			t.Fatalf("event %s stored %d times", id, f.stored[id])
+		}
+	}
+}
+
+// TestConcurrentRecordsShareRequests: n goroutines Record at once with a
+// FlushInterval of an hour. The first request is held at the server until
+// every other event is queued behind it; all of those then go in one second
+// request: 2 requests for n events (1 if the first took them all), each
+// stored once.
+func TestConcurrentRecordsShareRequests(t *testing.T) {
+	const n = 50
+	f, ts := newFlaky(t, nil)
+	first := make(chan int, 1)
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	f.arrived = func(r int64, events []trail.Event) {
+		if r == 1 {
+			first <- len(events)
+			<-hold
+		}
+	}
+	c := newClient(t, ts.URL, func(c *trailclient.Config) { c.BatchSize = 1000; c.FlushInterval = time.Hour })
+	t.Cleanup(release) // runs before the client's Close and the server's
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	ids := make([]uuid.UUID, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := c.Record(ctx, event(i))
+			ids[i], errs[i] = res.ID, err
+		}()
+	}
+	var k int
+	select {
+	case k = <-first:
+	case <-ctx.Done():
+		t.Fatal("no request while Records wait (held for the flush interval?)")
+	}
+	waitFor(ctx, t, "the other events to queue", func() bool { return trailclient.QueueLen(c) == n-k })
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Record %d: %v", i, err)
+		}
+	}
+	want := int64(2)
+	if k == n {
+		want = 1
+	}
+	if got := f.requests.Load(); got != want {
+		t.Fatalf("%d requests for %d concurrent Records (%d in the first), want %d", got, n, k, want)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if f.stored[id] != 1 {
+			t.Fatalf("event %s stored %d times", id, f.stored[id])
+		}
+	}
+	t.Logf("%d concurrent Records in %d requests (%d, then %d)", n, want, k, n-k)
 }
 
 // TestRejectedEventFailsAlone: one event the server refuses fails with the
