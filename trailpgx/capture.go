@@ -8,8 +8,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/trailhq/trail/trailprivacy"
 )
 
 // Trigger capture: every INSERT, UPDATE and DELETE on a captured table
@@ -17,7 +20,8 @@ import (
 // person in psql). See docs/capture.md.
 
 // CaptureOptions configure the capture of one table. The zero value captures
-// every column, with no tenant column, into the schema "trail".
+// every column, with no tenant column, into the schema "trail", and redacts
+// the columns the default deny-list names (see NoDefaultRedaction).
 type CaptureOptions struct {
 	// Schema is the Trail store's schema (Config.Schema). Default: "trail".
 	Schema string
@@ -32,8 +36,16 @@ type CaptureOptions struct {
 	// Ignore lists columns left out of the changes (an update touching only
 	// them records nothing), e.g. updated_at.
 	Ignore []string
-	// Redact lists columns recorded as changed without their values.
+	// Redact lists columns recorded as changed without their values, on top
+	// of the default redaction.
 	Redact []string
+	// NoDefaultRedaction turns the default redaction off. By default a
+	// column whose name matches trailprivacy's deny-list
+	// (trailprivacy.DefaultDenyList: password_hash, api_token,
+	// session_secret, card_number…) is recorded as changed without its
+	// values, like a Redact column, and so is a column added later whose
+	// name matches. See docs/capture.md, "Default redaction".
+	NoDefaultRedaction bool
 	// RequireTenant makes a change with neither trail.tenant nor a non-empty
 	// tenant column an error that aborts the statement, instead of a platform
 	// event.
@@ -49,8 +61,18 @@ type Capture struct {
 	Ignore        []string `json:"ignore,omitempty"`
 	Redact        []string `json:"redact,omitempty"`
 	RequireTenant bool     `json:"require_tenant,omitempty"`
+	// DefaultRedaction is true unless the capture was enabled with
+	// NoDefaultRedaction (or its Trail schema is older than migration 0009,
+	// whose capture functions do not redact by default).
+	DefaultRedaction bool `json:"default_redaction"`
+	// DefaultRedacted lists the table's columns the default redaction
+	// redacts now, in column order: deny-listed columns that are neither
+	// ignored nor in Redact.
+	DefaultRedacted []string `json:"default_redacted,omitempty"`
 
-	schema string // the Trail schema it writes to, quoted
+	schema string   // the Trail schema it writes to, quoted
+	oid    uint32   // the table
+	args   []string // the trigger's arguments
 }
 
 // Errors EnableCapture and DisableCapture wrap, for callers that branch.
@@ -78,6 +100,11 @@ var resourceRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 // or redacted column, a capture already enabled, or a Trail schema not
 // migrated. The caller must own the table. It returns the capture as
 // ListCaptures will report it.
+//
+// Unless opts.NoDefaultRedaction is set, the columns trailprivacy's default
+// deny-list matches are redacted: those that exist now (matched by
+// trailprivacy and stored with the capture) and any added later (matched
+// by the triggers, with a rule generated from the same deny-list).
 func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureOptions) (Capture, error) {
 	schema, err := captureSchema(opts.Schema)
 	if err != nil {
@@ -97,7 +124,7 @@ func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureO
 		if _, err := tx.Exec(ctx, "LOCK TABLE "+rel.qualified+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return fmt.Errorf("trailpgx: capture %s: %w", rel.qualified, err)
 		}
-		existing, err := listCaptures(ctx, tx, "")
+		existing, err := listCaptures(ctx, tx, "", false)
 		if err != nil {
 			return err
 		}
@@ -151,7 +178,20 @@ func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureO
 		if opts.RequireTenant {
 			req = "require_tenant"
 		}
-		args := []string{name, opts.TenantColumn, arrayLiteral(opts.Ignore), arrayLiteral(opts.Redact), arrayLiteral(key), req}
+		// The default redaction: the rule the triggers apply to every column
+		// name, and the columns trailprivacy finds deny-listed now.
+		pattern, denied := "", []string{}
+		if !opts.NoDefaultRedaction {
+			pattern = defaultRedactionPattern()
+			pol := trailprivacy.DefaultPolicy()
+			for _, c := range cols {
+				if !slices.Contains(opts.Ignore, c) && !slices.Contains(opts.Redact, c) && pol.ActionFor("", c) == trailprivacy.ActionRedact {
+					denied = append(denied, c)
+				}
+			}
+		}
+		args := []string{name, opts.TenantColumn, arrayLiteral(opts.Ignore), arrayLiteral(opts.Redact), arrayLiteral(key), req,
+			pattern, arrayLiteral(denied)}
 		quoted := make([]string, len(args))
 		for i, a := range args {
 			quoted[i] = quoteLiteral(a)
@@ -173,8 +213,9 @@ func EnableCapture(ctx context.Context, db Beginner, table string, opts CaptureO
 			}
 		}
 		out = Capture{Table: rel.qualified, Name: name, Key: key, TenantColumn: opts.TenantColumn,
-			Ignore: opts.Ignore, Redact: opts.Redact, RequireTenant: opts.RequireTenant, schema: schema}
-		return nil
+			Ignore: opts.Ignore, Redact: opts.Redact, RequireTenant: opts.RequireTenant,
+			schema: schema, oid: rel.oid, args: args}
+		return out.readDefaultRedaction(ctx, tx)
 	})
 	if err != nil {
 		return Capture{}, err
@@ -228,7 +269,7 @@ func ListCaptures(ctx context.Context, db Beginner, schema string) ([]Capture, e
 	}
 	var out []Capture
 	err = captureTx(ctx, db, func(tx pgx.Tx) error {
-		out, err = listCaptures(ctx, tx, quoted)
+		out, err = listCaptures(ctx, tx, quoted, true)
 		return err
 	})
 	return out, err
@@ -297,7 +338,94 @@ func checkCaptureInstalled(ctx context.Context, tx pgx.Tx, schema string) error 
 	if !ok {
 		return fmt.Errorf("trailpgx: capture: Trail schema %s has no capture function: migrate the store first (trail migrate --postgres DSN, or Store.Migrate)", schema)
 	}
+	ok, err := hasDefaultRedaction(ctx, tx, schema)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("trailpgx: capture: Trail schema %s predates the default redaction (migration 0009): migrate the store first (trail migrate --postgres DSN, or Store.Migrate)", schema)
+	}
 	return nil
+}
+
+// hasDefaultRedaction reports whether the Trail schema (quoted) has the
+// default-redaction functions of migration 0009.
+func hasDefaultRedaction(ctx context.Context, tx pgx.Tx, schema string) (bool, error) {
+	var ok bool
+	if err := tx.QueryRow(ctx, "SELECT to_regprocedure($1) IS NOT NULL", schema+".capture_redacts(text[], text)").Scan(&ok); err != nil {
+		return false, fmt.Errorf("trailpgx: capture: %w", err)
+	}
+	return ok, nil
+}
+
+// defaultRedactionPattern is the rule the capture triggers apply to column
+// names (capture_redacts in migration 0009): a PostgreSQL regular
+// expression generated from trailprivacy.DefaultDenyList. Each entry's
+// letters and digits, lower-cased, form one alternative, with an optional
+// '_' between any two, between word boundaries; the triggers match it
+// against the column name split into words the way trailprivacy splits
+// names (camelCase, acronyms, separators) and joined with '_'. So "api_key"
+// becomes a_?p_?i_?k_?e_?y, which matches api_key, apikey, apiKey, APIKey,
+// x_api_key, but not rapid_keys; "pan" matches card_pan but not company.
+// Entries with other than ASCII letters and digits are left out of the
+// rule: EnableCapture's trailprivacy list still covers existing columns.
+var defaultRedactionPattern = sync.OnceValue(func() string {
+	var alts []string
+next:
+	for _, d := range trailprivacy.DefaultDenyList() {
+		var b strings.Builder
+		for _, r := range d {
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				continue
+			}
+			if r > unicode.MaxASCII {
+				continue next
+			}
+			if b.Len() > 0 {
+				b.WriteString("_?")
+			}
+			b.WriteRune(unicode.ToLower(r))
+		}
+		if s := b.String(); s != "" && !slices.Contains(alts, s) {
+			alts = append(alts, s)
+		}
+	}
+	return "(^|_)(" + strings.Join(alts, "|") + ")(_|$)"
+})
+
+// readDefaultRedaction sets DefaultRedaction and DefaultRedacted from the
+// capture's trigger arguments and the table's columns now, as the triggers
+// see them.
+func (c *Capture) readDefaultRedaction(ctx context.Context, tx pgx.Tx) error {
+	ok, err := hasDefaultRedaction(ctx, tx, c.schema)
+	if err != nil || !ok {
+		return err // an older schema's capture functions do not redact by default
+	}
+	// 6 arguments: enabled before migration 0009, which gave it the default.
+	c.DefaultRedaction = len(c.args) < 8 || c.args[6] != ""
+	c.DefaultRedacted = nil
+	if !c.DefaultRedaction {
+		return nil
+	}
+	err = tx.QueryRow(ctx, `SELECT coalesce(array_agg(attname::text ORDER BY attnum), '{}') FROM pg_attribute
+		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
+			AND attname::text <> ALL ($3::text[]) AND attname::text <> ALL ($4::text[])
+			AND `+c.schema+`.capture_redacts($2::text[], attname::text)`,
+		c.oid, c.args, nonNil(c.Ignore), nonNil(c.Redact)).Scan(&c.DefaultRedacted)
+	if err != nil {
+		return fmt.Errorf("trailpgx: capture %s: default redaction: %w", c.Table, err)
+	}
+	if len(c.DefaultRedacted) == 0 {
+		c.DefaultRedacted = nil
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // tableColumns returns the table's live columns in order and its primary
@@ -325,8 +453,9 @@ func tableColumns(ctx context.Context, tx pgx.Tx, oid uint32) (cols, key []strin
 
 // listCaptures reads the insert triggers (every capture has one) and their
 // arguments; schema limits them to one Trail schema's capture function.
-func listCaptures(ctx context.Context, tx pgx.Tx, schema string) ([]Capture, error) {
-	rows, err := tx.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname), t.tgargs, t.tgnargs, quote_ident(pn.nspname)
+// detail reads the default redaction too.
+func listCaptures(ctx context.Context, tx pgx.Tx, schema string, detail bool) ([]Capture, error) {
+	rows, err := tx.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname), t.tgargs, t.tgnargs, quote_ident(pn.nspname), t.tgrelid
 		FROM pg_trigger t
 		JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
@@ -344,13 +473,15 @@ func listCaptures(ctx context.Context, tx pgx.Tx, schema string) ([]Capture, err
 			raw   []byte
 			nargs int16
 		)
-		if err := rows.Scan(&c.Table, &raw, &nargs, &c.schema); err != nil {
+		if err := rows.Scan(&c.Table, &raw, &nargs, &c.schema, &c.oid); err != nil {
 			return nil, fmt.Errorf("trailpgx: capture: list: %w", err)
 		}
 		args := strings.Split(string(bytes.TrimSuffix(raw, []byte{0})), "\x00")
-		if len(args) != 6 || int(nargs) != 6 {
-			return nil, fmt.Errorf("trailpgx: capture: list: trigger on %s has %d arguments, want 6", c.Table, nargs)
+		// 6 arguments: enabled before migration 0009.
+		if len(args) != int(nargs) || (nargs != 6 && nargs != 8) {
+			return nil, fmt.Errorf("trailpgx: capture: list: trigger on %s has %d arguments, want 8", c.Table, nargs)
 		}
+		c.args = args
 		c.Name, c.TenantColumn = args[0], args[1]
 		c.Ignore, c.Redact, c.Key = parseArray(args[2]), parseArray(args[3]), parseArray(args[4])
 		c.RequireTenant = args[5] == "require_tenant"
@@ -358,6 +489,13 @@ func listCaptures(ctx context.Context, tx pgx.Tx, schema string) ([]Capture, err
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("trailpgx: capture: list: %w", err)
+	}
+	if detail {
+		for i := range out {
+			if err := out[i].readDefaultRedaction(ctx, tx); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
 }

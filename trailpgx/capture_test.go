@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/trailpgx"
+	"github.com/trailhq/trail/trailprivacy"
 	"github.com/trailhq/trail/trailsql"
 )
 
@@ -542,4 +544,278 @@ func sessionUser(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// secretsFixture is a migrated store and a table "users" with deny-listed
+// columns (password_hash, api_token) and ordinary ones (email, plan).
+func secretsFixture(t *testing.T, s *trailpgx.Store) string {
+	t.Helper()
+	tbl := pgx.Identifier{s.Schema(), "users"}.Sanitize()
+	mustExec(t, `CREATE TABLE `+tbl+` (id int PRIMARY KEY, tenant_id text, email text, plan text, password_hash text, api_token text)`)
+	return tbl
+}
+
+// writeSecrets inserts and updates users as raw SQL with no Trail context
+// (psql, a migration), adds a column session_secret and a column company
+// after capture was enabled, and writes them. The secret values all
+// contain "s3cr3t".
+func writeSecrets(t *testing.T, tbl string) {
+	t.Helper()
+	mustExec(t, `INSERT INTO `+tbl+` VALUES (1, 'acme', 'a@example.com', 'free', 'hash-s3cr3t-1', 'tok-s3cr3t-1')`)
+	mustExec(t, `UPDATE `+tbl+` SET plan = 'pro', password_hash = 'hash-s3cr3t-2', api_token = 'tok-s3cr3t-2' WHERE id = 1`)
+	mustExec(t, `UPDATE `+tbl+` SET api_token = 'tok-s3cr3t-3' WHERE id = 1`) // a secret alone: recorded as changed
+	mustExec(t, `ALTER TABLE `+tbl+` ADD COLUMN session_secret text, ADD COLUMN company text, ADD COLUMN "refreshToken" text`)
+	mustExec(t, `UPDATE `+tbl+` SET session_secret = 'sess-s3cr3t-4', "refreshToken" = 'ref-s3cr3t-4', company = 'Spanish Co', plan = 'team' WHERE id = 1`)
+	mustExec(t, `DELETE FROM `+tbl+` WHERE id = 1`)
+}
+
+// eventRowsContaining counts the stored event rows whose whole text holds s.
+func eventRowsContaining(t *testing.T, s *trailpgx.Store, needle string) int {
+	t.Helper()
+	var n int
+	if err := testPool(t).QueryRow(context.Background(), `SELECT count(*) FROM `+pgx.Identifier{s.Schema(), "events"}.Sanitize()+` e
+		WHERE strpos(e::text, $1) > 0`, needle).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func changesOf(t *testing.T, s *trailpgx.Store) []string {
+	t.Helper()
+	evs := all(t, s, trail.Query{Tenant: "acme", TargetType: "users", TargetID: "1"})
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[len(evs)-1-i] = ev.Action + " " + changesJSON(t, ev) // oldest first
+	}
+	return out
+}
+
+// The default deny-list redacts password_hash and api_token with no option
+// at all, and columns added after capture was enabled (session_secret,
+// refreshToken) on the general path; no secret value is stored anywhere.
+// Ordinary columns, company included ("pan" is a word of the deny-list, not
+// a substring), stay in clear.
+func TestCaptureDefaultRedaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, nil)
+	tbl := secretsFixture(t, s)
+	c, err := s.EnableCapture(ctx, tbl, trailpgx.CaptureOptions{TenantColumn: "tenant_id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DefaultRedaction || strings.Join(c.DefaultRedacted, ",") != "password_hash,api_token" || c.Redact != nil {
+		t.Errorf("EnableCapture: default redaction %v %q, redact %q", c.DefaultRedaction, c.DefaultRedacted, c.Redact)
+	}
+	writeSecrets(t, tbl)
+	want := []string{
+		`users.insert api_token=redacted email:∅>"a@example.com" id:∅>1 password_hash=redacted plan:∅>"free" tenant_id:∅>"acme"`,
+		`users.update api_token=redacted password_hash=redacted plan:"free">"pro"`,
+		`users.update api_token=redacted`,
+		`users.update company:null>"Spanish Co" plan:"pro">"team" refreshToken=redacted session_secret=redacted`,
+		`users.delete api_token=redacted company:"Spanish Co">∅ email:"a@example.com">∅ id:1>∅ password_hash=redacted plan:"team">∅ refreshToken=redacted session_secret=redacted tenant_id:"acme">∅`,
+	}
+	if got := changesOf(t, s); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("changes:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+	}
+	if n := eventRowsContaining(t, s, "s3cr3t"); n != 0 {
+		t.Errorf("%d stored event rows hold a secret value", n)
+	}
+	if n := eventRowsContaining(t, s, "Spanish Co"); n != 2 {
+		t.Errorf("%d stored event rows hold the company in clear, want 2 (update, delete)", n)
+	}
+	caps, err := s.ListCaptures(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(caps) != 1 || !caps[0].DefaultRedaction || strings.Join(caps[0].DefaultRedacted, ",") != "password_hash,api_token,session_secret,refreshToken" {
+		t.Errorf("ListCaptures: %+v", caps)
+	}
+
+	// Enabled again, the new columns are on the compiled path: still redacted.
+	if err := s.DisableCapture(ctx, tbl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnableCapture(ctx, tbl, trailpgx.CaptureOptions{TenantColumn: "tenant_id", Redact: []string{"email"}, Ignore: []string{"api_token"}}); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, `INSERT INTO `+tbl+` VALUES (2, 'acme', 'b@example.com', 'free', 'hash-s3cr3t-5', 'tok-s3cr3t-5', 'sess-s3cr3t-5', 'Acme', 'ref-s3cr3t-5')`)
+	evs := all(t, s, trail.Query{Tenant: "acme", TargetType: "users", TargetID: "2"})
+	if len(evs) != 1 || changesJSON(t, evs[0]) != `company:∅>"Acme" email=redacted id:∅>2 password_hash=redacted plan:∅>"free" refreshToken=redacted session_secret=redacted tenant_id:∅>"acme"` {
+		t.Errorf("after re-enabling: %d events, %s", len(evs), changesJSON(t, evs[0]))
+	}
+	if n := eventRowsContaining(t, s, "s3cr3t"); n != 0 {
+		t.Errorf("%d stored event rows hold a secret value", n)
+	}
+}
+
+// NoDefaultRedaction is the explicit opt-out: deny-listed columns, present
+// or added later, are recorded in clear; Redact still applies.
+func TestCaptureNoDefaultRedaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, nil)
+	tbl := secretsFixture(t, s)
+	c, err := s.EnableCapture(ctx, tbl, trailpgx.CaptureOptions{TenantColumn: "tenant_id", NoDefaultRedaction: true, Redact: []string{"email"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DefaultRedaction || c.DefaultRedacted != nil {
+		t.Errorf("EnableCapture: default redaction %v %q", c.DefaultRedaction, c.DefaultRedacted)
+	}
+	writeSecrets(t, tbl)
+	want := []string{
+		`users.insert api_token:∅>"tok-s3cr3t-1" email=redacted id:∅>1 password_hash:∅>"hash-s3cr3t-1" plan:∅>"free" tenant_id:∅>"acme"`,
+		`users.update api_token:"tok-s3cr3t-1">"tok-s3cr3t-2" password_hash:"hash-s3cr3t-1">"hash-s3cr3t-2" plan:"free">"pro"`,
+		`users.update api_token:"tok-s3cr3t-2">"tok-s3cr3t-3"`,
+		`users.update company:null>"Spanish Co" plan:"pro">"team" refreshToken:null>"ref-s3cr3t-4" session_secret:null>"sess-s3cr3t-4"`,
+	}
+	got := changesOf(t, s)
+	if len(got) != 5 || strings.Join(got[:4], "\n") != strings.Join(want, "\n") {
+		t.Errorf("changes:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+	}
+	if n := eventRowsContaining(t, s, "sess-s3cr3t-4"); n != 2 {
+		t.Errorf("%d stored event rows hold session_secret in clear, want 2 (update, delete)", n)
+	}
+	caps, err := s.ListCaptures(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(caps) != 1 || caps[0].DefaultRedaction || caps[0].DefaultRedacted != nil || strings.Join(caps[0].Redact, ",") != "email" {
+		t.Errorf("ListCaptures: %+v", caps)
+	}
+}
+
+// The triggers' rule (a regular expression generated from the deny-list,
+// matched in PostgreSQL) redacts exactly the column names trailprivacy's
+// default policy redacts: snake_case, camelCase, acronyms, separators;
+// words, not substrings.
+func TestCaptureRedactionRuleMatchesTrailprivacy(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	names := []string{
+		"password", "password_hash", "PASSWORD_HASH", "passwordHash", "PasswordHash", "newPassword", "userPASSWORD",
+		"passwordhash", "password2", "pass_word", "passWord", "my.password", "pwd", "passphrase",
+		"secret", "client_secret", "secretKey", "secrets", "token", "api_token", "apiToken", "HTTPToken", "tokenizer", "tokens",
+		"api_key", "apikey", "apiKey", "APIKey", "APIKEY", "X-Api-Key", "x api key", "rapid_keys", "api_keys", "api_key_id",
+		"access_key", "AWSAccessKeyID", "accessKeyId", "private_key_pem", "authorization", "Authorization_Header",
+		"cookie", "set-cookie", "cookies", "session", "session_id", "sessionCount", "session_count", "obsession",
+		"credential", "credentials", "userCredentials", "card", "card_number", "cardNumber", "CardNumber", "cardinality",
+		"discard", "card_pan", "pan", "company", "span_id", "expand", "PAN", "cvv", "cvv2", "cvc", "ssn", "ssn_last4",
+		"iban", "IBAN_number", "email", "plan", "id", "tenant_id", "updated_at", "pässword", "contraseña", "_password_",
+		"ABCPassword", "aBCPassword", "x1Password", "2fa_secret",
+	}
+	pat := trailpgx.DefaultRedactionPattern()
+	args := []string{"t", "", "{}", "{}", `{"id"}`, "", pat, "{}"}
+	var got []bool
+	err := testPool(t).QueryRow(context.Background(), `SELECT array_agg(`+pgx.Identifier{s.Schema()}.Sanitize()+`.capture_redacts($1::text[], n) ORDER BY i)
+		FROM unnest($2::text[]) WITH ORDINALITY u(n, i)`, args, names).Scan(&got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := trailprivacy.DefaultPolicy()
+	var redacted int
+	for i, n := range names {
+		want := pol.ActionFor("", n) == trailprivacy.ActionRedact
+		if got[i] != want {
+			t.Errorf("column %q: the capture rule redacts %v, trailprivacy %v", n, got[i], want)
+		}
+		if want {
+			redacted++
+		}
+	}
+	if redacted < 40 || redacted > len(names)-20 {
+		t.Errorf("%d of %d names redacted: the corpus no longer tests both sides", redacted, len(names))
+	}
+	// With the rule off ('') nothing is redacted but the listed columns.
+	args[6], args[7] = "", `{"email"}`
+	var off []bool
+	if err := testPool(t).QueryRow(context.Background(), `SELECT array_agg(`+pgx.Identifier{s.Schema()}.Sanitize()+`.capture_redacts($1::text[], n) ORDER BY i)
+		FROM unnest($2::text[]) WITH ORDINALITY u(n, i)`, args, []string{"password", "email", "plan"}).Scan(&off); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(off) != "[false true false]" {
+		t.Errorf("rule off: %v", off)
+	}
+}
+
+// Captures enabled before migration 0009 (6 trigger arguments) are given
+// the rule as it is in the migration: the deny-list's, generated in Go.
+func TestCaptureLegacyRule(t *testing.T) {
+	b, err := os.ReadFile("migrations/0009_capture_redaction.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "'"+trailpgx.DefaultRedactionPattern()+"'") {
+		t.Errorf("migration 0009's rule for older captures is not the rule generated from trailprivacy.DefaultDenyList:\n%s\n"+
+			"If the deny-list changed, captures enabled before 0009 keep the old rule: add a migration that updates capture_redacts, or re-enable them.",
+			trailpgx.DefaultRedactionPattern())
+	}
+}
+
+// A capture enabled before migration 0009 (by the 0003 functions, 6 trigger
+// arguments) stored secrets in clear; migrating gives it the default
+// redaction, on its compiled path and after a later ALTER TABLE.
+func TestCaptureUpgradeRedactsExistingCaptures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := testPool(t)
+	s, err := trailpgx.New(ctx, p, &trailpgx.Config{Schema: testenv.FreshSchema(t, p)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trailpgx.MigrateTo(ctx, s, 8); err != nil {
+		t.Fatal(err)
+	}
+	tbl := secretsFixture(t, s)
+	if _, err := s.EnableCapture(ctx, tbl, trailpgx.CaptureOptions{TenantColumn: "tenant_id"}); err == nil || !strings.Contains(err.Error(), "migration 0009") {
+		t.Fatalf("EnableCapture on a schema at 0008: %v, want an error asking to migrate", err)
+	}
+	// Enable it the way EnableCapture did before 0009.
+	sch := pgx.Identifier{s.Schema()}.Sanitize()
+	args := []string{"users", "tenant_id", "{}", "{}", `{"id"}`, ""}
+	var fns []string
+	if err := p.QueryRow(ctx, "SELECT "+sch+".capture_install($1::regclass, $2::text[])", tbl, args).Scan(&fns); err != nil {
+		t.Fatal(err)
+	}
+	for i, tr := range []struct{ name, event, ref string }{
+		{"trail_capture_insert", "INSERT", "NEW TABLE AS trail_new"},
+		{"trail_capture_update", "UPDATE", "OLD TABLE AS trail_old NEW TABLE AS trail_new"},
+		{"trail_capture_delete", "DELETE", "OLD TABLE AS trail_old"},
+	} {
+		mustExec(t, fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT EXECUTE FUNCTION %s('users', 'tenant_id', '{}', '{}', '{\"id\"}', '')",
+			tr.name, tr.event, tbl, tr.ref, fns[i]))
+	}
+	mustExec(t, `INSERT INTO `+tbl+` VALUES (1, 'acme', 'a@example.com', 'free', 'hash-0-s3cr3t', 'tok-0-s3cr3t')`)
+	if n := eventRowsContaining(t, s, "hash-0-s3cr3t"); n != 1 {
+		t.Fatalf("before 0009: %d events hold the password hash in clear, want 1", n)
+	}
+	caps, err := s.ListCaptures(ctx)
+	if err != nil || len(caps) != 1 || caps[0].DefaultRedaction {
+		t.Fatalf("ListCaptures before 0009: %+v, %v", caps, err)
+	}
+
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, `UPDATE `+tbl+` SET password_hash = 'hash-1-s3cr3t', api_token = 'tok-1-s3cr3t', plan = 'pro' WHERE id = 1`)
+	mustExec(t, `ALTER TABLE `+tbl+` ADD COLUMN session_secret text`)
+	mustExec(t, `UPDATE `+tbl+` SET session_secret = 'sess-2-s3cr3t', plan = 'team' WHERE id = 1`)
+	want := []string{
+		`users.insert api_token:∅>"tok-0-s3cr3t" email:∅>"a@example.com" id:∅>1 password_hash:∅>"hash-0-s3cr3t" plan:∅>"free" tenant_id:∅>"acme"`,
+		`users.update api_token=redacted password_hash=redacted plan:"free">"pro"`,
+		`users.update plan:"pro">"team" session_secret=redacted`,
+	}
+	if got := changesOf(t, s); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("changes:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+	}
+	for _, v := range []string{"hash-1-s3cr3t", "tok-1-s3cr3t", "sess-2-s3cr3t"} {
+		if n := eventRowsContaining(t, s, v); n != 0 {
+			t.Errorf("after 0009: %d events hold %q", n, v)
+		}
+	}
+	caps, err = s.ListCaptures(ctx)
+	if err != nil || len(caps) != 1 || !caps[0].DefaultRedaction || strings.Join(caps[0].DefaultRedacted, ",") != "password_hash,api_token,session_secret" {
+		t.Errorf("ListCaptures after 0009: %+v, %v", caps, err)
+	}
 }

@@ -52,13 +52,16 @@ func captureError(err error) error {
 	return err
 }
 
-// CaptureEnableCmd is `trail capture enable TABLE`.
+// CaptureEnableCmd is `trail capture enable TABLE`. The columns the default
+// deny-list names (password_hash, api_token, …, and any added later) are
+// redacted unless the global --no-default-redaction
+// (TRAIL_NO_DEFAULT_REDACTION) turns that off.
 type CaptureEnableCmd struct {
 	captureTarget
 	Table         string   `arg:"" help:"The table, as SQL names it: users, billing.invoices."`
 	TenantColumn  string   `name:"tenant-column" placeholder:"C" help:"The row's tenant column, used when the transaction sets no trail.tenant."`
 	Ignore        []string `name:"ignore" sep:"," placeholder:"COL,…" help:"Columns left out of the changes (e.g. updated_at)."`
-	Redact        []string `name:"redact" sep:"," placeholder:"COL,…" help:"Columns recorded as changed without their values."`
+	Redact        []string `name:"redact" sep:"," placeholder:"COL,…" help:"Columns recorded as changed without their values, besides those the default deny-list redacts (off with --no-default-redaction)."`
 	Name          string   `name:"name" help:"Resource name for actions and target type. Default: the table's name, lower-cased."`
 	RequireTenant bool     `name:"require-tenant" help:"Refuse a change whose tenant is known neither from trail.tenant nor from the tenant column."`
 }
@@ -70,12 +73,19 @@ func (c *CaptureEnableCmd) Run(e *Env) error {
 		return err
 	}
 	defer st.Close()
-	opts := trailpgx.CaptureOptions{TenantColumn: c.TenantColumn, Ignore: c.Ignore, Redact: c.Redact, Name: c.Name, RequireTenant: c.RequireTenant}
+	opts := trailpgx.CaptureOptions{TenantColumn: c.TenantColumn, Ignore: c.Ignore, Redact: c.Redact, Name: c.Name, RequireTenant: c.RequireTenant,
+		NoDefaultRedaction: e.Globals.NoDefaultRedaction}
 	cp, err := st.EnableCapture(e.Ctx, c.Table, opts)
 	if err != nil {
 		return captureError(err)
 	}
 	fmt.Fprintf(e.Stdout, "Capturing %s as %s.insert|update|delete (target %s:<%s>)\n", cp.Table, cp.Name, cp.Name, strings.Join(cp.Key, ","))
+	if cp.DefaultRedaction {
+		fmt.Fprintf(e.Stdout, "Default redaction on: %s, and any deny-listed column added later (--no-default-redaction turns it off)\n",
+			captureOrNone(strings.Join(cp.DefaultRedacted, ", ")))
+	} else {
+		fmt.Fprintln(e.Stdout, "Default redaction off: deny-listed columns (password, token, secret…) are recorded in clear unless in --redact")
+	}
 	return nil
 }
 
@@ -130,7 +140,7 @@ func (c *CaptureListCmd) Run(e *Env) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tNAME\tKEY\tTENANT COLUMN\tIGNORE\tREDACT")
+	fmt.Fprintln(tw, "TABLE\tNAME\tKEY\tTENANT COLUMN\tIGNORE\tREDACT\tDEFAULT REDACTION")
 	dash := func(s string) string {
 		if s == "" {
 			return "-"
@@ -142,8 +152,22 @@ func (c *CaptureListCmd) Run(e *Env) error {
 		if cp.RequireTenant {
 			tc += " (required)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cp.Table, cp.Name, strings.Join(cp.Key, ","), dash(tc),
-			dash(strings.Join(cp.Ignore, ",")), dash(strings.Join(cp.Redact, ",")))
+		def := "off"
+		if cp.DefaultRedaction {
+			def = "on"
+			if len(cp.DefaultRedacted) > 0 {
+				def += ": " + strings.Join(cp.DefaultRedacted, ",")
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cp.Table, cp.Name, strings.Join(cp.Key, ","), dash(tc),
+			dash(strings.Join(cp.Ignore, ",")), dash(strings.Join(cp.Redact, ",")), def)
 	}
 	return tw.Flush()
+}
+
+func captureOrNone(s string) string {
+	if s == "" {
+		return "no column now"
+	}
+	return s
 }

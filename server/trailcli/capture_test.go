@@ -98,3 +98,82 @@ func TestCaptureCommands(t *testing.T) {
 		t.Errorf("list after disable: %q", r.stdout)
 	}
 }
+
+// `trail capture enable` redacts the deny-listed columns by default and
+// says so; the global --no-default-redaction turns that off for the table;
+// `trail capture list` shows which.
+func TestCaptureDefaultRedactionCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testenv.PostgresDSN()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "t_cli_capture_red_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".accounts (id int PRIMARY KEY, org text, plan text, password_hash text, api_token text); CREATE TABLE "+schema+".keys (id int PRIMARY KEY, org text, api_token text)"); err != nil {
+		t.Fatal(err)
+	}
+	pg := []string{"--postgres", dsn, "--schema", schema}
+	cmd := func(args ...string) []string { return append(args, pg...) }
+
+	r := mustRun(t, "", env{}, cmd("capture", "enable", schema+".accounts", "--tenant-column", "org")...)
+	if !strings.Contains(r.stdout, "Default redaction on: password_hash, api_token") {
+		t.Errorf("enable said %q", r.stdout)
+	}
+	r = mustRun(t, "", env{}, cmd("capture", "enable", schema+".keys", "--tenant-column", "org", "--no-default-redaction")...)
+	if !strings.Contains(r.stdout, "Default redaction off") {
+		t.Errorf("enable --no-default-redaction said %q", r.stdout)
+	}
+
+	r = mustRun(t, "", env{}, cmd("capture", "list", "--json")...)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"default_redaction":false`) {
+		t.Fatalf("list --json: %q", r.stdout)
+	}
+	var acc, keys trailpgx.Capture
+	if err := json.Unmarshal([]byte(lines[0]), &acc); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &keys); err != nil {
+		t.Fatal(err)
+	}
+	if acc.Name != "accounts" || !acc.DefaultRedaction || strings.Join(acc.DefaultRedacted, ",") != "password_hash,api_token" ||
+		keys.Name != "keys" || keys.DefaultRedaction || keys.DefaultRedacted != nil {
+		t.Errorf("list --json: %+v %+v", acc, keys)
+	}
+	r = mustRun(t, "", env{}, cmd("capture", "list")...)
+	if !strings.Contains(r.stdout, "DEFAULT REDACTION") || !strings.Contains(r.stdout, "on: password_hash,api_token") || !strings.Contains(r.stdout, "off") {
+		t.Errorf("list: %q", r.stdout)
+	}
+
+	if _, err := conn.Exec(ctx, "INSERT INTO "+schema+".accounts VALUES (1, 'acme', 'free', 'hash-s3cr3t', 'tok-s3cr3t'); INSERT INTO "+schema+".keys VALUES (1, 'acme', 'key-in-clear')"); err != nil {
+		t.Fatal(err)
+	}
+	count := func(needle string) int {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+schema+".events e WHERE strpos(e::text, $1) > 0", needle).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count("s3cr3t"); n != 0 {
+		t.Errorf("%d events hold the accounts' secrets", n)
+	}
+	if n := count(`""redacted"": true`); n != 1 { // quotes doubled in the row's text
+		t.Errorf("%d events with redacted changes, want 1 (accounts.insert)", n)
+	}
+	if n := count("key-in-clear"); n != 1 {
+		t.Errorf("%d events hold the keys' api_token, want 1 (--no-default-redaction)", n)
+	}
+}
