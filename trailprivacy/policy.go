@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/denylist"
 )
 
 // Action is what a policy does to a field.
@@ -55,17 +56,7 @@ var ErrPolicy = errors.New("trailprivacy: invalid policy")
 // usual separators (_ - space, camelCase): "password" matches
 // "user_password" and "newPassword"; "api_key" matches "X-Api-Key" and
 // "apiKey". See docs/privacy.md.
-func DefaultDenyList() []string { return slices.Clone(defaultDenyList) }
-
-var defaultDenyList = []string{
-	"password", "passwd", "pwd", "passphrase",
-	"secret", "token",
-	"api_key", "apikey", "access_key", "private_key",
-	"authorization", "cookie", "session",
-	"credential", "credentials",
-	"card", "card_number", "cardnumber", "pan", "cvv", "cvc",
-	"ssn", "iban",
-}
+func DefaultDenyList() []string { return denylist.Names() }
 
 // MaxPatternLen bounds one rule's pattern.
 const MaxPatternLen = 256
@@ -108,6 +99,23 @@ type tenantPolicy struct {
 // DefaultPolicy returns the policy with no rules of its own: the default
 // deny-list, redacting.
 func DefaultPolicy() *Policy { return &Policy{defaults: true} }
+
+// keyedRule returns the pattern of the first rule that needs keys (hmac or
+// pii), deployment-wide or of a tenant, or "".
+func (p *Policy) keyedRule() string {
+	all := [][]Rule{p.rules}
+	for _, tp := range p.tenants {
+		all = append(all, tp.rules)
+	}
+	for _, rules := range all {
+		for _, r := range rules {
+			if r.Action == ActionHMAC || r.Action == ActionPII {
+				return r.Match
+			}
+		}
+	}
+	return ""
+}
 
 // ActionFor returns the action the policy applies to a value at path for
 // tenant. The path is read from its first segment down; at each node:
@@ -157,7 +165,7 @@ func (p *Policy) step(tp *tenantPolicy, segs []string, inherited Action) (act Ac
 			return p.rules[i].Action, p.rules[i].Action != ActionKeep
 		}
 	}
-	if defaults && denyMatch(segs[len(segs)-1]) {
+	if defaults && denylist.Match(segs[len(segs)-1]) {
 		return ActionRedact, false
 	}
 	return inherited, false
