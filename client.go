@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Recorder records events. *Client implements it over a store; trailtest's
@@ -14,7 +16,31 @@ type Recorder interface {
 	Record(ctx context.Context, ev Event) (Result, error)
 }
 
-// Config configures a Client. A nil *Config means every default.
+// TxRecorder records events inside the caller's transaction: the event
+// exists if and only if tx commits. *Client implements it; so does trailtest's
+// TxRecorder, which takes a real pgx.Tx or *sql.Tx, so that code written
+// against TxRecorder is tested with real transactions, rollback included.
+type TxRecorder[TTx any] interface {
+	RecordTx(ctx context.Context, tx TTx, ev Event) (Result, error)
+}
+
+// Revealer turns a stored event back into its readable form, in place.
+// *trailprivacy.Privacy implements it: a Client whose Transform is also a
+// Revealer returns revealed events from Get, Query and History.
+type Revealer interface {
+	Reveal(ctx context.Context, ev *Event) error
+}
+
+// ErrNoPrivacy is returned by NewClient for a Config with neither a Transform
+// nor Plaintext: such a client would store personal data as given.
+var ErrNoPrivacy = errors.New("trail: NewClient: no privacy layer, so personal data (actor name, e-mail, IP, user agent) would be stored in plaintext: " +
+	"open the store with trailpgx.NewClient, trailsql.NewClient or trailsqlite.NewClient (they encrypt it under TRAIL_MASTER_KEY or a key file), " +
+	"set Config.Transform to a *trailprivacy.Privacy, or set Config.Plaintext to store it as given")
+
+// Config configures a Client. A nil *Config means every default, and the
+// default is safe: NewClient refuses to build a client that would store
+// personal data in plaintext (ErrNoPrivacy) unless Transform or Plaintext is
+// set.
 type Config struct {
 	// Source is written into events that name no source and whose context
 	// carries none, e.g. the service's name. Default: empty.
@@ -25,9 +51,32 @@ type Config struct {
 	// Transform, when set, rewrites every event after it is normalized and
 	// before it is validated and stored. The privacy layer plugs in here to
 	// redact, hash and encrypt fields before they leave the process.
-	// Default: none.
+	// Default: none, which NewClient accepts only with Plaintext.
 	Transform Transformer
+	// Plaintext lets a client without Transform store the personal fields
+	// (the actor's name, e-mail, IP and user agent, the target's name) as
+	// given, in plaintext. Secrets are still redacted by the default
+	// deny-list (RedactSecrets) unless NoDefaultRedaction is also set.
+	// Default: false. Ignored when Transform is set: the Transform then
+	// decides.
+	Plaintext bool
+	// NoDefaultRedaction turns off the deny-list redaction (RedactSecrets)
+	// that a Plaintext client applies to every event. Default: false.
+	NoDefaultRedaction bool
+	// Close, when set, is called once by Client.Close after the store is
+	// closed: the one-call setups (trailpgx.NewClient, …) release what they
+	// opened besides the store here. Default: none.
+	Close func() error
 }
+
+type txKey struct{}
+
+// TxFrom returns the caller's transaction while RecordTx prepares events in
+// it (nil otherwise), for a Transformer that must write in that
+// transaction: on SQLite the transaction holds the only write lock, so the
+// privacy layer creates a new subject's key in it (and the key is rolled
+// back with the event).
+func TxFrom(ctx context.Context) any { return ctx.Value(txKey{}) }
 
 // Transformer rewrites an event in place before it is stored. It runs once per
 // event, before the store sees it, and the store keeps exactly what it was
@@ -58,20 +107,93 @@ func NewClient[TTx any](store TxStore[TTx], cfg *Config) (*Client[TTx], error) {
 	if cfg != nil {
 		c.cfg = *cfg
 	}
+	if c.cfg.Transform == nil && !c.cfg.Plaintext {
+		return nil, ErrNoPrivacy
+	}
 	if c.cfg.Now == nil {
 		c.cfg.Now = time.Now
 	}
 	return c, nil
 }
 
-// Store returns the client's store, for queries.
+// Store returns the client's store. Reads through it return events in their
+// stored form (encrypted fields as ciphertext); the client's own Get, Query
+// and History reveal them.
 func (c *Client[TTx]) Store() TxStore[TTx] { return c.store }
+
+// Close closes the store, then calls Config.Close.
+func (c *Client[TTx]) Close() error {
+	err := c.store.Close()
+	if c.cfg.Close != nil {
+		err = errors.Join(err, c.cfg.Close())
+	}
+	return err
+}
+
+// Get returns the event with id, revealed (see Query).
+func (c *Client[TTx]) Get(ctx context.Context, id uuid.UUID) (Event, error) {
+	ev, err := c.store.Get(ctx, id)
+	if err != nil {
+		return ev, err
+	}
+	if err := c.reveal(ctx, &ev); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}
+
+// Query returns one page of the events matching q, newest first. When the
+// client's Transform is a Revealer (a *trailprivacy.Privacy), every event is
+// revealed: encrypted fields decrypted, an erased subject's fields read
+// "[erased]". A value that cannot be revealed is an error naming the event;
+// the page is not returned half readable.
+func (c *Client[TTx]) Query(ctx context.Context, q Query) (Page, error) {
+	p, err := c.store.Query(ctx, q)
+	if err != nil {
+		return p, err
+	}
+	for i := range p.Events {
+		if err := c.reveal(ctx, &p.Events[i]); err != nil {
+			return Page{}, err
+		}
+	}
+	return p, nil
+}
+
+// History returns one page of an object's timeline in a tenant, newest
+// first, revealed: every event whose target is typ:id. q filters further
+// (Action, Since, Until, Field, Limit, Cursor); its Tenant and target are
+// set from the arguments.
+func (c *Client[TTx]) History(ctx context.Context, tenant, typ, id string, q Query) (Page, error) {
+	if tenant == "" || typ == "" || id == "" {
+		return Page{}, fmt.Errorf("%w: history needs a tenant, a target type and a target ID", ErrInvalidQuery)
+	}
+	q.Tenant, q.AllTenants, q.TargetType, q.TargetID = tenant, false, typ, id
+	return c.Query(ctx, q)
+}
+
+func (c *Client[TTx]) reveal(ctx context.Context, ev *Event) error {
+	r, ok := c.cfg.Transform.(Revealer)
+	if !ok {
+		return nil
+	}
+	if err := r.Reveal(ctx, ev); err != nil {
+		return fmt.Errorf("trail: event %s: %w", ev.ID, err)
+	}
+	return nil
+}
 
 // Prepare fills ev from ctx, stamps RecordedAt, normalizes and validates it:
 // everything Record does short of writing. The returned event is exactly what
 // the store will keep.
+//
+// An event must name its tenant, in ctx (WithTenant) or in Event.Tenant,
+// unless ctx is marked WithPlatform; a tenant that differs from the
+// context's is an error (see Event.Fill).
 func (c *Client[TTx]) Prepare(ctx context.Context, ev Event) (Event, error) {
-	ev.FromContext(ctx)
+	if err := ev.Fill(ctx); err != nil {
+		return ev, err
+	}
 	if ev.Source == "" {
 		ev.Source = c.cfg.Source
 	}
@@ -85,9 +207,14 @@ func (c *Client[TTx]) Prepare(ctx context.Context, ev Event) (Event, error) {
 	if err := ev.Normalize(); err != nil {
 		return ev, err
 	}
-	if c.cfg.Transform != nil {
+	switch {
+	case c.cfg.Transform != nil:
 		if err := c.cfg.Transform.Transform(ctx, &ev); err != nil {
 			return ev, fmt.Errorf("trail: transform: %w", err)
+		}
+	case !c.cfg.NoDefaultRedaction:
+		if err := RedactSecrets(&ev); err != nil {
+			return ev, err
 		}
 	}
 	if err := ev.Validate(); err != nil {
@@ -129,7 +256,7 @@ func (c *Client[TTx]) RecordMany(ctx context.Context, events []Event) ([]Result,
 
 // RecordManyTx is RecordMany inside the caller's transaction.
 func (c *Client[TTx]) RecordManyTx(ctx context.Context, tx TTx, events []Event) ([]Result, error) {
-	prepared, err := c.prepareAll(ctx, events)
+	prepared, err := c.prepareAll(context.WithValue(ctx, txKey{}, tx), events)
 	if err != nil {
 		return nil, err
 	}

@@ -91,9 +91,14 @@ var (
 // Query selects events. Zero fields do not filter. All string filters are
 // exact matches, except Action (a trailing ".*" matches a prefix) and Text.
 type Query struct {
-	// Tenant limits results to one tenant. Empty means every tenant and the
-	// platform events: only all-tenant readers should get such a query.
+	// Tenant limits results to one tenant. A query must name one, or set
+	// AllTenants: an empty Tenant alone is an error, so that a tenant lost on
+	// the way (an unset variable, a missing context value) never turns into
+	// a read of every tenant.
 	Tenant string
+	// AllTenants reads every tenant and the platform events: only all-tenant
+	// readers should get such a query. It cannot be combined with Tenant.
+	AllTenants bool
 	// ActorType and ActorID match the actor; either may be set alone.
 	ActorType ActorType
 	ActorID   string
@@ -136,8 +141,8 @@ func (q *Query) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalidQuery, field, fmt.Sprintf(format, args...))
 	}
-	if q.Tenant != "" && !ValidTenant(q.Tenant) {
-		return bad("tenant", "%q is not a valid tenant", clip(q.Tenant))
+	if err := checkScope(q.Tenant, q.AllTenants); err != nil {
+		return err
 	}
 	if q.ActorType != "" && !q.ActorType.Valid() {
 		return bad("actor", "type %q must be user, service, system or anonymous", clip(string(q.ActorType)))
@@ -196,9 +201,25 @@ func (q *Query) ActionPrefix() (string, bool) {
 	return "", false
 }
 
-// CountQuery selects the events to count.
+// checkScope is the tenant rule of Query and CountQuery: one tenant, or all
+// of them said explicitly.
+func checkScope(tenant string, all bool) error {
+	switch {
+	case tenant == "" && !all:
+		return fmt.Errorf("%w: tenant: required: name a tenant (Query.Tenant), or set AllTenants to read every tenant and the platform events", ErrInvalidQuery)
+	case tenant != "" && all:
+		return fmt.Errorf("%w: tenant: %q given with AllTenants: choose one", ErrInvalidQuery, clip(tenant))
+	case tenant != "" && !ValidTenant(tenant):
+		return fmt.Errorf("%w: tenant: %q is not a valid tenant", ErrInvalidQuery, clip(tenant))
+	}
+	return nil
+}
+
+// CountQuery selects the events to count. Like Query, it names a tenant or
+// sets AllTenants.
 type CountQuery struct {
-	Tenant       string // empty: every tenant
+	Tenant       string // one tenant; required unless AllTenants
+	AllTenants   bool   // every tenant and the platform events
 	Action       string // exact or prefix pattern, as in Query
 	Since, Until time.Time
 }
