@@ -2,7 +2,6 @@ package trailprivacy
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"syscall"
 	"testing"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
-	"github.com/trailhq/trail/internal/testenv"
-	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailtest"
 )
 
@@ -42,7 +39,7 @@ func benchEvents(n int) []trail.Event {
 
 func benchRecordMany(b *testing.B, transform trail.Transformer) {
 	ctx := context.Background()
-	client, err := trail.NewClient(newMemStore(), &trail.Config{Transform: transform})
+	client, err := trail.NewClient(newMemStore(), &trail.Config{Transform: transform, Plaintext: transform == nil, NoDefaultRedaction: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,41 +139,18 @@ func BenchmarkHashFor(b *testing.B) {
 // BenchmarkRecordManyRatio interleaves batches of 100 without and with the
 // Transformer in one loop, so that both see the same machine load, and
 // reports privacy throughput / plain throughput as "ratio": over this
-// package's JSON-keeping memStore, over trailtest's in-memory store, and
-// over the PostgreSQL store (trailpgx, batch path).
+// package's JSON-keeping memStore and over trailtest's in-memory store
+// (trailpgx's BenchmarkPrivacyRatio measures the same over PostgreSQL).
 func BenchmarkRecordManyRatio(b *testing.B) {
 	b.Run("memstore", func(b *testing.B) { benchRatio(b, newMemStore(), newMemStore()) })
 	b.Run("trailtest", func(b *testing.B) { benchRatio(b, trailtest.NewStore(), trailtest.NewStore()) })
-	b.Run("postgres", func(b *testing.B) {
-		benchRatio(b, benchPostgres(b, "plain"), benchPostgres(b, "privacy"))
-	})
-}
 
-func benchPostgres(b *testing.B, name string) *trailpgx.Store {
-	ctx := context.Background()
-	testenv.Dial(b, "PostgreSQL", "127.0.0.1:5432")
-	schema := fmt.Sprintf("trailprivacy_bench_%s_%d", name, time.Now().UnixNano())
-	s, err := trailpgx.Open(ctx, testenv.PostgresDSN(), &trailpgx.Config{Schema: schema})
-	if err != nil {
-		testenv.Unavailable(b, "PostgreSQL", err)
-	}
-	b.Cleanup(func() {
-		s.Close()
-		if db, err := sql.Open("pgx", testenv.PostgresDSN()); err == nil {
-			db.Exec("DROP SCHEMA " + schema + " CASCADE")
-			db.Close()
-		}
-	})
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return s
 }
 
 func benchRatio[TTx any](b *testing.B, plainStore, privStore trail.TxStore[TTx]) {
 	ctx := context.Background()
 	p, _ := newTestPrivacy(b, "seats pii\n")
-	plain, err := trail.NewClient(plainStore, nil)
+	plain, err := trail.NewClient(plainStore, &trail.Config{Plaintext: true, NoDefaultRedaction: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -102,6 +102,20 @@ func (m *MemoryKeyStore) Get(_ context.Context, tenant, subject, id string) (Sub
 	return SubjectKey{}, ErrKeyNotFound
 }
 
+// HasKeyID reports whether any subject of any tenant has the key id.
+func (m *MemoryKeyStore) HasKeyID(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, keys := range m.keys {
+		for _, k := range keys {
+			if k.ID == id {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
 func (m *MemoryKeyStore) Create(_ context.Context, k SubjectKey) (SubjectKey, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -17,8 +17,17 @@ func TestMemoryKeyStore(t *testing.T) {
 
 func TestSQLKeyStorePostgres(t *testing.T) {
 	db := trailprivacy.PGSchema(t)
-	ks := trailprivacy.NewSQLKeyStore(db)
 	ctx := context.Background()
+	// The test's own schema (the connection's search_path), named: the
+	// default of NewSQLKeyStore on PostgreSQL is the shared schema "trail".
+	var schema string
+	if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := trailprivacy.NewSQLKeyStoreIn(db, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := ks.Init(ctx); err != nil {
 		t.Fatal(err)
 	}

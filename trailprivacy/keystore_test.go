@@ -48,8 +48,15 @@ func pgSchema(t *testing.T) *sql.DB {
 // PostgreSQL: erase, and a wrong master key at startup.
 func TestPrivacyPostgres(t *testing.T) {
 	db := pgSchema(t)
-	ks := NewSQLKeyStore(db)
 	ctx := context.Background()
+	var schema string
+	if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewSQLKeyStoreIn(db, schema) // the test's own schema, not the default "trail"
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := ks.Init(ctx); err != nil {
 		t.Fatal(err)
 	}

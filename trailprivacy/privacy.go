@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trailhq/trail"
 )
 
 // Errors callers branch on.
@@ -36,11 +38,17 @@ const (
 	rootSubject = "!hmac"
 )
 
-// Config configures a Privacy. KMS and Keys are required.
+// Config configures a Privacy. KMS and Keys are required, unless Plaintext.
 type Config struct {
 	// Policy decides what happens to changes and metadata. Default:
 	// DefaultPolicy(), the deny-list redacting.
 	Policy *Policy
+	// Plaintext builds a Privacy without keys: the policy's omit and redact
+	// rules (and the deny-list) still apply, but personal fields are stored
+	// as given, in plaintext, and nothing can be forgotten. It is the
+	// explicit opt-out of encryption; KMS and Keys must then be nil, and a
+	// policy with hmac or pii rules is refused.
+	Plaintext bool
 	// KMS holds the master key that wraps the data keys.
 	KMS KMS
 	// Keys stores the wrapped data keys.
@@ -70,6 +78,10 @@ type Privacy struct {
 	macCount atomic.Int64
 
 	cache keyCache
+
+	// plaintext: Config.Plaintext, no keys: the policy's omit and redact
+	// rules (the deny-list) apply, personal fields are stored as given.
+	plaintext bool
 }
 
 type kmsBox struct{ KMS }
@@ -78,6 +90,19 @@ type kmsBox struct{ KMS }
 // (CheckMasterKey) and, on first use of the key store, creates the HMAC
 // root key: a wrong master key is an error here, at startup.
 func New(ctx context.Context, cfg Config) (*Privacy, error) {
+	if cfg.Plaintext {
+		if cfg.KMS != nil || cfg.Keys != nil {
+			return nil, errors.New("trailprivacy: Config.Plaintext takes no KMS or Keys: with a master key, personal data is encrypted")
+		}
+		p := &Privacy{policy: cfg.Policy, plaintext: true}
+		if p.policy == nil {
+			p.policy = DefaultPolicy()
+		}
+		if r := p.policy.keyedRule(); r != "" {
+			return nil, fmt.Errorf("trailprivacy: policy rule %q needs a master key (hmac and pii rules hash or encrypt under it): set TRAIL_MASTER_KEY, or drop the rule", r)
+		}
+		return p, nil
+	}
 	if cfg.KMS == nil {
 		return nil, errors.New("trailprivacy: Config.KMS is required (see OpenMasterKey)")
 	}
@@ -200,6 +225,9 @@ func randNonce(dst []byte) error {
 // as an hmac rule stores a string value: search for it by equality. The
 // tenant key is HKDF-SHA256(root key, info "trail hmac v1" and tenant).
 func (p *Privacy) HashFor(tenant, value string) string {
+	if p.plaintext {
+		return "" // no key: no pseudonym
+	}
 	return p.hashBytes(tenant, []byte(value))
 }
 
@@ -235,6 +263,9 @@ func tenantMACKey(root []byte, tenant string) []byte {
 // proofs still verify. A subject that never had a key is ErrUnknownSubject,
 // one already forgotten ErrAlreadyForgotten; neither changes anything.
 func (p *Privacy) Forget(ctx context.Context, tenant, subject string) error {
+	if p.plaintext {
+		return fmt.Errorf("%w: a Plaintext privacy layer has no keys to destroy, so nothing can be forgotten", ErrNoMasterKey)
+	}
 	if subject == "" || strings.HasPrefix(subject, "!") {
 		return fmt.Errorf("%w: %q", ErrUnknownSubject, clip(subject))
 	}
@@ -250,6 +281,9 @@ func (p *Privacy) Forget(ctx context.Context, tenant, subject string) error {
 // new this Privacy's master key. Events are not touched. It is resumable:
 // keys already wrapped by new are skipped, so a failed run can be repeated.
 func (p *Privacy) Rewrap(ctx context.Context, old, new KMS) (int, error) {
+	if p.plaintext {
+		return 0, fmt.Errorf("%w: a Plaintext privacy layer has no keys", ErrNoMasterKey)
+	}
 	n, err := RewrapKeys(ctx, p.keys, old, new)
 	if err != nil {
 		return n, err
@@ -335,6 +369,15 @@ func (p *Privacy) liveKey(ctx context.Context, tenant, subject string, create bo
 	kms := p.kms.Load().KMS
 	sk, err := p.keys.Current(ctx, tenant, subject)
 	if errors.Is(err, ErrKeyNotFound) && create {
+		if ks, ok := p.txKeys(ctx); ok {
+			// A key created in the caller's transaction exists only if it
+			// commits: it is not cached, so that a rollback cannot leave the
+			// cache holding a key the store never kept.
+			if sk, err = p.createKeyIn(ctx, ks, kms, tenant, subject); err != nil {
+				return nil, err
+			}
+			return p.unwrapKey(ctx, kms, sk, false)
+		}
 		sk, err = p.createKey(ctx, kms, tenant, subject)
 	}
 	if err != nil {
@@ -343,7 +386,32 @@ func (p *Privacy) liveKey(ctx context.Context, tenant, subject string, create bo
 	return p.unwrap(ctx, kms, sk)
 }
 
+// TxKeyStore is a KeyStore that can work inside a caller's transaction:
+// SQLKeyStore, whose In returns the same table through a *sql.Tx.
+type TxKeyStore interface {
+	KeyStore
+	In(tx DBTX) KeyStore
+}
+
+// txKeys returns the key store inside the transaction a RecordTx prepares
+// its events in (trail.TxFrom), when there is one it can use.
+func (p *Privacy) txKeys(ctx context.Context) (KeyStore, bool) {
+	tx, ok := trail.TxFrom(ctx).(DBTX)
+	if !ok {
+		return nil, false
+	}
+	ks, ok := p.keys.(TxKeyStore)
+	if !ok {
+		return nil, false
+	}
+	return ks.In(tx), true
+}
+
 func (p *Privacy) createKey(ctx context.Context, kms KMS, tenant, subject string) (SubjectKey, error) {
+	return p.createKeyIn(ctx, p.keys, kms, tenant, subject)
+}
+
+func (p *Privacy) createKeyIn(ctx context.Context, ks KeyStore, kms KMS, tenant, subject string) (SubjectKey, error) {
 	var idb [keyIDBytes]byte
 	raw := make([]byte, 32)
 	if _, err := rand.Read(idb[:]); err != nil {
@@ -358,13 +426,17 @@ func (p *Privacy) createKey(ctx context.Context, kms KMS, tenant, subject string
 	if err != nil {
 		return SubjectKey{}, fmt.Errorf("trailprivacy: wrap data key: %w", err)
 	}
-	return p.keys.Create(ctx, SubjectKey{
+	return ks.Create(ctx, SubjectKey{
 		Tenant: tenant, Subject: subject, ID: id, KEKID: kms.KeyID(), Wrapped: w,
 		CreatedAt: p.now().UTC().Truncate(time.Microsecond),
 	})
 }
 
 func (p *Privacy) unwrap(ctx context.Context, kms KMS, sk SubjectKey) (*dataKey, error) {
+	return p.unwrapKey(ctx, kms, sk, true)
+}
+
+func (p *Privacy) unwrapKey(ctx context.Context, kms KMS, sk SubjectKey, cache bool) (*dataKey, error) {
 	if sk.KEKID != kms.KeyID() {
 		return nil, fmt.Errorf("%w: data key %s of %q is wrapped by %s, the configured master key is %s",
 			ErrWrongMasterKey, sk.ID, sk.Subject, sk.KEKID, kms.KeyID())
@@ -378,7 +450,9 @@ func (p *Privacy) unwrap(ctx context.Context, kms KMS, sk SubjectKey) (*dataKey,
 		return nil, err
 	}
 	k.expires = p.now().Add(p.ttl)
-	p.cache.put(sk.Tenant, sk.Subject, k)
+	if cache {
+		p.cache.put(sk.Tenant, sk.Subject, k)
+	}
 	return k, nil
 }
 
@@ -395,6 +469,18 @@ func (p *Privacy) keyForValue(ctx context.Context, tenant, subject, kid string) 
 	}
 	sk, err := p.keys.Get(ctx, tenant, subject, kid)
 	if errors.Is(err, ErrKeyNotFound) {
+		// A key ID the store holds for another subject or tenant: the value
+		// was moved there, which is tampering. One it holds nowhere: the
+		// key table is not the one the data was written with.
+		if h, ok := p.keys.(keyIDFinder); ok {
+			found, ferr := h.HasKeyID(ctx, kid)
+			switch {
+			case ferr != nil:
+				return nil, false, ferr
+			case !found:
+				return nil, false, &NoKeyError{Tenant: tenant, Subject: subject, KeyID: kid, Where: where(p.keys)}
+			}
+		}
 		return nil, false, ErrTampered
 	}
 	if err != nil {
@@ -406,6 +492,49 @@ func (p *Privacy) keyForValue(ctx context.Context, tenant, subject, kid string) 
 	}
 	k, err = p.unwrap(ctx, p.kms.Load().KMS, sk)
 	return k, false, err
+}
+
+// ErrNoMasterKey: an operation that needs keys on a Privacy built with
+// Config.Plaintext, or a setup that found no master key.
+var ErrNoMasterKey = errors.New("trailprivacy: no master key")
+
+// ErrNoKey is matched by a NoKeyError.
+var ErrNoKey = errors.New("trailprivacy: no key for the encrypted value")
+
+// NoKeyError reports an encrypted value whose data key the key store does
+// not have at all — neither live nor destroyed: the key table is another one
+// than the data was written with (another schema or database, a restored
+// backup of the events without the keys) or its row was deleted. It is not
+// an erasure (Forget leaves a tombstone) and not tampering with the value:
+// the fix is to point the key store at the right table.
+type NoKeyError struct {
+	Tenant, Subject, KeyID string
+	Where                  string // the key store's location, e.g. `schema "trail"`
+}
+
+func (e *NoKeyError) Error() string {
+	where := e.Where
+	if where == "" {
+		where = "the key store"
+	}
+	return fmt.Sprintf("trailprivacy: no key for subject %s of tenant %q (key %s) in %s: open the key store where the data was written (NewSQLKeyStoreIn for another PostgreSQL schema)",
+		e.Subject, e.Tenant, e.KeyID, where)
+}
+
+func (e *NoKeyError) Is(target error) bool { return target == ErrNoKey }
+
+// keyIDFinder is a key store that can say whether it holds a key ID under
+// any tenant and subject: SQLKeyStore and MemoryKeyStore.
+type keyIDFinder interface {
+	HasKeyID(ctx context.Context, id string) (bool, error)
+}
+
+// where asks a key store for its location, if it can tell.
+func where(ks KeyStore) string {
+	if w, ok := ks.(interface{ Where() string }); ok {
+		return w.Where()
+	}
+	return ""
 }
 
 // keyCache keeps unwrapped live keys (until they expire) and the IDs of

@@ -134,6 +134,9 @@ func (t *walker) open(s, subject string, path []string, fieldName string) (pt []
 	if !strings.HasPrefix(s, EncPrefix) {
 		return []byte(s), false, true, nil
 	}
+	if t.p.plaintext {
+		return nil, false, false, fmt.Errorf("%w: %s is encrypted and this privacy layer is Plaintext (no keys)", ErrNoMasterKey, fieldName)
+	}
 	st, perr := ParseStored(s)
 	if perr != nil {
 		t.bad = append(t.bad, fieldName)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,11 +46,25 @@ type DBTX interface {
 // columns (key material as base64, times as Unix microseconds).
 type SQLKeyStore struct {
 	db     DBTX
-	schema string // "" for the connection's default (search_path on PostgreSQL)
+	schema string // "" until resolved: SQLite's database, or DefaultSchema on PostgreSQL
+
+	once    sync.Once
+	resolve error
 }
 
-// NewSQLKeyStore returns a key store over db. Call Init (or run
+// DefaultSchema is the PostgreSQL schema NewSQLKeyStore keeps its table in:
+// the default schema of Trail's PostgreSQL store (trailpgx.Config.Schema), so
+// that the keys sit beside the events they protect and the CLI and server
+// find them. A store in another schema takes NewSQLKeyStoreIn.
+const DefaultSchema = "trail"
+
+// NewSQLKeyStore returns a key store over db: on PostgreSQL in the schema
+// DefaultSchema ("trail"), on SQLite in the database itself. Call Init (or run
 // KeyStoreSchema in a migration) before use.
+//
+// Before this default, NewSQLKeyStore on PostgreSQL used the search_path
+// (usually public). Init refuses to start when it finds keys only there,
+// naming the statement that moves them (docs/privacy.md).
 func NewSQLKeyStore(db DBTX) *SQLKeyStore { return &SQLKeyStore{db: db} }
 
 // NewSQLKeyStoreIn returns a key store whose table lives in the PostgreSQL
@@ -63,6 +78,43 @@ func NewSQLKeyStoreIn(db DBTX, schema string) (*SQLKeyStore, error) {
 	return &SQLKeyStore{db: db, schema: schema}, nil
 }
 
+// resolveSchema settles which schema a store made by NewSQLKeyStore uses:
+// DefaultSchema on PostgreSQL, none on SQLite (which has no current_schema).
+func (s *SQLKeyStore) resolveSchema(ctx context.Context) error {
+	s.once.Do(func() {
+		if s.schema != "" {
+			return
+		}
+		var cur sql.NullString
+		if err := s.db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&cur); err != nil {
+			if strings.Contains(err.Error(), "no such function") {
+				return // SQLite
+			}
+			s.resolve = fmt.Errorf("trailprivacy: key store: %w", err)
+			return
+		}
+		s.schema = DefaultSchema
+	})
+	return s.resolve
+}
+
+// In returns the same key table through tx, the caller's transaction: what
+// it creates exists only if tx commits. The schema must be resolved (Init).
+func (s *SQLKeyStore) In(tx DBTX) KeyStore {
+	in := &SQLKeyStore{db: tx, schema: s.schema, resolve: s.resolve}
+	in.once.Do(func() {})
+	return in
+}
+
+// Where says where the keys are, for error messages: `schema "trail"` on
+// PostgreSQL, "the SQLite database" on SQLite.
+func (s *SQLKeyStore) Where() string {
+	if s.schema == "" {
+		return "the SQLite database"
+	}
+	return fmt.Sprintf("schema %q", s.schema)
+}
+
 // q qualifies the table name of query with the store's schema.
 func (s *SQLKeyStore) q(query string) string {
 	if s.schema == "" {
@@ -74,9 +126,15 @@ func (s *SQLKeyStore) q(query string) string {
 // Init creates the table and index if they are absent (and the schema, for
 // a store made by NewSQLKeyStoreIn).
 func (s *SQLKeyStore) Init(ctx context.Context) error {
+	if err := s.resolveSchema(ctx); err != nil {
+		return err
+	}
 	if s.schema != "" {
 		if _, err := s.db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS "`+s.schema+`"`); err != nil {
 			return fmt.Errorf("trailprivacy: create schema %s: %w", s.schema, err)
+		}
+		if err := s.checkStrayKeys(ctx); err != nil {
+			return err
 		}
 	}
 	for i, q := range KeyStoreSchema {
@@ -93,6 +151,33 @@ func (s *SQLKeyStore) Init(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkStrayKeys refuses a PostgreSQL key store whose schema has no key
+// table while the search_path's default schema has one with keys in it:
+// keys written by an earlier NewSQLKeyStore. Starting anyway would write new
+// keys beside the old ones and leave every old value unreadable.
+func (s *SQLKeyStore) checkStrayKeys(ctx context.Context) error {
+	var here, there sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT to_regclass(quote_ident($1) || '.trail_subject_keys')::text,
+		(SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE c.relname = 'trail_subject_keys' AND c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND n.nspname <> $1)`,
+		s.schema).Scan(&here, &there)
+	if err != nil {
+		return fmt.Errorf("trailprivacy: key store: %w", err)
+	}
+	if here.Valid || !there.Valid {
+		return nil
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "`+strings.ReplaceAll(there.String, `"`, `""`)+`".trail_subject_keys`).Scan(&n); err != nil {
+		return fmt.Errorf("trailprivacy: key store: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("trailprivacy: the data keys are in %s.trail_subject_keys (%d keys), not in schema %q where Trail now keeps them: move them with ALTER TABLE %s.trail_subject_keys SET SCHEMA %s (see docs/privacy.md), or open the key store with NewSQLKeyStoreIn(db, %q)",
+		there.String, n, s.schema, there.String, s.schema, there.String)
 }
 
 const keyCols = `tenant, subject, key_id, kek_id, wrapped_key, created_at, destroyed_at`
@@ -125,18 +210,41 @@ func scanKey(r rowScanner) (SubjectKey, error) {
 }
 
 func (s *SQLKeyStore) Current(ctx context.Context, tenant, subject string) (SubjectKey, error) {
+	if err := s.resolveSchema(ctx); err != nil {
+		return SubjectKey{}, err
+	}
 	return scanKey(s.db.QueryRowContext(ctx,
 		s.q(`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`),
 		tenant, subject))
 }
 
 func (s *SQLKeyStore) Get(ctx context.Context, tenant, subject, id string) (SubjectKey, error) {
+	if err := s.resolveSchema(ctx); err != nil {
+		return SubjectKey{}, err
+	}
 	return scanKey(s.db.QueryRowContext(ctx,
 		s.q(`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND key_id = $3`),
 		tenant, subject, id))
 }
 
+// HasKeyID reports whether any subject of any tenant has the key id (live
+// or destroyed). It reads the whole table: Reveal asks only when a value's
+// key is not its subject's, to tell a moved value from a missing table.
+func (s *SQLKeyStore) HasKeyID(ctx context.Context, id string) (bool, error) {
+	if err := s.resolveSchema(ctx); err != nil {
+		return false, err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM trail_subject_keys WHERE key_id = $1`), id).Scan(&n); err != nil {
+		return false, fmt.Errorf("trailprivacy: find data key: %w", err)
+	}
+	return n > 0, nil
+}
+
 func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, error) {
+	if err := s.resolveSchema(ctx); err != nil {
+		return SubjectKey{}, err
+	}
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now()
 	}
@@ -156,6 +264,9 @@ func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, err
 }
 
 func (s *SQLKeyStore) Destroy(ctx context.Context, tenant, subject string, at time.Time) error {
+	if err := s.resolveSchema(ctx); err != nil {
+		return err
+	}
 	res, err := s.db.ExecContext(ctx,
 		s.q(`UPDATE trail_subject_keys SET wrapped_key = NULL, destroyed_at = $3
 		WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`),
@@ -183,6 +294,9 @@ func (s *SQLKeyStore) Destroy(ctx context.Context, tenant, subject string, at ti
 }
 
 func (s *SQLKeyStore) List(ctx context.Context, afterTenant, afterSubject string, limit int) ([]SubjectKey, error) {
+	if err := s.resolveSchema(ctx); err != nil {
+		return nil, err
+	}
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -210,6 +324,9 @@ func (s *SQLKeyStore) List(ctx context.Context, afterTenant, afterSubject string
 }
 
 func (s *SQLKeyStore) Replace(ctx context.Context, k SubjectKey, oldKEK string) (bool, error) {
+	if err := s.resolveSchema(ctx); err != nil {
+		return false, err
+	}
 	res, err := s.db.ExecContext(ctx,
 		s.q(`UPDATE trail_subject_keys SET wrapped_key = $1, kek_id = $2
 		WHERE tenant = $3 AND subject = $4 AND key_id = $5 AND kek_id = $6 AND destroyed_at IS NULL`),

@@ -51,6 +51,9 @@ func (p *Privacy) Transform(ctx context.Context, ev *trail.Event) error {
 			return err
 		}
 	}
+	if p.plaintext {
+		return nil
+	}
 	return t.personal()
 }
 
@@ -305,6 +308,9 @@ func (t *walker) apply(act Action, v any, segs []string) (nv any, del bool, err 
 // canonical JSON. pii encrypts the canonical JSON, so that Reveal gives back
 // the value with its type.
 func (t *walker) protectRaw(act Action, raw []byte, path []string) (string, error) {
+	if t.p.plaintext {
+		return "", fmt.Errorf("%w: %s needs a master key (this privacy layer is Plaintext)", ErrNoMasterKey, act)
+	}
 	if act == ActionHMAC {
 		if len(raw) > 0 && raw[0] == '"' {
 			var s string
