@@ -159,7 +159,7 @@ func BenchmarkRecordTx(b *testing.B) {
 	p := benchPool(b)
 	ctx := trail.WithActor(trail.WithTenant(context.Background(), "acme"), trail.Actor{Type: trail.ActorUser, ID: "42"})
 	s := benchStore(b, p)
-	client, _ := trail.NewClient[pgx.Tx](s, nil)
+	client, _ := trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true})
 	tbl := s.schema + ".subscriptions"
 	if _, err := p.Exec(ctx, "CREATE TABLE "+tbl+" (id int PRIMARY KEY, plan text NOT NULL)"); err != nil {
 		b.Fatal(err)

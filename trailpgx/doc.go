@@ -4,9 +4,9 @@
 // together. A service records in its own transaction, and the event exists
 // if and only if that transaction commits:
 //
-//	store, err := trailpgx.New(ctx, pool, nil) // schema "trail"
-//	err = store.Migrate(ctx)                     // once, at start-up
-//	client, err := trail.NewClient[pgx.Tx](store, &trail.Config{Source: "billing"})
+//	// One call at start-up: store in schema "trail", migrated, privacy layer
+//	// on (master key from TRAIL_MASTER_KEY), subject keys in the same schema.
+//	client, err := trailpgx.NewClient(ctx, pool, &trailpgx.ClientConfig{Source: "billing"})
 //
 //	err = trailpgx.WithTx(ctx, pool, func(tx pgx.Tx) error {
 //		if _, err := tx.Exec(ctx, "UPDATE subscriptions SET plan = $1 WHERE id = $2", plan, id); err != nil {

@@ -26,7 +26,7 @@ func Example() {
 	if err := store.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}
-	client, err := trail.NewClient[pgx.Tx](store, &trail.Config{Source: "billing"})
+	client, err := trail.NewClient[pgx.Tx](store, &trail.Config{Source: "billing", Plaintext: true})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func ExampleQueue() {
 	ctx := context.Background()
 	pool, _ := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:5432/test")
 	store, _ := trailpgx.New(ctx, pool, nil)
-	client, _ := trail.NewClient[pgx.Tx](store, nil)
+	client, _ := trail.NewClient[pgx.Tx](store, &trail.Config{Plaintext: true})
 
 	err := trailpgx.WithTx(ctx, pool, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}

@@ -193,18 +193,18 @@ func TestPlans(t *testing.T) {
 		// Without a tenant (an all-tenant key, the admin UI's actor page):
 		// migration 0008's indexes lead with the subject, so these do not
 		// walk events_time and filter.
-		{name: "user in all tenants", q: &trail.Query{ActorType: trail.ActorUser, ActorID: user, Limit: 50}, index: "events_actor", skip: true},
-		{name: "busy user in all tenants", q: &trail.Query{ActorType: trail.ActorUser, ActorID: busy, Limit: 50}, index: "events_actor", skip: true},
-		{name: "busy user in all tenants, 30 days", q: &trail.Query{ActorType: trail.ActorUser, ActorID: busy, Since: end.Add(-30 * 24 * time.Hour), Limit: 50}, index: "events_actor", skip: true},
-		{name: "object history in all tenants", q: &trail.Query{TargetType: "subscription", TargetID: target, Limit: 50}, index: "events_target", skip: true},
+		{name: "user in all tenants", q: &trail.Query{AllTenants: true, ActorType: trail.ActorUser, ActorID: user, Limit: 50}, index: "events_actor", skip: true},
+		{name: "busy user in all tenants", q: &trail.Query{AllTenants: true, ActorType: trail.ActorUser, ActorID: busy, Limit: 50}, index: "events_actor", skip: true},
+		{name: "busy user in all tenants, 30 days", q: &trail.Query{AllTenants: true, ActorType: trail.ActorUser, ActorID: busy, Since: end.Add(-30 * 24 * time.Hour), Limit: 50}, index: "events_actor", skip: true},
+		{name: "object history in all tenants", q: &trail.Query{AllTenants: true, TargetType: "subscription", TargetID: target, Limit: 50}, index: "events_target", skip: true},
 		{name: "text in a tenant", q: &trail.Query{Tenant: mid, Text: "quota", Limit: 50}},
 		{name: "changed field in a tenant", q: &trail.Query{Tenant: mid, Field: "plan", Limit: 50}},
 		{name: "action prefix in a tenant", q: &trail.Query{Tenant: mid, Action: "subscription.*", Limit: 50}},
-		{name: "newest of all tenants", q: &trail.Query{Limit: 50}},
+		{name: "newest of all tenants", q: &trail.Query{AllTenants: true, Limit: 50}},
 		{name: "counts of a big tenant over a month", c: &trail.CountQuery{Tenant: top, Since: month, Until: month.AddDate(0, 1, 0)}},
 		{name: "counts of a tenant over a month", c: &trail.CountQuery{Tenant: mid, Since: month, Until: month.AddDate(0, 1, 0)}},
 		{name: "get by id", get: true},
-		{name: "reader role: all it may see", q: &trail.Query{Limit: 50}, reader: mid},
+		{name: "reader role: all it may see", q: &trail.Query{AllTenants: true, Limit: 50}, reader: mid},
 	}
 	for _, c := range queries {
 		var sql string

@@ -195,7 +195,7 @@ func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 
 // CountsSQL returns the statement and arguments Counts runs for q.
 func (s *Store) CountsSQL(q trail.CountQuery) (string, []any, error) {
-	qq := trail.Query{Tenant: q.Tenant, Action: q.Action, Since: q.Since, Until: q.Until}
+	qq := trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until}
 	if err := qq.Validate(); err != nil {
 		return "", nil, err
 	}

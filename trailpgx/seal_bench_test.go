@@ -41,7 +41,7 @@ func BenchmarkSealQueueRecordTx(b *testing.B) {
 	var vs []*variant
 	for _, name := range []string{"queue-off", "queue-on", "queue-on+sealer"} {
 		s := benchStore(b, p)
-		c, err := trail.NewClient[pgx.Tx](s, nil)
+		c, err := trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true})
 		if err != nil {
 			b.Fatal(err)
 		}

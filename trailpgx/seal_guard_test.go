@@ -300,7 +300,7 @@ func TestSealQueueBatch(t *testing.T) {
 	t.Parallel()
 	ctx := trail.WithActor(trail.WithTenant(context.Background(), "acme"), trail.Actor{Type: trail.ActorUser, ID: "42"})
 	s := newStore(t, nil)
-	client, err := trail.NewClient[pgx.Tx](s, nil)
+	client, err := trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}

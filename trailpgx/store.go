@@ -90,9 +90,9 @@ var _ trail.TxStore[pgx.Tx] = (*Store)(nil)
 
 // New returns a store using pool. It checks that the server answers but does
 // not change the database: call Migrate once at start-up (or run `trail
-// migrate`). The pool stays the caller's: Close does not close it. The first
-// store created becomes the default of the package-level RecordTx, unless
-// SetDefault chose one.
+// migrate`). The pool stays the caller's: Close does not close it. A bare
+// store records nothing by itself: NewClient builds the client (with the
+// privacy layer) over it in one call.
 func New(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("trailpgx: New: pool is nil")
@@ -117,9 +117,6 @@ func NewWithAcquirer(ctx context.Context, acquire Acquirer, cfg *Config) (*Store
 	s.sql = newStatements(s.schema)
 	if err := s.with(ctx, func(conn *pgx.Conn) error { return conn.Ping(ctx) }); err != nil {
 		return nil, connectError(err)
-	}
-	if client, err := trail.NewClient[pgx.Tx](s, nil); err == nil {
-		defaultClient.CompareAndSwap(nil, client)
 	}
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/trailhq/trail"
 )
 
@@ -135,15 +136,17 @@ var (
 func SetDefault(c *trail.Client[pgx.Tx]) { defaultClient.Store(c) }
 
 // RecordTx records ev in tx, the caller's transaction, with the default
-// client: the one given to SetDefault, else one over the first Store created,
-// else one over the schema "trail" of tx's database. The client fills the
-// event from ctx. The event exists if and only if tx commits.
-// It is one statement, one round trip, on tx's connection.
+// client: the one given to SetDefault, else the first made by NewClient,
+// else one made on first use over the schema "trail" of tx's database with
+// the privacy layer of a zero trailprivacy.Setup (master key from
+// TRAIL_MASTER_KEY; without one, RecordTx fails and says how to set it).
+// The client fills the event from ctx. The event exists if and only if tx
+// commits. It is one statement, one round trip, on tx's connection.
 func RecordTx(ctx context.Context, tx pgx.Tx, ev trail.Event) (trail.Result, error) {
 	c := defaultClient.Load()
 	if c == nil {
 		var err error
-		if c, err = lazyDefault(tx); err != nil {
+		if c, err = lazyDefault(ctx, tx); err != nil {
 			return trail.Result{}, err
 		}
 	}
@@ -154,7 +157,7 @@ func RecordTx(ctx context.Context, tx pgx.Tx, ev trail.Event) (trail.Result, err
 // change it.
 var defaultSchema = "trail"
 
-func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
+func lazyDefault(ctx context.Context, tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 	defaultOnce.Lock()
 	defer defaultOnce.Unlock()
 	if c := defaultClient.Load(); c != nil {
@@ -165,7 +168,8 @@ func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 	}
 	// The default store has no pool: it opens a short-lived side connection
 	// with tx's settings when it must create a partition (never inside the
-	// caller's transaction) or list them (once).
+	// caller's transaction) or list them (once). The key store does the
+	// same through database/sql.
 	cfg := tx.Conn().Config().Copy()
 	c, _ := (&Config{Schema: defaultSchema}).withDefaults()
 	s := &Store{cfg: c, schema: pgx.Identifier{c.Schema}.Sanitize()}
@@ -178,9 +182,12 @@ func lazyDefault(tx pgx.Tx) (*trail.Client[pgx.Tx], error) {
 		defer conn.Close(context.WithoutCancel(ctx))
 		return fn(conn)
 	}
-	client, err := trail.NewClient[pgx.Tx](s, nil)
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxIdleConns(1)
+	client, err := newPrivateClient(context.WithoutCancel(ctx), s, db, ClientConfig{})
 	if err != nil {
-		return nil, err
+		db.Close()
+		return nil, fmt.Errorf("trailpgx: RecordTx: no default client (call trailpgx.NewClient once at start-up): %w", err)
 	}
 	defaultClient.Store(client)
 	return client, nil

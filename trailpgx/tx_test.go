@@ -61,7 +61,7 @@ func found(t *testing.T, s *trailpgx.Store, id uuid.UUID) bool {
 func TestRecordTxFate(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, nil)
-	client, err := trail.NewClient[pgx.Tx](s, nil)
+	client, err := trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func traced(t *testing.T) (*pgx.Conn, *counter) {
 func TestBeginTxSettingsAndRoundTrips(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, nil)
-	client, _ := trail.NewClient[pgx.Tx](s, nil)
+	client, _ := trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true})
 	conn, cnt := traced(t)
 	ctx := userCtx()
 	tx, err := trailpgx.BeginTx(ctx, conn, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
@@ -268,7 +268,21 @@ func TestBeginTxSettingsAndRoundTrips(t *testing.T) {
 
 // The package-level RecordTx uses the default client.
 func TestPackageRecordTx(t *testing.T) {
+	t.Run("lazy default without a master key", func(t *testing.T) {
+		s := newStore(t, nil)
+		trailpgx.UseDefaultSchema(s.Schema())
+		t.Cleanup(func() { trailpgx.UseDefaultSchema("trail") })
+		t.Setenv("TRAIL_MASTER_KEY", "")
+		err := trailpgx.WithTx(userCtx(), testPool(t), func(tx pgx.Tx) error {
+			_, err := trailpgx.RecordTx(userCtx(), tx, planChange("sub-2"))
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "TRAIL_MASTER_KEY") || !strings.Contains(err.Error(), "trailpgx.NewClient") {
+			t.Fatalf("RecordTx with no default client and no key = %v", err)
+		}
+	})
 	t.Run("lazy default", func(t *testing.T) {
+		newMasterKey(t)
 		s := newStore(t, nil)
 		trailpgx.UseDefaultSchema(s.Schema())
 		t.Cleanup(func() { trailpgx.UseDefaultSchema("trail") })
@@ -288,7 +302,7 @@ func TestPackageRecordTx(t *testing.T) {
 		}
 	})
 	s := newStore(t, nil)
-	client, _ := trail.NewClient[pgx.Tx](s, &trail.Config{Source: "billing"})
+	client, _ := trail.NewClient[pgx.Tx](s, &trail.Config{Source: "billing", Plaintext: true})
 	trailpgx.SetDefault(client)
 	t.Cleanup(func() { trailpgx.SetDefault(nil) })
 	ev := planChange("sub-2")
@@ -477,7 +491,7 @@ func TestBadInput(t *testing.T) {
 func TestQueue(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, nil)
-	client, _ := trail.NewClient[pgx.Tx](s, nil)
+	client, _ := trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true})
 	_, exists := business(t, s)
 	tbl := pgx.Identifier{s.Schema(), "subscriptions"}.Sanitize()
 	for _, commit := range []bool{true, false} {

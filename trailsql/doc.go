@@ -6,8 +6,7 @@
 // so that it exists if and only if the business change commits.
 //
 //	db, _ := sql.Open("pgx", dsn)
-//	store, _ := trailsql.New(ctx, db, nil)
-//	_ = store.Migrate(ctx)
+//	_, _ = trailsql.NewClient(ctx, db, nil) // migrated, privacy on; the default of RecordTx
 //	err := trailsql.WithTx(ctx, db, func(tx *sql.Tx) error {
 //		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET plan = $1 WHERE id = $2", plan, id); err != nil {
 //			return err

@@ -28,8 +28,8 @@ var ErrNotPgx = errors.New("trailsql: the *sql.DB must use pgx's driver (import 
 
 // New returns a store over db, which must use the driver of
 // github.com/jackc/pgx/v5/stdlib. It checks that the server answers; call
-// Migrate before the first write. The first store created becomes the
-// default of the package-level RecordTx, unless SetDefault chose one.
+// Migrate before the first write. A bare store records nothing by itself:
+// NewClient builds the client (with the privacy layer) over it in one call.
 func New(ctx context.Context, db *sql.DB, cfg *trailpgx.Config) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("trailsql: New: db is nil")
@@ -52,11 +52,7 @@ func New(ctx context.Context, db *sql.DB, cfg *trailpgx.Config) (*Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Store: ps, db: db}
-	if c, err := trail.NewClient[*sql.Tx](s, nil); err == nil {
-		defaultClient.CompareAndSwap(nil, c)
-	}
-	return s, nil
+	return &Store{Store: ps, db: db}, nil
 }
 
 // Open opens a *sql.DB on dsn with pgx's driver and returns a store over it
@@ -126,13 +122,13 @@ var defaultClient atomic.Pointer[trail.Client[*sql.Tx]]
 // SetDefault makes c the client of the package-level RecordTx.
 func SetDefault(c *trail.Client[*sql.Tx]) { defaultClient.Store(c) }
 
-// RecordTx records ev in tx with the default client (SetDefault, else a
-// client over the first Store created), filling it from ctx. The event
-// exists if and only if tx commits.
+// RecordTx records ev in tx with the default client (SetDefault, else the
+// first made by NewClient), filling it from ctx. The event exists if and
+// only if tx commits.
 func RecordTx(ctx context.Context, tx *sql.Tx, ev trail.Event) (trail.Result, error) {
 	c := defaultClient.Load()
 	if c == nil {
-		return trail.Result{}, errors.New("trailsql: RecordTx: no store yet: create one with trailsql.New (or call SetDefault)")
+		return trail.Result{}, errors.New("trailsql: RecordTx: no client yet: call trailsql.NewClient once at start-up (or SetDefault)")
 	}
 	return c.RecordTx(ctx, tx, ev)
 }

@@ -92,7 +92,7 @@ func TestRecordTxFate(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	d := testDB(t)
-	client, err := trail.NewClient[*sql.Tx](s, nil)
+	client, err := trail.NewClient[*sql.Tx](s, &trail.Config{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestRecordTxFate(t *testing.T) {
 
 func TestBeginTxSettingsAndPackageRecordTx(t *testing.T) {
 	s := newStore(t)
-	client, _ := trail.NewClient[*sql.Tx](s, &trail.Config{Source: "billing"})
+	client, _ := trail.NewClient[*sql.Tx](s, &trail.Config{Source: "billing", Plaintext: true})
 	trailsql.SetDefault(client)
 	t.Cleanup(func() { trailsql.SetDefault(nil) })
 	ctx := userCtx()

@@ -10,6 +10,10 @@
 // on Open; see docs/storage-sqlite.md for the tables and why each index
 // exists.
 //
+// NewClient sets it all up in one call: the file, its migrations, the privacy
+// layer (secrets redacted, personal data encrypted under a master key from
+// TRAIL_MASTER_KEY or a key file created beside the database) and the client.
+//
 // Store implements trail.TxStore[*sql.Tx]: AppendTx writes events in the
 // caller's own transaction (from Store.DB), so the audit record exists if and
 // only if the business change commits. It passes the shared conformance
