@@ -26,6 +26,15 @@
 // was recorded, and what was rejected as invalid (code under test often logs
 // and swallows audit errors, which would otherwise leave the test guessing).
 //
+// Code that records in its own PostgreSQL transactions depends on
+// trail.TxRecorder (RecordTx), which the client implements. Its tests hand
+// it a TxRecorder (NewTxRecorder for pgx, NewSQLTxRecorder for
+// database/sql) and run it on a real database: the recorder takes the code's
+// real transactions and keeps an event only if the transaction that
+// recorded it commits, savepoints included, so that a test proves a failed
+// operation leaves no event (RequireNotRecorded, RolledBack). The same
+// assertions apply.
+//
 // Store is the in-memory trail.TxStore underneath, with its own transaction
 // type Tx (Begin, Commit, Rollback), for code that records with
 // Client.RecordTx. It passes the store conformance suite (trailstoretest),

@@ -34,12 +34,22 @@ func NewRecorder(tb testing.TB) *Recorder {
 }
 
 // NewRecorderConfig is NewRecorder with the client configured by cfg, e.g.
-// to set Source, a fixed clock, or the privacy layer's Transform.
+// to set Source, a fixed clock, or the privacy layer's Transform. Without a
+// Transform the client is a Plaintext one (the events stay in this
+// process's memory): secrets are still redacted by the default deny-list,
+// as in production, unless cfg sets NoDefaultRedaction.
 func NewRecorderConfig(tb testing.TB, cfg *trail.Config) *Recorder {
 	store := NewStore()
-	client, err := trail.NewClient(store, cfg)
+	var c trail.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Transform == nil {
+		c.Plaintext = true
+	}
+	client, err := trail.NewClient(store, &c)
 	if err != nil {
-		// Only a nil store fails, and the store is not nil.
+		// Only a nil store or a missing privacy layer fails, and neither is.
 		panic(err)
 	}
 	if tb != nil {
@@ -128,7 +138,8 @@ type Match struct {
 // Validate reports a malformed Match, so that a typo in a test fails the
 // test instead of silently matching nothing.
 func (m Match) Validate() error {
-	q := trail.Query{Tenant: m.Tenant, Action: m.Action, Outcome: m.Outcome}
+	// A Match without a tenant matches every tenant (and platform events).
+	q := trail.Query{Tenant: m.Tenant, AllTenants: m.Tenant == "", Action: m.Action, Outcome: m.Outcome}
 	if m.Actor != "" {
 		typ, _, _ := strings.Cut(m.Actor, ":")
 		q.ActorType = trail.ActorType(typ)
@@ -218,7 +229,7 @@ func RequireRecorded(tb testing.TB, src Source, m Match) trail.Event {
 	events := src.Events()
 	got := Filter(events, m)
 	if len(got) == 0 {
-		tb.Fatalf("trailtest: no event matches %s; %s%s", m, listEvents("recorded", events), listRejected(src))
+		tb.Fatalf("trailtest: no event matches %s; %s%s", m, listEvents("recorded", events), listRejected(src)+listRolledBack(src))
 		return trail.Event{}
 	}
 	return got[0]
@@ -248,7 +259,7 @@ func RequireCount(tb testing.TB, src Source, m Match, n int) []trail.Event {
 	events := src.Events()
 	got := Filter(events, m)
 	if len(got) != n {
-		tb.Fatalf("trailtest: %d events match %s, want %d; %s%s", len(got), m, n, listEvents("recorded", events), listRejected(src))
+		tb.Fatalf("trailtest: %d events match %s, want %d; %s%s", len(got), m, n, listEvents("recorded", events), listRejected(src)+listRolledBack(src))
 		return nil
 	}
 	return got

@@ -80,7 +80,7 @@ var (
 func recorded(t *testing.T) *trailtest.Recorder {
 	t.Helper()
 	rec := trailtest.NewRecorder(t)
-	ctx := trail.WithTenant(trail.WithActor(context.Background(), admin), "acme")
+	acme := trail.WithTenant(trail.WithActor(context.Background(), admin), "acme")
 	for _, ev := range []trail.Event{
 		{Action: "user.delete", Target: trail.Target{Type: "user", ID: "17"}, Description: "Deleted user Grace"},
 		{Action: "subscription.update", Target: trail.Target{Type: "subscription", ID: "s1"},
@@ -88,6 +88,10 @@ func recorded(t *testing.T) *trailtest.Recorder {
 		{Action: "subscription.plan.change", Tenant: "globex", Actor: system, Target: trail.Target{Type: "subscription", ID: "s2"},
 			Outcome: trail.OutcomeFailure},
 	} {
+		ctx := acme
+		if ev.Tenant != "" {
+			ctx = context.Background() // not acme's request: the event names its own tenant
+		}
 		if _, err := rec.Record(ctx, ev); err != nil {
 			t.Fatalf("Record(%s): %v", ev.Action, err)
 		}
@@ -120,11 +124,11 @@ func TestRecorderRejectsInvalidEvents(t *testing.T) {
 	t.Parallel()
 	rec := trailtest.NewRecorder(t)
 	for _, ev := range []trail.Event{
-		{Action: "user.delete"}, // no actor, none in context
-		{Action: "User Delete", Actor: admin},
+		{Action: "user.delete", Tenant: "acme"}, // no actor, none in context
+		{Action: "User Delete", Actor: admin, Tenant: "acme"},
 		{Action: "user.delete", Actor: admin, Tenant: "bad tenant"},
-		{Action: "user.delete", Actor: admin, Target: trail.Target{ID: "17"}},
-		{Action: "user.delete", Actor: admin, Description: "bad \xff utf-8"},
+		{Action: "user.delete", Actor: admin, Tenant: "acme", Target: trail.Target{ID: "17"}},
+		{Action: "user.delete", Actor: admin, Tenant: "acme", Description: "bad \xff utf-8"},
 	} {
 		_, err := rec.Record(context.Background(), ev)
 		if !errors.Is(err, trail.ErrInvalid) {
@@ -143,7 +147,7 @@ func TestRecorderRejectsInvalidEvents(t *testing.T) {
 		t.Errorf("failure message does not list the rejected events:\n%s", msg)
 	}
 	// A batch with one bad event stores nothing.
-	_, err := rec.RecordMany(context.Background(), []trail.Event{{Action: "user.create", Actor: admin}, {Action: "nope", Actor: admin}})
+	_, err := rec.RecordMany(trail.WithTenant(context.Background(), "acme"), []trail.Event{{Action: "user.create", Actor: admin}, {Action: "nope", Actor: admin}})
 	if err == nil || !strings.Contains(err.Error(), "event 1") {
 		t.Errorf("RecordMany with a bad event: err = %v, want one naming event 1", err)
 	}
@@ -302,7 +306,7 @@ func TestFailureListIsBounded(t *testing.T) {
 	for i := range evs {
 		evs[i] = trail.Event{Action: "user.login", Actor: trail.Actor{Type: trail.ActorUser, ID: fmt.Sprint(i)}}
 	}
-	if _, err := rec.RecordMany(context.Background(), evs); err != nil {
+	if _, err := rec.RecordMany(trail.WithTenant(context.Background(), "acme"), evs); err != nil {
 		t.Fatal(err)
 	}
 	f := runTB(func(tb testing.TB) { trailtest.RequireRecorded(tb, rec, trailtest.Match{Action: "user.logout"}) })
@@ -327,7 +331,7 @@ func TestRecorderReset(t *testing.T) {
 	if !f.Failed() {
 		t.Errorf("RequireRecorded passed after Reset")
 	}
-	if _, err := rec.Record(context.Background(), trail.Event{Action: "user.create", Actor: admin}); err != nil {
+	if _, err := rec.Record(context.Background(), trail.Event{Action: "user.create", Actor: admin, Tenant: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 	if f := runTB(func(tb testing.TB) { trailtest.RequireCount(tb, rec, trailtest.Match{}, 1) }); f.Failed() {

@@ -130,8 +130,8 @@ func TestClosedStore(t *testing.T) {
 		"Append":   func() error { _, err := s.Append(ctx, []trail.Event{ev}); return err }(),
 		"AppendTx": func() error { _, err := s.AppendTx(ctx, tx, []trail.Event{ev}); return err }(),
 		"Get":      func() error { _, err := s.Get(ctx, uuid.New()); return err }(),
-		"Query":    func() error { _, err := s.Query(ctx, trail.Query{}); return err }(),
-		"Counts":   func() error { _, err := s.Counts(ctx, trail.CountQuery{}); return err }(),
+		"Query":    func() error { _, err := s.Query(ctx, trail.Query{AllTenants: true}); return err }(),
+		"Counts":   func() error { _, err := s.Counts(ctx, trail.CountQuery{AllTenants: true}); return err }(),
 		"Commit":   tx.Commit(),
 	} {
 		if !errors.Is(err, trailtest.ErrClosed) {

@@ -15,7 +15,7 @@ import (
 // Handler is the service's HTTP API:
 //
 //	DELETE /tenants/{tenant}/users/{id}                     delete a user
-//	PUT    /tenants/{tenant}/subscription  {"plan": "pro"}  change the plan
+//	PUT    /tenants/{tenant}/subscription  {"plan": "pro"}  change the plan (409 when the tenant's users do not fit)
 //	GET    /tenants/{tenant}/subscriptions/{id}/history     who changed it
 //
 // The acting user comes from the X-User-Id header. That stands in for real
@@ -89,6 +89,8 @@ func httpError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, ErrTooSmall):
+		http.Error(w, err.Error(), http.StatusConflict)
 	case errors.Is(err, ErrBadPlan), errors.As(err, &verr), errors.Is(err, trail.ErrInvalidQuery):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	case errors.Is(err, context.Canceled):

@@ -5,10 +5,20 @@
 //     table): the code that deletes records nothing itself, and a DELETE
 //     typed in psql is captured too, attributed to the database role.
 //   - Changing a plan records "Changed subscription plan to X for tenant Y"
-//     with the acting user, in the same transaction as the change.
+//     with the acting user, in the same transaction as the change: a change
+//     refused because the tenant's users do not fit the plan's seats rolls
+//     back, and leaves no event.
 //   - The operator's admin command records the same change with a system
 //     actor.
 //   - "Who changed that subscription?" is one query to Trail.
+//
+// Trail is set up with one call, trailpgx.NewClient: it migrates Trail's
+// schema and encrypts the personal fields of events (actor names, e-mails,
+// IP addresses) under a master key, read from TRAIL_MASTER_KEY. Make the key
+// once and keep it with the service's other secrets; every command needs
+// the same key, and without one they fail and say how to make it:
+//
+//	export TRAIL_MASTER_KEY=$(openssl rand -base64 32)
 //
 // Usage (DSN from --postgres or TRAIL_POSTGRES):
 //
@@ -50,7 +60,8 @@ const usage = `usage: saas <command> [flags]
   serve [--addr 127.0.0.1:8090]              serve the HTTP API
   admin change-plan --tenant T --plan P      change a plan as the operator (system actor)
   who-changed --tenant T --subscription ID   print who changed a subscription
-common flags: --postgres DSN (or TRAIL_POSTGRES) --schema saas --trail-schema trail`
+common flags: --postgres DSN (or TRAIL_POSTGRES) --schema saas --trail-schema trail
+environment: TRAIL_MASTER_KEY, the key Trail encrypts personal data under (make one: openssl rand -base64 32)`
 
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -86,6 +97,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer app.Close()
 	switch name {
 	case "setup":
 		if err := app.Setup(ctx); err != nil {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -15,7 +18,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/internal/testenv"
+	"github.com/trailhq/trail/trailtest"
 )
+
+// TestMain gives the tests a fresh master key, as a user sets one with
+// export TRAIL_MASTER_KEY=$(openssl rand -base64 32). It is set here, for
+// the whole binary, because the tests run in parallel (t.Setenv refuses
+// parallel tests) and the commands run() starts read it too.
+func TestMain(m *testing.M) {
+	var key [32]byte
+	rand.Read(key[:])
+	os.Setenv("TRAIL_MASTER_KEY", base64.StdEncoding.EncodeToString(key[:]))
+	os.Exit(m.Run())
+}
 
 // testApp is the service on the machine's PostgreSQL, with its tables and
 // Trail in two schemas of the test's own, set up and seeded.
@@ -43,6 +58,9 @@ func newTestApp(t *testing.T) testApp {
 	t.Cleanup(func() {
 		if ta.srv != nil {
 			ta.srv.Close()
+		}
+		if ta.App != nil {
+			ta.App.Close()
 		}
 		pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+ta.schema+" CASCADE; DROP SCHEMA IF EXISTS "+ta.trailSchem+" CASCADE")
 		pool.Close()
@@ -107,7 +125,7 @@ func TestWhoChangedTheSubscription(t *testing.T) {
 	}
 
 	// Through Trail's query API: target subscription:sub_acme in tenant acme.
-	p, err := ta.Store().Query(ctx, trail.Query{Tenant: "acme", TargetType: "subscription", TargetID: "sub_acme"})
+	p, err := ta.Trail().Query(ctx, trail.Query{Tenant: "acme", TargetType: "subscription", TargetID: "sub_acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +157,15 @@ func TestWhoChangedTheSubscription(t *testing.T) {
 	if admin.Actor.Type != trail.ActorSystem {
 		t.Errorf("the admin command's actor is %q, want system", admin.Actor.Type)
 	}
+	// The user's IP address is personal data: stored encrypted under the
+	// master key, read back decrypted through the client.
+	stored, err := ta.Trail().Store().Get(ctx, user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(user.Actor.IP, "127.0.0.1") || stored.Actor.IP == "" || strings.Contains(stored.Actor.IP, "127.0.0.1") {
+		t.Errorf("actor IP %q, stored as %q: want it stored encrypted and read back decrypted", user.Actor.IP, stored.Actor.IP)
+	}
 
 	// The same answer over the service's API and its command line.
 	resp := ta.do(t, "GET", "/tenants/acme/subscriptions/sub_acme/history", "", "", "")
@@ -153,7 +180,7 @@ func TestWhoChangedTheSubscription(t *testing.T) {
 		t.Errorf("who-changed: %v\n%s", err, out.String())
 	}
 	// Another tenant's subscription history is not mixed in.
-	if p, err := ta.Store().Query(ctx, trail.Query{Tenant: "globex", TargetType: "subscription"}); err != nil || len(p.Events) != 0 {
+	if p, err := ta.Trail().Query(ctx, trail.Query{Tenant: "globex", TargetType: "subscription"}); err != nil || len(p.Events) != 0 {
 		t.Errorf("globex: %d events, %v", len(p.Events), err)
 	}
 }
@@ -168,7 +195,7 @@ func TestDeleteUserCapturedByTrigger(t *testing.T) {
 	if resp := ta.do(t, "DELETE", "/tenants/acme/users/2", "1", "req-del-2", ""); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %s", resp.Status)
 	}
-	p, err := ta.Store().Query(ctx, trail.Query{Tenant: "acme", Action: "users.delete"})
+	p, err := ta.Trail().Query(ctx, trail.Query{Tenant: "acme", Action: "users.delete"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +225,7 @@ func TestDeleteUserCapturedByTrigger(t *testing.T) {
 	if err := ta.pool.QueryRow(ctx, "SELECT session_user").Scan(&role); err != nil {
 		t.Fatal(err)
 	}
-	p, err = ta.Store().Query(ctx, trail.Query{Tenant: "globex", Action: "users.delete"})
+	p, err = ta.Trail().Query(ctx, trail.Query{Tenant: "globex", Action: "users.delete"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +258,7 @@ func TestBadRequestsRecordNothing(t *testing.T) {
 		t.Error("admin change-plan to an unknown plan succeeded")
 	}
 	// Only the seed's captured inserts exist.
-	p, err := ta.Store().Query(context.Background(), trail.Query{})
+	p, err := ta.Trail().Query(context.Background(), trail.Query{AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,5 +270,74 @@ func TestBadRequestsRecordNothing(t *testing.T) {
 	var plan string
 	if err := ta.pool.QueryRow(context.Background(), "SELECT plan FROM "+pgx.Identifier{ta.schema, "subscriptions"}.Sanitize()+" WHERE id = 'sub_acme'").Scan(&plan); err != nil || plan != "free" {
 		t.Errorf("plan %q, %v", plan, err)
+	}
+}
+
+// A plan change that fails leaves no event: ChangePlan records the change,
+// then finds that globex's three users do not fit the free plan's two seats
+// and returns an error, so its transaction rolls back, event included. The
+// test hands ChangePlan a trailtest.TxRecorder, which takes the service's
+// real transactions and keeps only the events of those that commit.
+func TestRefusedPlanChangeLeavesNoEvent(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t)
+	ctx := context.Background()
+	rec := trailtest.NewTxRecorderConfig(t, ta.pool, &trail.Config{Source: "saas"})
+	ta.audit = rec
+
+	resp := ta.do(t, "PUT", "/tenants/globex/subscription", "3", "req-free", `{"plan":"free"}`)
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("change globex to free: %s, want 409", resp.Status)
+	}
+	if _, err := ta.AdminChangePlan(ctx, "globex", "free"); !errors.Is(err, ErrTooSmall) {
+		t.Fatalf("admin change to free: %v, want ErrTooSmall", err)
+	}
+	trailtest.RequireNotRecorded(t, rec, trailtest.Match{Action: "subscription.update"})
+	// Recorded, then rolled back: not "never recorded".
+	if rb := rec.RolledBack(); len(rb) != 2 || rb[0].Tenant != "globex" || rb[0].Actor.String() != "user:3" || rb[1].Actor != AdminActor {
+		t.Fatalf("rolled back: %d events %+v, want the two refused changes", len(rb), rb)
+	}
+	var plan string
+	if err := ta.pool.QueryRow(ctx, "SELECT plan FROM "+ta.schema+".subscriptions WHERE id = 'sub_globex'").Scan(&plan); err != nil || plan != "team" {
+		t.Fatalf("plan %q, %v; want team, unchanged", plan, err)
+	}
+
+	// A change that fits commits, and its event is kept.
+	if resp := ta.do(t, "PUT", "/tenants/globex/subscription", "3", "req-pro", `{"plan":"pro"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("change globex to pro: %s", resp.Status)
+	}
+	ev := trailtest.RequireRecorded(t, rec, trailtest.Match{
+		Tenant: "globex", Actor: "user:3", Action: "subscription.update", Target: "subscription:sub_globex", Changed: "plan",
+	})
+	if ev.Description != "Changed subscription plan to pro for tenant Globex" || ev.RequestID != "req-pro" || ev.Source != "saas" {
+		t.Errorf("kept event: description %q, request %q, source %q", ev.Description, ev.RequestID, ev.Source)
+	}
+	trailtest.RequireCount(t, rec, trailtest.Match{Action: "subscription.*"}, 1)
+	if n := rec.Pending(); n != 0 {
+		t.Errorf("%d events of unfinished transactions", n)
+	}
+}
+
+// Without a master key the commands fail, and say how to make one.
+func TestNoMasterKey(t *testing.T) {
+	t.Setenv("TRAIL_MASTER_KEY", "") // not parallel: it changes the environment
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.PostgresDSN())
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL", err)
+	}
+	defer pool.Close()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "t_saas_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE; DROP SCHEMA IF EXISTS "+schema+"_trail CASCADE")
+	})
+	err = run(ctx, []string{"setup", "--postgres", testenv.PostgresDSN(), "--schema", schema, "--trail-schema", schema + "_trail"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "TRAIL_MASTER_KEY") || !strings.Contains(err.Error(), "openssl rand -base64 32") {
+		t.Errorf("setup without a master key: %v; want an error saying how to set TRAIL_MASTER_KEY", err)
 	}
 }
