@@ -128,7 +128,7 @@ func benchContext() context.Context {
 func BenchmarkRecord(b *testing.B) {
 	ctx := benchContext()
 	store := trailtest.NewStore()
-	client, err := trail.NewClient(store, &trail.Config{Source: "billing"})
+	client, err := trail.NewClient(store, &trail.Config{Source: "billing", Plaintext: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,11 +12,12 @@ import (
 func TestPrepareStampsBothTimesFromOneClockReading(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 3, 4, 5, 6, 7, 891234000, time.UTC)
-	c, err := trail.NewClient(trailtest.NewStore(), &trail.Config{Now: func() time.Time { return at }})
+	c, err := trail.NewClient(trailtest.NewStore(), &trail.Config{Plaintext: true, Now: func() time.Time { return at }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev, err := c.Prepare(context.Background(), trail.Event{
+		Tenant: "acme",
 		Action: "user.delete",
 		Actor:  trail.Actor{Type: trail.ActorUser, ID: "42"},
 	})
@@ -30,6 +31,7 @@ func TestPrepareStampsBothTimesFromOneClockReading(t *testing.T) {
 	past := at.Add(-time.Hour)
 	ev, err = c.Prepare(context.Background(), trail.Event{
 		OccurredAt: past,
+		Tenant:     "acme",
 		Action:     "user.delete",
 		Actor:      trail.Actor{Type: trail.ActorUser, ID: "42"},
 	})

@@ -14,7 +14,7 @@ import (
 // trailtest stands in here for SQLite (*sql.Tx) or PostgreSQL (pgx.Tx).
 func ExampleClient_RecordTx() {
 	store := trailtest.NewStore()
-	client, err := trail.NewClient(store, &trail.Config{Source: "billing"})
+	client, err := trail.NewClient(store, &trail.Config{Source: "billing", Plaintext: true})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -15,16 +15,17 @@ func TestQueryValidate(t *testing.T) {
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	cursor := EncodeCursor(Cursor{OccurredAt: now, ID: uuid.MustParse("01936c8e-7a00-7000-8000-000000000001")})
 	valid := []Query{
-		{},
+		{Tenant: "acme"},
+		{AllTenants: true},
 		{Tenant: "acme", ActorType: ActorUser, ActorID: "42", Action: "user.delete", TargetType: "user", TargetID: "17",
 			Since: now.Add(-time.Hour), Until: now, Outcome: OutcomeDenied, Field: "plan", Text: "plan pro", Limit: MaxLimit, Cursor: cursor},
-		{Action: "subscription.*"},
-		{Action: "billing.invoice.*"},
-		{Since: now},
-		{Until: now},
-		{Limit: 1},
-		{ActorID: "42"},
-		{Text: "Zoë café"},
+		{AllTenants: true, Action: "subscription.*"},
+		{AllTenants: true, Action: "billing.invoice.*"},
+		{AllTenants: true, Since: now},
+		{AllTenants: true, Until: now},
+		{AllTenants: true, Limit: 1},
+		{AllTenants: true, ActorID: "42"},
+		{AllTenants: true, Text: "Zoë café"},
 	}
 	for _, q := range valid {
 		if err := q.Validate(); err != nil {
@@ -37,24 +38,28 @@ func TestQueryValidate(t *testing.T) {
 		field string
 	}{
 		{"tenant", Query{Tenant: "a b"}, "tenant"},
-		{"actor type", Query{ActorType: "robot"}, "actor"},
-		{"action", Query{Action: "Delete"}, "action"},
-		{"action star only", Query{Action: "*"}, "action"},
-		{"action bare prefix", Query{Action: "user"}, "action"},
-		{"action star in middle", Query{Action: "user.*.x"}, "action"},
-		{"action double star", Query{Action: "user.**"}, "action"},
-		{"action prefix too long", Query{Action: strings.Repeat("a", MaxActionLen) + ".*"}, "action"},
-		{"outcome", Query{Outcome: "ok"}, "outcome"},
-		{"until before since", Query{Since: now, Until: now.Add(-time.Second)}, "until"},
-		{"until equals since", Query{Since: now, Until: now}, "until"},
-		{"negative limit", Query{Limit: -1}, "limit"},
-		{"huge limit", Query{Limit: MaxLimit + 1}, "limit"},
-		{"actor id too long", Query{ActorID: strings.Repeat("x", 2*MaxIDLen+1)}, "actor"},
-		{"target too long", Query{TargetType: "user", TargetID: strings.Repeat("x", 2*MaxIDLen)}, "target"},
-		{"field NUL", Query{Field: "a\x00"}, "field"},
-		{"text NUL", Query{Text: "\x00"}, "text"},
-		{"text bad utf8", Query{Text: "caf\xe9"}, "text"},
-		{"actor bad utf8", Query{ActorID: "\xff"}, "actor"},
+		{"no tenant", Query{}, "tenant"},
+		{"no tenant with filters", Query{Action: "user.delete", Limit: 10}, "tenant"},
+		{"tenant and all tenants", Query{Tenant: "acme", AllTenants: true}, "tenant"},
+		{"bad tenant and all tenants", Query{Tenant: "a b", AllTenants: true}, "tenant"},
+		{"actor type", Query{Tenant: "acme", ActorType: "robot"}, "actor"},
+		{"action", Query{Tenant: "acme", Action: "Delete"}, "action"},
+		{"action star only", Query{Tenant: "acme", Action: "*"}, "action"},
+		{"action bare prefix", Query{Tenant: "acme", Action: "user"}, "action"},
+		{"action star in middle", Query{Tenant: "acme", Action: "user.*.x"}, "action"},
+		{"action double star", Query{Tenant: "acme", Action: "user.**"}, "action"},
+		{"action prefix too long", Query{Tenant: "acme", Action: strings.Repeat("a", MaxActionLen) + ".*"}, "action"},
+		{"outcome", Query{Tenant: "acme", Outcome: "ok"}, "outcome"},
+		{"until before since", Query{Tenant: "acme", Since: now, Until: now.Add(-time.Second)}, "until"},
+		{"until equals since", Query{Tenant: "acme", Since: now, Until: now}, "until"},
+		{"negative limit", Query{Tenant: "acme", Limit: -1}, "limit"},
+		{"huge limit", Query{Tenant: "acme", Limit: MaxLimit + 1}, "limit"},
+		{"actor id too long", Query{Tenant: "acme", ActorID: strings.Repeat("x", 2*MaxIDLen+1)}, "actor"},
+		{"target too long", Query{Tenant: "acme", TargetType: "user", TargetID: strings.Repeat("x", 2*MaxIDLen)}, "target"},
+		{"field NUL", Query{Tenant: "acme", Field: "a\x00"}, "field"},
+		{"text NUL", Query{Tenant: "acme", Text: "\x00"}, "text"},
+		{"text bad utf8", Query{Tenant: "acme", Text: "caf\xe9"}, "text"},
+		{"actor bad utf8", Query{Tenant: "acme", ActorID: "\xff"}, "actor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +73,7 @@ func TestQueryValidate(t *testing.T) {
 			}
 		})
 	}
-	if err := (&Query{Cursor: "nope"}).Validate(); !errors.Is(err, ErrInvalidCursor) {
+	if err := (&Query{Tenant: "acme", Cursor: "nope"}).Validate(); !errors.Is(err, ErrInvalidCursor) {
 		t.Errorf("bad cursor: %v, want ErrInvalidCursor", err)
 	}
 }
@@ -155,7 +160,7 @@ func TestDecodeCursorInvalid(t *testing.T) {
 		if c, err := DecodeCursor(s); !errors.Is(err, ErrInvalidCursor) {
 			t.Errorf("%s: DecodeCursor(%q) = %+v, %v; want ErrInvalidCursor", name, s, c, err)
 		}
-		q := Query{Cursor: s}
+		q := Query{Tenant: "acme", Cursor: s}
 		if s != "" {
 			if err := q.Validate(); !errors.Is(err, ErrInvalidCursor) {
 				t.Errorf("%s: Query.Validate = %v", name, err)

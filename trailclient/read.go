@@ -13,8 +13,10 @@ import (
 )
 
 // Query returns one page of events matching q, newest first. Page.Next
-// continues. A tenant key needs no q.Tenant; an all-tenant key without one
-// reads every tenant. Reads are retried like writes (they are idempotent).
+// continues. The key decides the scope of a query that names no tenant: a
+// tenant key needs no q.Tenant; an all-tenant key without one reads every
+// tenant (q.AllTenants says so, and is not needed). Reads are retried like
+// writes (they are idempotent).
 func (c *Client) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 	v, err := queryValues(q)
 	if err != nil {
@@ -71,9 +73,15 @@ func (c *Client) Stats(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	return out.Counts, nil
 }
 
-// queryValues encodes q as the API's query parameters.
+// queryValues encodes q as the API's query parameters. A query without a
+// tenant is sent without one: the server applies the key's scope (its
+// tenant, or every tenant), so q is checked as a read of every tenant.
 func queryValues(q trail.Query) (url.Values, error) {
-	if err := q.Validate(); err != nil {
+	vq := q
+	if vq.Tenant == "" {
+		vq.AllTenants = true
+	}
+	if err := vq.Validate(); err != nil {
 		return nil, err
 	}
 	v := url.Values{}

@@ -49,7 +49,7 @@ func TestMatches(t *testing.T) {
 	ev := event(t, "acme", "subscription.update", time.Hour, actor(trail.ActorUser, "u1"), target("subscription", "s1"),
 		describe("Changed subscription plan to pro"), changes("plan"), outcome(trail.OutcomeDenied))
 	yes := []trail.Query{
-		{}, {Tenant: "acme"}, {ActorType: trail.ActorUser, ActorID: "u1"}, {Action: "subscription.*"},
+		{AllTenants: true}, {Tenant: "acme"}, {ActorType: trail.ActorUser, ActorID: "u1"}, {Action: "subscription.*"},
 		{TargetType: "subscription", TargetID: "s1"}, {Since: at(time.Hour)}, {Until: at(time.Hour + time.Microsecond)},
 		{Outcome: trail.OutcomeDenied}, {Field: "plan"}, {Text: "PLAN pro"},
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,7 @@ var cases = []struct {
 	{"PaginationWhileAppending", testPaginationWhileAppending},
 	{"InvalidCursor", testInvalidCursor},
 	{"InvalidQuery", testInvalidQuery},
+	{"TenantScope", testTenantScope},
 	{"Limits", testLimits},
 	{"Counts", testCounts},
 	{"AtomicBatch", testAtomicBatch},
@@ -93,7 +95,7 @@ func testAppendBatch(t *testing.T, s trail.Store) {
 		}
 		sameEvent(t, "Get after batch Append", ev, got)
 	}
-	sameIDs(t, "all events", newestFirst(evs), queryAll(t, s, trail.Query{}))
+	sameIDs(t, "all events", newestFirst(evs), queryAll(t, s, trail.Query{AllTenants: true}))
 }
 
 func testIdempotentAcrossCalls(t *testing.T, s trail.Store) {
@@ -122,7 +124,7 @@ func testIdempotentAcrossCalls(t *testing.T, s trail.Store) {
 		t.Fatal(err)
 	}
 	sameEvent(t, "after duplicates", stored([]trail.Event{first}, res1)[0], got)
-	all := queryAll(t, s, trail.Query{})
+	all := queryAll(t, s, trail.Query{AllTenants: true})
 	if len(all) != 2 {
 		t.Fatalf("store holds %d events, want 2:%s", len(all), list(all))
 	}
@@ -138,11 +140,11 @@ func testIdempotentWithinBatch(t *testing.T, s trail.Store) {
 			t.Errorf("result %d: Duplicate=%t, want %t", i, r.Duplicate, want[i])
 		}
 	}
-	all := queryAll(t, s, trail.Query{})
+	all := queryAll(t, s, trail.Query{AllTenants: true})
 	if len(all) != 2 {
 		t.Fatalf("store holds %d events, want 2:%s", len(all), list(all))
 	}
-	c, err := s.Counts(context.Background(), trail.CountQuery{})
+	c, err := s.Counts(context.Background(), trail.CountQuery{AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +248,7 @@ func testRoundTrip(t *testing.T, s trail.Store) {
 		}
 		sameEvent(t, "Get", w, got)
 	}
-	all := queryAll(t, s, trail.Query{})
+	all := queryAll(t, s, trail.Query{AllTenants: true})
 	sameIDs(t, "Query", newestFirst(want), all)
 	byID := map[uuid.UUID]trail.Event{}
 	for _, w := range want {
@@ -296,41 +298,41 @@ func testFilters(t *testing.T, s trail.Store) {
 	d1 := base.Add(day)
 	d3 := base.Add(3 * day)
 	queries := []trail.Query{
-		{},
+		{AllTenants: true},
 		{Tenant: "acme"},
 		{Tenant: "globex"},
-		{ActorType: trail.ActorUser},
-		{ActorID: "u2"},
-		{ActorType: trail.ActorService, ActorID: "billing"},
-		{ActorType: trail.ActorSystem},
-		{Action: "user.delete"},
-		{Action: "subscription.*"},
-		{Action: "subscription.plan.*"},
-		{Action: "sub.*"},
-		{TargetType: "subscription"},
-		{TargetID: "17"},
-		{TargetType: "subscription", TargetID: "s2"},
-		{Since: d1},
-		{Until: d1},
-		{Since: d1, Until: d3},
-		{Outcome: trail.OutcomeFailure},
-		{Outcome: trail.OutcomeDenied},
-		{Field: "plan"},
-		{Field: "address.city"},
-		{Field: "address"},
-		{Text: "plan"},
-		{Text: "ALICE"},
-		{Text: "plan pro"},
+		{AllTenants: true, ActorType: trail.ActorUser},
+		{AllTenants: true, ActorID: "u2"},
+		{AllTenants: true, ActorType: trail.ActorService, ActorID: "billing"},
+		{AllTenants: true, ActorType: trail.ActorSystem},
+		{AllTenants: true, Action: "user.delete"},
+		{AllTenants: true, Action: "subscription.*"},
+		{AllTenants: true, Action: "subscription.plan.*"},
+		{AllTenants: true, Action: "sub.*"},
+		{AllTenants: true, TargetType: "subscription"},
+		{AllTenants: true, TargetID: "17"},
+		{AllTenants: true, TargetType: "subscription", TargetID: "s2"},
+		{AllTenants: true, Since: d1},
+		{AllTenants: true, Until: d1},
+		{AllTenants: true, Since: d1, Until: d3},
+		{AllTenants: true, Outcome: trail.OutcomeFailure},
+		{AllTenants: true, Outcome: trail.OutcomeDenied},
+		{AllTenants: true, Field: "plan"},
+		{AllTenants: true, Field: "address.city"},
+		{AllTenants: true, Field: "address"},
+		{AllTenants: true, Text: "plan"},
+		{AllTenants: true, Text: "ALICE"},
+		{AllTenants: true, Text: "plan pro"},
 		{Tenant: "acme", Action: "subscription.*"},
 		{Tenant: "acme", ActorType: trail.ActorUser, ActorID: "u1"},
 		{Tenant: "globex", TargetType: "subscription", TargetID: "s1"},
 		{Tenant: "acme", Since: d1, Until: d3, Action: "user.*"},
 		{Tenant: "acme", Field: "plan", Text: "plan"},
 		{Tenant: "globex", Outcome: trail.OutcomeSuccess, ActorID: "billing"},
-		{Action: "subscription.*", Field: "plan", Since: d1, Outcome: trail.OutcomeSuccess},
+		{AllTenants: true, Action: "subscription.*", Field: "plan", Since: d1, Outcome: trail.OutcomeSuccess},
 		{Tenant: "acme", ActorID: "u1", Action: "subscription.update", TargetType: "subscription", TargetID: "s1", Since: base, Until: d3, Outcome: trail.OutcomeSuccess, Field: "plan", Text: "plan"},
 		{Tenant: "nobody"},
-		{Action: "nothing.here"},
+		{AllTenants: true, Action: "nothing.here"},
 	}
 	nonEmpty := 0
 	for _, q := range queries {
@@ -383,17 +385,17 @@ func testTimeRange(t *testing.T, s trail.Store) {
 	evs = append(evs, event(t, "acme", "user.update", 5*hour-time.Microsecond), event(t, "acme", "user.update", 5*hour+time.Microsecond))
 	mustAppend(t, s, evs...)
 	for _, q := range []trail.Query{
-		{Since: bound},
-		{Until: bound},
-		{Since: bound, Until: at(5*hour + time.Microsecond)},
-		{Since: at(5*hour - time.Microsecond), Until: bound},
-		{Since: at(2 * hour), Until: at(7 * hour)},
-		{Since: at(100 * hour)},
-		{Until: at(-hour)},
+		{AllTenants: true, Since: bound},
+		{AllTenants: true, Until: bound},
+		{AllTenants: true, Since: bound, Until: at(5*hour + time.Microsecond)},
+		{AllTenants: true, Since: at(5*hour - time.Microsecond), Until: bound},
+		{AllTenants: true, Since: at(2 * hour), Until: at(7 * hour)},
+		{AllTenants: true, Since: at(100 * hour)},
+		{AllTenants: true, Until: at(-hour)},
 	} {
 		sameIDs(t, "Query"+showQuery(q), filter(q, evs), queryAll(t, s, q))
 	}
-	got := queryAll(t, s, trail.Query{Since: bound, Until: at(5*hour + time.Microsecond)})
+	got := queryAll(t, s, trail.Query{AllTenants: true, Since: bound, Until: at(5*hour + time.Microsecond)})
 	if len(got) != 1 || !got[0].OccurredAt.Equal(bound) {
 		t.Errorf("since is inclusive, until exclusive: got %s", list(got))
 	}
@@ -426,7 +428,7 @@ func testTextSearch(t *testing.T, s trail.Store) {
 		sameIDs(t, fmt.Sprintf("Text %q", text), filter(q, evs), p.Events)
 	}
 	// Sanity of the reference: the hostile strings above must not be vacuous.
-	if n := len(filter(trail.Query{Text: "plan"}, evs)); n != 3 {
+	if n := len(filter(trail.Query{AllTenants: true, Text: "plan"}, evs)); n != 3 {
 		t.Fatalf("suite bug: %d events contain plan", n)
 	}
 }
@@ -472,7 +474,7 @@ func testTenantIsolation(t *testing.T, s trail.Store) {
 			t.Errorf("Counts tenant %q: total %d, want %d", tenant, n, want)
 		}
 	}
-	all := queryAll(t, s, trail.Query{})
+	all := queryAll(t, s, trail.Query{AllTenants: true})
 	platform := 0
 	for _, ev := range all {
 		if ev.Tenant == "" {
@@ -480,7 +482,7 @@ func testTenantIsolation(t *testing.T, s trail.Store) {
 		}
 	}
 	if len(all) != len(evs) || platform == 0 {
-		t.Errorf("empty Tenant must return every event including platform events: got %d (%d platform), want %d", len(all), platform, len(evs))
+		t.Errorf("AllTenants must return every event including platform events: got %d (%d platform), want %d", len(all), platform, len(evs))
 	}
 }
 
@@ -499,10 +501,10 @@ func testOrderTies(t *testing.T, s trail.Store) {
 	if want[0].ID[0] != 0x00 || want[1].ID[0] != 0xf0 || want[5].ID[0] != 0x10 || want[6].ID[0] != 0xff {
 		t.Fatalf("suite bug: reference order wrong: %s", list(want))
 	}
-	sameIDs(t, "newest first, ties by ID descending", want, queryAll(t, s, trail.Query{}))
+	sameIDs(t, "newest first, ties by ID descending", want, queryAll(t, s, trail.Query{AllTenants: true}))
 	// Pages that split the tie must neither skip nor repeat.
 	for _, limit := range []int{1, 2, 3} {
-		sameIDs(t, fmt.Sprintf("limit %d", limit), want, queryAll(t, s, trail.Query{Limit: limit}))
+		sameIDs(t, fmt.Sprintf("limit %d", limit), want, queryAll(t, s, trail.Query{AllTenants: true, Limit: limit}))
 	}
 }
 
@@ -513,12 +515,12 @@ func testPagination(t *testing.T, s trail.Store) {
 		evs = append(evs, event(t, []string{"acme", "globex"}[i%2], "user.update", time.Duration(i/4)*time.Minute))
 	}
 	mustAppend(t, s, evs...)
-	for _, q := range []trail.Query{{Limit: 10}, {Limit: 1}, {Limit: 229}, {Limit: 230}, {Limit: 231}, {Tenant: "acme", Limit: 9}, {Limit: 0}} {
+	for _, q := range []trail.Query{{AllTenants: true, Limit: 10}, {AllTenants: true, Limit: 1}, {AllTenants: true, Limit: 229}, {AllTenants: true, Limit: 230}, {AllTenants: true, Limit: 231}, {Tenant: "acme", Limit: 9}, {AllTenants: true, Limit: 0}} {
 		want := filter(q, evs)
 		sameIDs(t, "Query"+showQuery(q), want, queryAll(t, s, q))
 	}
 	// A page that ends exactly at the last event says there is no more.
-	p, err := s.Query(context.Background(), trail.Query{Limit: 230})
+	p, err := s.Query(context.Background(), trail.Query{AllTenants: true, Limit: 230})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,12 +572,12 @@ func testInvalidCursor(t *testing.T, s trail.Store) {
 		base64.RawURLEncoding.EncodeToString(wrongVersion),
 		base64.StdEncoding.EncodeToString(raw[:10]), "' OR 1=1 --", "\x00",
 	} {
-		_, err := s.Query(context.Background(), trail.Query{Cursor: c})
+		_, err := s.Query(context.Background(), trail.Query{Tenant: "acme", Cursor: c})
 		if !errors.Is(err, trail.ErrInvalidCursor) {
 			t.Errorf("cursor %q: err = %v, want ErrInvalidCursor", c, err)
 		}
 	}
-	if _, err := s.Query(context.Background(), trail.Query{Cursor: valid}); err != nil {
+	if _, err := s.Query(context.Background(), trail.Query{Tenant: "acme", Cursor: valid}); err != nil {
 		t.Errorf("a well-formed cursor for an unknown event is a position, not an error: %v", err)
 	}
 }
@@ -583,23 +585,92 @@ func testInvalidCursor(t *testing.T, s trail.Store) {
 func testInvalidQuery(t *testing.T, s trail.Store) {
 	for _, q := range []trail.Query{
 		{Tenant: "bad tenant"},
-		{Action: "Bad.Action"},
-		{Action: "user.*.x"},
-		{Action: "*"},
-		{ActorType: "robot"},
-		{Outcome: "maybe"},
-		{Since: at(hour), Until: at(0)},
-		{Since: at(hour), Until: at(hour)},
-		{Limit: -1},
-		{Limit: trail.MaxLimit + 1},
-		{Text: "a\x00b"},
+		{Tenant: "acme", Action: "Bad.Action"},
+		{Tenant: "acme", Action: "user.*.x"},
+		{Tenant: "acme", Action: "*"},
+		{Tenant: "acme", ActorType: "robot"},
+		{Tenant: "acme", Outcome: "maybe"},
+		{Tenant: "acme", Since: at(hour), Until: at(0)},
+		{Tenant: "acme", Since: at(hour), Until: at(hour)},
+		{Tenant: "acme", Limit: -1},
+		{Tenant: "acme", Limit: trail.MaxLimit + 1},
+		{Tenant: "acme", Text: "a\x00b"},
+		{AllTenants: true, Action: "Bad.Action"},
 	} {
 		if _, err := s.Query(context.Background(), q); !errors.Is(err, trail.ErrInvalidQuery) {
 			t.Errorf("Query%s: err = %v, want ErrInvalidQuery", showQuery(q), err)
 		}
 	}
-	if _, err := s.Counts(context.Background(), trail.CountQuery{Action: "Bad"}); err == nil {
-		t.Errorf("Counts with a bad action: no error")
+	for _, cq := range []trail.CountQuery{{Tenant: "acme", Action: "Bad"}, {AllTenants: true, Action: "Bad"}, {Tenant: "bad tenant"}} {
+		if _, err := s.Counts(context.Background(), cq); !errors.Is(err, trail.ErrInvalidQuery) {
+			t.Errorf("Counts(%+v): err = %v, want ErrInvalidQuery", cq, err)
+		}
+	}
+}
+
+// testTenantScope: a query names its tenant or sets AllTenants. An empty
+// Tenant alone (a tenant lost on the way) must be refused, never read every
+// tenant; so must a tenant together with AllTenants. AllTenants reads every
+// tenant and the platform events.
+func testTenantScope(t *testing.T, s trail.Store) {
+	ctx := context.Background()
+	evs := []trail.Event{
+		event(t, "acme", "user.create", 0),
+		event(t, "globex", "user.create", hour),
+		event(t, "", "system.start", 2*hour, actor(trail.ActorSystem, "")),
+	}
+	mustAppend(t, s, evs...)
+	cursor := trail.EncodeCursor(trail.Cursor{OccurredAt: at(3 * hour), ID: uuid.Must(uuid.NewV7())})
+	for _, q := range []trail.Query{
+		{},
+		{Action: "user.create"},
+		{ActorType: trail.ActorSystem},
+		{TargetType: "user", TargetID: "17"},
+		{Since: at(0), Until: at(3 * hour)},
+		{Limit: 10},
+		{Cursor: cursor},
+		{Tenant: "acme", AllTenants: true},
+	} {
+		p, err := s.Query(ctx, q)
+		if !errors.Is(err, trail.ErrInvalidQuery) {
+			t.Errorf("Query%s: err = %v (%d events), want ErrInvalidQuery", showQuery(q), err, len(p.Events))
+		} else if !strings.Contains(err.Error(), "tenant") {
+			t.Errorf("Query%s: error %q does not name the tenant", showQuery(q), err)
+		}
+	}
+	for _, cq := range []trail.CountQuery{
+		{},
+		{Action: "user.create"},
+		{Since: at(0), Until: at(3 * hour)},
+		{Tenant: "acme", AllTenants: true},
+	} {
+		cs, err := s.Counts(ctx, cq)
+		if !errors.Is(err, trail.ErrInvalidQuery) {
+			t.Errorf("Counts(%+v): err = %v (%d rows), want ErrInvalidQuery", cq, err, len(cs))
+		} else if !strings.Contains(err.Error(), "tenant") {
+			t.Errorf("Counts(%+v): error %q does not name the tenant", cq, err)
+		}
+	}
+	// AllTenants: every tenant and the platform events, filters applied.
+	sameIDs(t, "AllTenants", newestFirst(evs), queryAll(t, s, trail.Query{AllTenants: true}))
+	sameIDs(t, "AllTenants, system actor", evs[2:], queryAll(t, s, trail.Query{AllTenants: true, ActorType: trail.ActorSystem}))
+	sameIDs(t, "AllTenants, limit 1", newestFirst(evs), queryAll(t, s, trail.Query{AllTenants: true, Limit: 1}))
+	for _, c := range []struct {
+		cq   trail.CountQuery
+		want int64
+	}{
+		{trail.CountQuery{AllTenants: true}, 3},
+		{trail.CountQuery{AllTenants: true, Action: "system.*"}, 1},
+		{trail.CountQuery{AllTenants: true, Action: "user.create"}, 2},
+		{trail.CountQuery{Tenant: "acme"}, 1},
+	} {
+		cs, err := s.Counts(ctx, c.cq)
+		if err != nil {
+			t.Fatalf("Counts(%+v): %v", c.cq, err)
+		}
+		if n := total(cs); n != c.want {
+			t.Errorf("Counts(%+v): total %d, want %d", c.cq, n, c.want)
+		}
 	}
 }
 
@@ -615,7 +686,7 @@ func testLimits(t *testing.T, s trail.Store) {
 		limit, size int
 		more        bool
 	}{{0, trail.DefaultLimit, true}, {1, 1, true}, {50, 50, true}, {n, n, false}, {trail.MaxLimit, n, false}} {
-		p, err := s.Query(context.Background(), trail.Query{Limit: c.limit})
+		p, err := s.Query(context.Background(), trail.Query{AllTenants: true, Limit: c.limit})
 		if err != nil {
 			t.Fatalf("limit %d: %v", c.limit, err)
 		}
@@ -652,7 +723,7 @@ func testCounts(t *testing.T, s trail.Store) {
 	ref := func(cq trail.CountQuery) map[key]int64 {
 		m := map[key]int64{}
 		for _, ev := range evs {
-			if matches(trail.Query{Tenant: cq.Tenant, Action: cq.Action, Since: cq.Since, Until: cq.Until}, ev) {
+			if matches(trail.Query{Tenant: cq.Tenant, AllTenants: cq.AllTenants, Action: cq.Action, Since: cq.Since, Until: cq.Until}, ev) {
 				y, mo, d := ev.OccurredAt.Date()
 				m[key{time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), ev.Action}]++
 			}
@@ -660,15 +731,15 @@ func testCounts(t *testing.T, s trail.Store) {
 		return m
 	}
 	for _, cq := range []trail.CountQuery{
-		{},
+		{AllTenants: true},
 		{Tenant: "acme"},
 		{Tenant: "globex"},
 		{Tenant: "acme", Action: "user.create"},
 		{Tenant: "acme", Action: "subscription.*"},
-		{Action: "user.*"},
+		{AllTenants: true, Action: "user.*"},
 		{Tenant: "acme", Since: d0.Add(day)},
 		{Tenant: "acme", Until: d0.Add(day)},
-		{Since: d0.Add(day), Until: d0.Add(2 * day)},
+		{AllTenants: true, Since: d0.Add(day), Until: d0.Add(2 * day)},
 		{Tenant: "nobody"},
 	} {
 		cs, err := s.Counts(context.Background(), cq)
@@ -724,7 +795,7 @@ func testAtomicBatch(t *testing.T, s trail.Store) {
 			t.Errorf("event %s of a failed batch: Get err = %v, want ErrNotFound (nothing written)", ev.ID, err)
 		}
 	}
-	if all := queryAll(t, s, trail.Query{}); len(all) != 0 {
+	if all := queryAll(t, s, trail.Query{AllTenants: true}); len(all) != 0 {
 		t.Errorf("failed batches left %d events:%s", len(all), list(all))
 	}
 	// The same events append normally afterwards, as new.
@@ -787,6 +858,6 @@ func testConcurrent(t *testing.T, s trail.Store) {
 		}
 	}
 	want := newestFirst(append(all, shared...))
-	got := queryAll(t, s, trail.Query{Limit: trail.MaxLimit})
+	got := queryAll(t, s, trail.Query{AllTenants: true, Limit: trail.MaxLimit})
 	sameIDs(t, "after concurrent appends", want, got)
 }

@@ -96,10 +96,10 @@ func txRollback[TTx any](t *testing.T, h TxHarness[TTx], s trail.TxStore[TTx]) {
 			t.Errorf("event %s after rollback: Get err = %v, want ErrNotFound", ev.ID, err)
 		}
 	}
-	if all := queryAll(t, s, trail.Query{}); len(all) != 0 {
+	if all := queryAll(t, s, trail.Query{AllTenants: true}); len(all) != 0 {
 		t.Errorf("rollback left %d events", len(all))
 	}
-	cs, err := s.Counts(ctx, trail.CountQuery{})
+	cs, err := s.Counts(ctx, trail.CountQuery{AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func txDuplicate[TTx any](t *testing.T, h TxHarness[TTx], s trail.TxStore[TTx]) 
 		t.Errorf("AppendTx duplicates = %t %t %t, want true false true", res[0].Duplicate, res[1].Duplicate, res[2].Duplicate)
 	}
 	end(true)
-	if all := queryAll(t, s, trail.Query{}); len(all) != 2 {
+	if all := queryAll(t, s, trail.Query{AllTenants: true}); len(all) != 2 {
 		t.Errorf("store holds %d events, want 2", len(all))
 	}
 }

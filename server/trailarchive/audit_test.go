@@ -39,7 +39,8 @@ func (f *fixture) auditEvents(t testing.TB, tenant string) []trail.Event {
 	t.Helper()
 	st := f.store.(trail.Store)
 	var out []trail.Event
-	q := trail.Query{Tenant: tenant, Action: "retention.*", Limit: trail.MaxLimit}
+	// The platform's ("") are read from every tenant's and kept below.
+	q := trail.Query{Tenant: tenant, AllTenants: tenant == "", Action: "retention.*", Limit: trail.MaxLimit}
 	for {
 		page, err := st.Query(context.Background(), q)
 		if err != nil {

@@ -106,7 +106,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("%w: tenant %q", ErrInvalidPolicy, p.Tenant)
 	}
 	if p.Action != "" {
-		q := trail.Query{Action: p.Action}
+		// The events the policy covers: its tenant's, or every tenant's.
+		q := trail.Query{Tenant: p.Tenant, AllTenants: p.Tenant == "", Action: p.Action}
 		if err := q.Validate(); err != nil {
 			return fmt.Errorf("%w: action %q must be an action (user.delete) or a prefix (auth.*)", ErrInvalidPolicy, p.Action)
 		}

@@ -178,8 +178,8 @@ func (a *Archive) Events(ctx context.Context, sel Selection) ([]trail.Event, err
 	return out, nil
 }
 
-// Query answers q over the archived events of q.Tenant (every log when
-// empty), with the same filters, order and paging as a store.
+// Query answers q over the archived events of q.Tenant (every log with
+// q.AllTenants), with the same filters, order and paging as a store.
 func (a *Archive) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 	if err := q.Validate(); err != nil {
 		return trail.Page{}, err

@@ -354,7 +354,7 @@ func TestRotateMasterCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		p, err := st.Query(context.Background(), trail.Query{Limit: 100})
+		p, err := st.Query(context.Background(), trail.Query{AllTenants: true, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

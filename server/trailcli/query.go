@@ -45,13 +45,16 @@ func (c *QueryCmd) Run(e *Env) error {
 
 func (c *QueryCmd) query(e *Env) (trail.Query, error) {
 	q := trail.Query{
-		Tenant:  c.Tenant,
-		Action:  c.Action,
-		Outcome: trail.Outcome(c.Outcome),
-		Field:   c.Field,
-		Text:    c.Text,
-		Limit:   c.Limit,
-		Cursor:  c.Cursor,
+		Tenant: c.Tenant,
+		// The CLI reads the store directly, as an all-tenant reader:
+		// without --tenant it reads every tenant and the platform events.
+		AllTenants: c.Tenant == "",
+		Action:     c.Action,
+		Outcome:    trail.Outcome(c.Outcome),
+		Field:      c.Field,
+		Text:       c.Text,
+		Limit:      c.Limit,
+		Cursor:     c.Cursor,
 	}
 	for _, f := range []struct{ flag, v string }{{"--tenant", c.Tenant}, {"--action", c.Action}, {"--outcome", c.Outcome},
 		{"--field", c.Field}, {"--text", c.Text}, {"--cursor", c.Cursor}} {

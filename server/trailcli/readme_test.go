@@ -13,16 +13,12 @@ import (
 // readmeSnippet is the README's Go example, kept here so that it compiles
 // and works; the table setup before it is the reader's own schema.
 func readmeSnippet(ctx context.Context, path string) error {
-	store, err := trailsqlite.Open(ctx, path, nil) // or trailpgx on PostgreSQL
+	client, err := trailsqlite.NewClient(ctx, path, &trailsqlite.ClientConfig{Source: "billing"})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	if _, err := store.DB().ExecContext(ctx, `CREATE TABLE subscriptions (id TEXT PRIMARY KEY, plan TEXT); INSERT INTO subscriptions VALUES ('sub_acme','starter')`); err != nil {
-		return err
-	}
-	client, err := trail.NewClient(store, &trail.Config{Source: "billing"})
-	if err != nil {
+	defer client.Close()
+	if _, err := client.DB().ExecContext(ctx, `CREATE TABLE subscriptions (id TEXT PRIMARY KEY, plan TEXT); INSERT INTO subscriptions VALUES ('sub_acme','starter')`); err != nil {
 		return err
 	}
 
@@ -30,7 +26,7 @@ func readmeSnippet(ctx context.Context, path string) error {
 	ctx = trail.WithTenant(ctx, "acme")
 	ctx = trail.WithActor(ctx, trail.Actor{Type: trail.ActorUser, ID: "42", Name: "Alice Chen"})
 
-	tx, err := store.DB().BeginTx(ctx, nil)
+	tx, err := client.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -52,8 +48,8 @@ func readmeSnippet(ctx context.Context, path string) error {
 
 // The README's transaction example records an event the CLI then shows.
 func TestReadmeSnippet(t *testing.T) {
-	t.Parallel()
 	db := filepath.Join(t.TempDir(), "app.db")
+	t.Setenv("TRAIL_MASTER_KEY", "") // the README's newcomer has none: a key file is made beside app.db
 	if err := readmeSnippet(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}

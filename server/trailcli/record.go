@@ -43,6 +43,11 @@ func (c *RecordCmd) Run(e *Env) error {
 	var where []string // "line N" of each event, for errors
 	var err error
 	ctx := e.Ctx
+	if c.Tenant == "" {
+		// The CLI writes to the store directly, as an operator: an event
+		// that names no tenant is a platform event.
+		ctx = trail.WithPlatform(ctx)
+	}
 	if fromStdin {
 		for _, f := range []struct{ flag, v string }{{"--action", c.Action}, {"--target", c.Target}, {"--description", c.Description},
 			{"--outcome", c.Outcome}, {"--metadata", c.Metadata}, {"--occurred-at", c.OccurredAt}, {"--id", c.ID}} {
@@ -52,9 +57,6 @@ func (c *RecordCmd) Run(e *Env) error {
 			if f.v != "" {
 				return Usagef("%s cannot be combined with events on stdin (only --tenant and --actor, as defaults)", f.flag)
 			}
-		}
-		if c.Tenant != "" {
-			ctx = trail.WithTenant(ctx, c.Tenant)
 		}
 		if c.Actor != "" {
 			typ, id, err := ParseActor(c.Actor)
@@ -66,6 +68,14 @@ func (c *RecordCmd) Run(e *Env) error {
 		events, where, err = readEvents(e.Stdin)
 		if err != nil {
 			return err
+		}
+		// --tenant is the default of the events that name none; an event's
+		// own tenant wins (so it is not the context's tenant, which an
+		// event may not contradict).
+		for i := range events {
+			if events[i].Tenant == "" {
+				events[i].Tenant = c.Tenant
+			}
 		}
 	} else {
 		ev, err := c.event(e)
@@ -80,12 +90,14 @@ func (c *RecordCmd) Run(e *Env) error {
 	// remains the authority.
 	for i := range events {
 		ev := events[i]
-		ev.FromContext(ctx)
+		err := ev.Fill(ctx)
 		if ev.Source == "" {
 			ev.Source = "cli"
 		}
 		ev.Changes = append([]trail.Change(nil), ev.Changes...)
-		err := ev.Normalize()
+		if err == nil {
+			err = ev.Normalize()
+		}
 		if err == nil {
 			err = ev.Validate()
 		}

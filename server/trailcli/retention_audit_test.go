@@ -20,7 +20,7 @@ func retentionEventsOf(t *testing.T, db, tenant string) []trail.Event {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	p, err := st.Query(context.Background(), trail.Query{Tenant: tenant, Action: "retention.*", Limit: trail.MaxLimit})
+	p, err := st.Query(context.Background(), trail.Query{Tenant: tenant, AllTenants: tenant == "", Action: "retention.*", Limit: trail.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -451,11 +451,11 @@ func TestAuditRead(t *testing.T) {
 			{"admin", "/v1/stats?tenant=acme", "acme", "GET /v1/stats"},
 		}
 		for _, rd := range reads {
-			before := len(f.events(trail.Query{Tenant: rd.tenant, Action: "audit.read"}))
+			before := len(f.events(trail.Query{Tenant: rd.tenant, AllTenants: rd.tenant == "", Action: "audit.read"}))
 			if r := f.do("GET", rd.path, rd.key, nil); r.status != 200 {
 				t.Fatalf("%s %s: %d", rd.key, rd.path, r.status)
 			}
-			audits := f.events(trail.Query{Tenant: rd.tenant, Action: "audit.read"})
+			audits := f.events(trail.Query{Tenant: rd.tenant, AllTenants: rd.tenant == "", Action: "audit.read"})
 			if len(audits) != before+1 {
 				t.Fatalf("%s %s: %d audit.read events, want %d", rd.key, rd.path, len(audits), before+1)
 			}

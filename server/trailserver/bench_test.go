@@ -128,10 +128,10 @@ func parallel(b *testing.B, conc int, op func(i int) error) {
 func recorderFor(b *testing.B, st trail.Store) func(context.Context, []trail.Event) error {
 	switch s := st.(type) {
 	case trail.TxStore[*sql.Tx]:
-		c := must(trail.NewClient(s, nil))
+		c := must(trail.NewClient(s, &trail.Config{Plaintext: true}))
 		return func(ctx context.Context, evs []trail.Event) error { _, err := c.RecordMany(ctx, evs); return err }
 	case *trailpgx.Store:
-		c := must(trail.NewClient[pgx.Tx](s, nil))
+		c := must(trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true}))
 		return func(ctx context.Context, evs []trail.Event) error { _, err := c.RecordMany(ctx, evs); return err }
 	}
 	b.Fatalf("no recorder for %T", st)

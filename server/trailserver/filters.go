@@ -55,7 +55,8 @@ func checkParams(v url.Values, allowed []string) *Problem {
 }
 
 // parseQuery turns query parameters into a trail.Query. Tenant scoping is
-// applied by the caller.
+// applied by the caller (scopeQuery): until then the query names the
+// tenant asked for, or none.
 func parseQuery(v url.Values, now time.Time) (trail.Query, *Problem) {
 	var q trail.Query
 	q.Tenant = v.Get("tenant")
@@ -95,10 +96,21 @@ func parseQuery(v url.Values, now time.Time) (trail.Query, *Problem) {
 		q.Limit = n
 	}
 	q.Cursor = v.Get("cursor")
-	if err := q.Validate(); err != nil {
+	if err := checkFilters(q); err != nil {
 		return q, queryProblem(err)
 	}
 	return q, nil
+}
+
+// checkFilters validates q before the key's tenant scope is applied
+// (scopeQuery), so a query that names no tenant is not refused for it: the
+// filters are checked as for a read of every tenant. The scoped query is
+// validated again by the store.
+func checkFilters(q trail.Query) error {
+	if q.Tenant == "" {
+		q.AllTenants = true
+	}
+	return q.Validate()
 }
 
 // queryProblem turns a trail.Query validation error into a problem naming

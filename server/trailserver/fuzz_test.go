@@ -64,6 +64,10 @@ func FuzzParseQuery(f *testing.F) {
 			}
 			return
 		}
+		// What the store gets: the query scoped to an all-tenant key.
+		if p := scopeQuery(&Key{}, &q); p != nil {
+			t.Fatalf("all-tenant key: problem %+v", p)
+		}
 		if err := q.Validate(); err != nil {
 			t.Fatalf("accepted an invalid query %+v: %v", q, err)
 		}

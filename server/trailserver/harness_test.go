@@ -219,7 +219,7 @@ func (f *fixture) json(method, path, keyName string, v any) response {
 // count is the number of stored events.
 func (f *fixture) count() int64 {
 	f.t.Helper()
-	counts, err := f.store.Counts(context.Background(), trail.CountQuery{})
+	counts, err := f.store.Counts(context.Background(), trail.CountQuery{AllTenants: true})
 	if err != nil {
 		f.t.Fatal(err)
 	}

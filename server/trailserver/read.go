@@ -38,14 +38,26 @@ func scopeTenant(k *Key, tenant string) (string, *Problem) {
 	return k.Tenant, nil
 }
 
+// scopeQuery applies the key's tenant scope (scopeTenant) to q: a tenant
+// key's query reads its tenant; an all-tenant key's query that names no
+// tenant reads every tenant and the platform events (AllTenants).
+func scopeQuery(k *Key, q *trail.Query) *Problem {
+	t, p := scopeTenant(k, q.Tenant)
+	if p != nil {
+		return p
+	}
+	q.Tenant, q.AllTenants = t, t == "" && k.AllTenants()
+	return nil
+}
+
 // scopedQuery parses a read's filters and applies the key's tenant scope
-// to them (see parseQuery and scopeTenant).
+// to them (see parseQuery and scopeQuery).
 func (s *Server) scopedQuery(k *Key, v url.Values) (trail.Query, *Problem) {
 	q, p := parseQuery(v, s.cfg.Now())
 	if p != nil {
 		return q, p
 	}
-	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
+	if p = scopeQuery(k, &q); p != nil {
 		return q, p
 	}
 	return q, nil
@@ -204,11 +216,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	q.TargetType, q.TargetID = typ, id
-	if err := q.Validate(); err != nil {
+	if err := checkFilters(q); err != nil {
 		writeProblem(w, r, queryProblem(err))
 		return
 	}
-	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
+	if p = scopeQuery(k, &q); p != nil {
 		writeProblem(w, r, p)
 		return
 	}
@@ -238,7 +250,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	counts, err := s.cfg.Store.Counts(r.Context(), trail.CountQuery{Tenant: q.Tenant, Action: q.Action, Since: q.Since, Until: q.Until})
+	counts, err := s.cfg.Store.Counts(r.Context(), trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until})
 	if err != nil {
 		s.storeProblem(w, r, "counting", err)
 		return

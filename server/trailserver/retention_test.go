@@ -38,7 +38,7 @@ func withRetention(cfg *trailserver.Config) {
 func (f *fixture) retentionEvents(tenant string) []trail.Event {
 	f.t.Helper()
 	var out []trail.Event
-	for _, ev := range f.events(trail.Query{Tenant: tenant, Action: "retention.*"}) {
+	for _, ev := range f.events(trail.Query{Tenant: tenant, AllTenants: tenant == "", Action: "retention.*"}) {
 		if ev.Tenant == tenant {
 			out = append([]trail.Event{ev}, out...)
 		}

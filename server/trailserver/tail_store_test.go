@@ -44,6 +44,9 @@ type writer struct {
 func secondWriter(t testing.TB, f *fixture) writer {
 	t.Helper()
 	ctx := context.Background()
+	// Like the server's all-tenant keys, the other writer may write
+	// platform events (no tenant).
+	rctx := trail.WithPlatform(ctx)
 	switch st := f.store.(type) {
 	case *trailsqlite.Store:
 		st2, err := trailsqlite.Open(ctx, st.Path(), nil)
@@ -51,10 +54,10 @@ func secondWriter(t testing.TB, f *fixture) writer {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st2.Close() })
-		c := must(trail.NewClient[*sql.Tx](st2, nil))
+		c := must(trail.NewClient[*sql.Tx](st2, &trail.Config{Plaintext: true}))
 		return writer{record: func(t testing.TB, ev trail.Event) trail.Event {
 			t.Helper()
-			if _, err := c.Record(ctx, ev); err != nil {
+			if _, err := c.Record(rctx, ev); err != nil {
 				t.Fatal(err)
 			}
 			return ev
@@ -69,7 +72,7 @@ func secondWriter(t testing.TB, f *fixture) writer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := must(trail.NewClient[pgx.Tx](st2, nil))
+		c := must(trail.NewClient[pgx.Tx](st2, &trail.Config{Plaintext: true}))
 		begin := func(t testing.TB, ev trail.Event) func() {
 			t.Helper()
 			tx, err := pool.Begin(ctx)
@@ -77,7 +80,7 @@ func secondWriter(t testing.TB, f *fixture) writer {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { tx.Rollback(ctx) }) // after a failure; a no-op once committed
-			if _, err := c.RecordTx(ctx, tx, ev); err != nil {
+			if _, err := c.RecordTx(rctx, tx, ev); err != nil {
 				t.Fatal(err)
 			}
 			return func() {

@@ -122,12 +122,12 @@ func (b uiBackend) query(r *http.Request, v trailui.Viewer, params url.Values, a
 	if object != "" {
 		typ, id, _ := strings.Cut(object, ":")
 		q.TargetType, q.TargetID = typ, id
-		if err := q.Validate(); err != nil {
+		if err := checkFilters(q); err != nil {
 			return trailui.Page{}, uiError(queryProblem(err))
 		}
 		meta["object"] = object
 	}
-	if q.Tenant, p = scopeTenant(k, q.Tenant); p != nil {
+	if p = scopeQuery(k, &q); p != nil {
 		return trailui.Page{}, uiError(p)
 	}
 	page, err := s.cfg.Store.Query(r.Context(), q)

@@ -152,7 +152,7 @@ func ingesters(tb testing.TB) []ingester {
 		}},
 		{"trail_client_recordmany", func(tb testing.TB, sync string) (func(int) error, func()) {
 			s := open(tb, sync)
-			c, err := trail.NewClient(s, nil)
+			c, err := trail.NewClient(s, &trail.Config{Plaintext: true})
 			if err != nil {
 				tb.Fatal(err)
 			}

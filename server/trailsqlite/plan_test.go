@@ -33,9 +33,9 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"tenant newest", trail.Query{Tenant: "t1"}, "trail_events_tenant_time", true},
 		{"tenant newest, next page", trail.Query{Tenant: "t1", Cursor: cursor}, "trail_events_tenant_time", true},
-		{"all tenants newest", trail.Query{}, "trail_events_time", true},
+		{"all tenants newest", trail.Query{AllTenants: true}, "trail_events_time", true},
 		{"user in tenant, 30 days", trail.Query{Tenant: "t1", ActorType: trail.ActorUser, ActorID: "u1", Since: since}, "trail_events_actor", true},
-		{"object history", trail.Query{TargetType: "subscription", TargetID: "s1"}, "trail_events_target", true},
+		{"object history", trail.Query{AllTenants: true, TargetType: "subscription", TargetID: "s1"}, "trail_events_target", true},
 		{"object history in tenant", trail.Query{Tenant: "t1", TargetType: "subscription", TargetID: "s1"}, "trail_events_target", true},
 		{"exact action in tenant", trail.Query{Tenant: "t1", Action: "subscription.update"}, "trail_events_action", true},
 		{"action prefix in tenant", trail.Query{Tenant: "t1", Action: "subscription.*"}, "trail_events_", false},

@@ -64,7 +64,7 @@ func BenchmarkPrivacyIngestRatio(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain, _ := trail.NewClient(plainStore, nil)
+	plain, _ := trail.NewClient(plainStore, &trail.Config{Plaintext: true, NoDefaultRedaction: true}) // the baseline: no processing
 	private, _ := trail.NewClient(privStore, &trail.Config{Transform: p})
 	src := privacyBenchEvents(1000)
 	for i := range src { // every subject has its data key, as in a running service

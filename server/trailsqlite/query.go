@@ -182,7 +182,7 @@ func ftsQuery(text string) (string, bool) {
 // Counts returns the number of events per UTC day and action, ordered by day
 // then action.
 func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
-	vq := trail.Query{Tenant: q.Tenant, Action: q.Action, Since: q.Since, Until: q.Until}
+	vq := trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until}
 	if err := vq.Validate(); err != nil {
 		return nil, err
 	}

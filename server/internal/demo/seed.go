@@ -43,7 +43,7 @@ func Seed(ctx context.Context, store trail.Store, d *Dataset, opts *SeedOptions)
 		o = *opts
 	}
 	if !o.AllowNonEmpty {
-		p, err := store.Query(ctx, trail.Query{Limit: 1})
+		p, err := store.Query(ctx, trail.Query{AllTenants: true, Limit: 1})
 		if err != nil {
 			return Stats{}, fmt.Errorf("demo: checking the store is empty: %w", err)
 		}
