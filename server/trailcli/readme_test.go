@@ -2,6 +2,7 @@ package trailcli
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,5 +59,37 @@ func TestReadmeSnippet(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("history lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// TestQueryMissingKey: a value whose key row is gone is reported as a
+// missing key (naming the subject and where it looked), not as tampering,
+// and `trail query` exits non-zero.
+func TestQueryMissingKey(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "app.db")
+	t.Setenv("TRAIL_MASTER_KEY", "")
+	if err := readmeSnippet(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	sqldb, err := sql.Open("sqlite", "file:"+db+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sqldb.Exec(`DELETE FROM trail_subject_keys WHERE subject = 'user:42'`)
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("delete the key row: %d, %v", n, err)
+	}
+	sqldb.Close()
+	r := run(t, db, env{}, "query", "--tenant", "acme")
+	if r.code == 0 {
+		t.Fatalf("trail query exited 0 with a missing key:\n%s", r.stdout)
+	}
+	for _, want := range []string{"no key for subject user:42", "the SQLite database"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q does not say %q", r.stderr, want)
+		}
+	}
+	if strings.Contains(r.stderr, "does not authenticate") {
+		t.Errorf("a missing key reads as tampering: %q", r.stderr)
 	}
 }
