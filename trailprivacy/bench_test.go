@@ -139,8 +139,7 @@ func BenchmarkHashFor(b *testing.B) {
 // BenchmarkRecordManyRatio interleaves batches of 100 without and with the
 // Transformer in one loop, so that both see the same machine load, and
 // reports privacy throughput / plain throughput as "ratio": over this
-// package's JSON-keeping memStore and over trailtest's in-memory store
-// (trailpgx's BenchmarkPrivacyRatio measures the same over PostgreSQL).
+// package's JSON-keeping memStore and over trailtest's in-memory store.
 func BenchmarkRecordManyRatio(b *testing.B) {
 	b.Run("memstore", func(b *testing.B) { benchRatio(b, newMemStore(), newMemStore()) })
 	b.Run("trailtest", func(b *testing.B) { benchRatio(b, trailtest.NewStore(), trailtest.NewStore()) })
