@@ -57,7 +57,7 @@ func BenchmarkCaptureBulkUpdate(b *testing.B) {
 // explicit RecordTx of the same change (the other way to audit it).
 func BenchmarkCaptureTx(b *testing.B) {
 	s, plain, captured := benchTables(b, 1000)
-	client, err := trail.NewClient[pgx.Tx](s, nil)
+	client, err := trail.NewClient[pgx.Tx](s, &trail.Config{Plaintext: true})
 	if err != nil {
 		b.Fatal(err)
 	}
