@@ -23,8 +23,14 @@ import (
 type Store interface {
 	// Append stores normalized, valid events in one atomic write and returns
 	// one result per event, in order. An event whose ID is already stored (or
-	// appears earlier in the same batch) stores nothing and is reported as a
-	// duplicate. A zero RecordedAt is set to the store's clock.
+	// appears earlier in the same batch) for the same event — the same
+	// tenant, action, actor, target and outcome (SameEvent): a retry — stores
+	// nothing and is reported as a duplicate. An ID stored for any other
+	// event, in this tenant or another, is an *IDConflictError and nothing of
+	// the batch is written: event IDs are idempotency keys scoped to their
+	// event, and one tenant's ID can neither hide another tenant's event nor
+	// tell it apart from a conflict in its own tenant. A zero RecordedAt is
+	// set to the store's clock.
 	Append(ctx context.Context, events []Event) ([]Result, error)
 	// Get returns the event with id, or an error matching ErrNotFound.
 	Get(ctx context.Context, id uuid.UUID) (Event, error)
@@ -78,8 +84,82 @@ type Result struct {
 	Duplicate bool `json:"duplicate,omitempty"`
 }
 
+// SameEvent reports whether b is a retry of a: the same ID, tenant, action,
+// actor (type and ID), target (type and ID) and outcome. Stores use it to
+// tell a duplicate from an ID conflict. It compares only fields kept in the
+// clear in the stored form, so that a retry transformed again (encryption
+// uses fresh nonces) is still recognized; the first copy stored wins.
+func SameEvent(a, b *Event) bool {
+	return a.ID == b.ID && a.Tenant == b.Tenant && a.Action == b.Action &&
+		a.Actor.Type == b.Actor.Type && a.Actor.ID == b.Actor.ID &&
+		a.Target.Type == b.Target.Type && a.Target.ID == b.Target.ID &&
+		a.Outcome == b.Outcome
+}
+
+// IDConflictError reports an event whose ID is stored for another event
+// (see Store.Append). It matches ErrIDConflict and says nothing of the
+// event that has the ID.
+type IDConflictError struct {
+	Index int // the event's position in the batch
+	ID    uuid.UUID
+}
+
+func (e *IDConflictError) Error() string {
+	return fmt.Sprintf("trail: event %d: id %s is already in use by another event: give this event a new ID", e.Index, e.ID)
+}
+
+// Is makes errors.Is(err, ErrIDConflict) true.
+func (e *IDConflictError) Is(target error) bool { return target == ErrIDConflict }
+
+// CheckDuplicates is the duplicate rule of Append for stores: dup[i]
+// marks events[i] as not written because its ID was stored already or
+// earlier in the batch, and stored(ids) returns the stored events (at least
+// their identity fields, see SameEvent) of the IDs not first written in this
+// batch. It returns an *IDConflictError for the first event that is not the
+// same event as the one holding its ID.
+func CheckDuplicates(events []Event, dup []bool, stored func(ids []uuid.UUID) (map[uuid.UUID]Event, error)) error {
+	first := make(map[uuid.UUID]int, len(events))
+	var missing []uuid.UUID
+	for i := range events {
+		id := events[i].ID
+		if _, seen := first[id]; seen {
+			continue
+		}
+		first[id] = i
+		if dup[i] {
+			missing = append(missing, id)
+		}
+	}
+	var held map[uuid.UUID]Event
+	if len(missing) > 0 {
+		var err error
+		if held, err = stored(missing); err != nil {
+			return err
+		}
+	}
+	for i := range events {
+		if !dup[i] {
+			continue
+		}
+		ev := &events[i]
+		j := first[ev.ID]
+		var other *Event
+		if j != i {
+			other = &events[j]
+		} else if h, ok := held[ev.ID]; ok {
+			other = &h
+		}
+		if other == nil || !SameEvent(other, ev) {
+			return &IDConflictError{Index: i, ID: ev.ID}
+		}
+	}
+	return nil
+}
+
 // Errors callers branch on.
 var (
+	// ErrIDConflict is matched by an *IDConflictError.
+	ErrIDConflict = errors.New("trail: event ID already in use")
 	// ErrNotFound is returned by Get for an unknown ID.
 	ErrNotFound = errors.New("trail: event not found")
 	// ErrInvalidCursor is returned by Query for a cursor it did not issue.

@@ -19,6 +19,7 @@ type statements struct {
 	insertOne    string // both tables in one statement, one event
 	insertUnnest string // both tables in one statement, any batch size
 	insertIDs    string // event_ids only, ahead of COPY
+	held         string // the identity of stored events, by ID (HeldSQL)
 	get          string
 }
 
@@ -62,6 +63,8 @@ func newStatements(schema string) statements {
 			"ins AS (INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) SELECT id, occurred_at, tenant FROM u ON CONFLICT DO NOTHING RETURNING id)\n" +
 			"INSERT INTO " + schema + ".events (" + cols + ") SELECT " + strings.Join(sel, ", ") + " FROM u JOIN ins ON ins.id = u.id RETURNING id",
 		insertIDs: "INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING RETURNING id",
+		held: "SELECT i.id, e.tenant, e.action, e.actor_type, e.actor_id, e.target_type, e.target_id, e.outcome FROM " + schema + ".event_ids i JOIN " +
+			schema + ".events e ON e.id = i.id AND e.tenant = i.tenant AND e.occurred_at = i.occurred_at WHERE i.id = ANY($1::uuid[])",
 		get: "SELECT " + selectColumns + " FROM " + schema + ".events e WHERE e.id = $1 AND (e.tenant, e.occurred_at) = " +
 			"(SELECT tenant, occurred_at FROM " + schema + ".event_ids WHERE id = $1)",
 	}
@@ -69,6 +72,7 @@ func newStatements(schema string) statements {
 
 // batch is a set of events ready to write: stamped, deduplicated, encoded.
 type batch struct {
+	events  []trail.Event // the events as stamped, in batch order
 	results []trail.Result
 	rows    []row             // the first occurrence of each ID
 	index   map[uuid.UUID]int // ID -> position in rows
@@ -80,7 +84,7 @@ func (s *Store) prepare(events []trail.Event) (*batch, error) {
 		return nil, fmt.Errorf("trailpgx: no events to append")
 	}
 	events = slices.Clone(events) // stamping RecordedAt must not touch the caller's slice
-	b := &batch{results: make([]trail.Result, len(events)), index: make(map[uuid.UUID]int, len(events))}
+	b := &batch{events: events, results: make([]trail.Result, len(events)), index: make(map[uuid.UUID]int, len(events))}
 	now := time.Time{}
 	for i := range events {
 		ev := &events[i]
@@ -109,6 +113,61 @@ func (s *Store) prepare(events []trail.Event) (*batch, error) {
 		b.first = append(b.first, i)
 	}
 	return b, nil
+}
+
+// HeldSQL is the query that reads the identity (SameEvent's fields) of the
+// stored events whose IDs are in the uuid[] $1, as ScanHeld scans it.
+func (s *Store) HeldSQL() string { return s.sql.held }
+
+// ScanHeld scans one row of HeldSQL.
+func ScanHeld(scan func(dest ...any) error) (trail.Event, error) {
+	var ev trail.Event
+	var actorType, outcome string
+	if err := scan(&ev.ID, &ev.Tenant, &ev.Action, &actorType, &ev.Actor.ID, &ev.Target.Type, &ev.Target.ID, &outcome); err != nil {
+		return ev, err
+	}
+	ev.Actor.Type, ev.Outcome = trail.ActorType(actorType), trail.Outcome(outcome)
+	return ev, nil
+}
+
+// CheckDuplicates applies trail.CheckDuplicates to a batch whose results
+// are final: held reads the stored events of the IDs the batch did not
+// write (HeldSQL, in the same transaction). It costs nothing when the
+// batch has no duplicate.
+func CheckDuplicates(events []trail.Event, results []trail.Result, held func(ids []uuid.UUID) (map[uuid.UUID]trail.Event, error)) error {
+	var dup []bool
+	for i, r := range results {
+		if r.Duplicate {
+			if dup == nil {
+				dup = make([]bool, len(results))
+			}
+			dup[i] = true
+		}
+	}
+	if dup == nil {
+		return nil
+	}
+	return trail.CheckDuplicates(events, dup, held)
+}
+
+// checkDuplicates is CheckDuplicates in tx.
+func (s *Store) checkDuplicates(ctx context.Context, tx pgx.Tx, b *batch) error {
+	return CheckDuplicates(b.events, b.results, func(ids []uuid.UUID) (map[uuid.UUID]trail.Event, error) {
+		rows, err := tx.Query(ctx, s.sql.held, ids)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := make(map[uuid.UUID]trail.Event, len(ids))
+		for rows.Next() {
+			ev, err := ScanHeld(rows.Scan)
+			if err != nil {
+				return nil, err
+			}
+			out[ev.ID] = ev
+		}
+		return out, rows.Err()
+	})
 }
 
 // stored marks id as newly written.
@@ -216,7 +275,7 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 		for _, id := range ids {
 			b.stored(id.Bytes)
 		}
-		return nil
+		return s.checkDuplicates(ctx, tx, b)
 	}
 	// Large batches: COPY. Optimistically first — the IDs are new, as they
 	// almost always are — COPY event_ids then events, under a savepoint; a
@@ -233,7 +292,7 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 		for i := range b.rows {
 			b.stored(b.rows[i].ev.ID)
 		}
-		return nil
+		return s.checkDuplicates(ctx, tx, b) // copies within the batch
 	} else if !isUniqueViolation(err) {
 		sp.Rollback(ctx)
 		return err
@@ -241,7 +300,10 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 	if err := sp.Rollback(ctx); err != nil {
 		return err
 	}
-	return s.copyNew(ctx, tx, b)
+	if err := s.copyNew(ctx, tx, b); err != nil {
+		return err
+	}
+	return s.checkDuplicates(ctx, tx, b)
 }
 
 // copyAll copies every row of b, into event_ids then events.

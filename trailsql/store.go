@@ -111,7 +111,38 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, events []trail.Event) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("trailsql: append: %w", err)
 	}
-	return finish(ids), nil
+	results := finish(ids)
+	err = trailpgx.CheckDuplicates(events, results, func(held []uuid.UUID) (map[uuid.UUID]trail.Event, error) {
+		strs := make([]string, len(held))
+		for i, id := range held {
+			strs[i] = id.String()
+		}
+		rows, err := tx.QueryContext(ctx, s.HeldSQL(), strs)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := make(map[uuid.UUID]trail.Event, len(held))
+		for rows.Next() {
+			var id string
+			ev, err := trailpgx.ScanHeld(func(dest ...any) error {
+				dest[0] = &id
+				return rows.Scan(dest...)
+			})
+			if err != nil {
+				return nil, err
+			}
+			if ev.ID, err = uuid.Parse(id); err != nil {
+				return nil, err
+			}
+			out[ev.ID] = ev
+		}
+		return out, rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailsql: append: %w", err)
+	}
+	return results, nil
 }
 
 // Close closes the *sql.DB.

@@ -39,6 +39,7 @@ var cases = []struct {
 	{"AppendOne", testAppendOne},
 	{"AppendBatchInOrder", testAppendBatch},
 	{"IdempotentAcrossCalls", testIdempotentAcrossCalls},
+	{"IDConflict", testIDConflict},
 	{"IdempotentWithinBatch", testIdempotentWithinBatch},
 	{"RecordedAt", testRecordedAt},
 	{"RoundTrip", testRoundTrip},
@@ -101,10 +102,10 @@ func testAppendBatch(t *testing.T, s trail.Store) {
 func testIdempotentAcrossCalls(t *testing.T, s trail.Store) {
 	first := event(t, "acme", "user.delete", 0, describe("first"))
 	res1 := mustAppend(t, s, first)
-	// Same ID, different content: the first version stays.
+	// A retry: same ID and the same event (tenant, action, actor, target,
+	// outcome), other details differing: the first version stays.
 	again := first
 	again.Description = "second"
-	again.Action = "user.create"
 	again.RecordedAt = time.Time{}
 	res2 := mustAppend(t, s, again)
 	if !res2[0].Duplicate {
@@ -127,6 +128,60 @@ func testIdempotentAcrossCalls(t *testing.T, s trail.Store) {
 	all := queryAll(t, s, trail.Query{AllTenants: true})
 	if len(all) != 2 {
 		t.Fatalf("store holds %d events, want 2:%s", len(all), list(all))
+	}
+}
+
+// testIDConflict: an ID held by another event — another tenant's, or one of
+// the same tenant with another action, actor, target or outcome — is refused
+// with an *IDConflictError that says nothing of that event, and nothing of
+// the batch is written; the event holding the ID is untouched.
+func testIDConflict(t *testing.T, s trail.Store) {
+	ctx := context.Background()
+	held := event(t, "acme", "user.delete", 0, describe("acme's own"))
+	res := mustAppend(t, s, held)
+	variants := map[string]func(ev *trail.Event){
+		"another tenant":  func(ev *trail.Event) { ev.Tenant = "globex" },
+		"another action":  func(ev *trail.Event) { ev.Action = "user.create" },
+		"another actor":   func(ev *trail.Event) { ev.Actor.ID = "other" },
+		"another target":  func(ev *trail.Event) { ev.Target.ID = "other" },
+		"another outcome": func(ev *trail.Event) { ev.Outcome = trail.OutcomeDenied },
+	}
+	for name, change := range variants {
+		reuse := held
+		reuse.RecordedAt = time.Time{}
+		change(&reuse)
+		fresh := event(t, "globex", "user.create", hour)
+		_, err := s.Append(ctx, []trail.Event{fresh, reuse})
+		var ce *trail.IDConflictError
+		if !errors.As(err, &ce) || !errors.Is(err, trail.ErrIDConflict) || ce.Index != 1 || ce.ID != held.ID {
+			t.Fatalf("%s: Append = %v, want an IDConflictError for event 1", name, err)
+		}
+		for _, leak := range []string{"acme", "user.delete", "acme's own"} {
+			if strings.Contains(err.Error(), leak) && !strings.Contains(reuse.Tenant+reuse.Action, leak) {
+				t.Errorf("%s: the error %q tells %q about the event holding the ID", name, err, leak)
+			}
+		}
+		if _, err := s.Get(ctx, fresh.ID); !errors.Is(err, trail.ErrNotFound) {
+			t.Errorf("%s: the batch's other event was stored (%v)", name, err)
+		}
+	}
+	// The same ID twice in one batch for two different events.
+	a := event(t, "acme", "user.create", 2*hour)
+	b := a
+	b.Action = "user.update"
+	if _, err := s.Append(ctx, []trail.Event{a, b}); !errors.Is(err, trail.ErrIDConflict) {
+		t.Errorf("conflict within a batch: %v", err)
+	}
+	if _, err := s.Get(ctx, a.ID); !errors.Is(err, trail.ErrNotFound) {
+		t.Errorf("a batch with a conflict stored its first event (%v)", err)
+	}
+	got, err := s.Get(ctx, held.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameEvent(t, "the event holding the ID", stored([]trail.Event{held}, res)[0], got)
+	if all := queryAll(t, s, trail.Query{AllTenants: true}); len(all) != 1 {
+		t.Fatalf("store holds %d events, want 1:%s", len(all), list(all))
 	}
 }
 

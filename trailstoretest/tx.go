@@ -22,6 +22,7 @@ func RunTx[TTx any](t *testing.T, h TxHarness[TTx]) {
 		{"CommitMakesVisible", txCommit[TTx]},
 		{"RollbackLeavesNothing", txRollback[TTx]},
 		{"DuplicateInsideTx", txDuplicate[TTx]},
+		{"IDConflictInsideTx", txConflict[TTx]},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !h.Serial {
@@ -130,5 +131,25 @@ func txDuplicate[TTx any](t *testing.T, h TxHarness[TTx], s trail.TxStore[TTx]) 
 	end(true)
 	if all := queryAll(t, s, trail.Query{AllTenants: true}); len(all) != 2 {
 		t.Errorf("store holds %d events, want 2", len(all))
+	}
+}
+
+// txConflict: AppendTx refuses an ID held by another tenant's event, and
+// the caller's rollback leaves nothing of the batch.
+func txConflict[TTx any](t *testing.T, h TxHarness[TTx], s trail.TxStore[TTx]) {
+	ctx := context.Background()
+	held := event(t, "acme", "user.create", 0)
+	mustAppend(t, s, held)
+	reuse := held
+	reuse.Tenant = "globex"
+	fresh := event(t, "globex", "user.update", hour)
+	tx, end := begin(t, h, s)
+	_, err := s.AppendTx(ctx, tx, []trail.Event{fresh, reuse})
+	if !errors.Is(err, trail.ErrIDConflict) {
+		t.Errorf("AppendTx of another tenant's ID = %v, want ErrIDConflict", err)
+	}
+	end(false)
+	if all := queryAll(t, s, trail.Query{AllTenants: true}); len(all) != 1 {
+		t.Errorf("store holds %d events, want 1", len(all))
 	}
 }

@@ -119,6 +119,9 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 	if s.closed {
 		return nil, ErrClosed
 	}
+	if err := s.checkDuplicates(events, nil); err != nil {
+		return nil, err
+	}
 	res := make([]trail.Result, len(prepared))
 	for i, st := range prepared {
 		res[i].ID = st.ev.ID
@@ -158,6 +161,9 @@ func (s *Store) AppendTx(ctx context.Context, tx *Tx, events []trail.Event) ([]t
 	if s.closed {
 		return nil, ErrClosed
 	}
+	if err := s.checkDuplicates(events, tx); err != nil {
+		return nil, err
+	}
 	res := make([]trail.Result, len(prepared))
 	for i, st := range prepared {
 		res[i].ID = st.ev.ID
@@ -170,6 +176,37 @@ func (s *Store) AppendTx(ctx context.Context, tx *Tx, events []trail.Event) ([]t
 		res[i].RecordedAt = st.ev.RecordedAt
 	}
 	return res, nil
+}
+
+// checkDuplicates applies trail.CheckDuplicates: an ID held (in the store,
+// or in tx's pending events) or earlier in the batch must belong to the same
+// event. The caller holds s.mu.
+func (s *Store) checkDuplicates(events []trail.Event, tx *Tx) error {
+	dup := make([]bool, len(events))
+	seen := make(map[uuid.UUID]bool, len(events))
+	for i := range events {
+		id := events[i].ID
+		_, held := s.byID[id]
+		dup[i] = held || seen[id] || (tx != nil && tx.ids[id])
+		seen[id] = true
+	}
+	return trail.CheckDuplicates(events, dup, func(ids []uuid.UUID) (map[uuid.UUID]trail.Event, error) {
+		out := make(map[uuid.UUID]trail.Event, len(ids))
+		for _, id := range ids {
+			if j, ok := s.byID[id]; ok {
+				out[id] = s.events[j].ev
+				continue
+			}
+			if tx != nil {
+				for _, st := range tx.pending {
+					if st.ev.ID == id {
+						out[id] = st.ev
+					}
+				}
+			}
+		}
+		return out, nil
+	})
 }
 
 // prepare checks events as the real stores do and makes the private copies

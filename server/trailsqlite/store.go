@@ -380,6 +380,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event, ow
 			return nil, err
 		}
 	}
+	var dup []bool
 	for i := range res {
 		if inserted[res[i].ID] {
 			delete(inserted, res[i].ID) // a later copy in the batch is a duplicate
@@ -387,8 +388,59 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event, ow
 		}
 		res[i].Duplicate = true
 		res[i].RecordedAt = time.Time{}
+		if dup == nil {
+			dup = make([]bool, len(res))
+		}
+		dup[i] = true
+	}
+	if dup != nil {
+		if err := trail.CheckDuplicates(events, dup, func(ids []uuid.UUID) (map[uuid.UUID]trail.Event, error) {
+			return heldEvents(ctx, tx, ids)
+		}); err != nil {
+			return nil, fmt.Errorf("trailsqlite: append: %w", err)
+		}
 	}
 	return res, nil
+}
+
+// heldEvents reads the identity (trail.SameEvent's fields) of the stored
+// events with ids, in tx.
+func heldEvents(ctx context.Context, tx *sql.Tx, ids []uuid.UUID) (map[uuid.UUID]trail.Event, error) {
+	out := make(map[uuid.UUID]trail.Event, len(ids))
+	for lo := 0; lo < len(ids); lo += 500 {
+		chunk := ids[lo:min(lo+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id[:]
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, tenant, action, actor_type, actor_id, target_type, target_id, outcome
+			FROM trail_events WHERE id IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id []byte
+			var ev trail.Event
+			var actorType, outcome string
+			if err := rows.Scan(&id, &ev.Tenant, &ev.Action, &actorType, &ev.Actor.ID, &ev.Target.Type, &ev.Target.ID, &outcome); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if ev.ID, err = uuid.FromBytes(id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ev.Actor.Type, ev.Outcome = trail.ActorType(actorType), trail.Outcome(outcome)
+			out[ev.ID] = ev
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // encoder turns events into column values, reusing its buffer.
