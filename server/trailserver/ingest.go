@@ -78,6 +78,19 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
 		}
 	}
 	results, err := s.cfg.Store.Append(r.Context(), events)
+	var ce *trail.IDConflictError
+	if errors.As(err, &ce) {
+		// The ID is held by another event, in this tenant or another: the
+		// answer is the same either way and names nothing of that event.
+		field := "id"
+		if batch {
+			field = fmt.Sprintf("events[%d].id", ce.Index)
+		}
+		s.metrics.eventsConflict.Add(1)
+		writeProblem(w, r, &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict, Field: field,
+			Detail: "this id is already in use by another event; nothing of the request was stored: give the event a new id"})
+		return
+	}
 	if err != nil {
 		s.storeProblem(w, r, "storing the events", err)
 		return

@@ -25,6 +25,7 @@ type metrics struct {
 
 	eventsCreated   atomic.Uint64
 	eventsDuplicate atomic.Uint64
+	eventsConflict  atomic.Uint64 // batches refused for an ID held by another event
 	batches         atomic.Uint64
 	auditReads      atomic.Uint64
 	rateLimited     atomic.Uint64
@@ -128,6 +129,7 @@ func (m *metrics) write(w io.Writer) {
 	fmt.Fprintln(w, "# TYPE trail_ingest_events_total counter")
 	fmt.Fprintf(w, "trail_ingest_events_total{status=\"created\"} %d\n", m.eventsCreated.Load())
 	fmt.Fprintf(w, "trail_ingest_events_total{status=\"duplicate\"} %d\n", m.eventsDuplicate.Load())
+	fmt.Fprintf(w, "trail_ingest_events_total{status=\"conflict\"} %d\n", m.eventsConflict.Load())
 	counter("trail_ingest_batches_total", "Committed ingest requests.", m.batches.Load())
 	counter("trail_export_events_total", "Events written by GET /v1/export.", m.exportedEvents.Load())
 	counter("trail_audit_reads_total", "audit.read events recorded for reads.", m.auditReads.Load())
