@@ -3,6 +3,7 @@ package trailarchive
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -189,15 +190,20 @@ func holdEvent(h, old *Hold) trail.Event {
 		Changes:  changes(change("reason", or, nr), change("min_keep", om, nm)),
 		Metadata: map[string]any{"subject": orAll(cur.Subject)},
 	}
-	what := "tenant " + cur.Tenant
-	if cur.Subject != "" {
-		what += ", subject " + cur.Subject
-	}
-	if h != nil {
-		ev.Description = "Placed a legal hold on " + what
-	} else {
+	what := holdName(*cur)
+	switch {
+	case h == nil:
 		ev.Description = "Released the legal hold on " + what
 		ev.Metadata["since"] = old.Since.UTC().Format(time.RFC3339)
+	case old == nil:
+		ev.Description = "Placed a legal hold on " + what
+	default:
+		ev.Description = "Replaced the legal hold on " + what
+		var we *WeakenError
+		if errors.As(h.CheckStrengthens(*old), &we) {
+			// Only a caller free to weaken it did (not OnlyStrengthen).
+			ev.Metadata["weakened"] = we.Field
+		}
 	}
 	return ev
 }

@@ -20,7 +20,10 @@ type Backend interface {
 	SetPolicy(ctx context.Context, p Policy) error
 	// DeletePolicy removes the rule of tenant and action; false if none.
 	DeletePolicy(ctx context.Context, tenant, action string) (bool, error)
-	// PutHold places or replaces a hold.
+	// PutHold places or replaces a hold (after Hold.Validate). Under
+	// OnlyStrengthen(ctx), a replace must strengthen the hold in force
+	// (Hold.CheckStrengthens): else it fails with a *WeakenError, leaves
+	// the hold as it was, and records the refusal.
 	PutHold(ctx context.Context, h Hold) error
 	// ReleaseHold removes a hold; false if none.
 	ReleaseHold(ctx context.Context, tenant, subject string) (bool, error)

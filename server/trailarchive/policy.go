@@ -46,17 +46,6 @@ type Policy struct {
 	Then   Then          `json:"then"`
 }
 
-// Hold is a legal hold: while it exists, no event of Tenant (or, with
-// Subject, no event whose actor or target is Subject, "type:id") is purged.
-// MinKeep, when set, is a retention no policy of the tenant may go below.
-type Hold struct {
-	Tenant  string        `json:"tenant"`
-	Subject string        `json:"subject,omitempty"`
-	Reason  string        `json:"reason,omitempty"`
-	MinKeep time.Duration `json:"min_keep,omitempty"`
-	Since   time.Time     `json:"since"`
-}
-
 // Errors callers branch on.
 var (
 	// ErrInvalidPolicy is wrapped by errors about a malformed policy or hold.
@@ -117,20 +106,6 @@ func (p Policy) Validate() error {
 	}
 	if p.Then != ThenArchive && p.Then != ThenDelete {
 		return fmt.Errorf("%w: then %q must be archive or delete", ErrInvalidPolicy, p.Then)
-	}
-	return nil
-}
-
-// Validate checks h's fields.
-func (h Hold) Validate() error {
-	if !trail.ValidTenant(h.Tenant) {
-		return fmt.Errorf("%w: hold: tenant %q", ErrInvalidPolicy, h.Tenant)
-	}
-	if h.Subject != "" {
-		typ, id, ok := strings.Cut(h.Subject, ":")
-		if !ok || typ == "" || id == "" {
-			return fmt.Errorf("%w: hold: subject %q must be type:id (user:42)", ErrInvalidPolicy, h.Subject)
-		}
 	}
 	return nil
 }

@@ -216,25 +216,33 @@ func (b *Postgres) DeletePolicy(ctx context.Context, tenant, action string) (boo
 }
 
 // PutHold implements Backend, recording retention.hold.place in the same
-// transaction.
+// transaction; under OnlyStrengthen, a refused replace is recorded (denied)
+// in a transaction that changes no hold. The lock on the holds makes the
+// hold checked the one replaced.
 func (b *Postgres) PutHold(ctx context.Context, h Hold) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
+	var refused error
 	_, err := b.change(ctx, "retention_holds", holdEvent(&h, nil), func(tx pgx.Tx, s *Set) (*trail.Event, error) {
+		old := findHold(s, h.Tenant, h.Subject)
+		if denied, why := checkReplace(ctx, &h, old); why != nil {
+			refused = why
+			return denied, nil
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO `+b.S.Table("retention_holds")+` (tenant, subject, reason, min_keep_hours, since)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, subject) DO UPDATE SET reason = excluded.reason,
 			min_keep_hours = excluded.min_keep_hours`,
 			h.Tenant, h.Subject, h.Reason, int64(h.MinKeep/time.Hour), b.Now()); err != nil {
 			return nil, err
 		}
-		ev := holdEvent(&h, findHold(s, h.Tenant, h.Subject))
+		ev := holdEvent(&h, old)
 		return &ev, nil
 	})
 	if err != nil {
 		return fmt.Errorf("trailarchive: put hold: %w", err)
 	}
-	return nil
+	return refused
 }
 
 // ReleaseHold implements Backend, recording retention.hold.release in the

@@ -183,7 +183,8 @@ func (b *SQLite) removeAudited(ctx context.Context, warm trail.Event, pick func(
 }
 
 // PutHold implements Backend, recording retention.hold.place in the same
-// transaction.
+// transaction; under OnlyStrengthen, a refused replace is recorded (denied)
+// in a transaction that changes no hold.
 func (b *SQLite) PutHold(ctx context.Context, h Hold) error {
 	if err := h.Validate(); err != nil {
 		return err
@@ -192,12 +193,22 @@ func (b *SQLite) PutHold(ctx context.Context, h Hold) error {
 	if err := a.warm(ctx, holdEvent(&h, nil)); err != nil {
 		return err
 	}
-	return b.tx(ctx, func(tx *sql.Tx) error {
+	var refused error
+	err := b.tx(ctx, func(tx *sql.Tx) error {
 		s, err := readSet(ctx, tx)
 		if err != nil {
 			return err
 		}
-		ev, err := a.prepare(ctx, holdEvent(&h, findHold(s, h.Tenant, h.Subject)))
+		old := findHold(s, h.Tenant, h.Subject)
+		if denied, why := checkReplace(ctx, &h, old); why != nil {
+			ev, err := a.prepare(ctx, *denied)
+			if err != nil {
+				return err
+			}
+			refused = why
+			return b.record(ctx, tx, ev)
+		}
+		ev, err := a.prepare(ctx, holdEvent(&h, old))
 		if err != nil {
 			return err
 		}
@@ -209,6 +220,10 @@ func (b *SQLite) PutHold(ctx context.Context, h Hold) error {
 		}
 		return b.record(ctx, tx, ev)
 	})
+	if err != nil {
+		return err
+	}
+	return refused
 }
 
 // ReleaseHold implements Backend, recording retention.hold.release in the

@@ -112,10 +112,11 @@ func (e *Env) openRetention(postgres string, audited bool) (trailarchive.Backend
 	return b, closeFn, nil
 }
 
-// policyErr makes bad policies a usage error (exit 2).
+// policyErr makes bad policies and holds a usage error (exit 2), without
+// the library's prefix under the CLI's.
 func policyErr(err error) error {
 	if errors.Is(err, trailarchive.ErrInvalidPolicy) || errors.Is(err, trailarchive.ErrConflict) {
-		return &UsageError{Err: err}
+		return &UsageError{Err: errors.New(strings.ReplaceAll(err.Error(), "trailarchive: ", ""))}
 	}
 	return err
 }
@@ -237,11 +238,14 @@ type RetentionHoldCmd struct {
 	PostgresFlag
 	Tenant  string `required:"" placeholder:"T" help:"The tenant under hold."`
 	Subject string `placeholder:"TYPE:ID" help:"Only events whose actor or target is this subject, e.g. user:42."`
-	Reason  string `placeholder:"TEXT" help:"Why (a case number)."`
+	Reason  string `placeholder:"TEXT" help:"Why (a case number): one line, at most 1024 bytes."`
 	MinKeep string `name:"min-keep" placeholder:"7y" help:"Also refuse any policy of the tenant keeping events less than this."`
 }
 
-// Run places the hold.
+// Run places the hold, after the checks of the API's POST
+// /v1/retention/holds (Hold.Validate). The CLI reaches the store itself, so
+// it acts for every tenant, as an all-tenant admin key does: it may replace
+// or weaken any hold.
 func (c *RetentionHoldCmd) Run(e *Env) error {
 	h := trailarchive.Hold{Tenant: c.Tenant, Subject: c.Subject, Reason: c.Reason}
 	if c.MinKeep != "" {

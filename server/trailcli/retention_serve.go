@@ -131,9 +131,16 @@ func (a *retentionAPI) State(ctx context.Context) (trailserver.RetentionState, e
 	return st, nil
 }
 
-// refused turns a backend's refusal into a RetentionError on field.
+// refused turns a backend's refusal into a RetentionError on field (or the
+// field the refusal names).
 func refused(field string, err error) error {
+	var ih *trailarchive.InvalidHoldError
+	var we *trailarchive.WeakenError
 	switch {
+	case errors.As(err, &ih):
+		return &trailserver.RetentionError{Field: ih.Field, Err: err}
+	case errors.As(err, &we):
+		return &trailserver.RetentionError{Field: we.Field, Forbidden: true, Err: err}
 	case errors.Is(err, trailarchive.ErrConflict):
 		if strings.Contains(err.Error(), "legal hold") {
 			field = "keep"
@@ -168,7 +175,7 @@ func (a *retentionAPI) UnsetPolicy(ctx context.Context, tenant, action string) (
 	return a.b.DeletePolicy(ctx, tenant, action)
 }
 
-func (a *retentionAPI) PlaceHold(ctx context.Context, in trailserver.RetentionHold) ([]string, error) {
+func (a *retentionAPI) PlaceHold(ctx context.Context, in trailserver.RetentionHold, onlyStrengthen bool) ([]string, error) {
 	h := trailarchive.Hold{Tenant: in.Tenant, Subject: in.Subject, Reason: in.Reason}
 	if in.MinKeep != "" {
 		d, err := trailarchive.ParseKeep(in.MinKeep)
@@ -179,6 +186,9 @@ func (a *retentionAPI) PlaceHold(ctx context.Context, in trailserver.RetentionHo
 	}
 	if err := h.Validate(); err != nil {
 		return nil, refused("subject", err)
+	}
+	if onlyStrengthen {
+		ctx = trailarchive.OnlyStrengthen(ctx)
 	}
 	var notes []string
 	if h.MinKeep > 0 {

@@ -26,6 +26,9 @@ type ServeCmd struct {
 	// The live tail's store feed (trailserver/tail_store.go, docs/api.md).
 	TailPoll     time.Duration `name:"tail-poll" env:"TRAIL_TAIL_POLL" default:"500ms" help:"While a live tail is open, how often to read events other writers committed to the store; 0 shows this server's writes only (env TRAIL_TAIL_POLL)."`
 	TailLookback time.Duration `name:"tail-lookback" env:"TRAIL_TAIL_LOOKBACK" default:"10s" help:"PostgreSQL: how far back in recorded_at each tail poll re-reads; must exceed the longest audited transaction plus writers' clock skew (env TRAIL_TAIL_LOOKBACK)."`
+	// Streams: exports and live tails, the UI's included (trailserver/stream.go, docs/api.md).
+	StreamWriteTimeout time.Duration `name:"stream-write-timeout" env:"TRAIL_STREAM_WRITE_TIMEOUT" default:"30s" help:"Each write of an export or live tail must reach the client within this, or the stream is closed as unread (env TRAIL_STREAM_WRITE_TIMEOUT)."`
+	StreamsPerKey      int           `name:"streams-per-key" env:"TRAIL_STREAMS_PER_KEY" default:"4" help:"Exports and live tails one API key, with its UI sign-ins, may have open at once; beyond, 429. 0 turns the cap off (env TRAIL_STREAMS_PER_KEY)."`
 	SealFlags
 	ServeRetentionFlags // retention_serve.go
 }
@@ -80,6 +83,12 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	if c.TailLookback <= 0 {
 		return Usagef("--tail-lookback: must be positive")
+	}
+	if c.StreamWriteTimeout <= 0 {
+		return Usagef("--stream-write-timeout: must be positive")
+	}
+	if c.StreamsPerKey < 0 {
+		return Usagef("--streams-per-key: must be 0 or more")
 	}
 	b, err := e.openBackend(c.Postgres, true)
 	if err != nil {
@@ -146,6 +155,10 @@ func (c *ServeCmd) Run(e *Env) error {
 	if tailPoll == 0 {
 		tailPoll = -1 // off
 	}
+	streamsPerKey := c.StreamsPerKey
+	if streamsPerKey == 0 {
+		streamsPerKey = -1 // no cap
+	}
 	srv, err := trailserver.New(trailserver.Config{
 		Store:     b.store,
 		Transform: priv,
@@ -159,6 +172,9 @@ func (c *ServeCmd) Run(e *Env) error {
 
 		TailPoll:     tailPoll,
 		TailLookback: c.TailLookback,
+
+		StreamWriteTimeout: c.StreamWriteTimeout,
+		StreamsPerKey:      streamsPerKey,
 
 		RetentionStats: retStats, // nil without --retention
 

@@ -370,7 +370,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				return f.do("DELETE", "/v1/retention/policies", key, nil)
 			}, []int{204, bad, bad, bad, bad, bad}, nil},
 		}
-		for _, rw := range rows {
+		// after, when not nil, inspects the state after every answer of rw,
+		// refusals included.
+		run := func(rw row, after func(t *testing.T, key string, r response)) {
 			t.Run(rw.name, func(t *testing.T) {
 				// The revoke row must run the admin last: order keys so.
 				order := keys
@@ -388,6 +390,83 @@ func TestAuthorizationMatrix(t *testing.T) {
 						r.problem(t)
 					} else if rw.check != nil {
 						rw.check(t, key, r)
+					}
+					if after != nil {
+						after(t, key, r)
+					}
+				}
+			})
+		}
+		for _, rw := range rows {
+			run(rw, nil)
+		}
+
+		// Legal holds, replaced: a tenant admin may place one (above) or
+		// strengthen one (the same reason, a min_keep at least as long; none
+		// is the weakest), never weaken or change it, whoever placed it; an
+		// all-tenant admin may do anything. Each row first places acme's
+		// hold on user:42 anew, as was by placedBy, then posts hold with the
+		// key under test; after every answer the hold reads back as hold
+		// (201) or as was (a refusal), and the tenant admin's refusal is
+		// recorded, the hold still refusing a policy keeping less.
+		acmeHold := func(reason, minKeep string) map[string]any {
+			return map[string]any{"tenant": "acme", "subject": "user:42", "reason": reason, "min_keep": minKeep}
+		}
+		readHold := func(t *testing.T) trailserver.RetentionHold {
+			t.Helper()
+			var st trailserver.RetentionState
+			json.Unmarshal(f.do("GET", "/v1/retention?tenant=acme", "admin", nil).body, &st)
+			for _, h := range st.Holds {
+				if h.Subject == "user:42" {
+					return h
+				}
+			}
+			t.Fatalf("acme's hold on user:42 is gone: %+v", st.Holds)
+			return trailserver.RetentionHold{}
+		}
+		strong, weak := acmeHold("case 42", "7y"), acmeHold("case 42", "")
+		for _, h := range []struct {
+			name      string
+			placedBy  string
+			was, hold map[string]any
+			want      []int
+		}{
+			{"weaken a hold the all-tenant admin placed", "admin", strong, weak, []int{cr, bad, bad, bad, bad, bad}},
+			{"shorten a hold the all-tenant admin placed", "admin", strong, acmeHold("case 42", "30d"), []int{cr, bad, bad, bad, bad, bad}},
+			{"change the reason of a hold the all-tenant admin placed", "admin", strong, acmeHold("settled", "10y"), []int{cr, bad, bad, bad, bad, bad}},
+			{"strengthen a hold the all-tenant admin placed", "admin", strong, acmeHold("case 42", "10y"), []int{cr, cr, bad, bad, bad, bad}},
+			{"re-place a hold the all-tenant admin placed", "admin", strong, strong, []int{cr, cr, bad, bad, bad, bad}},
+			{"weaken a hold the tenant admin placed", "adminA", strong, weak, []int{cr, bad, bad, bad, bad, bad}},
+			{"strengthen a hold the tenant admin placed", "adminA", weak, strong, []int{cr, cr, bad, bad, bad, bad}},
+		} {
+			run(row{h.name, func(key string) response {
+				f.do("DELETE", "/v1/retention/holds?tenant=acme&subject=user:42", "admin", nil)
+				if r := f.json("POST", "/v1/retention/holds", h.placedBy, h.was); r.status != cr {
+					t.Errorf("%s places %v: %d %s", h.placedBy, h.was, r.status, r.body)
+				}
+				return f.json("POST", "/v1/retention/holds", key, h.hold)
+			}, h.want, nil}, func(t *testing.T, key string, r response) {
+				want := h.was
+				if r.status == cr {
+					want = h.hold
+				}
+				if got := readHold(t); got.Reason != want["reason"] || got.MinKeep != want["min_keep"] {
+					t.Errorf("after %s's %d the hold is reason %q, min_keep %q; want %v", key, r.status, got.Reason, got.MinKeep, want)
+				}
+				if key != "adminA" || r.status != bad {
+					return
+				}
+				if p := r.problem(t); p.Field == "" || !strings.Contains(p.Detail, "all-tenant admin key") {
+					t.Errorf("refusal %+v: want the field and why", p)
+				}
+				evs := f.retentionEvents("acme")
+				if ev := evs[len(evs)-1]; ev.Action != "retention.hold.place" || ev.Outcome != trail.OutcomeDenied || ev.Actor.ID != "key-"+f.key["adminA"].ID {
+					t.Errorf("refusal recorded as %s %s by %s", ev.Action, ev.Outcome, ev.Actor.ID)
+				}
+				if h.was["min_keep"] != "" {
+					pr := f.json("PUT", "/v1/retention/policies", "adminA", map[string]any{"tenant": "acme", "keep": "1d", "then": "delete"})
+					if p := pr.problem(t); pr.status != http.StatusConflict || p.Field != "keep" {
+						t.Errorf("keep 1d then delete after a refused weakening: %d %+v", pr.status, p)
 					}
 				}
 			})

@@ -21,7 +21,13 @@ var csvHeader = []string{"id", "occurred_at", "recorded_at", "tenant", "actor_ty
 	"actor_email", "actor_ip", "action", "target_type", "target_id", "target_name", "outcome", "description",
 	"changes", "metadata", "request_id", "trace_id", "source", "schema_version"}
 
+// export is GET /v1/export.
 func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
+	s.exportAs(w, r, k, kindExport)
+}
+
+// exportAs streams an export counted as kind (stream.go).
+func (s *Server) exportAs(w http.ResponseWriter, r *http.Request, k *Key, kind streamKind) {
 	v := r.URL.Query()
 	if p := checkParams(v, exportParams); p != nil {
 		writeProblem(w, r, p)
@@ -41,6 +47,11 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	q.Limit = exportPage
+	st := s.openStream(w, r, k, kind)
+	if st == nil {
+		return
+	}
+	defer st.close()
 	// Read the first page before answering, so that a store error is still a
 	// proper problem response and not a truncated 200.
 	page, err := s.cfg.Store.Query(r.Context(), q)
@@ -52,11 +63,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 		s.auditFailed(w, r, err)
 		return
 	}
-	// A long export must not be cut by the server's write timeout.
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
-
+	// From here every write has its own deadline instead of the server's
+	// write timeout: a long export runs as long as its client reads.
+	st.start()
 	name := "trail-export-" + s.cfg.Now().UTC().Format("20060102T150405Z")
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -70,7 +79,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	w.WriteHeader(http.StatusOK)
 
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := bufio.NewWriterSize(st, 64<<10)
 	var (
 		cw  *csv.Writer
 		enc *json.Encoder
@@ -102,8 +111,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
 		if cw != nil {
 			cw.Flush()
 		}
-		if bw.Flush() != nil || rc.Flush() != nil {
-			panic(http.ErrAbortHandler)
+		if bw.Flush() != nil || st.flush() != nil {
+			panic(http.ErrAbortHandler) // gone, or not reading (counted by st.close)
 		}
 		if page.Next == "" {
 			return

@@ -36,6 +36,7 @@ type metrics struct {
 	tailStoreEvents atomic.Uint64
 	tailResets      atomic.Uint64
 	exportedEvents  atomic.Uint64
+	streams         streamMetrics // trail_streams_* (stream.go)
 
 	extra func(io.Writer) // more metrics, e.g. the sealer's (integrity.go)
 }
@@ -140,6 +141,7 @@ func (m *metrics) write(w io.Writer) {
 	counter("trail_tail_poll_errors_total", "Store reads of the live tail's feed that failed (retried at the next poll).", m.tailPollErrors.Load())
 	counter("trail_tail_store_events_total", "Events the live tail's feed read from the store before this server published them.", m.tailStoreEvents.Load())
 	counter("trail_tail_resets_total", "Times the feed found the store's newest events removed and resumed from the new end.", m.tailResets.Load())
+	m.streams.write(w)
 	fmt.Fprintf(w, "# HELP go_goroutines Number of goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

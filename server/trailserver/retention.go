@@ -30,10 +30,15 @@ type Retention interface {
 	SetPolicy(ctx context.Context, p RetentionPolicy) error
 	// UnsetPolicy removes the rule of tenant and action; false if none.
 	UnsetPolicy(ctx context.Context, tenant, action string) (bool, error)
-	// PlaceHold places or replaces a hold (errors as SetPolicy). notes
-	// are what the caller should know but does not stop it (a policy
-	// keeping less than the hold's min_keep: the hold wins).
-	PlaceHold(ctx context.Context, h RetentionHold) (notes []string, err error)
+	// PlaceHold places or replaces a hold (errors as SetPolicy; a
+	// malformed subject or reason fails with a *RetentionError naming
+	// it). notes are what the caller should know but does not stop it (a
+	// policy keeping less than the hold's min_keep: the hold wins). With
+	// onlyStrengthen (a tenant admin's request), a replace must strengthen
+	// the hold in force (the same reason, a min_keep at least as long; none
+	// is the weakest): else it fails with a *RetentionError whose Forbidden
+	// is true, leaves the hold as it was and records the refusal.
+	PlaceHold(ctx context.Context, h RetentionHold, onlyStrengthen bool) (notes []string, err error)
 	// ReleaseHold removes a hold; false if none.
 	ReleaseHold(ctx context.Context, tenant, subject string) (bool, error)
 	// Plan counts what a retention run would archive and delete now, per
@@ -99,11 +104,13 @@ type RetentionPlanTenant struct {
 
 // RetentionError is a refused retention change. Field names the input at
 // fault; Conflict is true when the change contradicts the policies or holds
-// in force (409), false for a malformed value (400).
+// in force (409), Forbidden when the caller may not make it (403: a tenant
+// admin weakening a legal hold); neither for a malformed value (400).
 type RetentionError struct {
-	Field    string
-	Conflict bool
-	Err      error
+	Field     string
+	Conflict  bool
+	Forbidden bool
+	Err       error
 }
 
 func (e *RetentionError) Error() string { return e.Err.Error() }
@@ -164,6 +171,8 @@ func (s *Server) retentionProblem(w http.ResponseWriter, r *http.Request, op str
 	switch {
 	case errors.As(err, &re) && re.Conflict:
 		writeProblem(w, r, &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict, Field: re.Field, Detail: cleanDetail(re.Err)})
+	case errors.As(err, &re) && re.Forbidden:
+		writeProblem(w, r, forbidden(re.Field, cleanDetail(re.Err)))
 	case errors.As(err, &re):
 		writeProblem(w, r, badRequest(re.Field, cleanDetail(re.Err)))
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
@@ -289,9 +298,6 @@ func (s *Server) retentionPlan(w http.ResponseWriter, r *http.Request, k *Key) {
 	writeJSON(w, http.StatusOK, pl)
 }
 
-// maxRetentionText bounds a hold's reason and a subject, in bytes.
-const maxRetentionText = 1024
-
 func (s *Server) setRetentionPolicy(w http.ResponseWriter, r *http.Request, k *Key) {
 	rb := s.retention(w, r)
 	if rb == nil {
@@ -348,6 +354,11 @@ func orStar(s string) string {
 	return s
 }
 
+// placeHold places or replaces a legal hold. A tenant admin may place one
+// on its tenant, or replace one to strengthen it, never weaken or otherwise
+// change it (whoever placed it): a hold protects a tenant's records from its
+// own administrators too. Its subject and reason are checked by the backend
+// (trail retention hold applies the same rules).
 func (s *Server) placeHold(w http.ResponseWriter, r *http.Request, k *Key) {
 	rb := s.retention(w, r)
 	if rb == nil {
@@ -362,19 +373,17 @@ func (s *Server) placeHold(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	switch {
-	case in.Since != nil:
+	if in.Since != nil {
 		writeProblem(w, r, badRequest("since", "set by the server"))
 		return
-	case in.Subject != "" && (len(in.Subject) > 64+1+trail.MaxIDLen || !utf8.ValidString(in.Subject) || !subjectRE.MatchString(in.Subject) || !strings.Contains(in.Subject, ":")):
-		writeProblem(w, r, badRequest("subject", "write the subject type:id, e.g. user:42"))
-		return
-	case len(in.Reason) > maxRetentionText || !utf8.ValidString(in.Reason) || strings.ContainsFunc(in.Reason, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		writeProblem(w, r, badRequest("reason", fmt.Sprintf("at most %d bytes of one-line UTF-8 text", maxRetentionText)))
-		return
 	}
-	notes, err := rb.PlaceHold(retentionCtx(r, k), in)
+	notes, err := rb.PlaceHold(retentionCtx(r, k), in, !k.AllTenants())
 	if err != nil {
+		var re *RetentionError
+		if errors.As(err, &re) && re.Forbidden {
+			err = &RetentionError{Field: re.Field, Forbidden: true, Err: fmt.Errorf("%w: a tenant admin may place a legal hold or strengthen one "+
+				"(the same reason, a min_keep at least as long), never weaken or change it: that needs an all-tenant admin key", re.Err)}
+		}
 		s.retentionProblem(w, r, "placing the hold", err)
 		return
 	}

@@ -242,3 +242,64 @@ func TestRetentionAPIPrivacy(t *testing.T) {
 		}
 	})
 }
+
+// Issue 13: a tenant admin re-posting the all-tenant admin's hold without
+// its min_keep is refused (403 naming the field and why), the hold reads
+// back as it was and still refuses a policy keeping less, and the refusal
+// is recorded; the all-tenant admin's weakening goes through, recorded as
+// one.
+func TestRetentionHoldWeakening(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, withRetention)
+		if r := f.json("POST", "/v1/retention/holds", "admin", map[string]any{"tenant": "acme", "reason": "case 42", "min_keep": "7y"}); r.status != http.StatusCreated {
+			t.Fatalf("hold: %d %s", r.status, r.body)
+		}
+		state := func() trailserver.RetentionHold {
+			t.Helper()
+			var st trailserver.RetentionState
+			if r := f.do("GET", "/v1/retention", "adminA", nil); r.status != 200 || json.Unmarshal(r.body, &st) != nil || len(st.Holds) != 1 {
+				t.Fatalf("state: %d %s", r.status, r.body)
+			}
+			return st.Holds[0]
+		}
+		held := state()
+		short := map[string]any{"tenant": "acme", "keep": "1d", "then": "delete"}
+		shortRefused := func(when string) {
+			t.Helper()
+			r := f.json("PUT", "/v1/retention/policies", "adminA", short)
+			if p := r.problem(t); r.status != http.StatusConflict || p.Field != "keep" {
+				t.Fatalf("keep 1d then delete %s: %d %+v", when, r.status, p)
+			}
+		}
+		shortRefused("under the hold")
+
+		r := f.json("POST", "/v1/retention/holds", "adminA", map[string]any{"tenant": "acme", "reason": "case 42", "min_keep": ""})
+		p := r.problem(t)
+		if r.status != http.StatusForbidden || p.Type != trailserver.ProblemForbidden || p.Field != "min_keep" ||
+			!strings.Contains(p.Detail, "min_keep none would weaken the legal hold on tenant acme, which keeps at least 7y") ||
+			!strings.Contains(p.Detail, "needs an all-tenant admin key") || strings.Contains(p.Detail, "trailarchive") {
+			t.Fatalf("tenant admin weakens: %d %+v", r.status, p)
+		}
+		if got := state(); got.Reason != held.Reason || got.MinKeep != held.MinKeep || !got.Since.Equal(*held.Since) {
+			t.Fatalf("after the refusal the hold is %+v, want %+v", got, held)
+		}
+		shortRefused("after the refused weakening")
+		evs := f.retentionEvents("acme")
+		if ev := evs[len(evs)-1]; ev.Action != "retention.hold.place" || ev.Outcome != trail.OutcomeDenied ||
+			ev.Actor.ID != "key-"+f.key["adminA"].ID || ev.Metadata["refused"] != "min_keep" ||
+			len(ev.Changes) != 1 || string(ev.Changes[0].Old) != `"7y"` || string(ev.Changes[0].New) != `""` {
+			t.Fatalf("refusal recorded as %s %s by %s: %v %+v", ev.Action, ev.Outcome, ev.Actor.ID, ev.Metadata, ev.Changes)
+		}
+
+		if r := f.json("POST", "/v1/retention/holds", "admin", map[string]any{"tenant": "acme", "reason": "case 42"}); r.status != http.StatusCreated {
+			t.Fatalf("all-tenant admin weakens: %d %s", r.status, r.body)
+		}
+		evs = f.retentionEvents("acme")
+		if ev := evs[len(evs)-1]; ev.Outcome != trail.OutcomeSuccess || ev.Actor.ID != "key-"+f.key["admin"].ID || ev.Metadata["weakened"] != "min_keep" {
+			t.Fatalf("weakening recorded as %s by %s: %v", ev.Outcome, ev.Actor.ID, ev.Metadata)
+		}
+		if r := f.json("PUT", "/v1/retention/policies", "adminA", short); r.status != http.StatusOK {
+			t.Fatalf("keep 1d then delete once the hold keeps no minimum: %d %s", r.status, r.body)
+		}
+	})
+}

@@ -68,6 +68,18 @@ type Config struct {
 	// audited transaction plus the writers' clock skew, or such events are
 	// not shown live. Default: DefaultTailLookback.
 	TailLookback time.Duration
+	// StreamWriteTimeout bounds each write of a streaming response (export,
+	// live tail, and the UI's): a client that reads nothing for that long
+	// once the socket buffers are full has its stream closed, counted in
+	// trail_streams_closed_unread_total (stream.go). It replaces the HTTP
+	// server's WriteTimeout for streams, which may run for hours. Default:
+	// DefaultStreamWriteTimeout (30s).
+	StreamWriteTimeout time.Duration
+	// StreamsPerKey is how many streams one API key may have open at once,
+	// those of UI sessions signed in with it included; one more is refused
+	// with 429 and Retry-After. Default: DefaultStreamsPerKey (4). Negative:
+	// no cap.
+	StreamsPerKey int
 	// Integrity, when set, serves checkpoints, proofs, leaf indexes and the
 	// sealing lag (integrity.go). Default: none (those endpoints answer 404).
 	Integrity *Integrity
@@ -106,6 +118,7 @@ type Server struct {
 	metrics *metrics
 	limiter *limiter
 	hub     *hub
+	streams *streamSlots // open streams per key (stream.go)
 }
 
 // New returns a server over cfg.Store and cfg.Keys.
@@ -146,6 +159,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TailLookback <= 0 {
 		cfg.TailLookback = DefaultTailLookback
 	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if cfg.StreamsPerKey == 0 {
+		cfg.StreamsPerKey = DefaultStreamsPerKey
+	}
 	m := newMetrics()
 	s := &Server{
 		cfg:     cfg,
@@ -154,6 +173,7 @@ func New(cfg Config) (*Server, error) {
 		metrics: m,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst),
 		hub:     newHub(newFeed(cfg.Store, &cfg, m), cfg.TailPoll, cfg.Logger, m),
+		streams: newStreamSlots(cfg.StreamsPerKey),
 	}
 	s.metrics.extra = s.writeExtraMetrics // seal and retention metrics
 	s.routes()
@@ -393,7 +413,8 @@ func (s *Server) storeProblem(w http.ResponseWriter, r *http.Request, op string,
 
 // HTTPServer returns an http.Server for s with production timeouts: headers
 // within 10 s, a whole request body within 60 s, responses within 60 s
-// (streams — export and tail — lift their own write deadline), idle
+// (streams — export and tail — replace it with a deadline on each write,
+// Config.StreamWriteTimeout), idle
 // keep-alive connections closed after 2 minutes. Shutdown also closes the
 // tail streams.
 func (s *Server) HTTPServer(addr string) *http.Server {

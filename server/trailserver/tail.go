@@ -277,6 +277,11 @@ func matcher(q trail.Query) func(*trail.Event) bool {
 // TailHeartbeat keeps the connection alive; "event: lagged" ends a stream
 // that fell behind; "event: shutdown" ends it when the server stops.
 func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
+	s.tailAs(w, r, k, kindTail)
+}
+
+// tailAs streams a live tail counted as kind (stream.go).
+func (s *Server) tailAs(w http.ResponseWriter, r *http.Request, k *Key, kind streamKind) {
 	v := r.URL.Query()
 	if p := checkParams(v, tailParams); p != nil {
 		writeProblem(w, r, p)
@@ -298,7 +303,11 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	rc := http.NewResponseController(w)
+	st := s.openStream(w, r, k, kind)
+	if st == nil {
+		return
+	}
+	defer st.close()
 	sub, err := s.hub.subscribe(r.Context(), matcher(q), s.cfg.TailBuffer)
 	if errors.Is(err, errHubClosed) {
 		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "the server is shutting down"))
@@ -328,15 +337,15 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	s.metrics.tailSubscribers.Add(1)
 	defer s.metrics.tailSubscribers.Add(-1)
-	// A stream outlives the server's write timeout (and any read deadline).
-	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
+	// A stream outlives the server's write timeout: each write has its own
+	// deadline (stream.go).
+	st.start()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriter(w)
+	bw := bufio.NewWriter(st)
 	send := func(ev *trail.Event) bool {
 		if s.cfg.Reveal != nil {
 			one := []trail.Event{*ev} // the hub's copy is shared with other streams
@@ -351,7 +360,7 @@ func (s *Server) tail(w http.ResponseWriter, r *http.Request, k *Key) {
 		fmt.Fprintf(bw, "id: %s\nevent: event\ndata: %s\n\n", ev.ID, b)
 		return true
 	}
-	flush := func() bool { return bw.Flush() == nil && rc.Flush() == nil }
+	flush := func() bool { return bw.Flush() == nil && st.flush() == nil }
 	sent := make(map[uuid.UUID]struct{}, len(past))
 	for i := len(past) - 1; i >= 0; i-- {
 		send(&past[i])

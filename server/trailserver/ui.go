@@ -207,12 +207,14 @@ func (b uiBackend) asAPI(w http.ResponseWriter, r *http.Request, v trailui.Viewe
 	h(w, r2, k)
 }
 
+// Export and Tail stream as the viewer's key: they count against its
+// stream cap like its API streams (stream.go).
 func (b uiBackend) Export(w http.ResponseWriter, r *http.Request, v trailui.Viewer, params url.Values) {
-	b.asAPI(w, r, v, params, b.s.export)
+	b.asAPI(w, r, v, params, func(w http.ResponseWriter, r *http.Request, k *Key) { b.s.exportAs(w, r, k, kindUIExport) })
 }
 
 func (b uiBackend) Tail(w http.ResponseWriter, r *http.Request, v trailui.Viewer, params url.Values) {
-	b.asAPI(w, r, v, params, b.s.tail)
+	b.asAPI(w, r, v, params, func(w http.ResponseWriter, r *http.Request, k *Key) { b.s.tailAs(w, r, k, kindUITail) })
 }
 
 func (b uiBackend) Tenants(ctx context.Context) ([]string, error) {

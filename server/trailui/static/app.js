@@ -52,7 +52,12 @@
     var prefix = table.getAttribute("data-prefix");
     source = new EventSource(table.getAttribute("data-stream"));
     source.addEventListener("open", function () { status.textContent = "Following."; });
-    source.addEventListener("error", function () { status.textContent = "Disconnected; retrying…"; });
+    source.addEventListener("error", function () {
+      // A stream the server refused (429: the key has its most streams open)
+      // is closed, and the browser does not retry it.
+      status.textContent = source.readyState === EventSource.CLOSED ?
+        "The server refused the stream (too many open with this key?); reload to retry." : "Disconnected; retrying…";
+    });
     source.addEventListener("lagged", function () { status.textContent = "Fell behind; reload to resume."; source.close(); });
     source.addEventListener("shutdown", function () { status.textContent = "The server is restarting."; });
     source.addEventListener("event", function (msg) {
