@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/trailseal"
 )
 
 // Backend is what the UI needs from the server: authentication, tenant
@@ -36,6 +37,15 @@ type Backend interface {
 	// exist or belongs to a tenant the viewer may not read (the two answers
 	// are the same).
 	Event(r *http.Request, v Viewer, id uuid.UUID) (Detail, error)
+	// Evidence returns what the detail page checks event id against (see
+	// Evidence), with the same scope and 404 as Event. It is called after
+	// Event, which recorded the read: it records none itself.
+	Evidence(r *http.Request, v Viewer, id uuid.UUID) (Evidence, error)
+	// Proof answers as the API's GET /v1/events/{id}/proof does for the
+	// viewer's key: the inclusion proof's JSON, the same scope, the same
+	// problems (409 while not sealed or not checkpointed) and an audit.read
+	// record.
+	Proof(w http.ResponseWriter, r *http.Request, v Viewer, id uuid.UUID)
 	// History returns the changes of one object, newest first. params takes
 	// tenant, since, until, limit and cursor.
 	History(r *http.Request, v Viewer, typ, id string, params url.Values) (Page, error)
@@ -72,10 +82,12 @@ type Page struct {
 	Next string
 }
 
-// Detail is one event with its integrity state.
+// Detail is one event, revealed for display.
 type Detail struct {
 	Event trail.Event
-	// Sealed is true when the event has a leaf in its tenant's log.
+	// Sealed, Log, Leaf and Checkpoint say where the backend found the
+	// event's leaf. The page does not show them as its integrity state:
+	// that is the UI's own check of Evidence (verify.go).
 	Sealed bool
 	Log    string
 	Leaf   int64
@@ -84,6 +96,40 @@ type Detail struct {
 	Checkpoint *Checkpoint
 	// Integrity is false when the server does not seal its log at all.
 	Integrity bool
+}
+
+// Evidence is what the detail page verifies an event with. The backend only
+// reads it; the UI checks it (verify.go) the way `trail verify` and
+// examples/verifyproof do: the stored event's leaf hash is recomputed, and
+// the checkpoint's signature and the inclusion proof are checked here, so a
+// row, leaf, tree or checkpoint edited in the database shows as a mismatch.
+type Evidence struct {
+	// Enabled is false when the server does not seal its log; nothing else
+	// is set then.
+	Enabled bool
+	// Stored is the event exactly as stored, not revealed: the privacy
+	// layer's ciphertext and hashes as they are in the database. Its
+	// canonical encoding is what its leaf hashes.
+	Stored trail.Event
+	// Leaf is the event's leaf row (log, seq, hash); nil while the event is
+	// not sealed.
+	Leaf *trailseal.Leaf
+	// Proof is the inclusion proof of Leaf against the latest checkpoint of
+	// its log, as the API's proof endpoint answers it; nil while no
+	// checkpoint covers the leaf.
+	Proof *trailseal.InclusionProof
+	// CheckpointTime is when that checkpoint was made (stored beside it,
+	// not signed).
+	CheckpointTime time.Time
+	// Unreadable, when set, says why the leaf or the proof could not be read
+	// from the store's seal tables (a hash of the tree missing, say): a
+	// check that cannot be made has failed.
+	Unreadable string
+	// Origin is the deployment's checkpoint origin (checkpoints of log L
+	// are for Origin/L); PublicKey its checkpoint verifier key, in note
+	// format (name+hash+key).
+	Origin    string
+	PublicKey string
 }
 
 // Checkpoint summarizes a signed checkpoint.

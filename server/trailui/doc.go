@@ -1,7 +1,9 @@
 // Package trailui is Trail's admin web UI, served by `trail serve` at /ui/:
 // the event list with filters and keyset paging, an event's detail with its
-// field diff and integrity state, an object's history and its state as of a
-// time, an actor's activity, a live tail and exports.
+// field diff and its integrity (verified on each view against the latest
+// signed checkpoint, verify.go, with the proof to download), an object's
+// history and its state as of a time, an actor's activity, a live tail and
+// exports.
 //
 // Why it looks the way it does: audit data is attacker-controlled (any
 // service can write a description), and the UI is read by the people with the

@@ -33,8 +33,9 @@ type pageData struct {
 	Heading string // actor page
 	Actor   string
 
-	Detail  *Detail
-	RawJSON string
+	Detail    *Detail
+	Integrity *verdict
+	RawJSON   string
 
 	ObjectType, ObjectID string
 	ObjectTenant         string
@@ -125,11 +126,20 @@ func (h *Handler) withTenants(r *http.Request, rq *request, d *pageData) *pageDa
 	return d
 }
 
-func (h *Handler) detail(w http.ResponseWriter, r *http.Request, rq *request) {
+// eventID is the {id} of an event's path, or false after a 404 page.
+func (h *Handler) eventID(w http.ResponseWriter, r *http.Request, rq *request) (uuid.UUID, bool) {
 	raw := r.PathValue("id")
 	id, err := uuid.Parse(raw)
 	if err != nil || len(raw) != 36 {
 		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusNotFound, Detail: "no event " + raw})
+		return uuid.Nil, false
+	}
+	return id, true
+}
+
+func (h *Handler) detail(w http.ResponseWriter, r *http.Request, rq *request) {
+	id, ok := h.eventID(w, r, rq)
+	if !ok {
 		return
 	}
 	det, err := h.be.Event(r, rq.viewer, id)
@@ -137,13 +147,57 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, rq *request) {
 		h.fail(w, r, &rq.viewer, err)
 		return
 	}
+	// The integrity badge is checked here, from the event as stored: never
+	// taken from the backend's word that a leaf exists.
+	ev, err := h.be.Evidence(r, rq.viewer, id)
+	if err != nil {
+		h.fail(w, r, &rq.viewer, err)
+		return
+	}
+	v := verify(&ev)
 	d := h.base(rq, det.Event.Action+" · event")
-	d.Detail = &det
+	d.Detail, d.Integrity = &det, &v
 	b, err := json.MarshalIndent(det.Event, "", "  ")
 	if err == nil {
 		d.RawJSON = string(b)
 	}
 	h.render(w, r, http.StatusOK, "detail", d)
+}
+
+// proof downloads the event's inclusion proof: the API's JSON, which
+// examples/verifyproof (and trailseal's InclusionProof.Verify) check
+// offline.
+func (h *Handler) proof(w http.ResponseWriter, r *http.Request, rq *request) {
+	id, ok := h.eventID(w, r, rq)
+	if !ok {
+		return
+	}
+	h.be.Proof(&attachment{ResponseWriter: w, name: "trail-proof-" + id.String() + ".json"}, r, rq.viewer, id)
+}
+
+// attachment marks a successful answer as a file to save; a problem
+// answer is shown as it is.
+type attachment struct {
+	http.ResponseWriter
+	name  string
+	wrote bool
+}
+
+func (a *attachment) WriteHeader(code int) {
+	if !a.wrote {
+		a.wrote = true
+		if code == http.StatusOK {
+			a.Header().Set("Content-Disposition", `attachment; filename="`+a.name+`"`)
+		}
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *attachment) Write(b []byte) (int, error) {
+	if !a.wrote {
+		a.WriteHeader(http.StatusOK)
+	}
+	return a.ResponseWriter.Write(b)
 }
 
 func (h *Handler) object(w http.ResponseWriter, r *http.Request, rq *request) {

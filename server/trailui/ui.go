@@ -110,6 +110,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+p+"/logout", h.authed(h.logout))
 	h.mux.HandleFunc("GET "+p+"/{$}", h.authed(h.list))
 	h.mux.HandleFunc("GET "+p+"/events/{id}", h.authed(h.detail))
+	h.mux.HandleFunc("GET "+p+"/events/{id}/proof", h.authed(h.proof))
 	h.mux.HandleFunc("GET "+p+"/objects/{type}/{id}", h.authed(h.object))
 	h.mux.HandleFunc("GET "+p+"/actors/{actor}", h.authed(h.actor))
 	h.mux.HandleFunc("GET "+p+"/tail", h.authed(h.tailPage))
