@@ -12,6 +12,9 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailsqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // CLI is the whole command tree of `trail`. Each command is a field whose
@@ -204,17 +207,35 @@ func checkArgsUTF8(args []string) error {
 }
 
 // exitCode maps an error to the process's exit code: bad input (a usage
-// error, an invalid event or query) is 2, anything else 1.
+// error, an invalid event or query, a --db file that is not a Trail database
+// or is damaged) is 2, anything else 1.
 func exitCode(err error) int {
 	var ue *UsageError
 	switch {
 	case errors.As(err, &ue),
 		errors.Is(err, trail.ErrInvalid),
 		errors.Is(err, trail.ErrInvalidQuery),
-		errors.Is(err, trail.ErrInvalidCursor):
+		errors.Is(err, trail.ErrInvalidCursor),
+		errors.Is(err, trailsqlite.ErrNotTrailDatabase),
+		damagedSQLite(err):
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// damagedSQLite reports whether err is SQLite finding the database file
+// damaged (SQLITE_CORRUPT) or not a database (SQLITE_NOTADB) after it was
+// opened: a page read by a query, not the header Open checks.
+func damagedSQLite(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary code of an extended one
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return true
+	}
+	return false
 }
 
 // oneLine makes an error message a single clean line: the CLI's contract is

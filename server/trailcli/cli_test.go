@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailsqlite"
 )
 
 type result struct {
@@ -381,7 +382,8 @@ func TestMissingAndCorruptDatabase(t *testing.T) {
 		{"demo"},
 	} {
 		r := run(t, corrupt, env{terminal: true}, args...)
-		if r.code != ExitFailure || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, corrupt) {
+		// Bad input, as the README says: the file named is not a database.
+		if r.code != ExitUsage || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, corrupt) {
 			t.Errorf("%v on a corrupt file: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 		if got, _ := os.ReadFile(corrupt); !bytes.Equal(got, junk) {
@@ -402,8 +404,43 @@ func TestMissingAndCorruptDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, db, env{}, "query")
-	if r.code != ExitFailure || strings.Count(r.stderr, "\n") != 1 {
+	if r.code != ExitUsage || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("damaged database: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestDamagedTableExits2: a database whose header and schema read fine but
+// whose events table is damaged opens, and the query that reads the
+// damaged page fails with SQLite's SQLITE_CORRUPT: bad input too, exit 2.
+func TestDamagedTableExits2(t *testing.T) {
+	t.Parallel()
+	db := tempDB(t)
+	mustRun(t, db, env{stdin: eventLines("acme", 0, 50)}, "record", "-")
+	st, err := trailsqlite.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root, pageSize int64
+	if err := st.DB().QueryRow(`SELECT rootpage FROM sqlite_schema WHERE name = 'trail_events'`).Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB().QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // checkpoints the WAL into the file
+	f, err := os.OpenFile(db, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xA5}, int(pageSize)), (root-1)*pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, db, env{}, "query", "--tenant", "acme")
+	if r.code != ExitUsage || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "malformed") {
+		t.Errorf("damaged events table: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 

@@ -78,7 +78,7 @@ func readPolicy(path string) (*trailprivacy.Policy, error) {
 	}
 	pol, err := trailprivacy.ParsePolicy(string(b))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, policyError(path, err) // policy_error.go: no file content
 	}
 	return pol, nil
 }

@@ -287,10 +287,10 @@ func TestPrivacyBadConfig(t *testing.T) {
 	for _, c := range []struct {
 		name, policy, want string
 	}{
-		{"unknown action", "password frobnicate\n", "frobnicate"},
-		{"malformed rule", "password\n", "line 1"},
-		{"empty segment", "metadata..x pii\n", "line 1"},
-		{"bad JSON action", `{"rules":[{"match":"x","action":"shred"}]}`, "shred"},
+		{"unknown action", "password frobnicate\n", "line 1: unknown action: want omit, redact, hmac, pii or keep"},
+		{"malformed rule", "password\n", "line 1: not a policy rule"},
+		{"empty segment", "metadata..x pii\n", "line 1: pattern has an empty path segment"},
+		{"bad JSON action", `{"rules":[{"match":"x","action":"shred"}]}`, "rules[0]: unknown action"},
 	} {
 		p := writeFile(t, "policy", c.policy)
 		r := run(t, db, env{stdin: cliEvent}, "--policy", p, "record", "-")

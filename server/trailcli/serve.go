@@ -30,6 +30,7 @@ type ServeCmd struct {
 	StreamWriteTimeout time.Duration `name:"stream-write-timeout" env:"TRAIL_STREAM_WRITE_TIMEOUT" default:"30s" help:"Each write of an export or live tail must reach the client within this, or the stream is closed as unread (env TRAIL_STREAM_WRITE_TIMEOUT)."`
 	StreamsPerKey      int           `name:"streams-per-key" env:"TRAIL_STREAMS_PER_KEY" default:"4" help:"Exports and live tails one API key, with its UI sign-ins, may have open at once; beyond, 429. 0 turns the cap off (env TRAIL_STREAMS_PER_KEY)."`
 	SealFlags
+	HTTPSFlags          // serve_https.go
 	ServeRetentionFlags // retention_serve.go
 }
 
@@ -89,6 +90,10 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	if c.StreamsPerKey < 0 {
 		return Usagef("--streams-per-key: must be 0 or more")
+	}
+	https, err := c.HTTPSFlags.load() // before the store: a bad flag creates nothing
+	if err != nil {
+		return err
 	}
 	b, err := e.openBackend(c.Postgres, true)
 	if err != nil {
@@ -179,13 +184,20 @@ func (c *ServeCmd) Run(e *Env) error {
 		RetentionStats: retStats, // nil without --retention
 
 		Retention: serveRetention(e, b.store, priv), // the /v1/retention endpoints (retention_serve.go)
+
+		TLS:           https.tls,
+		SecureCookies: https.secure,
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	base := "http://" + ln.Addr().String()
+	base := https.scheme() + "://" + ln.Addr().String()
 	fmt.Fprintf(e.Stdout, "Trail API listening on %s (store: %s)\n", base, b.where)
+	if https.public != "" {
+		base = https.public
+		fmt.Fprintf(e.Stdout, "Public URL: %s\n", base)
+	}
 	fmt.Fprintf(e.Stdout, "Admin UI: %s/ui/ (sign in with a reader or admin key)\n", base)
 	if secret != "" {
 		fmt.Fprintf(e.Stdout, "\nAdmin API key (id %s, all tenants) — shown once, store it now:\n\n  export TRAIL_KEY=%s\n", k.ID, secret)

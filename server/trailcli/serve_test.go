@@ -33,7 +33,7 @@ func (s *syncBuffer) String() string {
 }
 
 var (
-	listenRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	listenRE = regexp.MustCompile(`listening on (https?://127\.0\.0\.1:\d+)`)
 	keyRE    = regexp.MustCompile(`export TRAIL_KEY=(trail_[A-Za-z0-9_-]{43})`)
 )
 

@@ -2,6 +2,7 @@ package trailserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,14 @@ type Config struct {
 	// exported at /metrics as trail_retention_* (retention_metrics.go).
 	// Default: none (those metrics are absent).
 	RetentionStats func() RetentionStats
+	// TLS, when set, makes Serve (and the http.Server of HTTPServer)
+	// answer HTTPS with it, HTTP/2 included. Default: none, plain HTTP.
+	TLS *tls.Config
+	// SecureCookies marks the admin UI's cookies Secure on plain HTTP too,
+	// for a server behind a TLS proxy (trail serve --public-url https://…).
+	// Requests that arrive over TLS always get Secure cookies. Default:
+	// false, so that a browser keeps them on http://127.0.0.1.
+	SecureCookies bool
 }
 
 // Revealer turns a stored event into its readable form in place.
@@ -428,6 +437,9 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.cfg.TLS != nil {
+		hs.TLSConfig = s.cfg.TLS.Clone()
+	}
 	hs.RegisterOnShutdown(s.Close)
 	return hs
 }
@@ -435,11 +447,16 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 // Serve serves s on ln until ctx is done, then shuts down gracefully: the
 // listener closes, tail streams end, and in-flight requests — ingest
 // included, so every acknowledged event is committed — finish within
-// grace before the remaining connections are closed.
+// grace before the remaining connections are closed. With Config.TLS it
+// serves HTTPS on ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	hs := s.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if hs.TLSConfig != nil {
+		go func() { errc <- hs.ServeTLS(ln, "", "") }() // the certificates are in TLSConfig
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err

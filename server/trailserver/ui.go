@@ -19,7 +19,7 @@ import (
 // through uiBackend, which uses the API's own authentication, tenant scoping,
 // audited reads and streams.
 func (s *Server) uiRoutes() {
-	ui, err := trailui.New(uiBackend{s}, &trailui.Config{Now: s.cfg.Now, Logger: s.log})
+	ui, err := trailui.New(uiBackend{s}, &trailui.Config{Now: s.cfg.Now, Logger: s.log, SecureCookies: s.cfg.SecureCookies})
 	if err != nil {
 		panic(err) // the templates are embedded: this is a build error
 	}

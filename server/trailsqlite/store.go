@@ -71,6 +71,9 @@ const sqliteHeader = "SQLite format 3\x00"
 // on, and every transaction begun IMMEDIATE so that two writers queue on the
 // lock instead of deadlocking when a reader upgrades to a writer.
 //
+// A new file is created with mode 0600, owner only (SQLite gives its -wal
+// and -shm files the same mode); an existing file keeps its mode.
+//
 // A file that is not an SQLite database is refused with an error naming the
 // path and matching ErrNotTrailDatabase, and is not written to.
 func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
@@ -146,13 +149,27 @@ func (s *Store) openErr(err error) error {
 	return fmt.Errorf("trailsqlite: open %s: %w", s.path, err)
 }
 
+// fileMode is the mode Open creates a new database file with: the events
+// and the privacy layer's wrapped keys are readable by their owner only.
+// SQLite gives the -wal and -shm files it creates beside the database the
+// database file's mode. An existing file keeps its mode.
+const fileMode os.FileMode = 0o600
+
 // checkFile refuses, before SQLite touches it, an existing file that is not
 // an SQLite database: opening it in WAL mode would otherwise create -wal and
-// -shm files next to someone else's data.
+// -shm files next to someone else's data. A missing file is created empty
+// with fileMode, so that SQLite never creates it with its default 0644.
 func checkFile(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		nf, cerr := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+		if cerr == nil {
+			return nf.Close()
+		}
+		if !errors.Is(cerr, os.ErrExist) {
+			return fmt.Errorf("trailsqlite: create %s: %w", path, cerr)
+		}
+		f, err = os.Open(path) // another process created it first: check it
 	}
 	if err != nil {
 		return fmt.Errorf("trailsqlite: open %s: %w", path, err)

@@ -2,22 +2,37 @@ package trailui
 
 import (
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 )
 
-// FuzzSafeNext: the post-sign-in redirect never leaves the UI.
+// FuzzSafeNext: the post-sign-in redirect never leaves the UI, carries no
+// dot segment for the browser to resolve, and is kept as it is once safe.
 func FuzzSafeNext(f *testing.F) {
-	for _, s := range []string{"/ui/", "/ui/events/x", "//evil.example", "/ui/\\evil", "https://evil.example/ui/", "/ui/\r\nLocation: x", "/uix"} {
+	for _, s := range []string{"/ui/", "/ui/events/x", "//evil.example", "/ui/\\evil", "https://evil.example/ui/", "/ui/\r\nLocation: x", "/uix",
+		"/ui/../../evil", "/ui/%2e%2e/%2e%2e/evil", "/ui/..%2f..%2fevil", "/ui/./events/x?tenant=acme", "/ui//evil.example", "/ui/objects/file/a%2Fb", "/ui%2f", "/ui%2F..%2Fevil"} {
 		f.Add(s)
 	}
+	base, _ := url.Parse("https://trail.example/ui/login")
 	f.Fuzz(func(t *testing.T, next string) {
 		got := safeNext("/ui", next)
 		if !strings.HasPrefix(got, "/ui/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\r\n") {
 			t.Fatalf("safeNext(%q) = %q", next, got)
 		}
-		if got != "/ui/" && got != next {
-			t.Fatalf("safeNext(%q) rewrote to %q", next, got)
+		u, err := url.Parse(got)
+		if err != nil || u.Scheme != "" || u.Host != "" {
+			t.Fatalf("safeNext(%q) = %q: %v", next, got, err)
+		}
+		if c := path.Clean(u.Path) + "/"; c != u.Path && c != u.Path+"/" {
+			t.Fatalf("safeNext(%q) = %q: the path is not clean", next, got)
+		}
+		// Where a browser goes: same host, under the UI.
+		if to := base.ResolveReference(u); to.Host != "trail.example" || !strings.HasPrefix(to.Path, "/ui/") {
+			t.Fatalf("safeNext(%q) = %q leads to %v", next, got, to)
+		}
+		if again := safeNext("/ui", got); again != got {
+			t.Fatalf("safeNext(%q) = %q, but safeNext(%q) = %q", next, got, got, again)
 		}
 	})
 }

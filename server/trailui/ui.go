@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -316,12 +318,38 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *request) {
 	http.Redirect(w, r, h.cfg.Prefix+"/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-sign-in redirect inside the UI.
+// safeNext keeps a post-sign-in redirect inside the UI: next must be a
+// local path (no scheme, no host, not "//", no backslash or control
+// character) whose cleaned path (dot segments resolved, percent-encoded
+// ones too) is prefix or under it. A path with dot segments or doubled
+// slashes is replaced by its cleaned form, so that the browser resolves
+// nothing; anything else is prefix + "/".
 func safeNext(prefix, next string) string {
-	if !strings.HasPrefix(next, prefix+"/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return prefix + "/"
+	home := prefix + "/"
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return home
+	}
+	clean := path.Clean(u.Path)
+	if clean != prefix && !strings.HasPrefix(clean, home) {
+		return home
+	}
+	if clean == prefix || strings.HasSuffix(u.Path, "/") {
+		clean += "/"
+	}
+	if clean != u.Path || !strings.HasPrefix(u.EscapedPath(), home) {
+		// Re-encoded from the clean path: "/ui%2f" decodes under the UI
+		// but is not, for a browser.
+		u = &url.URL{Path: clean, RawQuery: u.RawQuery}
+	}
+	if u.RawQuery == "" {
+		return u.EscapedPath()
+	}
+	return u.EscapedPath() + "?" + u.RawQuery
 }
 
 // render executes page name into a buffer first, so that a template error
