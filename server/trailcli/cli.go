@@ -216,6 +216,7 @@ func exitCode(err error) int {
 		errors.Is(err, trail.ErrInvalid),
 		errors.Is(err, trail.ErrInvalidQuery),
 		errors.Is(err, trail.ErrInvalidCursor),
+		errors.Is(err, trail.ErrIDConflict),
 		errors.Is(err, trailsqlite.ErrNotTrailDatabase),
 		damagedSQLite(err):
 		return ExitUsage
