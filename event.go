@@ -2,6 +2,8 @@ package trail
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,10 +23,14 @@ const SchemaVersion = 1
 type Event struct {
 	// ID identifies the event. It is a UUIDv7 when Trail assigns it; a caller
 	// may set its own, and a second event with the same ID is a duplicate that
-	// stores nothing new (the ID is the idempotency key).
-	ID uuid.UUID `json:"id"`
-	// OccurredAt is when the action happened, as claimed by the writer.
-	OccurredAt time.Time `json:"occurred_at"`
+	// stores nothing new (the ID is the idempotency key). The zero value (the
+	// nil UUID) means "assign one"; its JSON form leaves the member out, since
+	// an explicit nil UUID in JSON is refused (see CheckEventJSON).
+	ID uuid.UUID `json:"id,omitzero"`
+	// OccurredAt is when the action happened, as claimed by the writer. The
+	// zero value means "now"; as for ID, its JSON form leaves the member out,
+	// and an explicit zero time in JSON is refused.
+	OccurredAt time.Time `json:"occurred_at,omitzero"`
 	// RecordedAt is when Trail accepted the event. Trail sets it; retention is
 	// measured on it, never on OccurredAt, so a writer cannot backdate events
 	// into early deletion.
@@ -177,4 +183,236 @@ func mustJSON(v any) json.RawMessage {
 		panic("trail: cannot marshal change value: " + err.Error())
 	}
 	return b
+}
+
+// CheckEventJSON checks the JSON text of one event for what encoding/json lets
+// through when it decodes the text into an Event, so that nothing a writer
+// sent is silently replaced:
+//
+//   - a member name given twice in one object, at any depth
+//     ({"tenant":"acme","tenant":"globex"}: encoding/json keeps the last);
+//   - a field given twice under names that differ in letter case
+//     ({"tenant":"acme","Tenant":"globex"}: encoding/json matches names
+//     regardless of case, and keeps the last);
+//   - an "id" that is the nil UUID, or an "occurred_at" that is the zero time
+//     0001-01-01T00:00:00Z: once decoded they look absent, and Normalize
+//     would assign a fresh ID or the current time. Leave them out (or null)
+//     to have them filled in;
+//   - what else the strict parser of CanonicalJSON refuses and encoding/json
+//     accepts, such as a lone surrogate (\ud800) that encoding/json turns
+//     into U+FFFD.
+//
+// The error is a *ValidationError naming the field: "tenant", "actor.id",
+// "metadata.a" (a repeated name inside metadata or a change value has its
+// whole path; other faults there name "metadata" or "changes[i].old", as
+// Normalize does), or "event" for the text as a whole. CheckEventJSON does
+// not decode: the API and `trail record -` call it once a strict
+// json.Decoder (DisallowUnknownFields, UseNumber) has decoded the same
+// text, and leave syntax, unknown fields and wrong types to that decoder.
+func CheckEventJSON(raw []byte) error {
+	// A change's old and new values sit three levels down (event, changes,
+	// change) and Normalize holds them to MaxJSONDepth from there, metadata
+	// likewise from one level down. This pass starts at -3 so that it
+	// refuses no depth Normalize accepts, and leaves the limit's error, which
+	// names the field, to Normalize.
+	if _, err := appendCanonicalJSON(make([]byte, 0, len(raw)), raw, -3); err != nil {
+		field := "event"
+		if pe, ok := err.(*pathError); ok && pe.path != "" {
+			field = strings.TrimPrefix(pe.path, ".")
+			if !pe.duplicate {
+				field = wholeValue(field)
+			}
+		}
+		return invalid(field, "%v", err)
+	}
+	var names eventNames
+	if json.Unmarshal(raw, &names) != nil {
+		return nil // not an event object: the decoder says what is wrong
+	}
+	return names.check()
+}
+
+// wholeValue cuts a path inside metadata or a change's old or new value to
+// that value, the field Normalize names for the same fault (a number a
+// double cannot hold, nesting too deep), so that the API and the library
+// agree. A repeated member name keeps its whole path: that name is the fault.
+func wholeValue(field string) string {
+	if field == "metadata" || strings.HasPrefix(field, "metadata.") || strings.HasPrefix(field, "metadata[") {
+		return "metadata"
+	}
+	if rest, ok := strings.CutPrefix(field, "changes["); ok {
+		if i := strings.IndexByte(rest, ']'); i > 0 {
+			for _, v := range []string{".old", ".new"} {
+				if after, ok := strings.CutPrefix(rest[i+1:], v); ok && (after == "" || after[0] == '.' || after[0] == '[') {
+					return "changes[" + rest[:i+1] + v
+				}
+			}
+		}
+	}
+	return field
+}
+
+// eventNames mirrors the JSON shape of Event with counters. Decoding an
+// event's JSON into it, encoding/json matches each member to a field exactly
+// as it does decoding into an Event (in any letter case), but skips the
+// values: a count above one is a field given twice, since the strict parser
+// has already refused a name repeated as such. TestEventNamesMirrorEvent
+// keeps the mirror in step with the model.
+type eventNames struct {
+	ID            idName      `json:"id"`
+	OccurredAt    timeName    `json:"occurred_at"`
+	RecordedAt    nameCount   `json:"recorded_at"`
+	Tenant        nameCount   `json:"tenant"`
+	Actor         actorNames  `json:"actor"`
+	Action        nameCount   `json:"action"`
+	Target        targetNames `json:"target"`
+	Outcome       nameCount   `json:"outcome"`
+	Description   nameCount   `json:"description"`
+	Changes       changeNames `json:"changes"`
+	Metadata      nameCount   `json:"metadata"`
+	RequestID     nameCount   `json:"request_id"`
+	TraceID       nameCount   `json:"trace_id"`
+	Source        nameCount   `json:"source"`
+	SchemaVersion nameCount   `json:"schema_version"`
+}
+
+type actorNames struct {
+	n          int
+	Type       nameCount   `json:"type"`
+	ID         nameCount   `json:"id"`
+	Name       nameCount   `json:"name"`
+	Email      nameCount   `json:"email"`
+	IP         nameCount   `json:"ip"`
+	UserAgent  nameCount   `json:"user_agent"`
+	OnBehalfOf *actorNames `json:"on_behalf_of"`
+}
+
+type targetNames struct {
+	n    int
+	Type nameCount `json:"type"`
+	ID   nameCount `json:"id"`
+	Name nameCount `json:"name"`
+}
+
+type changeNames struct {
+	n     int
+	items []struct {
+		Field    nameCount `json:"field"`
+		Old      nameCount `json:"old"`
+		New      nameCount `json:"new"`
+		Redacted nameCount `json:"redacted"`
+		Protect  nameCount `json:"protect"`
+	}
+}
+
+// nameCount counts the members decoded into a field, skipping their values.
+type nameCount int
+
+func (c *nameCount) UnmarshalJSON([]byte) error { *c++; return nil }
+
+type idName struct {
+	n       int
+	nilUUID bool
+}
+
+func (v *idName) UnmarshalJSON(b []byte) error {
+	v.n++
+	var id uuid.UUID
+	if string(b) != "null" && json.Unmarshal(b, &id) == nil && id == uuid.Nil {
+		v.nilUUID = true
+	}
+	return nil
+}
+
+type timeName struct {
+	n    int
+	zero string // the zero time as sent
+}
+
+func (v *timeName) UnmarshalJSON(b []byte) error {
+	v.n++
+	var t time.Time
+	if string(b) != "null" && json.Unmarshal(b, &t) == nil && t.IsZero() {
+		v.zero = clip(string(b))
+	}
+	return nil
+}
+
+func (a *actorNames) UnmarshalJSON(b []byte) error {
+	a.n++
+	type plain actorNames
+	return json.Unmarshal(b, (*plain)(a))
+}
+
+func (t *targetNames) UnmarshalJSON(b []byte) error {
+	t.n++
+	type plain targetNames
+	return json.Unmarshal(b, (*plain)(t))
+}
+
+func (c *changeNames) UnmarshalJSON(b []byte) error {
+	c.n++
+	return json.Unmarshal(b, &c.items)
+}
+
+// check reports the first field given twice, then a nil UUID id or a zero
+// occurred_at.
+func (e *eventNames) check() error {
+	twice := func(field string, n int) error {
+		if n > 1 {
+			return invalid(field, "given twice, in names that differ only in letter case (which JSON decoders match alike)")
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"id", e.ID.n}, {"occurred_at", e.OccurredAt.n}, {"recorded_at", int(e.RecordedAt)}, {"tenant", int(e.Tenant)},
+		{"actor", e.Actor.n}, {"action", int(e.Action)}, {"target", e.Target.n}, {"outcome", int(e.Outcome)},
+		{"description", int(e.Description)}, {"changes", e.Changes.n}, {"metadata", int(e.Metadata)},
+		{"request_id", int(e.RequestID)}, {"trace_id", int(e.TraceID)}, {"source", int(e.Source)}, {"schema_version", int(e.SchemaVersion)}} {
+		if err := twice(f.name, f.n); err != nil {
+			return err
+		}
+	}
+	for field, a := "actor", &e.Actor; a != nil; field, a = field+".on_behalf_of", a.OnBehalfOf {
+		for _, f := range []struct {
+			name string
+			n    nameCount
+		}{{".type", a.Type}, {".id", a.ID}, {".name", a.Name}, {".email", a.Email}, {".ip", a.IP}, {".user_agent", a.UserAgent}} {
+			if err := twice(field+f.name, int(f.n)); err != nil {
+				return err
+			}
+		}
+		if a.OnBehalfOf != nil {
+			if err := twice(field+".on_behalf_of", a.OnBehalfOf.n); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		n    nameCount
+	}{{"target.type", e.Target.Type}, {"target.id", e.Target.ID}, {"target.name", e.Target.Name}} {
+		if err := twice(f.name, int(f.n)); err != nil {
+			return err
+		}
+	}
+	for i, c := range e.Changes.items {
+		for _, f := range []struct {
+			name string
+			n    nameCount
+		}{{"field", c.Field}, {"old", c.Old}, {"new", c.New}, {"redacted", c.Redacted}, {"protect", c.Protect}} {
+			if err := twice(fmt.Sprintf("changes[%d].%s", i, f.name), int(f.n)); err != nil {
+				return err
+			}
+		}
+	}
+	if e.ID.nilUUID {
+		return invalid("id", "the nil UUID is not an event ID; leave id out to have one assigned")
+	}
+	if e.OccurredAt.zero != "" {
+		return invalid("occurred_at", "%s is the zero time, not a time; leave occurred_at out to mean now", e.OccurredAt.zero)
+	}
+	return nil
 }

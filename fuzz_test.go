@@ -2,7 +2,9 @@ package trail
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -203,6 +205,171 @@ func FuzzEventJSON(f *testing.F) {
 		tp, err := thirdPartyCanonical(export)
 		if err != nil || !bytes.Equal(tp, c) {
 			t.Fatalf("third party rebuilds %s (%v)\nwant %s\nfrom %s", tp, err, c, export)
+		}
+	})
+}
+
+// FuzzCheckEventJSON holds CheckEventJSON to an independent reading of the
+// same text with encoding/json's tokenizer: whatever it accepts has no
+// member name twice in any object, and no "id" or "occurred_at" that
+// decodes to the zero value; a text with a repeated name is refused.
+func FuzzCheckEventJSON(f *testing.F) {
+	addGoldenSeeds(f)
+	for _, s := range []string{
+		`{"tenant":"acme","tenant":"globex","actor":{"type":"user","id":"1"},"action":"a.b"}`,
+		`{"actor":{"type":"user","id":"1","id":"2"},"action":"a.b"}`,
+		`{"TENANT":"x","tenant":"y"}`, `{"id":"00000000-0000-0000-0000-000000000000"}`, `{"id":null}`,
+		`{"occurred_at":"0001-01-01T00:00:00Z"}`, `{"occurred_at":"0001-01-01T01:00:00+01:00"}`,
+		`{"metadata":{"a":[{"b":1,"\u0062":2}]}}`, `{"changes":[{"field":"a","new":{"x":1,"x":1}}]}`,
+		`{"description":"\ud800"}`, `{"a":{"b":1},"a":{"b":1}}`, `{"Tenant":"a","tenant":"b"}`, `{"Source":"a","SOURCE":"b"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := CheckEventJSON(data)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field == "" {
+				t.Fatalf("error %v is not a *ValidationError naming a field", err)
+			}
+		}
+		if !json.Valid(data) {
+			return
+		}
+		dup := repeatedName(data)
+		if dup != "" && err == nil {
+			t.Fatalf("accepted %q, in which %q is repeated", data, dup)
+		}
+		if err != nil {
+			return
+		}
+		var members map[string]json.RawMessage
+		if json.Unmarshal(data, &members) != nil {
+			return
+		}
+		// No two names that encoding/json takes for the same field.
+		fields := map[string]string{}
+		for _, f := range reflect.VisibleFields(reflect.TypeFor[Event]()) {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			fields[name] = ""
+		}
+		for k := range members {
+			lower := strings.Map(func(r rune) rune {
+				if 'A' <= r && r <= 'Z' {
+					return r + 'a' - 'A'
+				}
+				return r
+			}, k)
+			if other, ok := fields[lower]; ok {
+				if other != "" {
+					t.Fatalf("accepted %q, in which %q and %q name one field", data, other, k)
+				}
+				fields[lower] = k
+			}
+		}
+		if v, ok := members["id"]; ok && string(v) != "null" {
+			var id uuid.UUID
+			if json.Unmarshal(v, &id) == nil && id == uuid.Nil {
+				t.Fatalf("accepted the nil UUID in %q", data)
+			}
+		}
+		if v, ok := members["occurred_at"]; ok && string(v) != "null" {
+			var at time.Time
+			if json.Unmarshal(v, &at) == nil && at.IsZero() {
+				t.Fatalf("accepted the zero time in %q", data)
+			}
+		}
+	})
+}
+
+// repeatedName returns a member name that appears twice in one object of the
+// valid JSON text data, read with encoding/json's tokenizer, or "".
+func repeatedName(data []byte) string {
+	d := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		object bool
+		names  map[string]bool
+		key    bool // the next token of an object is a name
+	}
+	var stack []*frame
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if name, ok := tok.(string); ok {
+				if top.names[name] {
+					return name
+				}
+				top.names[name] = true
+				top.key = false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.key = true // after this value, a name (or the end)
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, names: map[string]bool{}, key: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// FuzzDecodeCursor: DecodeCursor never panics, and what it accepts is
+// exactly what EncodeCursor makes of the position it returns.
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(EncodeCursor(Cursor{OccurredAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), ID: uuid.MustParse("01936c8e-7a00-7000-8000-000000000001")}))
+	f.Add(EncodeCursor(Cursor{OccurredAt: time.Unix(0, 0)}))
+	for _, s := range []string{"", "AQAGJ", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "not a cursor", "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := DecodeCursor(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCursor) {
+				t.Fatalf("DecodeCursor(%q) = %v, not ErrInvalidCursor", s, err)
+			}
+			return
+		}
+		if EncodeCursor(c) != s || c.OccurredAt.Location() != time.UTC {
+			t.Fatalf("DecodeCursor(%q) = %+v, which encodes to %q", s, c, EncodeCursor(c))
+		}
+	})
+}
+
+// FuzzCursorBitFlip: one flipped bit anywhere in a cursor's text or bytes is
+// refused.
+func FuzzCursorBitFlip(f *testing.F) {
+	f.Add(int64(1772323200000000), []byte{1, 2, 3}, uint16(0), false)
+	f.Add(int64(-1), []byte(nil), uint16(231), true)
+	f.Add(int64(0), bytes.Repeat([]byte{0xff}, 16), uint16(300), false)
+	f.Fuzz(func(t *testing.T, micros int64, id []byte, bit uint16, inBytes bool) {
+		var c Cursor
+		c.OccurredAt = time.UnixMicro(micros)
+		copy(c.ID[:], id)
+		s := EncodeCursor(c)
+		b := []byte(s)
+		if inBytes {
+			b, _ = base64.RawURLEncoding.DecodeString(s)
+		}
+		i := int(bit) % (len(b) * 8)
+		b[i/8] ^= 1 << (i % 8)
+		bad := string(b)
+		if inBytes {
+			bad = base64.RawURLEncoding.EncodeToString(b)
+		}
+		if got, err := DecodeCursor(bad); !errors.Is(err, ErrInvalidCursor) {
+			t.Fatalf("cursor %q with bit %d flipped (%q) decodes to %+v, %v", s, i, bad, got, err)
 		}
 	})
 }

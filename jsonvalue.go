@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -23,7 +24,15 @@ import (
 // nil, and empty Changes or Metadata become nil). Normalizing twice changes
 // nothing. Record calls it; a store's Append expects
 // normalized events.
+//
+// Normalize also refuses personal fields that are wrong as plaintext: an
+// actor.ip that is no IP address, control characters in a name, e-mail or
+// user agent (see Validate). Record runs a privacy Transform between
+// Normalize and Validate, and after it only their ciphertext is left.
 func (ev *Event) Normalize() error {
+	if err := checkPersonal(ev); err != nil {
+		return err
+	}
 	if ev.ID == uuid.Nil {
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -196,7 +205,7 @@ func (p *jsonParser) value(dst []byte, depth int) ([]byte, error) {
 			p.skipSpace()
 			var err error
 			if dst, err = p.value(dst, depth+1); err != nil {
-				return dst, err
+				return dst, within(err, "["+strconv.Itoa(n)+"]")
 			}
 			p.skipSpace()
 			if p.i < len(p.s) && p.s[p.i] == ',' {
@@ -426,7 +435,7 @@ func (p *jsonParser) object(dst []byte, depth int) ([]byte, error) {
 		if len(members) > 0 {
 			dst = append(dst, ',')
 			if c := compareUTF16(members[len(members)-1].key, key); c == 0 {
-				return dst, fmt.Errorf("duplicate key %q", clip(string(key)))
+				return dst, duplicateKey(key)
 			} else if c > 0 {
 				sorted = false
 			}
@@ -435,7 +444,7 @@ func (p *jsonParser) object(dst []byte, depth int) ([]byte, error) {
 		dst = appendJSONString(dst, key)
 		dst = append(dst, ':')
 		if dst, err = p.value(dst, depth+1); err != nil {
-			return dst, err
+			return dst, within(err, pathStep(key))
 		}
 		members = append(members, member{key: key, lo: lo, hi: len(dst)})
 		p.skipSpace()
@@ -453,7 +462,7 @@ func (p *jsonParser) object(dst []byte, depth int) ([]byte, error) {
 		slices.SortFunc(members, func(a, b member) int { return compareUTF16(a.key, b.key) })
 		for i := 1; i < len(members); i++ {
 			if compareUTF16(members[i-1].key, members[i].key) == 0 {
-				return dst, fmt.Errorf("duplicate key %q", clip(string(members[i].key)))
+				return dst, duplicateKey(members[i].key)
 			}
 		}
 		body := append([]byte(nil), dst[base:]...)
@@ -466,6 +475,47 @@ func (p *jsonParser) object(dst []byte, depth int) ([]byte, error) {
 		}
 	}
 	return append(dst, '}'), nil
+}
+
+// pathError is an error of the strict parser with where it happened: the
+// member names and array indexes from the outermost value, as ".actor.id" or
+// ".changes[0].new". Its message is the error's own; CheckEventJSON turns
+// the path into the field it names.
+type pathError struct {
+	path      string
+	err       error
+	duplicate bool // a member name given twice; path ends with it
+}
+
+func (e *pathError) Error() string { return e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
+// within prefixes the path of err with step, on the way out of the value
+// step leads to. Only the error path pays for it.
+func within(err error, step string) error {
+	if pe, ok := err.(*pathError); ok {
+		pe.path = step + pe.path
+		return pe
+	}
+	return &pathError{path: step, err: err}
+}
+
+// pathStep is the step into the member key: ".key", or ["key"] quoted
+// when the name could be misread in a path or holds unprintable characters.
+func pathStep(key []byte) string {
+	k := clip(string(key))
+	if k == "" || strings.ContainsFunc(k, func(r rune) bool {
+		return r == '.' || r == '[' || r == ']' || r == '"' || !unicode.IsPrint(r)
+	}) {
+		return "[" + strconv.Quote(k) + "]"
+	}
+	return "." + k
+}
+
+// duplicateKey is the error for a member name that appears twice in one
+// object; its path ends with the name.
+func duplicateKey(key []byte) error {
+	return &pathError{path: pathStep(key), err: fmt.Errorf("duplicate key %q", clip(string(key))), duplicate: true}
 }
 
 // compareUTF16 orders strings by their UTF-16 code units, as RFC 8785 §3.2.3

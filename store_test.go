@@ -2,7 +2,11 @@ package trail
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -136,8 +140,14 @@ func TestDecodeCursorInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A version 1 cursor, as EncodeCursor made them before the checksum.
+	v1 := append([]byte{1}, raw[1:25]...)
+	// Version 3, with a checksum that matches.
 	wrongVersion := append([]byte(nil), raw...)
-	wrongVersion[0] = 2
+	wrongVersion[0] = 3
+	binary.BigEndian.PutUint32(wrongVersion[25:], crc32.Checksum(wrongVersion[:25], cursorCRC))
+	badSum := append([]byte(nil), raw...)
+	badSum[28]++
 	lastBits := good[:len(good)-1] + string(good[len(good)-1]+1)
 	bad := map[string]string{
 		"empty":             "",
@@ -147,6 +157,9 @@ func TestDecodeCursorInvalid(t *testing.T) {
 		"padded std base64": base64.URLEncoding.EncodeToString(raw),
 		"std alphabet":      base64.RawStdEncoding.EncodeToString(append([]byte{1}, make([]byte, 24)...)) + "+",
 		"wrong version":     base64.RawURLEncoding.EncodeToString(wrongVersion),
+		"version 1":         base64.RawURLEncoding.EncodeToString(v1),
+		"bad checksum":      base64.RawURLEncoding.EncodeToString(badSum),
+		"checksum cut off":  base64.RawURLEncoding.EncodeToString(raw[:25]),
 		"newline inside":    good[:10] + "\n" + good[10:],
 		"trailing newline":  good + "\n",
 		"unused bits set":   lastBits,
@@ -165,6 +178,106 @@ func TestDecodeCursorInvalid(t *testing.T) {
 			if err := q.Validate(); !errors.Is(err, ErrInvalidCursor) {
 				t.Errorf("%s: Query.Validate = %v", name, err)
 			}
+		}
+	}
+}
+
+// TestCursorFlippedBit: a cursor checks itself. Every one-bit change of its
+// bytes, every one-bit change of its text and every changed character is
+// refused, not read as another position.
+func TestCursorFlippedBit(t *testing.T) {
+	t.Parallel()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for _, c := range []Cursor{
+		{OccurredAt: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC), ID: uuid.MustParse("01936c8e-7a00-7000-8000-000000000001")},
+		{OccurredAt: time.Unix(0, 0).UTC(), ID: uuid.Nil},
+		{OccurredAt: time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), ID: uuid.Max},
+	} {
+		s := EncodeCursor(c)
+		raw, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := func(what, bad string) {
+			t.Helper()
+			if bad == s {
+				t.Fatalf("%s: no change", what)
+			}
+			if got, err := DecodeCursor(bad); !errors.Is(err, ErrInvalidCursor) {
+				t.Errorf("%s: DecodeCursor(%q) = %+v, %v; want ErrInvalidCursor", what, bad, got, err)
+			}
+		}
+		for i := range len(raw) * 8 {
+			b := append([]byte(nil), raw...)
+			b[i/8] ^= 1 << (i % 8)
+			refused(fmt.Sprintf("byte %d bit %d", i/8, i%8), base64.RawURLEncoding.EncodeToString(b))
+		}
+		for i := range len(s) * 8 {
+			b := []byte(s)
+			b[i/8] ^= 1 << (i % 8)
+			refused(fmt.Sprintf("character %d bit %d", i/8, i%8), string(b))
+		}
+		for i := range len(s) {
+			for _, r := range alphabet {
+				if byte(r) != s[i] {
+					refused(fmt.Sprintf("character %d to %c", i, r), s[:i]+string(r)+s[i+1:])
+				}
+			}
+		}
+	}
+}
+
+// TestCursorGolden pins the cursor format with the vectors in
+// testdata/cursor/vectors.txt: "<occurred_at> <id> <cursor>" lines that must
+// encode and decode exactly so, and "refused <cursor>" lines (version 1
+// cursors among them) that DecodeCursor must refuse.
+// go test -run TestCursorGolden -update rewrites the cursors of the first kind.
+func TestCursorGolden(t *testing.T) {
+	t.Parallel()
+	const path = "testdata/cursor/vectors.txt"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	accepted, refused := 0, 0
+	for n, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0 || strings.HasPrefix(line, "#"):
+		case f[0] == "refused" && len(f) == 2:
+			refused++
+			if c, err := DecodeCursor(f[1]); !errors.Is(err, ErrInvalidCursor) {
+				t.Errorf("line %d: DecodeCursor(%q) = %+v, %v; want ErrInvalidCursor", n+1, f[1], c, err)
+			}
+		case len(f) == 3:
+			accepted++
+			at, err := time.Parse(time.RFC3339Nano, f[0])
+			if err != nil {
+				t.Fatalf("line %d: %v", n+1, err)
+			}
+			c := Cursor{OccurredAt: at, ID: uuid.MustParse(f[1])}
+			got := EncodeCursor(c)
+			if *update {
+				line = f[0] + " " + f[1] + " " + got
+			} else if got != f[2] {
+				t.Errorf("line %d: EncodeCursor = %s, want %s", n+1, got, f[2])
+			}
+			back, err := DecodeCursor(f[2])
+			if !*update && (err != nil || !back.OccurredAt.Equal(at) || back.ID != c.ID) {
+				t.Errorf("line %d: DecodeCursor(%s) = %+v, %v", n+1, f[2], back, err)
+			}
+		default:
+			t.Fatalf("line %d: %q", n+1, line)
+		}
+		out = append(out, line)
+	}
+	if accepted < 3 || refused < 2 {
+		t.Fatalf("%d accepted and %d refused vectors; the file is too short", accepted, refused)
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

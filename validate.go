@@ -3,6 +3,7 @@ package trail
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -73,6 +74,13 @@ func ValidAction(s string) bool {
 // Validate checks ev against the model's rules and limits. It does not fill
 // defaults; call Normalize first (Record does both). The error is a
 // *ValidationError naming the first bad field.
+//
+// Among the rules: actor.ip is an IPv4 or IPv6 address as netip.ParseAddr
+// reads it (no port; an IPv6 zone such as %eth0 may name an interface, as
+// net/http reports link-local peers), and the actors' names and
+// e-mail addresses, their user agents (but for tabs) and the target's name
+// hold no control characters. Normalize checks these on the plaintext, before
+// a privacy Transform encrypts the fields.
 func (ev *Event) Validate() error { return ev.validate(time.Now(), false) }
 
 // validate is Validate against the clock now; a zero now skips the only
@@ -110,6 +118,13 @@ func (ev *Event) validate(now time.Time, canonical bool) error {
 	}
 	if err := validateTarget(&ev.Target); err != nil {
 		return err
+	}
+	// Rules added after events were stored without them: Canonical (which
+	// seals and archives stored events) keeps accepting those.
+	if !canonical {
+		if err := checkPersonal(ev); err != nil {
+			return err
+		}
 	}
 	if !ev.Outcome.Valid() {
 		return invalid("outcome", "%q must be success, failure or denied", clip(string(ev.Outcome)))
@@ -212,6 +227,86 @@ func validateActor(field string, a *Actor, top bool) error {
 		return validateActor(field+".on_behalf_of", a.OnBehalfOf, false)
 	}
 	return nil
+}
+
+// checkPersonal checks the personal fields as plaintext: actor.ip (and the
+// on_behalf_of actor's) must be an IPv4 or IPv6 address (an IPv6 zone, if
+// any, an interface name or index), and
+// names, e-mail addresses and user agents hold no control characters (a user
+// agent may hold a tab, as an HTTP header may). Normalize runs it before a
+// privacy Transform encrypts these fields, and Validate after, where an IP in
+// the encrypted form (enc:v1:…) passes: its plaintext was checked before.
+func checkPersonal(ev *Event) error {
+	if err := checkActorPersonal("actor", &ev.Actor); err != nil {
+		return err
+	}
+	if a := ev.Actor.OnBehalfOf; a != nil {
+		if err := checkActorPersonal("actor.on_behalf_of", a); err != nil {
+			return err
+		}
+	}
+	if strings.ContainsFunc(ev.Target.Name, isControl) {
+		return invalid("target.name", "contains control characters")
+	}
+	return nil
+}
+
+func checkActorPersonal(field string, a *Actor) error {
+	if a.IP != "" && !encryptedForm(a.IP) {
+		addr, err := netip.ParseAddr(a.IP)
+		if err != nil {
+			return invalid(field+".ip", "%q is not an IPv4 or IPv6 address", clip(a.IP))
+		}
+		// An IPv6 zone (fe80::1%eth0) is kept: net/http reports a link-local
+		// peer with one, and trailhttp and the server record it so. It names
+		// an interface or its index, nothing else.
+		if z := addr.Zone(); z != "" && !zoneName(z) {
+			return invalid(field+".ip", "%q: the zone after %% must be an interface name or index (letters, digits, . _ -)", clip(a.IP))
+		}
+	}
+	for _, s := range []struct{ name, v string }{{".name", a.Name}, {".email", a.Email}} {
+		if strings.ContainsFunc(s.v, isControl) {
+			return invalid(field+s.name, "contains control characters")
+		}
+	}
+	if strings.ContainsFunc(a.UserAgent, func(r rune) bool { return r != '\t' && isControl(r) }) {
+		return invalid(field+".user_agent", "contains control characters other than tab")
+	}
+	return nil
+}
+
+// encryptedForm reports whether s has the shape of the privacy layer's
+// encrypted form, enc:v1:<key-id>:<base64url>, with a key ID of 1-64
+// base64url characters and a body long enough for a nonce and a tag. Only
+// trailprivacy can tell whether it decrypts; a value of any other shape is
+// plaintext.
+func encryptedForm(s string) bool {
+	body, ok := strings.CutPrefix(s, encryptedPrefix)
+	if !ok {
+		return false
+	}
+	kid, data, ok := strings.Cut(body, ":")
+	return ok && len(kid) >= 1 && len(kid) <= 64 && base64URL(kid) && len(data) >= 38 && base64URL(data) // 38: base64url of 12+16 bytes
+}
+
+func zoneName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validateTarget(t *Target) error {

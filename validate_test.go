@@ -278,3 +278,89 @@ func TestClipLongValues(t *testing.T) {
 		t.Errorf("clip = %q", got)
 	}
 }
+
+// TestValidatePersonalFields: actor.ip must be an IP address and names,
+// e-mail addresses and user agents hold no control characters. Normalize
+// refuses them too, since after a privacy Transform Validate sees only
+// ciphertext; Canonical keeps accepting them, as events stored before the
+// rule must still seal and archive.
+func TestValidatePersonalFields(t *testing.T) {
+	t.Parallel()
+	encrypted := "enc:v1:AAAAAAAAAAA:" + strings.Repeat("A", 60)
+	refused := []struct {
+		name  string
+		edit  func(*Event)
+		field string
+		hint  string
+	}{
+		{"ip octet 999", func(e *Event) { e.Actor.IP = "999.1.1.1" }, "actor.ip", "not an IPv4 or IPv6 address"},
+		{"ip three octets", func(e *Event) { e.Actor.IP = "1.2.3" }, "actor.ip", "address"},
+		{"ip leading zero", func(e *Event) { e.Actor.IP = "203.0.113.07" }, "actor.ip", "address"},
+		{"ip with port", func(e *Event) { e.Actor.IP = "203.0.113.7:443" }, "actor.ip", "address"},
+		{"ip bracketed", func(e *Event) { e.Actor.IP = "[2001:db8::1]" }, "actor.ip", "address"},
+		{"ip with space", func(e *Event) { e.Actor.IP = " 203.0.113.7" }, "actor.ip", "address"},
+		{"ip host name", func(e *Event) { e.Actor.IP = "localhost" }, "actor.ip", "address"},
+		{"ip zone with a space", func(e *Event) { e.Actor.IP = "fe80::1%eth 0" }, "actor.ip", "zone"},
+		{"ip zone with a newline", func(e *Event) { e.Actor.IP = "fe80::1%eth0\n" }, "actor.ip", "zone"},
+		{"ip zone on IPv4", func(e *Event) { e.Actor.IP = "203.0.113.7%eth0" }, "actor.ip", "address"},
+		{"ip posing as ciphertext", func(e *Event) { e.Actor.IP = "enc:v1:999.1.1.1" }, "actor.ip", "address"},
+		{"ip of on_behalf_of", func(e *Event) { e.Actor.OnBehalfOf.IP = "1.1.1.1.1" }, "actor.on_behalf_of.ip", "address"},
+		{"email newline", func(e *Event) { e.Actor.Email = "ada@acme.example\nBcc: eve@evil.example" }, "actor.email", "control"},
+		{"email CR", func(e *Event) { e.Actor.Email = "ada\r@acme.example" }, "actor.email", "control"},
+		{"email tab", func(e *Event) { e.Actor.Email = "ada\t@acme.example" }, "actor.email", "control"},
+		{"email DEL", func(e *Event) { e.Actor.Email = "ada\x7f@acme.example" }, "actor.email", "control"},
+		{"on_behalf_of email newline", func(e *Event) { e.Actor.OnBehalfOf.Email = "a@b\n" }, "actor.on_behalf_of.email", "control"},
+		{"name newline", func(e *Event) { e.Actor.Name = "Ada\nLovelace" }, "actor.name", "control"},
+		{"name escape", func(e *Event) { e.Actor.Name = "\x1b[31mAda" }, "actor.name", "control"},
+		{"user agent newline", func(e *Event) { e.Actor.UserAgent = "curl/8\r\nX-Evil: 1" }, "actor.user_agent", "control"},
+		{"target name newline", func(e *Event) { e.Target.Name = "Pro\nplan" }, "target.name", "control"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, step := range []struct {
+				name string
+				run  func(*Event) error
+			}{{"Validate", (*Event).Validate}, {"Normalize", (*Event).Normalize}} {
+				ev := validEvent()
+				tt.edit(&ev)
+				err := step.run(&ev)
+				var ve *ValidationError
+				if !errors.As(err, &ve) {
+					t.Fatalf("%s = %v, want a *ValidationError", step.name, err)
+				}
+				if ve.Field != tt.field || !strings.Contains(ve.Reason, tt.hint) {
+					t.Errorf("%s = %v; want field %s, reason with %q", step.name, err, tt.field, tt.hint)
+				}
+			}
+			ev := validEvent()
+			tt.edit(&ev)
+			if _, err := ev.Canonical(); err != nil {
+				t.Errorf("Canonical refuses an event as it may be stored already: %v", err)
+			}
+		})
+	}
+	accepted := map[string]func(*Event){
+		"IPv4":                  func(e *Event) { e.Actor.IP = "198.51.100.1" },
+		"IPv6":                  func(e *Event) { e.Actor.IP = "2001:db8::1" },
+		"IPv6 upper case":       func(e *Event) { e.Actor.IP = "2001:DB8::A" },
+		"IPv4-mapped IPv6":      func(e *Event) { e.Actor.IP = "::ffff:203.0.113.7" },
+		"IPv6 link-local zone":  func(e *Event) { e.Actor.IP = "fe80::1%eth0" },
+		"IPv6 zone index":       func(e *Event) { e.Actor.IP = "fe80::1%2" },
+		"no ip":                 func(e *Event) { e.Actor.IP = "" },
+		"encrypted ip":          func(e *Event) { e.Actor.IP = encrypted },
+		"encrypted email":       func(e *Event) { e.Actor.Email = encrypted },
+		"user agent with a tab": func(e *Event) { e.Actor.UserAgent = "curl/8\t(x)" },
+		"unicode name":          func(e *Event) { e.Actor.Name = "Zoë \u2028 O'Brien" },
+	}
+	for name, edit := range accepted {
+		ev := validEvent()
+		edit(&ev)
+		if err := ev.Normalize(); err != nil {
+			t.Errorf("%s: Normalize = %v", name, err)
+		}
+		if err := ev.Validate(); err != nil {
+			t.Errorf("%s: Validate = %v", name, err)
+		}
+	}
+}

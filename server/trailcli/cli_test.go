@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailsqlite"
 )
@@ -474,9 +475,22 @@ func TestEnvDB(t *testing.T) { // not parallel: sets the environment
 func TestTableIsTerminalSafe(t *testing.T) {
 	t.Parallel()
 	db := tempDB(t)
-	ev := `{"tenant":"acme","actor":{"type":"user","id":"1","name":"Eve\u001b]0;pwned\u0007"},"action":"project.update",` +
-		`"target":{"type":"project","id":"p1"},"description":"Renamed\u001b[2J project\nto <script>alert(1)</script>\u009b31m"}`
+	ev := `{"tenant":"acme","actor":{"type":"user","id":"1","name":"Eve"},"action":"project.update",` +
+		`"target":{"type":"project","id":"p1"},"description":"Renamed\u001b[2J project\nto <script>alert(1)</script>\u009b31m\u001b]0;pwned\u0007"}`
 	mustRun(t, db, env{stdin: ev}, "record")
+	// A name with control characters is refused at write now, but rows
+	// stored before that rule may hold one.
+	st, err := trailsqlite.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := trail.Event{ID: uuid.Must(uuid.NewV7()), OccurredAt: time.Now().UTC().Truncate(time.Microsecond), Tenant: "acme",
+		Actor:  trail.Actor{Type: trail.ActorUser, ID: "2", Name: "Eve\x1b]0;pwned\x07"},
+		Action: "project.update", Target: trail.Target{Type: "project", ID: "p1"}, Outcome: trail.OutcomeSuccess, SchemaVersion: trail.SchemaVersion}
+	if _, err := st.Append(context.Background(), []trail.Event{old}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	for _, args := range [][]string{{"query"}, {"history", "project:p1"}} {
 		r := mustRun(t, db, env{}, args...)
 		if strings.ContainsAny(r.stdout, "\x1b\x07\u009b") {

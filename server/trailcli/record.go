@@ -215,7 +215,9 @@ func parseMetadata(s string) (map[string]any, error) {
 
 // readEvents parses stdin: JSON Lines, or any sequence of JSON objects and
 // arrays of objects (so a pretty-printed event or an exported array works
-// too). Fields are strict: an unknown field is an error, not a silent loss.
+// too). Fields are strict: an unknown field is an error, not a silent loss,
+// and so is what trail.CheckEventJSON refuses (a member given twice, an
+// explicit nil UUID id or zero occurred_at).
 // It returns the events and where each started ("line N").
 func readEvents(r io.Reader) ([]trail.Event, []string, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxStdinBytes+1))
@@ -260,6 +262,9 @@ func readEvents(r io.Reader) ([]trail.Event, []string, error) {
 			if err := d.Decode(&ev); err != nil {
 				return nil, nil, Usagef("%s: %v", at, jsonErr(err))
 			}
+			if err := trail.CheckEventJSON(data[pos : pos+d.InputOffset()]); err != nil {
+				return nil, nil, Usagef("%s: invalid event: %v", at, err)
+			}
 			events, where = append(events, ev), append(where, at)
 			pos += d.InputOffset()
 		case '[':
@@ -272,6 +277,9 @@ func readEvents(r io.Reader) ([]trail.Event, []string, error) {
 				var ev trail.Event
 				if err := strictDecoder(raw).Decode(&ev); err != nil {
 					return nil, nil, Usagef("%s, element %d: %v", at, i, jsonErr(err))
+				}
+				if err := trail.CheckEventJSON(raw); err != nil {
+					return nil, nil, Usagef("%s, element %d: invalid event: %v", at, i, err)
 				}
 				events, where = append(events, ev), append(where, fmt.Sprintf("%s, element %d", at, i))
 			}

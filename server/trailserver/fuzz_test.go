@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/trailhq/trail"
 )
 
 // FuzzDecodeBody: the ingest body parser never panics, answers every
@@ -15,6 +17,10 @@ func FuzzDecodeBody(f *testing.F) {
 		`{"events":[{"actor":{"type":"system"},"action":"a.b","metadata":{"n":1.5e3}}]}`,
 		`{"events":[1,2]}`, `{"events":{}}`, `[[]]`, `{"events":[],"x":1}`, `{"id":"nope"}`,
 		`{"occurred_at":"2026-13-01T00:00:00Z"}`, "\xff", `[{"changes":[{"field":"a","old":{}}]}]`, `  `,
+		`{"tenant":"acme","tenant":"globex","actor":{"type":"user","id":"1"},"action":"user.delete"}`,
+		`[{"actor":{"type":"user","id":"1","ID":"2"},"action":"user.delete"}]`,
+		`{"events":[{"id":"00000000-0000-0000-0000-000000000000","actor":{"type":"system"},"action":"a.b"}]}`,
+		`{"occurred_at":"0001-01-01T00:00:00Z","actor":{"type":"system"},"action":"a.b","metadata":{"a":{"b":1,"b":2}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -31,6 +37,13 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		if len(evs) == 0 || len(evs) > MaxBatch || (!batch && len(evs) != 1) {
 			t.Fatalf("%d events, batch %v", len(evs), batch)
+		}
+		// What encoding/json lets through (a repeated member, an explicit
+		// nil UUID or zero time) never is.
+		if !batch {
+			if err := trail.CheckEventJSON(body); err != nil {
+				t.Fatalf("accepted %q: %v", body, err)
+			}
 		}
 	})
 }

@@ -165,6 +165,9 @@ func decodeBody(body []byte) ([]trail.Event, bool, *Problem) {
 			if field, detail := decodeEvent(trimmed, &ev); detail != "" {
 				return nil, false, badRequest(field, detail)
 			}
+			if err := trail.CheckEventJSON(trimmed); err != nil {
+				return nil, false, eventJSONProblem("", err)
+			}
 			return []trail.Event{ev}, false, nil
 		}
 		dec.Token() // {
@@ -208,6 +211,9 @@ func decodeBody(body []byte) ([]trail.Event, bool, *Problem) {
 		if n := dec.InputOffset() - start; n > trail.MaxEventBytes {
 			return nil, false, problem(http.StatusRequestEntityTooLarge, ProblemTooLarge, name, fmt.Sprintf("%d bytes, an event may have at most %d", n, trail.MaxEventBytes))
 		}
+		if err := trail.CheckEventJSON(bytes.TrimLeft(trimmed[start:dec.InputOffset()], " \t\r\n,")); err != nil {
+			return nil, false, eventJSONProblem(name, err)
+		}
 	}
 	if _, err := dec.Token(); err != nil { // ]
 		return malformed()
@@ -231,6 +237,26 @@ func decodeBody(body []byte) ([]trail.Event, bool, *Problem) {
 		return nil, false, badRequest("events", "empty batch")
 	}
 	return events, true, nil
+}
+
+// eventJSONProblem is the 400 for what trail.CheckEventJSON finds in an
+// event's JSON that encoding/json lets through: a member given twice (also
+// as names that differ only in letter case), an explicit nil UUID id or zero
+// occurred_at. name is "events[i]" in a batch.
+func eventJSONProblem(name string, err error) *Problem {
+	field, detail := "", err.Error()
+	var ve *trail.ValidationError
+	if errors.As(err, &ve) {
+		field, detail = ve.Field, ve.Reason
+	}
+	switch {
+	case name == "":
+	case field == "":
+		field = name
+	default:
+		field = name + "." + field
+	}
+	return badRequest(field, detail)
 }
 
 // isEnvelope reports whether an object's first member is "events".
