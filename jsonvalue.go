@@ -28,8 +28,11 @@ import (
 // Normalize also refuses personal fields that are wrong as plaintext: an
 // actor.ip that is no IP address, control characters in a name, e-mail or
 // user agent (see Validate). Record runs a privacy Transform between
-// Normalize and Validate, and after it only their ciphertext is left.
+// Normalize and Validate, and after it only their ciphertext is left. An
+// actor.ip given with a port ("203.0.113.9:51234", "[2001:db8::1]:443", as
+// http.Request.RemoteAddr has it) keeps only the address.
 func (ev *Event) Normalize() error {
+	ev.Actor.IP = stripPort(ev.Actor.IP)
 	if err := checkPersonal(ev); err != nil {
 		return err
 	}

@@ -275,6 +275,21 @@ func checkActorPersonal(field string, a *Actor) error {
 	return nil
 }
 
+// stripPort returns the address of an "address:port" string, and s
+// unchanged otherwise.
+func stripPort(s string) string {
+	if s == "" || encryptedForm(s) {
+		return s
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return s
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().String()
+	}
+	return s
+}
+
 // encryptedForm reports whether s has the shape of the privacy layer's
 // encrypted form, enc:v1:<key-id>:<base64url>, with a key ID of 1-64
 // base64url characters and a body long enough for a nonce and a tag. Only

@@ -296,7 +296,6 @@ func TestValidatePersonalFields(t *testing.T) {
 		{"ip octet 999", func(e *Event) { e.Actor.IP = "999.1.1.1" }, "actor.ip", "not an IPv4 or IPv6 address"},
 		{"ip three octets", func(e *Event) { e.Actor.IP = "1.2.3" }, "actor.ip", "address"},
 		{"ip leading zero", func(e *Event) { e.Actor.IP = "203.0.113.07" }, "actor.ip", "address"},
-		{"ip with port", func(e *Event) { e.Actor.IP = "203.0.113.7:443" }, "actor.ip", "address"},
 		{"ip bracketed", func(e *Event) { e.Actor.IP = "[2001:db8::1]" }, "actor.ip", "address"},
 		{"ip with space", func(e *Event) { e.Actor.IP = " 203.0.113.7" }, "actor.ip", "address"},
 		{"ip host name", func(e *Event) { e.Actor.IP = "localhost" }, "actor.ip", "address"},
@@ -362,5 +361,20 @@ func TestValidatePersonalFields(t *testing.T) {
 		if err := ev.Validate(); err != nil {
 			t.Errorf("%s: Validate = %v", name, err)
 		}
+	}
+}
+
+// TestNormalizeStripsPort: an actor IP taken from http.Request.RemoteAddr
+// keeps its address; a bad address is still refused.
+func TestNormalizeStripsPort(t *testing.T) {
+	for in, want := range map[string]string{"203.0.113.9:51234": "203.0.113.9", "[2001:db8::1]:443": "2001:db8::1", "203.0.113.9": "203.0.113.9"} {
+		ev := Event{Tenant: "acme", Action: "user.login", Actor: Actor{Type: ActorUser, ID: "1", IP: in}}
+		if err := ev.Normalize(); err != nil || ev.Actor.IP != want {
+			t.Errorf("Normalize(%q) = %q, %v; want %q", in, ev.Actor.IP, err, want)
+		}
+	}
+	ev := Event{Tenant: "acme", Action: "user.login", Actor: Actor{Type: ActorUser, ID: "1", IP: "999.1.1.1:80"}}
+	if err := ev.Normalize(); err == nil {
+		t.Error("999.1.1.1:80 accepted")
 	}
 }
