@@ -21,7 +21,7 @@ import (
 )
 
 // Workloads, in the order Run measures them.
-var Workloads = []string{"w1", "w2", "w3", "storage", "ui"}
+var Workloads = []string{"w1", "w2", "w3", "storage", "ui", "seal"}
 
 // Config says what to measure. Zero fields take the documented defaults.
 type Config struct {
@@ -29,7 +29,8 @@ type Config struct {
 	// CREATE on the database: every workload makes schemas of its own and
 	// drops them at the end.
 	DSN string
-	// Workloads to run, from Workloads. Default: all.
+	// Workloads to run, from Workloads. Default: all but seal (a minute or
+	// more of its own, on SQLite and on PostgreSQL).
 	Workloads []string
 	// Events is the size of W2's ingest, and so of the table W3 queries and
 	// storage measures. Default 1 000 000.
@@ -58,6 +59,15 @@ type Config struct {
 	// version and left in place; the questions' parameters are sampled from
 	// its rows.
 	Schema string
+	// SealDuration is how long the seal workload ingests, per store.
+	// Default 30s; at least 1s.
+	SealDuration time.Duration
+	// SealWriters is the seal workload's number of concurrent writers.
+	// Default 4.
+	SealWriters int
+	// SealBatch is the events per Append of each seal workload writer.
+	// Default 100.
+	SealBatch int
 	// Log receives progress lines. Default: discarded.
 	Log io.Writer
 	// Emit receives each result as soon as it is measured. Optional.
@@ -69,7 +79,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("bench: a PostgreSQL DSN is required (--postgres or TRAIL_POSTGRES)")
 	}
 	if len(c.Workloads) == 0 {
-		c.Workloads = Workloads
+		c.Workloads = slices.DeleteFunc(slices.Clone(Workloads), func(w string) bool { return w == "seal" })
 	}
 	for _, w := range c.Workloads {
 		if !slices.Contains(Workloads, w) {
@@ -94,6 +104,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	if c.SealDuration == 0 {
+		c.SealDuration = 30 * time.Second
+	}
+	if c.SealWriters == 0 {
+		c.SealWriters = 4
+	}
+	if c.SealBatch == 0 {
+		c.SealBatch = 100
+	}
+	if c.SealDuration < time.Second {
+		return c, fmt.Errorf("bench: the seal duration must be at least 1s, not %s", c.SealDuration)
+	}
 	if c.Schema != "" && slices.Contains(c.Workloads, "w2") {
 		return c, errors.New("bench: a reused schema replaces W2's ingest; run w2 apart")
 	}
@@ -111,7 +133,8 @@ func (c Config) withDefaults() (Config, error) {
 	for _, v := range []struct {
 		name string
 		n    int
-	}{{"events", c.Events}, {"transactions", c.Transactions}, {"queries", c.Queries}, {"batch size", c.BatchSize}} {
+	}{{"events", c.Events}, {"transactions", c.Transactions}, {"queries", c.Queries}, {"batch size", c.BatchSize},
+		{"seal writers", c.SealWriters}, {"seal batch", c.SealBatch}} {
 		if v.n < 1 {
 			return c, fmt.Errorf("bench: %s must be positive, not %d", v.name, v.n)
 		}
@@ -142,6 +165,13 @@ func (c Config) withDefaults() (Config, error) {
 //     requests, latencies of the server handler.
 //   - "storage": Events, BytesPerEvent (all relations), Extra per relation;
 //     Ratio = BytesPerEvent / the seed model's 348 B (lower is better).
+//   - "seal": Name is the store (sqlite, postgres), Workers the writers,
+//     Events the events ingested, PerSec their rate, Ops the lag samples and
+//     P50/P95/P99 the sampled sealing lag; Ratio = events sealed / events
+//     ingested in the same run; MeetsTarget = the largest lag sample under
+//     2 s. Extra: max and last lag, lag growth (s per s), sealed per second,
+//     drain time, the ingest rate alone and the run's over it. "<store>
+//     ingest alone" is the same writers with no sealer: Events, PerSec.
 type Result struct {
 	Workload      string         `json:"workload"`
 	Name          string         `json:"name"`
@@ -201,7 +231,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: bad PostgreSQL DSN: %w", err)
 	}
-	maxW := 1
+	maxW := cfg.SealWriters
 	for _, w := range cfg.Workers {
 		maxW = max(maxW, w)
 	}
@@ -262,6 +292,11 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	// Last: every page it renders writes an audit.read event.
 	if has("ui") {
 		if err := r.ui(ctx); err != nil {
+			return r.results, err
+		}
+	}
+	if has("seal") {
+		if err := r.seal(ctx); err != nil {
 			return r.results, err
 		}
 	}
