@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/trailhq/trail/server/internal/bench"
+	"github.com/trailhq/trail/server/trailserver"
 )
 
 // BenchCmd is `trail bench`: the PostgreSQL workloads of issue 3, each
 // measured side by side with its limit in one run (package bench says how).
 type BenchCmd struct {
 	Postgres     string   `name:"postgres" env:"TRAIL_POSTGRES" placeholder:"DSN" required:"" help:"The PostgreSQL server to measure; the bench creates schemas of its own and drops them."`
-	Workload     []string `name:"workload" sep:"," default:"w1,w2,w3,storage" help:"Workloads to run: w1 (audited write), w2 (bulk ingest), w3 (queries), storage, ui (admin UI pages)."`
+	Workload     []string `name:"workload" sep:"," default:"w1,w2,w3,storage" help:"Workloads to run: w1 (audited write), w2 (bulk ingest), w3 (queries), storage, ui (admin UI pages), mixed (reads and ingest at once through the server, on SQLite and PostgreSQL)."`
 	Events       int      `name:"events" default:"1000000" help:"Events W2 ingests (and so the table size W3 and storage measure)."`
 	Transactions int      `name:"transactions" default:"2000" help:"W1 transactions per variant and worker count."`
 	Workers      []int    `name:"workers" sep:"," default:"1,8" help:"W1 worker counts."`
@@ -21,6 +22,12 @@ type BenchCmd struct {
 	Keep         bool     `name:"keep" help:"Keep the loaded schema (its name is printed on stderr) to query it again."`
 	Schema       string   `name:"schema" placeholder:"NAME" help:"Reuse a schema kept by --keep (w3, storage, ui): no load; it is migrated and left in place."`
 	JSON         bool     `name:"json" help:"Print one JSON object per result line (JSON Lines) instead of a table."`
+
+	// The mixed workload's size.
+	MixedWriters  int `name:"mixed-writers" default:"2" help:"Mixed: concurrent ingest clients."`
+	MixedReaders  int `name:"mixed-readers" default:"4" help:"Mixed: concurrent read clients."`
+	MixedBatch    int `name:"mixed-batch" default:"100" help:"Mixed: events per POST /v1/events."`
+	MixedRequests int `name:"mixed-requests" default:"60" help:"Mixed: POSTs per writer in each ingest phase (alone, mixed)."`
 }
 
 // Run runs the workloads, printing each result as it is measured and
@@ -34,6 +41,9 @@ func (c *BenchCmd) Run(e *Env) error {
 	if c.Events < 1 || c.Transactions < 1 || c.Queries < 1 {
 		return Usagef("--events, --transactions and --queries must be positive")
 	}
+	if c.MixedWriters < 1 || c.MixedReaders < 1 || c.MixedRequests < 1 || c.MixedBatch < 1 || c.MixedBatch > trailserver.MaxBatch {
+		return Usagef("--mixed-writers, --mixed-readers and --mixed-requests must be positive, --mixed-batch 1–%d", trailserver.MaxBatch)
+	}
 	if c.Load == bench.LoadSQL {
 		for _, w := range c.Workload {
 			if w == "w2" {
@@ -46,6 +56,7 @@ func (c *BenchCmd) Run(e *Env) error {
 	_, err := bench.Run(e.Ctx, bench.Config{
 		DSN: c.Postgres, Workloads: c.Workload, Events: c.Events, Transactions: c.Transactions,
 		Workers: c.Workers, Queries: c.Queries, Load: c.Load, Keep: c.Keep, Schema: c.Schema, Log: e.Stderr,
+		Mixed: bench.MixedConfig{Writers: c.MixedWriters, Readers: c.MixedReaders, Batch: c.MixedBatch, Requests: c.MixedRequests},
 		Emit: func(r bench.Result) {
 			if c.JSON {
 				if err := enc.Encode(r); err != nil && encErr == nil {
@@ -86,6 +97,18 @@ func benchLine(r bench.Result) string {
 		if r.Baseline != "" {
 			fmt.Fprintf(&b, " (vs %s)", r.Baseline)
 		}
+	}
+	if v, ok := r.Extra["p99_ratio"].(float64); ok {
+		fmt.Fprintf(&b, " p99_ratio=%.2f", v)
+	}
+	if v, ok := r.Extra["max_ms"].(float64); ok {
+		fmt.Fprintf(&b, " max=%.0fms", v)
+	}
+	if v, ok := r.Extra["failed"].(int); ok {
+		fmt.Fprintf(&b, " failed=%d", v)
+	}
+	if v, ok := r.Extra["audit_group_mean"].(float64); ok {
+		fmt.Fprintf(&b, " audit_group_mean=%.1f", v)
 	}
 	if r.MeetsTarget != nil {
 		if *r.MeetsTarget {

@@ -43,6 +43,8 @@ func TestBenchCLIBadInput(t *testing.T) {
 		{"bench"}, // no DSN
 		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--load", "copy"},
 		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--load", "sql", "--workload", "w2,w3"},
+		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--workload", "mixed", "--mixed-batch", "1001"},
+		{"bench", "--postgres", "postgres://x@127.0.0.1:1/x", "--workload", "mixed", "--mixed-readers", "0"},
 	} {
 		r := run(t, "", env{}, args...)
 		if r.code != ExitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {

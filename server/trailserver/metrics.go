@@ -28,6 +28,7 @@ type metrics struct {
 	eventsConflict  atomic.Uint64 // batches refused for an ID held by another event
 	batches         atomic.Uint64
 	auditReads      atomic.Uint64
+	auditGroups     auditGroupMetrics // trail_audit_read_group* (auditgroup.go)
 	rateLimited     atomic.Uint64
 	authFailures    atomic.Uint64
 	tailSubscribers atomic.Int64
@@ -134,6 +135,7 @@ func (m *metrics) write(w io.Writer) {
 	counter("trail_ingest_batches_total", "Committed ingest requests.", m.batches.Load())
 	counter("trail_export_events_total", "Events written by GET /v1/export.", m.exportedEvents.Load())
 	counter("trail_audit_reads_total", "audit.read events recorded for reads.", m.auditReads.Load())
+	m.auditGroups.write(w)
 	counter("trail_rate_limited_total", "Requests refused with 429.", m.rateLimited.Load())
 	counter("trail_auth_failures_total", "Requests refused with 401.", m.authFailures.Load())
 	fmt.Fprintf(w, "# HELP trail_tail_subscribers Open GET /v1/tail streams.\n# TYPE trail_tail_subscribers gauge\ntrail_tail_subscribers %d\n", m.tailSubscribers.Load())

@@ -67,6 +67,8 @@ func (s *Server) scopedQuery(k *Key, v url.Values) (trail.Query, *Problem) {
 // action audit.read, by actor service:key-<id>, in the tenant read (a
 // platform event when an all-tenant key read across tenants). A read whose
 // audit record cannot be written is refused: unaudited reads must not happen.
+// The event is stored with those of concurrent reads, in one Append, before
+// auditRead returns (auditgroup.go).
 func (s *Server) auditRead(ctx context.Context, k *Key, r *http.Request, tenant string, target trail.Target, meta map[string]any) error {
 	_, err := s.recordRead(ctx, k, r, tenant, target, meta)
 	return err
@@ -97,11 +99,9 @@ func (s *Server) recordRead(ctx context.Context, k *Key, r *http.Request, tenant
 	if err := s.prepareOwn(context.WithoutCancel(ctx), &ev); err != nil {
 		return uuid.Nil, err
 	}
-	if _, err := s.cfg.Store.Append(context.WithoutCancel(ctx), []trail.Event{ev}); err != nil {
+	if err := s.appendAudit(ctx, ev); err != nil {
 		return uuid.Nil, err
 	}
-	s.metrics.auditReads.Add(1)
-	s.hub.publish([]trail.Event{ev})
 	return ev.ID, nil
 }
 

@@ -21,7 +21,7 @@ import (
 )
 
 // Workloads, in the order Run measures them.
-var Workloads = []string{"w1", "w2", "w3", "storage", "ui", "seal"}
+var Workloads = []string{"w1", "w2", "w3", "storage", "ui", "seal", "mixed"}
 
 // Config says what to measure. Zero fields take the documented defaults.
 type Config struct {
@@ -29,8 +29,8 @@ type Config struct {
 	// CREATE on the database: every workload makes schemas of its own and
 	// drops them at the end.
 	DSN string
-	// Workloads to run, from Workloads. Default: all but seal (a minute or
-	// more of its own, on SQLite and on PostgreSQL).
+	// Workloads to run, from Workloads. Default: all but seal and mixed (a
+	// minute or more each of their own, on SQLite and on PostgreSQL).
 	Workloads []string
 	// Events is the size of W2's ingest, and so of the table W3 queries and
 	// storage measures. Default 1 000 000.
@@ -68,6 +68,8 @@ type Config struct {
 	// SealBatch is the events per Append of each seal workload writer.
 	// Default 100.
 	SealBatch int
+	// Mixed sizes the mixed workload (mixed.go).
+	Mixed MixedConfig
 	// Log receives progress lines. Default: discarded.
 	Log io.Writer
 	// Emit receives each result as soon as it is measured. Optional.
@@ -79,7 +81,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("bench: a PostgreSQL DSN is required (--postgres or TRAIL_POSTGRES)")
 	}
 	if len(c.Workloads) == 0 {
-		c.Workloads = slices.DeleteFunc(slices.Clone(Workloads), func(w string) bool { return w == "seal" })
+		c.Workloads = slices.DeleteFunc(slices.Clone(Workloads), func(w string) bool { return w == "seal" || w == "mixed" })
 	}
 	for _, w := range c.Workloads {
 		if !slices.Contains(Workloads, w) {
@@ -165,6 +167,13 @@ func (c Config) withDefaults() (Config, error) {
 //     requests, latencies of the server handler.
 //   - "storage": Events, BytesPerEvent (all relations), Extra per relation;
 //     Ratio = BytesPerEvent / the seed model's 348 B (lower is better).
+//   - "mixed": Name is the store (sqlite, postgres) and "ingest alone",
+//     "ingest mixed", "read alone" or "read mixed"; Workers the clients,
+//     Ops the requests, PerSec events/s (ingest) or reads/s, latencies per
+//     request; the mixed lines carry Ratio = PerSec / the alone line's and
+//     Extra p50_ratio and p99_ratio; Extra max_ms, failed (503 answers),
+//     and on "read mixed" the server's audit_reads, audit_appends and
+//     audit_group_mean.
 //   - "seal": Name is the store (sqlite, postgres), Workers the writers,
 //     Events the events ingested, PerSec their rate, Ops the lag samples and
 //     P50/P95/P99 the sampled sealing lag; Ratio = events sealed / events
@@ -297,6 +306,11 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	if has("seal") {
 		if err := r.seal(ctx); err != nil {
+			return r.results, err
+		}
+	}
+	if has("mixed") {
+		if err := r.mixed(ctx); err != nil {
 			return r.results, err
 		}
 	}
