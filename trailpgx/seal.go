@@ -42,47 +42,63 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	})
 }
 
-// Lease implements trailseal.Store on the database's clock.
+// Lease implements trailseal.Store on the database's clock. Taking or
+// renewing is one statement (the sealer renews at every step): an upsert
+// that, on the existing row, changes it only when the lease is free,
+// expired or already this holder's — the row is locked either way — and
+// returns nothing when another holder's lease runs.
 func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (epoch int64, ok bool, err error) {
 	if name == "" || holder == "" {
 		return 0, false, errors.New("trailpgx: lease name and holder must not be empty")
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_leases (name, holder, epoch, expires_at)
-			VALUES ($1, '', 0, '-infinity') ON CONFLICT (name) DO NOTHING`, name); err != nil {
-			return err
-		}
-		var cur string
-		var held bool
-		if err := tx.QueryRow(ctx, `SELECT holder, epoch, holder <> '' AND expires_at > clock_timestamp()
-			FROM `+s.schema+`.seal_leases WHERE name = $1 FOR UPDATE`, name).Scan(&cur, &epoch, &held); err != nil {
-			return err
-		}
-		if ttl <= 0 {
-			ok = false
-			if held && cur == holder {
-				_, err := tx.Exec(ctx, `UPDATE `+s.schema+`.seal_leases SET expires_at = clock_timestamp() WHERE name = $1`, name)
-				return err
-			}
-			return nil
-		}
-		switch {
-		case held && cur == holder:
-		case held:
-			ok = false
-			return nil
-		default:
-			epoch++
-		}
-		ok = true
-		_, err := tx.Exec(ctx, `UPDATE `+s.schema+`.seal_leases SET holder = $2, epoch = $3,
-			expires_at = clock_timestamp() + $4 * interval '1 microsecond' WHERE name = $1`, name, holder, epoch, ttl.Microseconds())
-		return err
+	if ttl <= 0 {
+		return s.releaseLease(ctx, name, holder)
+	}
+	err = s.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `INSERT INTO `+s.schema+`.seal_leases AS l (name, holder, epoch, expires_at)
+			VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 microsecond')
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+				epoch = CASE WHEN l.holder = excluded.holder AND l.expires_at > clock_timestamp() THEN l.epoch ELSE l.epoch + 1 END
+			WHERE l.holder = excluded.holder OR l.holder = '' OR l.expires_at <= clock_timestamp()
+			RETURNING l.epoch`, name, holder, ttl.Microseconds()).Scan(&epoch)
 	})
+	switch {
+	case err == nil:
+		return epoch, true, nil
+	case errors.Is(err, pgx.ErrNoRows): // another holder's lease runs
+		epoch, err = s.leaseEpoch(ctx, name)
+		if err == nil {
+			return epoch, false, nil
+		}
+	}
+	return 0, false, fmt.Errorf("trailpgx: lease %q: %w", name, err)
+}
+
+// leaseEpoch returns the current epoch of the lease called name (0 when it
+// was never taken).
+func (s *Store) leaseEpoch(ctx context.Context, name string) (epoch int64, err error) {
+	err = s.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT epoch FROM `+s.schema+`.seal_leases WHERE name = $1`, name).Scan(&epoch)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return epoch, err
+}
+
+// releaseLease ends holder's lease called name now, if holder holds it.
+func (s *Store) releaseLease(ctx context.Context, name, holder string) (epoch int64, ok bool, err error) {
+	err = s.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `UPDATE `+s.schema+`.seal_leases SET expires_at = clock_timestamp()
+			WHERE name = $1 AND holder = $2 AND expires_at > clock_timestamp() RETURNING epoch`, name, holder).Scan(&epoch)
+	})
+	if errors.Is(err, pgx.ErrNoRows) { // not this holder's (or not running): nothing to release
+		epoch, err = s.leaseEpoch(ctx, name)
+	}
 	if err != nil {
 		return 0, false, fmt.Errorf("trailpgx: lease %q: %w", name, err)
 	}
-	return epoch, ok, nil
+	return epoch, false, nil
 }
 
 // checkFence fails with trailseal.ErrFenced unless f is the lease's current
@@ -111,13 +127,25 @@ func (s *Store) scanEvents(rows pgx.Rows) ([]trail.Event, error) {
 	return out, rows.Err()
 }
 
+// headJoin selects the events columns cols of the first $1 pending events,
+// oldest first: the queue in its key's order, each row's event by an index
+// probe into the one partition its time names, stopping at $1 events found
+// (a pending row whose event is gone is skipped). A plain join let the
+// planner hash the whole queue against every event and sort: a second per
+// call with a backlog of 90,000, and growing with it. The LIMIT 1 keeps the
+// lateral subquery from being flattened into such a join.
+func (s *Store) headJoin(cols string) string {
+	return `SELECT ` + cols + ` FROM ` + s.schema + `.seal_pending p
+		CROSS JOIN LATERAL (SELECT ` + cols + ` FROM ` + s.schema + `.events e
+			WHERE e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id LIMIT 1) e
+		ORDER BY p.pos LIMIT $1`
+}
+
 // Pending implements trailseal.Store.
 func (s *Store) Pending(ctx context.Context, limit int) ([]trail.Event, error) {
 	var out []trail.Event
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT `+qualifiedColumns+` FROM `+s.schema+`.seal_pending p
-			JOIN `+s.schema+`.events e ON e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id
-			ORDER BY p.pos LIMIT $1`, limit)
+		rows, err := c.Query(ctx, s.headJoin(qualifiedColumns), limit)
 		if err != nil {
 			return err
 		}
@@ -135,9 +163,7 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]trail.Event, error) {
 func (s *Store) OldestPending(ctx context.Context) (time.Time, bool, error) {
 	var at time.Time
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT e.recorded_at FROM `+s.schema+`.seal_pending p
-			JOIN `+s.schema+`.events e ON e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id
-			ORDER BY p.pos LIMIT 1`).Scan(&at)
+		return c.QueryRow(ctx, s.headJoin("e.recorded_at"), 1).Scan(&at)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, nil
@@ -148,18 +174,63 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, bool, error) {
 	return at.UTC(), true, nil
 }
 
-// Seal implements trailseal.Store.
+// Seal implements trailseal.Store: one transaction, its statements sent in
+// one round trip (pipelined). The fence and the logs' sizes are read first
+// in it (the lease row FOR SHARE, the size rows FOR UPDATE in a fixed
+// order) and checked before COMMIT; when either check fails the transaction
+// is rolled back, so nothing the later statements wrote remains. Round trips,
+// not rows, were a step's cost on a loaded machine.
 func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.SealBatch) error {
+	var (
+		logs     = make([]string, len(b.Sizes))
+		newSizes = make([]int64, len(b.Sizes))
+		lLog     = make([]string, len(b.Leaves))
+		lSeq     = make([]int64, len(b.Leaves))
+		lID      = make([]pgtype.UUID, len(b.Leaves))
+		lHash    = make([][]byte, len(b.Leaves))
+		hLog     = make([]string, len(b.Hashes))
+		hIdx     = make([]int64, len(b.Hashes))
+		hHash    = make([][]byte, len(b.Hashes))
+		done     = make([]pgtype.UUID, len(b.Done))
+	)
+	for i, ls := range b.Sizes {
+		logs[i], newSizes[i] = ls.Log, ls.NewSize
+	}
+	for i := range b.Leaves {
+		l := &b.Leaves[i]
+		lLog[i], lSeq[i], lID[i], lHash[i] = l.Log, l.Seq, pgtype.UUID{Bytes: l.EventID, Valid: true}, l.Hash[:]
+	}
+	for i := range b.Hashes {
+		h := &b.Hashes[i]
+		hLog[i], hIdx[i], hHash[i] = h.Log, h.Index, h.Hash[:]
+	}
+	for i, id := range b.Done {
+		done[i] = pgtype.UUID{Bytes: id, Valid: true}
+	}
+	q := &pgx.Batch{}
+	q.Queue(`SELECT epoch FROM `+s.schema+`.seal_leases WHERE name = $1 FOR SHARE`, fence.Lease)
+	// A log without a size row is new.
+	q.Queue(`SELECT log, size FROM `+s.schema+`.seal_logs WHERE log = ANY($1) ORDER BY log FOR UPDATE`, logs)
+	q.Queue(`INSERT INTO `+s.schema+`.seal_leaves (log, seq, event_id, hash)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::bytea[])`, lLog, lSeq, lID, lHash)
+	q.Queue(`INSERT INTO `+s.schema+`.seal_hashes (log, idx, hash)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`, hLog, hIdx, hHash)
+	q.Queue(`INSERT INTO `+s.schema+`.seal_logs (log, size)
+		SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (log) DO UPDATE SET size = excluded.size`, logs, newSizes)
+	q.Queue(`DELETE FROM `+s.schema+`.seal_pending WHERE event_id = ANY($1::uuid[])`, done)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := s.checkFence(ctx, tx, fence); err != nil {
+		br := tx.SendBatch(ctx, q)
+		defer br.Close()
+		var epoch int64
+		err := br.QueryRow().Scan(&epoch)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && epoch != fence.Epoch) {
+			return trailseal.ErrFenced
+		}
+		if err != nil {
 			return err
 		}
-		logs := make([]string, len(b.Sizes))
-		for i, ls := range b.Sizes {
-			logs[i] = ls.Log
-		}
-		// Lock the logs' size rows in a fixed order; a log without one is new.
-		rows, err := tx.Query(ctx, `SELECT log, size FROM `+s.schema+`.seal_logs WHERE log = ANY($1) ORDER BY log FOR UPDATE`, logs)
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
@@ -182,45 +253,18 @@ func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.Sea
 				return fmt.Errorf("%w: log %q has %d leaves, batch extends %d", trailseal.ErrConflict, ls.Log, sizes[ls.Log], ls.OldSize)
 			}
 		}
-		var (
-			lLog  = make([]string, len(b.Leaves))
-			lSeq  = make([]int64, len(b.Leaves))
-			lID   = make([]uuid.UUID, len(b.Leaves))
-			lHash = make([][]byte, len(b.Leaves))
-		)
-		for i, l := range b.Leaves {
-			lLog[i], lSeq[i], lID[i], lHash[i] = l.Log, l.Seq, l.EventID, l.Hash[:]
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_leaves (log, seq, event_id, hash)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::bytea[])`, lLog, lSeq, lID, lHash); err != nil {
+		if _, err := br.Exec(); err != nil { // leaves
 			if isUniqueViolation(err) {
 				return fmt.Errorf("%w: %v", trailseal.ErrConflict, err)
 			}
 			return err
 		}
-		var (
-			hLog  = make([]string, len(b.Hashes))
-			hIdx  = make([]int64, len(b.Hashes))
-			hHash = make([][]byte, len(b.Hashes))
-		)
-		for i, h := range b.Hashes {
-			hLog[i], hIdx[i], hHash[i] = h.Log, h.Index, h.Hash[:]
+		for range 3 { // hashes, sizes, pending
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_hashes (log, idx, hash)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`, hLog, hIdx, hHash); err != nil {
-			return err
-		}
-		newSizes := make([]int64, len(b.Sizes))
-		for i, ls := range b.Sizes {
-			newSizes[i] = ls.NewSize
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_logs (log, size)
-			SELECT * FROM unnest($1::text[], $2::bigint[])
-			ON CONFLICT (log) DO UPDATE SET size = excluded.size`, logs, newSizes); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM `+s.schema+`.seal_pending WHERE event_id = ANY($1::uuid[])`, b.Done)
-		return err
+		return br.Close()
 	})
 	if err != nil {
 		if errors.Is(err, trailseal.ErrFenced) || errors.Is(err, trailseal.ErrConflict) {
@@ -434,21 +478,44 @@ func (s *Store) unsealed(ctx context.Context, tenants []string) (map[string][]uu
 
 // SaveCheckpoint implements trailseal.Store.
 func (s *Store) SaveCheckpoint(ctx context.Context, fence trailseal.Fence, cp trailseal.Checkpoint) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.saveCheckpoints(ctx, fence, []trailseal.Checkpoint{cp})
+	if err != nil && !errors.Is(err, trailseal.ErrFenced) {
+		return fmt.Errorf("trailpgx: save checkpoint of %q: %w", cp.Log, err)
+	}
+	return err
+}
+
+var _ trailseal.BatchCheckpointSaver = (*Store)(nil)
+
+// SaveCheckpoints implements trailseal.BatchCheckpointSaver: one
+// transaction, one INSERT.
+func (s *Store) SaveCheckpoints(ctx context.Context, fence trailseal.Fence, cps []trailseal.Checkpoint) error {
+	err := s.saveCheckpoints(ctx, fence, cps)
+	if err != nil && !errors.Is(err, trailseal.ErrFenced) {
+		return fmt.Errorf("trailpgx: save %d checkpoints: %w", len(cps), err)
+	}
+	return err
+}
+
+func (s *Store) saveCheckpoints(ctx context.Context, fence trailseal.Fence, cps []trailseal.Checkpoint) error {
+	var (
+		logs  = make([]string, len(cps))
+		sizes = make([]int64, len(cps))
+		roots = make([][]byte, len(cps))
+		notes = make([]string, len(cps))
+		times = make([]time.Time, len(cps))
+	)
+	for i, cp := range cps {
+		logs[i], sizes[i], roots[i], notes[i], times[i] = cp.Log, cp.Size, cp.Root[:], cp.Note, cp.Time
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := s.checkFence(ctx, tx, fence); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_checkpoints (log, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			cp.Log, cp.Size, cp.Root[:], cp.Note, cp.Time)
+		_, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_checkpoints (log, size, root, note, created_at)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::timestamptz[])`, logs, sizes, roots, notes, times)
 		return err
 	})
-	if err != nil {
-		if errors.Is(err, trailseal.ErrFenced) {
-			return err
-		}
-		return fmt.Errorf("trailpgx: save checkpoint of %q: %w", cp.Log, err)
-	}
-	return nil
 }
 
 func scanCheckpoint(scan func(dest ...any) error) (trailseal.Checkpoint, error) {

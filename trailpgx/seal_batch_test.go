@@ -33,3 +33,12 @@ func TestVerifyManyLogs(t *testing.T) {
 		return sealInstance(s, purgeTamperer{newTamperer(t, s)})
 	})
 }
+
+// TestSealerScale runs the sealer-scale suite: a step's round trips do not
+// grow with the logs it extends; SaveCheckpoints saves all or none.
+func TestSealerScale(t *testing.T) {
+	sealtest.RunSealerScale(t, func(t *testing.T) sealtest.Instance {
+		s := newStore(t, nil)
+		return sealInstance(s, newTamperer(t, s))
+	})
+}

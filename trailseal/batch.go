@@ -42,6 +42,17 @@ type BatchReader interface {
 	UnsealedOf(ctx context.Context, logs []string) (map[string][]uuid.UUID, error)
 }
 
+// BatchCheckpointSaver is optionally implemented by a Store that saves many
+// checkpoints in one transaction. A sealer signs a checkpoint for every log
+// that is due in a step; with thousands of tenants growing at once, one
+// transaction each (a commit, an fsync) is what made it fall behind ingest.
+type BatchCheckpointSaver interface {
+	// SaveCheckpoints is SaveCheckpoint for each of cps, all in one
+	// transaction: it fails with ErrFenced, saving none, unless fence is the
+	// lease's current epoch.
+	SaveCheckpoints(ctx context.Context, fence Fence, cps []Checkpoint) error
+}
+
 // BatchPurgeRecorder is the multi-log form of PurgeRecorder, optionally
 // implemented next to it.
 type BatchPurgeRecorder interface {

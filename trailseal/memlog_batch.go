@@ -10,7 +10,26 @@ import (
 // MemLog implements BatchReader by looping over its single-log methods, so
 // that the suite covers Verify's grouped read path on the reference store
 // (and plain wrappers cover the per-log path).
-var _ BatchReader = (*MemLog)(nil)
+var (
+	_ BatchReader          = (*MemLog)(nil)
+	_ BatchCheckpointSaver = (*MemLog)(nil)
+)
+
+// SaveCheckpoints implements BatchCheckpointSaver: all or none.
+func (m *MemLog) SaveCheckpoints(ctx context.Context, fence Fence, cps []Checkpoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fenced(fence) {
+		return ErrFenced
+	}
+	for _, cp := range cps {
+		m.cps[cp.Log] = append(m.cps[cp.Log], cp)
+	}
+	return nil
+}
 
 // CheckpointsOf implements BatchReader.
 func (m *MemLog) CheckpointsOf(ctx context.Context, logs []string) (map[string][]Checkpoint, error) {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/trailhq/trail"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -35,10 +36,14 @@ type Config struct {
 	// LeaseTTL is how long the lease lasts without renewal; a crashed leader
 	// is replaced after at most this long. Default: 15s.
 	LeaseTTL time.Duration
-	// BatchSize is the most events sealed in one transaction. Default: 1000.
+	// BatchSize is the most events sealed in one transaction: a step takes
+	// what is pending, up to this, so batches grow with a backlog and the
+	// per-step costs (lease, commits, one row per log extended) are shared
+	// by more events. Default: 10000.
 	BatchSize int
-	// PollInterval is how long Run sleeps when nothing is pending.
-	// Default: 200ms.
+	// PollInterval is how long Run sleeps when nothing is pending, and how
+	// often it starts a step while events arrive (a step that took longer is
+	// followed at once). Default: 200ms.
 	PollInterval time.Duration
 	// CheckpointInterval (N seconds) and CheckpointEvents (M events): a log
 	// gets a new signed checkpoint when it has grown by CheckpointEvents
@@ -112,6 +117,12 @@ type logState struct {
 	size   int64
 	cpSize int64
 	cpTime time.Time
+	// edge holds, by stored hash index, the hashes of the complete subtrees
+	// the log's tree is made of (edgeIndexes(size)): all that extending the
+	// tree and computing its root read, so the sealer never reads the tree
+	// back. nil until the sealer has read it (readEdges) since it loaded the
+	// log's state.
+	edge map[int64]tlog.Hash
 }
 
 // NewSealer returns a sealer of store.
@@ -142,7 +153,7 @@ func NewSealer(store Store, cfg *Config) (*Sealer, error) {
 		c.LeaseTTL = 15 * time.Second
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 1000
+		c.BatchSize = 10000
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 200 * time.Millisecond
@@ -255,35 +266,112 @@ func (s *Sealer) state(ctx context.Context, log string) (*logState, error) {
 	return st, nil
 }
 
-// hashCache reads a log's stored hashes through the batch being built.
-type hashCache struct {
+// edgeReader serves tlog's reads of a log's tree from the edge the sealer
+// keeps (logState.edge), and reads what the edge lacks from the store,
+// keeping it.
+type edgeReader struct {
 	ctx   context.Context
 	store Store
 	log   string
-	m     map[int64]tlog.Hash
+	st    *logState
 }
 
-func (c *hashCache) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+func (r edgeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
 	var missing []int64
-	for _, x := range indexes {
-		if _, ok := c.m[x]; !ok {
+	for i, x := range indexes {
+		h, ok := r.st.edge[x]
+		if !ok {
 			missing = append(missing, x)
 		}
+		out[i] = h
 	}
-	if len(missing) > 0 {
-		hs, err := c.store.ReadHashes(c.ctx, c.log, missing)
-		if err != nil {
-			return nil, err
-		}
-		for i, x := range missing {
-			c.m[x] = hs[i]
-		}
+	if len(missing) == 0 {
+		return out, nil
 	}
-	out := make([]tlog.Hash, len(indexes))
+	hs, err := r.store.ReadHashes(r.ctx, r.log, missing)
+	if err != nil {
+		return nil, err
+	}
+	if r.st.edge == nil {
+		r.st.edge = make(map[int64]tlog.Hash, len(missing))
+	}
+	for i, x := range missing {
+		r.st.edge[x] = hs[i]
+	}
 	for i, x := range indexes {
-		out[i] = c.m[x]
+		out[i] = r.st.edge[x]
 	}
 	return out, nil
+}
+
+// edgeIndexes returns the stored hash indexes of the complete subtrees a
+// tree of n leaves is made of, one per bit set in n: the hashes
+// tlog.TreeHash reads for its root, and tlog.StoredHashesForRecordHash
+// for leaf n.
+func edgeIndexes(n int64) []int64 {
+	var out []int64
+	for l := 62; l >= 0; l-- {
+		if n>>l&1 == 1 {
+			out = append(out, tlog.StoredHashIndex(l, n>>l-1))
+		}
+	}
+	return out
+}
+
+// extend returns the stored hashes that leaf hash h adds to log's tree of n
+// leaves (tlog.StoredHashesForRecordHash), and moves st's edge to n+1
+// leaves: the subtrees the new leaf completes merge into one.
+func (s *Sealer) extend(ctx context.Context, log string, st *logState, n int64, h tlog.Hash) ([]tlog.Hash, error) {
+	hashes, err := tlog.StoredHashesForRecordHash(n, h, edgeReader{ctx, s.store, log, st})
+	if err != nil {
+		return nil, err
+	}
+	if st.edge == nil {
+		st.edge = map[int64]tlog.Hash{}
+	}
+	top := len(hashes) - 1 // hashes[l] is the level-l hash; levels below top were merged
+	for l := range top {
+		delete(st.edge, tlog.StoredHashIndex(l, n>>l-1))
+	}
+	st.edge[tlog.StoredHashIndex(0, n)+int64(top)] = hashes[top]
+	return hashes, nil
+}
+
+// readEdges fills, in one query where the store is a BatchReader, the edge
+// of each of logs that the sealer has not read since it became leader: a
+// new leader extends thousands of logs without one round trip per log.
+// Hashes the store lacks are left out; the edge reader then asks for them
+// (and reports the store's error).
+func (s *Sealer) readEdges(ctx context.Context, logs []string) error {
+	br, ok := s.store.(BatchReader)
+	if !ok {
+		return nil
+	}
+	var ranges []LogRange
+	for _, log := range logs {
+		st := s.logs[log]
+		if st.edge != nil {
+			continue
+		}
+		st.edge = map[int64]tlog.Hash{}
+		for _, x := range edgeIndexes(st.size) {
+			ranges = append(ranges, LogRange{Log: log, From: x, To: x + 1})
+		}
+	}
+	if len(ranges) == 0 {
+		return nil
+	}
+	hs, err := br.HashesOf(ctx, ranges)
+	if err != nil {
+		return fmt.Errorf("trailseal: read tree edges: %w", err)
+	}
+	for i, r := range ranges {
+		if i < len(hs) && len(hs[i]) == 1 {
+			s.logs[r.Log].edge[r.From] = hs[i][0]
+		}
+	}
+	return nil
 }
 
 func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
@@ -296,37 +384,47 @@ func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
 		return st, nil
 	}
 	leaves := parallelLeafHashes(len(evs), func(i int) *trail.Event { return &evs[i] })
-	var batch SealBatch
-	caches := map[string]*hashCache{}
+	// The batch's logs, in order of first appearance. A log the sealer did
+	// not find when it loaded every log's state is new (any other sealer
+	// writing since would have changed the epoch; Seal's size check is the
+	// guard): empty, no checkpoint, nothing to read.
 	sizes := map[string]*LogSize{}
 	var order []string
+	for i := range evs {
+		log := LogName(evs[i].Tenant)
+		if _, ok := sizes[log]; ok {
+			continue
+		}
+		state, ok := s.logs[log]
+		if !ok {
+			state = &logState{edge: map[int64]tlog.Hash{}}
+			s.logs[log] = state
+		}
+		sizes[log] = &LogSize{Log: log, OldSize: state.size, NewSize: state.size}
+		order = append(order, log)
+	}
+	if err := s.readEdges(ctx, order); err != nil {
+		return st, err
+	}
+	var batch SealBatch
+	batch.Leaves = make([]Leaf, 0, len(evs))
+	batch.Done = make([]uuid.UUID, 0, len(evs))
+	batch.Hashes = make([]StoredHash, 0, 2*len(evs)+len(order))
 	now := s.cfg.Now()
 	for i := range evs {
 		ev := &evs[i]
 		log := LogName(ev.Tenant)
-		ls, ok := sizes[log]
-		if !ok {
-			state, err := s.state(ctx, log)
-			if err != nil {
-				return st, err
-			}
-			ls = &LogSize{Log: log, OldSize: state.size, NewSize: state.size}
-			sizes[log] = ls
-			caches[log] = &hashCache{ctx: ctx, store: s.store, log: log, m: map[int64]tlog.Hash{}}
-			order = append(order, log)
-		}
+		ls := sizes[log]
 		if err := leaves[i].err; err != nil {
 			return st, err
 		}
 		h := leaves[i].hash
-		c := caches[log]
-		hashes, err := tlog.StoredHashesForRecordHash(ls.NewSize, h, c)
+		hashes, err := s.extend(ctx, log, s.logs[log], ls.NewSize, h)
 		if err != nil {
 			return st, fmt.Errorf("trailseal: tree of %q: %w", log, err)
 		}
 		base := tlog.StoredHashIndex(0, ls.NewSize)
 		for k, hh := range hashes {
-			c.m[base+int64(k)] = hh
 			batch.Hashes = append(batch.Hashes, StoredHash{Log: log, Index: base + int64(k), Hash: hh})
 		}
 		batch.Leaves = append(batch.Leaves, Leaf{Log: log, Seq: ls.NewSize, EventID: ev.ID, Hash: h})
@@ -352,7 +450,8 @@ func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
 }
 
 // checkpoint signs and saves the checkpoints that are due (all logs that
-// grew, when force is set).
+// grew, when force is set): in one transaction where the store is a
+// BatchCheckpointSaver. Roots come from the trees' edges, kept in memory.
 func (s *Sealer) checkpoint(ctx context.Context, fence Fence, force bool) (int, error) {
 	now := s.cfg.Now()
 	var due []string
@@ -364,25 +463,46 @@ func (s *Sealer) checkpoint(ctx context.Context, fence Fence, force bool) (int, 
 			due = append(due, log)
 		}
 	}
+	if len(due) == 0 {
+		return 0, nil
+	}
 	slices.Sort(due)
-	n := 0
+	if err := s.readEdges(ctx, due); err != nil {
+		return 0, err
+	}
+	cps := make([]Checkpoint, 0, len(due))
 	for _, log := range due {
 		st := s.logs[log]
-		root, err := tlog.TreeHash(st.size, &hashCache{ctx: ctx, store: s.store, log: log, m: map[int64]tlog.Hash{}})
+		root, err := tlog.TreeHash(st.size, edgeReader{ctx, s.store, log, st})
 		if err != nil {
-			return n, fmt.Errorf("trailseal: root of %q: %w", log, err)
+			return 0, fmt.Errorf("trailseal: root of %q: %w", log, err)
 		}
 		cp, err := SignCheckpoint(s.cfg.Signer, s.cfg.Origin, log, st.size, root, now)
 		if err != nil {
-			return n, err
+			return 0, err
 		}
-		if err := s.store.SaveCheckpoint(ctx, fence, cp); err != nil {
-			return n, fmt.Errorf("trailseal: save checkpoint of %q: %w", log, err)
-		}
-		st.cpSize, st.cpTime = cp.Size, cp.Time
-		n++
+		cps = append(cps, cp)
 	}
-	return n, nil
+	saved := func(cp Checkpoint) {
+		st := s.logs[cp.Log]
+		st.cpSize, st.cpTime = cp.Size, cp.Time
+	}
+	if bs, ok := s.store.(BatchCheckpointSaver); ok {
+		if err := bs.SaveCheckpoints(ctx, fence, cps); err != nil {
+			return 0, fmt.Errorf("trailseal: save %d checkpoints: %w", len(cps), err)
+		}
+		for _, cp := range cps {
+			saved(cp)
+		}
+		return len(cps), nil
+	}
+	for i, cp := range cps {
+		if err := s.store.SaveCheckpoint(ctx, fence, cp); err != nil {
+			return i, fmt.Errorf("trailseal: save checkpoint of %q: %w", cp.Log, err)
+		}
+		saved(cp)
+	}
+	return len(cps), nil
 }
 
 // SealAll seals every pending event and then signs a checkpoint for every
@@ -406,11 +526,15 @@ func (s *Sealer) SealAll(ctx context.Context) (Stats, error) {
 }
 
 // Run seals until ctx is done, then releases the lease so that a successor
-// need not wait for it to expire. Errors are passed to OnError and retried
-// after PollInterval; Run returns nil when ctx is done.
+// need not wait for it to expire. While events arrive, a step starts every
+// PollInterval, or at once when the last one sealed a full batch or took
+// longer than that; when nothing is pending it sleeps PollInterval. Errors
+// are passed to OnError and retried after PollInterval; Run returns nil
+// when ctx is done.
 func (s *Sealer) Run(ctx context.Context) error {
 	defer s.Release(context.WithoutCancel(ctx))
 	for {
+		began := time.Now()
 		st, err := s.Step(ctx)
 		wait := s.cfg.PollInterval
 		switch {
@@ -422,8 +546,8 @@ func (s *Sealer) Run(ctx context.Context) error {
 			if s.cfg.OnError != nil {
 				s.cfg.OnError(err)
 			}
-		case st.Sealed >= s.cfg.BatchSize:
-			wait = 0 // more is waiting
+		default:
+			wait = nextWait(s.cfg, st, time.Since(began))
 		}
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -435,6 +559,22 @@ func (s *Sealer) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// nextWait is how long Run waits after a step that sealed st.Sealed events
+// in took: PollInterval when nothing was pending; nothing when the batch was
+// full (more is waiting); else the rest of PollInterval since the step
+// began, so that while events arrive a step starts every PollInterval, and
+// at once after a step that took longer than that (a backlog built up
+// during it).
+func nextWait(cfg Config, st Stats, took time.Duration) time.Duration {
+	switch {
+	case st.Sealed == 0:
+		return cfg.PollInterval
+	case st.Sealed >= cfg.BatchSize:
+		return 0
+	}
+	return max(cfg.PollInterval-took, 0)
 }
 
 // Release gives up the lease if this sealer holds it.

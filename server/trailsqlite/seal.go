@@ -3,6 +3,7 @@ package trailsqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/tlog"
+	sqlite "modernc.org/sqlite"
 )
 
 // The Store implements trailseal.Store over the tables of migration
@@ -54,7 +56,7 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 	if name == "" || holder == "" {
 		return 0, false, errors.New("trailsqlite: lease name and holder must not be empty")
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.sealTx(ctx, func(tx *sql.Tx) error {
 		now := s.cfg.Now()
 		var cur string
 		var exp int64
@@ -95,17 +97,67 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 	return epoch, ok, nil
 }
 
-// inTx runs f in one (IMMEDIATE) transaction.
-func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// sealTx runs f in one IMMEDIATE transaction of the sealer (Lease, Seal,
+// SaveCheckpoints). Writers wait for SQLite's write lock in its busy handler,
+// which sleeps 1, 2, 5 … 100 ms between tries; a sealer waiting the same way
+// lost most races to a few busy writers and spent two thirds of its time
+// waiting for the lock (issue 13), so the queue grew as long as ingest ran.
+// The sealer's BEGIN IMMEDIATE instead tries every millisecond (its
+// connection's busy timeout is 0 until it has the lock), taking the lock as
+// soon as the writer holding it commits; it holds the lock only to write
+// what it computed beforehand. It gives up after Config.BusyTimeout, as a
+// writer does.
+func (s *Store) sealTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
+	restore := fmt.Sprintf("PRAGMA busy_timeout = %d", s.cfg.BusyTimeout.Milliseconds())
+	restored := false
+	defer func() {
+		if !restored {
+			if _, err := c.ExecContext(context.WithoutCancel(ctx), restore); err != nil {
+				// Never hand writers a connection that does not wait.
+				c.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}
+		c.Close()
+	}()
+	if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		return err
+	}
+	var tx *sql.Tx
+	for deadline := time.Now().Add(s.cfg.BusyTimeout); ; {
+		if tx, err = c.BeginTx(ctx, nil); err == nil || !isBusy(err) || time.Now().After(deadline) {
+			break
+		}
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, restore); err != nil {
+		tx.Rollback()
+		return err
+	}
+	restored = true
 	if err := f(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// isBusy reports whether err is SQLITE_BUSY (or one of its extended codes).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == 5 // SQLITE_BUSY
 }
 
 // checkFence fails with trailseal.ErrFenced unless f is the lease's current
@@ -167,18 +219,23 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, bool, error) {
 	return time.UnixMicro(rec).UTC(), true, nil
 }
 
-// rowsPerStmt bounds the rows of one multi-row statement (4 parameters a
+// rowsPerStmt bounds the rows of one multi-row statement (5 parameters a
 // row at most, far below SQLite's parameter limit).
 const rowsPerStmt = 500
 
 // execRows runs head + "(?,…),(?,…)" for rows of width parameters each, in
 // chunks.
 func execRows(ctx context.Context, tx *sql.Tx, head string, width int, args []any) error {
+	return execRowsTail(ctx, tx, head, "", width, args)
+}
+
+// execRowsTail is execRows with tail after the rows (an ON CONFLICT clause).
+func execRowsTail(ctx context.Context, tx *sql.Tx, head, tail string, width int, args []any) error {
 	row := "(?" + strings.Repeat(",?", width-1) + ")"
 	for lo := 0; lo < len(args); lo += rowsPerStmt * width {
 		a := args[lo:min(lo+rowsPerStmt*width, len(args))]
 		n := len(a) / width
-		q := head + row + strings.Repeat(","+row, n-1)
+		q := head + row + strings.Repeat(","+row, n-1) + tail
 		if _, err := tx.ExecContext(ctx, q, a...); err != nil {
 			return err
 		}
@@ -186,19 +243,46 @@ func execRows(ctx context.Context, tx *sql.Tx, head string, width int, args []an
 	return nil
 }
 
+// treeSizes returns the sizes of logs (absent: 0) in one statement.
+func treeSizes(ctx context.Context, tx *sql.Tx, logs []string) (map[string]int64, error) {
+	list, err := jsonList(logs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT log, size FROM trail_seal_logs WHERE log IN (SELECT value FROM json_each(?))`, list)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]int64, len(logs))
+	for rows.Next() {
+		var l string
+		var n int64
+		if err := rows.Scan(&l, &n); err != nil {
+			return nil, err
+		}
+		out[l] = n
+	}
+	return out, rows.Err()
+}
+
 // Seal implements trailseal.Store.
 func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.SealBatch) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.sealTx(ctx, func(tx *sql.Tx) error {
 		if err := checkFence(ctx, tx, fence); err != nil {
 			return err
 		}
+		logs := make([]string, len(b.Sizes))
+		for i, ls := range b.Sizes {
+			logs[i] = ls.Log
+		}
+		sizes, err := treeSizes(ctx, tx, logs)
+		if err != nil {
+			return err
+		}
 		for _, ls := range b.Sizes {
-			size, err := treeSize(ctx, tx, ls.Log)
-			if err != nil {
-				return err
-			}
-			if size != ls.OldSize {
-				return fmt.Errorf("%w: log %q has %d leaves, batch extends %d", trailseal.ErrConflict, ls.Log, size, ls.OldSize)
+			if sizes[ls.Log] != ls.OldSize {
+				return fmt.Errorf("%w: log %q has %d leaves, batch extends %d", trailseal.ErrConflict, ls.Log, sizes[ls.Log], ls.OldSize)
 			}
 		}
 		args := make([]any, 0, 4*len(b.Leaves))
@@ -218,11 +302,13 @@ func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.Sea
 		if err := execRows(ctx, tx, `INSERT INTO trail_seal_hashes (log, idx, hash) VALUES `, 3, args); err != nil {
 			return err
 		}
+		args = make([]any, 0, 2*len(b.Sizes))
 		for _, ls := range b.Sizes {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO trail_seal_logs (log, size) VALUES (?, ?)
-				ON CONFLICT (log) DO UPDATE SET size = excluded.size`, ls.Log, ls.NewSize); err != nil {
-				return err
-			}
+			args = append(args, ls.Log, ls.NewSize)
+		}
+		if err := execRowsTail(ctx, tx, `INSERT INTO trail_seal_logs (log, size) VALUES `,
+			` ON CONFLICT (log) DO UPDATE SET size = excluded.size`, 2, args); err != nil {
+			return err
 		}
 		for lo := 0; lo < len(b.Done); lo += rowsPerStmt {
 			ids := b.Done[lo:min(lo+rowsPerStmt, len(b.Done))]
@@ -434,21 +520,36 @@ func (s *Store) Unsealed(ctx context.Context, log string) ([]uuid.UUID, error) {
 
 // SaveCheckpoint implements trailseal.Store.
 func (s *Store) SaveCheckpoint(ctx context.Context, fence trailseal.Fence, cp trailseal.Checkpoint) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.saveCheckpoints(ctx, fence, []trailseal.Checkpoint{cp})
+	if err != nil && !errors.Is(err, trailseal.ErrFenced) {
+		return fmt.Errorf("trailsqlite: save checkpoint of %q: %w", cp.Log, err)
+	}
+	return err
+}
+
+var _ trailseal.BatchCheckpointSaver = (*Store)(nil)
+
+// SaveCheckpoints implements trailseal.BatchCheckpointSaver: one
+// transaction, multi-row INSERTs.
+func (s *Store) SaveCheckpoints(ctx context.Context, fence trailseal.Fence, cps []trailseal.Checkpoint) error {
+	err := s.saveCheckpoints(ctx, fence, cps)
+	if err != nil && !errors.Is(err, trailseal.ErrFenced) {
+		return fmt.Errorf("trailsqlite: save %d checkpoints: %w", len(cps), err)
+	}
+	return err
+}
+
+func (s *Store) saveCheckpoints(ctx context.Context, fence trailseal.Fence, cps []trailseal.Checkpoint) error {
+	args := make([]any, 0, 5*len(cps))
+	for _, cp := range cps {
+		args = append(args, cp.Log, cp.Size, cp.Root[:], cp.Note, cp.Time.UnixMicro())
+	}
+	return s.sealTx(ctx, func(tx *sql.Tx) error {
 		if err := checkFence(ctx, tx, fence); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO trail_seal_checkpoints (log, size, root, note, created_at) VALUES (?, ?, ?, ?, ?)`,
-			cp.Log, cp.Size, cp.Root[:], cp.Note, cp.Time.UnixMicro())
-		return err
+		return execRows(ctx, tx, `INSERT INTO trail_seal_checkpoints (log, size, root, note, created_at) VALUES `, 5, args)
 	})
-	if err != nil {
-		if errors.Is(err, trailseal.ErrFenced) {
-			return err
-		}
-		return fmt.Errorf("trailsqlite: save checkpoint of %q: %w", cp.Log, err)
-	}
-	return nil
 }
 
 func scanCheckpoint(sc interface{ Scan(...any) error }) (trailseal.Checkpoint, error) {

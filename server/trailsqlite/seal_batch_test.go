@@ -41,3 +41,13 @@ func TestVerifyManyLogs(t *testing.T) {
 		return sealInstance(s, purgeTamperer{openTamperer(t, s.Path())})
 	})
 }
+
+// TestSealerScale runs the sealer-scale suite: a step's statements do not
+// grow with the logs it extends; SaveCheckpoints saves all or none.
+func TestSealerScale(t *testing.T) {
+	t.Parallel()
+	sealtest.RunSealerScale(t, func(t *testing.T) sealtest.Instance {
+		s := openStore(t, nil)
+		return sealInstance(s, openTamperer(t, s.Path()))
+	})
+}
