@@ -147,7 +147,7 @@ func EnsureSigningKey(dbPath, name string, w io.Writer) (s note.Signer, vkey str
 		os.Remove(priv)
 		return nil, "", false, fmt.Errorf("trailseal: write signing key: %w", werr)
 	}
-	if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o600); err != nil {
 		return nil, "", false, fmt.Errorf("trailseal: write public key: %w", err)
 	}
 	s, err = note.NewSigner(skey)

@@ -624,7 +624,7 @@ func (c *CheckpointsExportCmd) Run(e *Env) error {
 		_, err = e.Stdout.Write(b)
 		return err
 	}
-	if err := writeFileAtomic(c.File, b, 0o644); err != nil {
+	if err := writeFileAtomic(c.File, b, 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stderr, "Wrote %d checkpoints of %s to %s.\n", len(cps), log, c.File)
@@ -685,7 +685,7 @@ func (c *SigningGenerateCmd) Run(e *Env) error {
 	}
 	if c.SigningKeyFile == "" {
 		_, pub := trailseal.SigningKeyPaths(e.Globals.DB)
-		if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o600); err != nil {
 			return err
 		}
 	}
