@@ -13,7 +13,7 @@ import (
 // measured side by side with its limit in one run (package bench says how).
 type BenchCmd struct {
 	Postgres     string   `name:"postgres" env:"TRAIL_POSTGRES" placeholder:"DSN" required:"" help:"The PostgreSQL server to measure; the bench creates schemas of its own and drops them."`
-	Workload     []string `name:"workload" sep:"," default:"w1,w2,w3,storage" help:"Workloads to run: w1 (audited write), w2 (bulk ingest), w3 (queries), storage, ui (admin UI pages), mixed (reads and ingest at once through the server, on SQLite and PostgreSQL)."`
+	Workload     []string `name:"workload" sep:"," default:"w1,w2,w3,storage" help:"Workloads to run: w1 (audited write), w2 (bulk ingest), w3 (queries), storage, ui (admin UI pages), mixed (reads and ingest at once through the server, on SQLite and PostgreSQL), seal (seal lag under sustained ingest, on SQLite and PostgreSQL)."`
 	Events       int      `name:"events" default:"1000000" help:"Events W2 ingests (and so the table size W3 and storage measure)."`
 	Transactions int      `name:"transactions" default:"2000" help:"W1 transactions per variant and worker count."`
 	Workers      []int    `name:"workers" sep:"," default:"1,8" help:"W1 worker counts."`
