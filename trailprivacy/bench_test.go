@@ -3,12 +3,11 @@ package trailprivacy
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/trailtest"
 )
 
@@ -172,38 +171,7 @@ func benchRatio[TTx any](b *testing.B, plainStore, privStore trail.TxStore[TTx])
 			evs[j].ID = uuid.Nil
 		}
 	}
-	var tPlain, tPrivate, cPlain, cPrivate time.Duration
-	for i := 0; b.Loop(); i++ {
-		fill(i)
-		c0, t0 := processCPU(), time.Now()
-		if _, err := plain.RecordMany(ctx, evs); err != nil {
-			b.Fatal(err)
-		}
-		fill(i)
-		c1, t1 := processCPU(), time.Now()
-		if _, err := private.RecordMany(ctx, evs); err != nil {
-			b.Fatal(err)
-		}
-		tPlain += t1.Sub(t0)
-		tPrivate += time.Since(t1)
-		c2 := processCPU()
-		cPlain += c1 - c0
-		cPrivate += c2 - c1
-	}
-	b.ReportMetric(float64(tPlain)/float64(tPrivate), "ratio")
-	// The same ratio in CPU time of this process (all its threads, GC
-	// included): steadier than wall time on a shared machine, but blind to
-	// the database server's work.
-	b.ReportMetric(float64(cPlain)/float64(cPrivate), "cpu-ratio")
-	b.ReportMetric(float64(b.N*batch)/tPlain.Seconds(), "plain-events/s")
-	b.ReportMetric(float64(b.N*batch)/tPrivate.Seconds(), "privacy-events/s")
-}
-
-// processCPU returns the CPU time (user and system) this process used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	testenv.InterleaveRatio(b, batch, "plain", "privacy",
+		func(i int) error { fill(i); _, err := plain.RecordMany(ctx, evs); return err },
+		func(i int) error { fill(i); _, err := private.RecordMany(ctx, evs); return err })
 }
