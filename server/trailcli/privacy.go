@@ -132,19 +132,12 @@ func (e *Env) openPrivacy(db trailprivacy.DBTX, schema, keyFileBeside string, de
 	if err != nil {
 		return nil, nil, err
 	}
-	ks := trailprivacy.NewSQLKeyStore(db)
-	if schema != "" {
-		if ks, err = trailprivacy.NewSQLKeyStoreIn(db, schema); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := ks.Init(e.Ctx); err != nil {
-		return nil, nil, err
-	}
-	p, err := trailprivacy.New(e.Ctx, trailprivacy.Config{Policy: pol, KMS: kms, Keys: ks})
+	// The key table in the store's schema, and the wrong-key check: the
+	// same steps as the library's one-call setups.
+	p, _, err := trailprivacy.Setup{Policy: pol, KMS: kms}.Open(e.Ctx, db, schema, "")
 	if err != nil {
 		if errors.Is(err, trailprivacy.ErrWrongMasterKey) {
-			return nil, nil, fmt.Errorf("master key: %w (give the key the data was written with: TRAIL_MASTER_KEY or --master-key-file)", err)
+			return nil, nil, fmt.Errorf("master key: %w", err)
 		}
 		return nil, nil, err
 	}
