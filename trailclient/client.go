@@ -166,9 +166,15 @@ func New(cfg Config) (*Client, error) {
 }
 
 // prepare fills ev from ctx and gives it its ID and time now, so that every
-// re-send carries the same ID; then checks it as the server will.
+// re-send carries the same ID; then checks it as the server will. An
+// Event.Tenant that contradicts the context's is refused (ErrTenantMismatch)
+// as by trail.Client; an event with no tenant is left to the server, which
+// files it under a tenant key's tenant (an all-tenant key makes it a
+// platform event).
 func (c *Client) prepare(ctx context.Context, ev trail.Event) (trail.Event, error) {
-	ev.FromContext(ctx)
+	if err := ev.Fill(ctx); err != nil && !errors.Is(err, trail.ErrNoTenant) {
+		return ev, err
+	}
 	if ev.Source == "" {
 		ev.Source = c.cfg.Source
 	}

@@ -451,3 +451,17 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordTenantMismatch: an event naming another tenant than its context
+// is refused before anything is sent.
+func TestRecordTenantMismatch(t *testing.T) {
+	c, err := trailclient.New(trailclient.Config{BaseURL: "http://127.0.0.1:1", Key: "trail_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	ctx := trail.WithActor(trail.WithTenant(context.Background(), "acme"), trail.Actor{Type: trail.ActorUser, ID: "1"})
+	if _, err := c.Record(ctx, trail.Event{Tenant: "globex", Action: "user.login"}); !errors.Is(err, trail.ErrTenantMismatch) {
+		t.Fatalf("Record = %v, want ErrTenantMismatch", err)
+	}
+}
