@@ -58,6 +58,14 @@ type Config struct {
 	OnStep func(Stats)
 	// OnError, when set, receives the errors Run survives (it retries).
 	OnError func(error)
+	// Witnesses receive every checkpoint and deployment head signed
+	// (head_sealer.go, witness.go); one that fails is retried at the next
+	// step. Default: none.
+	Witnesses []Witness
+	// HeadInterval is the least time between two deployment heads signed
+	// while checkpoints are being signed (SealAll's last step always signs
+	// one). Default: 1s.
+	HeadInterval time.Duration
 }
 
 // Stats describes one Step (or, from SealAll, all of them).
@@ -98,6 +106,7 @@ type Sealer struct {
 	mu    sync.Mutex
 	epoch int64
 	logs  map[string]*logState // known logs, valid for epoch
+	hd    headState            // the deployment head and witness queue (head_sealer.go)
 
 	// leadUntil is when the lease last taken by this sealer runs out (unix
 	// nanoseconds of Config.Now), 0 when it does not hold it: Leading reads it
@@ -167,6 +176,9 @@ func NewSealer(store Store, cfg *Config) (*Sealer, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.HeadInterval <= 0 {
+		c.HeadInterval = time.Second
+	}
 	return &Sealer{store: store, cfg: c}, nil
 }
 
@@ -200,6 +212,7 @@ func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error)
 			return Stats{}, err
 		}
 		s.epoch = epoch
+		s.hd.loaded = false
 	}
 	fence := Fence{Lease: s.cfg.LeaseName, Epoch: epoch}
 	st, err := s.seal(ctx, fence)
@@ -211,6 +224,9 @@ func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error)
 	st.Checkpoints = n
 	if err != nil {
 		s.logs = nil
+		return st, err
+	}
+	if err := s.afterCheckpoints(ctx, fence, forceCheckpoints); err != nil {
 		return st, err
 	}
 	if s.cfg.OnStep != nil && (st.Sealed > 0 || st.Checkpoints > 0) {
@@ -486,6 +502,7 @@ func (s *Sealer) checkpoint(ctx context.Context, fence Fence, force bool) (int, 
 	saved := func(cp Checkpoint) {
 		st := s.logs[cp.Log]
 		st.cpSize, st.cpTime = cp.Size, cp.Time
+		s.checkpointed(cp)
 	}
 	if bs, ok := s.store.(BatchCheckpointSaver); ok {
 		if err := bs.SaveCheckpoints(ctx, fence, cps); err != nil {
