@@ -37,4 +37,5 @@ func (s *Server) writeRetentionMetrics(w io.Writer) {
 func (s *Server) writeExtraMetrics(w io.Writer) {
 	s.writeSealMetrics(w)
 	s.writeRetentionMetrics(w)
+	s.writeLogStreamMetrics(w) // logstreams.go
 }

@@ -92,6 +92,9 @@ type Config struct {
 	// exported at /metrics as trail_retention_* (retention_metrics.go).
 	// Default: none (those metrics are absent).
 	RetentionStats func() RetentionStats
+	// LogStreams, when set, serves /v1/log-streams (logstreams.go) and
+	// adds the streams' health to /metrics. Default: none (404).
+	LogStreams LogStreams
 	// TLS, when set, makes Serve (and the http.Server of HTTPServer)
 	// answer HTTPS with it, HTTP/2 included. Default: none, plain HTTP.
 	TLS *tls.Config
@@ -216,6 +219,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /v1/keys/{id}", isAdmin, s.revokeKey)
 	s.privacyRoutes()
 	s.retentionRoutes()
+	s.logStreamRoutes() // logstreams.go
 	s.uiRoutes() // the admin web UI at /ui/ (ui.go)
 	s.handle("GET /healthz", public, func(w http.ResponseWriter, r *http.Request, _ *Key) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
