@@ -170,7 +170,8 @@ var (
 )
 
 // Query selects events. Zero fields do not filter. All string filters are
-// exact matches, except Action (a trailing ".*" matches a prefix) and Text.
+// exact matches, except Action (an action filter: patterns with *, any-of
+// lists, negation; see ParseActionFilter) and Text.
 type Query struct {
 	// Tenant limits results to one tenant. A query must name one, or set
 	// AllTenants: an empty Tenant alone is an error, so that a tenant lost on
@@ -183,8 +184,11 @@ type Query struct {
 	// ActorType and ActorID match the actor; either may be set alone.
 	ActorType ActorType
 	ActorID   string
-	// Action is an exact action, or a prefix pattern "subscription.*" that
-	// matches subscription.update and subscription.plan.change.
+	// Action is an action filter (ParseActionFilter): an exact action
+	// (user.delete), a pattern where * matches any run of characters
+	// (subscription.* matches subscription.plan.change, *.delete every
+	// deletion), a comma-separated any-of list of them, and patterns led by
+	// ! that exclude ("!audit.*" hides the access events).
 	Action string
 	// TargetType and TargetID match the target; object history sets both.
 	TargetType string
@@ -228,14 +232,8 @@ func (q *Query) Validate() error {
 	if q.ActorType != "" && !q.ActorType.Valid() {
 		return bad("actor", "type %q must be user, service, system or anonymous", clip(string(q.ActorType)))
 	}
-	if q.Action != "" {
-		ok := ValidAction(q.Action)
-		if p, isPrefix := strings.CutSuffix(q.Action, ".*"); isPrefix {
-			ok = len(p) < MaxActionLen && actionPrefixRE.MatchString(p)
-		}
-		if !ok {
-			return bad("action", "%q must be an action (user.delete) or a prefix (subscription.*)", clip(q.Action))
-		}
+	if _, err := ParseActionFilter(q.Action); err != nil {
+		return err
 	}
 	if q.Outcome != "" && !q.Outcome.Valid() {
 		return bad("outcome", "%q must be success, failure or denied", clip(string(q.Outcome)))
@@ -273,13 +271,14 @@ func (q *Query) EffectiveLimit() int {
 	return min(q.Limit, MaxLimit)
 }
 
-// ActionPrefix reports whether q.Action is a prefix pattern, and the prefix
-// including its trailing dot ("subscription.").
+// ActionPrefix reports whether q.Action is one prefix pattern, and the prefix
+// including its trailing dot ("subscription."). Other filters (lists,
+// negation, a star elsewhere) are read with ParseActionFilter.
 func (q *Query) ActionPrefix() (string, bool) {
-	if p, ok := strings.CutSuffix(q.Action, "*"); ok {
-		return p, true
+	if strings.ContainsAny(q.Action, ",!") {
+		return "", false
 	}
-	return "", false
+	return PatternPrefix(q.Action)
 }
 
 // checkScope is the tenant rule of Query and CountQuery: one tenant, or all
@@ -301,7 +300,7 @@ func checkScope(tenant string, all bool) error {
 type CountQuery struct {
 	Tenant       string // one tenant; required unless AllTenants
 	AllTenants   bool   // every tenant and the platform events
-	Action       string // exact or prefix pattern, as in Query
+	Action       string // an action filter, as in Query
 	Since, Until time.Time
 }
 

@@ -54,18 +54,46 @@ func (w *where) common(tenant, action string, since, until time.Time) {
 	if tenant != "" {
 		w.add("tenant = ?", tenant)
 	}
-	if action != "" {
-		if p, ok := strings.CutSuffix(action, "*"); ok {
-			w.add("starts_with(action, ?)", p)
-		} else {
-			w.add("action = ?", action)
-		}
-	}
+	w.action(action)
 	if !since.IsZero() {
 		w.add("occurred_at >= ?", since.UTC())
 	}
 	if !until.IsZero() {
 		w.add("occurred_at < ?", until.UTC())
+	}
+}
+
+// action matches an action filter (trail.ParseActionFilter; the query was
+// validated, so it parses): exact actions by equality, a prefix pattern
+// with starts_with, any other pattern with LIKE (* becomes %, and _, which
+// actions may hold, is escaped; actions hold no % or backslash).
+func (w *where) action(action string) {
+	f, _ := trail.ParseActionFilter(action)
+	cond := func(p string) string {
+		if !strings.Contains(p, "*") {
+			w.args = append(w.args, p)
+			return "action = $" + strconv.Itoa(len(w.args))
+		}
+		if pre, ok := trail.PatternPrefix(p); ok {
+			w.args = append(w.args, pre)
+			return "starts_with(action, $" + strconv.Itoa(len(w.args)) + ")"
+		}
+		w.args = append(w.args, strings.ReplaceAll(strings.ReplaceAll(p, "_", `\_`), "*", "%"))
+		return "action LIKE $" + strconv.Itoa(len(w.args))
+	}
+	var ors []string
+	for _, p := range f.Include {
+		ors = append(ors, cond(p))
+	}
+	switch len(ors) {
+	case 0:
+	case 1:
+		w.conds = append(w.conds, ors[0])
+	default:
+		w.conds = append(w.conds, "("+strings.Join(ors, " OR ")+")")
+	}
+	for _, p := range f.Exclude {
+		w.conds = append(w.conds, "NOT "+cond(p))
 	}
 }
 

@@ -346,14 +346,9 @@ func matches(q trail.Query, ev trail.Event) bool {
 	return true
 }
 
-func matchAction(pattern, action string) bool {
-	if pattern == "" {
-		return true
-	}
-	if p, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(action, p)
-	}
-	return action == pattern
+func matchAction(filter, action string) bool {
+	f, err := trail.ParseActionFilter(filter)
+	return err == nil && f.Match(action)
 }
 
 // words splits text into lower-cased runs of letters and digits: the words

@@ -46,6 +46,7 @@ var cases = []struct {
 	{"GetNotFound", testGetNotFound},
 	{"Filters", testFilters},
 	{"ActionPrefix", testActionPrefix},
+	{"ActionPatterns", testActionPatterns},
 	{"TimeRange", testTimeRange},
 	{"TextSearch", testTextSearch},
 	{"TenantIsolation", testTenantIsolation},
@@ -364,6 +365,11 @@ func testFilters(t *testing.T, s trail.Store) {
 		{AllTenants: true, Action: "subscription.*"},
 		{AllTenants: true, Action: "subscription.plan.*"},
 		{AllTenants: true, Action: "sub.*"},
+		{AllTenants: true, Action: "*.delete"},
+		{AllTenants: true, Action: "*.create,auth.login"},
+		{AllTenants: true, Action: "!subscription.*"},
+		{AllTenants: true, Action: "*.*e,!user.*"},
+		{Tenant: "acme", Action: "subscription.*,user.delete", Field: "plan"},
 		{AllTenants: true, TargetType: "subscription"},
 		{AllTenants: true, TargetID: "17"},
 		{AllTenants: true, TargetType: "subscription", TargetID: "s2"},
@@ -427,6 +433,46 @@ func testActionPrefix(t *testing.T, s trail.Store) {
 	} {
 		got := queryAll(t, s, trail.Query{Tenant: "acme", Action: c.action})
 		sameIDs(t, "action "+c.action, c.want, got)
+	}
+}
+
+// testActionPatterns: action filters beyond a prefix (trail.ParseActionFilter):
+// a star anywhere, any-of lists and negation, with the characters a SQL
+// pattern would read as wildcards (_) taken literally.
+func testActionPatterns(t *testing.T, s trail.Store) {
+	udel := event(t, "acme", "user.delete", 0)
+	kdel := event(t, "acme", "api_key.delete", hour)
+	deep := event(t, "acme", "user.profile.delete", 2*hour)
+	deleted := event(t, "acme", "user.deleted", 3*hour)
+	create := event(t, "acme", "user.create", 4*hour)
+	read := event(t, "acme", "audit.read", 5*hour)
+	apix := event(t, "acme", "apix.key.delete", 6*hour) // matched by a LIKE 'api_key...' taking _ as a wildcard
+	other := event(t, "globex", "user.delete", 7*hour)
+	mustAppend(t, s, udel, kdel, deep, deleted, create, read, apix, other)
+	for _, c := range []struct {
+		action string
+		want   []trail.Event
+	}{
+		{"*.delete", []trail.Event{apix, deep, kdel, udel}},
+		{"user.*.delete", []trail.Event{deep}},
+		{"api_*.delete", []trail.Event{kdel}},
+		{"api_key.*", []trail.Event{kdel}},
+		{"user.delete,user.create", []trail.Event{create, udel}},
+		{"*.delete,!user.*", []trail.Event{apix, kdel}},
+		{"!audit.*", []trail.Event{apix, create, deleted, deep, kdel, udel}},
+		{"!audit.*,!*.delete", []trail.Event{create, deleted}},
+		{"user.*,audit.read,!user.delete*", []trail.Event{read, create, deep}},
+		{"*e*d", []trail.Event{read, deleted}},
+	} {
+		got := queryAll(t, s, trail.Query{Tenant: "acme", Action: c.action})
+		sameIDs(t, "action "+c.action, c.want, got)
+		cs, err := s.Counts(context.Background(), trail.CountQuery{Tenant: "acme", Action: c.action})
+		if err != nil {
+			t.Fatalf("Counts %s: %v", c.action, err)
+		}
+		if n := total(cs); n != int64(len(c.want)) {
+			t.Errorf("Counts %s: %d events, want %d", c.action, n, len(c.want))
+		}
 	}
 }
 
@@ -641,8 +687,11 @@ func testInvalidQuery(t *testing.T, s trail.Store) {
 	for _, q := range []trail.Query{
 		{Tenant: "bad tenant"},
 		{Tenant: "acme", Action: "Bad.Action"},
-		{Tenant: "acme", Action: "user.*.x"},
+		{Tenant: "acme", Action: "user.**"},
 		{Tenant: "acme", Action: "*"},
+		{Tenant: "acme", Action: "!*"},
+		{Tenant: "acme", Action: "user.delete,"},
+		{Tenant: "acme", Action: "*.delete,!Bad"},
 		{Tenant: "acme", ActorType: "robot"},
 		{Tenant: "acme", Outcome: "maybe"},
 		{Tenant: "acme", Since: at(hour), Until: at(0)},
@@ -792,6 +841,7 @@ func testCounts(t *testing.T, s trail.Store) {
 		{Tenant: "acme", Action: "user.create"},
 		{Tenant: "acme", Action: "subscription.*"},
 		{AllTenants: true, Action: "user.*"},
+		{AllTenants: true, Action: "*.create,!user.*"},
 		{Tenant: "acme", Since: d0.Add(day)},
 		{Tenant: "acme", Until: d0.Add(day)},
 		{AllTenants: true, Since: d0.Add(day), Until: d0.Add(2 * day)},

@@ -277,7 +277,7 @@ func TestInvalidMatchFails(t *testing.T) {
 	rec := recorded(t)
 	for _, m := range []trailtest.Match{
 		{Action: "User.Delete"},
-		{Action: "user.*.x"},
+		{Action: "user.**"},
 		{Actor: "robot:1"},
 		{Actor: ":42"},
 		{Target: ":17"},

@@ -378,15 +378,14 @@ func matchQuery(q *trail.Query, text []string, st *stored) bool {
 	return true
 }
 
-// matchAction matches an exact action or a prefix pattern "subscription.*".
-func matchAction(pattern, action string) bool {
-	if pattern == "" {
+// matchAction matches an action filter (trail.ParseActionFilter; the query
+// was validated, so it parses).
+func matchAction(filter, action string) bool {
+	if filter == "" {
 		return true
 	}
-	if p, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(action, p)
-	}
-	return action == pattern
+	f, _ := trail.ParseActionFilter(filter)
+	return f.Match(action)
 }
 
 func changed(ev *trail.Event, field string) bool {

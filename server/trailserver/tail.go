@@ -118,6 +118,9 @@ func (h *hub) unsubscribe(s *subscriber) {
 
 // run polls the store every interval until no stream is open.
 func (h *hub) run(f feed) {
+	if c, ok := f.(interface{ close() }); ok { // a stream feed's consumer (tail_stream.go)
+		defer c.close()
+	}
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	failing := false
@@ -232,7 +235,7 @@ func (h *hub) count() int {
 // matches when every word of the filter occurs in the description, case
 // folded — close to, not exactly, the store's full-text match.
 func matcher(q trail.Query) func(*trail.Event) bool {
-	prefix, isPrefix := q.ActionPrefix()
+	actions, _ := trail.ParseActionFilter(q.Action) // validated by parseQuery
 	words := strings.Fields(strings.ToLower(q.Text))
 	return func(ev *trail.Event) bool {
 		switch {
@@ -242,9 +245,7 @@ func matcher(q trail.Query) func(*trail.Event) bool {
 			return false
 		case q.ActorID != "" && ev.Actor.ID != q.ActorID:
 			return false
-		case q.Action != "" && !isPrefix && ev.Action != q.Action:
-			return false
-		case isPrefix && !strings.HasPrefix(ev.Action, prefix):
+		case !actions.Match(ev.Action):
 			return false
 		case q.TargetType != "" && ev.Target.Type != q.TargetType:
 			return false

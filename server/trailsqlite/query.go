@@ -55,18 +55,52 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// filterAction matches an exact action or a prefix pattern "subscription.*".
+// filterAction matches an action filter (trail.ParseActionFilter): exact
+// actions by equality, a prefix pattern "subscription.*" by an index range,
+// any other pattern with GLOB (an action holds none of GLOB's other special
+// characters, ? and [). q was validated: the filter parses.
 func filterAction(w *where, action string) {
-	if action == "" {
-		return
+	f, _ := trail.ParseActionFilter(action)
+	cond := func(p string) (string, any) {
+		if !strings.Contains(p, "*") {
+			return "action = ?", p
+		}
+		if pre, ok := trail.PatternPrefix(p); ok && strings.HasSuffix(pre, ".") {
+			// "subscription." up to "subscription/" ('/' follows '.'): an
+			// index range, and no wildcard to escape.
+			return "(action >= ? AND action < ?)", []any{pre, pre[:len(pre)-1] + "/"}
+		}
+		return "action GLOB ?", p
 	}
-	if p, ok := strings.CutSuffix(action, "*"); ok {
-		// "subscription." up to "subscription/" ('/' follows '.'): an index
-		// range, and no LIKE wildcard to escape.
-		w.add("action >= ? AND action < ?", p, p[:len(p)-1]+"/")
-		return
+	addOne := func(p string, neg bool) (string, []any) {
+		c, a := cond(p)
+		args, ok := a.([]any)
+		if !ok {
+			args = []any{a}
+		}
+		if neg {
+			c = "NOT " + c
+		}
+		return c, args
 	}
-	w.add("action = ?", action)
+	if len(f.Include) > 0 {
+		var ors []string
+		var args []any
+		for _, p := range f.Include {
+			c, a := addOne(p, false)
+			ors = append(ors, c)
+			args = append(args, a...)
+		}
+		if len(ors) == 1 {
+			w.add(ors[0], args...)
+		} else {
+			w.add("("+strings.Join(ors, " OR ")+")", args...)
+		}
+	}
+	for _, p := range f.Exclude {
+		c, a := addOne(p, true)
+		w.add(c, a...)
+	}
 }
 
 func filterTime(w *where, since, until time.Time) {
