@@ -110,7 +110,9 @@ func (a *api) WriteMetrics(ctx context.Context, w io.Writer) {
 	}
 	ms := []metric{
 		{"trail_log_stream_healthy", "1 when the stream's last delivery succeeded (or nothing was due yet), 0 when it failed or is paused.", "gauge",
-			func(s *Stream) (float64, bool) { return b2f(s.Health.State == StateHealthy || s.Health.State == StatePending), true }},
+			func(s *Stream) (float64, bool) {
+				return b2f(s.Health.State == StateHealthy || s.Health.State == StatePending), true
+			}},
 		{"trail_log_stream_lag_events", "Sealed events the stream has not looked at yet.", "gauge",
 			func(s *Stream) (float64, bool) { return float64(s.Health.LagEvents), true }},
 		{"trail_log_stream_lag_seconds", "Age of the oldest event the stream has not delivered.", "gauge",
