@@ -189,7 +189,7 @@ type VerifyCmd struct {
 	ArchiveFlags
 	Tenant      string   `name:"tenant" placeholder:"T" help:"Verify only this tenant's log (_platform: the platform events)."`
 	Checkpoints []string `name:"checkpoint" placeholder:"FILE" help:"A checkpoint kept outside the store (a signed note, or \"trail checkpoints export\" JSON): the store must still contain it. Repeatable."`
-	PublicKey   []string `name:"public-key" placeholder:"KEY|FILE" help:"Trust this checkpoint verifier key (default: the configured signing key's). Repeatable."`
+	PublicKey   []string `name:"public-key" placeholder:"KEY|FILE" help:"Pin this checkpoint verifier key, a file holding it, or a key history file (\"trail keys signing history\"); default $TRAIL_PUBLIC_KEY, else the configured signing key's (a key beside the database is trusted with a WARNING). Repeatable."`
 	Progress    bool     `name:"progress" help:"Show a progress bar on stderr even when it is not a terminal."`
 	JSON        bool     `name:"json" help:"Print the report as JSON."`
 }
@@ -206,13 +206,15 @@ func (c *VerifyCmd) Run(e *Env) error {
 		}
 		notes = append(notes, ns...)
 	}
-	if err := needConfiguredKey(c.Postgres, &c.SigningFlags, c.PublicKey); err != nil {
+	if err := needConfiguredKey(c.Postgres, &c.SigningFlags, pinsOrEnv(c.PublicKey)); err != nil {
 		return err
 	}
-	verifiers, err := c.verifiers(e)
+	tr, err := resolveTrust(e, &c.SigningFlags, c.PublicKey) // verify_keys.go
 	if err != nil {
 		return err
 	}
+	warnTrust(e, tr)
+	verifiers := tr.verifiers()
 	var arc *trailarchive.Archive
 	if c.ArchiveTo != "" {
 		t, err := readTarget(e, &c.ArchiveFlags) // archive.go
@@ -245,6 +247,9 @@ func (c *VerifyCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
+	if err := addKeyTimeProblems(e.Ctx, st, &rep.Report, tr); err != nil { // verify_keys.go
+		return err
+	}
 	// Counted after the pass: an event the sealer takes meanwhile may be in
 	// neither count, never in both.
 	var log string
@@ -257,7 +262,7 @@ func (c *VerifyCmd) Run(e *Env) error {
 	}
 	ar := rep.Archive
 	if c.JSON {
-		b, _ := json.MarshalIndent(verifyJSON{Report: rep, Pending: pending}, "", "  ")
+		b, _ := json.MarshalIndent(verifyJSON{Report: rep, Pending: pending, KeySource: tr.source, Warnings: tr.warnings()}, "", "  ")
 		fmt.Fprintf(e.Stdout, "%s\n", b)
 	} else {
 		for _, p := range rep.Problems {
@@ -389,36 +394,6 @@ func formatProblem(p trailseal.Problem) string {
 	return b.String()
 }
 
-// verifiers returns the trusted checkpoint keys: --public-key, else the
-// configured signing key's public key.
-func (c *VerifyCmd) verifiers(e *Env) (note.Verifiers, error) {
-	var vs []note.Verifier
-	for _, k := range c.PublicKey {
-		if b, err := os.ReadFile(k); err == nil {
-			k = string(b)
-		} else if !strings.Contains(k, "+") {
-			return nil, Usagef("--public-key %s: %v", k, err)
-		}
-		v, err := trailseal.ParseVerifierKey(k)
-		if err != nil {
-			return nil, &UsageError{Err: fmt.Errorf("--public-key: %w", err)}
-		}
-		vs = append(vs, v)
-	}
-	if len(vs) == 0 {
-		_, vkey, err := c.signer(e, false)
-		if err != nil {
-			return nil, err
-		}
-		v, err := trailseal.ParseVerifierKey(vkey)
-		if err != nil {
-			return nil, err
-		}
-		vs = append(vs, v)
-	}
-	return note.VerifierList(vs...), nil
-}
-
 // checkpointExport is the file `trail checkpoints export` writes: the same
 // shape as GET /v1/checkpoints.
 type checkpointExport = trailserver.CheckpointList
@@ -487,6 +462,7 @@ type ProveCmd struct {
 	PostgresFlag
 	Consistency bool     `name:"consistency" help:"Prove that checkpoint NEW extends checkpoint OLD (tree sizes) instead."`
 	Tenant      string   `name:"tenant" placeholder:"T" help:"The tenant of --consistency (_platform: the platform events)."`
+	PublicKey   []string `name:"public-key" placeholder:"KEY|FILE" help:"Check the proof with this pinned verifier key or key history file (default $TRAIL_PUBLIC_KEY, else the signing key's, with a WARNING when that key is beside the database). Repeatable."`
 	Args        []string `arg:"" name:"EVENT_ID|OLD NEW" help:"An event ID, or with --consistency two checkpoint sizes."`
 }
 
@@ -529,15 +505,12 @@ func (c *ProveCmd) Run(e *Env) error {
 		return err
 	}
 	defer closeStore()
-	_, vkey, err := c.signer(e, false)
+	tr, err := resolveTrust(e, &c.SigningFlags, c.PublicKey) // verify_keys.go
 	if err != nil {
 		return err
 	}
-	v, err := trailseal.ParseVerifierKey(vkey)
-	if err != nil {
-		return err
-	}
-	keys := note.VerifierList(v)
+	warnTrust(e, tr)
+	keys := tr.verifiers()
 	var out any
 	if c.Consistency {
 		log := trailseal.LogName(c.Tenant)
@@ -649,6 +622,8 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 type SigningKeysCmd struct {
 	Generate SigningGenerateCmd `cmd:"" help:"Generate the checkpoint signing key (Ed25519) and print its public key."`
 	Show     SigningShowCmd     `cmd:"" help:"Print the public checkpoint verifier key (to publish; verifiers pin it)."`
+	Rotate   SigningRotateCmd   `cmd:"" help:"Replace the signing key with a new one; the old public key stays in the key history, which vouches for the new key (keys_rotate.go)."`
+	History  SigningHistoryCmd  `cmd:"" help:"Print the key history (JSON): every signing key, when it signed, and the signed rotations (to publish; verifiers pin it)."`
 }
 
 // SigningGenerateCmd is `trail keys signing generate`.

@@ -464,6 +464,10 @@ func (p *retentionBar) done() {
 
 // archiveVerifiers returns the trusted keys for reading archives.
 func archiveVerifiers(e *Env, sf *SigningFlags, keys []string) (note.Verifiers, error) {
-	v := &VerifyCmd{SigningFlags: *sf, PublicKey: keys}
-	return v.verifiers(e)
+	t, err := resolveTrust(e, sf, keys) // verify_keys.go
+	if err != nil {
+		return nil, err
+	}
+	warnTrust(e, t)
+	return t.verifiers(), nil
 }

@@ -17,6 +17,10 @@ import (
 type verifyJSON struct {
 	*trailarchive.Report
 	Pending int64 `json:"pending"`
+	// KeySource says where the checkpoint keys came from (pinned,
+	// configured, beside_data); Warnings holds the loud ones (verify_keys.go).
+	KeySource string   `json:"key_source,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
 }
 
 // pendingEvents counts the events stored but not sealed yet (the sealer's
