@@ -1,0 +1,23 @@
+// Package trailnats puts NATS JetStream between Trail's edge and its stores,
+// for deployments where one database cannot take every write (docs/scale.md).
+//
+// The path of an event: trail serve --nats validates it as always, then a
+// [Publisher] puts it on the stream (subject trail.events.<partition>,
+// partition = FNV-1a(tenant) mod Partitions) and answers the client once
+// JetStream has acknowledged it — with R3 that is a quorum of three nodes.
+// Nats-Msg-Id is the tenant, the event ID and a digest of the fields
+// trail.SameEvent compares, so JetStream drops a retry within its duplicate
+// window and lets a conflicting reuse of the ID through to the store, which
+// refuses it (issue 13's rule). A [Sink] — any number of `trail sink`
+// processes — reads each partition through one durable pull consumer and
+// appends a batch to the store, acknowledging after the commit; the store
+// drops what it already holds, so a redelivered batch stores nothing twice.
+//
+// Per-tenant order: a tenant's events share one partition, and each
+// partition's consumer is pinned to one sink at a time (JetStream priority
+// groups, PriorityPolicyPinned, nats-server 2.11 or later) with at most one
+// batch unacknowledged (MaxAckPending = the batch size). A sink that stops
+// pulling loses the pin after PinnedTTL; its unacknowledged batch comes back
+// after AckWait, before anything newer, to whichever sink holds the pin.
+// There is no coordination of Trail's own: JetStream assigns partitions.
+package trailnats
