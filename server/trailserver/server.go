@@ -420,6 +420,7 @@ func (s *Server) storeProblem(w http.ResponseWriter, r *http.Request, op string,
 		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "request cancelled"))
 	default:
 		s.log.Error("trailserver: store", "op", op, "err", err)
+		w.Header().Set("Retry-After", "1") // a database or stream outage: the client retries
 		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", op+" failed; retry later"))
 	}
 }

@@ -74,6 +74,8 @@ func newFeed(st trail.Store, cfg *Config, m *metrics) func() feed {
 		return nil
 	}
 	switch t := st.(type) {
+	case StreamTailer: // tail_stream.go
+		return func() feed { return &streamFeed{st: t} }
 	case SeqTailer:
 		return func() feed { return &seqFeed{st: t, m: m} }
 	case RecordedTailer:
