@@ -79,7 +79,11 @@ func CheckWitness(ctx context.Context, store Store, witness WitnessReader, verif
 	rep := &WitnessReport{Witness: witness.String()}
 	want := func(log string) bool { return len(logs) == 0 || slices.Contains(logs, log) }
 	bad := func(log string, kind Kind, size int64, format string, args ...any) {
-		rep.Problems = append(rep.Problems, Problem{Tenant: TenantOf(log), Log: log, Seq: -1, With: -1, Kind: kind,
+		tenant := TenantOf(log)
+		if log == HeadLog {
+			tenant = ""
+		}
+		rep.Problems = append(rep.Problems, Problem{Tenant: tenant, Log: log, Seq: -1, With: -1, Kind: kind,
 			Checkpoint: size, Detail: fmt.Sprintf(format, args...)})
 	}
 	keys, err := witness.List(ctx, WitnessCheckpoints)
@@ -221,7 +225,7 @@ func checkWitnessedLog(ctx context.Context, store Store, witness WitnessReader, 
 				continue
 			}
 		}
-		if w.key != "" && !slices.Contains(missing, w.size) {
+		if w.key != "" && w.size <= size && !slices.Contains(missing, w.size) {
 			missing = append(missing, w.size)
 		}
 	}
