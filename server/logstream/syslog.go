@@ -3,6 +3,7 @@ package logstream
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -30,9 +31,10 @@ func (s *syslogSender) close() {
 }
 
 func (s *syslogSender) dial(ctx context.Context, d *Destination) error {
-	if s.conn != nil {
+	if s.conn != nil && !s.peerClosed() {
 		return nil
 	}
+	s.close()
 	nd := &net.Dialer{Timeout: s.timeout}
 	if d.TLS {
 		host, _, _ := net.SplitHostPort(d.Address)
@@ -52,6 +54,20 @@ func (s *syslogSender) dial(ctx context.Context, d *Destination) error {
 	}
 	s.conn = conn
 	return nil
+}
+
+// peerClosed reports whether the receiver closed the kept connection (it
+// restarted, or timed the connection out): syslog has no acknowledgement,
+// and a batch written to a connection the peer already closed would be
+// lost, so that connection is replaced first. A receiver never writes to
+// us, so any read result but a timeout means the connection is gone.
+func (s *syslogSender) peerClosed() bool {
+	s.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+	var b [1]byte
+	_, err := s.conn.Read(b[:])
+	s.conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
 }
 
 func (s *syslogSender) send(ctx context.Context, st *Stream, items []item) error {
