@@ -99,6 +99,9 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 		return nil, nil, err
 	}
 	in = &trailserver.Integrity{Log: log, Origin: f.origin(), PublicKey: vkey}
+	if h, _, err := deploymentHistory(e, &f.SigningFlags); err == nil { // verify_keys.go
+		in.KeyHistory = h
+	}
 	if f.NoSeal {
 		return in, func() {}, nil
 	}

@@ -32,6 +32,9 @@ type Integrity struct {
 	// PublicKey is the checkpoint verifier key, served beside checkpoints so
 	// that a tenant knows which key to pin (it should also get it out of band).
 	PublicKey string
+	// KeyHistory is the deployment's signing-key history, served at GET
+	// /v1/keys/signing/history (keyhistory.go); nil serves PublicKey alone.
+	KeyHistory *trailseal.KeyHistory
 
 	sealed      atomic.Uint64
 	checkpoints atomic.Uint64
@@ -91,6 +94,7 @@ func (s *Server) integrityRoutes() {
 	s.handle("GET /v1/checkpoints/latest", canRead, s.checkpointLatest)
 	s.handle("GET /v1/checkpoints/consistency", canRead, s.consistencyProof)
 	s.handle("GET /v1/events/{id}/proof", canRead, s.inclusionProof)
+	s.handle("GET /v1/keys/signing/history", canRead, s.keyHistory) // keyhistory.go
 }
 
 func (s *Server) integrity(w http.ResponseWriter, r *http.Request) *Integrity {
