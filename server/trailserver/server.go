@@ -103,6 +103,11 @@ type Config struct {
 	// Requests that arrive over TLS always get Secure cookies. Default:
 	// false, so that a browser keeps them on http://127.0.0.1.
 	SecureCookies bool
+	// SessionSecret, when set, keys the UI's session cookies and the
+	// viewer tokens (session.go, viewer.go) on every replica given the same
+	// value. Default: a random secret kept in the key store when it is an
+	// AuthStore (SQLKeyStore is), else one per process.
+	SessionSecret []byte
 }
 
 // Revealer turns a stored event into its readable form in place.
@@ -131,6 +136,7 @@ type Server struct {
 	limiter *limiter
 	hub     *hub
 	streams *streamSlots // open streams per key (stream.go)
+	auth    *authState   // UI sessions and viewer tokens (session.go)
 }
 
 // New returns a server over cfg.Store and cfg.Keys.
@@ -187,6 +193,7 @@ func New(cfg Config) (*Server, error) {
 		hub:     newHub(newFeed(cfg.Store, &cfg, m), cfg.TailPoll, cfg.Logger, m),
 		streams: newStreamSlots(cfg.StreamsPerKey),
 	}
+	s.auth = newAuthState(s)
 	s.metrics.extra = s.writeExtraMetrics // seal and retention metrics
 	s.routes()
 	return s, nil

@@ -19,7 +19,7 @@ import (
 // through uiBackend, which uses the API's own authentication, tenant scoping,
 // audited reads and streams.
 func (s *Server) uiRoutes() {
-	ui, err := trailui.New(uiBackend{s}, &trailui.Config{Now: s.cfg.Now, Logger: s.log, SecureCookies: s.cfg.SecureCookies})
+	ui, err := trailui.New(uiBackend{s}, &trailui.Config{Now: s.cfg.Now, Logger: s.log, SecureCookies: s.cfg.SecureCookies, Sessions: uiSessions{s.auth}})
 	if err != nil {
 		panic(err) // the templates are embedded: this is a build error
 	}
@@ -28,10 +28,6 @@ func (s *Server) uiRoutes() {
 
 // uiBackend implements trailui.Backend over the server.
 type uiBackend struct{ s *Server }
-
-// uiKey is the session credential: the hash of the key's secret, looked up
-// again on every request.
-type uiKey [32]byte
 
 func viewerOf(k *Key) trailui.Viewer {
 	return trailui.Viewer{KeyID: k.ID, Name: k.Name, Role: string(k.Role), Tenant: k.Tenant, Handle: k}
@@ -47,15 +43,25 @@ func (b uiBackend) lookup(ctx context.Context, hash [32]byte) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := b.check(&k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// check refuses a key that may not use the UI now, and applies its rate
+// limit.
+func (b uiBackend) check(k *Key) (trailui.Viewer, error) {
+	s := b.s
 	if !k.Active(s.cfg.Now()) || !k.Role.canRead() {
 		s.metrics.authFailures.Add(1)
-		return nil, trailui.ErrBadKey
+		return trailui.Viewer{}, trailui.ErrBadKey
 	}
 	if ok, _ := s.limiter.allow(k.ID, s.cfg.Now()); !ok {
 		s.metrics.rateLimited.Add(1)
-		return nil, trailui.ErrRateLimited
+		return trailui.Viewer{}, trailui.ErrRateLimited
 	}
-	return &k, nil
+	return viewerOf(k), nil
 }
 
 func (b uiBackend) SignIn(ctx context.Context, secret string) (trailui.Viewer, trailui.Credential, error) {
@@ -68,19 +74,25 @@ func (b uiBackend) SignIn(ctx context.Context, secret string) (trailui.Viewer, t
 	if err != nil {
 		return trailui.Viewer{}, nil, err
 	}
-	return viewerOf(k), uiKey(h), nil
+	return viewerOf(k), keyRef(k.ID), nil
 }
 
+// Resolve looks the session's key up by ID (session.go) and checks it as
+// SignIn did.
 func (b uiBackend) Resolve(ctx context.Context, cred trailui.Credential) (trailui.Viewer, error) {
-	h, ok := cred.(uiKey)
+	id, ok := cred.(keyRef)
 	if !ok {
 		return trailui.Viewer{}, trailui.ErrBadKey
 	}
-	k, err := b.lookup(ctx, h)
+	k, err := b.s.auth.keyByID(ctx, string(id))
+	if errors.Is(err, ErrKeyNotFound) {
+		b.s.metrics.authFailures.Add(1)
+		return trailui.Viewer{}, trailui.ErrBadKey
+	}
 	if err != nil {
 		return trailui.Viewer{}, err
 	}
-	return viewerOf(k), nil
+	return b.check(&k)
 }
 
 func keyOf(v trailui.Viewer) *Key {

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -37,6 +36,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives errors the viewer is not shown. Default: slog.Default().
 	Logger *slog.Logger
+	// Sessions keeps sign-ins (session.go). Default: this process's memory,
+	// which a restart empties and a replica does not share.
+	Sessions SessionStore
 }
 
 // Defaults.
@@ -44,8 +46,8 @@ const (
 	DefaultSessionTTL = 8 * time.Hour
 	sessionCookie     = "trail_session"
 	loginCSRFCookie   = "trail_login_csrf"
-	// maxSessions bounds the session map: sign-ins beyond it evict expired
-	// sessions first, then are refused.
+	// maxSessions bounds the in-memory session map: sign-ins beyond it
+	// evict expired sessions first, then are refused.
 	maxSessions = 10000
 )
 
@@ -61,15 +63,13 @@ type Handler struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	tmpl map[string]*template.Template
-
-	mu       sync.Mutex
-	sessions map[string]*session
 }
 
+// session is a live sign-in as one request sees it.
 type session struct {
-	cred    Credential
-	csrf    string
-	expires time.Time
+	cred  Credential
+	csrf  string
+	value string // the cookie
 }
 
 // New returns the UI over be.
@@ -91,7 +91,10 @@ func New(be Backend, cfg *Config) (*Handler, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	h := &Handler{cfg: c, be: be, log: c.Logger, mux: http.NewServeMux(), sessions: map[string]*session{}}
+	if c.Sessions == nil {
+		c.Sessions = newMemSessions(c.Now)
+	}
+	h := &Handler{cfg: c, be: be, log: c.Logger, mux: http.NewServeMux()}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -110,6 +113,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+p+"/login", h.loginPage)
 	h.mux.HandleFunc("POST "+p+"/login", h.login)
 	h.mux.HandleFunc("POST "+p+"/logout", h.authed(h.logout))
+	h.mux.HandleFunc("GET "+p+"/session", h.sessionProbe)
 	h.mux.HandleFunc("GET "+p+"/{$}", h.authed(h.list))
 	h.mux.HandleFunc("GET "+p+"/events/{id}", h.authed(h.detail))
 	h.mux.HandleFunc("GET "+p+"/events/{id}/proof", h.authed(h.proof))
@@ -189,53 +193,6 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// session returns the request's live session, or nil.
-func (h *Handler) session(r *http.Request) *session {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || len(c.Value) != 43 {
-		return nil
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.sessions[c.Value]
-	if s == nil {
-		return nil
-	}
-	if !h.cfg.Now().Before(s.expires) {
-		delete(h.sessions, c.Value)
-		return nil
-	}
-	return s
-}
-
-func (h *Handler) newSession(cred Credential) (string, *session, error) {
-	now := h.cfg.Now()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.sessions) >= maxSessions {
-		for id, s := range h.sessions {
-			if !now.Before(s.expires) {
-				delete(h.sessions, id)
-			}
-		}
-		if len(h.sessions) >= maxSessions {
-			return "", nil, errors.New("trailui: too many sessions")
-		}
-	}
-	id := randomToken()
-	s := &session{cred: cred, csrf: randomToken(), expires: now.Add(h.cfg.SessionTTL)}
-	h.sessions[id] = s
-	return id, s, nil
-}
-
-func (h *Handler) dropSession(r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		h.mu.Lock()
-		delete(h.sessions, c.Value)
-		h.mu.Unlock()
-	}
-}
-
 func (h *Handler) cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
@@ -288,6 +245,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	secret := strings.TrimSpace(r.PostFormValue("key"))
 	v, cred, err := h.be.SignIn(r.Context(), secret)
 	if err != nil {
+		h.authEvent(r, AuthEvent{Action: AuthSignInFailed, Secret: secret, Err: err})
 		status, msg := http.StatusUnauthorized, "This key cannot sign in: it is unknown, revoked, expired, or may not read events."
 		if !errors.Is(err, ErrBadKey) {
 			if errors.Is(err, ErrRateLimited) {
@@ -302,7 +260,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, status, "login", &pageData{Title: "Sign in", CSRF: token, Next: next, Message: msg})
 		return
 	}
-	id, _, err := h.newSession(cred)
+	if err := h.authEvent(r, AuthEvent{Action: AuthSignIn, Viewer: &v}); err != nil {
+		h.fail(w, r, &v, err)
+		return
+	}
+	id, err := h.newSession(r.Context(), cred)
 	if err != nil {
 		h.fail(w, r, &v, err)
 		return
@@ -312,7 +274,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *request) {
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, rq *request) {
+	h.authEvent(r, AuthEvent{Action: AuthSignOut, Viewer: &rq.viewer})
 	h.dropSession(r)
 	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1))
 	http.Redirect(w, r, h.cfg.Prefix+"/login", http.StatusSeeOther)

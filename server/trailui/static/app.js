@@ -57,6 +57,7 @@
       // is closed, and the browser does not retry it.
       status.textContent = source.readyState === EventSource.CLOSED ?
         "The server refused the stream (too many open with this key?); reload to retry." : "Disconnected; retrying…";
+      checkSession(prefix, status);
     });
     source.addEventListener("lagged", function () { status.textContent = "Fell behind; reload to resume."; source.close(); });
     source.addEventListener("shutdown", function () { status.textContent = "The server is restarting."; });
@@ -92,6 +93,26 @@
       while (rows.children.length > 500) rows.removeChild(rows.lastChild);
       localize(tr);
     });
+  }
+
+  // checkSession asks the server whether the session still stands when the
+  // stream breaks: an ended one (signed out, expired, key revoked) stops the
+  // retries and offers the sign-in page instead of retrying forever.
+  var probing = false;
+  function checkSession(prefix, status) {
+    if (probing || !window.fetch) return;
+    probing = true;
+    fetch(prefix + "/session", { credentials: "same-origin", cache: "no-store" }).then(function (resp) {
+      probing = false;
+      if (resp.status !== 401 || !source) return;
+      source.close();
+      status.textContent = "Your session has ended. ";
+      var a = document.createElement("a");
+      a.href = prefix + "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      a.id = "tail-signin";
+      a.textContent = "Sign in again";
+      status.appendChild(a);
+    }, function () { probing = false; });
   }
 
   function init(root) {
