@@ -29,6 +29,7 @@ type CLI struct {
 	Migrate MigrateCmd `cmd:"" help:"Create the database or bring its schema up to date."`
 	Demo    DemoCmd    `cmd:"" help:"Seed a realistic multi-tenant demo dataset and print what to try."`
 	Serve   ServeCmd   `cmd:"" help:"Serve the HTTP API (ingest, query, export, live tail) with API keys."`
+	Sink    SinkCmd    `cmd:"" help:"Move events from the NATS JetStream stream of trail serve --nats into the store (any number of sinks)."`
 	Keys    KeysCmd    `cmd:"" help:"Create, list and revoke API keys of the HTTP API."`
 	Hash    HashCmd    `cmd:"" help:"Print the pseudonym (HMAC) of a value to search for in hashed fields; recorded as an event."`
 	Forget  ForgetCmd  `cmd:"" help:"Erase a person: destroy the subject's key, so that its encrypted fields read [erased]."`
@@ -43,6 +44,7 @@ type CLI struct {
 	Checkpoints CheckpointsCmd `cmd:"" help:"Export a tenant's signed checkpoint history."`
 	Retention   RetentionCmd   `cmd:"" help:"Retention policies, legal holds, and the archive-then-purge run (retention.go)."`
 	Archive     ArchiveCmd     `cmd:"" help:"List, verify and restore archived events (archive.go)."`
+	Streams     StreamsCmd     `cmd:"" help:"Log streams: deliver a tenant's events to its webhook, syslog, S3, Splunk or Datadog (streams.go)."`
 }
 
 // Globals are the flags every command takes.

@@ -30,6 +30,7 @@ type ServeCmd struct {
 	StreamWriteTimeout time.Duration `name:"stream-write-timeout" env:"TRAIL_STREAM_WRITE_TIMEOUT" default:"30s" help:"Each write of an export or live tail must reach the client within this, or the stream is closed as unread (env TRAIL_STREAM_WRITE_TIMEOUT)."`
 	StreamsPerKey      int           `name:"streams-per-key" env:"TRAIL_STREAMS_PER_KEY" default:"4" help:"Exports and live tails one API key, with its UI sign-ins, may have open at once; beyond, 429. 0 turns the cap off (env TRAIL_STREAMS_PER_KEY)."`
 	SealFlags
+	NATSFlags           // sink.go: --nats, ingest through JetStream
 	HTTPSFlags          // serve_https.go
 	ServeRetentionFlags // retention_serve.go
 }
@@ -105,6 +106,11 @@ func (c *ServeCmd) Run(e *Env) error {
 		return err
 	}
 	defer closePriv()
+	front, closeNATS, err := c.NATSFlags.front(e.Ctx) // sink.go
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
 
 	var d *demo.Dataset
 	if c.Demo {
@@ -147,6 +153,11 @@ func (c *ServeCmd) Run(e *Env) error {
 		return err
 	}
 	defer func() { stopSeal(); retWait() }()
+	logStreams, lsWait, err := c.startLogStreams(sealCtx, e, b, c.Postgres) // streams_serve.go
+	if err != nil {
+		return err
+	}
+	defer func() { stopSeal(); lsWait() }()
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -164,8 +175,11 @@ func (c *ServeCmd) Run(e *Env) error {
 	if streamsPerKey == 0 {
 		streamsPerKey = -1 // no cap
 	}
+	if c.NATS != "" && tailPoll > 0 {
+		tailPoll = min(tailPoll, 50*time.Millisecond) // the tail drains what the stream delivered, in memory
+	}
 	srv, err := trailserver.New(trailserver.Config{
-		Store:     b.store,
+		Store:     front(b.store),
 		Transform: priv,
 		Reveal:    priv,
 		Privacy:   &trailserver.PrivacyConfig{Admin: priv},
@@ -184,6 +198,8 @@ func (c *ServeCmd) Run(e *Env) error {
 		RetentionStats: retStats, // nil without --retention
 
 		Retention: serveRetention(e, b.store, priv), // the /v1/retention endpoints (retention_serve.go)
+
+		LogStreams: logStreams, // /v1/log-streams (streams_serve.go)
 
 		TLS:           https.tls,
 		SecureCookies: https.secure,

@@ -12,6 +12,9 @@ import (
 	"github.com/trailhq/trail"
 )
 
+// DefaultPublishTimeout bounds Publish when its context has no deadline.
+const DefaultPublishTimeout = 10 * time.Second
+
 // Publisher puts events on the stream. It is safe for concurrent use.
 type Publisher struct {
 	js  jetstream.JetStream
@@ -30,6 +33,12 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 // stream, and a retry of the same events is dropped as duplicates, by
 // JetStream or by the store.
 func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		// An acknowledgement lost in a disconnect never arrives: never wait forever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultPublishTimeout)
+		defer cancel()
+	}
 	futures := make([]jetstream.PubAckFuture, len(events))
 	for i := range events {
 		ev := &events[i]
