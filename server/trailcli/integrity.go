@@ -253,6 +253,9 @@ func (c *VerifyCmd) Run(e *Env) error {
 	if err := addKeyTimeProblems(e.Ctx, st, &rep.Report, tr); err != nil { // verify_keys.go
 		return err
 	}
+	if err := addKeyProblems(e, st, c.Postgres, c.Tenant, &rep.Report); err != nil { // verify_privacy.go
+		return err
+	}
 	// Counted after the pass: an event the sealer takes meanwhile may be in
 	// neither count, never in both.
 	var log string
