@@ -92,6 +92,11 @@ func (c *ServeCmd) Run(e *Env) error {
 	if c.StreamsPerKey < 0 {
 		return Usagef("--streams-per-key: must be 0 or more")
 	}
+	if c.NATS != "" {
+		if err := c.NATSFlags.check(); err != nil { // sink.go
+			return err
+		}
+	}
 	https, err := c.HTTPSFlags.load() // before the store: a bad flag creates nothing
 	if err != nil {
 		return err

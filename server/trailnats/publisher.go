@@ -33,6 +33,11 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 // stream, and a retry of the same events is dropped as duplicates, by
 // JetStream or by the store.
 func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
+	if nc := p.js.Conn(); !nc.IsConnected() {
+		// Disconnected: nothing published now could be acknowledged before
+		// the reconnect; the client's retry is the faster way through.
+		return nil, fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, nc.Status())
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		// An acknowledgement lost in a disconnect never arrives: never wait forever.
 		var cancel context.CancelFunc
