@@ -234,3 +234,7 @@ func TestDirWitnessNeverReplaces(t *testing.T) {
 		t.Fatalf("mode %v", fi.Mode())
 	}
 }
+
+func TestDirWitnessContract(t *testing.T) {
+	sealtest.RunWitness(t, trailseal.DirWitness{Dir: t.TempDir()})
+}

@@ -94,6 +94,7 @@ func (s *Server) integrityRoutes() {
 	s.handle("GET /v1/checkpoints/latest", canRead, s.checkpointLatest)
 	s.handle("GET /v1/checkpoints/consistency", canRead, s.consistencyProof)
 	s.handle("GET /v1/events/{id}/proof", canRead, s.inclusionProof)
+	s.handle("GET /v1/head", canRead, s.head) // head.go
 	s.handle("GET /v1/keys/signing/history", canRead, s.keyHistory) // keyhistory.go
 }
 

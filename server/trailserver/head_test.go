@@ -1,0 +1,79 @@
+package trailserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/trailhq/trail/server/trailserver"
+	"github.com/trailhq/trail/trailseal"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func TestHeadEndpoint(t *testing.T) {
+	forEachBackend(t, testHeadEndpoint)
+}
+
+// GET /v1/head: 404 before the first head; an all-tenant key gets every
+// entry and the head file; a tenant key gets only its own entry with a
+// proof that checks against the signed root, never another tenant's name.
+func testHeadEndpoint(t *testing.T, b backend) {
+	f, sl, vkey := integrityFixture(t, b)
+	if r := f.do("GET", "/v1/head", "readerAll", nil); r.status != http.StatusNotFound {
+		t.Fatalf("head before sealing: %d %s", r.status, r.body)
+	}
+	if _, err := sl.SealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := note.VerifierList(v)
+	var all trailserver.HeadView
+	if r := f.do("GET", "/v1/head", "readerAll", nil); r.status != 200 || json.Unmarshal(r.body, &all) != nil {
+		t.Fatalf("head: %d %s", r.status, r.body)
+	}
+	body, err := trailseal.OpenHead([]byte(all.Note), vs, testOrigin)
+	if err != nil || body.Logs != int64(len(all.Entries)) || body.Root != all.Root || len(all.Entries) < 2 || all.Proof != nil {
+		t.Fatalf("head %+v: %v", all, err)
+	}
+	r := f.do("GET", "/v1/head?format=file", "readerAll", nil)
+	if h, err := trailseal.ParseHead(r.body, vs, testOrigin); err != nil || h.Root != all.Root {
+		t.Fatalf("head file: %v\n%s", err, r.body)
+	}
+	var own trailserver.HeadView
+	if r = f.do("GET", "/v1/head", "readerA", nil); r.status != 200 || json.Unmarshal(r.body, &own) != nil {
+		t.Fatalf("tenant head: %d %s", r.status, r.body)
+	}
+	if own.Entries != nil || own.Entry == nil || own.Entry.Log != "acme" || own.Proof == nil || strings.Contains(string(r.body), "globex") {
+		t.Fatalf("tenant head shows more or less than its own entry: %s", r.body)
+	}
+	if err := trailseal.CheckHeadEntry(body, *own.Entry, *own.Proof); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := trailseal.OpenCheckpoint(mustLatest(t, f), vs, testOrigin+"/acme")
+	if err != nil || cp.Size != own.Entry.Size || cp.Root != own.Entry.Root {
+		t.Fatalf("acme's entry %+v is not its latest checkpoint %+v: %v", own.Entry, cp, err)
+	}
+	if r := f.do("GET", "/v1/head?tenant=globex", "readerA", nil); r.status != http.StatusForbidden {
+		t.Fatalf("another tenant's entry: %d %s", r.status, r.body)
+	}
+	if r := f.do("GET", "/v1/head?format=file", "readerA", nil); r.status != http.StatusBadRequest {
+		t.Fatalf("head file for a tenant key: %d %s", r.status, r.body)
+	}
+	if r := f.do("GET", "/v1/head?format=xml", "readerAll", nil); r.status != http.StatusBadRequest {
+		t.Fatalf("bad format: %d", r.status)
+	}
+}
+
+func mustLatest(t *testing.T, f *fixture) []byte {
+	t.Helper()
+	r := f.do("GET", "/v1/checkpoints/latest?format=note", "readerA", nil)
+	if r.status != 200 {
+		t.Fatalf("latest: %d %s", r.status, r.body)
+	}
+	return r.body
+}
