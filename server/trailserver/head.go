@@ -101,4 +101,3 @@ func (s *Server) head(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	writeJSON(w, http.StatusOK, v)
 }
-
