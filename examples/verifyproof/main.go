@@ -5,14 +5,22 @@
 //
 // Usage (outside the workspace: GOWORK=off go run . …):
 //
-//	verifyproof -key trail.pub -proof proof.json [-event event.canonical] [-checkpoint cp.note] [-origin trail.example]
-//	verifyproof -key trail.pub -consistency consistency.json [-origin trail.example]
+//	verifyproof -key trail.pub -origin trail.example -log acme -event-id ID -proof proof.json [-event event.canonical] [-checkpoint cp.note]
+//	verifyproof -key trail.pub -origin trail.example -log acme -consistency consistency.json
 //
 // proof.json is the JSON inclusion proof: log, index, tree_size, root_hash,
 // proof (base64 hashes), checkpoint (the signed note) and canonical (the
 // event's canonical bytes, base64). -event and -checkpoint read those two
-// from separate files instead. It exits 0 and prints OK only when every
-// check passed; anything else exits 1 with the reason.
+// from separate files instead.
+//
+// What was asked is given on the command line, never taken from the proof
+// file: -origin (the deployment's checkpoint origin), -log (the tenant's log:
+// the tenant, or _platform for platform events) and, for an inclusion
+// proof, -event-id. The signed checkpoint must be for ORIGIN/LOG, and the
+// canonical event bytes must hold that id and that tenant; a proof of
+// another event or another tenant's log fails, however well it verifies.
+// It exits 0 and prints OK only when every check passed; anything else
+// exits 1 with the reason (2 for bad usage).
 package main
 
 import (
@@ -21,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -52,9 +61,16 @@ func main() {
 	consFile := flag.String("consistency", "", "JSON consistency proof")
 	eventFile := flag.String("event", "", "the event's canonical bytes (default: the proof's canonical field)")
 	cpFile := flag.String("checkpoint", "", "signed checkpoint note (default: the proof's checkpoint field)")
-	origin := flag.String("origin", "", "the deployment's checkpoint origin; the checkpoint must be for ORIGIN/LOG")
+	origin := flag.String("origin", "", "required: the deployment's checkpoint origin; the checkpoint must be for ORIGIN/LOG")
+	log := flag.String("log", "", "required: the log asked about: the tenant, or _platform for platform events")
+	eventID := flag.String("event-id", "", "required with -proof: the event asked about; the proven event must have this id")
 	flag.Parse()
-	msg, err := run(*keyFile, *proofFile, *consFile, *eventFile, *cpFile, *origin)
+	w := want{origin: *origin, log: *log, eventID: strings.ToLower(*eventID)}
+	if err := w.check(*keyFile, *proofFile, *consFile); err != nil {
+		fmt.Fprintln(os.Stderr, "verifyproof:", err)
+		os.Exit(2)
+	}
+	msg, err := run(*keyFile, *proofFile, *consFile, *eventFile, *cpFile, w)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "verifyproof: FAILED:", err)
 		os.Exit(1)
@@ -62,10 +78,29 @@ func main() {
 	fmt.Println("OK:", msg)
 }
 
-func run(keyFile, proofFile, consFile, eventFile, cpFile, origin string) (string, error) {
-	if keyFile == "" || (proofFile == "") == (consFile == "") {
-		return "", errors.New("usage: verifyproof -key FILE (-proof FILE | -consistency FILE)")
+// want is what the caller asked about: the proof must be about exactly this.
+type want struct {
+	origin, log, eventID string
+}
+
+func (w want) check(keyFile, proofFile, consFile string) error {
+	switch {
+	case keyFile == "" || (proofFile == "") == (consFile == ""):
+		return errors.New("usage: verifyproof -key FILE -origin ORIGIN -log LOG (-event-id ID -proof FILE | -consistency FILE)")
+	case w.origin == "":
+		return errors.New("-origin is required: the deployment's checkpoint origin (a proof's own origin is not evidence)")
+	case w.log == "":
+		return errors.New("-log is required: the tenant whose log (or _platform)")
+	case proofFile != "" && !uuidRE.MatchString(w.eventID):
+		return errors.New("-event-id is required with -proof: the event's ID (a UUID)")
 	}
+	return nil
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func run(keyFile, proofFile, consFile, eventFile, cpFile string, w want) (string, error) {
+	origin := w.origin
 	vkey, err := os.ReadFile(keyFile)
 	if err != nil {
 		return "", err
@@ -79,6 +114,9 @@ func run(keyFile, proofFile, consFile, eventFile, cpFile, origin string) (string
 		var p consistency
 		if err := readJSON(consFile, &p); err != nil {
 			return "", err
+		}
+		if p.Log != w.log {
+			return "", fmt.Errorf("the proof is for log %q, not %q", p.Log, w.log)
 		}
 		oldRoot, err := openCheckpoint(p.OldCheckpoint, keys, origin, p.Log, p.OldSize)
 		if err != nil {
@@ -112,6 +150,28 @@ func run(keyFile, proofFile, consFile, eventFile, cpFile, origin string) (string
 	if len(p.Canonical) == 0 {
 		return "", errors.New("no canonical event bytes (give -event or a proof with canonical)")
 	}
+	if p.Log != w.log {
+		return "", fmt.Errorf("the proof is for log %q, not %q", p.Log, w.log)
+	}
+	// The event is the one asked about: its id and tenant are read from the
+	// bytes the leaf hashes, not from the proof's own fields.
+	var ev struct {
+		ID     string  `json:"id"`
+		Tenant *string `json:"tenant"`
+	}
+	if err := json.Unmarshal(p.Canonical, &ev); err != nil {
+		return "", fmt.Errorf("canonical event: %w", err)
+	}
+	if ev.ID != w.eventID {
+		return "", fmt.Errorf("the proven event is %q, not %q", ev.ID, w.eventID)
+	}
+	tenantLog := "_platform"
+	if ev.Tenant != nil {
+		tenantLog = *ev.Tenant
+	}
+	if tenantLog != w.log {
+		return "", fmt.Errorf("the proven event belongs to log %q, not %q", tenantLog, w.log)
+	}
 	root, err := openCheckpoint(p.Checkpoint, keys, origin, p.Log, p.TreeSize)
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
@@ -138,8 +198,7 @@ func readJSON(path string, v any) error {
 
 // openCheckpoint verifies the signed note and parses its three lines:
 // origin, tree size, base64 root hash. It returns the root when the origin
-// is ORIGIN/LOG (any origin ending in /LOG when origin is empty) and the
-// size is the one the proof is about.
+// is exactly ORIGIN/LOG and the size is the one the proof is about.
 func openCheckpoint(signed string, keys note.Verifiers, origin, log string, size int64) (tlog.Hash, error) {
 	n, err := note.Open([]byte(signed), keys)
 	if err != nil {
@@ -149,12 +208,7 @@ func openCheckpoint(signed string, keys note.Verifiers, origin, log string, size
 	if len(lines) < 4 {
 		return tlog.Hash{}, errors.New("checkpoint text has fewer than three lines")
 	}
-	wantOrigin := origin + "/" + log
-	if origin == "" {
-		if !strings.HasSuffix(lines[0], "/"+log) {
-			return tlog.Hash{}, fmt.Errorf("checkpoint is for %q, not log %q", lines[0], log)
-		}
-	} else if lines[0] != wantOrigin {
+	if wantOrigin := origin + "/" + log; lines[0] != wantOrigin {
 		return tlog.Hash{}, fmt.Errorf("checkpoint is for %q, want %q", lines[0], wantOrigin)
 	}
 	got, err := strconv.ParseInt(lines[1], 10, 64)

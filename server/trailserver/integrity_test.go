@@ -111,13 +111,13 @@ func testIntegrityEndpoints(t *testing.T, b backend) {
 	if err := p.Verify(note.VerifierList(v), testOrigin); err != nil {
 		t.Fatalf("proof does not verify: %v", err)
 	}
-	runVerifyProof(t, vkey, r.body, true)
+	runVerifyProof(t, vkey, "acme", id, r.body, true)
 	// A proof whose leaf was changed must fail there too.
 	var forged map[string]any
 	json.Unmarshal(r.body, &forged)
 	forged["index"] = float64(1)
 	fb, _ := json.Marshal(forged)
-	runVerifyProof(t, vkey, fb, false)
+	runVerifyProof(t, vkey, "acme", id, fb, false)
 
 	// Tenant scope: another tenant's event is 404, another tenant's log 403.
 	if r := f.do("GET", "/v1/events/"+id+"/proof", "readerB", nil); r.status != http.StatusNotFound {
@@ -170,7 +170,7 @@ func testIntegrityEndpoints(t *testing.T, b backend) {
 
 // runVerifyProof runs examples/verifyproof (its own module, no Trail code)
 // on proof.
-func runVerifyProof(t *testing.T, vkey string, proof []byte, wantOK bool) {
+func runVerifyProof(t *testing.T, vkey, log, eventID string, proof []byte, wantOK bool) {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -180,7 +180,7 @@ func runVerifyProof(t *testing.T, vkey string, proof []byte, wantOK bool) {
 	keyFile, proofFile := filepath.Join(dir, "trail.pub"), filepath.Join(dir, "proof.json")
 	os.WriteFile(keyFile, []byte(vkey+"\n"), 0o644)
 	os.WriteFile(proofFile, proof, 0o644)
-	cmd := exec.Command(gobin, "run", ".", "-key", keyFile, "-proof", proofFile, "-origin", testOrigin)
+	cmd := exec.Command(gobin, "run", ".", "-key", keyFile, "-proof", proofFile, "-origin", testOrigin, "-log", log, "-event-id", eventID)
 	cmd.Dir = filepath.Join("..", "..", "examples", "verifyproof")
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	out, err := cmd.CombinedOutput()

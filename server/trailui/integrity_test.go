@@ -208,7 +208,10 @@ func verifyOffline(t *testing.T, vkey string, proof []byte, wantOK bool) {
 	if err := os.WriteFile(proofFile, proof, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gobin, "run", ".", "-key", keyFile, "-proof", proofFile, "-origin", testOrigin)
+	// What the test asked about: the proof's own log and event (the UI's
+	// download is checked against the page's event by the callers).
+	log, id := p.Log, p.EventID.String()
+	cmd := exec.Command(gobin, "run", ".", "-key", keyFile, "-proof", proofFile, "-origin", testOrigin, "-log", log, "-event-id", id)
 	cmd.Dir = filepath.Join("..", "..", "examples", "verifyproof")
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	out, err := cmd.CombinedOutput()
@@ -439,7 +442,7 @@ func TestBrowserIntegrity(t *testing.T) {
 	if green != "rgb(17, 99, 41)" {
 		t.Fatalf("verified badge color %q", green)
 	}
-	seq := run(t, ctx, chromedp.Text(chromedp.ID("integrity-seq")))
+	seq := textOf(t, ctx, "#integrity-seq")
 	if seq != strconv.FormatInt(s.leaf(id).Seq, 10) {
 		t.Fatalf("seq %q", seq)
 	}
@@ -453,7 +456,7 @@ func TestBrowserIntegrity(t *testing.T) {
 	if bg != "rgb(164, 14, 38)" {
 		t.Fatalf("mismatch badge background %q", bg)
 	}
-	reason := run(t, ctx, chromedp.Text(chromedp.ID("integrity-reason")))
+	reason := textOf(t, ctx, "#integrity-reason")
 	if !strings.Contains(reason, "changed after it was sealed") {
 		t.Fatalf("reason %q", reason)
 	}
