@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailpgx"
@@ -43,6 +44,14 @@ func NewClient(ctx context.Context, db *sql.DB, cfg *trailpgx.ClientConfig) (*tr
 		if err := store.Migrate(ctx); err != nil {
 			return nil, err
 		}
+	}
+	// Learn the partitions, and create this month's and the next ones', now:
+	// RecordTx otherwise does it on the first event, on a second connection
+	// (never inside the caller's transaction), which a pool of one
+	// connection (db.SetMaxOpenConns(1)) cannot give while that transaction
+	// holds it.
+	if err := store.EnsurePartitions(ctx, []trail.Event{{OccurredAt: time.Now()}}); err != nil && !c.SkipMigrate {
+		return nil, err
 	}
 	client, err := trail.NewClient[*sql.Tx](store, &trail.Config{Source: c.Source, Now: c.Now, Transform: p})
 	if err != nil {
