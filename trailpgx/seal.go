@@ -393,7 +393,7 @@ func (s *Store) attachEvents(ctx context.Context, c *pgx.Conn, ses []trailseal.S
 	for i := range ses {
 		ses[i].Event = byID[ses[i].EventID]
 	}
-	return nil
+	return s.attachMoved(ctx, c, ses) // verify_moved.go: an edited occurred_at is modified, not missing
 }
 
 // LeafOf implements trailseal.Store.
