@@ -97,7 +97,11 @@ func (p Policy) Validate() error {
 	if p.Action != "" {
 		// The events the policy covers: its tenant's, or every tenant's.
 		q := trail.Query{Tenant: p.Tenant, AllTenants: p.Tenant == "", Action: p.Action}
-		if err := q.Validate(); err != nil {
+		// Policies resolve by exact action or prefix only, not by the
+		// queries' wider filters (lists, negation, * elsewhere).
+		pre, isPrefix := trail.PatternPrefix(p.Action)
+		exactOrPrefix := trail.ValidAction(p.Action) || isPrefix && strings.HasSuffix(pre, ".") && !strings.ContainsAny(p.Action, ",!")
+		if err := q.Validate(); err != nil || !exactOrPrefix {
 			return fmt.Errorf("%w: action %q must be an action (user.delete) or a prefix (auth.*)", ErrInvalidPolicy, p.Action)
 		}
 	}

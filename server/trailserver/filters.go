@@ -17,9 +17,9 @@ import (
 // parameter it does not know, so that a misspelt filter ("tennant=") is an
 // error rather than a silently wider result.
 var (
-	listParams    = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "limit", "cursor"}
-	exportParams  = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "format"}
-	tailParams    = []string{"tenant", "actor", "action", "target", "outcome", "field", "text", "backlog"}
+	listParams    = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "include_access", "limit", "cursor"}
+	exportParams  = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "include_access", "format", "form"}
+	tailParams    = []string{"tenant", "actor", "action", "target", "outcome", "field", "text", "include_access", "backlog"}
 	historyParams = []string{"tenant", "since", "until", "limit", "cursor"}
 	statsParams   = []string{"tenant", "action", "since", "until"}
 )
@@ -96,10 +96,26 @@ func parseQuery(v url.Values, now time.Time) (trail.Query, *Problem) {
 		q.Limit = n
 	}
 	q.Cursor = v.Get("cursor")
+	switch v.Get("include_access") {
+	case "", "true":
+	case "false":
+		q.Action = trail.WithoutAccess(q.Action)
+	default:
+		return q, badRequest("include_access", "must be true or false")
+	}
 	if err := checkFilters(q); err != nil {
 		return q, queryProblem(err)
 	}
 	return q, nil
+}
+
+// hideAccess applies the list's default for access events (the audit.*
+// events, trail.AccessActions): without include_access they are left out,
+// unless the action filter names them (action=audit.read).
+func hideAccess(q *trail.Query, v url.Values) {
+	if v.Get("include_access") == "" {
+		q.Action = trail.WithoutAccess(q.Action)
+	}
 }
 
 // checkFilters validates q before the key's tenant scope is applied

@@ -136,6 +136,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
+	// One's own reads would drown the list (issue 15): GET /v1/events
+	// leaves the access events out unless asked (include_access=true, or an
+	// action filter naming audit.*). Exports and the tail keep them unless
+	// include_access=false: they feed archives and SIEMs.
+	hideAccess(&q, v)
 	page, err := s.cfg.Store.Query(r.Context(), q)
 	if err != nil {
 		s.storeProblem(w, r, "the query", err)

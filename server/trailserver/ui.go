@@ -24,6 +24,7 @@ func (s *Server) uiRoutes() {
 		panic(err) // the templates are embedded: this is a build error
 	}
 	s.mux.Handle("/ui/", ui)
+	s.viewerRoutes() // the tenant-facing viewer at /viewer/ (viewer.go)
 }
 
 // uiBackend implements trailui.Backend over the server.
@@ -147,9 +148,13 @@ func (b uiBackend) query(r *http.Request, v trailui.Viewer, params url.Values, a
 		return trailui.Page{}, b.storeError(err)
 	}
 	meta["count"] = len(page.Events)
-	if err := s.auditRead(r.Context(), k, r, q.Tenant, trail.Target{}, meta); err != nil {
-		s.log.Error("trailserver: recording audit.read", "err", err)
-		return trailui.Page{}, errors.New("the read could not be audited")
+	// One page view, one access event: the history page's second read (the
+	// object's state) is covered by the first one's record.
+	if !trailui.FollowUp(r.Context()) {
+		if err := s.auditRead(r.Context(), k, r, q.Tenant, trail.Target{}, meta); err != nil {
+			s.log.Error("trailserver: recording audit.read", "err", err)
+			return trailui.Page{}, errors.New("the read could not be audited")
+		}
 	}
 	s.reveal(r.Context(), page.Events)
 	return trailui.Page{Events: page.Events, Next: page.Next}, nil

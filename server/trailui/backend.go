@@ -159,3 +159,16 @@ var ErrRateLimited = errors.New("trailui: rate limited")
 // ErrBadKey is returned by SignIn and Resolve for a key that is unknown,
 // revoked, expired or may not read.
 var ErrBadKey = errors.New("trailui: this key cannot sign in")
+
+type followUpKey struct{}
+
+// FollowUp reports whether a backend read is the second read of one page
+// view (the history page reads its timeline page and the object's state):
+// one page view records one access event, so the backend records the first
+// read and not this one. Only the UI's own handlers mark a read so; nothing
+// in the request can.
+func FollowUp(ctx context.Context) bool { return ctx.Value(followUpKey{}) != nil }
+
+func followUp(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), followUpKey{}, true))
+}

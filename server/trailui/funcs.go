@@ -73,7 +73,14 @@ func (h *Handler) funcs() template.FuncMap {
 			f.Until = ""
 			return f.URL(path, "since", since)
 		},
-		"at":          func(t, now time.Time) any { return struct{ T, Now time.Time }{t, now} },
+		// at pairs a time with the page's Now, which carries the zone the
+		// page shows (zone.go): T is in that zone.
+		"at": func(t, now time.Time) any { return struct{ T, Now time.Time }{t.In(now.Location()), now} },
+		// zoned shows a time with its zone's name: one clock, always named.
+		"zoned": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+		"inputValue": func(s string, until bool, now time.Time) string {
+			return InputValue(s, until, now.Location(), now)
+		},
 		"quickRanges": func() any { return quickRanges },
 		"outcomes":    func() []string { return []string{"success", "failure", "denied"} },
 		"tailURL":     func(f Filter) string { return f.URL(p + "/tail/stream") },

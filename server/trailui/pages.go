@@ -23,6 +23,13 @@ type pageData struct {
 	Next    string
 	Message string
 	Error   *Error
+	// Zone is where the page's times are shown and its inputs read
+	// (zone.go); ZoneUTC is the viewer's choice of UTC.
+	Zone      *time.Location
+	ZoneUTC   bool
+	ZoneLabel string
+	// Access marks the Access log page (the audit.* events).
+	Access bool
 
 	Filter  Filter
 	Tenants []string
@@ -44,7 +51,7 @@ type pageData struct {
 	State                *State
 }
 
-var quickRanges = []struct{ Label, Since string }{{"Last hour", "1h"}, {"Last day", "1d"}, {"Last 30 days", "30d"}}
+var quickRanges = []struct{ Label, Since string }{{"Last hour", "1h"}, {"Last day", "1d"}, {"Last 7 days", "7d"}, {"Last 30 days", "30d"}}
 
 func (h *Handler) base(rq *request, title string) *pageData {
 	return &pageData{Title: title, Viewer: &rq.viewer, CSRF: rq.sess.csrf}
@@ -53,6 +60,14 @@ func (h *Handler) base(rq *request, title string) *pageData {
 func (h *Handler) list(w http.ResponseWriter, r *http.Request, rq *request) {
 	f := parseFilter(r.URL.Query())
 	h.listPage(w, r, rq, f, "Events", "", h.cfg.Prefix+"/")
+}
+
+// access is the Access log: the access events (audit.*, the reads Trail
+// records of its own log) that the other views leave out.
+func (h *Handler) access(w http.ResponseWriter, r *http.Request, rq *request) {
+	f := parseFilter(r.URL.Query())
+	f.Action = ""
+	h.listPage(w, r, rq, f, "Access log", "", h.cfg.Prefix+"/access")
 }
 
 func (h *Handler) actor(w http.ResponseWriter, r *http.Request, rq *request) {
@@ -69,13 +84,18 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	d := h.base(rq, title)
 	d.Filter, d.Heading, d.Actor = f, title, actor
-	params, e := f.API()
+	zone, _ := zoneOf(r)
+	params, e := f.API(zone)
 	if e != nil {
 		h.renderError(w, r, &rq.viewer, e)
 		return
 	}
 	if actor != "" {
 		params.Set("actor", actor)
+	}
+	if path == h.cfg.Prefix+"/access" {
+		d.Access = true
+		params.Set("action", trail.AccessActions)
 	}
 	if f.Cursor != "" {
 		params.Set("cursor", f.Cursor)
@@ -237,7 +257,8 @@ func (h *Handler) object(w http.ResponseWriter, r *http.Request, rq *request) {
 	at := h.cfg.Now().UTC()
 	d.At = strings.TrimSpace(q.Get("at"))
 	if d.At != "" {
-		s, _ := uiTime(d.At, false)
+		zone, _ := zoneOf(r)
+		s, _ := uiTime(d.At, false, zone)
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusBadRequest, Field: "at", Detail: "must be a date (2026-01-02), a date and UTC time (2026-01-02 15:04) or RFC 3339"})
@@ -250,7 +271,7 @@ func (h *Handler) object(w http.ResponseWriter, r *http.Request, rq *request) {
 	if tenant != "" {
 		sp.Set("tenant", tenant)
 	}
-	all, err := h.be.History(r, rq.viewer, typ, id, sp)
+	all, err := h.be.History(followUp(r), rq.viewer, typ, id, sp)
 	if err != nil {
 		h.fail(w, r, &rq.viewer, err)
 		return
@@ -279,6 +300,7 @@ func (h *Handler) tailStream(w http.ResponseWriter, r *http.Request, rq *request
 	v := f.Values()
 	v.Del("since")
 	v.Del("until")
+	v.Set("include_access", "false")
 	v.Set("backlog", "20")
 	h.be.Tail(w, r, rq.viewer, v)
 }
@@ -288,10 +310,14 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, rq *request) {
 	if !rq.viewer.AllTenants() {
 		f.Tenant = ""
 	}
-	v, e := f.API()
+	zone, _ := zoneOf(r)
+	v, e := f.API(zone)
 	if e != nil {
 		h.renderError(w, r, &rq.viewer, e)
 		return
+	}
+	if r.URL.Query().Get("access") == "1" {
+		v.Set("action", trail.AccessActions)
 	}
 	format := r.URL.Query().Get("format")
 	if format != "csv" {

@@ -119,6 +119,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+p+"/events/{id}/proof", h.authed(h.proof))
 	h.mux.HandleFunc("GET "+p+"/objects/{type}/{id}", h.authed(h.object))
 	h.mux.HandleFunc("GET "+p+"/actors/{actor}", h.authed(h.actor))
+	h.mux.HandleFunc("GET "+p+"/access", h.authed(h.access))
 	h.mux.HandleFunc("GET "+p+"/tail", h.authed(h.tailPage))
 	h.mux.HandleFunc("GET "+p+"/tail/stream", h.authed(h.tailStream))
 	h.mux.HandleFunc("GET "+p+"/export", h.authed(h.export))
@@ -323,6 +324,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if d.Now.IsZero() {
 		d.Now = h.cfg.Now().UTC()
 	}
+	// Times are shown in the viewer's zone (zone.go): the templates' "at"
+	// takes it from Now.
+	d.Zone, d.ZoneUTC = zoneOf(r)
+	d.Now = d.Now.In(d.Zone)
+	d.ZoneLabel = zoneLabel(d.Zone, d.Now)
 	var buf bytes.Buffer
 	if err := h.tmpl[name].ExecuteTemplate(&buf, "layout", d); err != nil {
 		h.log.Error("trailui: template", "page", name, "err", err)

@@ -3,26 +3,76 @@
 (function () {
   "use strict";
 
+  // One clock (issue 15): the server shows every time in the zone named
+  // in the header (body data-tz) and reads typed times in it. That zone is
+  // the browser's unless the viewer chose UTC; this script tells the server
+  // the browser's zone in a cookie, and reloads once when the page was
+  // rendered for another zone (the first visit, or after travelling).
+  function cookie(name, value) {
+    document.cookie = name + "=" + encodeURIComponent(value) + "; path=/; max-age=31536000; SameSite=Lax" +
+      (location.protocol === "https:" ? "; Secure" : "");
+  }
+  function hasCookie(name, value) {
+    return document.cookie.split("; ").indexOf(name + "=" + encodeURIComponent(value)) >= 0;
+  }
+  var browserZone = "UTC";
+  try { browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* UTC */ }
+  var pageZone = document.body ? document.body.getAttribute("data-tz") || "UTC" : "UTC";
+  if (!hasCookie("trail_browser_tz", browserZone)) {
+    cookie("trail_browser_tz", browserZone);
+    var utcChosen = hasCookie("trail_tz", "utc");
+    var tried = null;
+    try { tried = sessionStorage.getItem("trail-tz-reload"); } catch (e) { tried = browserZone; }
+    if (!utcChosen && pageZone !== browserZone && tried !== browserZone && hasCookie("trail_browser_tz", browserZone)) {
+      try { sessionStorage.setItem("trail-tz-reload", browserZone); } catch (e) { /* no reload loop */ }
+      location.reload();
+    }
+  }
+
   var fmt;
   try {
-    fmt = new Intl.DateTimeFormat(undefined, {
-      year: "numeric", month: "short", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+    fmt = new Intl.DateTimeFormat("en-CA", {
+      timeZone: pageZone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short"
     });
   } catch (e) { fmt = null; }
 
-  // localize shows every <time datetime> in the viewer's time zone; the UTC
-  // time stays in the title.
+  // localize shows the times the live tail adds in the page's zone, as the
+  // server shows the others ("2026-12-02 17:04:05 PST").
   function localize(root) {
     if (!fmt) return;
-    var ts = (root || document).querySelectorAll("time[datetime]:not([data-local])");
+    var ts = (root || document).querySelectorAll("time[datetime][data-js]");
     for (var i = 0; i < ts.length; i++) {
       var d = new Date(ts[i].getAttribute("datetime"));
       if (isNaN(d.getTime())) continue;
-      ts[i].textContent = fmt.format(d);
-      ts[i].setAttribute("data-local", "1");
+      var p = {};
+      fmt.formatToParts(d).forEach(function (x) { p[x.type] = x.value; });
+      ts[i].textContent = p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second + " " + (p.timeZoneName || pageZone);
+      ts[i].removeAttribute("data-js");
     }
   }
+
+  function zoneSwitch() {
+    var b = document.getElementById("zone-switch");
+    if (!b || b.getAttribute("data-ready")) return;
+    b.setAttribute("data-ready", "1");
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      cookie("trail_tz", b.getAttribute("data-tz"));
+      location.reload();
+    });
+  }
+
+  // "/" jumps to the search field, as on most log viewers.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var f = document.getElementById("f-text") || document.querySelector("form.filters input[type=search], form.filters input");
+    if (!f) return;
+    e.preventDefault();
+    f.focus();
+  });
 
   var source = null;
 
@@ -69,6 +119,7 @@
       var when = cell(tr, "", "when");
       var t = document.createElement("time");
       t.setAttribute("datetime", ev.occurred_at);
+      t.setAttribute("data-js", "1");
       t.textContent = ev.occurred_at;
       when.appendChild(t);
       cell(tr, ev.tenant || "platform", "mono");
@@ -117,6 +168,7 @@
 
   function init(root) {
     localize(root);
+    zoneSwitch();
     startTail();
   }
 
