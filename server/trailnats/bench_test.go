@@ -32,6 +32,10 @@ import (
 //
 // Each sub-benchmark does its whole workload once per iteration and
 // reports events/s (and the seal lag's figures); -benchtime 1x is one run.
+// PostgreSQL is a throwaway cluster of the benchmark's own (fsync off), so
+// that its processes' CPU per event (pg-cpu-us/event) can be read; cpu-us/event
+// is this process: the server or sinks, the bench's clients and the
+// embedded nats-server(s).
 
 const (
 	benchHTTPEvents  = 40000 // events posted per HTTP ingest run
@@ -57,9 +61,10 @@ func benchEvents(b *testing.B, n int) []trail.Event {
 // PostgreSQL directly and through JetStream (R1 one node, R3 three nodes in
 // this process), with no sink running.
 func BenchmarkHTTPIngest(b *testing.B) {
+	pg := startPGCluster(b)
 	b.Run("postgres", func(b *testing.B) {
-		st, _, _ := pgStore(b)
-		benchHTTP(b, st)
+		st, _, _ := pgStoreOn(b, pg)
+		benchHTTP(b, st, pg)
 	})
 	for _, r := range []int{1, 3} {
 		b.Run(fmt.Sprintf("jetstream-R%d", r), func(b *testing.B) {
@@ -72,13 +77,13 @@ func BenchmarkHTTPIngest(b *testing.B) {
 			_, js := connect(b, url)
 			cfg := trailnats.Config{Partitions: benchPartitions, Replicas: r}
 			setup(b, js, cfg)
-			st, _, _ := pgStore(b) // reads only
-			benchHTTP(b, &trailnats.Store{Publisher: trailnats.NewPublisher(js, cfg), Read: st})
+			st, _, _ := pgStoreOn(b, pg) // reads only
+			benchHTTP(b, &trailnats.Store{Publisher: trailnats.NewPublisher(js, cfg), Read: st}, pg)
 		})
 	}
 }
 
-func benchHTTP(b *testing.B, st trail.Store) {
+func benchHTTP(b *testing.B, st trail.Store, pg *pgCluster) {
 	ctx := context.Background()
 	keys, err := trailsqlite.Open(ctx, filepath.Join(b.TempDir(), "keys.db"), nil)
 	if err != nil {
@@ -101,7 +106,7 @@ func benchHTTP(b *testing.B, st trail.Store) {
 	defer ts.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchHTTPClients}}
 	b.ResetTimer()
-	var total, cpu time.Duration
+	var total, cpu, pgCPU time.Duration
 	for range b.N {
 		b.StopTimer()
 		bodies := make([][]byte, 0, benchHTTPEvents/benchHTTPBatch)
@@ -116,7 +121,7 @@ func benchHTTP(b *testing.B, st trail.Store) {
 			bodies = append(bodies, body)
 		}
 		b.StartTimer()
-		t0, c0 := time.Now(), testenv.ProcessCPU()
+		t0, c0, p0 := time.Now(), testenv.ProcessCPU(), pg.cpu(b)
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for range benchHTTPClients {
@@ -145,9 +150,11 @@ func benchHTTP(b *testing.B, st trail.Store) {
 		wg.Wait()
 		total += time.Since(t0)
 		cpu += testenv.ProcessCPU() - c0
+		pgCPU += pg.cpu(b) - p0
 	}
 	b.ReportMetric(float64(b.N*benchHTTPEvents)/total.Seconds(), "events/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*benchHTTPEvents), "cpu-us/event")
+	b.ReportMetric(float64(pgCPU.Microseconds())/float64(b.N*benchHTTPEvents), "pg-cpu-us/event")
 }
 
 // prefill puts n events on a fresh stream and returns the stream's config.
@@ -170,17 +177,18 @@ func prefill(b *testing.B, js jetstream.JetStream, n int) trailnats.Config {
 // the store's own Append of the same events in 500-event batches and a raw
 // COPY of them into a table with a primary key only.
 func BenchmarkSink(b *testing.B) {
+	pg := startPGCluster(b)
 	node := startNode(b)
 	_, js := connect(b, node.ClientURL())
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("sinks-%d", n), func(b *testing.B) {
-			var total, cpu time.Duration
+			var total, cpu, pgCPU time.Duration
 			for range b.N {
 				b.StopTimer()
 				cfg := prefill(b, js, benchSinkEvents)
-				st, pool, _ := pgStore(b)
+				st, pool, _ := pgStoreOn(b, pg)
 				b.StartTimer()
-				t0, c0 := time.Now(), testenv.ProcessCPU()
+				t0, c0, p0 := time.Now(), testenv.ProcessCPU(), pg.cpu(b)
 				ctx, cancel := context.WithCancel(context.Background())
 				var wg sync.WaitGroup
 				for range n {
@@ -191,36 +199,40 @@ func BenchmarkSink(b *testing.B) {
 				}
 				total += time.Since(t0)
 				cpu += testenv.ProcessCPU() - c0
+				pgCPU += pg.cpu(b) - p0
 				cancel()
 				wg.Wait()
 			}
 			b.ReportMetric(float64(b.N*benchSinkEvents)/total.Seconds(), "events/s")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*benchSinkEvents), "cpu-us/event")
+			b.ReportMetric(float64(pgCPU.Microseconds())/float64(b.N*benchSinkEvents), "pg-cpu-us/event")
 		})
 	}
 	b.Run("store-append", func(b *testing.B) {
-		var total time.Duration
+		var total, pgCPU time.Duration
 		for range b.N {
 			b.StopTimer()
 			evs := benchEvents(b, benchSinkEvents)
-			st, _, _ := pgStore(b)
+			st, _, _ := pgStoreOn(b, pg)
 			b.StartTimer()
-			t0 := time.Now()
+			t0, p0 := time.Now(), pg.cpu(b)
 			for i := 0; i < len(evs); i += 500 {
 				if _, err := st.Append(context.Background(), evs[i:i+500]); err != nil {
 					b.Fatal(err)
 				}
 			}
 			total += time.Since(t0)
+			pgCPU += pg.cpu(b) - p0
 		}
 		b.ReportMetric(float64(b.N*benchSinkEvents)/total.Seconds(), "events/s")
+		b.ReportMetric(float64(pgCPU.Microseconds())/float64(b.N*benchSinkEvents), "pg-cpu-us/event")
 	})
 	b.Run("raw-copy", func(b *testing.B) {
-		var total time.Duration
+		var total, pgCPU time.Duration
 		for range b.N {
 			b.StopTimer()
 			evs := benchEvents(b, benchSinkEvents)
-			_, pool, schema := pgStore(b)
+			_, pool, schema := pgStoreOn(b, pg)
 			tbl := pgx.Identifier{schema, "raw"}
 			if _, err := pool.Exec(context.Background(), "CREATE TABLE "+tbl.Sanitize()+
 				" (id uuid PRIMARY KEY, tenant text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, body jsonb NOT NULL)"); err != nil {
@@ -232,13 +244,15 @@ func BenchmarkSink(b *testing.B) {
 				rows[i] = []any{evs[i].ID, evs[i].Tenant, evs[i].OccurredAt, evs[i].RecordedAt, string(body)}
 			}
 			b.StartTimer()
-			t0 := time.Now()
+			t0, p0 := time.Now(), pg.cpu(b)
 			if _, err := pool.CopyFrom(context.Background(), tbl, []string{"id", "tenant", "occurred_at", "recorded_at", "body"}, pgx.CopyFromRows(rows)); err != nil {
 				b.Fatal(err)
 			}
 			total += time.Since(t0)
+			pgCPU += pg.cpu(b) - p0
 		}
 		b.ReportMetric(float64(b.N*benchSinkEvents)/total.Seconds(), "events/s")
+		b.ReportMetric(float64(pgCPU.Microseconds())/float64(b.N*benchSinkEvents), "pg-cpu-us/event")
 	})
 }
 
@@ -259,12 +273,13 @@ func countEvents(b *testing.B, pool interface {
 // (sampled every 50 ms) and how long sealing went on after the sink had
 // stored the last event (seal-drain-ms).
 func BenchmarkSealBehindSink(b *testing.B) {
+	pg := startPGCluster(b)
 	node := startNode(b)
 	_, js := connect(b, node.ClientURL())
 	for range b.N {
 		b.StopTimer()
 		cfg := prefill(b, js, benchSinkEvents)
-		st, pool, schema := pgStore(b)
+		st, pool, schema := pgStoreOn(b, pg)
 		skey, _, err := trailseal.GenerateSigningKey("bench.example")
 		if err != nil {
 			b.Fatal(err)

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail/internal/testenv"
+	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/server/trailnats"
 )
 
@@ -148,4 +150,54 @@ func TestPostgresDownWhileIngesting(t *testing.T) {
 			t.Fatalf("the sink logged no failed store write during the outage:\n%s", out)
 		}
 	})
+}
+
+// cpu returns the CPU time the cluster's processes have used: the
+// postmaster with its reaped children, and its live children.
+func (c *pgCluster) cpu(t testing.TB) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(c.dir + "/data/postmaster.pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.SplitN(string(b), "\n", 2)[0]
+	ticks := 0
+	stat := func(p string) []string {
+		b, err := os.ReadFile("/proc/" + p + "/stat")
+		if err != nil {
+			return nil
+		}
+		s := string(b)
+		return strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
+	}
+	field := func(f []string, n int) int { v, _ := strconv.Atoi(f[n-3]); return v }
+	if f := stat(pid); f != nil {
+		ticks += field(f, 14) + field(f, 15) + field(f, 16) + field(f, 17)
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if f := stat(p.Name()); f != nil && f[1] == pid {
+			ticks += field(f, 14) + field(f, 15)
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ 100
+}
+
+// pgStoreOn opens a trailpgx store in a fresh schema of c.
+func pgStoreOn(t testing.TB, c *pgCluster) (*trailpgx.Store, *pgxpool.Pool, string) {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), c.dsn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	schema := testenv.FreshSchema(t, pool)
+	st, err := trailpgx.New(context.Background(), pool, &trailpgx.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st, pool, schema
 }
