@@ -16,8 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail/internal/testenv"
-	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/server/trailnats"
+	"github.com/trailhq/trail/trailpgx"
 )
 
 // pgCluster is a throwaway PostgreSQL cluster of the test's own, so that
