@@ -30,9 +30,10 @@ const (
 //   - API Activity (6003): everything else, the action as api.operation.
 //
 // The stream's ID and sequence number go in metadata.log_name and
-// metadata.sequence, the event's ID in metadata.uid, its log index in
-// metadata.event_code's place unmapped.trail.log_seq. Fields OCSF has no
-// place for (changes, metadata, on_behalf_of) are under unmapped.trail.
+// metadata.sequence, the event's ID in metadata.uid, its index in its
+// tenant's log in unmapped.trail.log_seq. What OCSF has no place for
+// (changes, metadata, on_behalf_of, the target, the trace ID) is under
+// unmapped.trail. docs/log-streams.md has the whole mapping.
 func OCSF(ev *trail.Event, stream string, seq, logSeq int64) map[string]any {
 	class, activity, activityName := ocsfClass(ev)
 	category := class / 1000
