@@ -103,11 +103,13 @@ func (s *pgAttack) repend(t *testing.T, tenant string) {
 }
 
 func TestWitnessCatchesRollbackAndDeletionPostgres(t *testing.T) {
-	runWitnessAttacks(t, func(t *testing.T) attackStore {
-		key := filepath.Join(t.TempDir(), "signing.key")
-		mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", key)
-		dsn := freshPostgresDB(t)
-		openPostgres(t, dsn).Close() // migrated
-		return &pgAttack{dsn: dsn, key: key}
-	})
+	runWitnessAttacks(t, newPGAttack)
+}
+
+func newPGAttack(t *testing.T) attackStore {
+	key := filepath.Join(t.TempDir(), "signing.key")
+	mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", key)
+	dsn := freshPostgresDB(t)
+	openPostgres(t, dsn).Close() // migrated
+	return &pgAttack{dsn: dsn, key: key}
 }

@@ -102,12 +102,14 @@ func (s *sqliteAttack) repend(t *testing.T, tenant string) {
 // cannot detect; with the witness the sealer wrote to, verify fails with a
 // PROBLEM line naming the tenant and the kind.
 func TestWitnessCatchesRollbackAndDeletionSQLite(t *testing.T) {
-	runWitnessAttacks(t, func(t *testing.T) attackStore {
-		dir := t.TempDir()
-		key := filepath.Join(dir, "signing.key")
-		mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", key)
-		return &sqliteAttack{db: filepath.Join(dir, "trail.db"), key: key}
-	})
+	runWitnessAttacks(t, newSQLiteAttack)
+}
+
+func newSQLiteAttack(t *testing.T) attackStore {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "signing.key")
+	mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", key)
+	return &sqliteAttack{db: filepath.Join(dir, "trail.db"), key: key}
 }
 
 func runWitnessAttacks(t *testing.T, open func(t *testing.T) attackStore) {
