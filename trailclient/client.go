@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,25 +33,67 @@ type Config struct {
 	// BatchSize is the most events sent in one request. Default 200, at most
 	// 1000 (the server's limit).
 	BatchSize int
+	// MaxBatchBytes bounds the JSON body of one request: a batch ends before
+	// the event that would take it over. Default 4 MiB, under trail serve's
+	// 5 MiB body limit (trailserver.DefaultMaxBodyBytes). A batch the server
+	// still refuses as too large (413 naming the body) is split in two and
+	// each half sent; an event too large alone is refused alone.
+	MaxBatchBytes int
 	// FlushInterval is how long an Enqueued event may wait for companions
 	// before its batch is sent. It never delays Record: an event a Record
 	// caller waits for is sent as soon as the sending goroutine is free,
 	// together with everything queued by then (Enqueued events included).
 	// Default 200 ms.
 	FlushInterval time.Duration
-	// QueueSize is how many events may wait to be sent; Enqueue and Record
-	// block while it is full. Default 10,000.
+	// QueueSize is how many events may wait in memory (strict and
+	// best-effort; durable ones wait in the spool). Strict callers block
+	// while it is full; best-effort events are dropped and counted.
+	// Default 10,000.
 	QueueSize int
-	// MaxAttempts bounds the sends of one batch (the first try included)
-	// before its events fail with the last error. Default 10 (about a minute
-	// of backoff).
+	// MaxAttempts bounds the sends of one batch (the first try included);
+	// its events then fail with the last error (Enqueued ones go to the
+	// dead letter). Default 0: queued events are retried until delivered
+	// (or MaxAge), with the backoff below — an outage of any length loses
+	// nothing. Send and the read helpers, whose callers wait, stop after 10
+	// attempts when it is 0.
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait between attempts, which
-	// doubles from MinBackoff with jitter, or follows the server's
-	// Retry-After. Defaults 100 ms and 10 s.
+	// doubles from MinBackoff with jitter (half to all of it) up to
+	// MaxBackoff, or follows the server's Retry-After (at most MaxBackoff).
+	// Defaults 100 ms and 10 s: once the server is back, the queue moves
+	// again within 10 s.
 	MinBackoff, MaxBackoff time.Duration
-	// OnError is called, from the sending goroutine, with events sent by
-	// Enqueue that finally failed. Default: none (Flush reports the error).
+	// MaxAge, if set, is how long an Enqueued event is retried: older, it
+	// is given up — written to the dead letter and passed to OnError, never
+	// dropped silently. Default 0: no limit.
+	MaxAge time.Duration
+	// Spool is the directory of the durable spool, created if missing
+	// (0700). Events of the Durable policy are written there before Enqueue
+	// returns and deleted once delivered; a client opened on the directory
+	// after a crash sends what is left. One client at a time: New fails
+	// with ErrSpoolLocked while another has it open. Default: none (no
+	// Durable policy).
+	Spool string
+	// SpoolBytes bounds the spool on disk; a durable Enqueue beyond it
+	// fails with ErrSpoolFull. Default 1 GiB.
+	SpoolBytes int64
+	// DeadLetter is the JSON Lines file that Enqueued events given up on
+	// are appended to (and fsynced): refused by the server, older than
+	// MaxAge, or past MaxAttempts. Default: dead-letter.jsonl in Spool;
+	// without a spool, none (OnError and DeliveryStats still see them).
+	DeadLetter string
+	// Policy is Enqueue's default fail policy (Strict, Durable,
+	// BestEffort). Default Durable with a Spool, else BestEffort.
+	Policy Policy
+	// Policies overrides Policy per action: the key is an action
+	// ("user.delete") or a pattern with * ("billing.*"); the exact action
+	// wins, else the longest matching pattern. E.g.
+	// {"auth.*": Strict, "page.view": BestEffort}.
+	Policies map[string]Policy
+	// OnError is called, from the sending goroutine, with Enqueued events
+	// that finally failed (after they are in the dead letter, if any), and
+	// with no events when opening the spool set damaged bytes aside.
+	// Default: none (Flush reports the error).
 	OnError func(failed []trail.Event, err error)
 	// Source is written into events that name none and whose context carries
 	// none. Default: empty.
@@ -88,29 +131,58 @@ func (e *APIError) Temporary() bool {
 // ErrClosed is returned for events given to a closed client.
 var ErrClosed = errors.New("trailclient: client is closed")
 
+// UndeliveredError is Close's answer when its context ended before every
+// event was delivered: Spooled events stay in the spool and are sent by the
+// next client opened on it; Dropped best-effort events were in memory only
+// and are lost (they are in DeliveryStats.Dropped too).
+type UndeliveredError struct {
+	Spooled int64
+	Dropped int64
+}
+
+func (e *UndeliveredError) Error() string {
+	return fmt.Sprintf("trailclient: closed with %d events left in the spool for the next start and %d best-effort events dropped", e.Spooled, e.Dropped)
+}
+
 // Client sends events to and reads events from a Trail server. It is safe
 // for concurrent use. Close it to flush what is queued.
 type Client struct {
-	cfg  Config
-	base *url.URL
-	http *http.Client
+	cfg   Config
+	base  *url.URL
+	http  *http.Client
+	pol   policies
+	spool *spool // nil without Config.Spool
+	dead  *deadLetter
 
 	in      chan item
 	flushes chan chan struct{}
 	quit    chan struct{}
 	stopped chan struct{}
+	// sendCtx is the sending goroutine's; Close cancels it when its own
+	// context ends, which stops a delivery in progress.
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
 
-	mu     sync.Mutex
-	closed bool
-	errMu  sync.Mutex
-	errs   []error // failures of Enqueued events since the last Flush
+	mu      sync.Mutex
+	closed  bool
+	senders sync.WaitGroup // calls about to put an item in `in`
+	errMu   sync.Mutex
+	errs    []error // failures of Enqueued events since the last Flush
+	n       counters
 }
 
 var _ trail.Recorder = (*Client)(nil)
 
+// item is one event on its way: from memory (Record, strict and best-effort
+// Enqueue) or read back from the spool.
 type item struct {
-	ev   trail.Event
-	done chan outcome // nil for Enqueue
+	ev      trail.Event
+	raw     []byte // ev's JSON, as sent
+	enq     time.Time
+	done    chan outcome // a strict caller waits on it; nil otherwise
+	spooled bool
+	end     spoolPos // where its spool record ends
+	bad     error    // a spool record whose event does not decode
 }
 
 type outcome struct {
@@ -118,7 +190,9 @@ type outcome struct {
 	err error
 }
 
-// New returns a client and starts its sending goroutine.
+// New returns a client and starts its sending goroutine. With
+// Config.Spool it opens the spool first; the events a previous client left
+// there are sent at once.
 func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		return nil, errors.New("trailclient: Config.BaseURL is required")
@@ -137,14 +211,17 @@ func New(cfg Config) (*Client, error) {
 		cfg.BatchSize = 200
 	}
 	cfg.BatchSize = min(cfg.BatchSize, 1000)
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = 4 << 20
+	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 200 * time.Millisecond
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 10_000
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 10
+	if cfg.MaxAttempts < 0 {
+		cfg.MaxAttempts = 0
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 100 * time.Millisecond
@@ -152,14 +229,55 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 10 * time.Second
 	}
+	if cfg.SpoolBytes <= 0 {
+		cfg.SpoolBytes = 1 << 30
+	}
+	if cfg.Policy == "" {
+		cfg.Policy = BestEffort
+		if cfg.Spool != "" {
+			cfg.Policy = Durable
+		}
+	}
+	if !cfg.Policy.valid() {
+		return nil, fmt.Errorf("trailclient: Config.Policy %q: want strict, durable or best-effort", cfg.Policy)
+	}
+	pol, err := newPolicies(cfg.Policy, cfg.Policies)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Spool == "" && pol.uses(Durable) {
+		return nil, errors.New("trailclient: the durable policy needs Config.Spool, a directory")
+	}
+	if cfg.DeadLetter == "" && cfg.Spool != "" {
+		cfg.DeadLetter = filepath.Join(cfg.Spool, deadLetterName)
+	}
 	c := &Client{
 		cfg:     cfg,
 		base:    base,
 		http:    cfg.HTTPClient,
+		pol:     pol,
+		dead:    &deadLetter{path: cfg.DeadLetter},
 		in:      make(chan item, cfg.QueueSize),
 		flushes: make(chan chan struct{}),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	c.sendCtx, c.cancelSend = context.WithCancel(context.Background())
+	if cfg.Spool != "" {
+		sp, rep, err := openSpool(cfg.Spool, cfg.SpoolBytes)
+		if err != nil {
+			c.cancelSend()
+			return nil, err
+		}
+		c.spool = sp
+		for _, f := range rep.torn {
+			if cfg.OnError != nil {
+				cfg.OnError(nil, fmt.Errorf("trailclient: spool: damaged bytes set aside in %s, not replayed", f))
+			}
+		}
+		if rep.replayed > 0 {
+			sp.notify <- struct{}{}
+		}
 	}
 	go c.loop()
 	return c, nil
@@ -188,15 +306,42 @@ func (c *Client) prepare(ctx context.Context, ev trail.Event) (trail.Event, erro
 	return ev, nil
 }
 
-func (c *Client) enqueue(ctx context.Context, it item) error {
+// item prepares ev and encodes it as it will be sent.
+func (c *Client) item(ctx context.Context, ev trail.Event) (item, error) {
+	ev, err := c.prepare(ctx, ev)
+	if err != nil {
+		return item{}, err
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return item{}, fmt.Errorf("trailclient: encode event: %w", err)
+	}
+	return item{ev: ev, raw: raw, enq: time.Now()}, nil
+}
+
+// enqueue puts it in the memory queue; block says whether to wait for room
+// (strict) or drop it when the queue is full (best-effort).
+func (c *Client) enqueue(ctx context.Context, it item, block bool) error {
 	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.closed {
+		c.mu.Unlock()
 		return ErrClosed
+	}
+	c.senders.Add(1)
+	c.mu.Unlock()
+	defer c.senders.Done()
+	if !block {
+		select {
+		case c.in <- it:
+			c.n.queued.Add(1)
+		default:
+			c.n.dropped.Add(1)
+		}
+		return nil
 	}
 	select {
 	case c.in <- it:
+		c.n.queued.Add(1)
 		return nil
 	case <-c.quit:
 		return ErrClosed
@@ -206,42 +351,74 @@ func (c *Client) enqueue(ctx context.Context, it item) error {
 }
 
 // Record sends ev and returns when the server has committed it (or
-// reported it a duplicate). It does not wait for FlushInterval: the event
-// goes out in the next request — at once if none is in flight, else as soon
-// as the one in flight is done (answered, or retried to its end) — so a lone
-// Record costs one round trip. Concurrent calls share batches: those that
-// arrive while a request is in flight go together in the next one. If ctx
-// ends first, Record returns ctx's error, but the event stays queued and is
-// still sent: a later re-send of the same ID is harmless.
+// reported it a duplicate): the Strict policy, whatever Config.Policy says.
+// It does not wait for FlushInterval: the event goes out in the next
+// request — at once if none is in flight, else as soon as the one in flight
+// is done — so a lone Record costs one round trip. Concurrent calls share
+// batches. If ctx ends first, Record returns ctx's error, but the event
+// stays queued and is still sent: a later re-send of the same ID is
+// harmless.
 func (c *Client) Record(ctx context.Context, ev trail.Event) (trail.Result, error) {
-	ev, err := c.prepare(ctx, ev)
+	it, err := c.item(ctx, ev)
 	if err != nil {
 		return trail.Result{}, err
 	}
-	done := make(chan outcome, 1)
-	if err := c.enqueue(ctx, item{ev: ev, done: done}); err != nil {
+	return c.recordItem(ctx, it)
+}
+
+func (c *Client) recordItem(ctx context.Context, it item) (trail.Result, error) {
+	it.done = make(chan outcome, 1)
+	if err := c.enqueue(ctx, it, true); err != nil {
 		return trail.Result{}, err
 	}
 	select {
-	case o := <-done:
+	case o := <-it.done:
 		return o.res, o.err
 	case <-ctx.Done():
-		return trail.Result{ID: ev.ID}, ctx.Err()
+		return trail.Result{ID: it.ev.ID}, ctx.Err()
 	}
 }
 
-// Enqueue queues ev and returns its ID at once. A failure to deliver it is
-// reported to Config.OnError and by the next Flush.
+// Enqueue accepts ev under its action's policy (Config.Policy and
+// Policies) and returns its ID: Strict once the server committed it,
+// Durable once it is fsynced in the spool, BestEffort once it is in memory
+// (a best-effort event dropped because the queue is full is counted in
+// DeliveryStats.Dropped, not returned as an error). A later failure to
+// deliver it is reported to Config.OnError, written to the dead letter and
+// returned by the next Flush.
 func (c *Client) Enqueue(ctx context.Context, ev trail.Event) (uuid.UUID, error) {
-	ev, err := c.prepare(ctx, ev)
+	it, err := c.item(ctx, ev)
 	if err != nil {
 		return uuid.Nil, err
 	}
-	return ev.ID, c.enqueue(ctx, item{ev: ev})
+	switch c.pol.of(it.ev.Action) {
+	case Strict:
+		_, err := c.recordItem(ctx, it)
+		return it.ev.ID, err
+	case Durable:
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return uuid.Nil, ErrClosed
+		}
+		pos, err := c.spool.append(it.enq, it.raw)
+		if err == nil {
+			err = c.spool.sync(pos)
+		}
+		if err != nil {
+			return uuid.Nil, err
+		}
+		return it.ev.ID, nil
+	default:
+		return it.ev.ID, c.enqueue(ctx, it, false)
+	}
 }
 
-// Flush sends everything queued before it and waits for the answers. It
-// returns the delivery failures of Enqueued events since the last Flush.
+// Flush sends everything queued before it (spool included) and waits for
+// the answers. It returns the delivery failures of Enqueued events since
+// the last Flush. While the server is down it waits, as delivery does, until
+// ctx ends.
 func (c *Client) Flush(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
@@ -267,9 +444,12 @@ func (c *Client) takeErrors() error {
 	return err
 }
 
-// Close flushes the queue and stops the client. Events given to it later
-// fail with ErrClosed. If ctx ends first, what is still queued is dropped
-// and Close returns ctx's error.
+// Close delivers what is queued and stops the client; events given to it
+// later fail with ErrClosed. If ctx ends first, the delivery in progress is
+// stopped: durable events stay in the spool for the next client opened on
+// it, best-effort ones are dropped (strict callers get an error), and Close
+// returns ctx's error joined with an *UndeliveredError that says how many of
+// each.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -279,159 +459,40 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	dropped := c.n.dropped.Load()
 	close(c.quit)
+	var ctxErr error
 	select {
 	case <-c.stopped:
-		return c.takeErrors()
 	case <-ctx.Done():
-		return ctx.Err()
+		ctxErr = ctx.Err()
+		c.cancelSend()
+		<-c.stopped
 	}
-}
-
-// loop is the sending goroutine: it gathers events into batches and sends
-// one batch at a time. Each time it wakes it first takes everything already
-// queued. If a Record caller waits on one of those events, it sends them all
-// at once — what accumulated while the previous request was in flight is the
-// batch, so concurrent Records share requests and a lone one pays only its
-// round trip. Otherwise (Enqueued events only) it sends full batches and
-// lets the rest wait up to FlushInterval for companions.
-func (c *Client) loop() {
-	defer close(c.stopped)
-	var (
-		pending []item
-		waited  bool // an event in pending has a Record caller waiting
-		timer   *time.Timer
-		timerC  <-chan time.Time
-	)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	add := func(it item) {
-		pending = append(pending, it)
-		if it.done != nil {
-			waited = true
-		}
-	}
-	sendAll := func(all bool) {
-		for len(pending) >= c.cfg.BatchSize || (all && len(pending) > 0) {
-			n := min(len(pending), c.cfg.BatchSize)
-			batch := pending[:n:n]
-			pending = pending[n:]
-			c.deliver(ctx, batch)
-		}
-		if len(pending) == 0 {
-			pending = nil
-			waited = false
-			if timer != nil {
-				timer.Stop()
-			}
-			timerC = nil
-		}
-	}
-	drain := func() {
-		for {
-			select {
-			case it := <-c.in:
-				add(it)
-			default:
-				return
-			}
-		}
-	}
+	c.cancelSend()
+	c.senders.Wait()
 	for {
 		select {
 		case it := <-c.in:
-			add(it)
-			// Take what else is already waiting before deciding.
-			drain()
-			sendAll(waited)
-			if len(pending) > 0 && timerC == nil {
-				if timer == nil {
-					timer = time.NewTimer(c.cfg.FlushInterval)
-				} else {
-					timer.Reset(c.cfg.FlushInterval)
-				}
-				timerC = timer.C
-			}
-		case <-timerC:
-			timerC = nil
-			drain()
-			sendAll(true)
-		case done := <-c.flushes:
-			drain()
-			sendAll(true)
-			close(done)
-		case <-c.quit:
-			drain()
-			sendAll(true)
-			return
+			c.abandon([]item{it}, ErrClosed)
+			continue
+		default:
 		}
+		break
 	}
-}
-
-// deliver sends one batch with retries and hands each event its outcome.
-// An event the server rejects (400/403 naming events[i]) fails alone; the
-// rest of the batch is sent again.
-func (c *Client) deliver(ctx context.Context, batch []item) {
-	for len(batch) > 0 {
-		events := make([]trail.Event, len(batch))
-		for i := range batch {
-			events[i] = batch[i].ev
-		}
-		results, err := c.send(ctx, events)
-		if err == nil {
-			for i, it := range batch {
-				c.finish(it, outcome{res: results[i]})
-			}
-			return
-		}
-		var ae *APIError
-		if errors.As(err, &ae) && !ae.Temporary() {
-			if i, ok := eventIndex(ae.Field); ok && i < len(batch) {
-				one := *ae
-				one.Field = strings.TrimPrefix(ae.Field, fmt.Sprintf("events[%d]", i))
-				one.Field = strings.TrimPrefix(one.Field, ".")
-				c.finish(batch[i], outcome{err: &one})
-				batch = append(batch[:i:i], batch[i+1:]...)
-				continue
-			}
-		}
-		for _, it := range batch {
-			c.finish(it, outcome{err: err})
-		}
-		return
+	var left int64
+	var err error
+	if c.spool != nil {
+		left, _ = c.spool.counts()
+		err = c.spool.close()
 	}
-}
-
-// eventIndex parses "events[12].actor.id" → 12.
-func eventIndex(field string) (int, bool) {
-	rest, ok := strings.CutPrefix(field, "events[")
-	if !ok {
-		return 0, false
+	c.dead.close()
+	if d := int64(c.n.dropped.Load() - dropped); left > 0 || d > 0 {
+		err = errors.Join(ctxErr, &UndeliveredError{Spooled: left, Dropped: d}, err)
+	} else if ctxErr != nil {
+		err = errors.Join(ctxErr, err)
 	}
-	n, _, ok := strings.Cut(rest, "]")
-	if !ok {
-		return 0, false
-	}
-	i, err := strconv.Atoi(n)
-	return i, err == nil && i >= 0
-}
-
-func (c *Client) finish(it item, o outcome) {
-	if it.done != nil {
-		it.done <- o
-		return
-	}
-	if o.err != nil {
-		err := fmt.Errorf("trailclient: event %s: %w", it.ev.ID, o.err)
-		c.errMu.Lock()
-		if len(c.errs) < 100 {
-			c.errs = append(c.errs, err)
-		}
-		c.errMu.Unlock()
-		if c.cfg.OnError != nil {
-			c.cfg.OnError([]trail.Event{it.ev}, o.err)
-		}
-	}
+	return errors.Join(err, c.takeErrors())
 }
 
 type ingestResponse struct {
@@ -467,13 +528,19 @@ func (c *Client) send(ctx context.Context, events []trail.Event) ([]trail.Result
 	}); err != nil {
 		return nil, err
 	}
-	if len(resp.Results) != len(events) {
-		return nil, fmt.Errorf("trailclient: the server answered %d results for %d events", len(resp.Results), len(events))
+	return resp.results(len(events), func(i int) uuid.UUID { return events[i].ID })
+}
+
+// results checks that the answer is for the n events sent, in order, and
+// returns it as trail.Results.
+func (resp *ingestResponse) results(n int, id func(int) uuid.UUID) ([]trail.Result, error) {
+	if len(resp.Results) != n {
+		return nil, fmt.Errorf("trailclient: the server answered %d results for %d events", len(resp.Results), n)
 	}
-	out := make([]trail.Result, len(events))
+	out := make([]trail.Result, n)
 	for i, r := range resp.Results {
-		if r.ID != events[i].ID {
-			return nil, fmt.Errorf("trailclient: result %d is for event %s, not %s", i, r.ID, events[i].ID)
+		if r.ID != id(i) {
+			return nil, fmt.Errorf("trailclient: result %d is for event %s, not %s", i, r.ID, id(i))
 		}
 		out[i] = trail.Result{ID: r.ID, Duplicate: r.Status == "duplicate"}
 		if r.RecordedAt != nil {
@@ -483,35 +550,54 @@ func (c *Client) send(ctx context.Context, events []trail.Event) ([]trail.Result
 	return out, nil
 }
 
-// retry runs fn until it succeeds, fails permanently, or MaxAttempts is
-// reached, sleeping with exponential backoff and jitter in between.
+// retry runs fn until it succeeds, fails permanently, or MaxAttempts (10
+// when unset: a caller waits) is reached, sleeping with exponential backoff
+// and jitter in between.
 func (c *Client) retry(ctx context.Context, fn func() error) error {
+	attempts := c.cfg.MaxAttempts
+	if attempts == 0 {
+		attempts = 10
+	}
 	var err error
-	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+	for attempt := 0; attempt < attempts; attempt++ {
 		if err = fn(); err == nil || !retryable(err) {
 			return err
 		}
-		wait := c.cfg.MinBackoff << min(attempt, 20)
-		if wait > c.cfg.MaxBackoff || wait <= 0 {
-			wait = c.cfg.MaxBackoff
-		}
-		wait = wait/2 + rand.N(wait/2+1) // jitter: spread re-sends of many clients
-		var ae *APIError
-		if errors.As(err, &ae) && ae.RetryAfter > 0 {
-			wait = min(ae.RetryAfter, c.cfg.MaxBackoff)
-		}
-		if attempt == c.cfg.MaxAttempts-1 {
+		if attempt == attempts-1 {
 			break
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(ctx.Err(), err)
+		if werr := sleepCtx(ctx, c.backoff(attempt, err)); werr != nil {
+			return errors.Join(werr, err)
 		}
 	}
-	return fmt.Errorf("trailclient: giving up after %d attempts: %w", c.cfg.MaxAttempts, err)
+	return fmt.Errorf("trailclient: giving up after %d attempts: %w", attempts, err)
+}
+
+// backoff is the wait after failed attempt number attempt (0-based):
+// MinBackoff doubled per attempt, capped at MaxBackoff, with jitter (half to
+// all of it) so that many clients do not re-send in step; or the server's
+// Retry-After, capped at MaxBackoff.
+func (c *Client) backoff(attempt int, err error) time.Duration {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		return min(ae.RetryAfter, c.cfg.MaxBackoff)
+	}
+	wait := c.cfg.MinBackoff << min(attempt, 20)
+	if wait > c.cfg.MaxBackoff || wait <= 0 {
+		wait = c.cfg.MaxBackoff
+	}
+	return wait/2 + rand.N(wait/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // retryable: network errors, 5xx and 429. Not: other 4xx, or a cancelled

@@ -36,12 +36,28 @@ type flaky struct {
 	// arrived, if set, is called with request n's events before it is
 	// answered; it may block to hold the request in flight.
 	arrived func(n int64, events []trail.Event)
+	// maxBody, if set, answers 413 naming the body to a larger request, as
+	// trail serve does past its 5 MiB; largest is the largest body seen.
+	maxBody int64
+	largest atomic.Int64
 }
 
 func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := f.requests.Add(1)
 	if r.Header.Get("Authorization") != "Bearer trail_test" {
 		w.WriteHeader(401)
+		return
+	}
+	for {
+		old := f.largest.Load()
+		if r.ContentLength <= old || f.largest.CompareAndSwap(old, r.ContentLength) {
+			break
+		}
+	}
+	if f.maxBody > 0 && r.ContentLength > f.maxBody {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(413)
+		io.WriteString(w, `{"type":"urn:trail:problem:too-large","title":"Payload too large","status":413,"field":"body"}`)
 		return
 	}
 	var body struct{ Events []trail.Event }

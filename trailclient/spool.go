@@ -1,0 +1,534 @@
+package trailclient
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrSpoolFull is returned by a durable Enqueue when the spool holds
+// Config.SpoolBytes already: the event is not accepted, and the caller
+// decides (refuse its operation, wait, or record it another way).
+var ErrSpoolFull = errors.New("trailclient: the spool is full")
+
+// ErrSpoolLocked is returned by New when another client (in this process or
+// another) has the spool directory open: two writers would deliver and
+// delete each other's events.
+var ErrSpoolLocked = errors.New("trailclient: the spool directory is in use by another client")
+
+// spoolPos is a place in the spool: a segment and a byte offset in it.
+type spoolPos struct {
+	seq uint64
+	off int64
+}
+
+func (p spoolPos) before(q spoolPos) bool { return p.seq < q.seq || (p.seq == q.seq && p.off < q.off) }
+
+type segment struct {
+	seq     uint64
+	size    int64 // bytes of whole records, the header included
+	records int64
+}
+
+// spool is the client's durable queue: a directory of segment files, written
+// by Enqueue callers and read, in order, by the sending goroutine. A segment
+// is deleted once every event in it is delivered or dead-lettered; the
+// position delivered up to is kept in the file "ack" (rewritten in place, not
+// synced: losing it only re-sends events the server then answers as
+// duplicates).
+type spool struct {
+	dir                string
+	maxBytes, segBytes int64
+	lock               *os.File
+	notify             chan struct{} // the sender's wake-up, cap 1
+
+	mu       sync.Mutex
+	closed   bool
+	segs     []*segment // in order; the last is the one appended to
+	active   *os.File
+	total    int64 // bytes of all segments
+	appended int64 // records appended or found at open
+	read     int64 // records the sender has read
+	pending  int64 // records not yet delivered or dead-lettered
+	synced   spoolPos
+	ack      *os.File
+	buf      []byte
+
+	// The sender's reader; only the sending goroutine uses these.
+	rpos  spoolPos
+	rfile *os.File
+	rseq  uint64 // the segment rfile is
+	rbuf  []byte
+}
+
+// spooled is one record read by the sender, with where it ends.
+type spooled struct {
+	rec spoolRecord
+	end spoolPos
+}
+
+// spoolReport is what opening a spool found.
+type spoolReport struct {
+	replayed int64    // events waiting from an earlier run
+	torn     []string // files that kept the bytes cut off a damaged segment
+}
+
+func segmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }
+
+// openSpool opens (creating it if need be) the spool in dir, checks every
+// segment record by record, cuts a damaged tail off into a ".torn" file next
+// to its segment, and starts a new segment to append to.
+func openSpool(dir string, maxBytes int64) (*spool, spoolReport, error) {
+	var rep spoolReport
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, rep, fmt.Errorf("trailclient: spool: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, rep, fmt.Errorf("trailclient: spool: %w", err)
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		return nil, rep, err
+	}
+	s := &spool{dir: dir, maxBytes: maxBytes, lock: lock, notify: make(chan struct{}, 1)}
+	s.segBytes = min(max(maxBytes/8, 64<<10), 16<<20)
+	fail := func(err error) (*spool, spoolReport, error) {
+		s.closeFiles()
+		return nil, rep, fmt.Errorf("trailclient: spool %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fail(err)
+	}
+	var seqs []uint64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), segmentSuffix)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		seq, err := strconv.ParseUint(name, 16, 64)
+		if err != nil || len(name) != 16 {
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	s.ack, err = os.OpenFile(filepath.Join(dir, "ack"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	ackPos, ackOK := readAck(s.ack)
+	var offsets []int64 // record ends in the first segment, to start after the ack
+	for _, seq := range seqs {
+		path := filepath.Join(dir, segmentName(seq))
+		if ackOK && seq < ackPos.seq { // delivered; its deletion was cut short
+			if err := os.Remove(path); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		seg, ends, torn, err := scanSegment(path, seq)
+		if err != nil {
+			return fail(err)
+		}
+		if torn != "" {
+			rep.torn = append(rep.torn, torn)
+		}
+		if seg == nil {
+			continue
+		}
+		if len(s.segs) == 0 {
+			offsets = ends
+		}
+		s.segs = append(s.segs, seg)
+		s.total += seg.size
+		s.appended += seg.records
+	}
+	// Start reading after the acknowledged position when it is in the
+	// first segment; else at the start of the first segment.
+	if len(s.segs) > 0 {
+		first := s.segs[0]
+		s.rpos = spoolPos{first.seq, int64(len(segmentMagic))}
+		if ackOK && ackPos.seq == first.seq {
+			if i, found := slices.BinarySearch(offsets, ackPos.off); found {
+				s.rpos.off = ackPos.off
+				s.read = int64(i + 1)
+			}
+		}
+	}
+	s.pending = s.appended - s.read
+	rep.replayed = s.pending
+	next := uint64(1)
+	if n := len(s.segs); n > 0 {
+		next = s.segs[n-1].seq + 1
+	} else if len(seqs) > 0 {
+		next = seqs[len(seqs)-1] + 1
+	}
+	if ackOK && ackPos.seq >= next {
+		next = ackPos.seq + 1
+	}
+	if err := s.startSegment(next); err != nil {
+		return fail(err)
+	}
+	if s.rpos.seq == 0 {
+		s.rpos = spoolPos{next, int64(len(segmentMagic))}
+	}
+	return s, rep, nil
+}
+
+// scanSegment checks one segment and returns it (nil if it holds nothing:
+// it is removed) and the end offset of each record. Bytes after the last
+// whole record are moved to a file named like the segment with ".torn"
+// added, whose name it returns, and the segment is cut there.
+func scanSegment(path string, seq uint64) (*segment, []int64, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic {
+		if strings.HasPrefix(segmentMagic, string(data)) { // created, cut before its header was whole
+			return nil, nil, "", os.Remove(path)
+		}
+		bad := path + ".bad"
+		return nil, nil, bad, os.Rename(path, bad) // not ours, or damaged from the start: kept aside, not replayed
+	}
+	seg := &segment{seq: seq, size: int64(len(segmentMagic))}
+	var ends []int64
+	for rest := data[seg.size:]; len(rest) > 0; {
+		_, n, err := decodeRecord(rest)
+		if err != nil {
+			break
+		}
+		rest = rest[n:]
+		seg.size += int64(n)
+		seg.records++
+		ends = append(ends, seg.size)
+	}
+	torn := ""
+	if seg.size < int64(len(data)) {
+		torn = path + ".torn"
+		if err := writeFileSync(torn, data[seg.size:]); err != nil {
+			return nil, nil, "", err
+		}
+		if err := os.Truncate(path, seg.size); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if seg.records == 0 {
+		return nil, nil, torn, os.Remove(path)
+	}
+	return seg, ends, torn, nil
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readAck reads the "ack" file: segment (8 bytes), offset (8), CRC-32C of
+// those 16 (4).
+func readAck(f *os.File) (spoolPos, bool) {
+	var b [20]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return spoolPos{}, false
+	}
+	if crc32.Checksum(b[:16], castagnoli) != binary.BigEndian.Uint32(b[16:]) {
+		return spoolPos{}, false
+	}
+	return spoolPos{binary.BigEndian.Uint64(b[:]), int64(binary.BigEndian.Uint64(b[8:]))}, true
+}
+
+func writeAck(f *os.File, p spoolPos) error {
+	var b [20]byte
+	binary.BigEndian.PutUint64(b[:], p.seq)
+	binary.BigEndian.PutUint64(b[8:], uint64(p.off))
+	binary.BigEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
+	_, err := f.WriteAt(b[:], 0)
+	return err
+}
+
+// startSegment creates segment seq, syncs it and the directory, and makes
+// it the one appended to. Called with mu held (or before the spool is
+// shared).
+func (s *spool) startSegment(seq uint64) error {
+	f, err := os.OpenFile(filepath.Join(s.dir, segmentName(seq)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte(segmentMagic), 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.active = f
+	s.segs = append(s.segs, &segment{seq: seq, size: int64(len(segmentMagic))})
+	s.total += int64(len(segmentMagic))
+	s.synced = spoolPos{seq, int64(len(segmentMagic))}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// append writes one record and returns where it ends; it is durable once
+// sync has been called with that position. It refuses with ErrSpoolFull
+// when the record would take the spool over its bound.
+func (s *spool) append(t time.Time, event []byte) (spoolPos, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return spoolPos{}, ErrClosed
+	}
+	size := int64(recordHeader + minRecordBody + len(event))
+	if size > recordHeader+maxRecordBody {
+		return spoolPos{}, fmt.Errorf("trailclient: spool: an event of %d bytes", len(event))
+	}
+	if s.total+size > s.maxBytes {
+		return spoolPos{}, ErrSpoolFull
+	}
+	seg := s.segs[len(s.segs)-1]
+	if seg.records > 0 && seg.size+size > s.segBytes {
+		if err := s.rotate(); err != nil {
+			return spoolPos{}, fmt.Errorf("trailclient: spool: %w", err)
+		}
+		seg = s.segs[len(s.segs)-1]
+	}
+	s.buf = appendRecord(s.buf[:0], t, event)
+	if _, err := s.active.WriteAt(s.buf, seg.size); err != nil {
+		// Nothing half-written stays to be read: cut back to the last
+		// whole record.
+		s.active.Truncate(seg.size)
+		return spoolPos{}, fmt.Errorf("trailclient: spool: %w", err)
+	}
+	seg.size += size
+	seg.records++
+	s.total += size
+	s.appended++
+	s.pending++
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return spoolPos{seg.seq, seg.size}, nil
+}
+
+// rotate syncs and closes the active segment and starts the next.
+func (s *spool) rotate() error {
+	if err := s.active.Sync(); err != nil {
+		return err
+	}
+	if err := s.active.Close(); err != nil {
+		return err
+	}
+	s.active = nil
+	return s.startSegment(s.segs[len(s.segs)-1].seq + 1)
+}
+
+// sync makes every record up to p durable. Callers that arrive while an
+// fsync runs wait for it and are then mostly covered by the next one: one
+// fsync serves all the appends made before it (group commit).
+func (s *spool) sync(p spoolPos) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.synced.before(p) {
+		return nil
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.active.Sync(); err != nil {
+		return fmt.Errorf("trailclient: spool: fsync: %w", err)
+	}
+	seg := s.segs[len(s.segs)-1]
+	s.synced = spoolPos{seg.seq, seg.size}
+	return nil
+}
+
+// available is the number of records the sender has not read yet.
+func (s *spool) available() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appended - s.read
+}
+
+// counts returns the records not yet delivered and the bytes on disk.
+func (s *spool) counts() (pending, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending, s.total
+}
+
+// next reads, for the sender, up to maxN records after the last one it
+// read, stopping before the event bytes would pass maxBytes (one record at
+// least). A record that cannot be decoded (the file changed under the
+// client) ends its segment: the error names it.
+func (s *spool) next(maxN, maxBytes int) ([]spooled, error) {
+	var out []spooled
+	bytes := 0
+	for len(out) < maxN {
+		s.mu.Lock()
+		var seg *segment
+		for _, g := range s.segs {
+			if g.seq >= s.rpos.seq {
+				seg = g
+				break
+			}
+		}
+		if seg == nil {
+			s.mu.Unlock()
+			return out, nil
+		}
+		if seg.seq != s.rpos.seq {
+			s.rpos = spoolPos{seg.seq, int64(len(segmentMagic))}
+		}
+		limit, last := seg.size, seg == s.segs[len(s.segs)-1]
+		var nextSeq uint64
+		if !last {
+			nextSeq = seg.seq + 1
+		}
+		s.mu.Unlock()
+		if s.rpos.off >= limit {
+			if last {
+				return out, nil
+			}
+			s.rpos = spoolPos{nextSeq, int64(len(segmentMagic))}
+			continue
+		}
+		if s.rfile == nil || s.rseq != seg.seq {
+			if s.rfile != nil {
+				s.rfile.Close()
+			}
+			f, err := os.Open(filepath.Join(s.dir, segmentName(seg.seq)))
+			if err != nil {
+				s.rfile = nil
+				return out, fmt.Errorf("trailclient: spool: %w", err)
+			}
+			s.rfile, s.rseq = f, seg.seq
+		}
+		n := min(limit-s.rpos.off, int64(recordHeader+maxRecordBody))
+		if int64(cap(s.rbuf)) < n {
+			s.rbuf = make([]byte, n)
+		}
+		buf := s.rbuf[:n]
+		if _, err := s.rfile.ReadAt(buf, s.rpos.off); err != nil && err != io.EOF {
+			return out, fmt.Errorf("trailclient: spool: %w", err)
+		}
+		for len(out) < maxN && len(buf) > 0 {
+			rec, size, err := decodeRecord(buf)
+			if err != nil {
+				bad := s.rpos
+				s.rpos.off = limit // the rest of the segment is skipped, and named in the error
+				return out, fmt.Errorf("trailclient: spool segment %s at byte %d: %w", segmentName(bad.seq), bad.off, err)
+			}
+			if len(out) > 0 && bytes+len(rec.event) > maxBytes {
+				return out, nil
+			}
+			bytes += len(rec.event)
+			rec.event = slices.Clone(rec.event)
+			buf = buf[size:]
+			s.rpos.off += int64(size)
+			out = append(out, spooled{rec: rec, end: s.rpos})
+			s.mu.Lock()
+			s.read++
+			s.mu.Unlock()
+		}
+	}
+	return out, nil
+}
+
+// commit records that every record up to end is delivered or
+// dead-lettered, n of them since the last commit, and deletes the segments
+// that hold nothing else.
+func (s *spool) commit(end spoolPos, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending -= int64(n)
+	if s.closed {
+		return nil
+	}
+	err := writeAck(s.ack, end)
+	keep := s.segs[:0]
+	for i, g := range s.segs {
+		last := i == len(s.segs)-1
+		if !last && (g.seq < end.seq || (g.seq == end.seq && end.off >= g.size)) {
+			if rerr := os.Remove(filepath.Join(s.dir, segmentName(g.seq))); rerr != nil && err == nil {
+				err = rerr
+			}
+			s.total -= g.size
+			continue
+		}
+		keep = append(keep, g)
+	}
+	clear(s.segs[len(keep):])
+	s.segs = keep
+	if err != nil {
+		return fmt.Errorf("trailclient: spool: %w", err)
+	}
+	return nil
+}
+
+// close syncs what was appended and releases the directory.
+func (s *spool) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var err error
+	if s.active != nil {
+		err = s.active.Sync()
+	}
+	s.closeFiles()
+	return err
+}
+
+func (s *spool) closeFiles() {
+	for _, f := range []*os.File{s.active, s.rfile, s.ack} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	s.active, s.rfile, s.ack = nil, nil, nil
+	if s.lock != nil {
+		unlockFile(s.lock)
+		s.lock.Close()
+		s.lock = nil
+	}
+}
