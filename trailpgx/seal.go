@@ -375,9 +375,14 @@ func (s *Store) attachEvents(ctx context.Context, c *pgx.Conn, ses []trailseal.S
 	for i := range ses {
 		ids[i] = pgtype.UUID{Bytes: ses[i].EventID, Valid: true}
 	}
-	// The events, through event_ids (tenant and time prune partitions).
+	// The events, through event_ids (tenant and time prune partitions), one
+	// index lookup per event: LATERAL … LIMIT 1 pins the plan. A plain JOIN
+	// let the planner, which expects one row from it, hash-join against a
+	// sequential scan of the whole month's partition: 177 ms per 1,000
+	// events at 100k events, growing with the partition.
 	rows, err := c.Query(ctx, `SELECT `+qualifiedColumns+` FROM `+s.schema+`.event_ids i
-		JOIN `+s.schema+`.events e ON e.tenant = i.tenant AND e.occurred_at = i.occurred_at AND e.id = i.id
+		CROSS JOIN LATERAL (SELECT `+qualifiedColumns+` FROM `+s.schema+`.events e
+			WHERE e.tenant = i.tenant AND e.occurred_at = i.occurred_at AND e.id = i.id LIMIT 1) e
 		WHERE i.id = ANY($1)`, ids)
 	if err != nil {
 		return err
