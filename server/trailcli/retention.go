@@ -464,10 +464,11 @@ func (p *retentionBar) done() {
 
 // archiveVerifiers returns the trusted keys for reading archives.
 func archiveVerifiers(e *Env, sf *SigningFlags, keys []string) (note.Verifiers, error) {
+	// No warning here: archive reads keep their one-line errors; trail
+	// verify --archive-to warns for the whole check.
 	t, err := resolveTrust(e, sf, keys) // verify_keys.go
 	if err != nil {
 		return nil, err
 	}
-	warnTrust(e, t)
 	return t.verifiers(), nil
 }
