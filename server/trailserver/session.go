@@ -51,9 +51,10 @@ type authState struct {
 	s     *Server
 	store AuthStore // nil: per-process secret and sign-outs
 
-	once    sync.Mutex
-	secrets map[string][]byte
-	ended   sync.Map // session ID → until, without a store
+	once     sync.Mutex
+	secrets  map[string][]byte
+	ended    sync.Map // session ID → until, without a store
+	settings sync.Map // tenant → ViewerSettings, without a store
 }
 
 func newAuthState(s *Server) *authState {
