@@ -93,7 +93,10 @@ func TestOCSFMapping(t *testing.T) {
 	}{
 		{"login", sampleEvent("auth.login", func(e *trail.Event) { e.Target = trail.Target{} }), OCSFAuthentication, 1},
 		{"logout", sampleEvent("session.logout", nil), OCSFAuthentication, 2},
-		{"login denied", sampleEvent("user.login", func(e *trail.Event) { e.Outcome = trail.OutcomeDenied; e.Actor = trail.Actor{Type: trail.ActorAnonymous} }), OCSFAuthentication, 1},
+		{"login denied", sampleEvent("user.login", func(e *trail.Event) {
+			e.Outcome = trail.OutcomeDenied
+			e.Actor = trail.Actor{Type: trail.ActorAnonymous}
+		}), OCSFAuthentication, 1},
 		{"mfa", sampleEvent("auth.mfa.verify", nil), OCSFAuthentication, 99},
 		{"user create", sampleEvent("user.create", func(e *trail.Event) { e.Target = trail.Target{Type: "user", ID: "u7", Name: "Bob"} }), OCSFAccountChange, 1},
 		{"user delete", sampleEvent("member.remove", func(e *trail.Event) { e.Target = trail.Target{Type: "user", ID: "u7"} }), OCSFAccountChange, 6},

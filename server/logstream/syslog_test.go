@@ -22,9 +22,9 @@ import (
 // rsyslog is Debian's rsyslogd run in the foreground for one test: imtcp on
 // a free loopback port, every message written raw (%rawmsg%) to out.log.
 type rsyslog struct {
-	t    testing.TB
-	dir  string
-	addr string
+	t      testing.TB
+	dir    string
+	addr   string
 	cmd    *exec.Cmd
 	exited chan error
 }
