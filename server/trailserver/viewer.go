@@ -219,6 +219,9 @@ func narrowing(c *viewerClaims, now time.Time) (trail.Query, *Problem) {
 		}
 		return q, p
 	}
+	// The viewer's own reads (and every access event) stay out of its
+	// pages, unless the token's actions name them.
+	q.Action = trail.WithoutAccess(q.Action)
 	if err := checkFilters(q); err != nil {
 		return q, queryProblem(err)
 	}

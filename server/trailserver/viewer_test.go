@@ -110,6 +110,10 @@ func TestViewerTokens(t *testing.T) {
 			if strings.Contains(body, f.globexEvent.String()) || strings.Contains(body, f.platformEvent.String()) {
 				t.Fatal("viewer shows another tenant's event")
 			}
+			// The second view does not show the first one's audit.read.
+			if _, again, _ := f.page(vt.URL); strings.Contains(again, "audit.read") {
+				t.Fatal("the viewer shows access events")
+			}
 			if !strings.Contains(body, "Cora Admin") {
 				t.Fatal("viewer does not name the viewer")
 			}
@@ -129,8 +133,8 @@ func TestViewerTokens(t *testing.T) {
 					views++
 				}
 			}
-			if views != 2 { // two page views
-				t.Fatalf("%d audit.read events by the viewer, want 2", views)
+			if views != 3 { // three page views
+				t.Fatalf("%d audit.read events by the viewer, want 3", views)
 			}
 		})
 
