@@ -72,7 +72,15 @@
     if (!f) return;
     e.preventDefault();
     f.focus();
+    slashFocused = true;
   });
+  // A keydown cancelled still lets some input paths (synthetic key events)
+  // deliver the "/" as a keypress to the field it just focused: drop it.
+  var slashFocused = false;
+  document.addEventListener("keypress", function (e) {
+    if (slashFocused && e.key === "/") e.preventDefault();
+    slashFocused = false;
+  }, true);
 
   var source = null;
 
