@@ -169,6 +169,8 @@ type Client struct {
 	errMu   sync.Mutex
 	errs    []error // failures of Enqueued events since the last Flush
 	n       counters
+	// replayed is what New found in the spool.
+	replayed int64
 }
 
 var _ trail.Recorder = (*Client)(nil)
@@ -269,7 +271,7 @@ func New(cfg Config) (*Client, error) {
 			c.cancelSend()
 			return nil, err
 		}
-		c.spool = sp
+		c.spool, c.replayed = sp, rep.replayed
 		for _, f := range rep.torn {
 			if cfg.OnError != nil {
 				cfg.OnError(nil, fmt.Errorf("trailclient: spool: damaged bytes set aside in %s, not replayed", f))

@@ -451,6 +451,9 @@ func (s *spool) next(maxN, maxBytes int) ([]spooled, error) {
 		}
 		for len(out) < maxN && len(buf) > 0 {
 			rec, size, err := decodeRecord(buf)
+			if errors.Is(err, errShortRecord) && s.rpos.off+int64(len(buf)) < limit {
+				break // the read ended inside a record, the segment does not: read on from it
+			}
 			if err != nil {
 				bad := s.rpos
 				s.rpos.off = limit // the rest of the segment is skipped, and named in the error

@@ -302,3 +302,23 @@ func TestSpoolFull(t *testing.T) {
 		t.Fatalf("after delivery: %v", err)
 	}
 }
+
+// TestSpoolReadsAcrossChunks: the reader reads a segment in chunks of about
+// 1 MiB; records that straddle a chunk's end are read whole from the next.
+func TestSpoolReadsAcrossChunks(t *testing.T) {
+	s, _, err := openSpool(t.TempDir(), 1<<30) // 16 MiB segments
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	for i := range 400 {
+		mustAppend(t, s, fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("z", 30<<10)))
+	}
+	if len(s.segs) != 1 {
+		t.Fatalf("%d segments", len(s.segs))
+	}
+	got := readAll(t, s)
+	if len(got) != 400 || !strings.HasPrefix(got[399], `{"n":399,`) {
+		t.Fatalf("read %d of 400", len(got))
+	}
+}

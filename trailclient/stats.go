@@ -10,6 +10,7 @@ type DeliveryStats struct {
 	Queued     int64 // events waiting in memory (strict and best-effort)
 	Spooled    int64 // events in the spool, not yet delivered (durable)
 	SpoolBytes int64 // the spool's size on disk
+	Replayed   int64 // events a previous run left in the spool, found by New
 
 	Delivered    uint64 // acknowledged by the server (created or duplicate)
 	Dropped      uint64 // best-effort events dropped: memory queue full, or left at Close
@@ -34,6 +35,7 @@ func (c *Client) DeliveryStats() DeliveryStats {
 		DeadLettered: c.n.deadLettered.Load(),
 		Failed:       c.n.failed.Load(),
 		Retries:      c.n.retries.Load(),
+		Replayed:     c.replayed,
 	}
 	if c.spool != nil {
 		st.Spooled, st.SpoolBytes = c.spool.counts()
