@@ -86,6 +86,27 @@ func TestClientSpoolFaults(t *testing.T) {
 		spoolCount(t, srv.base, r.admin, ids, spoolEvents)
 	})
 
+	t.Run("SIGKILL with a full spool while the server is down", func(t *testing.T) {
+		// The child enqueues until its 1 MiB spool refuses (ErrSpoolFull,
+		// the caller's to handle), is killed, and everything it was told
+		// accepted is delivered after the restart.
+		srv.stop(t, syscall.SIGTERM)
+		dir := t.TempDir()
+		child := startProducer(t, "fill", srv.base, key, dir)
+		child.waitLine(t, "full")
+		if err := child.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		child.wait()
+		ids := readIDs(t, filepath.Join(dir, "ids"))
+		srv = spoolServe(t, r, addr)
+		st := drainProducer(t, srv.base, key, dir)
+		if st.replayed != int64(len(ids)) || st.spoolBytes > 1<<20 {
+			t.Errorf("the restarted producer found %d events (%d bytes) in the spool, %d were accepted", st.replayed, st.spoolBytes, len(ids))
+		}
+		spoolCount(t, srv.base, r.admin, ids, len(ids))
+	})
+
 	t.Run("server down, then back", func(t *testing.T) {
 		// The old client gave up after 10 attempts (16-33 s); this one is
 		// retried well past that — the wait is on its retry count, not on
@@ -453,6 +474,8 @@ func readIDs(t *testing.T, path string) map[uuid.UUID]bool {
 //   - kill: 5,000 durable Enqueues, each ID appended to DIR/ids once
 //     Enqueue returned; then "enqueued" on stdout, and it waits to be killed.
 //   - exit: the same, then the process exits without Close.
+//   - fill: with a 1 MiB spool, Enqueues until ErrSpoolFull, says "full"
+//     and waits to be killed.
 //   - drain: opens the spool, waits until it is empty, closes, and prints
 //     "drained " and its stats as JSON.
 func TestSpoolProducerChild(t *testing.T) {
@@ -465,12 +488,35 @@ func TestSpoolProducerChild(t *testing.T) {
 		t.Fatal("TRAIL_SPOOL_URL, TRAIL_SPOOL_KEY and TRAIL_SPOOL_DIR are required")
 	}
 	before := spoolSegmentBytes(dir)
-	c, err := trailclient.New(trailclient.Config{BaseURL: base, Key: key, Spool: filepath.Join(dir, "spool"),
-		MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	cfg := trailclient.Config{BaseURL: base, Key: key, Spool: filepath.Join(dir, "spool"),
+		MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	if mode == "fill" {
+		cfg.SpoolBytes = 1 << 20
+	}
+	c, err := trailclient.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	switch mode {
+	case "fill":
+		f, err := os.OpenFile(filepath.Join(dir, "ids"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			id, err := c.Enqueue(context.Background(), spoolEvent(i, 0))
+			if errors.Is(err, trailclient.ErrSpoolFull) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("Enqueue %d: %v", i, err)
+			}
+			if _, err := f.WriteString(id.String() + "\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fmt.Println("full")
+		select {} // until SIGKILL
 	case "kill", "exit":
 		f, err := os.OpenFile(filepath.Join(dir, "ids"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
