@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -16,7 +17,14 @@ type headState struct {
 	entries map[string]HeadEntry
 	dirty   bool
 	last    time.Time // when the last head was signed
+
+	// The witness queue: filled by steps, emptied by flushWitnesses, in
+	// the step itself or, under Run, by a goroutine of its own (wake), so
+	// that a slow witness never holds up sealing.
+	qmu     sync.Mutex
 	queue   []witnessObject
+	flushMu sync.Mutex // one flush at a time, in queue order
+	wake    chan struct{}
 }
 
 type witnessObject struct {
@@ -32,9 +40,16 @@ func (s *Sealer) checkpointed(cp Checkpoint) {
 	}
 	s.hd.entries[cp.Log] = HeadEntry{Log: cp.Log, Size: cp.Size, Root: cp.Root}
 	s.hd.dirty = true
-	if len(s.cfg.Witnesses) > 0 {
-		s.hd.queue = append(s.hd.queue, witnessObject{WitnessCheckpointKey(cp), []byte(cp.Note)})
+	s.enqueue(witnessObject{WitnessCheckpointKey(cp), []byte(cp.Note)})
+}
+
+func (s *Sealer) enqueue(o witnessObject) {
+	if len(s.cfg.Witnesses) == 0 {
+		return
 	}
+	s.hd.qmu.Lock()
+	s.hd.queue = append(s.hd.queue, o)
+	s.hd.qmu.Unlock()
 }
 
 // afterCheckpoints signs and saves a deployment head when a checkpoint was
@@ -61,12 +76,55 @@ func (s *Sealer) afterCheckpoints(ctx context.Context, fence Fence, force bool) 
 				return fmt.Errorf("trailseal: save head: %w", err)
 			}
 			s.hd.dirty, s.hd.last = false, now
-			if len(s.cfg.Witnesses) > 0 {
-				s.hd.queue = append(s.hd.queue, witnessObject{WitnessHeadKey(h), MarshalHead(h)})
-			}
+			s.enqueue(witnessObject{WitnessHeadKey(h), MarshalHead(h)})
 		}
 	}
+	if s.hd.wake != nil { // under Run: the witness goroutine delivers
+		select {
+		case s.hd.wake <- struct{}{}:
+		default:
+		}
+		return nil
+	}
 	return s.flushWitnesses(ctx)
+}
+
+// startWitnesses starts, for Run, the goroutine that delivers queued
+// objects to the witnesses whenever a step queued some; stop makes a last
+// attempt (up to 10 s) for what the final steps signed, and waits for it.
+func (s *Sealer) startWitnesses(ctx context.Context) (stop func()) {
+	if len(s.cfg.Witnesses) == 0 {
+		return func() {}
+	}
+	wake := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.hd.wake = wake
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				if err := s.flushWitnesses(fctx); err != nil && s.cfg.OnError != nil {
+					s.cfg.OnError(err)
+				}
+				cancel()
+				return
+			case <-wake:
+			}
+			if err := s.flushWitnesses(ctx); err != nil && ctx.Err() == nil && s.cfg.OnError != nil {
+				s.cfg.OnError(err)
+			}
+		}
+	}()
+	return func() {
+		<-done
+		s.mu.Lock()
+		s.hd.wake = nil
+		s.mu.Unlock()
+	}
 }
 
 // loadHead fills the head's entries once per leadership: the store's newest
@@ -87,9 +145,7 @@ func (s *Sealer) loadHead(ctx context.Context, hs HeadStore) error {
 			s.hd.entries[e.Log] = e
 		}
 		s.hd.last = h.Time
-		if len(s.cfg.Witnesses) > 0 {
-			s.hd.queue = append(s.hd.queue, witnessObject{WitnessHeadKey(h), MarshalHead(h)})
-		}
+		s.enqueue(witnessObject{WitnessHeadKey(h), MarshalHead(h)})
 	case !errors.Is(err, ErrNoHead):
 		return fmt.Errorf("trailseal: latest head: %w", err)
 	}
@@ -112,12 +168,17 @@ func (s *Sealer) loadHead(ctx context.Context, hs HeadStore) error {
 // what a witness refused stays queued for the next step (a conflict is
 // dropped: retrying cannot succeed, and verify reports it).
 func (s *Sealer) flushWitnesses(ctx context.Context) error {
-	if len(s.hd.queue) == 0 {
-		return nil
-	}
+	s.hd.flushMu.Lock()
+	defer s.hd.flushMu.Unlock()
 	var errs []string
-	for len(s.hd.queue) > 0 {
+	for {
+		s.hd.qmu.Lock()
+		if len(s.hd.queue) == 0 {
+			s.hd.qmu.Unlock()
+			break
+		}
 		o := s.hd.queue[0]
+		s.hd.qmu.Unlock()
 		failed := false
 		for _, w := range s.cfg.Witnesses {
 			if err := w.Put(ctx, o.key, o.body); err != nil {
@@ -130,10 +191,15 @@ func (s *Sealer) flushWitnesses(ctx context.Context) error {
 		if failed {
 			break
 		}
+		s.hd.qmu.Lock()
 		s.hd.queue = s.hd.queue[1:]
+		s.hd.qmu.Unlock()
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("trailseal: witness (%d objects waiting): %s", len(s.hd.queue), strings.Join(errs, "; "))
+		s.hd.qmu.Lock()
+		n := len(s.hd.queue)
+		s.hd.qmu.Unlock()
+		return fmt.Errorf("trailseal: witness (%d objects waiting): %s", n, strings.Join(errs, "; "))
 	}
 	return nil
 }

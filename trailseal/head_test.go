@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,4 +239,42 @@ func TestDirWitnessNeverReplaces(t *testing.T) {
 
 func TestDirWitnessContract(t *testing.T) {
 	sealtest.RunWitness(t, trailseal.DirWitness{Dir: t.TempDir()})
+}
+
+// Under Run, witnesses are written by a goroutine of their own: every
+// checkpoint reaches the witness while the sealer keeps sealing, and what
+// the last steps signed is delivered before Run returns.
+func TestRunWritesWitnesses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := trailseal.NewMemLog()
+	w := trailseal.DirWitness{Dir: t.TempDir()}
+	signer, _ := sealtest.TestKey(t, trailseal.DefaultOrigin)
+	sl, err := trailseal.NewSealer(m, &trailseal.Config{Signer: signer, Witnesses: []trailseal.Witness{w},
+		PollInterval: time.Millisecond, CheckpointInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sl.Run(ctx) }()
+	for i := range 5 {
+		if _, err := m.Append(ctx, sealtest.Events(t, "acme", i*3, 3)); err != nil {
+			t.Fatal(err)
+		}
+		want := trailseal.WitnessCheckpoints + "acme/" + fmt.Sprintf("%020d", (i+1)*3)
+		for {
+			keys, err := w.List(ctx, trailseal.WitnessCheckpoints)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) > 0 && strings.HasPrefix(keys[len(keys)-1], want) {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
