@@ -14,8 +14,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// ManifestVersion is the version of the manifest format.
-const ManifestVersion = 1
+// ManifestVersion is the version of the manifest format Trail writes
+// (manifest_bytes.go: version 2 signs specified bytes; version 1 manifests
+// still verify).
+const ManifestVersion = ManifestV2
 
 // ErrBadManifest is wrapped by every error about a manifest that is
 // malformed, unsigned, signed by an unknown key, or for another deployment.
@@ -68,11 +70,11 @@ func (m *Manifest) noteText(body []byte) string {
 
 // Sign signs m with the checkpoint signing key.
 func (m *Manifest) Sign(signer note.Signer) error {
-	body, err := m.body()
+	body, err := m.signedBytesOf()
 	if err != nil {
 		return err
 	}
-	signed, err := note.Sign(&note.Note{Text: m.noteText(body)}, signer)
+	signed, err := note.Sign(&note.Note{Text: m.SignedText(body)}, signer)
 	if err != nil {
 		return fmt.Errorf("trailarchive: sign manifest: %w", err)
 	}
@@ -98,7 +100,7 @@ func ParseManifest(data []byte, verifiers note.Verifiers, origin string) (*Manif
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadManifest, err)
 	}
-	if m.Version != ManifestVersion {
+	if m.Version != ManifestV1 && m.Version != ManifestV2 {
 		return nil, fmt.Errorf("%w: version %d", ErrBadManifest, m.Version)
 	}
 	if m.Origin != origin {
@@ -111,11 +113,15 @@ func ParseManifest(data []byte, verifiers note.Verifiers, origin string) (*Manif
 	if err != nil {
 		return nil, fmt.Errorf("%w: batch %s: signature: %v (signed by a key this deployment does not trust: a foreign manifest, or see --public-key)", ErrBadManifest, m.Batch, err)
 	}
-	body, err := m.body()
+	// Version 2: the bytes signed are computed from the file as received.
+	body, err := SignedBytes(data)
+	if m.Version == ManifestV1 {
+		body, err = m.body()
+	}
 	if err != nil {
 		return nil, err
 	}
-	if n.Text != m.noteText(body) {
+	if n.Text != m.SignedText(body) {
 		return nil, fmt.Errorf("%w: batch %s: the signature does not cover this manifest (edited)", ErrBadManifest, m.Batch)
 	}
 	if m.Log != trailseal.LogName(m.Tenant) || len(m.Files) == 0 || m.Rows <= 0 {
