@@ -109,6 +109,8 @@ func (a *authState) sign(ctx context.Context, name, prefix string, claims any) (
 	return body + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
+var strictB64 = base64.RawURLEncoding.Strict()
+
 // errBadToken is a value that is not one the server signed.
 var errBadToken = errors.New("trailserver: bad signature or format")
 
@@ -123,7 +125,9 @@ func (a *authState) open(ctx context.Context, name, prefix, value string, v any)
 		return errBadToken
 	}
 	body := prefix + payload
-	got, err := base64.RawURLEncoding.DecodeString(mac)
+	// Strict: a token has one spelling (no stray bits in the last
+	// character), so that every changed character is refused.
+	got, err := strictB64.DecodeString(mac)
 	if err != nil {
 		return errBadToken
 	}
@@ -136,7 +140,7 @@ func (a *authState) open(ctx context.Context, name, prefix, value string, v any)
 	if !hmac.Equal(got, m.Sum(nil)) {
 		return errBadToken
 	}
-	js, err := base64.RawURLEncoding.DecodeString(payload)
+	js, err := strictB64.DecodeString(payload)
 	if err != nil {
 		return errBadToken
 	}
