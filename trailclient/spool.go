@@ -51,6 +51,7 @@ type spool struct {
 	lock               *os.File
 	notify             chan struct{} // the sender's wake-up, cap 1
 
+	syncMu   sync.Mutex // one fsync at a time
 	mu       sync.Mutex
 	closed   bool
 	segs     []*segment // in order; the last is the one appended to
@@ -360,23 +361,37 @@ func (s *spool) rotate() error {
 	return s.startSegment(s.segs[len(s.segs)-1].seq + 1)
 }
 
-// sync makes every record up to p durable. Callers that arrive while an
-// fsync runs wait for it and are then mostly covered by the next one: one
-// fsync serves all the appends made before it (group commit).
+// sync makes every record up to p durable. The fsync runs outside mu, so
+// appends go on meanwhile; callers that arrive during an fsync wait for it
+// (syncMu) and are then covered together by the next one: one fsync serves
+// every append made before it (group commit).
 func (s *spool) sync(p spoolPos) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	if !s.synced.before(p) {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	f, seg := s.active, s.segs[len(s.segs)-1]
+	target := spoolPos{seg.seq, seg.size}
+	s.mu.Unlock()
+	err := f.Sync() // a rotation may close f meanwhile; it syncs it first
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.synced.before(p) {
 		return nil
 	}
-	if s.closed {
-		return ErrClosed
-	}
-	if err := s.active.Sync(); err != nil {
+	if err != nil {
 		return fmt.Errorf("trailclient: spool: fsync: %w", err)
 	}
-	seg := s.segs[len(s.segs)-1]
-	s.synced = spoolPos{seg.seq, seg.size}
+	if s.synced.before(target) {
+		s.synced = target
+	}
 	return nil
 }
 
@@ -516,7 +531,10 @@ func (s *spool) close() error {
 	s.closed = true
 	var err error
 	if s.active != nil {
-		err = s.active.Sync()
+		if err = s.active.Sync(); err == nil {
+			seg := s.segs[len(s.segs)-1]
+			s.synced = spoolPos{seg.seq, seg.size}
+		}
 	}
 	s.closeFiles()
 	return err
