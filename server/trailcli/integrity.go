@@ -63,6 +63,7 @@ func (f *SigningFlags) origin() string {
 // SealFlags configure the sealer that `trail serve` runs.
 type SealFlags struct {
 	SigningFlags
+	WitnessFlags
 	NoSeal             bool          `name:"no-seal" help:"Do not run the sealer in this process (another process seals)."`
 	SealInterval       time.Duration `name:"seal-interval" default:"250ms" help:"How often the sealer looks for unsealed events."`
 	CheckpointInterval time.Duration `name:"checkpoint-interval" default:"10s" help:"Sign a tenant's checkpoint when its log grew and its last one is this old."`
@@ -105,8 +106,12 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 	if f.NoSeal {
 		return in, func() {}, nil
 	}
+	witnesses, err := f.sealWitnesses(e) // witness.go
+	if err != nil {
+		return nil, nil, err
+	}
 	sl, err := trailseal.NewSealer(log, &trailseal.Config{
-		Signer: signer, Origin: f.origin(), PollInterval: f.SealInterval,
+		Signer: signer, Origin: f.origin(), PollInterval: f.SealInterval, Witnesses: witnesses,
 		CheckpointInterval: f.CheckpointInterval, CheckpointEvents: f.CheckpointEvents,
 		OnStep: in.ObserveSeal,
 		OnError: func(err error) {
@@ -153,6 +158,7 @@ func (e *Env) openSealed(postgres string, migrate bool) (st trailseal.Store, emb
 type SealCmd struct {
 	SigningFlags
 	PostgresFlag
+	WitnessFlags
 }
 
 // Run seals every pending event and signs the due checkpoints, once.
@@ -166,7 +172,11 @@ func (c *SealCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	sl, err := trailseal.NewSealer(st, &trailseal.Config{Signer: signer, Origin: c.origin()})
+	witnesses, err := c.sealWitnesses(e) // witness.go
+	if err != nil {
+		return err
+	}
+	sl, err := trailseal.NewSealer(st, &trailseal.Config{Signer: signer, Origin: c.origin(), Witnesses: witnesses})
 	if err != nil {
 		return err
 	}
@@ -190,6 +200,7 @@ type VerifyCmd struct {
 	PostgresFlag
 	// --archive-to: also verify the ranges retention archived there.
 	ArchiveFlags
+	WitnessFlags
 	Tenant      string   `name:"tenant" placeholder:"T" help:"Verify only this tenant's log (_platform: the platform events)."`
 	Checkpoints []string `name:"checkpoint" placeholder:"FILE" help:"A checkpoint kept outside the store (a signed note, or \"trail checkpoints export\" JSON): the store must still contain it. Repeatable."`
 	PublicKey   []string `name:"public-key" placeholder:"KEY|FILE" help:"Pin this checkpoint verifier key, a file holding it, or a key history file (\"trail keys signing history\"); default $TRAIL_PUBLIC_KEY, else the configured signing key's (a key beside the database is trusted with a WARNING). Repeatable."`
@@ -254,6 +265,9 @@ func (c *VerifyCmd) Run(e *Env) error {
 		return err
 	}
 	if err := addKeyProblems(e, st, c.Postgres, c.Tenant, &rep.Report); err != nil { // verify_privacy.go
+		return err
+	}
+	if err := c.checkWitnesses(e, st, verifiers, c.origin(), opt.Logs, &rep.Report, c.JSON); err != nil { // witness.go
 		return err
 	}
 	// Counted after the pass: an event the sealer takes meanwhile may be in
