@@ -160,6 +160,34 @@ func (b uiBackend) query(r *http.Request, v trailui.Viewer, params url.Values, a
 	return trailui.Page{Events: page.Events, Next: page.Next}, nil
 }
 
+func (b uiBackend) Stats(r *http.Request, v trailui.Viewer, params url.Values) ([]trail.Count, error) {
+	s, k := b.s, keyOf(v)
+	if !k.Role.canRead() {
+		return nil, &trailui.Error{Status: http.StatusForbidden, Detail: "this key cannot read events"}
+	}
+	if p := checkParams(params, statsParams); p != nil {
+		return nil, uiError(p)
+	}
+	q, p := parseQuery(params, s.cfg.Now())
+	if p != nil {
+		return nil, uiError(p)
+	}
+	if p = scopeQuery(k, &q); p != nil {
+		return nil, uiError(p)
+	}
+	cs, err := s.cfg.Store.Counts(r.Context(), trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until})
+	if err != nil {
+		return nil, b.storeError(err)
+	}
+	if !trailui.FollowUp(r.Context()) {
+		if err := s.auditRead(r.Context(), k, r, q.Tenant, trail.Target{}, map[string]any{"filters": filtersOf(params), "ui": true, "stats": true}); err != nil {
+			s.log.Error("trailserver: recording audit.read", "err", err)
+			return nil, errors.New("the read could not be audited")
+		}
+	}
+	return cs, nil
+}
+
 func (b uiBackend) List(r *http.Request, v trailui.Viewer, params url.Values) (trailui.Page, error) {
 	return b.query(r, v, params, listParams, "")
 }

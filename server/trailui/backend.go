@@ -53,6 +53,11 @@ type Backend interface {
 	Export(w http.ResponseWriter, r *http.Request, v Viewer, params url.Values)
 	// Tail streams the API's live tail (Server-Sent Events) for params.
 	Tail(w http.ResponseWriter, r *http.Request, v Viewer, params url.Values)
+	// Stats counts the events per UTC day and action for params (tenant,
+	// action, since, until: the filters the store counts by), as GET
+	// /v1/stats does. The list page calls it as a FollowUp of its List, so
+	// it records no access event of its own then.
+	Stats(r *http.Request, v Viewer, params url.Values) ([]trail.Count, error)
 	// Tenants suggests tenants for an all-tenant viewer's picker (those that
 	// have keys); it may be empty.
 	Tenants(ctx context.Context) ([]string, error)

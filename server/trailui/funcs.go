@@ -85,6 +85,7 @@ func (h *Handler) funcs() template.FuncMap {
 		"outcomes":    func() []string { return []string{"success", "failure", "denied"} },
 		"tailURL":     func(f Filter) string { return f.URL(p + "/tail/stream") },
 		"isTarget":    func(t trail.Target) bool { return t.Type != "" && t.ID != "" },
+		"count":       formatCount,
 	}
 }
 

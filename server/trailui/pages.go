@@ -30,6 +30,8 @@ type pageData struct {
 	ZoneLabel string
 	// Access marks the Access log page (the audit.* events).
 	Access bool
+	// Activity is the list's count and histogram (histogram.go).
+	Activity *Activity
 
 	Filter  Filter
 	Tenants []string
@@ -114,6 +116,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, rq *request, 
 		return
 	}
 	d.Events = page.Events
+	d.Activity = h.activity(r, rq.viewer, f, params, path, h.cfg.Now())
 	pathF := f
 	if actor != "" {
 		pathF.Actor = ""

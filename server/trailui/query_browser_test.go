@@ -3,6 +3,7 @@ package trailui_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,27 @@ func TestBrowserQueries(t *testing.T) {
 				t.Fatalf("action %q under *.delete", a)
 			}
 		}
+		// The count and the histogram cover the whole result, not the page.
+		cs, err := s.store.Counts(context.Background(), trail.CountQuery{Tenant: "acme", Action: "*.delete", Since: now.Add(-7 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		for _, c := range cs {
+			total += c.N
+		}
+		if got := textOf(t, ctx, "#total"); got != strconv.FormatInt(total, 10) {
+			t.Fatalf("count %q, want %d", got, total)
+		}
+		bars := run(t, ctx, chromedp.Evaluate[[]int](`[...document.querySelectorAll("#histogram rect")].map(r => +r.dataset.n)`))
+		var sum int64
+		for _, n := range bars {
+			sum += int64(n)
+		}
+		if len(bars) != 8 || sum != total {
+			t.Fatalf("histogram: %d bars summing to %d, want 8 days and %d", len(bars), sum, total)
+		}
+		shot(t, ctx, "ui-query.png")
 		if on := textOf(t, ctx, `button.chip.on`); on != "Last 7 days" {
 			t.Fatalf("active chip %q", on)
 		}
