@@ -21,10 +21,18 @@
 // another tenant's events, nor a tenant picker) and every page read is an
 // audit.read event like an API read.
 //
-// Sessions: a viewer signs in with an API key (reader or admin); the server
-// keeps the key's hash in a session map with an expiry and gives the
-// browser a random session ID in an HttpOnly, SameSite=Strict cookie (Secure
-// over TLS). The key is checked again on every request, so revoking it ends
-// its sessions. Every POST carries a CSRF token: the session's synchronizer
-// token, or a double-submit cookie on the sign-in form.
+// Sessions: a viewer signs in with an API key (reader or admin) and gets a
+// cookie from the Config.Sessions SessionStore (session.go). trailserver's
+// store signs it (HMAC, a secret kept in the database) and names only the
+// key's ID, so sessions survive restarts and work across replicas; without
+// one, sessions live in this process's memory. The key is checked again on
+// every request, so revoking it ends its sessions. Every POST carries a CSRF
+// token: a hash of the session cookie, or a double-submit cookie on the
+// sign-in form. Sign-ins, sign-outs and refused sign-ins go to a Backend
+// that implements AuthAuditor.
+//
+// The tenant-facing viewer (viewer.go, NewViewer) is a separate handler: a
+// read-only page of one tenant's events opened with a signed viewer token,
+// framable only by the origins configured for that tenant, with
+// static/embed.js's <trail-viewer> element for the SaaS's pages.
 package trailui
