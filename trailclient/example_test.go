@@ -2,9 +2,11 @@ package trailclient_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailclient"
@@ -80,4 +82,42 @@ func ExampleClient_Query() {
 		}
 		q.Cursor = page.Next
 	}
+}
+
+// Delivery that survives crashes: durable events are fsynced in a spool
+// directory before Enqueue returns and sent from there, also by the next
+// process after a crash; logins are strict (refuse the login if it cannot
+// be audited); page views are best-effort.
+func ExampleConfig_spool() {
+	ctx := context.Background()
+	client, err := trailclient.New(trailclient.Config{
+		BaseURL: "http://127.0.0.1:8080",
+		Key:     os.Getenv("TRAIL_KEY"),
+		Spool:   "/var/lib/billing/trail-spool", // default policy: durable
+		Policies: map[string]trailclient.Policy{
+			"auth.*":    trailclient.Strict,
+			"page.view": trailclient.BestEffort,
+		},
+		MaxAge: 72 * time.Hour, // then to spool/dead-letter.jsonl and OnError, never dropped
+	})
+	if err != nil {
+		log.Fatal(err) // e.g. ErrSpoolLocked: another process has the directory
+	}
+	if _, err := client.Enqueue(ctx, trail.Event{
+		Actor:  trail.Actor{Type: trail.ActorUser, ID: "42"},
+		Action: "invoice.void",
+		Target: trail.Target{Type: "invoice", ID: "in_981"},
+	}); errors.Is(err, trailclient.ErrSpoolFull) {
+		log.Print("audit spool full: refusing the operation")
+	}
+	// Close delivers; if its context ends first, what is left stays in the
+	// spool and UndeliveredError says how much.
+	shutdown, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var ue *trailclient.UndeliveredError
+	if err := client.Close(shutdown); errors.As(err, &ue) {
+		log.Printf("%d events wait in the spool for the next start", ue.Spooled)
+	}
+	st := client.DeliveryStats()
+	fmt.Println(st.Delivered, st.Dropped, st.DeadLettered)
 }
