@@ -24,6 +24,7 @@ type QueryCmd struct {
 	Limit   int    `default:"50" help:"Events per page (at most 1000)."`
 	Cursor  string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
 	JSON    bool   `name:"json" help:"Print JSON Lines (the event's wire form) instead of a table."`
+	Stored  bool   `name:"stored" help:"Print the events exactly as stored (ciphertext, nothing revealed) as JSON Lines {log, seq, event}: what rebuilds their leaves (docs/verification.md)."`
 	PostgresFlag
 	// --archive reads archived events (retention) instead of the store (archive.go).
 	Archive     bool `name:"archive" help:"Search the archive (--archive-to) instead of the store, with the same filters."`
@@ -36,6 +37,12 @@ func (c *QueryCmd) Run(e *Env) error {
 	q, err := c.query(e)
 	if err != nil {
 		return err
+	}
+	if c.Stored {
+		if c.Archive {
+			return Usagef("--stored reads the store; archived events are stored as their canonical bytes already (docs/retention.md)")
+		}
+		return e.runStoredQuery(c.Postgres, q) // query_stored.go
 	}
 	if c.Archive {
 		return e.queryArchive(&c.archiveOpen, c.Postgres, q, c.JSON)
