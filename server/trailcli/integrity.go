@@ -100,6 +100,9 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 		return nil, nil, err
 	}
 	in = &trailserver.Integrity{Log: log, Origin: f.origin(), PublicKey: vkey}
+	if err := f.serveWitness(e, in); err != nil { // witness.go
+		return nil, nil, err
+	}
 	if h, _, err := deploymentHistory(e, &f.SigningFlags); err == nil { // verify_keys.go
 		in.KeyHistory = h
 	}

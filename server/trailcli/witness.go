@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailhq/trail/server/trailserver"
 	"github.com/trailhq/trail/server/trailwitness"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/note"
@@ -20,10 +21,15 @@ const WitnessTokenEnv = "TRAIL_WITNESS_TOKEN"
 type WitnessFlags struct {
 	Witness          []string      `name:"witness" env:"TRAIL_WITNESS" placeholder:"dir:PATH|s3://BUCKET/PREFIX|https://URL" help:"A witness outside the database: every checkpoint and deployment head signed is also written there (serve, seal), and verify checks the store against it. dir:/path, s3://bucket/prefix (Object Lock required; endpoint $TRAIL_S3_ENDPOINT), or an HTTP witness https://host/path (token $TRAIL_WITNESS_TOKEN). Repeatable; env comma-separated."`
 	WitnessRetention time.Duration `name:"witness-retention" env:"TRAIL_WITNESS_RETENTION" default:"8784h" help:"How long an S3 witness's objects stay locked (Object Lock, COMPLIANCE)."`
+
+	opened []trailwitness.ReadWriter // by openWitnesses, once
 }
 
 // openWitnesses opens every --witness.
 func (f *WitnessFlags) openWitnesses(e *Env) ([]trailwitness.ReadWriter, error) {
+	if f.opened != nil {
+		return f.opened, nil
+	}
 	var out []trailwitness.ReadWriter
 	for _, spec := range f.Witness {
 		w, err := trailwitness.Open(e.Ctx, spec, &trailwitness.Options{Retention: f.WitnessRetention, Token: os.Getenv(WitnessTokenEnv)})
@@ -35,7 +41,19 @@ func (f *WitnessFlags) openWitnesses(e *Env) ([]trailwitness.ReadWriter, error) 
 		}
 		out = append(out, w)
 	}
+	f.opened = out
 	return out, nil
+}
+
+// serveWitness lets the server read the first --witness (GET
+// /v1/witness/checkpoints).
+func (f *WitnessFlags) serveWitness(e *Env, in *trailserver.Integrity) error {
+	ws, err := f.openWitnesses(e)
+	if err != nil || len(ws) == 0 {
+		return err
+	}
+	in.Witness = ws[0]
+	return nil
 }
 
 // sealWitnesses returns the witnesses a sealer writes to.

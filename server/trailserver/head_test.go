@@ -77,3 +77,53 @@ func mustLatest(t *testing.T, f *fixture) []byte {
 	}
 	return r.body
 }
+
+func TestWitnessCheckpointsEndpoint(t *testing.T) {
+	forEachBackend(t, testWitnessCheckpointsEndpoint)
+}
+
+// GET /v1/witness/checkpoints: a tenant reads its checkpoints as the
+// witness keeps them (signed, the same as the store's while nobody
+// tampered), never another tenant's; 404 without a witness.
+func testWitnessCheckpointsEndpoint(t *testing.T, b backend) {
+	skey, vkey, err := trailseal.GenerateSigningKey(testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _, _ := trailseal.ParseSigningKey(skey)
+	w := trailseal.DirWitness{Dir: t.TempDir()}
+	var in *trailserver.Integrity
+	f := newFixture(t, b, func(c *trailserver.Config) {
+		in = &trailserver.Integrity{Log: c.Store.(trailseal.Store), Origin: testOrigin, PublicKey: vkey, Witness: w}
+		c.Integrity = in
+	})
+	sl, err := trailseal.NewSealer(in.Log, &trailseal.Config{Signer: signer, Origin: testOrigin, Witnesses: []trailseal.Witness{w}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sl.SealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var list trailserver.WitnessCheckpointList
+	r := f.do("GET", "/v1/witness/checkpoints", "readerA", nil)
+	if r.status != 200 || json.Unmarshal(r.body, &list) != nil || list.Log != "acme" || len(list.Checkpoints) != 1 {
+		t.Fatalf("witnessed checkpoints: %d %s", r.status, r.body)
+	}
+	v, _ := note.NewVerifier(vkey)
+	if _, err := trailseal.OpenCheckpoint([]byte(list.Checkpoints[0].Note), note.VerifierList(v), testOrigin+"/acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustLatest(t, f); string(got) != list.Checkpoints[0].Note {
+		t.Fatalf("witness %q, store %q", list.Checkpoints[0].Note, got)
+	}
+	if r := f.do("GET", "/v1/witness/checkpoints?tenant=globex", "readerA", nil); r.status != http.StatusForbidden {
+		t.Fatalf("another tenant's: %d", r.status)
+	}
+	if r := f.do("GET", "/v1/witness/checkpoints?tenant=acme&limit=0", "readerAll", nil); r.status != http.StatusBadRequest {
+		t.Fatalf("limit 0: %d", r.status)
+	}
+	in.Witness = nil
+	if r := f.do("GET", "/v1/witness/checkpoints", "readerA", nil); r.status != http.StatusNotFound {
+		t.Fatalf("without a witness: %d", r.status)
+	}
+}

@@ -35,6 +35,10 @@ type Integrity struct {
 	// KeyHistory is the deployment's signing-key history, served at GET
 	// /v1/keys/signing/history (keyhistory.go); nil serves PublicKey alone.
 	KeyHistory *trailseal.KeyHistory
+	// Witness, when set, is read by GET /v1/witness/checkpoints: a tenant's
+	// checkpoints as the witness outside the database keeps them
+	// (witness_api.go).
+	Witness trailseal.WitnessReader
 
 	sealed      atomic.Uint64
 	checkpoints atomic.Uint64
@@ -94,8 +98,9 @@ func (s *Server) integrityRoutes() {
 	s.handle("GET /v1/checkpoints/latest", canRead, s.checkpointLatest)
 	s.handle("GET /v1/checkpoints/consistency", canRead, s.consistencyProof)
 	s.handle("GET /v1/events/{id}/proof", canRead, s.inclusionProof)
-	s.handle("GET /v1/head", canRead, s.head) // head.go
-	s.handle("GET /v1/keys/signing/history", canRead, s.keyHistory) // keyhistory.go
+	s.handle("GET /v1/head", canRead, s.head)                              // head.go
+	s.handle("GET /v1/witness/checkpoints", canRead, s.witnessCheckpoints) // witness_api.go
+	s.handle("GET /v1/keys/signing/history", canRead, s.keyHistory)        // keyhistory.go
 }
 
 func (s *Server) integrity(w http.ResponseWriter, r *http.Request) *Integrity {
