@@ -94,6 +94,18 @@ type Created struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// Check reports what is wrong with req before anything is opened (the CLI
+// checks its flags with it); Create checks it again.
+func (req CreateRequest) Check() error {
+	s := Stream{Tenant: req.Tenant, AllTenants: req.AllTenants, Name: req.Name, Destination: req.Destination, Format: req.Format,
+		Filter: req.Filter, Batching: req.Batching, DeadLetterAfterS: req.DeadLetterAfterS}
+	secret := req.Secret
+	if secret == "" && s.Destination.Type == TypeWebhook {
+		secret = "generated"
+	}
+	return s.normalize(secret)
+}
+
 // Create checks req, makes a test delivery to the destination, and stores
 // the stream with its audit event (log_stream.create). Delivery starts at
 // the stream's creation: events sealed before it are not sent.
