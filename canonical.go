@@ -162,6 +162,10 @@ func (ev *Event) appendCanonical(b []byte, stored bool) (_ []byte, metaLen int, 
 		b = append(b, `,"source":`...)
 		b = appendStr(b, ev.Source)
 	}
+	if ev.SpanID != "" {
+		b = append(b, `,"span_id":`...)
+		b = appendStr(b, ev.SpanID)
+	}
 	if t := &ev.Target; !t.IsZero() {
 		b = append(b, `,"target":{"id":`...)
 		b = appendStr(b, t.ID)

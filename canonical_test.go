@@ -210,7 +210,7 @@ func thirdPartyCanonical(export []byte) ([]byte, error) {
 		return out
 	}
 	top := clean(v, []string{"id", "occurred_at", "recorded_at", "tenant", "actor", "action", "target",
-		"outcome", "description", "changes", "metadata", "request_id", "trace_id", "source", "schema_version"})
+		"outcome", "description", "changes", "metadata", "request_id", "trace_id", "span_id", "source", "schema_version"})
 	var buf strings.Builder
 	if err := jcsWrite(&buf, top); err != nil {
 		return nil, err
@@ -701,7 +701,7 @@ func TestCanonicalCoversEveryField(t *testing.T) {
 	t.Parallel()
 	notEncoded := map[string]bool{"Change.protect": true} // consumed before storage, rejected by Validate
 	want := map[string][]string{
-		"Event":  {"action", "actor", "changes", "description", "id", "metadata", "occurred_at", "outcome", "recorded_at", "request_id", "schema_version", "source", "target", "tenant", "trace_id"},
+		"Event":  {"action", "actor", "changes", "description", "id", "metadata", "occurred_at", "outcome", "recorded_at", "request_id", "schema_version", "source", "span_id", "target", "tenant", "trace_id"},
 		"Actor":  {"email", "id", "ip", "name", "on_behalf_of", "type", "user_agent"},
 		"Target": {"id", "name", "type"},
 		"Change": {"field", "new", "old", "redacted"},
@@ -720,7 +720,7 @@ func TestCanonicalCoversEveryField(t *testing.T) {
 		}
 		slices.Sort(got)
 		if !slices.Equal(got, want[typ.Name()]) {
-			t.Errorf("%s JSON fields %v, canonical v1 encodes %v", typ.Name(), got, want[typ.Name()])
+			t.Errorf("%s JSON fields %v, canonical v2 encodes %v", typ.Name(), got, want[typ.Name()])
 		}
 	}
 }

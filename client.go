@@ -63,6 +63,13 @@ type Config struct {
 	// NoDefaultRedaction turns off the deny-list redaction (RedactSecrets)
 	// that a Plaintext client applies to every event. Default: false.
 	NoDefaultRedaction bool
+	// Trace, when set, returns the trace and span IDs of the span active in
+	// a context (e.g. trailotel.Trace for OpenTelemetry): an event that
+	// names no trace ID takes both, so that it points at the span that
+	// recorded it rather than only at the request's trace. Default: none,
+	// the trace ID of the context's trail.Request (from the incoming
+	// traceparent header).
+	Trace func(ctx context.Context) (traceID, spanID string)
 	// Close, when set, is called once by Client.Close after the store is
 	// closed: the one-call setups (trailpgx.NewClient, …) release what they
 	// opened besides the store here. Default: none.
@@ -191,6 +198,9 @@ func (c *Client[TTx]) reveal(ctx context.Context, ev *Event) error {
 // unless ctx is marked WithPlatform; a tenant that differs from the
 // context's is an error (see Event.Fill).
 func (c *Client[TTx]) Prepare(ctx context.Context, ev Event) (Event, error) {
+	if c.cfg.Trace != nil && ev.TraceID == "" {
+		ev.TraceID, ev.SpanID = c.cfg.Trace(ctx)
+	}
 	if err := ev.Fill(ctx); err != nil {
 		return ev, err
 	}

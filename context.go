@@ -21,6 +21,7 @@ type (
 type Request struct {
 	ID        string // request ID, e.g. the X-Request-Id header
 	TraceID   string // W3C trace ID, when tracing is on
+	SpanID    string // W3C span ID of the span handling the request, when known
 	IP        string // client address, copied to the actor when the actor has none
 	UserAgent string // client user agent, likewise
 }
@@ -147,7 +148,7 @@ func (ev *Event) FromContext(ctx context.Context) {
 			ev.RequestID = r.ID
 		}
 		if ev.TraceID == "" {
-			ev.TraceID = r.TraceID
+			ev.TraceID, ev.SpanID = r.TraceID, r.SpanID
 		}
 		if ev.Actor.IP == "" {
 			ev.Actor.IP = r.IP

@@ -9,10 +9,14 @@ import (
 	"github.com/google/uuid"
 )
 
-// SchemaVersion is the version of the event model this package writes. Stores
-// keep each event's version so that later versions can still read old rows and
-// verifiers can pick the right canonical encoding.
-const SchemaVersion = 1
+// SchemaVersion is the newest version of the event model this package
+// writes. Stores keep each event's version so that later versions can still
+// read old rows and verifiers can pick the right canonical encoding.
+//
+// Version 2 adds span_id. An event is written with the oldest version that
+// holds it: 1 when it has no span ID, so that its canonical bytes are those
+// every version-1 verifier already checks; 2 when it has one.
+const SchemaVersion = 2
 
 // Event is one audit record: who did what, to which object, in which tenant.
 //
@@ -54,6 +58,10 @@ type Event struct {
 	// RequestID and TraceID tie the event to the request and trace that caused it.
 	RequestID string `json:"request_id,omitempty"`
 	TraceID   string `json:"trace_id,omitempty"`
+	// SpanID is the W3C span ID (16 hex digits) of the span that recorded
+	// the event, within TraceID's trace, from an active span in the context
+	// (Config.Trace, e.g. trailotel.Trace). Schema version 2.
+	SpanID string `json:"span_id,omitempty"`
 	// Source names the writer: a service name, "trigger", "cli", "api".
 	Source string `json:"source,omitempty"`
 	// SchemaVersion is the event model version; 0 means the current one.
@@ -272,6 +280,7 @@ type eventNames struct {
 	Metadata      nameCount   `json:"metadata"`
 	RequestID     nameCount   `json:"request_id"`
 	TraceID       nameCount   `json:"trace_id"`
+	SpanID        nameCount   `json:"span_id"`
 	Source        nameCount   `json:"source"`
 	SchemaVersion nameCount   `json:"schema_version"`
 }
@@ -370,7 +379,7 @@ func (e *eventNames) check() error {
 	}{{"id", e.ID.n}, {"occurred_at", e.OccurredAt.n}, {"recorded_at", int(e.RecordedAt)}, {"tenant", int(e.Tenant)},
 		{"actor", e.Actor.n}, {"action", int(e.Action)}, {"target", e.Target.n}, {"outcome", int(e.Outcome)},
 		{"description", int(e.Description)}, {"changes", e.Changes.n}, {"metadata", int(e.Metadata)},
-		{"request_id", int(e.RequestID)}, {"trace_id", int(e.TraceID)}, {"source", int(e.Source)}, {"schema_version", int(e.SchemaVersion)}} {
+		{"request_id", int(e.RequestID)}, {"trace_id", int(e.TraceID)}, {"span_id", int(e.SpanID)}, {"source", int(e.Source)}, {"schema_version", int(e.SchemaVersion)}} {
 		if err := twice(f.name, f.n); err != nil {
 			return err
 		}

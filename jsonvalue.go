@@ -54,7 +54,10 @@ func (ev *Event) Normalize() error {
 		ev.Outcome = OutcomeSuccess
 	}
 	if ev.SchemaVersion == 0 {
-		ev.SchemaVersion = SchemaVersion
+		ev.SchemaVersion = 1 // the oldest version that holds the event
+		if ev.SpanID != "" {
+			ev.SchemaVersion = 2
+		}
 	}
 	if len(ev.Changes) == 0 {
 		ev.Changes = nil // as for Metadata: empty and absent are one state

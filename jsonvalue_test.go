@@ -34,8 +34,8 @@ func TestNormalizeDefaults(t *testing.T) {
 	if ev.Outcome != OutcomeSuccess {
 		t.Errorf("Outcome = %q", ev.Outcome)
 	}
-	if ev.SchemaVersion != SchemaVersion {
-		t.Errorf("SchemaVersion = %d", ev.SchemaVersion)
+	if ev.SchemaVersion != 1 {
+		t.Errorf("SchemaVersion = %d, want 1: an event without span_id keeps version 1", ev.SchemaVersion)
 	}
 	if !ev.RecordedAt.IsZero() {
 		t.Errorf("Normalize set RecordedAt: the store does that")

@@ -181,7 +181,7 @@ func (ev *Event) validate(now time.Time, canonical bool) error {
 	for _, s := range []struct {
 		name, v string
 		max     int
-	}{{"request_id", ev.RequestID, MaxIDLen}, {"trace_id", ev.TraceID, MaxIDLen}, {"source", ev.Source, MaxNameLen}} {
+	}{{"request_id", ev.RequestID, MaxIDLen}, {"trace_id", ev.TraceID, MaxIDLen}, {"span_id", ev.SpanID, MaxIDLen}, {"source", ev.Source, MaxNameLen}} {
 		if err := checkText(s.name, s.v, s.max); err != nil {
 			return err
 		}
@@ -191,6 +191,9 @@ func (ev *Event) validate(now time.Time, canonical bool) error {
 	}
 	if ev.SchemaVersion < 1 || ev.SchemaVersion > SchemaVersion {
 		return invalid("schema_version", "%d is not supported (this build writes %d)", ev.SchemaVersion, SchemaVersion)
+	}
+	if ev.SpanID != "" && ev.SchemaVersion < 2 {
+		return invalid("span_id", "needs schema_version 2 (version %d has no span_id)", ev.SchemaVersion)
 	}
 	if n := ev.approxSize(metaLen); !canonical && n > MaxEventBytes {
 		return invalid("event", "%d bytes, at most %d", n, MaxEventBytes)
@@ -373,7 +376,7 @@ func clip(s string) string {
 // approxSize is an upper bound close to the event's JSON size, cheap enough to
 // run on every Record. metaLen is the length of the canonical metadata.
 func (ev *Event) approxSize(metaLen int) int {
-	n := 300 + len(ev.Tenant) + len(ev.Action) + len(ev.Description) + len(ev.RequestID) + len(ev.TraceID) + len(ev.Source)
+	n := 300 + len(ev.Tenant) + len(ev.Action) + len(ev.Description) + len(ev.RequestID) + len(ev.TraceID) + len(ev.SpanID) + len(ev.Source)
 	n += actorSize(&ev.Actor) + len(ev.Target.Type) + len(ev.Target.ID) + len(ev.Target.Name)
 	for i := range ev.Changes {
 		n += 32 + len(ev.Changes[i].Field) + len(ev.Changes[i].Old) + len(ev.Changes[i].New)

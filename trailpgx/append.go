@@ -192,7 +192,7 @@ func (b *batch) unnestArgs() []any {
 	ids := make([]pgtype.UUID, n)
 	occ, rec := make([]time.Time, n), make([]time.Time, n)
 	sv := make([]int16, n)
-	txt := make([][]string, 17)
+	txt := make([][]string, 18)
 	for i := range txt {
 		txt[i] = make([]string, n)
 	}
@@ -203,13 +203,13 @@ func (b *batch) unnestArgs() []any {
 		ids[i] = pgtype.UUID{Bytes: ev.ID, Valid: true}
 		occ[i], rec[i], sv[i] = ev.OccurredAt, ev.RecordedAt, int16(ev.SchemaVersion)
 		for k, v := range []string{ev.Tenant, string(ev.Actor.Type), ev.Actor.ID, ev.Actor.Name, ev.Actor.Email, ev.Actor.IP, ev.Actor.UserAgent,
-			ev.Action, ev.Target.Type, ev.Target.ID, ev.Target.Name, string(ev.Outcome), ev.Description, ev.RequestID, ev.TraceID, ev.Source} {
+			ev.Action, ev.Target.Type, ev.Target.ID, ev.Target.Name, string(ev.Outcome), ev.Description, ev.RequestID, ev.TraceID, ev.Source, ev.SpanID} {
 			txt[k][i] = v
 		}
 		obo[i], ch[i], meta[i] = r.obo, r.changes, r.meta
 	}
 	return []any{ids, occ, rec, sv, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], obo,
-		txt[7], txt[8], txt[9], txt[10], txt[11], txt[12], ch, meta, txt[13], txt[14], txt[15]}
+		txt[7], txt[8], txt[9], txt[10], txt[11], txt[12], ch, meta, txt[13], txt[14], txt[15], txt[16]}
 }
 
 // Append stores events in one transaction of its own: all or none.

@@ -35,6 +35,9 @@ type ClientConfig struct {
 	SkipMigrate bool
 	// Now is the client's clock. Default: time.Now.
 	Now func() time.Time
+	// Trace returns the trace and span IDs active in a context
+	// (trail.Config.Trace), e.g. trailotel.Trace. Default: none.
+	Trace func(ctx context.Context) (traceID, spanID string)
 }
 
 // NewClient is the one call that sets Trail up on PostgreSQL: it opens the
@@ -94,5 +97,5 @@ func newPrivateClient(ctx context.Context, store *Store, db dbCloser, c ClientCo
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: privacy: %w", err)
 	}
-	return trail.NewClient[pgx.Tx](store, &trail.Config{Source: c.Source, Now: c.Now, Transform: p, Close: db.Close})
+	return trail.NewClient[pgx.Tx](store, &trail.Config{Source: c.Source, Now: c.Now, Trace: c.Trace, Transform: p, Close: db.Close})
 }

@@ -16,14 +16,14 @@ var insertColumns = []string{
 	"id", "occurred_at", "recorded_at", "schema_version", "tenant",
 	"actor_type", "actor_id", "actor_name", "actor_email", "actor_ip", "actor_user_agent", "on_behalf_of",
 	"action", "target_type", "target_id", "target_name", "outcome", "description",
-	"changes", "changed_fields", "metadata", "request_id", "trace_id", "source",
+	"changes", "changed_fields", "metadata", "request_id", "trace_id", "source", "span_id",
 }
 
 // selectColumns are read back by scanEvent.
 const selectColumns = `id, occurred_at, recorded_at, schema_version, tenant,
 	actor_type, actor_id, actor_name, actor_email, actor_ip, actor_user_agent, on_behalf_of,
 	action, target_type, target_id, target_name, outcome, description,
-	changes, metadata, request_id, trace_id, source`
+	changes, metadata, request_id, trace_id, source, span_id`
 
 // row is an event in column form.
 type row struct {
@@ -110,7 +110,7 @@ func (r *row) copyValues() []any {
 		pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.OccurredAt, ev.RecordedAt, int16(ev.SchemaVersion), ev.Tenant,
 		string(ev.Actor.Type), ev.Actor.ID, ev.Actor.Name, ev.Actor.Email, ev.Actor.IP, ev.Actor.UserAgent, r.obo,
 		ev.Action, ev.Target.Type, ev.Target.ID, ev.Target.Name, string(ev.Outcome), ev.Description,
-		r.changes, r.fields, r.meta, ev.RequestID, ev.TraceID, ev.Source,
+		r.changes, r.fields, r.meta, ev.RequestID, ev.TraceID, ev.Source, ev.SpanID,
 	}
 }
 
@@ -127,7 +127,7 @@ func scanEvent(scan func(dest ...any) error) (trail.Event, error) {
 	err := scan(&id, &occurred, &recordedAt, &sv, &ev.Tenant,
 		&actorType, &ev.Actor.ID, &ev.Actor.Name, &ev.Actor.Email, &ev.Actor.IP, &ev.Actor.UserAgent, &obo,
 		&ev.Action, &ev.Target.Type, &ev.Target.ID, &ev.Target.Name, &outcome, &ev.Description,
-		&changes, &meta, &ev.RequestID, &ev.TraceID, &ev.Source)
+		&changes, &meta, &ev.RequestID, &ev.TraceID, &ev.Source, &ev.SpanID)
 	if err != nil {
 		return ev, err
 	}

@@ -53,7 +53,7 @@ func NewClient(ctx context.Context, db *sql.DB, cfg *trailpgx.ClientConfig) (*tr
 	if err := store.EnsurePartitions(ctx, []trail.Event{{OccurredAt: time.Now()}}); err != nil && !c.SkipMigrate {
 		return nil, err
 	}
-	client, err := trail.NewClient[*sql.Tx](store, &trail.Config{Source: c.Source, Now: c.Now, Transform: p})
+	client, err := trail.NewClient[*sql.Tx](store, &trail.Config{Source: c.Source, Now: c.Now, Trace: c.Trace, Transform: p})
 	if err != nil {
 		return nil, err
 	}

@@ -286,6 +286,7 @@ func diffEvent(want, got trail.Event) []string {
 	}
 	f("RequestID", want.RequestID, got.RequestID)
 	f("TraceID", want.TraceID, got.TraceID)
+	f("SpanID", want.SpanID, got.SpanID)
 	f("Source", want.Source, got.Source)
 	f("SchemaVersion", want.SchemaVersion, got.SchemaVersion)
 	return d

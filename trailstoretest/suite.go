@@ -281,6 +281,7 @@ func fullEvent(t testing.TB) trail.Event {
 		},
 		RequestID:     "req-abc-123",
 		TraceID:       "4bf92f3577b34da6a3ce929d0e0e4736",
+		SpanID:        "00f067aa0ba902b7",
 		Source:        "billing-service",
 		SchemaVersion: trail.SchemaVersion,
 	})

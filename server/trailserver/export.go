@@ -20,7 +20,7 @@ const exportPage = 1000
 // JSON inside their cell.
 var csvHeader = []string{"id", "occurred_at", "recorded_at", "tenant", "actor_type", "actor_id", "actor_name",
 	"actor_email", "actor_ip", "action", "target_type", "target_id", "target_name", "outcome", "description",
-	"changes", "metadata", "request_id", "trace_id", "source", "schema_version"}
+	"changes", "metadata", "request_id", "trace_id", "source", "schema_version", "span_id"}
 
 // export is GET /v1/export.
 func (s *Server) export(w http.ResponseWriter, r *http.Request, k *Key) {
@@ -206,4 +206,5 @@ func csvRow(row []string, ev *trail.Event) {
 	row[18] = cellText(ev.TraceID)
 	row[19] = cellText(ev.Source)
 	row[20] = strconv.Itoa(ev.SchemaVersion)
+	row[21] = cellText(ev.SpanID)
 }

@@ -32,6 +32,9 @@ type ClientConfig struct {
 	Notice func(string)
 	// Now is the client's clock. Default: time.Now.
 	Now func() time.Time
+	// Trace returns the trace and span IDs active in a context
+	// (trail.Config.Trace), e.g. trailotel.Trace. Default: none.
+	Trace func(ctx context.Context) (traceID, spanID string)
 }
 
 // Client is a trail.Client over the embedded store, with the database handle
@@ -70,7 +73,7 @@ func NewClient(ctx context.Context, path string, cfg *ClientConfig) (*Client, er
 	if notice != "" && c.Notice != nil {
 		c.Notice(notice)
 	}
-	client, err := trail.NewClient[*sql.Tx](store, &trail.Config{Source: c.Source, Now: c.Now, Transform: p})
+	client, err := trail.NewClient[*sql.Tx](store, &trail.Config{Source: c.Source, Now: c.Now, Trace: c.Trace, Transform: p})
 	if err != nil {
 		store.Close()
 		return nil, err

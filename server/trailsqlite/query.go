@@ -15,7 +15,10 @@ import (
 
 const selectCols = `id, occurred_at, recorded_at, tenant, actor_type, actor_id, actor_name, actor_email, actor_ip,
 	actor_user_agent, on_behalf_of, action, target_type, target_id, target_name, outcome, description,
-	changes, metadata, request_id, trace_id, source, schema_version`
+	changes, metadata, request_id, trace_id, source, schema_version, span_id`
+
+// nSelectCols is the number of columns in selectCols.
+const nSelectCols = 24
 
 // Get returns the event with id, or an error matching trail.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (trail.Event, error) {
@@ -263,7 +266,7 @@ func scanEvent(rows *sql.Rows) (trail.Event, error) {
 	err := rows.Scan(&id, &occurred, &recorded, &ev.Tenant, &actorType, &ev.Actor.ID, &ev.Actor.Name,
 		&ev.Actor.Email, &ev.Actor.IP, &ev.Actor.UserAgent, &onBehalf, &ev.Action, &ev.Target.Type,
 		&ev.Target.ID, &ev.Target.Name, &outcome, &ev.Description, &changes, &metadata, &ev.RequestID,
-		&ev.TraceID, &ev.Source, &schema)
+		&ev.TraceID, &ev.Source, &schema, &ev.SpanID)
 	if err != nil {
 		return ev, err
 	}

@@ -55,7 +55,7 @@ type leafScanner struct {
 }
 
 func newLeafScanner(skip int) *leafScanner {
-	n := skip + 3 + 23
+	n := skip + 3 + nSelectCols
 	sc := &leafScanner{vals: make([]any, n), ptrs: make([]any, n)}
 	for i := range sc.vals {
 		sc.ptrs[i] = &sc.vals[i]
@@ -158,6 +158,7 @@ func eventFromValues(v []any) (trail.Event, error) {
 	changes, metadata := raw(17), raw(18)
 	ev.RequestID, ev.TraceID, ev.Source = str(19), str(20), str(21)
 	ev.SchemaVersion = int(num(22))
+	ev.SpanID = str(23)
 	if err != nil {
 		return ev, err
 	}

@@ -287,11 +287,11 @@ func checkEvents(events []trail.Event) error {
 
 const insertCols = `id, occurred_at, recorded_at, tenant, actor_type, actor_id, actor_name, actor_email, actor_ip,
 	actor_user_agent, on_behalf_of, action, target_type, target_id, target_name, outcome, description,
-	changes, metadata, request_id, trace_id, source, schema_version`
+	changes, metadata, request_id, trace_id, source, schema_version, span_id`
 
-const nInsertCols = 23
+const nInsertCols = 24
 
-// maxRowsPerInsert bounds one multi-row INSERT: 23 parameters a row stays
+// maxRowsPerInsert bounds one multi-row INSERT: 24 parameters a row stays
 // under SQLite's limit of 32766 bound parameters.
 const maxRowsPerInsert = 1000
 
@@ -512,6 +512,7 @@ func (e *encoder) args(ev *trail.Event, rec time.Time, a []any) error {
 	a[20] = ev.TraceID
 	a[21] = ev.Source
 	a[22] = int64(ev.SchemaVersion)
+	a[23] = ev.SpanID
 	return nil
 }
 
