@@ -515,6 +515,17 @@ func (s *spool) commit(end spoolPos, n int) error {
 	}
 	clear(s.segs[len(keep):])
 	s.segs = keep
+	// Everything delivered, and the segment appended to holds a good part
+	// of one: start a new one, so that its space comes back now rather
+	// than when it fills.
+	if act := s.segs[len(s.segs)-1]; err == nil && len(s.segs) == 1 && end == (spoolPos{act.seq, act.size}) && act.size >= s.segBytes/4 {
+		if err = s.rotate(); err == nil {
+			if err = os.Remove(filepath.Join(s.dir, segmentName(act.seq))); err == nil {
+				s.total -= act.size
+				s.segs = s.segs[1:]
+			}
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("trailclient: spool: %w", err)
 	}

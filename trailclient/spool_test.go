@@ -322,3 +322,40 @@ func TestSpoolReadsAcrossChunks(t *testing.T) {
 		t.Fatalf("read %d of 400", len(got))
 	}
 }
+
+// TestSpoolReclaimsDrainedSegment: once everything is delivered, a segment
+// that holds a quarter of one or more is replaced and deleted; a small one
+// is kept (no file churn per batch at low volume).
+func TestSpoolReclaimsDrainedSegment(t *testing.T) {
+	s, _, err := openSpool(t.TempDir(), 1<<20) // 128 KiB segments
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	ev := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("r", 1000))
+	drain := func() {
+		recs, err := s.next(1000, 1<<30)
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("%d records, %v", len(recs), err)
+		}
+		if err := s.commit(recs[len(recs)-1].end, len(recs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(t, s, ev)
+	drain()
+	if _, b := s.counts(); b <= int64(len(segmentMagic)) {
+		t.Fatalf("a 1 KB segment was replaced: %d bytes", b)
+	}
+	for range 40 {
+		mustAppend(t, s, ev)
+	}
+	drain()
+	if p, b := s.counts(); p != 0 || b != int64(len(segmentMagic)) {
+		t.Fatalf("after draining 40 KB: %d pending, %d bytes on disk", p, b)
+	}
+	mustAppend(t, s, ev) // the new segment takes appends
+	if recs, err := s.next(10, 1<<30); err != nil || len(recs) != 1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+}
