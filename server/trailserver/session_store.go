@@ -62,8 +62,14 @@ func (s *SQLKeyStore) ensureAuth(ctx context.Context) error {
 		return nil
 	}
 	for _, t := range authTables {
-		if _, err := s.db.ExecContext(ctx, fmt.Sprintf(t.ddl, s.authTable(t.name))); err != nil {
-			return fmt.Errorf("trailserver: create %s: %w", t.name, err)
+		ddl := fmt.Sprintf(t.ddl, s.authTable(t.name))
+		if _, err := s.db.ExecContext(ctx, ddl); err != nil {
+			// Two replicas creating the table at once: PostgreSQL's
+			// IF NOT EXISTS can lose that race with a unique violation;
+			// the second try sees the table.
+			if _, err2 := s.db.ExecContext(ctx, ddl); err2 != nil {
+				return fmt.Errorf("trailserver: create %s: %w", t.name, err)
+			}
 		}
 	}
 	authReady.Store(s, true)

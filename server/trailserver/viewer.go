@@ -378,6 +378,12 @@ func (b viewerBackend) OpenViewer(r *http.Request, tok string) (trailui.ViewerGr
 	if err != nil {
 		return trailui.ViewerGrant{}, err
 	}
+	// Each token has a key's rate limit of its own: a leaked link cannot
+	// flood the store with its audit.read events.
+	if ok, _ := s.limiter.allow("viewer:"+c.ID, s.cfg.Now()); !ok {
+		s.metrics.rateLimited.Add(1)
+		return trailui.ViewerGrant{}, &trailui.Error{Status: http.StatusTooManyRequests, Detail: "too many requests with this link; wait a moment"}
+	}
 	vs, err := s.viewerSettings(r.Context(), c.Tenant)
 	if err != nil {
 		return trailui.ViewerGrant{}, err

@@ -266,3 +266,19 @@ func (c *testClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// TestViewerRateLimit: a viewer link has a rate limit of its own.
+func TestViewerRateLimit(t *testing.T) {
+	clock := &testClock{t: time.Now()} // still: no tokens come back
+	f := newFixture(t, backends[0], func(c *trailserver.Config) { c.Now, c.RateLimit, c.RateBurst = clock.now, 1, 2 })
+	vt := f.viewerToken("admin", map[string]any{"tenant": "acme"})
+	other := f.viewerToken("admin", map[string]any{"tenant": "acme"})
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		if code, _, _ := f.page(vt.URL); code != want {
+			t.Fatalf("request %d: %d, want %d", i+1, code, want)
+		}
+	}
+	if code, _, _ := f.page(other.URL); code != http.StatusOK {
+		t.Fatalf("another link: %d", code)
+	}
+}
