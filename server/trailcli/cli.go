@@ -43,6 +43,7 @@ type CLI struct {
 	Prove       ProveCmd       `cmd:"" help:"Print an event's inclusion proof (or, with --consistency, a consistency proof) as JSON."`
 	Checkpoints CheckpointsCmd `cmd:"" help:"Export a tenant's signed checkpoint history."`
 	Monitor     MonitorCmd     `cmd:"" help:"Watch checkpoints and the deployment head like Go's sumdb client: remember the last seen per tenant, check consistency on every fetch, exit 1 on a rollback or fork (monitor.go)."`
+	Witness     WitnessCmd     `cmd:"" help:"Run an HTTP witness receiver for --witness https://… (witness_serve.go)."`
 	Retention   RetentionCmd   `cmd:"" help:"Retention policies, legal holds, and the archive-then-purge run (retention.go)."`
 	Archive     ArchiveCmd     `cmd:"" help:"List, verify and restore archived events (archive.go)."`
 	Streams     StreamsCmd     `cmd:"" help:"Log streams: deliver a tenant's events to its webhook, syslog, S3, Splunk or Datadog (streams.go)."`
