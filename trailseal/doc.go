@@ -17,6 +17,15 @@
 // whose lease was taken over cannot write anything, because every sealing
 // transaction checks the epoch it holds.
 //
+// Whoever can rewrite the database and holds the signing key can also re-sign
+// a rewritten log. So the sealer also signs a deployment head (Head: one note
+// over every log's newest checkpoint, so that a deleted tenant or a rolled-back
+// log shows in one object) and hands every checkpoint and head to Witnesses
+// kept outside the database (DirWitness here; S3 with Object Lock and HTTP in
+// the server module's trailwitness). CheckWitness compares a store with a
+// witness and names each tenant deleted, log rolled back or forked, and
+// checkpoint deleted.
+//
 // Stores implement the small Store interface; MemLog is an in-memory one for
 // tests and examples, and package sealtest is the conformance and tamper suite
 // every implementation runs. docs/verification.md specifies the leaf, tree

@@ -86,9 +86,22 @@ func CheckWitness(ctx context.Context, store Store, witness WitnessReader, verif
 		rep.Problems = append(rep.Problems, Problem{Tenant: tenant, Log: log, Seq: -1, With: -1, Kind: kind,
 			Checkpoint: size, Detail: fmt.Sprintf(format, args...)})
 	}
-	keys, err := witness.List(ctx, WitnessCheckpoints)
-	if err != nil {
-		return nil, fmt.Errorf("trailseal: witness %s: %w", witness, err)
+	// With logs given, only their prefixes are listed: a witness of a
+	// busy deployment holds a checkpoint per log every few seconds.
+	var keys []string
+	prefixes := []string{WitnessCheckpoints}
+	if len(logs) > 0 {
+		prefixes = prefixes[:0]
+		for _, log := range logs {
+			prefixes = append(prefixes, WitnessCheckpoints+log+"/")
+		}
+	}
+	for _, p := range prefixes {
+		ks, err := witness.List(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("trailseal: witness %s: %w", witness, err)
+		}
+		keys = append(keys, ks...)
 	}
 	states := map[string][]witnessedState{}
 	for _, k := range keys {
