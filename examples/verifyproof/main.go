@@ -7,6 +7,7 @@
 //
 //	verifyproof -key trail.pub -origin trail.example -log acme -event-id ID -proof proof.json [-event event.canonical] [-checkpoint cp.note]
 //	verifyproof -key trail.pub -origin trail.example -log acme -consistency consistency.json
+//	verifyproof -key trail.pub -origin trail.example -log acme -export acme.stored.jsonl -checkpoints acme-checkpoints.json
 //
 // proof.json is the JSON inclusion proof: log, index, tree_size, root_hash,
 // proof (base64 hashes), checkpoint (the signed note) and canonical (the
@@ -59,6 +60,8 @@ func main() {
 	keyFile := flag.String("key", "", "file holding the public checkpoint key (name+hash+base64)")
 	proofFile := flag.String("proof", "", "JSON inclusion proof")
 	consFile := flag.String("consistency", "", "JSON consistency proof")
+	exportFile := flag.String("export", "", "a stored-form export of one log (GET /v1/export?form=stored, trail query --stored), checked against -checkpoints")
+	cpsFile := flag.String("checkpoints", "", "with -export: the log's checkpoints (GET /v1/checkpoints)")
 	eventFile := flag.String("event", "", "the event's canonical bytes (default: the proof's canonical field)")
 	cpFile := flag.String("checkpoint", "", "signed checkpoint note (default: the proof's checkpoint field)")
 	origin := flag.String("origin", "", "required: the deployment's checkpoint origin; the checkpoint must be for ORIGIN/LOG")
@@ -66,6 +69,15 @@ func main() {
 	eventID := flag.String("event-id", "", "required with -proof: the event asked about; the proven event must have this id")
 	flag.Parse()
 	w := want{origin: *origin, log: *log, eventID: strings.ToLower(*eventID)}
+	if *exportFile != "" {
+		msg, err := exportMode(*keyFile, *exportFile, *cpsFile, w)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "verifyproof: FAILED:", err)
+			os.Exit(1)
+		}
+		fmt.Println("OK:", msg)
+		return
+	}
 	if err := w.check(*keyFile, *proofFile, *consFile); err != nil {
 		fmt.Fprintln(os.Stderr, "verifyproof:", err)
 		os.Exit(2)
@@ -95,6 +107,22 @@ func (w want) check(keyFile, proofFile, consFile string) error {
 		return errors.New("-event-id is required with -proof: the event's ID (a UUID)")
 	}
 	return nil
+}
+
+// exportMode checks a whole stored-form export (export.go).
+func exportMode(keyFile, exportFile, cpsFile string, w want) (string, error) {
+	if keyFile == "" || cpsFile == "" || w.origin == "" || w.log == "" {
+		return "", errors.New("usage: verifyproof -key FILE -origin ORIGIN -log LOG -export FILE -checkpoints FILE")
+	}
+	vkey, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", err
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	if err != nil {
+		return "", fmt.Errorf("public key: %w", err)
+	}
+	return runExport(note.VerifierList(v), w, exportFile, cpsFile)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
