@@ -205,7 +205,7 @@ func TestVerifyProofExample(t *testing.T) {
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"main.go", "go.mod", "go.sum"} {
+	for _, name := range []string{"main.go", "export.go", "go.mod", "go.sum"} {
 		b, err := os.ReadFile(filepath.Join("..", "examples", "verifyproof", name))
 		if err != nil {
 			t.Fatal(err)
@@ -247,13 +247,13 @@ func TestVerifyProofExample(t *testing.T) {
 	vec := func(name string) string { return filepath.Join(vectorsDir, name) }
 
 	// Golden vectors.
-	if out, ok := run("-key", vec("key.pub"), "-proof", vec("proof-3.json"), "-origin", trailseal.DefaultOrigin); !ok || !strings.HasPrefix(out, "OK:") {
+	if out, ok := run("-key", vec("key.pub"), "-proof", vec("proof-3.json"), "-origin", trailseal.DefaultOrigin, "-log", "acme", "-event-id", goldenEvent3); !ok || !strings.HasPrefix(out, "OK:") {
 		t.Fatalf("golden proof: %s", out)
 	}
-	if out, ok := run("-key", vec("key.pub"), "-proof", vec("proof-3.json"), "-event", vec("event-3.canonical"), "-checkpoint", vec("checkpoint-7.note")); !ok {
+	if out, ok := run("-key", vec("key.pub"), "-proof", vec("proof-3.json"), "-event", vec("event-3.canonical"), "-checkpoint", vec("checkpoint-7.note"), "-origin", trailseal.DefaultOrigin, "-log", "acme", "-event-id", goldenEvent3); !ok {
 		t.Fatalf("golden proof with separate files: %s", out)
 	}
-	if out, ok := run("-key", vec("key.pub"), "-consistency", vec("consistency-4-7.json"), "-origin", trailseal.DefaultOrigin); !ok {
+	if out, ok := run("-key", vec("key.pub"), "-consistency", vec("consistency-4-7.json"), "-origin", trailseal.DefaultOrigin, "-log", "acme"); !ok {
 		t.Fatalf("golden consistency: %s", out)
 	}
 
@@ -286,31 +286,36 @@ func TestVerifyProofExample(t *testing.T) {
 			t.Fatal(err)
 		}
 		pf := write("p.json", mustJSON(t, p))
-		if out, ok := run("-key", key, "-proof", pf, "-origin", "trail.test"); !ok {
+		ask := []string{"-log", "globex", "-event-id", evs[i].ID.String()}
+		if out, ok := run(append([]string{"-key", key, "-proof", pf, "-origin", "trail.test"}, ask...)...); !ok {
 			t.Fatalf("event %d: %s", i, out)
 		}
 		if i == 6 {
 			bad := p
 			bad.Canonical = bytes.Replace(p.Canonical, []byte("event 6"), []byte("event 9"), 1)
-			if out, ok := run("-key", key, "-proof", write("bad.json", mustJSON(t, bad))); ok {
+			if out, ok := run(append([]string{"-key", key, "-proof", write("bad.json", mustJSON(t, bad)), "-origin", "trail.test"}, ask...)...); ok {
 				t.Fatalf("tampered event verified: %s", out)
 			}
-			if out, ok := run("-key", vec("key.pub"), "-proof", pf); ok {
+			if out, ok := run(append([]string{"-key", vec("key.pub"), "-proof", pf, "-origin", "trail.test"}, ask...)...); ok {
 				t.Fatalf("proof verified with another key: %s", out)
 			}
-			if out, ok := run("-key", key, "-proof", pf, "-origin", "trail.example"); ok {
+			if out, ok := run(append([]string{"-key", key, "-proof", pf, "-origin", "trail.example"}, ask...)...); ok {
 				t.Fatalf("proof verified for another origin: %s", out)
 			}
 			cut := p
 			cut.Checkpoint = p.Checkpoint[:len(p.Checkpoint)-20]
-			if out, ok := run("-key", key, "-proof", write("cut.json", mustJSON(t, cut))); ok {
+			if out, ok := run(append([]string{"-key", key, "-proof", write("cut.json", mustJSON(t, cut)), "-origin", "trail.test"}, ask...)...); ok {
 				t.Fatalf("truncated checkpoint verified: %s", out)
 			}
 			moved := p
 			moved.Index = 7
-			if out, ok := run("-key", key, "-proof", write("moved.json", mustJSON(t, moved))); ok {
+			if out, ok := run(append([]string{"-key", key, "-proof", write("moved.json", mustJSON(t, moved)), "-origin", "trail.test"}, ask...)...); ok {
 				t.Fatalf("proof for another index verified: %s", out)
 			}
 		}
 	}
 }
+
+// goldenEvent3 is the event of testdata/vectors/proof-3.json: what a
+// verifier asks examples/verifyproof about.
+const goldenEvent3 = "01957fed-25b8-78e6-b044-38ddf301f1bb"
