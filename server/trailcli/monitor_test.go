@@ -11,7 +11,6 @@ import (
 
 	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailseal/sealtest"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 // publicKeyOf returns the public key of a signing key file.
@@ -68,14 +67,7 @@ func runMonitorAttacks(t *testing.T, open func(t *testing.T) attackStore) {
 		if r := monitor(t, s, s.args(), state); r.code != 0 {
 			t.Fatalf("first run: %d %q %q", r.code, r.stdout, r.stderr)
 		}
-		s.exec(t, s.editSQL()...)
-		s.exec(t,
-			"DELETE FROM "+s.seal("leaves")+" WHERE log = 'acme' AND seq >= 6",
-			"DELETE FROM "+s.seal("hashes")+" WHERE log = 'acme' AND idx >= "+strconv.FormatInt(tlog.StoredHashIndex(0, 6), 10),
-			"DELETE FROM "+s.seal("checkpoints")+" WHERE log = 'acme'",
-			"UPDATE "+s.seal("logs")+" SET size = 6 WHERE log = 'acme'")
-		s.repend(t, "acme")
-		mustRun(t, "", env{}, append([]string{"seal"}, s.args()...)...)
+		rewriteTail(t, s, "true")
 		r := monitor(t, s, s.args(), state)
 		if r.code != 1 || !strings.Contains(r.stdout, `PROBLEM tenant "acme": forked`) {
 			t.Fatalf("rewritten tail: %d %q %q", r.code, r.stdout, r.stderr)

@@ -164,15 +164,7 @@ func runWitnessAttacks(t *testing.T, open func(t *testing.T) attackStore) {
 	})
 	t.Run("rewrite a tail with its checkpoints", func(t *testing.T) {
 		s, wit := setup(t)
-		s.exec(t, s.editSQL()...)
-		s.exec(t,
-			"DELETE FROM "+s.seal("leaves")+" WHERE log = 'acme' AND seq >= 6",
-			"DELETE FROM "+s.seal("hashes")+" WHERE log = 'acme' AND idx >= "+strconv.FormatInt(tlog.StoredHashIndex(0, 6), 10),
-			"DELETE FROM "+s.seal("checkpoints")+" WHERE log = 'acme' AND size > 6",
-			"UPDATE "+s.seal("logs")+" SET size = 6 WHERE log = 'acme'")
-		s.repend(t, "acme")
-		// The administrator's own sealer re-seals and re-signs (no witness).
-		mustRun(t, "", env{}, append([]string{"seal"}, s.args()...)...)
+		rewriteTail(t, s, "size > 6")
 		check(t, s.args(), wit, `PROBLEM tenant "acme" checkpoint 10: forked`)
 	})
 	t.Run("delete every checkpoint of a log", func(t *testing.T) {
@@ -180,4 +172,20 @@ func runWitnessAttacks(t *testing.T, open func(t *testing.T) attackStore) {
 		s.exec(t, "DELETE FROM "+s.seal("checkpoints")+" WHERE log = 'acme'", "DELETE FROM "+s.seal("heads"))
 		check(t, s.args(), wit, `PROBLEM tenant "acme" checkpoint 10: checkpoints_deleted`)
 	})
+}
+
+// rewriteTail edits acme's event at seq 8, drops acme's leaves and tree
+// from seq 6 on and the checkpoints matching cpWhere, queues the events
+// again and lets the administrator's own sealer (no witness) re-seal and
+// re-sign them: a consistent, signed, rewritten tail.
+func rewriteTail(t *testing.T, s attackStore, cpWhere string) {
+	t.Helper()
+	s.exec(t, s.editSQL()...)
+	s.exec(t,
+		"DELETE FROM "+s.seal("leaves")+" WHERE log = 'acme' AND seq >= 6",
+		"DELETE FROM "+s.seal("hashes")+" WHERE log = 'acme' AND idx >= "+strconv.FormatInt(tlog.StoredHashIndex(0, 6), 10),
+		"DELETE FROM "+s.seal("checkpoints")+" WHERE log = 'acme' AND "+cpWhere,
+		"UPDATE "+s.seal("logs")+" SET size = 6 WHERE log = 'acme'")
+	s.repend(t, "acme")
+	mustRun(t, "", env{}, append([]string{"seal"}, s.args()...)...)
 }
