@@ -5,8 +5,6 @@ package trailcli
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,8 +45,8 @@ func TestClientSpoolFaults(t *testing.T) {
 		t.Skip("in the producer child")
 	}
 	t.Parallel()
-	r, key := newSpoolRig(t)
-	srv := spoolServe(t, r, "127.0.0.1:0")
+	r, key := newCrashRig(t, buildTrail(t), []string{"--db", filepath.Join(t.TempDir(), "trail.db")}, "spool-test")
+	srv := r.serveAt("127.0.0.1:0")
 	addr := strings.TrimPrefix(srv.base, "http://")
 
 	t.Run("SIGKILL after 5000 durable Enqueues", func(t *testing.T) {
@@ -78,7 +76,7 @@ func TestClientSpoolFaults(t *testing.T) {
 			t.Fatalf("producer: %v\n%s", child.waitErr, child.errb.String())
 		}
 		ids := readIDs(t, filepath.Join(dir, "ids"))
-		srv = spoolServe(t, r, addr)
+		srv = r.serveAt(addr)
 		st := drainProducer(t, srv.base, key, dir)
 		if st.replayed != spoolEvents {
 			t.Errorf("the restarted producer found %d events in the spool, want %d", st.replayed, spoolEvents)
@@ -99,7 +97,7 @@ func TestClientSpoolFaults(t *testing.T) {
 		}
 		child.wait()
 		ids := readIDs(t, filepath.Join(dir, "ids"))
-		srv = spoolServe(t, r, addr)
+		srv = r.serveAt(addr)
 		st := drainProducer(t, srv.base, key, dir)
 		if st.replayed != int64(len(ids)) || st.spoolBytes > 1<<20 {
 			t.Errorf("the restarted producer found %d events (%d bytes) in the spool, %d were accepted", st.replayed, st.spoolBytes, len(ids))
@@ -134,7 +132,7 @@ func TestClientSpoolFaults(t *testing.T) {
 		if st := c.DeliveryStats(); st.Spooled != 1000 || st.DeadLettered != 0 {
 			t.Fatalf("while down: %+v", st)
 		}
-		srv = spoolServe(t, r, addr)
+		srv = r.serveAt(addr)
 		flush(t, c)
 		st := c.DeliveryStats()
 		t.Logf("outage: %d failed attempts retried; then delivered: %+v", st.Retries, st)
@@ -218,71 +216,6 @@ func TestClientSpoolFaults(t *testing.T) {
 		}
 		spoolCount(t, srv.base, r.admin, ids, 99)
 	})
-}
-
-// newSpoolRig makes a store, a signing key and an ingest key of
-// crashTenant, as the crash test does.
-func newSpoolRig(t *testing.T) (*crashRig, string) {
-	bin := buildTrail(t)
-	dir := t.TempDir()
-	master, admin := make([]byte, 32), make([]byte, 32)
-	rand.Read(master)
-	rand.Read(admin)
-	r := &crashRig{t: t, bin: bin, dir: dir, store: []string{"--db", filepath.Join(dir, "trail.db")},
-		signing: []string{"--signing-key-file", filepath.Join(dir, "signing.key")},
-		admin:   "trail_" + base64.RawURLEncoding.EncodeToString(admin)}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TRAIL_") {
-			r.env = append(r.env, kv)
-		}
-	}
-	r.env = append(r.env, "TRAIL_MASTER_KEY="+base64.StdEncoding.EncodeToString(master), "TRAIL_ADMIN_KEY="+r.admin)
-	r.mustTrail(append([]string{"keys", "signing", "generate"}, r.signing...)...)
-	r.mustTrail(r.withStore("migrate")...)
-	var created struct{ Key string }
-	out := r.mustTrail(r.withStore("keys", "create", "--tenant", crashTenant, "--role", "ingest", "--name", "spool-test", "--json")...)
-	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Key == "" {
-		t.Fatalf("keys create --json: %q %v", out, err)
-	}
-	return r, created.Key
-}
-
-// spoolServe starts `trail serve` on addr (127.0.0.1:0 for a free port;
-// the same address again after a stop, as a restarted server would be).
-func spoolServe(t *testing.T, r *crashRig, addr string) *crashServer {
-	t.Helper()
-	s := &crashServer{done: make(chan struct{})}
-	s.cmd = exec.Command(r.bin, r.withStore(append([]string{"serve", "--addr", addr, "--rate-limit", "0"}, r.signing...)...)...)
-	s.cmd.Dir, s.cmd.Env = r.dir, r.env
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.errb
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.waitErr = s.cmd.Wait(); close(s.done) }()
-	r.t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			s.cmd.Process.Signal(syscall.SIGKILL)
-			<-s.done
-		}
-	})
-	deadline := time.After(crashDeadline)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if m := listenRE.FindStringSubmatch(s.out.String()); m != nil {
-			s.base = m[1]
-			return s
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("serve exited (%v) before listening:\n%s%s", s.waitErr, s.out.String(), s.errb.String())
-		case <-deadline:
-			t.Fatalf("serve did not listen within %s:\n%s%s", crashDeadline, s.out.String(), s.errb.String())
-		case <-tick.C:
-		}
-	}
 }
 
 // spoolEvent is event i of a run; kb > 0 pads it to about kb KiB.

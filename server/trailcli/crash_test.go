@@ -154,9 +154,16 @@ type crashServer struct {
 // address (it listens before it prints).
 func (r *crashRig) serve() *crashServer {
 	r.t.Helper()
+	return r.serveAt("127.0.0.1:0", "--seal-interval", "20ms", "--checkpoint-interval", "100ms")
+}
+
+// serveAt is serve on addr (a restarted server keeps its address) with
+// extra flags.
+func (r *crashRig) serveAt(addr string, extra ...string) *crashServer {
+	r.t.Helper()
 	s := &crashServer{done: make(chan struct{})}
-	s.cmd = exec.Command(r.bin, r.withStore(append([]string{"serve", "--addr", "127.0.0.1:0", "--rate-limit", "0",
-		"--seal-interval", "20ms", "--checkpoint-interval", "100ms"}, r.signing...)...)...)
+	args := append([]string{"serve", "--addr", addr, "--rate-limit", "0"}, extra...)
+	s.cmd = exec.Command(r.bin, r.withStore(append(args, r.signing...)...)...)
 	s.cmd.Dir, s.cmd.Env = r.dir, r.env
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.errb
 	if err := s.cmd.Start(); err != nil {
@@ -260,34 +267,13 @@ type crashCounts struct {
 func runCrash(t *testing.T, bin string, seed uint64, store []string) {
 	start := time.Now()
 	rng := mrand.New(mrand.NewPCG(seed, 0x7ea1))
-	dir := t.TempDir()
-	master, admin := make([]byte, 32), make([]byte, 32)
-	rand.Read(master)
-	rand.Read(admin)
-	r := &crashRig{t: t, bin: bin, dir: dir, store: store,
-		signing: []string{"--signing-key-file", filepath.Join(dir, "signing.key")},
-		admin:   "trail_" + base64.RawURLEncoding.EncodeToString(admin)}
-	for _, kv := range os.Environ() { // the test's own TRAIL_* settings are not the child's
-		if !strings.HasPrefix(kv, "TRAIL_") {
-			r.env = append(r.env, kv)
-		}
-	}
-	r.env = append(r.env, "TRAIL_MASTER_KEY="+base64.StdEncoding.EncodeToString(master), "TRAIL_ADMIN_KEY="+r.admin)
-
-	r.mustTrail(append([]string{"keys", "signing", "generate"}, r.signing...)...)
-	r.mustTrail(r.withStore("migrate")...)
-	var created struct{ Key string }
-	out := r.mustTrail(r.withStore("keys", "create", "--tenant", crashTenant, "--role", "ingest", "--name", "crash-test", "--json")...)
-	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Key == "" {
-		t.Fatalf("keys create --json: %q %v", out, err)
-	}
-
+	r, key := newCrashRig(t, bin, store, "crash-test")
 	q, want := crashEvents(t)
 	var c crashCounts
 	for cycle := 0; cycle <= crashKills; cycle++ {
 		final := cycle == crashKills
 		srv := r.serve()
-		acked := crashCycle(t, srv, q, &c, created.Key, final, 1+rng.IntN(crashMaxAcked))
+		acked := crashCycle(t, srv, q, &c, key, final, 1+rng.IntN(crashMaxAcked))
 		if !final {
 			continue
 		}
@@ -365,6 +351,35 @@ func runCrash(t *testing.T, bin string, seed uint64, store []string) {
 	}
 	t.Logf("trail verify: %s", strings.ReplaceAll(strings.TrimSpace(out), "\n", " "))
 	t.Logf("%s in %s", t.Name(), time.Since(start).Round(100*time.Millisecond))
+}
+
+// newCrashRig makes a rig on store (--db FILE or --postgres DSN): a master
+// and an admin key in the child's environment (the test's own TRAIL_*
+// settings are not the child's), a signing key, the migrated schema and an
+// ingest key of crashTenant named name, which it returns.
+func newCrashRig(t *testing.T, bin string, store []string, name string) (*crashRig, string) {
+	dir := t.TempDir()
+	master, admin := make([]byte, 32), make([]byte, 32)
+	rand.Read(master)
+	rand.Read(admin)
+	r := &crashRig{t: t, bin: bin, dir: dir, store: store,
+		signing: []string{"--signing-key-file", filepath.Join(dir, "signing.key")},
+		admin:   "trail_" + base64.RawURLEncoding.EncodeToString(admin)}
+	for _, kv := range os.Environ() { // the test's own TRAIL_* settings are not the child's
+		if !strings.HasPrefix(kv, "TRAIL_") {
+			r.env = append(r.env, kv)
+		}
+	}
+	r.env = append(r.env, "TRAIL_MASTER_KEY="+base64.StdEncoding.EncodeToString(master), "TRAIL_ADMIN_KEY="+r.admin)
+
+	r.mustTrail(append([]string{"keys", "signing", "generate"}, r.signing...)...)
+	r.mustTrail(r.withStore("migrate")...)
+	var created struct{ Key string }
+	out := r.mustTrail(r.withStore("keys", "create", "--tenant", crashTenant, "--role", "ingest", "--name", name, "--json")...)
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Key == "" {
+		t.Fatalf("keys create --json: %q %v", out, err)
+	}
+	return r, created.Key
 }
 
 // crashEvents makes every batch of the run, each event with a UUIDv7 the
