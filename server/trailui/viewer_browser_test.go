@@ -124,6 +124,7 @@ func TestBrowserViewer(t *testing.T) {
 		if unreachable != "" || !strings.HasPrefix(furl, s.ts.URL+"/viewer/") {
 			t.Fatalf("frame %q (unreachable %q)", furl, unreachable)
 		}
+		shot(t, ctx, "ui-viewer.png")
 	})
 
 	t.Run("another origin is refused by the browser", func(t *testing.T) {
