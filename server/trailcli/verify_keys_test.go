@@ -159,6 +159,11 @@ func TestPinnedKeyCatchesSwappedKey(t *testing.T) {
 func TestSigningKeyRotation(t *testing.T) {
 	db := sealedDemo(t)
 	first := strings.TrimSpace(mustRun(t, db, env{}, "keys", "signing", "show").stdout)
+	priv, _ := trailseal.SigningKeyPaths(db)
+	oldKey, err := os.ReadFile(priv) // kept by the test only: rotate destroys it
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := mustRun(t, db, env{}, "keys", "signing", "rotate")
 	second := strings.TrimSpace(r.stdout)
 	if second == first || !strings.HasPrefix(second, trailseal.DefaultOrigin+"+") {
@@ -183,6 +188,18 @@ func TestSigningKeyRotation(t *testing.T) {
 	mustRun(t, db, env{}, "verify", "--public-key", first)
 	mustRun(t, db, env{}, "verify", "--public-key", histFile)
 	mustRun(t, db, env{}, "prove", se.EventID.String(), "--public-key", first)
+
+	// A checkpoint signed after the rotation with the retired key (stolen,
+	// or kept): signed by a trusted key, but not the key of its time.
+	stale := filepath.Join(t.TempDir(), "stale.db")
+	copyFile(t, db, stale)
+	for _, suffix := range []string{".signing.key", ".signing.pub", ".signing.history", ".master.key"} {
+		copyFile(t, db+suffix, stale+suffix)
+	}
+	resignNewest(t, stale, string(oldKey))
+	if r := run(t, stale, env{}, "verify", "--public-key", first); r.code != ExitFailure || !strings.Contains(r.stdout, "key_not_valid_at_time") {
+		t.Fatalf("a checkpoint signed by the retired key after its rotation: exit %d %q", r.code, r.stdout)
+	}
 
 	// Pinned to the second key only: the old checkpoints are not vouched for.
 	if r := run(t, db, env{}, "verify", "--public-key", second); r.code != ExitFailure {
@@ -222,5 +239,56 @@ func TestKeyHistoryEdited(t *testing.T) {
 	os.WriteFile(priv, []byte(skey+"\n"), 0o600)
 	if r := run(t, db, env{}, "verify", "--public-key", first); r.code == 0 || !strings.Contains(r.stderr, "key history") {
 		t.Fatalf("verify with a forged history: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resignNewest re-signs the newest checkpoint of every log with skey.
+func resignNewest(t *testing.T, db, skey string) {
+	t.Helper()
+	signer, _, err := trailseal.ParseSigningKey(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqldb, err := sql.Open("sqlite", "file:"+db+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqldb.Close()
+	rows, err := sqldb.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'trail_seal_checkpoints'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var triggers []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		triggers = append(triggers, n)
+	}
+	rows.Close()
+	for _, n := range triggers {
+		sqldb.Exec(`DROP TRIGGER "` + n + `"`)
+	}
+	var log, cp string
+	var size int64
+	if err := sqldb.QueryRow(`SELECT log, size, note FROM trail_seal_checkpoints ORDER BY created_at DESC LIMIT 1`).Scan(&log, &size, &cp); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := note.Sign(&note.Note{Text: cp[:strings.Index(cp, "\n\n")+1]}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqldb.Exec(`UPDATE trail_seal_checkpoints SET note = ? WHERE log = ? AND size = ?`, string(msg), log, size); err != nil {
+		t.Fatal(err)
 	}
 }
