@@ -1,6 +1,7 @@
 package trail
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -155,4 +156,27 @@ func WithoutAccess(s string) string {
 		return "!" + AccessActions
 	}
 	return s + ",!" + AccessActions
+}
+
+// MetadataContains is the reference of Query.Metadata for in-memory
+// matchers: whether the JSON text of metadata holds text, ASCII letters
+// compared without case.
+func MetadataContains(metadata map[string]any, text string) bool {
+	if len(metadata) == 0 {
+		return false
+	}
+	b, err := json.Marshal(metadata)
+	if err != nil {
+		return false
+	}
+	return strings.Contains(asciiLower(string(b)), asciiLower(text))
+}
+
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }

@@ -201,6 +201,12 @@ type Query struct {
 	Field string
 	// Text matches words in the description (full-text, all words must match).
 	Text string
+	// Metadata matches events whose metadata holds this text in a key or a
+	// value, ignoring ASCII letter case: "OPS-311" finds {"ticket":
+	// "OPS-311"}. It is a word or a value, not JSON: the characters " \ < >
+	// & { } : and , are refused (stores keep JSON text in different forms).
+	// Values the privacy layer encrypted do not match.
+	Metadata string
 	// Limit is the page size: 0 means DefaultLimit, at most MaxLimit.
 	Limit int
 	// Cursor continues after the page that returned it as Page.Next.
@@ -244,7 +250,10 @@ func (q *Query) Validate() error {
 	if q.Limit < 0 || q.Limit > MaxLimit {
 		return bad("limit", "%d out of range 1-%d", q.Limit, MaxLimit)
 	}
-	for _, s := range []struct{ name, v string }{{"actor", q.ActorID}, {"target", q.TargetType + q.TargetID}, {"field", q.Field}, {"text", q.Text}} {
+	if strings.ContainsAny(q.Metadata, "\"\\<>&{}:,") || strings.ContainsFunc(q.Metadata, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return bad("metadata", "%q must be a word or a value, without \" \\ < > & { } : , or control characters", clip(q.Metadata))
+	}
+	for _, s := range []struct{ name, v string }{{"actor", q.ActorID}, {"target", q.TargetType + q.TargetID}, {"field", q.Field}, {"text", q.Text}, {"metadata", q.Metadata}} {
 		if len(s.v) > 2*MaxIDLen {
 			return bad(s.name, "too long")
 		}
@@ -269,6 +278,27 @@ func (q *Query) EffectiveLimit() int {
 		return DefaultLimit
 	}
 	return min(q.Limit, MaxLimit)
+}
+
+// MetadataPattern is q.Metadata as a LIKE pattern with \ as the escape
+// character, ASCII letters lower-cased: stores match it against the
+// metadata's JSON text with ASCII letters lower-cased.
+func (q *Query) MetadataPattern() string {
+	var b strings.Builder
+	b.WriteByte('%')
+	for _, r := range q.Metadata {
+		switch {
+		case r == '%' || r == '_':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r + 'a' - 'A')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('%')
+	return b.String()
 }
 
 // ActionPrefix reports whether q.Action is one prefix pattern, and the prefix

@@ -115,6 +115,7 @@ func queryValues(q trail.Query) (url.Values, error) {
 	set("outcome", string(q.Outcome))
 	set("field", q.Field)
 	set("text", q.Text)
+	set("metadata", q.Metadata)
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}

@@ -128,6 +128,10 @@ func (s *Store) QuerySQL(q trail.Query) (string, []any, error) {
 	if q.Field != "" {
 		w.add("changed_fields @> ARRAY[?::text]", q.Field)
 	}
+	if q.Metadata != "" {
+		// ASCII letters only are folded, as in SQLite's LIKE.
+		w.add(`translate(metadata::text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE ?`, q.MetadataPattern())
+	}
 	if q.Text != "" {
 		w.add("to_tsvector('simple'::regconfig, description) @@ plainto_tsquery('simple'::regconfig, ?)", q.Text)
 	}

@@ -332,6 +332,9 @@ func matches(q trail.Query, ev trail.Event) bool {
 	if q.Field != "" && !slices.ContainsFunc(ev.Changes, func(c trail.Change) bool { return c.Field == q.Field }) {
 		return false
 	}
+	if q.Metadata != "" && !trail.MetadataContains(ev.Metadata, q.Metadata) {
+		return false
+	}
 	if q.Text != "" {
 		want := words(q.Text)
 		if len(want) == 0 {

@@ -47,6 +47,7 @@ var cases = []struct {
 	{"Filters", testFilters},
 	{"ActionPrefix", testActionPrefix},
 	{"ActionPatterns", testActionPatterns},
+	{"MetadataSearch", testMetadataSearch},
 	{"TimeRange", testTimeRange},
 	{"TextSearch", testTextSearch},
 	{"TenantIsolation", testTenantIsolation},
@@ -473,6 +474,43 @@ func testActionPatterns(t *testing.T, s trail.Store) {
 		}
 		if n := total(cs); n != int64(len(c.want)) {
 			t.Errorf("Counts %s: %d events, want %d", c.action, n, len(c.want))
+		}
+	}
+}
+
+// testMetadataSearch: Query.Metadata finds a word or value in the metadata's
+// keys and values, ASCII case ignored, with LIKE's wildcards taken
+// literally, and refuses JSON syntax.
+func testMetadataSearch(t *testing.T, s trail.Store) {
+	meta := func(m map[string]any) func(*trail.Event) { return func(ev *trail.Event) { ev.Metadata = m } }
+	ticket := event(t, "acme", "user.update", 0, meta(map[string]any{"ticket": "OPS-311", "n": 3}))
+	nested := event(t, "acme", "user.update", hour, meta(map[string]any{"change": map[string]any{"ref": "ops-3110", "tags": []any{"Billing", "EU"}}}))
+	pct := event(t, "acme", "user.update", 2*hour, meta(map[string]any{"rate": "50% off", "key_name": "a_b"}))
+	plain := event(t, "acme", "user.update", 3*hour)
+	other := event(t, "globex", "user.update", 4*hour, meta(map[string]any{"ticket": "OPS-311"}))
+	mustAppend(t, s, ticket, nested, pct, plain, other)
+	for _, c := range []struct {
+		text string
+		want []trail.Event
+	}{
+		{"OPS-311", []trail.Event{nested, ticket}},
+		{"ops-311", []trail.Event{nested, ticket}},
+		{"OPS-3110", []trail.Event{nested}},
+		{"billing", []trail.Event{nested}},
+		{"ticket", []trail.Event{ticket}},
+		{"50%", []trail.Event{pct}},
+		{"0%", []trail.Event{pct}},
+		{"a_b", []trail.Event{pct}},
+		{"a%b", nil},
+		{"_", []trail.Event{pct}},
+		{"nothing", nil},
+	} {
+		got := queryAll(t, s, trail.Query{Tenant: "acme", Metadata: c.text})
+		sameIDs(t, "metadata "+c.text, c.want, got)
+	}
+	for _, bad := range []string{`"ticket"`, "a:b", "{", "a,b", `a\b`, "<b>", "a&b", "a\x01"} {
+		if _, err := s.Query(context.Background(), trail.Query{Tenant: "acme", Metadata: bad}); !errors.Is(err, trail.ErrInvalidQuery) {
+			t.Errorf("Metadata %q: err = %v, want ErrInvalidQuery", bad, err)
 		}
 	}
 }

@@ -367,7 +367,8 @@ func matchQuery(q *trail.Query, text []string, st *stored) bool {
 		!q.Since.IsZero() && ev.OccurredAt.Before(q.Since),
 		!q.Until.IsZero() && !ev.OccurredAt.Before(q.Until),
 		q.Outcome != "" && ev.Outcome != q.Outcome,
-		q.Field != "" && !changed(ev, q.Field):
+		q.Field != "" && !changed(ev, q.Field),
+		q.Metadata != "" && !metadataContains(st.metadata, q.Metadata):
 		return false
 	}
 	for _, w := range text {
@@ -386,6 +387,12 @@ func matchAction(filter, action string) bool {
 	}
 	f, _ := trail.ParseActionFilter(filter)
 	return f.Match(action)
+}
+
+// metadataContains matches Query.Metadata on the stored metadata's JSON.
+func metadataContains(stored []byte, text string) bool {
+	m, err := trail.DecodeMetadata(stored)
+	return err == nil && trail.MetadataContains(m, text)
 }
 
 func changed(ev *trail.Event, field string) bool {

@@ -76,3 +76,27 @@ func TestListHidesAccessEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestListMetadataSearch: metadata= finds a value in the events' metadata,
+// and JSON syntax is a 400 naming the parameter.
+func TestListMetadataSearch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ev := newEvent("acme")
+		ev["metadata"] = map[string]any{"ticket": "OPS-311"}
+		if r := f.json("POST", "/v1/events", "admin", ev); r.status >= 300 {
+			t.Fatalf("ingest: %d %s", r.status, clip(r.body))
+		}
+		r := f.do("GET", "/v1/events?tenant=acme&metadata=ops-311", "admin", nil)
+		var p trailserver.EventPage
+		if err := json.Unmarshal(r.body, &p); err != nil || r.status != 200 {
+			t.Fatalf("%d %v %s", r.status, err, clip(r.body))
+		}
+		if len(p.Events) != 1 || p.Events[0].Metadata["ticket"] != "OPS-311" {
+			t.Fatalf("metadata=ops-311: %d events", len(p.Events))
+		}
+		if pr := f.do("GET", "/v1/events?tenant=acme&metadata=a:b", "admin", nil).problem(t); pr.Field != "metadata" {
+			t.Fatalf("metadata=a:b: %+v", pr)
+		}
+	})
+}

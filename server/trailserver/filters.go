@@ -17,9 +17,9 @@ import (
 // parameter it does not know, so that a misspelt filter ("tennant=") is an
 // error rather than a silently wider result.
 var (
-	listParams    = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "include_access", "limit", "cursor"}
-	exportParams  = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "include_access", "format", "form"}
-	tailParams    = []string{"tenant", "actor", "action", "target", "outcome", "field", "text", "include_access", "backlog"}
+	listParams    = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "metadata", "include_access", "limit", "cursor"}
+	exportParams  = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "metadata", "include_access", "format", "form"}
+	tailParams    = []string{"tenant", "actor", "action", "target", "outcome", "field", "text", "metadata", "include_access", "backlog"}
 	historyParams = []string{"tenant", "since", "until", "limit", "cursor"}
 	statsParams   = []string{"tenant", "action", "since", "until"}
 )
@@ -88,6 +88,7 @@ func parseQuery(v url.Values, now time.Time) (trail.Query, *Problem) {
 	q.Outcome = trail.Outcome(v.Get("outcome"))
 	q.Field = v.Get("field")
 	q.Text = v.Get("text")
+	q.Metadata = v.Get("metadata")
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > trail.MaxLimit {

@@ -258,6 +258,9 @@ func matcher(q trail.Query) func(*trail.Event) bool {
 		case !q.Until.IsZero() && !ev.OccurredAt.Before(q.Until):
 			return false
 		}
+		if q.Metadata != "" && !trail.MetadataContains(ev.Metadata, q.Metadata) {
+			return false
+		}
 		if q.Field != "" && !slices.ContainsFunc(ev.Changes, func(c trail.Change) bool { return c.Field == q.Field }) {
 			return false
 		}

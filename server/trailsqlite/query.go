@@ -176,6 +176,11 @@ func buildQuery(q trail.Query, n int) (query string, args []any, ok bool, err er
 	if q.Field != "" {
 		w.add("seq IN (SELECT seq FROM trail_event_fields WHERE field = ?)", q.Field)
 	}
+	if q.Metadata != "" {
+		// SQLite's LIKE ignores the case of ASCII letters only, as the
+		// pattern expects.
+		w.add(`metadata LIKE ? ESCAPE '\'`, q.MetadataPattern())
+	}
 	if q.Text != "" {
 		m, ok := ftsQuery(q.Text)
 		if !ok {
