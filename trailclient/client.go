@@ -451,7 +451,7 @@ func (c *Client) takeErrors() error {
 // stopped: durable events stay in the spool for the next client opened on
 // it, best-effort ones are dropped (strict callers get an error), and Close
 // returns ctx's error joined with an *UndeliveredError that says how many of
-// each.
+// each (nil if nothing was left).
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -467,9 +467,13 @@ func (c *Client) Close(ctx context.Context) error {
 	select {
 	case <-c.stopped:
 	case <-ctx.Done():
-		ctxErr = ctx.Err()
-		c.cancelSend()
-		<-c.stopped
+		select {
+		case <-c.stopped: // done anyway
+		default:
+			ctxErr = ctx.Err()
+			c.cancelSend()
+			<-c.stopped
+		}
 	}
 	c.cancelSend()
 	c.senders.Wait()
@@ -491,8 +495,6 @@ func (c *Client) Close(ctx context.Context) error {
 	c.dead.close()
 	if d := int64(c.n.dropped.Load() - dropped); left > 0 || d > 0 {
 		err = errors.Join(ctxErr, &UndeliveredError{Spooled: left, Dropped: d}, err)
-	} else if ctxErr != nil {
-		err = errors.Join(ctxErr, err)
 	}
 	return errors.Join(err, c.takeErrors())
 }

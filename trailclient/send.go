@@ -119,7 +119,11 @@ func (c *Client) loop() {
 			if n == 0 || (!all && !waited && n < c.cfg.BatchSize && bytes < c.cfg.MaxBatchBytes) {
 				break
 			}
-			c.deliverBatch(ctx, take())
+			batch := take()
+			if len(batch) == 0 {
+				break // the spool counted records it could not read; reported by readSpool
+			}
+			c.deliverBatch(ctx, batch)
 			if len(mem) == 0 {
 				waited = false
 			}

@@ -66,6 +66,7 @@ type spool struct {
 
 	// The sender's reader; only the sending goroutine uses these.
 	rpos  spoolPos
+	rrecs int64 // records read in rpos's segment
 	rfile *os.File
 	rseq  uint64 // the segment rfile is
 	rbuf  []byte
@@ -164,6 +165,7 @@ func openSpool(dir string, maxBytes int64) (*spool, spoolReport, error) {
 			if i, found := slices.BinarySearch(offsets, ackPos.off); found {
 				s.rpos.off = ackPos.off
 				s.read = int64(i + 1)
+				s.rrecs = s.read
 			}
 		}
 	}
@@ -430,7 +432,7 @@ func (s *spool) next(maxN, maxBytes int) ([]spooled, error) {
 			return out, nil
 		}
 		if seg.seq != s.rpos.seq {
-			s.rpos = spoolPos{seg.seq, int64(len(segmentMagic))}
+			s.rpos, s.rrecs = spoolPos{seg.seq, int64(len(segmentMagic))}, 0
 		}
 		limit, last := seg.size, seg == s.segs[len(s.segs)-1]
 		var nextSeq uint64
@@ -442,7 +444,7 @@ func (s *spool) next(maxN, maxBytes int) ([]spooled, error) {
 			if last {
 				return out, nil
 			}
-			s.rpos = spoolPos{nextSeq, int64(len(segmentMagic))}
+			s.rpos, s.rrecs = spoolPos{nextSeq, int64(len(segmentMagic))}, 0
 			continue
 		}
 		if s.rfile == nil || s.rseq != seg.seq {
@@ -470,9 +472,7 @@ func (s *spool) next(maxN, maxBytes int) ([]spooled, error) {
 				break // the read ended inside a record, the segment does not: read on from it
 			}
 			if err != nil {
-				bad := s.rpos
-				s.rpos.off = limit // the rest of the segment is skipped, and named in the error
-				return out, fmt.Errorf("trailclient: spool segment %s at byte %d: %w", segmentName(bad.seq), bad.off, err)
+				return out, s.skipRest(seg, limit, err)
 			}
 			if len(out) > 0 && bytes+len(rec.event) > maxBytes {
 				return out, nil
@@ -482,12 +482,38 @@ func (s *spool) next(maxN, maxBytes int) ([]spooled, error) {
 			buf = buf[size:]
 			s.rpos.off += int64(size)
 			out = append(out, spooled{rec: rec, end: s.rpos})
+			s.rrecs++
 			s.mu.Lock()
 			s.read++
 			s.mu.Unlock()
 		}
 	}
 	return out, nil
+}
+
+// skipRest sets aside the rest of a segment that changed under the client
+// (a record that was whole when the spool was opened no longer decodes):
+// its bytes are copied to "<segment>.bad-<offset>" and its records are no
+// longer counted as waiting. The error names the file.
+func (s *spool) skipRest(seg *segment, limit int64, cause error) error {
+	bad := s.rpos
+	path := filepath.Join(s.dir, fmt.Sprintf("%s.bad-%d", segmentName(bad.seq), bad.off))
+	rest := make([]byte, limit-bad.off)
+	_, err := s.rfile.ReadAt(rest, bad.off)
+	if err == nil || err == io.EOF {
+		err = writeFileSync(path, rest)
+	}
+	s.rpos.off = limit
+	s.mu.Lock()
+	skipped := seg.records - s.rrecs
+	s.read += skipped
+	s.pending -= skipped
+	s.mu.Unlock()
+	s.rrecs = seg.records
+	if err != nil {
+		return fmt.Errorf("trailclient: spool segment %s at byte %d: %w; %d records skipped, and setting them aside failed: %v", segmentName(bad.seq), bad.off, cause, skipped, err)
+	}
+	return fmt.Errorf("trailclient: spool segment %s at byte %d: %w; %d records set aside in %s", segmentName(bad.seq), bad.off, cause, skipped, path)
 }
 
 // commit records that every record up to end is delivered or

@@ -359,3 +359,32 @@ func TestSpoolReclaimsDrainedSegment(t *testing.T) {
 		t.Fatalf("%d records, %v", len(recs), err)
 	}
 }
+
+// TestSpoolChangedUnderTheClient: a record damaged after the spool was
+// opened is not sent: the rest of its segment is set aside in a .bad file,
+// named in the error, and no longer counted as waiting.
+func TestSpoolChangedUnderTheClient(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := openSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	p1 := mustAppend(t, s, `{"n":1}`)
+	mustAppend(t, s, `{"n":2}`)
+	mustAppend(t, s, `{"n":3}`)
+	f, _ := os.OpenFile(filepath.Join(dir, segmentName(p1.seq)), os.O_WRONLY, 0)
+	f.WriteAt([]byte{0xff}, p1.off+recordHeader+minRecordBody) // inside the second record: its checksum fails
+	f.Close()
+	recs, err := s.next(10, 1<<20)
+	if len(recs) != 1 || err == nil || !strings.Contains(err.Error(), "2 records set aside") {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if p, _ := s.counts(); p != 1 || s.available() != 0 { // the one read waits for its delivery
+		t.Fatalf("pending %d, available %d", p, s.available())
+	}
+	bad, _ := filepath.Glob(filepath.Join(dir, "*.bad-*"))
+	if len(bad) != 1 {
+		t.Fatalf("set aside: %v", bad)
+	}
+}
