@@ -254,7 +254,14 @@ func (h *ViewerHandler) theme(w http.ResponseWriter, r *http.Request, g *ViewerG
 	}
 	b.WriteString("}\n")
 	if ValidColor(g.Brand.Accent) {
-		b.WriteString(".viewer header.top{background:var(--brand-accent);border-color:var(--brand-accent)}\n.viewer a{color:var(--brand-accent)}\n")
+		b.WriteString(".viewer header.top{background:var(--brand-accent);border-color:var(--brand-accent)}\n")
+	}
+	// Link, page and text colours are the brand's in light mode only: a
+	// dark-mode reader keeps the UI's dark palette, whose contrast is
+	// checked (axe-core), instead of a light brand's colours on dark.
+	b.WriteString("@media (prefers-color-scheme: light){\n")
+	if ValidColor(g.Brand.Accent) {
+		b.WriteString(".viewer main a{color:var(--brand-accent)}\n")
 	}
 	if ValidColor(g.Brand.Background) {
 		b.WriteString("body.viewer{background:var(--brand-bg)}\n")
@@ -262,6 +269,7 @@ func (h *ViewerHandler) theme(w http.ResponseWriter, r *http.Request, g *ViewerG
 	if ValidColor(g.Brand.Text) {
 		b.WriteString("body.viewer{color:var(--brand-text)}\n")
 	}
+	b.WriteString("}\n")
 	w.Write([]byte(b.String()))
 }
 

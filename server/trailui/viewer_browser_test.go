@@ -127,6 +127,19 @@ func TestBrowserViewer(t *testing.T) {
 		shot(t, ctx, "ui-viewer.png")
 	})
 
+	t.Run("no serious accessibility violation, light and dark", func(t *testing.T) {
+		for _, scheme := range []string{"light", "dark"} {
+			colorScheme(t, ctx, scheme)
+			do(t, ctx, chromedp.Navigate(vURL))
+			waitFor(t, ctx, `document.querySelectorAll("#events tbody tr").length > 0`)
+			axeCheck(t, ctx, "viewer ("+scheme+")")
+			do(t, ctx, chromedp.Navigate(s.url("/viewer/?token=nope")))
+			waitFor(t, ctx, `!!document.getElementById("viewer-error")`)
+			axeCheck(t, ctx, "viewer error ("+scheme+")")
+		}
+		colorScheme(t, ctx, "light")
+	})
+
 	t.Run("another origin is refused by the browser", func(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(otherPage.URL+"/settings/audit"))
 		furl, unreachable := childFrame(t, ctx)
