@@ -217,7 +217,7 @@ func (m *Monitor) Check(ctx context.Context) (*MonitorReport, error) {
 				continue
 			}
 		}
-		if !m.checkHead(ctx, tenant, body, st.Heads, problem) {
+		if !m.checkHead(ctx, tenant, origin, body, st.Heads, problem) {
 			continue
 		}
 		seen := SeenCheckpoint{Size: body.Size, Root: body.Root, Note: string(signed), Seen: now().UTC()}
@@ -264,7 +264,7 @@ func (m *Monitor) consistent(ctx context.Context, tenant string, prev SeenCheckp
 // checkHead checks the newest head against the one last seen with this
 // tenant: signed, not older, the tenant's entry in it (proof) and not
 // smaller than the checkpoint just accepted allows.
-func (m *Monitor) checkHead(ctx context.Context, tenant string, cp trailseal.CheckpointBody, heads map[string]SeenHead, problem func(trailseal.Kind, string, ...any)) bool {
+func (m *Monitor) checkHead(ctx context.Context, tenant, origin string, cp trailseal.CheckpointBody, heads map[string]SeenHead, problem func(trailseal.Kind, string, ...any)) bool {
 	h, err := m.Source.Head(ctx, tenant)
 	if errors.Is(err, trailseal.ErrNoHead) {
 		if prev, ok := heads[tenant]; ok {
@@ -277,7 +277,7 @@ func (m *Monitor) checkHead(ctx context.Context, tenant string, cp trailseal.Che
 		problem(trailseal.KindHeadRolledBack, "deployment head: %v", err)
 		return false
 	}
-	body, err := trailseal.OpenHead([]byte(h.Note), m.Verifiers, m.Origin)
+	body, err := trailseal.OpenHead([]byte(h.Note), m.Verifiers, origin)
 	if err != nil {
 		problem(trailseal.KindBadSignature, "deployment head: %v", err)
 		return false
