@@ -417,8 +417,8 @@ func (c *Client) Enqueue(ctx context.Context, ev trail.Event) (uuid.UUID, error)
 	}
 }
 
-// Flush sends everything queued before it (spool included) and waits for
-// the answers. It returns the delivery failures of Enqueued events since
+// Flush sends everything queued before it (spool included; not what is
+// appended while it runs) and waits for the answers. It returns the delivery failures of Enqueued events since
 // the last Flush. While the server is down it waits, as delivery does, until
 // ctx ends.
 func (c *Client) Flush(ctx context.Context) error {

@@ -378,3 +378,46 @@ func TestPolicies(t *testing.T) {
 		t.Errorf("a second client on the spool: %v", err)
 	}
 }
+
+// TestFlushUnderLoad: Flush delivers what was queued before it and
+// returns while producers keep appending to the spool.
+func TestFlushUnderLoad(t *testing.T) {
+	f, ts := newFlaky(t, nil)
+	c := newClient(t, ts.URL, func(c *trailclient.Config) { c.Spool = t.TempDir() })
+	before := map[uuid.UUID]bool{}
+	for i := range 300 {
+		id, err := c.Enqueue(context.Background(), event(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[id] = true
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := c.Enqueue(context.Background(), event(1000+i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	err := c.Flush(context.Background())
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id := range before {
+		if f.stored[id] == 0 {
+			t.Fatalf("Flush returned before %s was delivered", id)
+		}
+	}
+}

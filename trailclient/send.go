@@ -171,8 +171,23 @@ func (c *Client) loop() {
 			sendAll(true)
 			arm()
 		case done := <-c.flushes:
+			// Everything queued before the Flush, not what producers
+			// keep appending to the spool meanwhile.
 			drain(c.cfg.QueueSize)
-			sendAll(true)
+			var target int64
+			if c.spool != nil {
+				target = c.spool.appendedCount()
+			}
+			for ctx.Err() == nil {
+				if len(mem) == 0 && len(sp) == 0 && (c.spool == nil || c.spool.readCount() >= target) {
+					break
+				}
+				batch := take()
+				if len(batch) == 0 {
+					break
+				}
+				c.deliverBatch(ctx, batch)
+			}
 			arm()
 			close(done)
 		case <-c.quit:

@@ -404,6 +404,20 @@ func (s *spool) available() int64 {
 	return s.appended - s.read
 }
 
+// appendedCount and readCount are the records appended (or found at open)
+// and read by the sender so far.
+func (s *spool) appendedCount() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appended
+}
+
+func (s *spool) readCount() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read
+}
+
 // counts returns the records not yet delivered and the bytes on disk.
 func (s *spool) counts() (pending, bytes int64) {
 	s.mu.Lock()
