@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,7 +36,8 @@ type S3 struct {
 func OpenS3(ctx context.Context, spec string, opt *Options) (*S3, error) {
 	t, err := trailarchive.OpenS3(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("witness: %w", err)
+		// The archive's client names itself "archive target": say witness.
+		return nil, errors.New("witness " + strings.TrimPrefix(err.Error(), "archive target "))
 	}
 	if !t.Locked {
 		return nil, fmt.Errorf("witness %s: the bucket has no Object Lock: a witness must be a bucket nobody can rewrite (create it with Object Lock enabled)", t)
