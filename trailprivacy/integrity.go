@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -124,9 +123,22 @@ func (a *KeyAudit) AddEvent(ev *trail.Event) {
 		a.addRaw(ev, data, c.New)
 	}
 	if len(ev.Metadata) > 0 {
-		b, err := json.Marshal(ev.Metadata)
-		if err == nil {
-			a.addRaw(ev, data, b)
+		a.addAny(ev, data, ev.Metadata)
+	}
+}
+
+// addAny finds every enc:v1 value in decoded JSON (metadata).
+func (a *KeyAudit) addAny(ev *trail.Event, subject string, v any) {
+	switch x := v.(type) {
+	case string:
+		a.addString(ev, subject, x)
+	case map[string]any:
+		for _, e := range x {
+			a.addAny(ev, subject, e)
+		}
+	case []any:
+		for _, e := range x {
+			a.addAny(ev, subject, e)
 		}
 	}
 }
