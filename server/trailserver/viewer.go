@@ -1,6 +1,7 @@
 package trailserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -453,10 +454,9 @@ func (b viewerBackend) ViewerList(r *http.Request, g trailui.ViewerGrant, cursor
 	return trailui.Page{Events: page.Events, Next: page.Next}, nil
 }
 
-// maxViewerExport bounds a viewer's export; a larger one is cut with a
-// last line saying so.
-const maxViewerExport = 100_000
-
+// ViewerExport streams the grant's events as the API's export does
+// (export.go): the first page is read before answering, every write has the
+// stream write deadline, and each link may hold StreamsPerKey streams.
 func (b viewerBackend) ViewerExport(w http.ResponseWriter, r *http.Request, g trailui.ViewerGrant, format string) {
 	s := b.s
 	c, q, err := s.grantQuery(r.Context(), g)
@@ -464,46 +464,64 @@ func (b viewerBackend) ViewerExport(w http.ResponseWriter, r *http.Request, g tr
 		writeProblem(w, r, problem(http.StatusUnauthorized, ProblemUnauthorized, "token", "this viewer link is not valid"))
 		return
 	}
+	q.Limit = exportPage
+	st := s.openStream(w, r, &Key{ID: "viewer:" + c.ID}, kindUIExport)
+	if st == nil {
+		return
+	}
+	defer st.close()
+	page, err := s.cfg.Store.Query(r.Context(), q)
+	if err != nil {
+		s.storeProblem(w, r, "the export query", err)
+		return
+	}
 	if err := s.auditView(r, &c, map[string]any{"viewer": true, "export": format}); err != nil {
 		s.log.Error("trailserver: recording a viewer's audit.read", "err", err)
 		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "the read could not be audited"))
 		return
 	}
-	name := "audit-" + c.Tenant + "." + format
+	st.start()
+	name := "audit-" + c.Tenant + "-" + s.cfg.Now().UTC().Format("20060102T150405Z") + "." + format
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	} else {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	cw := csv.NewWriter(w)
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(st, 64<<10)
+	cw := csv.NewWriter(bw)
 	row := make([]string, len(csvHeader))
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
 	if format == "csv" {
 		cw.Write(csvHeader)
 	}
-	enc := json.NewEncoder(w)
-	q.Limit = 1000
-	n := 0
-	for n < maxViewerExport {
-		page, err := s.cfg.Store.Query(r.Context(), q)
-		if err != nil {
-			s.log.Error("trailserver: viewer export", "err", err)
-			return // a cut stream: the client sees an incomplete download
-		}
+	for {
 		s.reveal(r.Context(), page.Events)
 		for i := range page.Events {
 			if format == "csv" {
 				csvRow(row, &page.Events[i])
-				cw.Write(row)
+				err = cw.Write(row)
 			} else {
-				enc.Encode(&page.Events[i])
+				err = enc.Encode(&page.Events[i])
+			}
+			if err != nil {
+				panic(http.ErrAbortHandler)
 			}
 		}
+		s.metrics.exportedEvents.Add(uint64(len(page.Events)))
 		cw.Flush()
-		n += len(page.Events)
+		if bw.Flush() != nil || st.flush() != nil {
+			panic(http.ErrAbortHandler) // gone, or not reading (counted by st.close)
+		}
 		if page.Next == "" {
 			return
 		}
 		q.Cursor = page.Next
+		if page, err = s.cfg.Store.Query(r.Context(), q); err != nil {
+			s.log.Error("trailserver: viewer export", "err", err)
+			panic(http.ErrAbortHandler) // a cut download, never a short file that looks whole
+		}
 	}
 }
