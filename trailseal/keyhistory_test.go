@@ -1,6 +1,7 @@
 package trailseal
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -59,4 +60,29 @@ func TestKeyHistoryRotation(t *testing.T) {
 			t.Errorf("%s edited: %v", name, err)
 		}
 	}
+}
+
+// FuzzParseKeyHistory: parsing and walking any history never panics, and a
+// history accepted from a pinned key starts at that key.
+func FuzzParseKeyHistory(f *testing.F) {
+	sk1, vk1, _ := GenerateSigningKey("h.example")
+	sk2, vk2, _ := GenerateSigningKey("h.example")
+	s1, _, _ := ParseSigningKey(sk1)
+	s2, _, _ := ParseSigningKey(sk2)
+	h := NewKeyHistory(vk1, time.Time{})
+	h.Rotate(s1, s2, vk2, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b, _ := json.Marshal(h)
+	f.Add(b)
+	f.Add([]byte(`{"keys":[]}`))
+	f.Add([]byte(`{"keys":[{"public_key":"x","since":"2026-01-01T00:00:00Z"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseKeyHistory(b)
+		if err != nil {
+			return
+		}
+		w, err := h.Trusted([]string{vk1})
+		if err == nil && (len(w) == 0 || w[0].Key != vk1) {
+			t.Fatalf("trusted windows do not start at the pinned key: %+v", w)
+		}
+	})
 }
