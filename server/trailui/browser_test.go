@@ -183,7 +183,7 @@ func signIn(t *testing.T, ctx context.Context, s *site, key string) {
 	waitFor(t, ctx, settled+` && !!document.getElementById("key")`)
 	setValue(t, ctx, "key", s.secret[key])
 	click(t, ctx, "#signin")
-	waitFor(t, ctx, `location.pathname === "/ui/" && !!document.getElementById("filters")`)
+	waitFor(t, ctx, `location.pathname === "/ui/" && !!document.getElementById("filters") && document.readyState === "complete"`)
 }
 
 func TestBrowser(t *testing.T) {
@@ -215,6 +215,9 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("sign in and filter by tenant, user and date", func(t *testing.T) {
 		signIn(t, ctx, s, "admin")
+		// htmx is a deferred script: wait for the page to finish loading
+		// (run 7 of 30 read it before it ran), then check its settings.
+		waitFor(t, ctx, `document.readyState === "complete"`)
 		if ok := run(t, ctx, chromedp.Evaluate[bool](`typeof htmx === "object" && htmx.config.allowEval === false && htmx.config.includeIndicatorStyles === false`)); !ok {
 			t.Fatal("htmx is not loaded with allowEval=false under the CSP")
 		}

@@ -18,6 +18,7 @@ type Filter struct {
 	Outcome string
 	Field   string // a changed field (plan, address.city)
 	Text    string
+	Meta    string // a word or value in the metadata (OPS-311)
 	// Cursor is the page being shown; Prev the cursors of the newer pages
 	// before it ("-" for the first), so that "Newer" can step back without
 	// counting anything.
@@ -27,12 +28,12 @@ type Filter struct {
 
 const maxPrev = 20
 
-var filterFields = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text"}
+var filterFields = []string{"tenant", "actor", "action", "target", "since", "until", "outcome", "field", "text", "metadata"}
 
 func parseFilter(q url.Values) Filter {
 	g := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	f := Filter{Tenant: g("tenant"), Actor: g("actor"), Action: g("action"), Target: g("target"),
-		Since: g("since"), Until: g("until"), Outcome: g("outcome"), Field: g("field"), Text: g("text"), Cursor: g("cursor")}
+		Since: g("since"), Until: g("until"), Outcome: g("outcome"), Field: g("field"), Text: g("text"), Meta: g("metadata"), Cursor: g("cursor")}
 	// A quick range ("Last 7 days") is a submit button of the filter form:
 	// it replaces the time bounds and keeps every other value typed in the
 	// form, applied or not.
@@ -68,6 +69,8 @@ func (f Filter) get(k string) string {
 		return f.Field
 	case "text":
 		return f.Text
+	case "metadata":
+		return f.Meta
 	}
 	return ""
 }

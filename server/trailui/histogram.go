@@ -37,7 +37,7 @@ const maxBars = 400
 // activity counts f's events through the backend, as a follow-up read of
 // the page view that listed them.
 func (h *Handler) activity(r *http.Request, v Viewer, f Filter, params url.Values, path string, now time.Time) *Activity {
-	if f.Actor != "" || f.Target != "" || f.Outcome != "" || f.Field != "" || f.Text != "" {
+	if f.Actor != "" || f.Target != "" || f.Outcome != "" || f.Field != "" || f.Text != "" || f.Meta != "" {
 		return &Activity{Why: "Counts and the histogram cover tenant, action and time filters only."}
 	}
 	if params.Get("since") == "" {

@@ -434,7 +434,8 @@ func TestBrowserIntegrity(t *testing.T) {
 	s := newSealedSite(t)
 	signIn(t, ctx, s.site, "acme")
 	id := s.acmeSub
-	do(t, ctx, chromedp.Navigate(s.url("/ui/events/"+id.String())), chromedp.WaitVisible(chromedp.ID("integrity-badge")))
+	do(t, ctx, chromedp.Navigate(s.url("/ui/events/"+id.String())))
+	waitFor(t, ctx, `!!document.getElementById("integrity-badge")`)
 	if st := run(t, ctx, chromedp.Evaluate[string](`document.getElementById("integrity").dataset.state`)); st != "verified" {
 		t.Fatalf("state %q", st)
 	}

@@ -168,6 +168,28 @@ func TestBrowserQueries(t *testing.T) {
 		if v := run(t, ctx, chromedp.Evaluate[string](`document.getElementById("f-tenant").value + " " + document.getElementById("f-action").value`)); v != "acme *.delete" {
 			t.Fatalf("the form lost the typed values: %q", v)
 		}
+		// Metadata search: a support ticket's number, typed in lower case.
+		var ticket string
+		for _, ev := range s.data.Events {
+			if tk, ok := ev.Metadata["ticket"].(string); ok && ev.Tenant == "acme" {
+				ticket = tk
+			}
+		}
+		if ticket == "" {
+			t.Fatal("no acme event with a ticket in the demo data")
+		}
+		mp, err := s.store.Query(context.Background(), trail.Query{Tenant: "acme", Metadata: ticket, Limit: 50})
+		if err != nil || len(mp.Events) == 0 {
+			t.Fatalf("store: %d events, %v", len(mp.Events), err)
+		}
+		do(t, ctx, chromedp.Navigate(s.url("/ui/?tenant=acme")))
+		waitFor(t, ctx, settled+` && !!document.getElementById("f-meta")`)
+		setValue(t, ctx, "f-meta", strings.ToLower(ticket))
+		click(t, ctx, "#apply")
+		waitFor(t, ctx, `location.search.includes("metadata=") && !!document.getElementById("events")`)
+		if got := run(t, ctx, chromedp.Evaluate[[]string](rowIDs)); !slices.Equal(got, ids(mp.Events)) {
+			t.Fatalf("metadata %s: rows %v, want %v", ticket, got, ids(mp.Events))
+		}
 		// Negation: everything but the deletions and updates.
 		do(t, ctx, chromedp.Navigate(s.url("/ui/?tenant=acme&action=!*.delete,!*.update")))
 		waitFor(t, ctx, `!!document.getElementById("events")`)
