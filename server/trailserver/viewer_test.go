@@ -114,6 +114,9 @@ func TestViewerTokens(t *testing.T) {
 			if _, again, _ := f.page(vt.URL); strings.Contains(again, "audit.read") {
 				t.Fatal("the viewer shows access events")
 			}
+			if !strings.Contains(body, `plan: &#34;free&#34; → &#34;pro&#34;`) {
+				t.Fatal("the viewer does not show what changed")
+			}
 			if !strings.Contains(body, "Cora Admin") {
 				t.Fatal("viewer does not name the viewer")
 			}
