@@ -1,17 +1,13 @@
 package trailclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -98,34 +94,6 @@ type Config struct {
 	// Source is written into events that name none and whose context carries
 	// none. Default: empty.
 	Source string
-}
-
-// APIError is an error answer of the server: an RFC 9457 problem.
-type APIError struct {
-	Status int    `json:"status"`
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Detail string `json:"detail"`
-	// Field names the offending input, e.g. "events[3].action" or "limit".
-	Field string `json:"field"`
-	// RetryAfter is the server's Retry-After, for 429 and 503.
-	RetryAfter time.Duration `json:"-"`
-}
-
-func (e *APIError) Error() string {
-	msg := fmt.Sprintf("trail API: %d %s", e.Status, e.Title)
-	if e.Field != "" {
-		msg += ": " + e.Field
-	}
-	if e.Detail != "" {
-		msg += ": " + e.Detail
-	}
-	return msg
-}
-
-// Temporary reports whether retrying the same request may succeed.
-func (e *APIError) Temporary() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
 
 // ErrClosed is returned for events given to a closed client.
@@ -308,8 +276,8 @@ func (c *Client) prepare(ctx context.Context, ev trail.Event) (trail.Event, erro
 	return ev, nil
 }
 
-// item prepares ev and encodes it as it will be sent.
-func (c *Client) item(ctx context.Context, ev trail.Event) (item, error) {
+// newItem prepares ev and encodes it as it will be sent.
+func (c *Client) newItem(ctx context.Context, ev trail.Event) (item, error) {
 	ev, err := c.prepare(ctx, ev)
 	if err != nil {
 		return item{}, err
@@ -361,7 +329,7 @@ func (c *Client) enqueue(ctx context.Context, it item, block bool) error {
 // stays queued and is still sent: a later re-send of the same ID is
 // harmless.
 func (c *Client) Record(ctx context.Context, ev trail.Event) (trail.Result, error) {
-	it, err := c.item(ctx, ev)
+	it, err := c.newItem(ctx, ev)
 	if err != nil {
 		return trail.Result{}, err
 	}
@@ -389,7 +357,7 @@ func (c *Client) recordItem(ctx context.Context, it item) (trail.Result, error) 
 // deliver it is reported to Config.OnError, written to the dead letter and
 // returned by the next Flush.
 func (c *Client) Enqueue(ctx context.Context, ev trail.Event) (uuid.UUID, error) {
-	it, err := c.item(ctx, ev)
+	it, err := c.newItem(ctx, ev)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -552,116 +520,4 @@ func (resp *ingestResponse) results(n int, id func(int) uuid.UUID) ([]trail.Resu
 		}
 	}
 	return out, nil
-}
-
-// retry runs fn until it succeeds, fails permanently, or MaxAttempts (10
-// when unset: a caller waits) is reached, sleeping with exponential backoff
-// and jitter in between.
-func (c *Client) retry(ctx context.Context, fn func() error) error {
-	attempts := c.cfg.MaxAttempts
-	if attempts == 0 {
-		attempts = 10
-	}
-	var err error
-	for attempt := 0; attempt < attempts; attempt++ {
-		if err = fn(); err == nil || !retryable(err) {
-			return err
-		}
-		if attempt == attempts-1 {
-			break
-		}
-		if werr := sleepCtx(ctx, c.backoff(attempt, err)); werr != nil {
-			return errors.Join(werr, err)
-		}
-	}
-	return fmt.Errorf("trailclient: giving up after %d attempts: %w", attempts, err)
-}
-
-// backoff is the wait after failed attempt number attempt (0-based):
-// MinBackoff doubled per attempt, capped at MaxBackoff, with jitter (half to
-// all of it) so that many clients do not re-send in step; or the server's
-// Retry-After, capped at MaxBackoff.
-func (c *Client) backoff(attempt int, err error) time.Duration {
-	var ae *APIError
-	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		return min(ae.RetryAfter, c.cfg.MaxBackoff)
-	}
-	wait := c.cfg.MinBackoff << min(attempt, 20)
-	if wait > c.cfg.MaxBackoff || wait <= 0 {
-		wait = c.cfg.MaxBackoff
-	}
-	return wait/2 + rand.N(wait/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// retryable: network errors, 5xx and 429. Not: other 4xx, or a cancelled
-// context.
-func retryable(err error) bool {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Temporary()
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var de *decodeError
-	return !errors.As(err, &de)
-}
-
-type decodeError struct{ err error }
-
-func (e *decodeError) Error() string { return "trailclient: decode the answer: " + e.err.Error() }
-func (e *decodeError) Unwrap() error { return e.err }
-
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
-	u, err := url.Parse(c.base.String() + path) // path segments are escaped by the callers
-	if err != nil {
-		return fmt.Errorf("trailclient: bad path %q: %w", path, err)
-	}
-	u.RawQuery = query.Encode()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Key)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		ae := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		_ = json.Unmarshal(b, ae)
-		ae.Status = resp.StatusCode
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-			ae.RetryAfter = time.Duration(s) * time.Second
-		}
-		return ae
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return &decodeError{err}
-	}
-	return nil
 }
