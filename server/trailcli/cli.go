@@ -35,6 +35,7 @@ type CLI struct {
 	Forget  ForgetCmd  `cmd:"" help:"Erase a person: destroy the subject's key, so that its encrypted fields read [erased]."`
 	Bench   BenchCmd   `cmd:"" help:"Measure Trail on PostgreSQL: audited writes, bulk ingest, queries, storage (JSON with --json)."`
 	Capture CaptureCmd `cmd:"" help:"Capture a PostgreSQL table's row changes with triggers: enable, disable, list."`
+	Import  ImportCmd  `cmd:"" help:"Import a Django app's audit table: the seed's AuditLog, django-auditlog's LogEntry or a django-simple-history table (import.go)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 
 	// Tamper evidence (integrity.go).
