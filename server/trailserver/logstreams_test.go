@@ -111,6 +111,20 @@ func TestLogStreamsAPI(t *testing.T) {
 	if m := f.do("GET", "/metrics", "", nil); !strings.Contains(string(m.body), `trail_log_stream_healthy{stream="`+created.ID+`"`) {
 		t.Fatalf("metrics lack the stream's health")
 	}
+	// The UI's page: the tenant admin sees its stream and its health, not globex's;
+	// a reader is refused.
+	ui := newUIBrowser(t)
+	ui.signIn(f.ts.URL, f.secret["adminA"])
+	code, page := ui.get(f.ts.URL, "/ui/log-streams")
+	if code != 200 || !strings.Contains(page, `id="stream-`+created.ID+`" data-state="healthy"`) && !strings.Contains(page, `id="stream-`+created.ID+`" data-state="pending"`) ||
+		strings.Contains(page, globex.ID) || strings.Contains(page, created.Secret) {
+		t.Fatalf("UI page: %d\n%s", code, page)
+	}
+	reader := newUIBrowser(t)
+	reader.signIn(f.ts.URL, f.secret["readerA"])
+	if code, _ := reader.get(f.ts.URL, "/ui/log-streams"); code != http.StatusForbidden {
+		t.Fatalf("UI page for a reader: %d", code)
+	}
 	if p := f.do("DELETE", "/v1/log-streams/"+globex.ID, "adminA", nil).problem(t); p.Status != 404 {
 		t.Fatalf("delete other tenant's: %+v", p)
 	}
