@@ -82,8 +82,8 @@ type SinkCmd struct {
 	Postgres string `name:"postgres" env:"TRAIL_POSTGRES" placeholder:"DSN" help:"Store into PostgreSQL instead of the SQLite file of --db (env TRAIL_POSTGRES)."`
 	NATSFlags
 	Batch     int           `name:"batch" default:"500" help:"Most events one store write takes (and each partition's unacknowledged maximum); the same on every sink."`
-	AckWait   time.Duration `name:"ack-wait" default:"30s" help:"A batch a sink holds this long without acknowledging or signalling progress goes to another sink; the same on every sink."`
-	PinnedTTL time.Duration `name:"pinned-ttl" default:"5s" help:"A partition whose sink stopped pulling moves to another sink after this; the same on every sink."`
+	AckWait   time.Duration `name:"ack-wait" default:"10s" help:"A batch a sink holds this long without acknowledging or signalling progress (a dead sink) is redelivered; the same on every sink."`
+	PinnedTTL time.Duration `name:"pinned-ttl" default:"15s" help:"A partition whose sink stopped pulling (a dead sink) moves to another sink after this; more than --ack-wait; the same on every sink."`
 }
 
 // Run moves events from the stream into the store until SIGINT or SIGTERM.
@@ -98,8 +98,8 @@ func (c *SinkCmd) Run(e *Env) error {
 	if c.Batch < 1 || c.Batch > 10000 {
 		return Usagef("--batch: must be 1 to 10000")
 	}
-	if c.AckWait < time.Second || c.PinnedTTL < time.Second {
-		return Usagef("--ack-wait and --pinned-ttl: must be at least 1s")
+	if c.AckWait < time.Second || c.PinnedTTL <= c.AckWait {
+		return Usagef("--ack-wait: must be at least 1s, and --pinned-ttl more than --ack-wait")
 	}
 	var st trail.Store
 	where := "PostgreSQL"
@@ -130,7 +130,7 @@ func (c *SinkCmd) Run(e *Env) error {
 		return err
 	}
 	s := sink.Stats()
-	fmt.Fprintf(e.Stdout, "Stopped: %d events in %d batches (%d new, %d already stored, %d set aside as conflicts, %d undecodable, %d retried writes).\n",
-		s.Events, s.Batches, s.Stored, s.Duplicates, s.Conflicts, s.Undecoded, s.Retries)
+	fmt.Fprintf(e.Stdout, "Stopped: %d events in %d batches (%d new, %d already stored, %d set aside as conflicts, %d undecodable, %d retried writes, %d handed back to keep order).\n",
+		s.Events, s.Batches, s.Stored, s.Duplicates, s.Conflicts, s.Undecoded, s.Retries, s.HandedBack)
 	return nil
 }

@@ -17,7 +17,8 @@ func TestSinkBadFlags(t *testing.T) {
 		{[]string{"sink", "--nats", "nats://127.0.0.1:1", "--nats-replicas", "2"}, "--nats-replicas: must be 1, 3 or 5"},
 		{[]string{"sink", "--nats", "nats://127.0.0.1:1", "--nats-partitions", "0"}, "--nats-partitions: must be 1 to 1024"},
 		{[]string{"sink", "--nats", "nats://127.0.0.1:1", "--batch", "0"}, "--batch: must be 1 to 10000"},
-		{[]string{"sink", "--nats", "nats://127.0.0.1:1", "--ack-wait", "10ms"}, "--ack-wait and --pinned-ttl: must be at least 1s"},
+		{[]string{"sink", "--nats", "nats://127.0.0.1:1", "--ack-wait", "10ms"}, "--ack-wait: must be at least 1s, and --pinned-ttl more than --ack-wait"},
+		{[]string{"sink", "--nats", "nats://127.0.0.1:1", "--ack-wait", "20s"}, "--ack-wait: must be at least 1s, and --pinned-ttl more than --ack-wait"},
 		{[]string{"serve", "--addr", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1", "--nats-replicas", "4"}, "--nats-replicas: must be 1, 3 or 5"},
 	} {
 		r := run(t, db, env{}, c.args...)

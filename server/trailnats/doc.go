@@ -16,8 +16,11 @@
 // Per-tenant order: a tenant's events share one partition, and each
 // partition's consumer is pinned to one sink at a time (JetStream priority
 // groups, PriorityPolicyPinned, nats-server 2.11 or later) with at most one
-// batch unacknowledged (MaxAckPending = the batch size). A sink that stops
-// pulling loses the pin after PinnedTTL; its unacknowledged batch comes back
-// after AckWait, before anything newer, to whichever sink holds the pin.
-// There is no coordination of Trail's own: JetStream assigns partitions.
+// batch unacknowledged (MaxAckPending = the batch size). While a sink
+// stores a batch it sends progress signals and pulls that cannot deliver,
+// so it keeps both the batch and the pin however long the store takes. A
+// sink that dies stops both: its batch is redelivered after AckWait, and
+// the partition moves after PinnedTTL (longer than AckWait), so the next
+// sink gets that batch before anything newer. There is no coordination of
+// Trail's own: JetStream assigns partitions.
 package trailnats

@@ -102,7 +102,7 @@ type sinkProc struct {
 func startSink(t testing.TB, natsURL, dsn string, partitions int, extra ...string) *sinkProc {
 	t.Helper()
 	args := append([]string{"sink", "--nats", natsURL, "--postgres", dsn, "--nats-partitions", strconv.Itoa(partitions),
-		"--batch", "100", "--ack-wait", "3s", "--pinned-ttl", "1s"}, extra...)
+		"--batch", "100", "--ack-wait", "1s", "--pinned-ttl", "2s"}, extra...)
 	p := &sinkProc{cmd: exec.Command(buildTrail(t), args...), done: make(chan struct{})}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

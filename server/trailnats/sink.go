@@ -1,11 +1,13 @@
 package trailnats
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,10 +27,15 @@ type SinkConfig struct {
 	Batch int
 	// AckWait is how long a fetched batch stays with its sink without an
 	// acknowledgement or a progress signal before JetStream redelivers it.
-	// A sink retrying a failing store sends progress signals. Default 30 s.
+	// A sink sends progress signals while it stores a batch (retries
+	// included). Default 10 s.
 	AckWait time.Duration
 	// PinnedTTL is how long a partition stays pinned to a sink that stopped
-	// pulling before another sink takes it. Default 5 s.
+	// pulling before another sink takes it; a sink storing a batch keeps
+	// its pin with pulls that cannot deliver. It must exceed AckWait, so
+	// that a dead sink's batch is redelivered before the partition moves
+	// and comes first to the next sink (raised to 1.5 × AckWait when not).
+	// Default 15 s.
 	PinnedTTL time.Duration
 	// MaxWait is how long one pull waits for a batch to fill. Default 200 ms.
 	MaxWait time.Duration
@@ -48,10 +55,10 @@ func (c SinkConfig) withDefaults() SinkConfig {
 		c.Batch = 500
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = 10 * time.Second
 	}
-	if c.PinnedTTL <= 0 {
-		c.PinnedTTL = 5 * time.Second
+	if c.PinnedTTL <= c.AckWait {
+		c.PinnedTTL = max(c.PinnedTTL, c.AckWait+c.AckWait/2)
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 200 * time.Millisecond
@@ -71,6 +78,7 @@ type SinkStats struct {
 	Conflicts  uint64 // refused for an ID held by another event, put on the conflict subject
 	Undecoded  uint64 // messages that were not an event, put on the conflict subject
 	Retries    uint64 // failed store writes retried
+	HandedBack uint64 // fetched events handed back because older ones of their partition were still out
 }
 
 // Sink moves events from the stream into a store. Run any number of them,
@@ -80,7 +88,7 @@ type Sink struct {
 	store trail.Store
 	cfg   SinkConfig
 
-	batches, events, stored, dups, conflicts, undecoded, retries atomic.Uint64
+	batches, events, stored, dups, conflicts, undecoded, retries, handedBack atomic.Uint64
 }
 
 // NewSink returns a Sink writing to store.
@@ -91,7 +99,7 @@ func NewSink(js jetstream.JetStream, store trail.Store, cfg SinkConfig) *Sink {
 // Stats returns the counts so far.
 func (s *Sink) Stats() SinkStats {
 	return SinkStats{Batches: s.batches.Load(), Events: s.events.Load(), Stored: s.stored.Load(),
-		Duplicates: s.dups.Load(), Conflicts: s.conflicts.Load(), Undecoded: s.undecoded.Load(), Retries: s.retries.Load()}
+		Duplicates: s.dups.Load(), Conflicts: s.conflicts.Load(), Undecoded: s.undecoded.Load(), Retries: s.retries.Load(), HandedBack: s.handedBack.Load()}
 }
 
 // ConsumerConfig is partition p's durable consumer: pinned to one sink,
@@ -163,15 +171,52 @@ func (s *Sink) work(ctx context.Context, p int, cons jetstream.Consumer) {
 			continue
 		}
 		backoff.reset()
-		if !s.commit(ctx, p, msgs) {
+		msgs, ok := s.inOrder(ctx, cons, msgs)
+		if !ok {
+			backoff.wait(ctx) // older events are still out with another sink, or coming back
+			continue
+		}
+		if !s.commit(ctx, p, cons, msgs) {
 			return // ctx ended: the batch is redelivered to whichever sink is pinned next
 		}
 	}
 }
 
+// inOrder sorts a fetched batch by stream sequence and reports whether it
+// may be stored now: only if no other message of the partition is
+// unacknowledged. A redelivered batch may come out of order, and after the
+// pin moved (a sink died) older messages may still be out with the dead
+// sink while newer ones arrive here; storing these first would break the
+// tenant's order. Such a batch is handed back (Nak), so that it comes
+// again, with the older ones, once they are redelivered.
+func (s *Sink) inOrder(ctx context.Context, cons jetstream.Consumer, msgs []jetstream.Msg) ([]jetstream.Msg, bool) {
+	seq := func(m jetstream.Msg) uint64 {
+		md, err := m.Metadata()
+		if err != nil {
+			return 0
+		}
+		return md.Sequence.Stream
+	}
+	slices.SortFunc(msgs, func(a, b jetstream.Msg) int { return cmp.Compare(seq(a), seq(b)) })
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	info, err := cons.Info(ictx)
+	cancel()
+	if err == nil && info.NumAckPending == len(msgs) {
+		return msgs, true
+	}
+	for _, m := range msgs {
+		m.Nak()
+	}
+	if err == nil {
+		s.handedBack.Add(uint64(len(msgs)))
+	}
+	return nil, false
+}
+
 // commit stores msgs' events, retrying until the store takes them, then
 // acknowledges the batch. It reports false if ctx ended first.
-func (s *Sink) commit(ctx context.Context, p int, msgs []jetstream.Msg) bool {
+func (s *Sink) commit(ctx context.Context, p int, cons jetstream.Consumer, msgs []jetstream.Msg) bool {
+	defer s.hold(cons, msgs[len(msgs)-1])()
 	events := make([]trail.Event, 0, len(msgs))
 	for _, m := range msgs {
 		ev, err := decodeEvent(m.Data())
@@ -186,7 +231,6 @@ func (s *Sink) commit(ctx context.Context, p int, msgs []jetstream.Msg) bool {
 	}
 	last := msgs[len(msgs)-1]
 	backoff := newBackoff()
-	progress := time.Now()
 	for len(events) > 0 {
 		results, err := s.store.Append(ctx, events)
 		if err == nil {
@@ -217,10 +261,6 @@ func (s *Sink) commit(ctx context.Context, p int, msgs []jetstream.Msg) bool {
 		}
 		s.retries.Add(1)
 		s.cfg.Logger.Error("trailnats: sink: storing a batch failed; retrying", "partition", p, "events", len(events), "err", err)
-		if time.Since(progress) > s.cfg.AckWait/3 {
-			last.InProgress() // keep the batch: redelivery to another sink would only wait for the same store
-			progress = time.Now()
-		}
 		backoff.wait(ctx)
 	}
 	for ctx.Err() == nil {
@@ -235,6 +275,36 @@ func (s *Sink) commit(ctx context.Context, p int, msgs []jetstream.Msg) bool {
 		backoff.wait(ctx)
 	}
 	return false
+}
+
+// hold keeps a fetched batch with this sink until the returned stop is
+// called: progress signals so that it is not redelivered, and pulls that
+// cannot deliver (at most one byte) so that the partition stays pinned
+// here. Were the pin to move while this sink holds a partial batch, the
+// next sink would get newer events and could commit them first. If this
+// process dies or loses NATS, both stop: AckWait (shorter than PinnedTTL)
+// expires first, and the batch goes, before anything newer, to the next
+// sink pinned.
+func (s *Sink) hold(cons jetstream.Consumer, last jetstream.Msg) (stop func()) {
+	every := min(s.cfg.AckWait, s.cfg.PinnedTTL) / 3
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			last.InProgress()
+			if b, err := cons.Fetch(1, jetstream.FetchMaxBytes(1), jetstream.FetchMaxWait(every), jetstream.FetchPriorityGroup(PriorityGroup)); err == nil {
+				for range b.Messages() { // none fits in one byte
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // ConflictSubject is where a sink puts what the store refuses for good (an
