@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,6 +30,9 @@ type Dialer struct {
 	Timeout time.Duration
 	// Hostname is the HOSTNAME of syslog messages. Default "trail".
 	Hostname string
+
+	mu         sync.Mutex
+	transports map[transportKey]*http.Transport // streams to one host share connections
 }
 
 // sender delivers batches to one destination.
@@ -69,15 +73,41 @@ func (d *Dialer) tlsConfig(caPEM string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
+type transportKey struct {
+	roots *x509.CertPool
+	caPEM string
+}
+
+// transport returns the HTTP transport of streams trusting caPEM: one per
+// CA set, so that streams to the same receiver share its connections (100
+// streams to one SIEM make a handful of TLS handshakes, not 100).
+func (d *Dialer) transport(caPEM string) (*http.Transport, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := transportKey{d.RootCAs, caPEM}
+	if tr, ok := d.transports[key]; ok {
+		return tr, nil
+	}
+	tc, err := d.tlsConfig(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}
+	if d.transports == nil {
+		d.transports = map[transportKey]*http.Transport{}
+	}
+	d.transports[key] = tr
+	return tr, nil
+}
+
 // open returns the sender of s's destination with its secrets.
 func (d *Dialer) open(s *Stream, sec secrets) (sender, error) {
 	switch s.Destination.Type {
 	case TypeWebhook, TypeSplunk, TypeDatadog:
-		tc, err := d.tlsConfig(s.Destination.CAPEM)
+		tr, err := d.transport(s.Destination.CAPEM)
 		if err != nil {
 			return nil, err
 		}
-		tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second}
 		return &httpSender{client: &http.Client{Transport: tr, Timeout: d.timeout(),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, sec: sec}, nil
 	case TypeSyslog:
@@ -125,7 +155,8 @@ type httpSender struct {
 	now    func() time.Time
 }
 
-func (h *httpSender) close() { h.client.CloseIdleConnections() }
+// close leaves the shared transport's connections to the other streams.
+func (h *httpSender) close() {}
 
 // Webhook headers.
 const (
