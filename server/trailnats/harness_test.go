@@ -219,11 +219,12 @@ type load struct {
 	sent  map[uuid.UUID]bool     // published at least once
 	acked map[uuid.UUID]bool     // acknowledged
 	order map[string][]uuid.UUID // per tenant, in publish order
+	batch map[uuid.UUID]int      // the event's batch, counted per tenant
 	errs  int
 }
 
 func newLoad() *load {
-	return &load{sent: map[uuid.UUID]bool{}, acked: map[uuid.UUID]bool{}, order: map[string][]uuid.UUID{}}
+	return &load{sent: map[uuid.UUID]bool{}, acked: map[uuid.UUID]bool{}, order: map[string][]uuid.UUID{}, batch: map[uuid.UUID]int{}}
 }
 
 // run publishes n events per tenant in batches of batch through pub,
@@ -247,6 +248,7 @@ func (l *load) run(ctx context.Context, pub *trailnats.Publisher, tenants []stri
 				l.mu.Lock()
 				for _, ev := range evs {
 					l.sent[ev.ID] = true
+					l.batch[ev.ID] = i / batch
 					l.order[tenant] = append(l.order[tenant], ev.ID)
 				}
 				l.mu.Unlock()
@@ -339,22 +341,31 @@ func (l *load) check(t testing.TB, ids []uuid.UUID) {
 	}
 }
 
-// checkOrder fails unless each tenant's events were stored in publish order.
+// checkOrder fails unless each tenant's events were stored in the order
+// of their requests: every event of a request before any of the next. (A
+// stream leader failover while a request is published can store part of it
+// before the rest: the order inside one request is not promised.)
 func (l *load) checkOrder(t testing.TB, o *orderStore) {
 	t.Helper()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	inBatch := 0
 	for tenant, stored := range o.order {
 		pos := map[uuid.UUID]int{}
 		for i, id := range l.order[tenant] {
 			pos[id] = i
 		}
 		for i := 1; i < len(stored); i++ {
-			if pos[stored[i]] < pos[stored[i-1]] {
-				t.Fatalf("tenant %s: event %d stored before event %d", tenant, pos[stored[i]], pos[stored[i-1]])
+			a, b := stored[i-1], stored[i]
+			if l.batch[b] < l.batch[a] {
+				t.Fatalf("tenant %s: event %d (request %d) stored after event %d (request %d)", tenant, pos[b], l.batch[b], pos[a], l.batch[a])
+			}
+			if pos[b] < pos[a] {
+				inBatch++
 			}
 		}
 	}
+	t.Logf("order of requests kept; %d pairs of one request's events stored in another order", inBatch)
 }
 
 func tenants(n int) []string {

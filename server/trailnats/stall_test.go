@@ -72,6 +72,9 @@ func TestSinkStalledKeepsPartition(t *testing.T) {
 		l.acked[id], l.sent[id] = true, true
 	}
 	l.order["acme"] = append(l.order["acme"], more.order["acme"]...)
+	for id, b := range more.batch {
+		l.batch[id] = b + 1 // after the first request's
+	}
 	l.check(t, waitStored(t, l, pool, schema, 30*time.Second))
 	l.checkOrder(t, os)
 }
