@@ -23,6 +23,8 @@ type headState struct {
 	// that a slow witness never holds up sealing.
 	qmu     sync.Mutex
 	queue   []witnessObject
+	queued  int        // objects enqueued ever
+	woken   int        // queued when the goroutine was last woken: a step wakes it only for new objects
 	flushMu sync.Mutex // one flush at a time, in queue order
 	wake    chan struct{}
 }
@@ -49,6 +51,7 @@ func (s *Sealer) enqueue(o witnessObject) {
 	}
 	s.hd.qmu.Lock()
 	s.hd.queue = append(s.hd.queue, o)
+	s.hd.queued++
 	s.hd.qmu.Unlock()
 }
 
@@ -80,6 +83,13 @@ func (s *Sealer) afterCheckpoints(ctx context.Context, fence Fence, force bool) 
 		}
 	}
 	if s.hd.wake != nil { // under Run: the witness goroutine delivers
+		s.hd.qmu.Lock()
+		fresh := s.hd.queued > s.hd.woken
+		s.hd.woken = s.hd.queued
+		s.hd.qmu.Unlock()
+		if !fresh {
+			return nil
+		}
 		select {
 		case s.hd.wake <- struct{}{}:
 		default:
@@ -103,8 +113,10 @@ func (s *Sealer) startWitnesses(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var retry <-chan time.Time // set while a flush failed: try again in 5 s
 		for {
 			select {
+			case <-retry:
 			case <-ctx.Done():
 				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				if err := s.flushWitnesses(fctx); err != nil && s.cfg.OnError != nil {
@@ -114,8 +126,12 @@ func (s *Sealer) startWitnesses(ctx context.Context) (stop func()) {
 				return
 			case <-wake:
 			}
-			if err := s.flushWitnesses(ctx); err != nil && ctx.Err() == nil && s.cfg.OnError != nil {
-				s.cfg.OnError(err)
+			retry = nil
+			if err := s.flushWitnesses(ctx); err != nil && ctx.Err() == nil {
+				if s.cfg.OnError != nil {
+					s.cfg.OnError(err)
+				}
+				retry = time.After(5 * time.Second)
 			}
 		}
 	}()
