@@ -215,3 +215,5 @@ func (f *fixture) size(t testing.TB, tenant string) int64 {
 	}
 	return n
 }
+
+func logName(tenant string) string { return trailseal.LogName(tenant) }
