@@ -14,13 +14,14 @@ import (
 type QueryCmd struct {
 	Tenant  string `placeholder:"TENANT" help:"Only this tenant's events (default: every tenant and the platform events)."`
 	Actor   string `placeholder:"TYPE:ID" help:"Only this actor's events: user:42, or a type alone (system)."`
-	Action  string `placeholder:"ACTION" help:"An action (user.delete) or a prefix (subscription.*)."`
+	Action  string `placeholder:"ACTION" help:"An action filter: user.delete, *.delete, subscription.*, a list (user.create,*.delete), ! to exclude (!audit.*)."`
 	Target  string `placeholder:"TYPE:ID" help:"Only events about this object, e.g. subscription:sub_acme."`
 	Since   string `placeholder:"30d|RFC3339" help:"From this time on: 30d, 12h, 2w (ago), RFC 3339 or 2026-01-02 (local)."`
 	Until   string `placeholder:"30d|RFC3339" help:"Before this time (same forms as --since)."`
 	Outcome string `placeholder:"OUTCOME" help:"success, failure or denied."`
 	Field   string `placeholder:"FIELD" help:"Only events that changed this field, e.g. plan."`
 	Text    string `placeholder:"WORDS" help:"Words in the description (all must match)."`
+	Meta    string `name:"metadata" placeholder:"VALUE" help:"A word or value in the metadata, e.g. OPS-311 (ASCII case ignored)."`
 	Limit   int    `default:"50" help:"Events per page (at most 1000)."`
 	Cursor  string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
 	JSON    bool   `name:"json" help:"Print JSON Lines (the event's wire form) instead of a table."`
@@ -60,6 +61,7 @@ func (c *QueryCmd) query(e *Env) (trail.Query, error) {
 		Outcome:    trail.Outcome(c.Outcome),
 		Field:      c.Field,
 		Text:       c.Text,
+		Metadata:   c.Meta,
 		Limit:      c.Limit,
 		Cursor:     c.Cursor,
 	}
