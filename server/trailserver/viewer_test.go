@@ -232,9 +232,17 @@ func TestViewerTokens(t *testing.T) {
 					t.Errorf("%v: %d", bad, r.status)
 				}
 			}
-			r := f.json("GET", "/v1/viewer-settings/acme", "readerA", nil)
+			r := f.do("GET", "/v1/viewer-settings/acme", "readerA", nil)
 			if r.status != http.StatusForbidden {
 				t.Fatalf("reader GET settings: %d", r.status)
+			}
+			r = f.do("GET", "/v1/viewer-settings/acme", "adminA", nil)
+			var got struct {
+				FrameOrigins []string `json:"frame_origins"`
+				Name         string   `json:"name"`
+			}
+			if err := json.Unmarshal(r.body, &got); r.status != http.StatusOK || err != nil || len(got.FrameOrigins) != 2 || got.Name != "Acme Cloud" {
+				t.Fatalf("GET settings: %d %s", r.status, clip(r.body))
 			}
 			vt := f.viewerToken("adminA", map[string]any{"tenant": "acme"})
 			code, body, h := f.page(vt.URL)
