@@ -6,10 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -208,5 +206,12 @@ func uniqueStream() (stream, subject string) {
 	return "TRAIL_TEST_" + strings.ToUpper(h), "trailtest" + h
 }
 
-var _ = io.Discard
-var _ = user.Current
+
+// TestMain removes the trail binary buildTrail made.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if trailBin != "" {
+		os.RemoveAll(filepath.Dir(trailBin))
+	}
+	os.Exit(code)
+}
