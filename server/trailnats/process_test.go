@@ -206,7 +206,6 @@ func uniqueStream() (stream, subject string) {
 	return "TRAIL_TEST_" + strings.ToUpper(h), "trailtest" + h
 }
 
-
 // TestMain removes the trail binary buildTrail made.
 func TestMain(m *testing.M) {
 	code := m.Run()
