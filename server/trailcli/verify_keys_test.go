@@ -26,23 +26,8 @@ func resignCheckpoints(t *testing.T, db, skey string) {
 		t.Fatal(err)
 	}
 	defer sqldb.Close()
-	rows, err := sqldb.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'trail_seal_checkpoints'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var triggers []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		triggers = append(triggers, n)
-	}
-	rows.Close()
-	for _, n := range triggers {
-		if _, err := sqldb.Exec(`DROP TRIGGER "` + n + `"`); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rows, err = sqldb.Query(`SELECT log, size, note FROM trail_seal_checkpoints`)
+	dropCheckpointTriggers(t, sqldb)
+	rows, err := sqldb.Query(`SELECT log, size, note FROM trail_seal_checkpoints`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +250,25 @@ func resignNewest(t *testing.T, db, skey string) {
 		t.Fatal(err)
 	}
 	defer sqldb.Close()
+	dropCheckpointTriggers(t, sqldb)
+	var log, cp string
+	var size int64
+	if err := sqldb.QueryRow(`SELECT log, size, note FROM trail_seal_checkpoints ORDER BY created_at DESC LIMIT 1`).Scan(&log, &size, &cp); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := note.Sign(&note.Note{Text: cp[:strings.Index(cp, "\n\n")+1]}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqldb.Exec(`UPDATE trail_seal_checkpoints SET note = ? WHERE log = ? AND size = ?`, string(msg), log, size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dropCheckpointTriggers turns off the checkpoint table's append-only
+// triggers, as a DBA can.
+func dropCheckpointTriggers(t *testing.T, sqldb *sql.DB) {
+	t.Helper()
 	rows, err := sqldb.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'trail_seal_checkpoints'`)
 	if err != nil {
 		t.Fatal(err)
@@ -277,18 +281,8 @@ func resignNewest(t *testing.T, db, skey string) {
 	}
 	rows.Close()
 	for _, n := range triggers {
-		sqldb.Exec(`DROP TRIGGER "` + n + `"`)
-	}
-	var log, cp string
-	var size int64
-	if err := sqldb.QueryRow(`SELECT log, size, note FROM trail_seal_checkpoints ORDER BY created_at DESC LIMIT 1`).Scan(&log, &size, &cp); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := note.Sign(&note.Note{Text: cp[:strings.Index(cp, "\n\n")+1]}, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sqldb.Exec(`UPDATE trail_seal_checkpoints SET note = ? WHERE log = ? AND size = ?`, string(msg), log, size); err != nil {
-		t.Fatal(err)
+		if _, err := sqldb.Exec(`DROP TRIGGER "` + n + `"`); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
