@@ -29,7 +29,7 @@ func variedLeaves(t testing.TB) []trailseal.SealedEvent {
 			Action: "subscription.update", Target: trail.Target{Type: "subscription", ID: "sub_acme", Name: "Acme Pro"},
 			Description: "Changed plan to pro", Changes: []trail.Change{trail.Changed("plan", "free", "pro"),
 				{Field: "coupon", Old: json.RawMessage(`null`), New: json.RawMessage(`"X1"`)}, {Field: "card", Redacted: true}},
-			Metadata: map[string]any{"seats": json.Number("1e3"), "ﬓ": "b", "😀": "a", "nested": map[string]any{"z": true, "a": nil}},
+			Metadata:  map[string]any{"seats": json.Number("1e3"), "ﬓ": "b", "😀": "a", "nested": map[string]any{"z": true, "a": nil}},
 			RequestID: "req_1", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", Source: "billing-api", SchemaVersion: 2},
 		{Actor: trail.Actor{Type: trail.ActorSystem}, Action: "retention.purge", Outcome: trail.OutcomeFailure, SchemaVersion: 1},
 		{Tenant: "globex", Actor: trail.Actor{Type: trail.ActorUser, ID: "agent_7", OnBehalfOf: &trail.Actor{Type: trail.ActorUser, ID: "cust_9", Email: "c@globex.test"}},
