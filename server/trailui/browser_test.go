@@ -166,10 +166,25 @@ func setValue(t *testing.T, ctx context.Context, id, v string) {
 	waitFor(t, ctx, `(e => !!e && (e.value = `+js(v)+`, e.value === `+js(v)+`))(document.getElementById(`+js(id)+`))`)
 }
 
-// click waits for an element and clicks it in the page, in one evaluation.
+// click waits for an element and clicks it once. The click is scheduled
+// to run after the evaluation returns: a click that navigates must not cut
+// its own evaluation short, which a retry would take for a failure and
+// click again (run 9 of 30 switched the zone twice that way).
 func click(t *testing.T, ctx context.Context, css string) {
 	t.Helper()
-	waitFor(t, ctx, `(e => !!e && (e.click(), true))(document.querySelector(`+js(css)+`))`)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		waitFor(t, ctx, `!!document.querySelector(`+js(css)+`)`)
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ok, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`(e => !!e && (setTimeout(() => e.click(), 0), true))(document.querySelector(`+js(css)+`))`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		// The element went with a navigation before the click was
+		// scheduled: nothing was clicked, look for it again.
+	}
+	t.Fatalf("could not click %s", css)
 }
 
 // settled is true once a page is loaded and rendered for the browser's
