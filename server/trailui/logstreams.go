@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"regexp"
 	"sync"
 	"time"
 )
+
+// streamIDRE is a log stream's ID (logstream's "ls_" and 20 hex digits, a
+// little wider): the only text a ?done= link may put on the page.
+var streamIDRE = regexp.MustCompile(`^ls_[0-9a-zA-Z_-]{1,64}$`)
 
 // LogStream is one log stream as the log-streams page shows it: its
 // destination (never its secret) and its health (docs/log-streams.md).
@@ -15,8 +20,11 @@ type LogStream struct {
 	Tenant      string // "" with AllTenants
 	AllTenants  bool
 	Name        string
+	Type        string // webhook, syslog, s3, splunk_hec, datadog
 	Destination string // "webhook https://…", "syslog://host:port", "s3://bucket/prefix" …
 	Format      string
+	Filter      string // "auth.* user.delete, failure"; "" for every event
+	Enabled     bool
 	State       string // pending, healthy, error, paused
 	LastSuccess *time.Time
 	LastError   string
@@ -36,6 +44,23 @@ type LogStreamLister interface {
 type logStreamsData struct {
 	*pageData
 	Streams []LogStream
+	// Manage is set when the backend can create and change streams
+	// (LogStreamManager): the page has the form and the row actions.
+	Manage bool
+	Form   *LogStreamForm
+	// Errs are the form's errors by field ("destination.url"); Problem
+	// the whole answer's.
+	Errs    map[string]string
+	Problem *Error
+	// Refused is the reason of a refused test delivery (422), shown in
+	// the destination's fieldset.
+	Refused string
+	// Done says what the last change did; Secret is a secret Trail just
+	// generated, shown this once, with SecretOf the stream it belongs to.
+	Done     string
+	Secret   string
+	SecretOf string
+	Notes    []string
 }
 
 var (
@@ -47,6 +72,25 @@ var (
 // logStreamsPage lists the viewer's log streams with their health; admin
 // viewers only (a reader key manages no streams).
 func (h *Handler) logStreamsPage(w http.ResponseWriter, r *http.Request, rq *request) {
+	d := &logStreamsData{Form: &LogStreamForm{Encoding: "json", Format: "trail"}}
+	if id := r.URL.Query().Get("done"); streamIDRE.MatchString(id) {
+		switch r.URL.Query().Get("op") {
+		case "create":
+			d.Done = "Created log stream " + id + "."
+		case "pause":
+			d.Done = "Paused log stream " + id + "."
+		case "resume":
+			d.Done = "Resumed log stream " + id + "."
+		case "delete":
+			d.Done = "Deleted log stream " + id + "."
+		}
+	}
+	h.renderLogStreams(w, r, rq, http.StatusOK, d)
+}
+
+// renderLogStreams renders the page with d's form state, after checking
+// the viewer may see it.
+func (h *Handler) renderLogStreams(w http.ResponseWriter, r *http.Request, rq *request, status int, d *logStreamsData) {
 	lister, ok := h.be.(LogStreamLister)
 	if !ok {
 		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusNotFound, Detail: "Log streams are not configured on this server."})
@@ -65,25 +109,35 @@ func (h *Handler) logStreamsPage(w http.ResponseWriter, r *http.Request, rq *req
 	logStreamsOnce.Do(func() {
 		funcs := h.funcs()
 		funcs["deref"] = func(t *time.Time) time.Time { return *t }
+		funcs["ls_types"] = func() [][2]string {
+			return [][2]string{{"webhook", "Webhook (HTTPS)"}, {"syslog", "Syslog (RFC 5424, TCP or TLS)"}, {"s3", "S3-compatible bucket"}, {"splunk_hec", "Splunk HEC"}, {"datadog", "Datadog Logs"}}
+		}
+		funcs["ls_outcomes"] = func() []string { return []string{"success", "failure", "denied"} }
 		logStreamsTmpl, logStreamsErr = template.New("logstreams").Funcs(funcs).ParseFS(templateFS,
-			"templates/layout.html", "templates/parts.html", "templates/logstreams.html")
+			"templates/layout.html", "templates/parts.html", "templates/logstreams.html", "templates/logstreams_form.html")
 	})
 	if logStreamsErr != nil {
 		h.log.Error("trailui: template", "page", "logstreams", "err", logStreamsErr)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
 	}
-	d := h.base(rq, "Log streams")
-	d.Prefix, d.Path = h.cfg.Prefix, r.URL.EscapedPath()
-	d.Zone, d.ZoneUTC = zoneOf(r)
-	d.Now = h.cfg.Now().In(d.Zone)
-	d.ZoneLabel = zoneLabel(d.Zone, d.Now)
+	pd := h.base(rq, "Log streams")
+	pd.Prefix, pd.Path = h.cfg.Prefix, h.cfg.Prefix+"/log-streams"
+	pd.Zone, pd.ZoneUTC = zoneOf(r)
+	pd.Now = h.cfg.Now().In(pd.Zone)
+	pd.ZoneLabel = zoneLabel(pd.Zone, pd.Now)
+	d.pageData, d.Streams = pd, streams
+	_, d.Manage = h.be.(LogStreamManager)
+	if d.Form == nil {
+		d.Form = &LogStreamForm{Encoding: "json", Format: "trail"}
+	}
 	var buf bytes.Buffer
-	if err := logStreamsTmpl.ExecuteTemplate(&buf, "layout", logStreamsData{pageData: d, Streams: streams}); err != nil {
+	if err := logStreamsTmpl.ExecuteTemplate(&buf, "layout", d); err != nil {
 		h.log.Error("trailui: template", "page", "logstreams", "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

@@ -124,6 +124,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+p+"/tail/stream", h.authed(h.tailStream))
 	h.mux.HandleFunc("GET "+p+"/export", h.authed(h.export))
 	h.mux.HandleFunc("GET "+p+"/log-streams", h.authed(h.logStreamsPage)) // logstreams.go
+	h.logStreamFormRoutes()                                               // logstreams_form.go
 	h.mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, nil, &Error{Status: http.StatusNotFound, Detail: "no such page"})
 	})
