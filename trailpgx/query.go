@@ -126,14 +126,17 @@ func (s *Store) QuerySQL(q trail.Query) (string, []any, error) {
 		w.add("outcome = ?", string(q.Outcome))
 	}
 	if q.Field != "" {
-		w.add("changed_fields @> ARRAY[?::text]", q.Field)
+		// The cardinality test is events_changed_fields' predicate
+		// (migration 0013: only rows with changes are indexed).
+		w.add("changed_fields @> ARRAY[?::text] AND cardinality(changed_fields) > 0", q.Field)
 	}
 	if q.Metadata != "" {
 		// ASCII letters only are folded, as in SQLite's LIKE.
 		w.add(`translate(metadata::text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE ?`, q.MetadataPattern())
 	}
 	if q.Text != "" {
-		w.add("to_tsvector('simple'::regconfig, description) @@ plainto_tsquery('simple'::regconfig, ?)", q.Text)
+		// description <> '' is events_description's predicate (0013).
+		w.add("description <> '' AND to_tsvector('simple'::regconfig, description) @@ plainto_tsquery('simple'::regconfig, ?)", q.Text)
 	}
 	// No event can claim a time far ahead of the clock (Validate allows
 	// trail.MaxFutureSkew): bounding the scan there lets the planner skip the
