@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/trailseal"
@@ -57,8 +58,31 @@ func TestAttachEventsPlan(t *testing.T) {
 		}
 		ids[i] = pgtype.UUID{Bytes: ses[i].EventID, Valid: true}
 	}
+	noSeqScan(t, p, s.attachEventsSQL(), ids)
+	// The sealer's edge read: many one-hash ranges over every log
+	// (HashesOf), which a plain join hash-joined against a sequential scan
+	// of seal_hashes.
+	var ranges []trailseal.LogRange
+	for i := range 180 {
+		x := int64(1000 + 50*i)
+		ranges = append(ranges, trailseal.LogRange{Log: fmt.Sprintf("s%d", i%10), From: x, To: x + 1})
+	}
+	logs, from, to := rangeArgs(ranges)
+	noSeqScan(t, p, s.hashesOfSQL(), logs, from, to)
+	hs, err := s.HashesOf(ctx, ranges)
+	if err != nil || len(hs) != len(ranges) || len(hs[0]) != 1 {
+		t.Fatalf("HashesOf: %d answers, %v", len(hs), err)
+	}
+}
+
+// noSeqScan fails t when the plan of query reads an events partition,
+// event_ids or a seal table by a sequential scan planned to return rows.
+func noSeqScan(t *testing.T, p interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, query string, args ...any) {
+	t.Helper()
 	var plan []byte
-	if err := p.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+s.attachEventsSQL(), ids).Scan(&plan); err != nil {
+	if err := p.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
 	var nodes []map[string]any
@@ -68,7 +92,8 @@ func TestAttachEventsPlan(t *testing.T) {
 	var walk func(m map[string]any)
 	walk = func(m map[string]any) {
 		rel, _ := m["Relation Name"].(string)
-		if typ, _ := m["Node Type"].(string); strings.Contains(typ, "Seq Scan") && (strings.HasPrefix(rel, "events") || rel == "event_ids") {
+		if typ, _ := m["Node Type"].(string); strings.Contains(typ, "Seq Scan") &&
+			(strings.HasPrefix(rel, "events") || rel == "event_ids" || strings.HasPrefix(rel, "seal_")) {
 			// Empty partitions (no rows, never executed) are planned as
 			// sequential scans at no cost; the month holding the events is not.
 			if rows, _ := m["Plan Rows"].(float64); rows > 1 {
