@@ -140,6 +140,10 @@ func writerOptions() []parquet.WriterOption {
 	return opts
 }
 
+// encodeBatch encodes an archive batch's file (a variable so that the
+// size benchmark can measure FormatV1 beside it).
+var encodeBatch = encodeParquet
+
 // encodeParquet writes the leaves' events as one FormatV2 file.
 func encodeParquet(leaves []trailseal.SealedEvent) ([]byte, error) {
 	rows := make([]rowV2, 0, len(leaves))

@@ -398,7 +398,7 @@ func (r *Runner) archive(ctx context.Context, b *Batch) error {
 	case !errors.Is(err, ErrNotExist):
 		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
 	}
-	data, err := encodeParquet(b.Leaves)
+	data, err := encodeBatch(b.Leaves)
 	if err != nil {
 		return err
 	}

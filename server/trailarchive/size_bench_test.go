@@ -1,0 +1,84 @@
+package trailarchive
+
+import (
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailhq/trail/server/internal/demo"
+)
+
+// BenchmarkArchiveSize archives the demo dataset (its default 3,000 events
+// over two years, and 100,000) on SQLite under a one-hour archive policy,
+// in each file format, and reports the archive's files and bytes per
+// archived event: Parquet alone, manifests alone, and both.
+//
+//	cd server && go test -run XXX -bench ArchiveSize -benchtime 1x ./trailarchive/
+func BenchmarkArchiveSize(b *testing.B) {
+	for _, events := range []int{demo.DefaultEvents, 100_000} {
+		d, err := demo.Generate(demo.Config{Events: events, Now: now.Add(-2 * time.Hour)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, format := range []string{FormatV1, FormatV2} {
+			b.Run(format+"/"+strconv.Itoa(len(d.Events)), func(b *testing.B) {
+				enc := encodeParquet
+				if format == FormatV1 {
+					enc = encodeParquetV1
+				}
+				old := encodeBatch
+				encodeBatch = enc
+				defer func() { encodeBatch = old }()
+				var archived int64
+				var files, parquetBytes, manifestBytes int64
+				for b.Loop() {
+					b.StopTimer()
+					f := openFixture(b, onSQLite)
+					f.appendEvents(b, d.Events)
+					f.seal(b)
+					if err := f.backend.SetPolicy(b.Context(), Policy{Keep: time.Hour, Then: ThenArchive}); err != nil {
+						b.Fatal(err)
+					}
+					r := f.runner(b, nil)
+					b.StartTimer()
+					plan, err := r.Plan(b.Context())
+					if err != nil {
+						b.Fatal(err)
+					}
+					res, err := r.Run(b.Context(), plan)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					archived = res.Archived
+					files, parquetBytes, manifestBytes = 0, 0, 0
+					filepath.WalkDir(f.target.Root, func(p string, e fs.DirEntry, err error) error {
+						if err != nil || e.IsDir() {
+							return err
+						}
+						info, _ := e.Info()
+						switch {
+						case strings.HasSuffix(p, ".parquet"):
+							files++
+							parquetBytes += info.Size()
+						case strings.HasSuffix(p, ManifestSuffix):
+							manifestBytes += info.Size()
+						}
+						return nil
+					})
+					b.StartTimer()
+				}
+				n := float64(archived)
+				b.ReportMetric(n, "events")
+				b.ReportMetric(float64(files), "files")
+				b.ReportMetric(float64(parquetBytes)/n, "parquet-B/event")
+				b.ReportMetric(float64(manifestBytes)/n, "manifest-B/event")
+				b.ReportMetric(float64(parquetBytes+manifestBytes)/n, "B/event")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
