@@ -15,6 +15,12 @@ import (
 	"github.com/trailhq/trail"
 )
 
+// The column lists of the binary COPY streams (copybin.go).
+var (
+	idColumns    = "id, occurred_at, tenant"
+	eventColumns = strings.Join(insertColumns, ", ")
+)
+
 type statements struct {
 	insertOne    string // both tables in one statement, one event
 	insertUnnest string // both tables in one statement, any batch size
@@ -170,6 +176,13 @@ func (s *Store) checkDuplicates(ctx context.Context, tx pgx.Tx, b *batch) error 
 	})
 }
 
+// resetResults forgets what a rolled-back try marked stored.
+func (b *batch) resetResults() {
+	for i := range b.results {
+		b.results[i] = trail.Result{ID: b.events[i].ID, Duplicate: true}
+	}
+}
+
 // stored marks id as newly written.
 func (b *batch) stored(id uuid.UUID) {
 	if j, ok := b.index[id]; ok {
@@ -222,9 +235,13 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 		if err := s.ensureFor(ctx, events); err != nil {
 			return nil, err
 		}
-		err = s.with(ctx, func(c *pgx.Conn) error {
-			return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return s.write(ctx, tx, b) })
-		})
+		if len(b.rows) >= s.cfg.CopyThreshold {
+			err = s.copyOwn(ctx, b)
+		} else {
+			err = s.with(ctx, func(c *pgx.Conn) error {
+				return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return s.write(ctx, tx, b) })
+			})
+		}
 		if err != nil && attempt == 0 && isNoPartition(err) {
 			s.parts.reset() // a partition was dropped behind our back
 			continue
@@ -234,6 +251,41 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 		}
 		return b.results, nil
 	}
+}
+
+// copyOwn writes a large batch in a transaction of its own: BEGIN, COPY
+// event_ids, COPY events, COMMIT — four round trips whatever the batch's
+// size, both streams encoded before the connection is taken. The IDs are
+// assumed new, as they almost always are; a unique violation on event_ids
+// (it comes first, before the big COPY) rolls the transaction back and the
+// batch goes the careful way (copyNew) in a second one. Unlike AppendTx it
+// needs no savepoint: the transaction is its own.
+func (s *Store) copyOwn(ctx context.Context, b *batch) error {
+	ids, evs := b.copyIDs(), b.copyEvents(nil)
+	return s.with(ctx, func(c *pgx.Conn) error {
+		err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			if err := s.copyBinary(ctx, tx, "event_ids", idColumns, ids); err != nil {
+				return err
+			}
+			if err := s.copyBinary(ctx, tx, "events", eventColumns, evs); err != nil {
+				return err
+			}
+			for i := range b.rows {
+				b.stored(b.rows[i].ev.ID)
+			}
+			return s.checkDuplicates(ctx, tx, b) // copies within the batch
+		})
+		if !isUniqueViolation(err) {
+			return err
+		}
+		b.resetResults()
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			if err := s.copyNew(ctx, tx, b); err != nil {
+				return err
+			}
+			return s.checkDuplicates(ctx, tx, b)
+		})
+	})
 }
 
 // AppendTx stores events inside tx, the caller's transaction: they exist if
@@ -308,28 +360,10 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 
 // copyAll copies every row of b, into event_ids then events.
 func (s *Store) copyAll(ctx context.Context, tx pgx.Tx, b *batch) error {
-	i := 0
-	ids := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == len(b.rows) {
-			return nil, nil
-		}
-		ev := b.rows[i].ev
-		i++
-		return []any{pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.OccurredAt, ev.Tenant}, nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.cfg.Schema, "event_ids"}, []string{"id", "occurred_at", "tenant"}, ids); err != nil {
+	if err := s.copyBinary(ctx, tx, "event_ids", idColumns, b.copyIDs()); err != nil {
 		return err
 	}
-	j := 0
-	rows := pgx.CopyFromFunc(func() ([]any, error) {
-		if j == len(b.rows) {
-			return nil, nil
-		}
-		j++
-		return b.rows[j-1].copyValues(), nil
-	})
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{s.cfg.Schema, "events"}, insertColumns, rows)
-	return err
+	return s.copyBinary(ctx, tx, "events", eventColumns, b.copyEvents(nil))
 }
 
 // copyNew claims the IDs with INSERT … ON CONFLICT DO NOTHING, then copies
@@ -356,17 +390,8 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, b *batch) error {
 	for _, id := range fresh {
 		isNew[id.Bytes] = true
 	}
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		for ; i < len(b.rows); i++ {
-			if isNew[b.rows[i].ev.ID] {
-				i++
-				return b.rows[i-1].copyValues(), nil
-			}
-		}
-		return nil, nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{s.cfg.Schema, "events"}, insertColumns, src); err != nil {
+	stream := b.copyEvents(func(i int) bool { return isNew[b.rows[i].ev.ID] })
+	if err := s.copyBinary(ctx, tx, "events", eventColumns, stream); err != nil {
 		return err
 	}
 	for id := range isNew {
