@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/trailhq/trail/server/internal/demo"
+	"github.com/trailhq/trail/trailseal"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // BenchmarkArchiveSize archives the demo dataset (its default 3,000 events
@@ -80,5 +82,47 @@ func BenchmarkArchiveSize(b *testing.B) {
 				b.ReportMetric(0, "ns/op")
 			})
 		}
+	}
+}
+
+// BenchmarkArchiveSizeOneFile encodes the 100,000-event demo dataset (every
+// tenant, two years) as a single file in each format: the bytes per event
+// of a file that groups tenants, without the per-file overhead of one file
+// per tenant and day.
+func BenchmarkArchiveSizeOneFile(b *testing.B) {
+	d, err := demo.Generate(demo.Config{Events: 100_000, Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	leaves := make([]trailseal.SealedEvent, len(d.Events))
+	var jsonBytes int
+	for i := range d.Events {
+		ev := &d.Events[i]
+		c, err := trailseal.CanonicalBytes(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		jsonBytes += len(c)
+		leaves[i] = trailseal.SealedEvent{Leaf: trailseal.Leaf{Log: trailseal.LogName(ev.Tenant), Seq: int64(i), EventID: ev.ID, Hash: tlog.RecordHash(c)}, Event: ev}
+	}
+	for _, format := range []string{FormatV1, FormatV2} {
+		b.Run(format, func(b *testing.B) {
+			enc := encodeParquet
+			if format == FormatV1 {
+				enc = encodeParquetV1
+			}
+			var size int
+			for b.Loop() {
+				data, err := enc(leaves)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(data)
+			}
+			b.ReportMetric(float64(size)/float64(len(leaves)), "B/event")
+			b.ReportMetric(float64(jsonBytes)/float64(len(leaves)), "canonical-B/event")
+			b.ReportMetric(float64(len(leaves))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }
