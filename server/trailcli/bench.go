@@ -18,6 +18,9 @@ type BenchCmd struct {
 	Transactions int      `name:"transactions" default:"2000" help:"W1 transactions per variant and worker count."`
 	Workers      []int    `name:"workers" sep:"," default:"1,8" help:"W1 worker counts."`
 	Queries      int      `name:"queries" default:"300" help:"W3 timed queries per question."`
+	Dataset      string   `name:"dataset" enum:"synthetic,saas" default:"synthetic" help:"What every workload ingests and queries: synthetic (10,000 tenants of 10 users, 40 actions drawn evenly, random-word descriptions) or saas (shaped like a real SaaS's log: Zipf-sized tenants, users in proportion, a weighted mix of about thirty actions with sentences, diffs, metadata and failures; deterministic by seed)."`
+	Tenants      int      `name:"tenants" help:"saas dataset: number of tenants (default 2000)."`
+	Users        int      `name:"users" help:"saas dataset: number of users, spread over the tenants in proportion to their size (default 50000, at least --tenants)."`
 	Load         string   `name:"load" enum:"trail,sql" default:"trail" help:"How W3, storage and ui fill their table when w2 is not run: trail (Store.Append) or sql (COPY without indexes, then the indexes; for 10 M events)."`
 	Keep         bool     `name:"keep" help:"Keep the loaded schema (its name is printed on stderr) to query it again."`
 	Schema       string   `name:"schema" placeholder:"NAME" help:"Reuse a schema kept by --keep (w3, storage, ui): no load; it is migrated and left in place."`
@@ -44,6 +47,12 @@ func (c *BenchCmd) Run(e *Env) error {
 	if c.MixedWriters < 1 || c.MixedReaders < 1 || c.MixedRequests < 1 || c.MixedBatch < 1 || c.MixedBatch > trailserver.MaxBatch {
 		return Usagef("--mixed-writers, --mixed-readers and --mixed-requests must be positive, --mixed-batch 1–%d", trailserver.MaxBatch)
 	}
+	if c.Dataset != bench.DatasetSaaS && (c.Tenants != 0 || c.Users != 0) {
+		return Usagef("--tenants and --users size --dataset saas only")
+	}
+	if c.Tenants < 0 || c.Users < 0 || (c.Users > 0 && c.Users < max(c.Tenants, 1)) {
+		return Usagef("--tenants and --users must be positive, with at least one user per tenant")
+	}
 	if c.Load == bench.LoadSQL {
 		for _, w := range c.Workload {
 			if w == "w2" {
@@ -55,7 +64,7 @@ func (c *BenchCmd) Run(e *Env) error {
 	enc := json.NewEncoder(e.Stdout)
 	_, err := bench.Run(e.Ctx, bench.Config{
 		DSN: c.Postgres, Workloads: c.Workload, Events: c.Events, Transactions: c.Transactions,
-		Workers: c.Workers, Queries: c.Queries, Load: c.Load, Keep: c.Keep, Schema: c.Schema, Log: e.Stderr,
+		Workers: c.Workers, Queries: c.Queries, Load: c.Load, Dataset: c.Dataset, Tenants: c.Tenants, Users: c.Users, Keep: c.Keep, Schema: c.Schema, Log: e.Stderr,
 		Mixed: bench.MixedConfig{Writers: c.MixedWriters, Readers: c.MixedReaders, Batch: c.MixedBatch, Requests: c.MixedRequests},
 		Emit: func(r bench.Result) {
 			if c.JSON {

@@ -44,8 +44,15 @@ type Config struct {
 	Queries int
 	// BatchSize is W2's batch size. Default 5 000.
 	BatchSize int
-	// Seed makes the synthetic data reproducible. Default 1.
+	// Seed makes the generated data reproducible. Default 1.
 	Seed uint64
+	// Dataset is what every workload ingests and queries: DatasetSynthetic
+	// (default) or DatasetSaaS, shaped like a real SaaS's audit log
+	// (gen_saas.go).
+	Dataset string
+	// Tenants and Users size the saas dataset. Default 2 000 and 50 000;
+	// Users is at least Tenants.
+	Tenants, Users int
 	// Load says how the table of W3, ui and storage is filled when W2 is
 	// not run: LoadTrail (Store.Append, W2's path) or LoadSQL (COPY of the
 	// same generated rows without indexes, then the indexes: minutes for
@@ -108,6 +115,26 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SealDuration == 0 {
 		c.SealDuration = 30 * time.Second
+	}
+	switch c.Dataset {
+	case "":
+		c.Dataset = DatasetSynthetic
+	case DatasetSynthetic, DatasetSaaS:
+	default:
+		return c, fmt.Errorf("bench: unknown dataset %q (want %s or %s)", c.Dataset, DatasetSynthetic, DatasetSaaS)
+	}
+	if c.Dataset == DatasetSaaS {
+		if c.Tenants == 0 {
+			c.Tenants = defaultSaaSTenants
+		}
+		if c.Users == 0 {
+			c.Users = max(defaultSaaSUsers, c.Tenants)
+		}
+		if c.Tenants < 1 || c.Users < c.Tenants {
+			return c, fmt.Errorf("bench: the saas dataset needs at least one tenant and a user per tenant, not %d tenants and %d users", c.Tenants, c.Users)
+		}
+	} else if c.Tenants != 0 || c.Users != 0 {
+		return c, errors.New("bench: tenants and users size the saas dataset only")
 	}
 	if c.SealWriters == 0 {
 		c.SealWriters = 4
@@ -376,6 +403,7 @@ func (r *run) machine(ctx context.Context) error {
 		"nproc": runtime.NumCPU(), "mem_total_bytes": memTotal(), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH,
 		"postgres": version, "shared_buffers": sb, "fsync": fsync, "synchronous_commit": syncCommit,
 		"events": r.cfg.Events, "transactions": r.cfg.Transactions, "workers": r.cfg.Workers, "queries": r.cfg.Queries, "load": r.cfg.Load,
+		"dataset": r.cfg.Dataset, "tenants": r.cfg.Tenants, "users": r.cfg.Users,
 		"started": time.Now().UTC().Format(time.RFC3339), "schema_prefix": r.prefix,
 	}})
 	return nil

@@ -148,7 +148,7 @@ func (r *run) copyGenerated(ctx context.Context, conn *pgxpool.Conn, table pgx.I
 	genErr := make(chan error, 1)
 	go func() {
 		defer close(chunks)
-		g := newGenerator(r.cfg.Seed, r.end)
+		g := r.source()
 		sr := rand.New(rand.NewPCG(r.cfg.Seed, 99))
 		batch := make([]trail.Event, 0, loadChunk)
 		for written := 0; written < r.cfg.Events; written += len(batch) {

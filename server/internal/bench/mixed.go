@@ -146,7 +146,7 @@ func (m *mixedLatencies) add(o mixedLatencies) {
 
 func (r *run) mixedOn(ctx context.Context, cfg MixedConfig, name string, st trail.Store, ks trailserver.KeyStore) error {
 	r.logf("mixed %s: prefill %d events", name, cfg.Prefill)
-	g := newGenerator(r.cfg.Seed, r.end)
+	g := r.source()
 	var tenants []string // as often as they have events
 	for done := 0; done < cfg.Prefill; {
 		evs := make([]trail.Event, min(1000, cfg.Prefill-done))

@@ -94,7 +94,7 @@ func (r *run) seal(ctx context.Context) error {
 // sent again and again with a fresh ID and the time of sending, so that
 // generating them costs the measured run nothing.
 func (r *run) sealPool() []trail.Event {
-	g := newGenerator(r.cfg.Seed, r.end)
+	g := r.source()
 	pool := make([]trail.Event, 4096)
 	for i := range pool {
 		pool[i] = g.next()

@@ -42,6 +42,15 @@ func rawRow(ev *trail.Event) ([]any, error) {
 			fields = append(fields, c.Field)
 		}
 	}
+	var obo *string
+	if ev.Actor.OnBehalfOf != nil {
+		b, err := json.Marshal(ev.Actor.OnBehalfOf)
+		if err != nil {
+			return nil, err
+		}
+		s := string(b)
+		obo = &s
+	}
 	var meta *string
 	if len(ev.Metadata) > 0 {
 		b, err := json.Marshal(ev.Metadata)
@@ -53,7 +62,7 @@ func rawRow(ev *trail.Event) ([]any, error) {
 	}
 	return []any{
 		pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.OccurredAt, ev.RecordedAt, int16(ev.SchemaVersion), ev.Tenant,
-		string(ev.Actor.Type), ev.Actor.ID, ev.Actor.Name, ev.Actor.Email, ev.Actor.IP, ev.Actor.UserAgent, (*string)(nil),
+		string(ev.Actor.Type), ev.Actor.ID, ev.Actor.Name, ev.Actor.Email, ev.Actor.IP, ev.Actor.UserAgent, obo,
 		ev.Action, ev.Target.Type, ev.Target.ID, ev.Target.Name, string(ev.Outcome), ev.Description,
 		changes, fields, meta, ev.RequestID, ev.TraceID, ev.Source,
 	}, nil
@@ -89,7 +98,7 @@ func (r *run) w2(ctx context.Context) error {
 			return err
 		}
 	}
-	g := newGenerator(r.cfg.Seed, r.end)
+	g := r.source()
 	sr := rand.New(rand.NewPCG(r.cfg.Seed, 99))
 	var tTrail, tRaw time.Duration
 	batch := make([]trail.Event, 0, r.cfg.BatchSize)
@@ -164,7 +173,7 @@ func (r *run) load(ctx context.Context) error {
 	if err := s.EnsurePartitions(ctx, r.monthly()); err != nil {
 		return err
 	}
-	g := newGenerator(r.cfg.Seed, r.end)
+	g := r.source()
 	sr := rand.New(rand.NewPCG(r.cfg.Seed, 99))
 	batch := make([]trail.Event, 0, r.cfg.BatchSize)
 	for written := 0; written < r.cfg.Events; written += len(batch) {
