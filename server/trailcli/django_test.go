@@ -31,15 +31,15 @@ func djangoPython(t *testing.T) string {
 // audit code beyond a middleware: a plan changed through the app's ORM and
 // then through a Django admin action, and an admin command, are all in
 // `trail history` with the Django user (or the command) as actor.
-func TestDjangoExample(t *testing.T) { // not parallel: sets the environment
+func TestDjangoExample(t *testing.T) {
+	t.Parallel()
 	py := djangoPython(t)
 	dsn := freshPostgresDB(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("TRAIL_MASTER_KEY", newMasterKey(t))
-	t.Setenv("TRAIL_POSTGRES", "")
+	keyFile := writeFile(t, "master.key", newMasterKey(t))
 	dir, err := filepath.Abs("../../examples/django")
 	if err != nil {
 		t.Fatal(err)
@@ -59,9 +59,9 @@ func TestDjangoExample(t *testing.T) { // not parallel: sets the environment
 		return string(out)
 	}
 	django("migrate", "--noinput")
-	mustRun(t, "", env{}, "migrate", "--postgres", dsn)
+	mustRun(t, "", env{}, "migrate", "--postgres", dsn, "--master-key-file", keyFile)
 	mustRun(t, "", env{}, "capture", "enable", "billing_subscription", "--name", "subscription",
-		"--tenant-column", "tenant_id", "--ignore", "updated_at", "--postgres", dsn)
+		"--tenant-column", "tenant_id", "--ignore", "updated_at", "--postgres", dsn, "--master-key-file", keyFile)
 
 	var ids struct{ Subscription, Nina, Sam int }
 	out := django("scenario")
@@ -73,7 +73,7 @@ func TestDjangoExample(t *testing.T) { // not parallel: sets the environment
 	}
 
 	sub := "subscription:" + itoa(ids.Subscription)
-	evs := pgJSON(t, "history", sub, "--tenant", "acme", "--postgres", dsn)
+	evs := pgJSON(t, "history", sub, "--tenant", "acme", "--postgres", dsn, "--master-key-file", keyFile)
 	// Newest first: the admin action, the app's change, the creation.
 	if len(evs) != 3 {
 		t.Fatalf("history of %s: %d events, want 3: %+v", sub, len(evs), evs)
@@ -102,7 +102,7 @@ func TestDjangoExample(t *testing.T) { // not parallel: sets the environment
 		t.Errorf("creation outside a request: %s by %s, want subscription.insert by the database role", created.Action, created.Actor)
 	}
 	// The admin command names itself.
-	closed := pgJSON(t, "query", "--tenant", "acme", "--actor", "system:close_trials", "--postgres", dsn)
+	closed := pgJSON(t, "query", "--tenant", "acme", "--actor", "system:close_trials", "--postgres", dsn, "--master-key-file", keyFile)
 	if len(closed) != 1 || closed[0].Action != "subscription.update" {
 		t.Errorf("close_trials events: %+v", closed)
 	}

@@ -51,9 +51,9 @@ CREATE TABLE billing_historicalsubscription (
 	return dsn, conn
 }
 
-func TestImportDjangoTables(t *testing.T) { // not parallel: sets the environment
+func TestImportDjangoTables(t *testing.T) {
+	t.Parallel() // the embedded store makes its own master key file
 	dsn, conn := djangoTables(t)
-	t.Setenv("TRAIL_MASTER_KEY", newMasterKey(t))
 	ctx := context.Background()
 	_, err := conn.Exec(ctx, `
 INSERT INTO core_auditlog (action, user_id, timestamp, content_type_id, object_id, description) VALUES
@@ -166,12 +166,12 @@ INSERT INTO billing_historicalsubscription (id, tenant_id, plan, seats, renews_o
 
 // TestImportSimpleHistoryScale imports a django-simple-history table of
 // 100,000 rows (20,000 objects, five versions each) and imports it again.
-func TestImportSimpleHistoryScale(t *testing.T) { // not parallel: sets the environment
+func TestImportSimpleHistoryScale(t *testing.T) {
+	t.Parallel() // the embedded store makes its own master key file
 	if testing.Short() {
 		t.Skip("-short: 100,000 rows")
 	}
 	dsn, conn := djangoTables(t)
-	t.Setenv("TRAIL_MASTER_KEY", newMasterKey(t))
 	ctx := context.Background()
 	const objects, versions = 20000, 5
 	_, err := conn.Exec(ctx, fmt.Sprintf(`
