@@ -1,0 +1,123 @@
+package trailsqlite
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/trailhq/trail"
+)
+
+// BenchmarkIngestGrowth appends batches of growthBatch events (what one
+// `trail record -` of 20k lines stores) into ONE database file until it holds
+// TRAIL_BENCH_GROWTH_EVENTS events (default 300,000; 1,000,000 for the issue's
+// figure), and reports the wall and CPU time of the first batch, of the batch
+// ending at 100k, and of the last one, and last ÷ first: ingest should cost
+// the same into a large file as into an empty one. CPU time is reported
+// beside wall time because on a shared machine the wall time of one batch
+// swings with the load; every batch's times are logged with -v.
+//
+//	TRAIL_BENCH_GROWTH_EVENTS=1000000 go test -run '^$' -bench IngestGrowth -benchtime 1x -timeout 2h -v ./server/trailsqlite/
+func BenchmarkIngestGrowth(b *testing.B) {
+	const growthBatch = 20000
+	total := 300000
+	if v := os.Getenv("TRAIL_BENCH_GROWTH_EVENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < growthBatch {
+			b.Fatalf("TRAIL_BENCH_GROWTH_EVENTS=%q: want a number ≥ %d", v, growthBatch)
+		}
+		total = n / growthBatch * growthBatch
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		s, err := Open(ctx, filepath.Join(b.TempDir(), "growth.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		gen := newGrowthGen()
+		var first, at100k, last, firstCPU, at100kCPU, lastCPU time.Duration
+		for n := 0; n < total; n += growthBatch {
+			evs := gen.next(b, growthBatch)
+			c0, t0 := cpuTime(), time.Now()
+			if _, err := s.Append(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			wall, cpu := time.Since(t0), cpuTime()-c0
+			b.Logf("events %7d–%7d: %6.2f s wall, %6.2f s CPU", n, n+growthBatch, wall.Seconds(), cpu.Seconds())
+			if n == 0 {
+				first, firstCPU = wall, cpu
+			}
+			if n+growthBatch == 100000 {
+				at100k, at100kCPU = wall, cpu
+			}
+			last, lastCPU = wall, cpu
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(first.Seconds(), "first-20k-s")
+		b.ReportMetric(at100k.Seconds(), "at-100k-s")
+		b.ReportMetric(last.Seconds(), "last-20k-s")
+		b.ReportMetric(last.Seconds()/first.Seconds(), "last/first")
+		b.ReportMetric(firstCPU.Seconds(), "first-20k-cpu-s")
+		b.ReportMetric(at100kCPU.Seconds(), "at-100k-cpu-s")
+		b.ReportMetric(lastCPU.Seconds(), "last-20k-cpu-s")
+		b.ReportMetric(lastCPU.Seconds()/firstCPU.Seconds(), "last/first-cpu")
+	}
+}
+
+// growthGen makes events shaped like benchRows' (1,000 tenants with a skew,
+// 10,000 users, random target IDs, a description and two changes each), but
+// batch after batch with time moving on, as a service's audit log grows.
+type growthGen struct {
+	r    *rand.Rand
+	at   time.Time
+	seen int
+}
+
+func newGrowthGen() *growthGen {
+	return &growthGen{r: rand.New(rand.NewPCG(1, 2)), at: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (g *growthGen) next(tb testing.TB, n int) []trail.Event {
+	r := g.r
+	evs := make([]trail.Event, n)
+	now := time.Now()
+	for i := range evs {
+		var d strings.Builder
+		for d.Len() < 60+r.IntN(140) {
+			if d.Len() > 0 {
+				d.WriteByte(' ')
+			}
+			d.WriteString(benchWords[r.IntN(len(benchWords))])
+		}
+		g.at = g.at.Add(time.Duration(1+r.IntN(5)) * time.Second)
+		ev := trail.Event{
+			ID:          uuid.Must(uuid.NewV7()),
+			OccurredAt:  g.at,
+			RecordedAt:  now,
+			Tenant:      fmt.Sprintf("tenant-%d", int(100*r.ExpFloat64())%1000),
+			Actor:       trail.Actor{Type: trail.ActorUser, ID: fmt.Sprintf("user-%d", r.IntN(10000)), IP: "203.0.113.7"},
+			Action:      benchActions[r.IntN(len(benchActions))],
+			Target:      trail.Target{Type: "subscription", ID: uuid.NewString()},
+			Description: d.String(),
+			Changes:     []trail.Change{trail.Changed("plan", "free", "pro"), trail.Changed("seats", r.IntN(50), r.IntN(50))},
+			Metadata:    map[string]any{"ip_country": "DE", "attempt": r.IntN(5)},
+			RequestID:   fmt.Sprintf("req-%08x", r.Uint32()),
+			Source:      "billing",
+		}
+		if err := ev.Normalize(); err != nil {
+			tb.Fatal(err)
+		}
+		evs[i] = ev
+	}
+	g.seen += n
+	return evs
+}
