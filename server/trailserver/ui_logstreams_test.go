@@ -168,6 +168,21 @@ func TestLogStreamsUIForms(t *testing.T) {
 		t.Fatalf("audit events %v", got)
 	}
 
+	// The operator names the tenant in the form.
+	op := newUIBrowser(t)
+	op.signIn(base, f.secret["admin"])
+	if _, page := op.get(base, "/ui/log-streams"); !strings.Contains(page, `id="ls-tenant"`) || !strings.Contains(page, `id="stream-`+globex+`"`) {
+		t.Fatalf("operator's page:\n%s", page)
+	}
+	code, _, h = op.postPage(base, "/ui/log-streams", url.Values{"csrf": {op.csrf}, "tenant": {"globex"}, "destination.type": {"webhook"},
+		"destination.url": {rcv.URL}, "secret": {"whsec_operator_given"}, "format": {"ocsf"}})
+	if code != http.StatusSeeOther || !strings.Contains(h.Get("Location"), "op=create") {
+		t.Fatalf("operator creates globex's stream: %d %v", code, h)
+	}
+	if _, page := op.get(base, h.Get("Location")); strings.Count(page, `<td>globex</td>`) != 2 || !strings.Contains(page, `id="ls-done"`) {
+		t.Fatalf("operator's page after creation:\n%s", page)
+	}
+
 	reader := newUIBrowser(t)
 	reader.signIn(base, f.secret["readerA"])
 	reader.get(base, "/ui/")
