@@ -13,7 +13,9 @@
 // The path of one run (Runner.Run): read the policies and holds, walk every
 // tenant's sealed log (trailseal.Store.Leaves) and pick the events past their
 // hot period that no hold covers; write each tenant's events of one recorded
-// day as one batch, tenant=T/date=D/<first>-<last>-<digest>.parquet (zstd),
+// day as one batch, tenant=T/date=D/<first>-<last>-<digest>.parquet (zstd,
+// typed columns any engine queries, from which each event's canonical bytes
+// are rebuilt: docs/archive-format.md),
 // then its manifest (files, rows, SHA-256, the seqs it holds, the checkpoint
 // covering them), signed like a checkpoint; read both back; only then purge
 // the events, in one transaction that re-checks the holds. Leaves and stored
