@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,8 @@ import (
 // uiOutage is how long TestUILogStreamsBrowser keeps both receivers down
 // during ingest (issue 17's "Done when" says 60 s); -short: only until the
 // page shows both streams in error.
+var uiScreenshots = flag.String("ui-screenshots", "", "write PNG screenshots of the log-streams page into this directory (e.g. ../../docs)")
+
 var uiOutage = flag.Duration("ui-outage", 60*time.Second, "how long TestUILogStreamsBrowser keeps the receivers down")
 
 // uiChromium starts headless Chromium with a fresh profile, as trailui's
@@ -115,6 +118,21 @@ func uiFill(t *testing.T, ctx context.Context, fields map[string]string) {
 	t.Helper()
 	for id, v := range fields {
 		uiWait(t, ctx, 15*time.Second, `(e => !!e && (e.type === "checkbox" ? (e.checked = `+jsq(v)+` === "on", true) : (e.value = `+jsq(v)+`, e.value === `+jsq(v)+`)))(document.getElementById(`+jsq(id)+`))`)
+	}
+}
+
+// uiShot writes a full-page screenshot with -ui-screenshots.
+func uiShot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if *uiScreenshots == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*uiScreenshots, name), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -216,6 +234,7 @@ func TestUILogStreamsBrowser(t *testing.T) {
 		t.Fatalf("the refused URL was not kept: %q", v)
 	}
 	uiAxe(t, ctx, "log streams, refused destination")
+	uiShot(t, ctx, "ui-log-streams-refused.png")
 
 	// The webhook stream: NDJSON, the receiver's secret, its certificate as CA.
 	uiFill(t, ctx, map[string]string{"ls-name": "acme webhook", "ls-destination-type": "webhook", "ls-destination-url": rcv.url(),
@@ -315,6 +334,7 @@ func TestUILogStreamsBrowser(t *testing.T) {
 	gate.Unlock()
 	down := time.Now()
 	reload(rows + `.every(r => r && r.dataset.state === "error")`)
+	uiShot(t, ctx, "ui-log-streams-error.png")
 	if !testing.Short() {
 		for time.Since(down) < *uiOutage {
 			time.Sleep(time.Second) // the outage's length is the scenario, not a synchronisation
