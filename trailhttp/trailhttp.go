@@ -97,8 +97,8 @@ func Middleware(cfg *Config) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
 			id := r.Header.Get(c.RequestIDHeader)
-			if !validRequestID(id) {
-				id = newRequestID()
+			if !ValidRequestID(id) {
+				id = NewRequestID()
 			}
 			w.Header().Set(c.RequestIDHeader, id)
 			ctx = trail.WithRequest(ctx, trail.Request{
@@ -201,9 +201,11 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// validRequestID accepts 1-128 printable ASCII characters without spaces, so
-// that a caller cannot smuggle control characters or megabytes into the log.
-func validRequestID(s string) bool {
+// ValidRequestID reports whether an incoming request ID is kept: 1-128
+// printable ASCII characters without spaces, so that a caller cannot smuggle
+// control characters or megabytes into the log. Other transports' middleware
+// (trailgrpc) applies the same rule.
+func ValidRequestID(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
@@ -215,7 +217,9 @@ func validRequestID(s string) bool {
 	return true
 }
 
-func newRequestID() string {
+// NewRequestID returns a random request ID (32 hex digits), for a request
+// that brought none or one ValidRequestID refuses.
+func NewRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])

@@ -16,8 +16,6 @@ package trailgrpc
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net"
 	"strings"
@@ -152,8 +150,8 @@ func (s *stream) Context() context.Context { return s.ctx }
 func (c *Config) enter(ctx context.Context, method string) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	id := first(md, c.RequestIDKey)
-	if !validRequestID(id) {
-		id = newRequestID()
+	if !trailhttp.ValidRequestID(id) {
+		id = trailhttp.NewRequestID()
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(c.RequestIDKey, id))
 	req := trail.Request{
@@ -226,26 +224,6 @@ func first(md metadata.MD, key string) string {
 		return v[0]
 	}
 	return ""
-}
-
-// validRequestID accepts what trailhttp accepts: 1 to 128 printable ASCII
-// characters without spaces.
-func validRequestID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func clip(s string, n int) string {
