@@ -194,14 +194,67 @@ func customPlan(args []any) []any {
 	return append([]any{pgx.QueryExecModeExec}, args...)
 }
 
+// recentWindow returns where a first page of q may look first: the start of
+// the previous UTC month, so that the statement touches two monthly
+// partitions instead of every one. Planning is what a page of a tenant's
+// newest events costs over a year of partitions (each partition's indexes
+// are opened and costed, 1.7–2.3 ms in a fresh session, where reading 51
+// index entries takes 0.1–0.3 ms). A tenant with a full page in the window
+// is answered by it; otherwise the rest of the page comes from before it.
+// Only for a first page with no filter but the tenant (and Until): a
+// subject's or a filter's matches are sparse, and would mostly pay both
+// statements.
+func (s *Store) recentWindow(q trail.Query) (time.Time, bool) {
+	plain := trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Until: q.Until, Limit: q.Limit}
+	if q != plain {
+		return time.Time{}, false
+	}
+	now := s.cfg.Now().UTC()
+	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
+	if !q.Until.IsZero() && !q.Until.After(start) {
+		return time.Time{}, false
+	}
+	return start, true
+}
+
 // Query returns one page of events matching q, newest first.
 func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
-	sql, args, err := s.QuerySQL(q)
-	if err != nil {
+	if err := q.Validate(); err != nil {
 		return trail.Page{}, err
 	}
 	limit := q.EffectiveLimit()
 	var page trail.Page
+	var err error
+	if start, ok := s.recentWindow(q); ok {
+		recent, older := q, q
+		recent.Since = start
+		page.Events, err = s.fetch(ctx, recent, nil)
+		if err == nil && len(page.Events) <= limit {
+			// The window holds less than a page: the rest, from before it.
+			older.Until = start
+			older.Limit = max(1, limit-len(page.Events)) // 0 would mean the default
+			page.Events, err = s.fetch(ctx, older, page.Events)
+		}
+	} else {
+		page.Events, err = s.fetch(ctx, q, nil)
+	}
+	if err != nil {
+		return trail.Page{}, err
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		last := page.Events[limit-1]
+		page.Next = trail.EncodeCursor(trail.Cursor{OccurredAt: last.OccurredAt, ID: last.ID})
+	}
+	return page, nil
+}
+
+// fetch appends to evs the events of QuerySQL(q): up to q's limit plus one.
+func (s *Store) fetch(ctx context.Context, q trail.Query, evs []trail.Event) ([]trail.Event, error) {
+	sql, args, err := s.QuerySQL(q)
+	if err != nil {
+		return nil, err
+	}
 	err = s.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, sql, customPlan(args)...)
 		if err != nil {
@@ -213,19 +266,14 @@ func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 			if err != nil {
 				return err
 			}
-			page.Events = append(page.Events, ev)
+			evs = append(evs, ev)
 		}
 		return rows.Err()
 	})
 	if err != nil {
-		return trail.Page{}, fmt.Errorf("trailpgx: query: %w", err)
+		return nil, fmt.Errorf("trailpgx: query: %w", err)
 	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
-		last := page.Events[limit-1]
-		page.Next = trail.EncodeCursor(trail.Cursor{OccurredAt: last.OccurredAt, ID: last.ID})
-	}
-	return page, nil
+	return evs, nil
 }
 
 // CountsSQL returns the statement and arguments Counts runs for q.

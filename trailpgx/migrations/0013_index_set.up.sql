@@ -18,6 +18,15 @@
 -- description <> '') to its conditions, which they imply anyway, so the
 -- planner may use them.
 --
+-- Both GINs keep fastupdate (inserts go to a pending list, merged into the
+-- tree in batches) but with a 256 kB list instead of 4 MB: the pages a
+-- merged list leaves are free space the file keeps, so each partition's
+-- index carried up to 4 MB of it — most of the description GIN at 100 000
+-- events through Append (273 B/event in TestPlans). Measured on 100 000
+-- descriptions inserted 1 000 at a time: 92 B/event with the default list,
+-- 57 with 256 kB, 55 with fastupdate off (which makes every insert update
+-- the tree, a dozen or more entries per event).
+--
 -- Unchanged, and why: events_tenant_time keeps INCLUDE (action) for the
 -- counts' index-only scan; event_ids stays a table of its own (see
 -- docs/storage-postgres.md: IDs are the caller's, occurred_at too, so a key
@@ -45,7 +54,9 @@ DROP INDEX IF EXISTS @schema@.events_time;
 CREATE INDEX events_time ON @schema@.events (occurred_at DESC);
 
 DROP INDEX IF EXISTS @schema@.events_changed_fields;
-CREATE INDEX events_changed_fields ON @schema@.events USING gin (changed_fields) WHERE cardinality(changed_fields) > 0;
+CREATE INDEX events_changed_fields ON @schema@.events USING gin (changed_fields) WITH (gin_pending_list_limit = 256)
+	WHERE cardinality(changed_fields) > 0;
 
 DROP INDEX IF EXISTS @schema@.events_description;
-CREATE INDEX events_description ON @schema@.events USING gin (to_tsvector('simple'::regconfig, description)) WHERE description <> '';
+CREATE INDEX events_description ON @schema@.events USING gin (to_tsvector('simple'::regconfig, description)) WITH (gin_pending_list_limit = 256)
+	WHERE description <> '';
