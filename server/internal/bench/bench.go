@@ -190,6 +190,9 @@ func (c Config) withDefaults() (Config, error) {
 //     carries Ratio = its PerSec / raw_copy's PerSec, against Target 0.8.
 //   - "w3": Name is the question, Events is the table size, Ops the timed
 //     queries, latencies; the first three questions carry TargetP95Ms 5.
+//     Names ending _vs_seed_warm / _vs_seed_cold (w3seed.go) carry the
+//     seed table's percentiles in Extra and Ratio = Trail p95 / seed p95,
+//     against Target 1 (lower is better).
 //   - "ui": Name is the admin UI page, Events the table size, Ops the timed
 //     requests, latencies of the server handler.
 //   - "storage": Events, BytesPerEvent (all relations), Extra per relation;

@@ -131,8 +131,20 @@ func TestRunTiny(t *testing.T) {
 	// W3: five questions, each asked Queries times; the first three against
 	// the 5 ms p95 target, and the questions find rows (the parameters come
 	// from written events).
-	if count["w3"] != 5 {
-		t.Errorf("w3 results: %d, want 5", count["w3"])
+	if count["w3"] != 11 {
+		t.Errorf("w3 results: %d, want 5 questions and 6 seed comparisons", count["w3"])
+	}
+	// Beside the seed table: warm sessions Queries times, cold ones a fifth
+	// of that; Ratio is Trail's p95 over the seed's.
+	for _, q := range []string{"newest_50_of_tenant", "user_in_tenant_30_days", "object_history"} {
+		for session, ops := range map[string]int{"warm": 12, "cold": 2} {
+			r, ok := byKey["w3/"+q+"_vs_seed_"+session]
+			seed, _ := r.Extra["seed_p95_ms"].(float64)
+			if !ok || r.Ops != ops || r.Ratio == nil || seed <= 0 || math.Abs(*r.Ratio-r.P95Ms/seed) > 1e-9 ||
+				*r.MeetsTarget != (*r.Ratio <= 1) {
+				t.Errorf("w3 %s %s: %+v", q, session, r)
+			}
+		}
 	}
 	for name, targeted := range map[string]bool{"newest_of_tenant": true, "user_in_tenant_30_days": true, "object_history": true,
 		"tenant_counts_by_action_month": false, "text_in_tenant": false} {

@@ -12,7 +12,10 @@
 //     IDs for idempotency) against a raw COPY of the same rows into an
 //     identical indexed table, batch by batch in alternating order.
 //   - W3, queries: the five questions the indexes exist for, each asked
-//     with many random parameters, p50/p95/p99.
+//     with many random parameters, p50/p95/p99; then the three target
+//     questions (a page of 50) beside a seed-style table of the same rows
+//     (one table, composite indexes with the tenant first), in warm
+//     sessions and in cold ones (a new connection before each query).
 //   - Storage: bytes per event including indexes and event_ids.
 //   - UI: the admin UI's pages (list, filtered by tenant, action or actor,
 //     an actor's page, event detail, object history) rendered by the real

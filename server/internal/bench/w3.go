@@ -97,5 +97,5 @@ func (r *run) w3(ctx context.Context) error {
 		}
 		r.emit(res)
 	}
-	return nil
+	return r.w3Seed(ctx)
 }
