@@ -101,3 +101,77 @@ func BenchmarkCaptureServer(b *testing.B) {
 	b.ReportMetric(float64(t[1].Nanoseconds())/n, "captured-ns/stmt")
 	b.ReportMetric(float64((t[1]-t[0]).Nanoseconds())/n/1e3, "capture-added-µs/stmt")
 }
+
+// BenchmarkCaptureCheck: what the per-statement column check costs, on the
+// server. The same captured table's functions are compiled alternately with
+// the check ('checked': what captures do without the event trigger, and did
+// before migration 0012) and without it ('watched'); each round runs 200
+// single-row UPDATEs in one DO block with track_functions on and reads the
+// update function's own time from pg_stat_xact_user_functions: the trigger
+// function's server time per statement, without the client's round trips.
+//
+//	go test -run '^$' -bench BenchmarkCaptureCheck -benchtime 20x ./trailpgx/
+func BenchmarkCaptureCheck(b *testing.B) {
+	const stmts = 200
+	s, _, captured := benchTables(b, 1000)
+	ctx := context.Background()
+	conn, err := testPool(b).Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	var fn string
+	if err := conn.QueryRow(ctx, "SELECT 'capture_' || $1::regclass::oid || '_update'", captured).Scan(&fn); err != nil {
+		b.Fatal(err)
+	}
+	modes := []string{"checked", "watched"}
+	var ms [2]float64
+	var calls [2]int64
+	var ctxMs float64 // capture_context, the transaction settings and the partition check
+	var ctxCalls int64
+	loop := func(n int) string {
+		return fmt.Sprintf(`DO $$ BEGIN PERFORM set_config('trail.actor', 'user:42', true);
+			FOR i IN 1..%d LOOP UPDATE %s SET seats = seats + 1 WHERE id = i; END LOOP; END $$`, n, captured)
+	}
+	for b.Loop() {
+		for k, mode := range modes {
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`SELECT %[1]s.capture_compile(t.tgrelid::regclass, %[1]s.capture_tgargs(t.tgargs), $2)
+				FROM pg_trigger t WHERE t.tgrelid = $1::regclass AND t.tgname = 'trail_capture_insert'`, s.Schema()), captured, mode); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := conn.Exec(ctx, loop(1)); err != nil { // compile and plan in this session
+				b.Fatal(err)
+			}
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "SET LOCAL track_functions = 'all'"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, loop(stmts)); err != nil {
+				b.Fatal(err)
+			}
+			var t, t2 float64
+			var c, c2 int64
+			if err := tx.QueryRow(ctx, "SELECT total_time, calls FROM pg_stat_xact_user_functions WHERE schemaname = $1 AND funcname = $2",
+				s.Schema(), fn).Scan(&t, &c); err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.QueryRow(ctx, "SELECT total_time, calls FROM pg_stat_xact_user_functions WHERE schemaname = $1 AND funcname = 'capture_context'",
+				s.Schema()).Scan(&t2, &c2); err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				b.Fatal(err)
+			}
+			ctxMs, ctxCalls = ctxMs+t2, ctxCalls+c2
+			ms[k] += t
+			calls[k] += c
+		}
+	}
+	b.ReportMetric(ms[0]*1e3/float64(calls[0]), "checked-µs/stmt")
+	b.ReportMetric(ms[1]*1e3/float64(calls[1]), "watched-µs/stmt")
+	b.ReportMetric((ms[0]/float64(calls[0])-ms[1]/float64(calls[1]))*1e3, "check-µs/stmt")
+	b.ReportMetric(ctxMs*1e3/float64(ctxCalls), "context-µs/stmt")
+}
