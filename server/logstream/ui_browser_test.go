@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
@@ -136,6 +138,18 @@ func uiShot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// uiDark emulates prefers-color-scheme (light or dark).
+func uiDark(t *testing.T, ctx context.Context, scheme string) {
+	t.Helper()
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // uiAxe runs the vendored axe-core on the page and fails on serious or
 // critical violations, as trailui's TestBrowserAccessibility does.
 func uiAxe(t *testing.T, ctx context.Context, page string) {
@@ -149,7 +163,9 @@ func uiAxe(t *testing.T, ctx context.Context, page string) {
 	}
 	out := uiEval[string](t, ctx, `axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => v.id + " (" + v.impact + "): " + v.help + " " + JSON.stringify(v.nodes.slice(0, 5).map(n => n.target)))))`)
 	var vs []string
-	json.Unmarshal([]byte(out), &vs)
+	if err := json.Unmarshal([]byte(out), &vs); err != nil {
+		t.Fatalf("%s: axe result %q: %v", page, out, err)
+	}
 	for _, v := range vs {
 		t.Errorf("%s: axe %s", page, v)
 	}
@@ -248,6 +264,9 @@ func TestUILogStreamsBrowser(t *testing.T) {
 		t.Fatal("a secret the admin typed is shown back")
 	}
 	uiAxe(t, ctx, "log streams, after a creation")
+	uiDark(t, ctx, "dark")
+	uiAxe(t, ctx, "log streams, after a creation (dark)")
+	uiDark(t, ctx, "light")
 
 	// The syslog stream to rsyslogd.
 	uiFill(t, ctx, map[string]string{"ls-name": "acme syslog", "ls-destination-type": "syslog", "ls-destination-address": rs.addr,
