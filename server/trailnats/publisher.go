@@ -3,7 +3,10 @@ package trailnats
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,8 +35,15 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 // failure is an error matching ErrUnavailable: some events may be on the
 // stream, and a retry of the same events is dropped as duplicates, by
 // JetStream or by the store.
+//
+// Order: the events of one partition go as JetStream atomic batches (up to
+// MaxAtomicBatch each, one after the other), so a stream leader failing over
+// mid-publish stores a batch whole or not at all, never its tail before its
+// head, and a retry cannot put an event behind one that followed it.
+// Partitions are published concurrently.
 func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
-	if nc := p.js.Conn(); !nc.IsConnected() {
+	nc := p.js.Conn()
+	if !nc.IsConnected() {
 		// Disconnected: nothing published now could be acknowledged before
 		// the reconnect; the client's retry is the faster way through.
 		return nil, fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, nc.Status())
@@ -44,7 +54,8 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 		ctx, cancel = context.WithTimeout(ctx, DefaultPublishTimeout)
 		defer cancel()
 	}
-	futures := make([]jetstream.PubAckFuture, len(events))
+	msgs := make([]*nats.Msg, len(events))
+	parts := map[int][]int{} // partition -> indexes of its events, in order
 	for i := range events {
 		ev := &events[i]
 		if err := trail.CheckStorable(ev); err != nil {
@@ -54,29 +65,140 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 		if err != nil {
 			return nil, fmt.Errorf("trailnats: encoding event %d: %w", i, err)
 		}
-		msg := &nats.Msg{Subject: subject(&p.cfg, Partition(ev.Tenant, p.cfg.Partitions)), Data: data, Header: nats.Header{}}
+		part := Partition(ev.Tenant, p.cfg.Partitions)
+		msg := &nats.Msg{Subject: subject(&p.cfg, part), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, MsgID(ev))
-		f, err := p.js.PublishMsgAsync(msg)
-		if err != nil {
-			return nil, fmt.Errorf("%w: publishing event %d: %w", ErrUnavailable, i, err)
-		}
-		futures[i] = f
+		msgs[i] = msg
+		parts[part] = append(parts[part], i)
 	}
 	results := make([]trail.Result, len(events))
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			results[i] = trail.Result{ID: events[i].ID, RecordedAt: events[i].RecordedAt, Duplicate: ack.Duplicate}
-			if ack.Duplicate {
-				results[i].RecordedAt = time.Time{}
+	for i := range events {
+		results[i] = trail.Result{ID: events[i].ID, RecordedAt: events[i].RecordedAt}
+	}
+	dup := func(i int) { results[i].Duplicate, results[i].RecordedAt = true, time.Time{} }
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	for _, idx := range parts {
+		wg.Go(func() {
+			for len(idx) > 0 {
+				n := min(len(idx), MaxAtomicBatch)
+				if err := p.publishChunk(ctx, nc, msgs, idx[:n], dup); err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = err
+					}
+					errMu.Unlock()
+					return
+				}
+				idx = idx[n:]
 			}
-		case err := <-f.Err():
-			return nil, fmt.Errorf("%w: event %d: %w", ErrUnavailable, i, err)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: waiting for acknowledgements: %w", ErrUnavailable, ctx.Err())
-		}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
 	}
 	return results, nil
+}
+
+// MaxAtomicBatch is the most events of one partition published as one
+// atomic batch: nats-server's default limit (max_batch_size).
+const MaxAtomicBatch = 1000
+
+// Atomic batch error codes (nats-server's errors.json) Publish branches on.
+const (
+	errCodeAtomicDisabled  = 10174
+	errCodeAtomicDuplicate = 10201
+)
+
+// publishChunk stores msgs[idx...] (one partition's, in order) as one atomic
+// batch, retrying a batch that was abandoned (leader change, lost message,
+// too many batches in flight) until ctx ends. A batch holding an ID
+// JetStream already has is refused whole; its events then go one at a time,
+// each acknowledged before the next, which keeps the order too.
+func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, idx []int, dup func(int)) error {
+	backoff := 10 * time.Millisecond
+	for {
+		err := p.atomicBatch(ctx, nc, msgs, idx)
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeAtomicDuplicate:
+			return p.oneByOne(ctx, msgs, idx, dup)
+		case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeAtomicDisabled:
+			return fmt.Errorf("%w: stream %s does not allow atomic publish (run trail serve --nats once to update it): %w", ErrUnavailable, p.cfg.Stream, err)
+		case ctx.Err() != nil:
+			return fmt.Errorf("%w: publishing to %s: %w (last error: %w)", ErrUnavailable, msgs[idx[0]].Subject, ctx.Err(), err)
+		}
+		// A leader election or a full server: back off, bounded by ctx.
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// atomicBatch publishes one atomic batch: every message but the last
+// without waiting, the last with Nats-Batch-Commit as a request whose
+// answer is the batch's PubAck. A message lost on the way leaves a gap the
+// server refuses the batch for.
+func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, idx []int) error {
+	id := uuid.NewString() // at most 64 characters
+	for k, i := range idx {
+		m := msgs[i]
+		out := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
+		out.Header.Set(jetstream.MsgIDHeader, m.Header.Get(jetstream.MsgIDHeader))
+		out.Header.Set("Nats-Batch-Id", id)
+		out.Header.Set("Nats-Batch-Sequence", strconv.Itoa(k+1))
+		if k < len(idx)-1 {
+			if err := nc.PublishMsg(out); err != nil {
+				return err
+			}
+			continue
+		}
+		out.Header.Set("Nats-Batch-Commit", "1")
+		resp, err := nc.RequestMsgWithContext(ctx, out)
+		if err != nil {
+			return err
+		}
+		var ack struct {
+			Error *jetstream.APIError `json:"error"`
+			Seq   uint64              `json:"seq"`
+			Count int                 `json:"count"`
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return fmt.Errorf("trailnats: reading the batch's acknowledgement %q: %w", resp.Data, err)
+		}
+		if ack.Error != nil {
+			return ack.Error
+		}
+		if ack.Count != len(idx) {
+			return fmt.Errorf("trailnats: batch of %d acknowledged with count %d", len(idx), ack.Count)
+		}
+	}
+	return nil
+}
+
+// oneByOne publishes msgs[idx...] one at a time, each acknowledged before
+// the next is sent: a retry of events partly on the stream, in order.
+func (p *Publisher) oneByOne(ctx context.Context, msgs []*nats.Msg, idx []int, dup func(int)) error {
+	for _, i := range idx {
+		ack, err := p.js.PublishMsg(ctx, msgs[i], jetstream.WithRetryAttempts(50))
+		if err != nil {
+			return fmt.Errorf("%w: publishing to %s: %w", ErrUnavailable, msgs[i].Subject, err)
+		}
+		if ack.Duplicate {
+			dup(i)
+		}
+	}
+	return nil
 }
 
 // Store is a trail.Store whose Append goes through the stream and whose

@@ -61,12 +61,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// MinServer is the oldest nats-server the sinks work with: pinned priority
-// groups, which keep each partition with one sink at a time, came in 2.11.
-const MinServer = "2.11.0"
+// MinServer is the oldest nats-server Trail works with: pinned priority
+// groups, which keep each partition with one sink at a time, came in 2.11,
+// and atomic batch publish, which keeps a request's order through a
+// failover, in 2.12.
+const MinServer = "2.12.0"
 
-// ErrServerTooOld: the server lacks pinned priority groups.
-var ErrServerTooOld = errors.New("trailnats: nats-server " + MinServer + " or later is needed (pinned priority groups)")
+// ErrServerTooOld: the server lacks pinned priority groups or atomic batches.
+var ErrServerTooOld = errors.New("trailnats: nats-server " + MinServer + " or later is needed (pinned priority groups, atomic batch publish)")
 
 // ErrUnavailable matches every error of publishing to or reading from
 // JetStream: the stream did not take the events, retry later.
@@ -76,7 +78,7 @@ var ErrUnavailable = errors.New("trailnats: JetStream unavailable")
 // server is older than MinServer.
 func CheckServer(nc *nats.Conn) error {
 	v := nc.ConnectedServerVersion()
-	if !versionAtLeast(v, 2, 11) {
+	if !versionAtLeast(v, 2, 12) {
 		return fmt.Errorf("%w: %s at %s is %s", ErrServerTooOld, "the server", nc.ConnectedUrlRedacted(), v)
 	}
 	return nil
@@ -108,7 +110,10 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.S
 		Retention:  jetstream.LimitsPolicy,
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow,
-		Metadata:   map[string]string{"trail_partitions": strconv.Itoa(cfg.Partitions)},
+		// Publish sends each request's events of a partition as one atomic
+		// batch, so that a failover never stores them out of order.
+		AllowAtomicPublish: true,
+		Metadata:           map[string]string{"trail_partitions": strconv.Itoa(cfg.Partitions)},
 	}
 	st, err := js.CreateOrUpdateStream(ctx, sc)
 	if err != nil {
