@@ -227,7 +227,7 @@ func (s *Server) routes() {
 	s.privacyRoutes()
 	s.retentionRoutes()
 	s.logStreamRoutes() // logstreams.go
-	s.uiRoutes() // the admin web UI at /ui/ (ui.go)
+	s.uiRoutes()        // the admin web UI at /ui/ (ui.go)
 	s.handle("GET /healthz", public, func(w http.ResponseWriter, r *http.Request, _ *Key) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
