@@ -119,6 +119,9 @@ func (d *Dialer) open(s *Stream, sec secrets) (sender, error) {
 		if host == "" {
 			host = "trail"
 		}
+		if s.Destination.Transport == TransportRELP {
+			return &relpSender{tls: tc, timeout: d.timeout(), hostname: host}, nil
+		}
 		return &syslogSender{tls: tc, timeout: d.timeout(), hostname: host}, nil
 	case TypeS3:
 		return newS3Sender(s, sec)

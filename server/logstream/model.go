@@ -57,6 +57,10 @@ type Destination struct {
 	// Address of a syslog receiver, host:port; TLS turns on TLS.
 	Address string `json:"address,omitempty"`
 	TLS     bool   `json:"tls,omitempty"`
+	// Transport of syslog: "relp" (acknowledged: the recommended one) or
+	// "tcp" (the default: RFC 5424 octet-counted, no acknowledgement);
+	// "relp+tls" is stored as relp with TLS on.
+	Transport string `json:"transport,omitempty"`
 	// CAPEM is a PEM CA certificate trusted beside the system's (a private
 	// CA for an internal receiver). Verification is never skipped.
 	CAPEM string `json:"ca_pem,omitempty"`
@@ -245,6 +249,9 @@ func (d *Destination) check(secret string) error {
 		}
 		return nil
 	}
+	if d.Transport != "" && d.Type != TypeSyslog {
+		return invalid("destination.transport", "is a syslog setting (relp or tcp)")
+	}
 	if d.CAPEM != "" && !strings.Contains(d.CAPEM, "-----BEGIN CERTIFICATE-----") {
 		return invalid("destination.ca_pem", "must be a PEM certificate")
 	}
@@ -270,6 +277,13 @@ func (d *Destination) check(secret string) error {
 	case TypeSyslog:
 		if _, port, err := net.SplitHostPort(d.Address); err != nil || port == "" {
 			return invalid("destination.address", "must be host:port")
+		}
+		switch d.Transport {
+		case "", TransportTCP, TransportRELP:
+		case TransportRELPTLS:
+			d.Transport, d.TLS = TransportRELP, true
+		default:
+			return invalid("destination.transport", "%q must be relp (acknowledged), relp+tls or tcp", clip(d.Transport))
 		}
 		return nil
 	case TypeS3:

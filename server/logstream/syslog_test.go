@@ -19,12 +19,14 @@ import (
 	"github.com/trailhq/trail/server/internal/vgwtest"
 )
 
-// rsyslog is Debian's rsyslogd run in the foreground for one test: imtcp on
-// a free loopback port, every message written raw (%rawmsg%) to out.log.
+// rsyslog is Debian's rsyslogd run in the foreground for one test: imtcp
+// (or imrelp) on a free loopback port, every message written raw
+// (%rawmsg%) to out.log.
 type rsyslog struct {
 	t      testing.TB
 	dir    string
 	addr   string
+	relp   bool
 	cmd    *exec.Cmd
 	exited chan error
 }
@@ -41,18 +43,33 @@ func startRsyslog(t testing.TB) *rsyslog {
 	return r
 }
 
-func (r *rsyslog) start() {
+func (r *rsyslog) conf() string {
 	_, port, _ := strings.Cut(r.addr, ":")
+	input := "imtcp"
+	if r.relp {
+		// A direct main queue: imrelp answers a message only after omfile
+		// wrote it (with the default in-memory queue, "200 OK" means
+		// queued, and a SIGKILL loses what the queue held).
+		input = "imrelp"
+	}
 	conf := fmt.Sprintf(`global(workDirectory="%[1]s" maxMessageSize="64k")
-module(load="imtcp")
+module(load="%[3]s")
 template(name="raw" type="string" string="%%rawmsg%%\n")
 ruleset(name="r") { action(type="omfile" file="%[1]s/out.log" template="raw" flushOnTXEnd="on" asyncWriting="off") }
-input(type="imtcp" port="%[2]s" address="127.0.0.1" ruleset="r")
-`, r.dir, port)
+input(type="%[3]s" port="%[2]s" address="127.0.0.1" ruleset="r")
+`, r.dir, port, input)
+	if r.relp {
+		conf = `main_queue(queue.type="direct")` + "\n" + conf
+	}
 	cf := filepath.Join(r.dir, "rs.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
+	return cf
+}
+
+func (r *rsyslog) start() {
+	cf := r.conf()
 	r.cmd = exec.Command("rsyslogd", "-n", "-f", cf, "-i", filepath.Join(r.dir, "pid"))
 	r.cmd.Stdout, r.cmd.Stderr = nil, nil
 	if err := r.cmd.Start(); err != nil {
@@ -82,11 +99,16 @@ input(type="imtcp" port="%[2]s" address="127.0.0.1" ruleset="r")
 }
 
 // stop stops rsyslogd (SIGTERM: it flushes its file) and waits for it.
-func (r *rsyslog) stop() {
+func (r *rsyslog) stop() { r.signal(syscall.SIGTERM) }
+
+// kill kills rsyslogd (SIGKILL: no goodbye to its clients) and waits for it.
+func (r *rsyslog) kill() { r.signal(syscall.SIGKILL) }
+
+func (r *rsyslog) signal(sig os.Signal) {
 	if r.cmd == nil {
 		return
 	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.cmd.Process.Signal(sig)
 	<-r.exited
 	r.cmd = nil
 }
