@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/internal/testenv"
@@ -244,4 +245,81 @@ func BenchmarkRecordTx(b *testing.B) {
 			b.ReportMetric(total[0].Seconds()/total[k].Seconds(), v.name+"_vs_plain")
 		}
 	}
+}
+
+// BenchmarkIngestPaths measures, in one run and alternating batch by batch,
+// Store.Append (Trail-encoded binary COPY streams, events ordered by
+// tenant, no savepoint), the path it replaced (pgx CopyFrom of []any rows,
+// each COPY after a Describe round trip, under a savepoint, in batch order)
+// writing the same two tables, and a raw pgx COPY into events alone.
+// Three stores of the same schema, so that each side sees its own table
+// grow alike.
+func BenchmarkIngestPaths(b *testing.B) {
+	const batch = 5000
+	p := benchPool(b)
+	ctx := context.Background()
+	s, old, raw := benchStore(b, p), benchStore(b, p), benchStore(b, p)
+	evs := benchEvents(batch, rand.New(rand.NewPCG(1, 2)))
+	for _, st := range []*Store{s, old, raw} {
+		if err := st.EnsurePartitions(ctx, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	previous := func() error { // the pgx CopyFrom path of e72146f^
+		tx, err := p.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		ids := make([][]any, len(evs))
+		for i := range evs {
+			ids[i] = []any{pgtype.UUID{Bytes: evs[i].ID, Valid: true}, evs[i].OccurredAt, evs[i].Tenant}
+		}
+		if _, err := sp.CopyFrom(ctx, pgx.Identifier{old.Schema(), "event_ids"}, []string{"id", "occurred_at", "tenant"}, pgx.CopyFromRows(ids)); err != nil {
+			return err
+		}
+		if _, err := sp.CopyFrom(ctx, pgx.Identifier{old.Schema(), "events"}, insertColumns, pgx.CopyFromRows(rawRows(evs))); err != nil {
+			return err
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	var tNew, tOld, tRaw time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 3 {
+			fresh(evs)
+			t0 := time.Now()
+			var err error
+			switch (i + k) % 3 {
+			case 0:
+				_, err = s.Append(ctx, evs)
+				tNew += time.Since(t0)
+			case 1:
+				err = previous()
+				tOld += time.Since(t0)
+			case 2:
+				rows := rawRows(evs)
+				t0 = time.Now()
+				_, err = p.CopyFrom(ctx, pgx.Identifier{raw.Schema(), "events"}, insertColumns, pgx.CopyFromRows(rows))
+				tRaw += time.Since(t0)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N * batch)
+	b.ReportMetric(n/tNew.Seconds(), "append_events/s")
+	b.ReportMetric(n/tOld.Seconds(), "previous_events/s")
+	b.ReportMetric(n/tRaw.Seconds(), "rawcopy_events/s")
+	b.ReportMetric(tRaw.Seconds()/tNew.Seconds(), "append_ratio")
+	b.ReportMetric(tRaw.Seconds()/tOld.Seconds(), "previous_ratio")
 }
