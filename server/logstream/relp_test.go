@@ -130,3 +130,36 @@ func FuzzRELPFrame(f *testing.F) {
 		relpOffersSyslog(fr.data)
 	})
 }
+
+// TestSyslogTransportValidation: destination.transport is relp, relp+tls
+// (stored as relp with tls on) or tcp, on syslog only; anything else is a
+// ValidationError naming the field (a 400 problem in the API).
+func TestSyslogTransportValidation(t *testing.T) {
+	for _, c := range []struct {
+		d         Destination
+		field     string
+		transport string
+		tls       bool
+	}{
+		{d: Destination{Type: TypeSyslog, Address: "logs.example:2514", Transport: "relp"}, transport: "relp"},
+		{d: Destination{Type: TypeSyslog, Address: "logs.example:2514", Transport: "relp+tls"}, transport: "relp", tls: true},
+		{d: Destination{Type: TypeSyslog, Address: "logs.example:6514", Transport: "tcp", TLS: true}, transport: "tcp", tls: true},
+		{d: Destination{Type: TypeSyslog, Address: "logs.example:514"}, transport: ""},
+		{d: Destination{Type: TypeSyslog, Address: "logs.example:514", Transport: "udp"}, field: "destination.transport"},
+		{d: Destination{Type: TypeSyslog, Address: "logs.example:514", Transport: "RELP"}, field: "destination.transport"},
+		{d: Destination{Type: TypeWebhook, URL: "https://siem.example/x", Transport: "relp"}, field: "destination.transport"},
+	} {
+		d := c.d
+		err := d.check("")
+		var ve *ValidationError
+		if c.field != "" {
+			if !errors.As(err, &ve) || ve.Field != c.field {
+				t.Errorf("%+v: want an error of %s, got %v", c.d, c.field, err)
+			}
+			continue
+		}
+		if err != nil || d.Transport != c.transport || d.TLS != c.tls {
+			t.Errorf("%+v: got %+v, %v", c.d, d, err)
+		}
+	}
+}

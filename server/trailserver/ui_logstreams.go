@@ -44,12 +44,13 @@ func (b uiBackend) LogStreams(r *http.Request, v trailui.Viewer) ([]trailui.LogS
 				Outcome string   `json:"outcome"`
 			} `json:"filter"`
 			Destination struct {
-				Type    string `json:"type"`
-				URL     string `json:"url"`
-				Address string `json:"address"`
-				TLS     bool   `json:"tls"`
-				Bucket  string `json:"bucket"`
-				Prefix  string `json:"prefix"`
+				Type      string `json:"type"`
+				URL       string `json:"url"`
+				Address   string `json:"address"`
+				TLS       bool   `json:"tls"`
+				Transport string `json:"transport"`
+				Bucket    string `json:"bucket"`
+				Prefix    string `json:"prefix"`
 			} `json:"destination"`
 			Health struct {
 				State       string     `json:"state"`
@@ -71,10 +72,14 @@ func (b uiBackend) LogStreams(r *http.Request, v trailui.Viewer) ([]trailui.LogS
 		where := d.Type + " " + d.URL
 		switch d.Type {
 		case "syslog":
-			where = "syslog://" + d.Address
-			if d.TLS {
-				where = "syslog+tls://" + d.Address
+			scheme := "syslog"
+			if d.Transport == "relp" {
+				scheme = "relp"
 			}
+			if d.TLS {
+				scheme += "+tls"
+			}
+			where = scheme + "://" + d.Address
 		case "s3":
 			where = "s3://" + d.Bucket + "/" + d.Prefix
 		}

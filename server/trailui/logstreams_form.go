@@ -22,6 +22,7 @@ type LogStreamForm struct {
 	Encoding    string
 	Address     string
 	TLS         bool
+	Transport   string // syslog: relp (acknowledged) or tcp
 	CAPEM       string
 	Endpoint    string
 	Bucket      string
@@ -63,6 +64,7 @@ func (f *LogStreamForm) Request() (map[string]any, error) {
 		set("service", f.Service)
 	case "syslog":
 		set("address", f.Address)
+		set("transport", f.Transport)
 		if f.TLS {
 			d["tls"] = true
 		}
@@ -164,7 +166,7 @@ func (h *Handler) logStreamFormRoutes() {
 
 // formFields are the form's inputs by the API field they fill.
 var formFields = []string{"tenant", "all_tenants", "name", "destination.type", "destination.url", "destination.encoding",
-	"destination.address", "destination.tls", "destination.ca_pem", "destination.endpoint", "destination.bucket",
+	"destination.address", "destination.transport", "destination.tls", "destination.ca_pem", "destination.endpoint", "destination.bucket",
 	"destination.prefix", "destination.region", "destination.access_key_id", "destination.index",
 	"destination.sourcetype", "destination.service", "secret", "format", "filter.actions", "filter.outcome",
 	"batching.max_events", "batching.max_wait_ms", "paused"}
@@ -173,7 +175,7 @@ func parseLogStreamForm(r *http.Request) *LogStreamForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return &LogStreamForm{
 		Tenant: v("tenant"), AllTenants: v("all_tenants") == "on", Name: v("name"), Type: v("destination.type"),
-		URL: v("destination.url"), Encoding: v("destination.encoding"), Address: v("destination.address"),
+		URL: v("destination.url"), Encoding: v("destination.encoding"), Address: v("destination.address"), Transport: v("destination.transport"),
 		TLS: v("destination.tls") == "on", CAPEM: v("destination.ca_pem"), Endpoint: v("destination.endpoint"),
 		Bucket: v("destination.bucket"), Prefix: v("destination.prefix"), Region: v("destination.region"),
 		AccessKeyID: v("destination.access_key_id"), Index: v("destination.index"), SourceType: v("destination.sourcetype"),
