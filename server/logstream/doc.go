@@ -1,7 +1,8 @@
 // Package logstream delivers each tenant's audit events continuously to a
 // destination the tenant configures — an HTTPS webhook, syslog (RFC 5424
-// over TCP or TLS), an S3-compatible bucket, Splunk HEC or Datadog Logs —
-// in Trail's JSON or in OCSF (docs/log-streams.md).
+// over RELP, which acknowledges each message, or over plain TCP, which
+// does not; either with TLS), an S3-compatible bucket, Splunk HEC or
+// Datadog Logs — in Trail's JSON or in OCSF (docs/log-streams.md).
 //
 // A stream is a row in a table the server owns (trail_log_streams, beside
 // the API keys: the SQLite file, or the PostgreSQL store's schema). Its
