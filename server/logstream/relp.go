@@ -271,7 +271,7 @@ func (s *relpSender) open(ctx context.Context, d *Destination) error {
 		conn, err = nd.DialContext(ctx, "tcp", d.Address)
 	}
 	if err != nil {
-		return fmt.Errorf("relp %s: %w", d.Address, err)
+		return err
 	}
 	s.conn, s.rd, s.txnr = conn, &relpReader{r: bufio.NewReader(conn)}, 0
 	conn.SetDeadline(s.deadline(ctx))
@@ -279,7 +279,7 @@ func (s *relpSender) open(ctx context.Context, d *Destination) error {
 	txnr := s.nextTxnr()
 	if _, err := conn.Write(appendRELPFrame(nil, relpFrame{txnr: txnr, cmd: "open", data: []byte(relpOffers)})); err != nil {
 		s.drop()
-		return fmt.Errorf("relp %s: open: %w", d.Address, err)
+		return fmt.Errorf("open: %w", err)
 	}
 	f, err := s.rd.next()
 	if err == nil && (f.cmd != "rsp" || f.txnr != txnr) {
@@ -297,7 +297,7 @@ func (s *relpSender) open(ctx context.Context, d *Destination) error {
 	}
 	if err != nil {
 		s.drop()
-		return fmt.Errorf("relp %s: %w", d.Address, err)
+		return fmt.Errorf("open: %w", err)
 	}
 	return nil
 }
@@ -334,7 +334,11 @@ func (s *relpSender) peerSpoke() bool {
 func (s *relpSender) send(ctx context.Context, st *Stream, items []item) error {
 	if err := s.sendOnce(ctx, st, items); err != nil {
 		s.drop()
-		return fmt.Errorf("relp %s: %w", st.Destination.Address, err)
+		tr := "relp"
+		if st.Destination.TLS {
+			tr = "relp+tls"
+		}
+		return fmt.Errorf("%s %s: %w", tr, st.Destination.Address, err)
 	}
 	return nil
 }

@@ -2,8 +2,18 @@ package logstream
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,13 +26,17 @@ import (
 
 // startRsyslogRELP starts rsyslogd with imrelp (Debian's rsyslog-relp);
 // without the module the test is Unavailable (a failure in CI).
-func startRsyslogRELP(t testing.TB) *rsyslog {
+func startRsyslogRELP(t testing.TB) *rsyslog { return startRsyslogRELPWith(t, nil) }
+
+// startRsyslogRELPWith starts rsyslogd with imrelp, over TLS when tls is
+// set (its certificate files).
+func startRsyslogRELPWith(t testing.TB, tls *rsyslogTLS) *rsyslog {
 	t.Helper()
 	if _, err := exec.LookPath("rsyslogd"); err != nil {
 		testenv.Unavailable(t, "rsyslogd (apt-get install rsyslog rsyslog-relp)", err)
 		return nil
 	}
-	r := &rsyslog{t: t, dir: t.TempDir(), addr: vgwtest.FreeAddr(t), relp: true}
+	r := &rsyslog{t: t, dir: t.TempDir(), addr: vgwtest.FreeAddr(t), relp: true, tls: tls}
 	// -N1 loads the modules and checks the configuration.
 	if out, err := exec.Command("rsyslogd", "-N1", "-f", r.conf()).CombinedOutput(); err != nil {
 		if strings.Contains(string(out), "imrelp") {
@@ -147,4 +161,83 @@ func TestSyslogRELPRsyslog(t *testing.T) {
 		}
 		t.Logf("%d events, %d messages in rsyslog's file (%d re-deliveries)", len(want), len(seqs), len(seqs)-1-len(want))
 	})
+}
+
+// TestSyslogRELPTLSRsyslog: a relp+tls stream to rsyslogd's imrelp over TLS
+// (a certificate for 127.0.0.1 from a test CA): refused at
+// creation while the CA is not trusted, then, with the CA as ca_pem, every
+// event arrives in order.
+func TestSyslogRELPTLSRsyslog(t *testing.T) {
+	f := newFixture(t, onSQLite)
+	dir := t.TempDir()
+	caPEM, certPEM, keyPEM := testCertificate(t, "127.0.0.1")
+	files := &rsyslogTLS{ca: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem")}
+	for p, b := range map[string][]byte{files.ca: caPEM, files.cert: certPEM, files.key: keyPEM} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := startRsyslogRELPWith(t, files)
+	if rs == nil {
+		return
+	}
+	f.step(t)
+	req := CreateRequest{Tenant: "acme", Name: "rsyslog relp+tls",
+		Destination: Destination{Type: TypeSyslog, Address: rs.addr, Transport: TransportRELPTLS}, Batching: Batching{MaxEvents: 40, MaxWaitMS: 1}}
+	_, err := f.m.Create(adminCtx(), Caller{All: true}, req)
+	var de *DestinationError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+	req.Destination.CAPEM = string(caPEM)
+	s, err := f.m.Create(adminCtx(), Caller{All: true}, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Destination.Transport != TransportRELP || !s.Destination.TLS {
+		t.Fatalf("relp+tls stored as %+v", s.Destination)
+	}
+	f.start[s.ID] = f.size(t, "acme")
+	rec := ids(f.record(t, "acme", 300))
+	f.until(t, "all over RELP and TLS", func() bool { return len(rs.delivered(t)) >= len(rec)+1 })
+	want := f.want(t, s, rec)
+	if got := rs.delivered(t); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("rsyslog has %d events, want %d in log order", len(got), len(want))
+	}
+}
+
+// testCertificate makes a CA and a certificate for host (an IP address)
+// signed by it, in PEM.
+func testCertificate(t testing.TB, host string) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "trail test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.ParseIP(host)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
 }

@@ -23,10 +23,12 @@ import (
 // (or imrelp) on a free loopback port, every message written raw
 // (%rawmsg%) to out.log.
 type rsyslog struct {
-	t      testing.TB
-	dir    string
-	addr   string
-	relp   bool
+	t    testing.TB
+	dir  string
+	addr string
+	relp bool
+	// tls, with relp: imrelp over TLS with these PEM files.
+	tls    *rsyslogTLS
 	cmd    *exec.Cmd
 	exited chan error
 }
@@ -53,11 +55,11 @@ func (r *rsyslog) conf() string {
 		input = "imrelp"
 	}
 	conf := fmt.Sprintf(`global(workDirectory="%[1]s" maxMessageSize="64k")
-module(load="%[3]s")
+module(load="%[3]s"%[5]s)
 template(name="raw" type="string" string="%%rawmsg%%\n")
 ruleset(name="r") { action(type="omfile" file="%[1]s/out.log" template="raw" flushOnTXEnd="on" asyncWriting="off") }
-input(type="%[3]s" port="%[2]s" address="127.0.0.1" ruleset="r")
-`, r.dir, port, input)
+input(type="%[3]s" port="%[2]s" address="127.0.0.1" ruleset="r"%[4]s)
+`, r.dir, port, input, r.tlsParams(), r.tlsLib())
 	if r.relp {
 		conf = `main_queue(queue.type="direct")` + "\n" + conf
 	}
@@ -66,6 +68,26 @@ input(type="%[3]s" port="%[2]s" address="127.0.0.1" ruleset="r")
 		r.t.Fatal(err)
 	}
 	return cf
+}
+
+// rsyslogTLS is the certificate files of an imrelp input over TLS.
+type rsyslogTLS struct{ ca, cert, key string }
+
+func (r *rsyslog) tlsParams() string {
+	if r.tls == nil {
+		return ""
+	}
+	return fmt.Sprintf(` tls="on" tls.cacert="%s" tls.mycert="%s" tls.myprivkey="%s"`, r.tls.ca, r.tls.cert, r.tls.key)
+}
+
+// tlsLib picks OpenSSL for imrelp over TLS: librelp's GnuTLS driver
+// (the default) asks the client for a certificate, which Trail does not
+// present.
+func (r *rsyslog) tlsLib() string {
+	if r.tls == nil {
+		return ""
+	}
+	return ` tls.tlslib="openssl"`
 }
 
 func (r *rsyslog) start() {
