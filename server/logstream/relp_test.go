@@ -1,12 +1,16 @@
 package logstream
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -160,6 +164,119 @@ func TestSyslogTransportValidation(t *testing.T) {
 		}
 		if err != nil || d.Transport != c.transport || d.TLS != c.tls {
 			t.Errorf("%+v: got %+v, %v", c.d, d, err)
+		}
+	}
+}
+
+// relpRefuser is a RELP receiver written from the specification that
+// answers 500 to every syslog message while refuse is set, and 200 after:
+// the refusal path rsyslogd cannot be made to take on demand.
+type relpRefuser struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	refuse bool
+	msgs   []string // accepted, in order
+}
+
+func newRELPRefuser(t *testing.T) *relpRefuser {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relpRefuser{ln: ln, refuse: true}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go r.serve(c)
+		}
+	}()
+	return r
+}
+
+func (r *relpRefuser) serve(c net.Conn) {
+	defer c.Close()
+	rd := &relpReader{r: bufio.NewReader(c)}
+	for {
+		f, err := rd.next()
+		if err != nil {
+			return
+		}
+		var data string
+		switch f.cmd {
+		case "open":
+			data = "200 OK\nrelp_version=0\nrelp_software=trail-test\ncommands=syslog"
+		case "close":
+			c.Write(appendRELPFrame(nil, relpFrame{txnr: f.txnr, cmd: "rsp"}))
+			return
+		case "syslog":
+			r.mu.Lock()
+			if r.refuse {
+				data = "500 refused by the test receiver"
+			} else {
+				data = "200 OK"
+				r.msgs = append(r.msgs, string(f.data))
+			}
+			r.mu.Unlock()
+		default:
+			c.Write(appendRELPFrame(nil, relpFrame{cmd: "serverclose"}))
+			return
+		}
+		if _, err := c.Write(appendRELPFrame(nil, relpFrame{txnr: f.txnr, cmd: "rsp", data: []byte(data)})); err != nil {
+			return
+		}
+	}
+}
+
+// TestSyslogRELPRefused: a receiver that answers 500 keeps the batch
+// undelivered (the stream's position and delivered count do not move, its
+// health is error with the receiver's reason); once it answers 200 every
+// event arrives, numbered from 1, in order.
+func TestSyslogRELPRefused(t *testing.T) {
+	f := newFixture(t, onSQLite)
+	r := newRELPRefuser(t)
+	f.step(t)
+	req := CreateRequest{Tenant: "acme", Destination: Destination{Type: TypeSyslog, Address: r.ln.Addr().String(), Transport: TransportRELP},
+		Batching: Batching{MaxEvents: 25, MaxWaitMS: 1}}
+	_, err := f.m.Create(adminCtx(), Caller{All: true}, req)
+	var de *DestinationError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "500 refused by the test receiver") {
+		t.Fatalf("refused test delivery: %v", err)
+	}
+	r.mu.Lock()
+	r.refuse = false
+	r.mu.Unlock()
+	s, err := f.m.Create(adminCtx(), Caller{All: true}, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.refuse = true
+	r.mu.Unlock()
+	f.start[s.ID] = f.size(t, "acme")
+	rec := ids(f.record(t, "acme", 60))
+	f.until(t, "error", func() bool { return f.health(t, s.ID).State == StateError })
+	if h := f.health(t, s.ID); h.Delivered != 0 || !strings.Contains(h.LastError, "500 refused by the test receiver") {
+		t.Fatalf("health while refused: %+v", h)
+	}
+	r.mu.Lock()
+	r.refuse = false
+	r.mu.Unlock()
+	want := f.want(t, s, rec)
+	f.until(t, "delivered", func() bool { return f.health(t, s.ID).Delivered == int64(len(want)) })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msgs := r.msgs[1:] // [0] is the test delivery
+	if len(msgs) != len(want) {
+		t.Fatalf("%d messages accepted, want %d", len(msgs), len(want))
+	}
+	for i, id := range want {
+		m := syslogLine.FindStringSubmatch(msgs[i])
+		if m == nil || m[6] != strconv.Itoa(i+1) || !strings.Contains(m[8], id) {
+			t.Fatalf("message %d: %.200q", i+1, msgs[i])
 		}
 	}
 }
