@@ -2,6 +2,7 @@ package logstream
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -139,15 +140,17 @@ var syslogLine = regexp.MustCompile(`^<(\d+)>1 (\S+) (\S+) trail - (\S+) \[trail
 
 // messages parses out.log: each line an RFC 5424 message as sent.
 func (r *rsyslog) messages() (seqs []int64, recs []Envelope, err error) {
-	fh, err := os.Open(filepath.Join(r.dir, "out.log"))
+	data, err := os.ReadFile(filepath.Join(r.dir, "out.log"))
 	if os.IsNotExist(err) {
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
+	// rsyslogd may be writing: a last line without its newline is not
+	// complete yet (omfile can write a line in two writes).
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		m := syslogLine.FindStringSubmatch(sc.Text())
