@@ -115,6 +115,7 @@ type StreamsCreateCmd struct {
 	Encoding   string   `name:"encoding" enum:"json,ndjson," default:"" help:"webhook: json (an array, default) or ndjson."`
 	Address    string   `name:"address" placeholder:"HOST:PORT" help:"syslog: the receiver's address."`
 	TLS        bool     `name:"tls" help:"syslog: over TLS."`
+	Transport  string   `name:"transport" placeholder:"relp|tcp" help:"syslog: relp (each message acknowledged; recommended), relp+tls, or tcp (the default; no acknowledgement)."`
 	CAFile     string   `name:"ca-file" placeholder:"FILE" help:"A PEM CA certificate to trust beside the system's (a private CA)."`
 	Endpoint   string   `name:"endpoint" help:"s3: the S3-compatible endpoint URL (default AWS)."`
 	Bucket     string   `name:"bucket" help:"s3: the bucket."`
@@ -137,7 +138,7 @@ type StreamsCreateCmd struct {
 
 func (c *StreamsCreateCmd) Run(e *Env) error {
 	req := logstream.CreateRequest{Tenant: c.Tenant, AllTenants: c.All, Name: c.Name, Format: c.Format, Paused: c.Paused,
-		Destination: logstream.Destination{Type: c.Type, URL: c.URL, Encoding: c.Encoding, Address: c.Address, TLS: c.TLS,
+		Destination: logstream.Destination{Type: c.Type, URL: c.URL, Encoding: c.Encoding, Address: c.Address, TLS: c.TLS, Transport: c.Transport,
 			Endpoint: c.Endpoint, Bucket: c.Bucket, Prefix: c.Prefix, Region: c.Region, AccessKeyID: c.AccessKey,
 			Index: c.Index, SourceType: c.SourceType, Service: c.Service},
 		Filter: logstream.Filter{Actions: c.Actions, Outcome: c.Outcome}, Batching: logstream.Batching{MaxEvents: c.MaxEvents, MaxWaitMS: c.MaxWait}}
@@ -377,10 +378,14 @@ func where(s *logstream.Stream) string {
 	d := &s.Destination
 	switch d.Type {
 	case logstream.TypeSyslog:
-		if d.TLS {
-			return "syslog+tls://" + d.Address
+		scheme := "syslog"
+		if d.Transport == logstream.TransportRELP {
+			scheme = "relp"
 		}
-		return "syslog://" + d.Address
+		if d.TLS {
+			scheme += "+tls"
+		}
+		return scheme + "://" + d.Address
 	case logstream.TypeS3:
 		return "s3://" + d.Bucket + "/" + d.Prefix
 	}
