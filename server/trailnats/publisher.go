@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,13 +19,14 @@ const DefaultPublishTimeout = 10 * time.Second
 
 // Publisher puts events on the stream. It is safe for concurrent use.
 type Publisher struct {
-	js  jetstream.JetStream
-	cfg Config
+	js    jetstream.JetStream
+	cfg   Config
+	slots chan struct{} // atomic batches in flight
 }
 
 // NewPublisher returns a Publisher for the stream Setup made with cfg.
 func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
-	return &Publisher{js: js, cfg: cfg.withDefaults()}
+	return &Publisher{js: js, cfg: cfg.withDefaults(), slots: make(chan struct{}, MaxBatchesInFlight)}
 }
 
 // Publish puts normalized, valid events on their partitions and returns once
@@ -36,11 +36,13 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 // stream, and a retry of the same events is dropped as duplicates, by
 // JetStream or by the store.
 //
-// Order: the events of one partition go as JetStream atomic batches (up to
-// MaxAtomicBatch each, one after the other), so a stream leader failing over
-// mid-publish stores a batch whole or not at all, never its tail before its
-// head, and a retry cannot put an event behind one that followed it.
-// Partitions are published concurrently.
+// Order: the events go as JetStream atomic batches (the whole request, or
+// MaxAtomicBatch events at a time, one after the other; a batch may span
+// partitions), so a stream leader failing over mid-publish stores a batch
+// whole or not at all, never its tail before its head, and a retry cannot
+// put an event behind one that followed it. (One batch per request, not
+// per partition: nats-server stages each batch of a file-stored R1 stream
+// in a store of its own, a cost paid per batch.)
 func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
 	nc := p.js.Conn()
 	if !nc.IsConnected() {
@@ -55,7 +57,6 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 		defer cancel()
 	}
 	msgs := make([]*nats.Msg, len(events))
-	parts := map[int][]int{} // partition -> indexes of its events, in order
 	for i := range events {
 		ev := &events[i]
 		if err := trail.CheckStorable(ev); err != nil {
@@ -65,48 +66,36 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 		if err != nil {
 			return nil, fmt.Errorf("trailnats: encoding event %d: %w", i, err)
 		}
-		part := Partition(ev.Tenant, p.cfg.Partitions)
-		msg := &nats.Msg{Subject: subject(&p.cfg, part), Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: subject(&p.cfg, Partition(ev.Tenant, p.cfg.Partitions)), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, MsgID(ev))
 		msgs[i] = msg
-		parts[part] = append(parts[part], i)
 	}
 	results := make([]trail.Result, len(events))
 	for i := range events {
 		results[i] = trail.Result{ID: events[i].ID, RecordedAt: events[i].RecordedAt}
 	}
 	dup := func(i int) { results[i].Duplicate, results[i].RecordedAt = true, time.Time{} }
-	var (
-		wg    sync.WaitGroup
-		errMu sync.Mutex
-		first error
-	)
-	for _, idx := range parts {
-		wg.Go(func() {
-			for len(idx) > 0 {
-				n := min(len(idx), MaxAtomicBatch)
-				if err := p.publishChunk(ctx, nc, msgs, idx[:n], dup); err != nil {
-					errMu.Lock()
-					if first == nil {
-						first = err
-					}
-					errMu.Unlock()
-					return
-				}
-				idx = idx[n:]
-			}
-		})
+	idx := make([]int, len(events))
+	for i := range idx {
+		idx[i] = i
 	}
-	wg.Wait()
-	if first != nil {
-		return nil, first
+	for len(idx) > 0 {
+		n := min(len(idx), MaxAtomicBatch)
+		if err := p.publishChunk(ctx, nc, msgs, idx[:n], dup); err != nil {
+			return nil, err
+		}
+		idx = idx[n:]
 	}
 	return results, nil
 }
 
-// MaxAtomicBatch is the most events of one partition published as one
-// atomic batch: nats-server's default limit (max_batch_size).
+// MaxAtomicBatch is the most events published as one atomic batch: nats-server's default limit (max_batch_size).
 const MaxAtomicBatch = 1000
+
+// MaxBatchesInFlight is the most atomic batches one Publisher has open at
+// once, below nats-server's default limit of 50 per stream
+// (max_batch_inflight_per_stream); a server refusing more is retried.
+const MaxBatchesInFlight = 32
 
 // Atomic batch error codes (nats-server's errors.json) Publish branches on.
 const (
@@ -114,15 +103,25 @@ const (
 	errCodeAtomicDuplicate = 10201
 )
 
-// publishChunk stores msgs[idx...] (one partition's, in order) as one atomic
+// publishChunk stores msgs[idx...] (in order) as one atomic
 // batch, retrying a batch that was abandoned (leader change, lost message,
 // too many batches in flight) until ctx ends. A batch holding an ID
 // JetStream already has is refused whole; its events then go one at a time,
 // each acknowledged before the next, which keeps the order too.
 func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, idx []int, dup func(int)) error {
+	if len(idx) == 1 {
+		return p.oneByOne(ctx, msgs, idx, dup) // one message is atomic by itself
+	}
 	backoff := 10 * time.Millisecond
 	for {
-		err := p.atomicBatch(ctx, nc, msgs, idx)
+		var err error
+		select {
+		case p.slots <- struct{}{}:
+			err = p.atomicBatch(ctx, nc, msgs, idx)
+			<-p.slots
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		var apiErr *jetstream.APIError
 		switch {
 		case err == nil:
@@ -145,10 +144,11 @@ func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nat
 	}
 }
 
-// atomicBatch publishes one atomic batch: every message but the last
-// without waiting, the last with Nats-Batch-Commit as a request whose
-// answer is the batch's PubAck. A message lost on the way leaves a gap the
-// server refuses the batch for.
+// atomicBatch publishes one atomic batch: the first message as a request
+// (the server answers once it has opened the batch, or refuses it), the
+// ones between without waiting, the last with Nats-Batch-Commit as a
+// request whose answer is the batch's PubAck. A message lost on the way
+// leaves a gap the server refuses the batch for.
 func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, idx []int) error {
 	id := uuid.NewString() // at most 64 characters
 	for k, i := range idx {
@@ -157,6 +157,16 @@ func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats
 		out.Header.Set(jetstream.MsgIDHeader, m.Header.Get(jetstream.MsgIDHeader))
 		out.Header.Set("Nats-Batch-Id", id)
 		out.Header.Set("Nats-Batch-Sequence", strconv.Itoa(k+1))
+		if k == 0 {
+			resp, err := nc.RequestMsgWithContext(ctx, out)
+			if err != nil {
+				return err
+			}
+			if err := ackError(resp); err != nil {
+				return err
+			}
+			continue
+		}
 		if k < len(idx)-1 {
 			if err := nc.PublishMsg(out); err != nil {
 				return err
@@ -182,6 +192,23 @@ func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats
 		if ack.Count != len(idx) {
 			return fmt.Errorf("trailnats: batch of %d acknowledged with count %d", len(idx), ack.Count)
 		}
+	}
+	return nil
+}
+
+// ackError is the error in a batch message's answer, nil for an empty one.
+func ackError(resp *nats.Msg) error {
+	if len(resp.Data) == 0 {
+		return nil
+	}
+	var ack struct {
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return fmt.Errorf("trailnats: reading the batch's answer %q: %w", resp.Data, err)
+	}
+	if ack.Error != nil {
+		return ack.Error
 	}
 	return nil
 }
