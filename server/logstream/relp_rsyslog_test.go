@@ -1,6 +1,7 @@
 package logstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,11 +10,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,9 +111,10 @@ func waitFor(t *testing.T, f *fixture, what string, cond func() bool) {
 }
 
 // TestSyslogRELPRsyslog is the acknowledged syslog transport against
-// Debian's rsyslogd with imrelp: while events are ingested and batches are
-// in flight, rsyslogd is stopped (SIGTERM), restarted, then killed
-// (SIGKILL) and restarted. Every event arrives, in log order, with no gap;
+// Debian's rsyslogd with imrelp: while events are ingested and a backlog is
+// being delivered, rsyslogd is stopped (SIGTERM), restarted, then killed
+// (SIGKILL) with a batch held half-sent by a proxy (half of it written and
+// answered, the rest not), and restarted; the cut batch must be re-sent. Every event arrives, in log order, with no gap;
 // a sequence number that arrives twice (a batch re-sent because its answers
 // were cut off) is the same event both times.
 func TestSyslogRELPRsyslog(t *testing.T) {
@@ -120,8 +124,9 @@ func TestSyslogRELPRsyslog(t *testing.T) {
 			return
 		}
 		f.step(t)
+		px := newCutProxy(t, rs.addr)
 		s, err := f.m.Create(adminCtx(), Caller{All: true}, CreateRequest{Tenant: "acme", Name: "rsyslog relp",
-			Destination: Destination{Type: TypeSyslog, Address: rs.addr, Transport: TransportRELP}, Batching: Batching{MaxEvents: 40, MaxWaitMS: 1}})
+			Destination: Destination{Type: TypeSyslog, Address: px.ln.Addr().String(), Transport: TransportRELP}, Batching: Batching{MaxEvents: 40, MaxWaitMS: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,12 +151,20 @@ func TestSyslogRELPRsyslog(t *testing.T) {
 		}
 		outage("SIGTERM", rs.stop, 200)
 		rec = append(rec, ids(f.record(t, "acme", 800))...)
-		outage("SIGKILL", rs.kill, count()+200)
-		waitFor(t, f, "caught up after the restarts", func() bool { return count() >= len(rec) })
+		// SIGKILL with a batch provably in flight: the proxy passes the first
+		// half of a batch's bytes and holds the rest; once rsyslogd wrote
+		// that half (and answered it), it is killed.
+		outage("SIGKILL", func() {
+			half := px.cutNext()
+			waitFor(t, f, "the first half of the cut batch written", func() bool { return count() >= half })
+			rs.kill()
+		}, count()+200)
+		// Every recorded event and, first, the stream's own log_stream.create.
+		waitFor(t, f, "caught up after the restarts", func() bool { return count() >= len(rec)+1 })
 		waitFor(t, f, "healthy", func() bool { return f.health(t, s.ID).State == StateHealthy })
 		stop()
-		want := f.want(t, s, rec)
-		got := rs.delivered(t) // fails on a gap, or a re-sent number with another event
+		want := f.want(t, s, rec) // steps: only once the background loop stopped
+		got := rs.delivered(t)    // fails on a gap, or a re-sent number with another event
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Fatalf("rsyslog has %d events, want %d in log order", len(got), len(want))
 		}
@@ -159,7 +172,21 @@ func TestSyslogRELPRsyslog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%d events, %d messages in rsyslog's file (%d re-deliveries)", len(want), len(seqs), len(seqs)-1-len(want))
+		// Batches cut off with answers missing (in flight when rsyslogd went
+		// down), as against deliveries refused at connect.
+		cut, other := 0, 0
+		for len(f.errs) > 0 {
+			if err := <-f.errs; strings.Contains(err.Error(), "answers") || strings.Contains(err.Error(), "unanswered") {
+				cut++
+			} else {
+				other++
+			}
+		}
+		if cut == 0 || len(seqs)-1-len(want) == 0 {
+			t.Fatalf("the batch cut in flight was not re-sent: %d cut off, %d re-deliveries", cut, len(seqs)-1-len(want))
+		}
+		t.Logf("%d events, %d messages in rsyslog's file (%d re-deliveries); %d batches cut off in flight, %d other delivery errors",
+			len(want), len(seqs), len(seqs)-1-len(want), cut, other)
 	})
 }
 
@@ -240,4 +267,89 @@ func testCertificate(t testing.TB, host string) (caPEM, certPEM, keyPEM []byte) 
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+}
+
+// cutProxy is a TCP proxy in front of rsyslogd that, when told, forwards
+// the first half of Trail's next batch and holds the rest: a batch in
+// flight, its first messages answered and the others not, for as long as
+// the test needs.
+type cutProxy struct {
+	ln       net.Listener
+	upstream string
+	mu       sync.Mutex
+	armed    chan int // receives the last sequence number forwarded
+}
+
+func newCutProxy(t *testing.T, upstream string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, upstream: upstream}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(c, u); c.Close(); u.Close() }()
+			go p.forward(c, u)
+		}
+	}()
+	return p
+}
+
+var seqAttr = regexp.MustCompile(`seq="(\d+)"`)
+
+func (p *cutProxy) forward(c, u net.Conn) {
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			u.Close()
+			return
+		}
+		chunk := buf[:n]
+		p.mu.Lock()
+		armed := p.armed
+		if armed != nil && bytes.Count(chunk, []byte(" syslog ")) >= 4 {
+			p.armed = nil
+		} else {
+			armed = nil
+		}
+		p.mu.Unlock()
+		if armed == nil {
+			if _, err := u.Write(chunk); err != nil {
+				return
+			}
+			continue
+		}
+		// Cut the batch: forward up to the middle of a frame half-way in.
+		half := chunk[:n/2]
+		u.Write(half)
+		var last int
+		ms := seqAttr.FindAllSubmatch(half, -1)
+		// The frame of the last seq may be cut: the one before is whole.
+		if len(ms) >= 2 {
+			last, _ = strconv.Atoi(string(ms[len(ms)-2][1]))
+		}
+		armed <- last
+		return // hold the rest; rsyslogd's end closes both
+	}
+}
+
+// cutNext cuts Trail's next batch and returns the last sequence number
+// rsyslogd got whole.
+func (p *cutProxy) cutNext() int {
+	ch := make(chan int, 1)
+	p.mu.Lock()
+	p.armed = ch
+	p.mu.Unlock()
+	return <-ch
 }
