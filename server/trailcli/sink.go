@@ -15,7 +15,7 @@ import (
 // NATSFlags name the JetStream stream of trail serve --nats and trail sink
 // (trailnats, docs/scale.md). Every process of a deployment gives the same.
 type NATSFlags struct {
-	NATS           string `name:"nats" env:"TRAIL_NATS" placeholder:"URL" help:"NATS server(s) with JetStream, comma-separated (nats-server 2.11+); serve: ingest is acknowledged once the stream has the events and trail sink stores them (env TRAIL_NATS)."`
+	NATS           string `name:"nats" env:"TRAIL_NATS" placeholder:"URL" help:"NATS server(s) with JetStream, comma-separated (nats-server 2.12+: atomic batch publish); serve: ingest is acknowledged once the stream has the events and trail sink stores them (env TRAIL_NATS)."`
 	NATSReplicas   int    `name:"nats-replicas" env:"TRAIL_NATS_REPLICAS" default:"1" help:"The stream's replicas: 1, 3 or 5 (env TRAIL_NATS_REPLICAS)."`
 	NATSPartitions int    `name:"nats-partitions" env:"TRAIL_NATS_PARTITIONS" default:"16" help:"Subjects the stream is cut into by tenant; bounds how many sinks work at once; fixed for the stream's life (env TRAIL_NATS_PARTITIONS)."`
 	NATSStream     string `name:"nats-stream" env:"TRAIL_NATS_STREAM" default:"TRAIL_EVENTS" help:"The JetStream stream's name (env TRAIL_NATS_STREAM)."`
