@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/trailhq/trail"
@@ -76,6 +77,13 @@ type Plugin struct {
 	cfg    Config
 	listed map[reflect.Type]bool
 	ignore map[string]bool
+	models sync.Map // reflect.Type → *model, decided once per model type
+}
+
+// model is what the plugin decided about one model type.
+type model struct {
+	typ    string          // target type; "" when the model is not audited
+	ignore map[string]bool // fields left out of update diffs
 }
 
 // New returns the plugin, recording through rec.
@@ -147,13 +155,31 @@ func (p *Plugin) targetType(s *schema.Schema) string {
 	if s == nil {
 		return ""
 	}
+	return p.model(s).typ
+}
+
+// model returns what the plugin decided about s's model type, deciding it
+// on the model's first write: every write of every model passes here.
+func (p *Plugin) model(s *schema.Schema) *model {
+	if m, ok := p.models.Load(s.ModelType); ok {
+		return m.(*model)
+	}
+	m := &model{ignore: map[string]bool{}}
 	if a, ok := reflect.New(s.ModelType).Interface().(Audited); ok {
-		return a.TrailType()
+		m.typ = a.TrailType()
+	} else if p.listed[s.ModelType] {
+		m.typ = snake(s.ModelType.Name())
 	}
-	if p.listed[s.ModelType] {
-		return snake(s.ModelType.Name())
+	for k := range p.ignore {
+		m.ignore[k] = true
 	}
-	return ""
+	for _, f := range s.Fields {
+		if f.AutoUpdateTime > 0 {
+			m.ignore[diffName(f)] = true
+		}
+	}
+	actual, _ := p.models.LoadOrStore(s.ModelType, m)
+	return actual.(*model)
 }
 
 // snake turns a Go type name into a target type: "APIKey" → "api_key".
@@ -325,7 +351,7 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 	for _, r := range rows(after.Elem()) {
 		byKey[primaryKey(ctx, s, r)] = r
 	}
-	ignore := p.ignored(s)
+	ignore := p.model(s).ignore // Config.Ignore and the fields GORM stamps on every update
 	var events []trail.Event
 	for _, b := range rows(before) {
 		a, ok := byKey[primaryKey(ctx, s, b)]
@@ -375,21 +401,6 @@ func (p *Plugin) beforeRows(db *gorm.DB) (string, reflect.Value, bool) {
 	}
 	db.Statement.Settings.Delete(beforeKey)
 	return typ, v.(reflect.Value), true
-}
-
-// ignored is the set of fields left out of update diffs: Config.Ignore and
-// the fields GORM stamps on every update.
-func (p *Plugin) ignored(s *schema.Schema) map[string]bool {
-	out := map[string]bool{}
-	for k := range p.ignore {
-		out[k] = true
-	}
-	for _, f := range s.Fields {
-		if f.AutoUpdateTime > 0 {
-			out[diffName(f)] = true
-		}
-	}
-	return out
 }
 
 // diffName is the name trail.Diff gives a field: its json tag's name, else
