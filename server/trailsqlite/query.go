@@ -64,33 +64,22 @@ func (w *where) String() string {
 // characters, ? and [). q was validated: the filter parses.
 func filterAction(w *where, action string) {
 	f, _ := trail.ParseActionFilter(action)
-	cond := func(p string) (string, any) {
+	cond := func(p string) (string, []any) {
 		if !strings.Contains(p, "*") {
-			return "action = ?", p
+			return "action = ?", []any{p}
 		}
 		if pre, ok := trail.PatternPrefix(p); ok && strings.HasSuffix(pre, ".") {
 			// "subscription." up to "subscription/" ('/' follows '.'): an
 			// index range, and no wildcard to escape.
 			return "(action >= ? AND action < ?)", []any{pre, pre[:len(pre)-1] + "/"}
 		}
-		return "action GLOB ?", p
-	}
-	addOne := func(p string, neg bool) (string, []any) {
-		c, a := cond(p)
-		args, ok := a.([]any)
-		if !ok {
-			args = []any{a}
-		}
-		if neg {
-			c = "NOT " + c
-		}
-		return c, args
+		return "action GLOB ?", []any{p}
 	}
 	if len(f.Include) > 0 {
 		var ors []string
 		var args []any
 		for _, p := range f.Include {
-			c, a := addOne(p, false)
+			c, a := cond(p)
 			ors = append(ors, c)
 			args = append(args, a...)
 		}
@@ -101,8 +90,8 @@ func filterAction(w *where, action string) {
 		}
 	}
 	for _, p := range f.Exclude {
-		c, a := addOne(p, true)
-		w.add(c, a...)
+		c, a := cond(p)
+		w.add("NOT "+c, a...)
 	}
 }
 
