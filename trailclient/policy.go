@@ -1,7 +1,9 @@
 package trailclient
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/trailhq/trail"
@@ -75,19 +77,10 @@ func newPolicies(def Policy, m map[string]Policy) (policies, error) {
 		}
 	}
 	// Longest pattern first; equal lengths in a fixed order.
-	for i := 1; i < len(ps.globs); i++ {
-		for j := i; j > 0 && less(ps.globs[j], ps.globs[j-1]); j-- {
-			ps.globs[j], ps.globs[j-1] = ps.globs[j-1], ps.globs[j]
-		}
-	}
+	slices.SortFunc(ps.globs, func(a, b policyGlob) int {
+		return cmp.Or(cmp.Compare(len(b.pattern), len(a.pattern)), strings.Compare(a.pattern, b.pattern))
+	})
 	return ps, nil
-}
-
-func less(a, b policyGlob) bool {
-	if len(a.pattern) != len(b.pattern) {
-		return len(a.pattern) > len(b.pattern)
-	}
-	return a.pattern < b.pattern
 }
 
 func (ps policies) of(action string) Policy {
