@@ -55,7 +55,7 @@ func (c *ImportCmd) Run(e *Env) error {
 	defer b.close()
 	table := c.Table
 	if table == "" {
-		table = "auditlog_logentry"
+		table = trailimport.AuditlogTable
 	}
 	// An operator's import: a row that names no tenant is a platform event.
 	ctx := trail.WithPlatform(e.Ctx)

@@ -48,6 +48,9 @@ const (
 	SimpleHistory Format = "simple-history"
 )
 
+// AuditlogTable is django-auditlog's table, the default Table of Auditlog.
+const AuditlogTable = "auditlog_logentry"
+
 // Config says what to read and how to file it.
 type Config struct {
 	Format Format
@@ -105,7 +108,7 @@ func Import(ctx context.Context, src *sql.DB, cfg Config, write func(context.Con
 		cfg.Batch = 1000
 	}
 	if cfg.Table == "" && cfg.Format == Auditlog {
-		cfg.Table = "auditlog_logentry"
+		cfg.Table = AuditlogTable
 	}
 	if cfg.Table == "" {
 		return st, fmt.Errorf("trailimport: the %s format needs the table's name", cfg.Format)
