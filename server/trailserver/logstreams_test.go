@@ -17,19 +17,17 @@ import (
 	"github.com/trailhq/trail/trailprivacy"
 )
 
-// TestLogStreamsAPI: /v1/log-streams through the HTTP API with the
-// logstream manager: a tenant admin creates a stream for its own tenant
-// only, never sees another tenant's, never reads a secret back; bad input,
-// an unreachable destination and the wrong role are problems; every
-// operation answers as documented.
-func TestLogStreamsAPI(t *testing.T) {
-	var posts atomic.Int64
+// newLogStreamFixture starts an HTTPS webhook receiver that counts its posts
+// and a fixture whose API has a log-stream manager on the SQLite store,
+// trusting that receiver's certificate.
+func newLogStreamFixture(t *testing.T) (*fixture, *httptest.Server, *atomic.Int64) {
+	posts := new(atomic.Int64)
 	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		posts.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	defer rcv.Close()
+	t.Cleanup(rcv.Close)
 	pool := x509.NewCertPool()
 	pool.AddCert(rcv.Certificate())
 	f := newFixture(t, backends[0], func(c *trailserver.Config) {
@@ -44,6 +42,16 @@ func TestLogStreamsAPI(t *testing.T) {
 		m := &logstream.Manager{Store: ls, KMS: kms, Log: st, Dialer: &logstream.Dialer{RootCAs: pool}}
 		c.LogStreams = logstream.API(m, nil)
 	})
+	return f, rcv, posts
+}
+
+// TestLogStreamsAPI: /v1/log-streams through the HTTP API with the
+// logstream manager: a tenant admin creates a stream for its own tenant
+// only, never sees another tenant's, never reads a secret back; bad input,
+// an unreachable destination and the wrong role are problems; every
+// operation answers as documented.
+func TestLogStreamsAPI(t *testing.T) {
+	f, rcv, posts := newLogStreamFixture(t)
 	hook := map[string]any{"type": "webhook", "url": rcv.URL + "/hook"}
 
 	r := f.json("POST", "/v1/log-streams", "adminA", map[string]any{"name": "siem", "destination": hook})

@@ -1,22 +1,14 @@
 package trailserver_test
 
 import (
-	"crypto/rand"
-	"crypto/x509"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/trailhq/trail"
-	"github.com/trailhq/trail/server/logstream"
-	"github.com/trailhq/trail/server/trailserver"
-	"github.com/trailhq/trail/server/trailsqlite"
-	"github.com/trailhq/trail/trailprivacy"
 )
 
 // postPage posts a form and returns the status and the page (a redirect is
@@ -47,26 +39,7 @@ var (
 // tenant's stream (404); a form without the session's CSRF token is 403; a
 // reader is 403. Each change is an audit event with the key as actor.
 func TestLogStreamsUIForms(t *testing.T) {
-	var posts atomic.Int64
-	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		posts.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer rcv.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(rcv.Certificate())
-	f := newFixture(t, backends[0], func(c *trailserver.Config) {
-		st := c.Store.(*trailsqlite.Store)
-		var key [32]byte
-		rand.Read(key[:])
-		kms, _ := trailprivacy.NewLocalKMS(key[:])
-		ls, err := logstream.NewSQLiteStore(t.Context(), st.DB(), st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.LogStreams = logstream.API(&logstream.Manager{Store: ls, KMS: kms, Log: st, Dialer: &logstream.Dialer{RootCAs: pool}}, nil)
-	})
+	f, rcv, posts := newLogStreamFixture(t)
 	base := f.ts.URL
 	ui := newUIBrowser(t)
 	ui.signIn(base, f.secret["adminA"])
