@@ -243,25 +243,7 @@ func testStepCalls(t *testing.T, newLog func(t *testing.T) Instance) {
 	for i := range scaleLogs {
 		log := scaleTenant(i)
 		evs := byLog[log]
-		var stored []tlog.Hash
-		r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-			out := make([]tlog.Hash, len(idx))
-			for k, x := range idx {
-				out[k] = stored[x]
-			}
-			return out, nil
-		})
-		for k := range evs {
-			b, err := trailseal.CanonicalBytes(&evs[k])
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs, err := tlog.StoredHashes(int64(k), b, r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored = append(stored, hs...)
-		}
+		stored, r := tlogHashes(t, evs)
 		idx := make([]int64, len(stored))
 		for k := range idx {
 			idx[k] = int64(k)

@@ -482,6 +482,32 @@ func testSealOrder(t *testing.T, newLog func(t *testing.T) Instance) {
 	}
 }
 
+// tlogHashes is the tree tlog computes over evs' canonical bytes, in
+// order: its stored hashes, and a reader of them.
+func tlogHashes(t *testing.T, evs []trail.Event) ([]tlog.Hash, tlog.HashReader) {
+	t.Helper()
+	var stored []tlog.Hash
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	for i := range evs {
+		b, err := trailseal.CanonicalBytes(&evs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, err := tlog.StoredHashes(int64(i), b, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, hs...)
+	}
+	return stored, r
+}
+
 // testStoredHashes checks that the tree stored by sealing in uneven
 // batches is exactly the one tlog computes in one go.
 func testStoredHashes(t *testing.T, newLog func(t *testing.T) Instance) {
@@ -497,25 +523,7 @@ func testStoredHashes(t *testing.T, newLog func(t *testing.T) Instance) {
 	if _, err := s.SealAll(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	var want []tlog.Hash
-	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			out[i] = want[x]
-		}
-		return out, nil
-	})
-	for i := range evs {
-		b, err := trailseal.CanonicalBytes(&evs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs, err := tlog.StoredHashes(int64(i), b, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, hs...)
-	}
+	want, r := tlogHashes(t, evs)
 	idx := make([]int64, len(want))
 	for i := range idx {
 		idx[i] = int64(i)
