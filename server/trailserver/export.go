@@ -68,10 +68,17 @@ func (s *Server) exportAs(w http.ResponseWriter, r *http.Request, k *Key, kind s
 		s.auditFailed(w, r, err)
 		return
 	}
+	s.writeExport(w, r, st, q, page, format, "trail-export-"+s.cfg.Now().UTC().Format("20060102T150405Z"), stored)
+}
+
+// writeExport answers 200 and streams page and the pages after it as an
+// export file named name (the extension is format's): JSON Lines, CSV, or
+// with stored the events as stored (encodeStored). The caller has read the
+// first page, so that a store error was still a problem response.
+func (s *Server) writeExport(w http.ResponseWriter, r *http.Request, st *stream, q trail.Query, page trail.Page, format, name string, stored bool) {
 	// From here every write has its own deadline instead of the server's
 	// write timeout: a long export runs as long as its client reads.
 	st.start()
-	name := "trail-export-" + s.cfg.Now().UTC().Format("20060102T150405Z")
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
@@ -84,6 +91,7 @@ func (s *Server) exportAs(w http.ResponseWriter, r *http.Request, k *Key, kind s
 	}
 	w.WriteHeader(http.StatusOK)
 
+	var err error
 	bw := bufio.NewWriterSize(st, 64<<10)
 	var (
 		cw  *csv.Writer

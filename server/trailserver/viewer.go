@@ -1,9 +1,7 @@
 package trailserver
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -480,48 +478,5 @@ func (b viewerBackend) ViewerExport(w http.ResponseWriter, r *http.Request, g tr
 		writeProblem(w, r, problem(http.StatusServiceUnavailable, ProblemUnavailable, "", "the read could not be audited"))
 		return
 	}
-	st.start()
-	name := "audit-" + c.Tenant + "-" + s.cfg.Now().UTC().Format("20060102T150405Z") + "." + format
-	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	} else {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-	}
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(st, 64<<10)
-	cw := csv.NewWriter(bw)
-	row := make([]string, len(csvHeader))
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	if format == "csv" {
-		cw.Write(csvHeader)
-	}
-	for {
-		s.reveal(r.Context(), page.Events)
-		for i := range page.Events {
-			if format == "csv" {
-				csvRow(row, &page.Events[i])
-				err = cw.Write(row)
-			} else {
-				err = enc.Encode(&page.Events[i])
-			}
-			if err != nil {
-				panic(http.ErrAbortHandler)
-			}
-		}
-		s.metrics.exportedEvents.Add(uint64(len(page.Events)))
-		cw.Flush()
-		if bw.Flush() != nil || st.flush() != nil {
-			panic(http.ErrAbortHandler) // gone, or not reading (counted by st.close)
-		}
-		if page.Next == "" {
-			return
-		}
-		q.Cursor = page.Next
-		if page, err = s.cfg.Store.Query(r.Context(), q); err != nil {
-			s.log.Error("trailserver: viewer export", "err", err)
-			panic(http.ErrAbortHandler) // a cut download, never a short file that looks whole
-		}
-	}
+	s.writeExport(w, r, st, q, page, format, "audit-"+c.Tenant+"-"+s.cfg.Now().UTC().Format("20060102T150405Z"), false)
 }
