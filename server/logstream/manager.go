@@ -354,6 +354,9 @@ func (m *Manager) RotateSecret(ctx context.Context, c Caller, id string, req Rot
 	if !c.may(r) {
 		return nil, ErrNotFound
 	}
+	if r.Destination.Type == TypeSyslog {
+		return nil, invalid("secret", "a syslog destination has no secret")
+	}
 	if m.KMS == nil {
 		return nil, ErrNoKMS
 	}
@@ -366,9 +369,6 @@ func (m *Manager) RotateSecret(ctx context.Context, c Caller, id string, req Rot
 	}
 	if len(req.Secret) > 4096 {
 		return nil, invalid("secret", "at most 4096 bytes")
-	}
-	if r.Destination.Type == TypeSyslog {
-		return nil, invalid("secret", "a syslog destination has no secret")
 	}
 	old, err := openSecrets(ctx, m.KMS, r.ID, r.secret)
 	if err != nil {

@@ -253,6 +253,14 @@ func TestSyslogRELPRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A syslog destination has no secret: a rotation says so, with or
+	// without a new secret given.
+	for _, rr := range []RotateRequest{{}, {Secret: "s3cret"}} {
+		var ve *ValidationError
+		if _, err := f.m.RotateSecret(adminCtx(), Caller{All: true}, s.ID, rr); !errors.As(err, &ve) || ve.Field != "secret" || !strings.Contains(ve.Reason, "has no secret") {
+			t.Fatalf("rotating a syslog stream's secret %+v: %v", rr, err)
+		}
+	}
 	r.mu.Lock()
 	r.refuse = true
 	r.mu.Unlock()
