@@ -3,6 +3,7 @@ package trailnats
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -250,7 +251,7 @@ func (s *Sink) commit(ctx context.Context, p int, cons jetstream.Consumer, msgs 
 		}
 		var ce *trail.IDConflictError
 		if errors.As(err, &ce) && ce.Index >= 0 && ce.Index < len(events) {
-			data, _ := jsonMarshal(&events[ce.Index])
+			data, _ := json.Marshal(&events[ce.Index])
 			if !s.setAside(ctx, p, data, err.Error()) {
 				return false
 			}

@@ -11,9 +11,6 @@ import (
 )
 
 // decodeEvent decodes an event as the API does (numbers keep their text).
-// jsonMarshal encodes an event for the stream.
-func jsonMarshal(ev *trail.Event) ([]byte, error) { return json.Marshal(ev) }
-
 func decodeEvent(data []byte) (trail.Event, error) {
 	var ev trail.Event
 	d := json.NewDecoder(bytes.NewReader(data))
