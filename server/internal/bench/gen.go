@@ -84,12 +84,7 @@ func (g *generator) next() trail.Event {
 	}
 	at := g.end.Add(-time.Duration(r.Int64N(int64(genDays * 24 * time.Hour)))).Truncate(time.Microsecond)
 	user := (ti*genUsersPerTenant + uint64(r.IntN(genUsersPerTenant))) % (genTenants * genUsersPerTenant)
-	var id uuid.UUID
-	for i := range id {
-		id[i] = byte(r.Uint32())
-	}
-	id[6] = id[6]&0x0f | 0x40
-	id[8] = id[8]&0x3f | 0x80
+	id := randomID(r)
 	ev := trail.Event{
 		ID: id, OccurredAt: at, RecordedAt: g.now,
 		Tenant:      tenantName(ti),
@@ -113,6 +108,18 @@ type sample struct {
 	id                                               uuid.UUID
 	tenant, user, action, targetType, targetID, word string
 	at                                               time.Time
+}
+
+// randomID is a version 4 UUID drawn from r, so that a seed gives the
+// same IDs on every run.
+func randomID(r *rand.Rand) uuid.UUID {
+	var id uuid.UUID
+	for i := range id {
+		id[i] = byte(r.Uint32())
+	}
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id
 }
 
 func sampleOf(ev *trail.Event, r *rand.Rand) sample {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/trailhq/trail"
 )
 
@@ -203,12 +202,7 @@ func (g *saasGenerator) next() trail.Event {
 		}
 	}
 	at = at.Truncate(time.Microsecond)
-	var id uuid.UUID
-	for i := range id {
-		id[i] = byte(r.Uint32())
-	}
-	id[6] = id[6]&0x0f | 0x40
-	id[8] = id[8]&0x3f | 0x80
+	id := randomID(r)
 	ev := trail.Event{
 		ID: id, OccurredAt: at, RecordedAt: g.now, SchemaVersion: trail.SchemaVersion,
 		Tenant: t.name,
