@@ -1,7 +1,6 @@
 package trailpgx
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,16 +14,13 @@ var _ trailseal.HeadStore = (*Store)(nil)
 
 // SaveHead implements trailseal.HeadStore, fenced like SaveCheckpoint.
 func (s *Store) SaveHead(ctx context.Context, fence trailseal.Fence, h trailseal.Head) error {
-	var lines bytes.Buffer
-	for _, e := range h.Entries {
-		lines.Write(e.Line())
-	}
+	lines := trailseal.MarshalHeadEntries(h.Entries)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := s.checkFence(ctx, tx, fence); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO `+s.schema+`.seal_heads (logs, root, entries, note, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			len(h.Entries), h.Root[:], lines.String(), h.Note, h.Time)
+			len(h.Entries), h.Root[:], string(lines), h.Note, h.Time)
 		return err
 	})
 	if err != nil && !errors.Is(err, trailseal.ErrFenced) {

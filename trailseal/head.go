@@ -74,11 +74,17 @@ func headTime(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Fo
 // HeadRoot returns the root hash of the tree whose leaves are entries'
 // lines (sorted by log; the caller sorts).
 func HeadRoot(entries []HeadEntry) (tlog.Hash, error) {
+	leaves := headLeaves(entries)
+	return tlog.TreeHash(int64(len(leaves)), memHashes(storedOf(leaves)))
+}
+
+// headLeaves returns the record hashes of entries' lines.
+func headLeaves(entries []HeadEntry) []tlog.Hash {
 	leaves := make([]tlog.Hash, len(entries))
 	for i, e := range entries {
 		leaves[i] = tlog.RecordHash(e.Line())
 	}
-	return tlog.TreeHash(int64(len(leaves)), memHashes(storedOf(leaves)))
+	return leaves
 }
 
 // storedOf returns the stored hashes (tlog's layout) of the tree over leaves.
@@ -221,13 +227,19 @@ func OpenHead(signed []byte, verifiers note.Verifiers, wantOrigin string) (HeadB
 // GET /v1/head?format=file serves: the entries' lines, a blank line, then
 // the signed note.
 func MarshalHead(h Head) []byte {
-	var b bytes.Buffer
-	for _, e := range h.Entries {
-		b.Write(e.Line())
+	b := MarshalHeadEntries(h.Entries)
+	b = append(b, '\n')
+	return append(b, h.Note...)
+}
+
+// MarshalHeadEntries returns entries' lines, the form ParseHeadEntries
+// reads and the SQL stores keep.
+func MarshalHeadEntries(entries []HeadEntry) []byte {
+	var b []byte
+	for _, e := range entries {
+		b = append(b, e.Line()...)
 	}
-	b.WriteByte('\n')
-	b.WriteString(h.Note)
-	return b.Bytes()
+	return b
 }
 
 // ParseHead parses and checks a head's file form (MarshalHead): every entry
@@ -302,10 +314,7 @@ type HeadProof struct {
 
 // ProveHeadEntry returns the proof of h.Entries[i].
 func ProveHeadEntry(h Head, i int) (HeadProof, error) {
-	leaves := make([]tlog.Hash, len(h.Entries))
-	for k, e := range h.Entries {
-		leaves[k] = tlog.RecordHash(e.Line())
-	}
+	leaves := headLeaves(h.Entries)
 	p, err := tlog.ProveRecord(int64(len(leaves)), int64(i), memHashes(storedOf(leaves)))
 	if err != nil {
 		return HeadProof{}, fmt.Errorf("trailseal: head proof: %w", err)

@@ -1,7 +1,6 @@
 package trailsqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -16,16 +15,13 @@ var _ trailseal.HeadStore = (*Store)(nil)
 
 // SaveHead implements trailseal.HeadStore, fenced like SaveCheckpoint.
 func (s *Store) SaveHead(ctx context.Context, fence trailseal.Fence, h trailseal.Head) error {
-	var lines bytes.Buffer
-	for _, e := range h.Entries {
-		lines.Write(e.Line())
-	}
+	lines := trailseal.MarshalHeadEntries(h.Entries)
 	err := s.sealTx(ctx, func(tx *sql.Tx) error {
 		if err := checkFence(ctx, tx, fence); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO trail_seal_heads (logs, root, entries, note, created_at) VALUES (?, ?, ?, ?, ?)`,
-			len(h.Entries), h.Root[:], lines.String(), h.Note, h.Time.UnixMicro())
+			len(h.Entries), h.Root[:], string(lines), h.Note, h.Time.UnixMicro())
 		return err
 	})
 	if err != nil && !errors.Is(err, trailseal.ErrFenced) {
