@@ -70,10 +70,7 @@ func (s *Server) head(w http.ResponseWriter, r *http.Request, k *Key) {
 			writeProblem(w, r, badRequest("format", "file lists every tenant: all-tenant keys only, without tenant"))
 			return
 		}
-		hd := w.Header()
-		hd.Set("Content-Type", "text/plain; charset=utf-8")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		w.Write(trailseal.MarshalHead(h))
+		writeText(w, trailseal.MarshalHead(h))
 		return
 	}
 	v := HeadView{Origin: trailseal.CheckpointOrigin(in.origin(), trailseal.HeadLog), Logs: int64(len(h.Entries)), Root: h.Root,

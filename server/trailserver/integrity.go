@@ -206,13 +206,19 @@ func (s *Server) checkpointLatest(w http.ResponseWriter, r *http.Request, k *Key
 		return
 	}
 	if format == "note" {
-		h := w.Header()
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-		h.Set("X-Content-Type-Options", "nosniff")
-		io.WriteString(w, cp.Note)
+		writeText(w, []byte(cp.Note))
 		return
 	}
 	writeJSON(w, http.StatusOK, in.view(cp))
+}
+
+// writeText answers 200 with b as plain text: a signed note or a head's
+// file form, which clients check byte for byte.
+func writeText(w http.ResponseWriter, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.Write(b)
 }
 
 func intParam(r *http.Request, name string, required bool) (int64, *Problem) {
