@@ -207,11 +207,19 @@ func (r *Runner) deliver(ctx context.Context, row *row) {
 	if row.Health.Failures > 0 && row.Health.LastErrorAt != nil && now.Before(row.Health.LastErrorAt.Add(r.backoff(row.Health.Failures))) {
 		return
 	}
+	// The logs are listed once per step, not once per batch: an all-tenant
+	// stream's list is a query of every log.
+	logs, err := m.logsOf(ctx, row)
+	if err != nil {
+		r.failed(ctx, row, err)
+		return
+	}
+	sort.Strings(logs)
 	for range r.BatchesPerStep {
 		if ctx.Err() != nil {
 			return
 		}
-		more, err := r.batch(ctx, row)
+		more, err := r.batch(ctx, row, logs)
 		if err != nil {
 			r.failed(ctx, row, err)
 			return
@@ -222,15 +230,10 @@ func (r *Runner) deliver(ctx context.Context, row *row) {
 	}
 }
 
-// batch reads, sends and records one batch; more is false when there is
-// nothing more to send now.
-func (r *Runner) batch(ctx context.Context, row *row) (more bool, err error) {
+// batch reads row's logs (sorted), sends and records one batch; more is
+// false when there is nothing more to send now.
+func (r *Runner) batch(ctx context.Context, row *row, logs []string) (more bool, err error) {
 	m := r.Manager
-	logs, err := m.logsOf(ctx, row)
-	if err != nil {
-		return false, err
-	}
-	sort.Strings(logs)
 	max := row.Batching.MaxEvents
 	var items []item
 	readEnd := map[string]int64{}
