@@ -44,29 +44,39 @@ func benchRows(n int) []trail.Event {
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	evs := make([]trail.Event, n)
 	for i := range evs {
-		var d strings.Builder
-		for d.Len() < 60+r.IntN(140) {
-			if d.Len() > 0 {
-				d.WriteByte(' ')
-			}
-			d.WriteString(benchWords[r.IntN(len(benchWords))])
-		}
-		ev := trail.Event{
-			ID:          uuid.Must(uuid.NewV7()),
-			OccurredAt:  base.Add(time.Duration(i) * 3 * time.Second),
-			Tenant:      fmt.Sprintf("tenant-%d", int(100*r.ExpFloat64())%1000),
-			Actor:       trail.Actor{Type: trail.ActorUser, ID: fmt.Sprintf("user-%d", r.IntN(10000)), IP: "203.0.113.7"},
-			Action:      benchActions[r.IntN(len(benchActions))],
-			Target:      trail.Target{Type: "subscription", ID: uuid.NewString()},
-			Description: d.String(),
-			Changes:     []trail.Change{trail.Changed("plan", "free", "pro"), trail.Changed("seats", r.IntN(50), r.IntN(50))},
-			Metadata:    map[string]any{"ip_country": "DE", "attempt": r.IntN(5)},
-			RequestID:   fmt.Sprintf("req-%08x", r.Uint32()),
-			Source:      "billing",
-		}
-		evs[i] = ev
+		evs[i] = benchEvent(r, benchDescription(r), base.Add(time.Duration(i)*3*time.Second))
 	}
 	return evs
+}
+
+// benchDescription is a description of 60 to 200 bytes of benchWords.
+func benchDescription(r *rand.Rand) string {
+	var d strings.Builder
+	for d.Len() < 60+r.IntN(140) {
+		if d.Len() > 0 {
+			d.WriteByte(' ')
+		}
+		d.WriteString(benchWords[r.IntN(len(benchWords))])
+	}
+	return d.String()
+}
+
+// benchEvent is one synthetic event at occurredAt: 1,000 tenants with a
+// skew, 10,000 users, a random target ID, desc and two changes.
+func benchEvent(r *rand.Rand, desc string, occurredAt time.Time) trail.Event {
+	return trail.Event{
+		ID:          uuid.Must(uuid.NewV7()),
+		OccurredAt:  occurredAt,
+		Tenant:      fmt.Sprintf("tenant-%d", int(100*r.ExpFloat64())%1000),
+		Actor:       trail.Actor{Type: trail.ActorUser, ID: fmt.Sprintf("user-%d", r.IntN(10000)), IP: "203.0.113.7"},
+		Action:      benchActions[r.IntN(len(benchActions))],
+		Target:      trail.Target{Type: "subscription", ID: uuid.NewString()},
+		Description: desc,
+		Changes:     []trail.Change{trail.Changed("plan", "free", "pro"), trail.Changed("seats", r.IntN(50), r.IntN(50))},
+		Metadata:    map[string]any{"ip_country": "DE", "attempt": r.IntN(5)},
+		RequestID:   fmt.Sprintf("req-%08x", r.Uint32()),
+		Source:      "billing",
+	}
 }
 
 // normalized returns evs as Append expects them (what Client.Prepare makes).

@@ -2,16 +2,13 @@ package trailsqlite
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/trailhq/trail"
 )
 
@@ -91,28 +88,10 @@ func (g *growthGen) next(tb testing.TB, n int) []trail.Event {
 	evs := make([]trail.Event, n)
 	now := time.Now()
 	for i := range evs {
-		var d strings.Builder
-		for d.Len() < 60+r.IntN(140) {
-			if d.Len() > 0 {
-				d.WriteByte(' ')
-			}
-			d.WriteString(benchWords[r.IntN(len(benchWords))])
-		}
+		desc := benchDescription(r)
 		g.at = g.at.Add(time.Duration(1+r.IntN(5)) * time.Second)
-		ev := trail.Event{
-			ID:          uuid.Must(uuid.NewV7()),
-			OccurredAt:  g.at,
-			RecordedAt:  now,
-			Tenant:      fmt.Sprintf("tenant-%d", int(100*r.ExpFloat64())%1000),
-			Actor:       trail.Actor{Type: trail.ActorUser, ID: fmt.Sprintf("user-%d", r.IntN(10000)), IP: "203.0.113.7"},
-			Action:      benchActions[r.IntN(len(benchActions))],
-			Target:      trail.Target{Type: "subscription", ID: uuid.NewString()},
-			Description: d.String(),
-			Changes:     []trail.Change{trail.Changed("plan", "free", "pro"), trail.Changed("seats", r.IntN(50), r.IntN(50))},
-			Metadata:    map[string]any{"ip_country": "DE", "attempt": r.IntN(5)},
-			RequestID:   fmt.Sprintf("req-%08x", r.Uint32()),
-			Source:      "billing",
-		}
+		ev := benchEvent(r, desc, g.at)
+		ev.RecordedAt = now
 		if err := ev.Normalize(); err != nil {
 			tb.Fatal(err)
 		}
