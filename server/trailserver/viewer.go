@@ -345,6 +345,26 @@ var errViewerLink = &trailui.Error{Status: http.StatusUnauthorized, Detail: "thi
 
 // openClaims checks a token and the key that issued it.
 func (s *Server) openClaims(ctx context.Context, tok string) (viewerClaims, error) {
+	c, err := s.tokenClaims(ctx, tok)
+	if err != nil {
+		return c, err
+	}
+	k, err := s.auth.keyByID(ctx, c.Issuer)
+	if errors.Is(err, ErrKeyNotFound) {
+		return c, errViewerLink
+	}
+	if err != nil {
+		return c, err
+	}
+	if !k.Active(s.cfg.Now()) || k.Role != RoleAdmin || (!k.AllTenants() && k.Tenant != c.Tenant) {
+		return c, &trailui.Error{Status: http.StatusUnauthorized, Detail: "this viewer link was withdrawn; ask the application you came from for a new one"}
+	}
+	return c, nil
+}
+
+// tokenClaims checks a token's signature, claims and expiry, not its
+// issuing key.
+func (s *Server) tokenClaims(ctx context.Context, tok string) (viewerClaims, error) {
 	var c viewerClaims
 	if err := s.auth.open(ctx, "viewer-token", viewerPrefix, tok, &c); err != nil {
 		if errors.Is(err, errBadToken) {
@@ -357,16 +377,6 @@ func (s *Server) openClaims(ctx context.Context, tok string) (viewerClaims, erro
 	}
 	if !s.cfg.Now().Before(time.Unix(c.Exp, 0)) {
 		return c, &trailui.Error{Status: http.StatusUnauthorized, Detail: "this viewer link has expired; ask the application you came from for a new one"}
-	}
-	k, err := s.auth.keyByID(ctx, c.Issuer)
-	if errors.Is(err, ErrKeyNotFound) {
-		return c, errViewerLink
-	}
-	if err != nil {
-		return c, err
-	}
-	if !k.Active(s.cfg.Now()) || k.Role != RoleAdmin || (!k.AllTenants() && k.Tenant != c.Tenant) {
-		return c, &trailui.Error{Status: http.StatusUnauthorized, Detail: "this viewer link was withdrawn; ask the application you came from for a new one"}
 	}
 	return c, nil
 }
@@ -398,10 +408,12 @@ func (b viewerBackend) OpenViewer(r *http.Request, tok string) (trailui.ViewerGr
 	return g, nil
 }
 
-// grantQuery re-reads the claims of an opened grant (its token was checked
-// by OpenViewer in this request) into the query they allow.
+// grantQuery re-reads the claims of an opened grant into the query they
+// allow. OpenViewer checked the token and its issuing key in this request:
+// the signature is checked again (a grant is only what a token says), the
+// key is not looked up a second time.
 func (s *Server) grantQuery(ctx context.Context, g trailui.ViewerGrant) (viewerClaims, trail.Query, error) {
-	c, err := s.openClaims(ctx, g.Token)
+	c, err := s.tokenClaims(ctx, g.Token)
 	if err != nil {
 		return c, trail.Query{}, err
 	}
