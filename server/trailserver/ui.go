@@ -168,11 +168,8 @@ func (b uiBackend) Stats(r *http.Request, v trailui.Viewer, params url.Values) (
 	if p := checkParams(params, statsParams); p != nil {
 		return nil, uiError(p)
 	}
-	q, p := parseQuery(params, s.cfg.Now())
+	q, p := s.scopedQuery(k, params)
 	if p != nil {
-		return nil, uiError(p)
-	}
-	if p = scopeQuery(k, &q); p != nil {
 		return nil, uiError(p)
 	}
 	cs, err := s.cfg.Store.Counts(r.Context(), trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until})
