@@ -112,7 +112,6 @@ func (h *Handler) renderLogStreams(w http.ResponseWriter, r *http.Request, rq *r
 		funcs["ls_types"] = func() [][2]string {
 			return [][2]string{{"webhook", "Webhook (HTTPS)"}, {"syslog", "Syslog (RFC 5424 over RELP or TCP, TLS optional)"}, {"s3", "S3-compatible bucket"}, {"splunk_hec", "Splunk HEC"}, {"datadog", "Datadog Logs"}}
 		}
-		funcs["ls_outcomes"] = func() []string { return []string{"success", "failure", "denied"} }
 		logStreamsTmpl, logStreamsErr = template.New("logstreams").Funcs(funcs).ParseFS(templateFS,
 			"templates/layout.html", "templates/parts.html", "templates/logstreams.html", "templates/logstreams_form.html")
 	})
