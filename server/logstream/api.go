@@ -93,8 +93,8 @@ func (a *api) DeadLetters(ctx context.Context, c trailserver.LogStreamCaller, id
 	return map[string]any{"dead_letters": v}, problemOf(err)
 }
 
-// WriteMetrics writes every stream's health: trail_log_stream_up (1 healthy
-// or pending, 0 error or paused, by state), lag in events and seconds, the
+// WriteMetrics writes every stream's health: trail_log_stream_healthy (1
+// healthy or pending, 0 error or paused, by state), lag in events and seconds, the
 // last delivered sequence number, the last success time, dead letters, and
 // this process's delivery counters. Labelled by stream ID only: tenant names
 // stay out of the public /metrics.
