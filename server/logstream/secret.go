@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/trailhq/trail/trailprivacy"
@@ -51,11 +52,11 @@ func openSecrets(ctx context.Context, kms trailprivacy.KMS, id, stored string) (
 	if kms == nil {
 		return s, ErrNoKMS
 	}
-	_, enc, ok := cut(stored)
-	if !ok {
+	i := strings.LastIndexByte(stored, ':') // key ID ":" wrapped secret
+	if i < 0 {
 		return s, fmt.Errorf("logstream: stream %s: malformed stored secret", id)
 	}
-	w, err := base64.StdEncoding.DecodeString(enc)
+	w, err := base64.StdEncoding.DecodeString(stored[i+1:])
 	if err != nil {
 		return s, fmt.Errorf("logstream: stream %s: malformed stored secret", id)
 	}
@@ -65,15 +66,6 @@ func openSecrets(ctx context.Context, kms trailprivacy.KMS, id, stored string) (
 	}
 	err = json.Unmarshal(b, &s)
 	return s, err
-}
-
-func cut(s string) (string, string, bool) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ':' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 // signingSecrets are the webhook secrets to sign with at now: the current
