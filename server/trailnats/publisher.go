@@ -74,17 +74,11 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 	for i := range events {
 		results[i] = trail.Result{ID: events[i].ID, RecordedAt: events[i].RecordedAt}
 	}
-	dup := func(i int) { results[i].Duplicate, results[i].RecordedAt = true, time.Time{} }
-	idx := make([]int, len(events))
-	for i := range idx {
-		idx[i] = i
-	}
-	for len(idx) > 0 {
-		n := min(len(idx), MaxAtomicBatch)
-		if err := p.publishChunk(ctx, nc, msgs, idx[:n], dup); err != nil {
+	for lo := 0; lo < len(msgs); lo += MaxAtomicBatch {
+		dup := func(i int) { results[lo+i].Duplicate, results[lo+i].RecordedAt = true, time.Time{} }
+		if err := p.publishChunk(ctx, nc, msgs[lo:min(lo+MaxAtomicBatch, len(msgs))], dup); err != nil {
 			return nil, err
 		}
-		idx = idx[n:]
 	}
 	return results, nil
 }
@@ -103,21 +97,21 @@ const (
 	errCodeAtomicDuplicate = 10201
 )
 
-// publishChunk stores msgs[idx...] (in order) as one atomic
-// batch, retrying a batch that was abandoned (leader change, lost message,
-// too many batches in flight) until ctx ends. A batch holding an ID
+// publishChunk stores msgs (in order) as one atomic batch, retrying a
+// batch that was abandoned (leader change, lost message, too many batches
+// in flight) until ctx ends. A batch holding an ID
 // JetStream already has is refused whole; its events then go one at a time,
 // each acknowledged before the next, which keeps the order too.
-func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, idx []int, dup func(int)) error {
-	if len(idx) == 1 {
-		return p.oneByOne(ctx, msgs, idx, dup) // one message is atomic by itself
+func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, dup func(int)) error {
+	if len(msgs) == 1 {
+		return p.oneByOne(ctx, msgs, dup) // one message is atomic by itself
 	}
 	backoff := 10 * time.Millisecond
 	for {
 		var err error
 		select {
 		case p.slots <- struct{}{}:
-			err = p.atomicBatch(ctx, nc, msgs, idx)
+			err = p.atomicBatch(ctx, nc, msgs)
 			<-p.slots
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -127,11 +121,11 @@ func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nat
 		case err == nil:
 			return nil
 		case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeAtomicDuplicate:
-			return p.oneByOne(ctx, msgs, idx, dup)
+			return p.oneByOne(ctx, msgs, dup)
 		case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeAtomicDisabled:
 			return fmt.Errorf("%w: stream %s does not allow atomic publish (run trail serve --nats once to update it): %w", ErrUnavailable, p.cfg.Stream, err)
 		case ctx.Err() != nil:
-			return fmt.Errorf("%w: publishing to %s: %w (last error: %w)", ErrUnavailable, msgs[idx[0]].Subject, ctx.Err(), err)
+			return fmt.Errorf("%w: publishing to %s: %w (last error: %w)", ErrUnavailable, msgs[0].Subject, ctx.Err(), err)
 		}
 		// A leader election or a full server: back off, bounded by ctx.
 		t := time.NewTimer(backoff)
@@ -149,10 +143,9 @@ func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nat
 // ones between without waiting, the last with Nats-Batch-Commit as a
 // request whose answer is the batch's PubAck. A message lost on the way
 // leaves a gap the server refuses the batch for.
-func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, idx []int) error {
+func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
 	id := uuid.NewString() // at most 64 characters
-	for k, i := range idx {
-		m := msgs[i]
+	for k, m := range msgs {
 		out := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
 		out.Header.Set(jetstream.MsgIDHeader, m.Header.Get(jetstream.MsgIDHeader))
 		out.Header.Set("Nats-Batch-Id", id)
@@ -167,7 +160,7 @@ func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats
 			}
 			continue
 		}
-		if k < len(idx)-1 {
+		if k < len(msgs)-1 {
 			if err := nc.PublishMsg(out); err != nil {
 				return err
 			}
@@ -189,8 +182,8 @@ func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats
 		if ack.Error != nil {
 			return ack.Error
 		}
-		if ack.Count != len(idx) {
-			return fmt.Errorf("trailnats: batch of %d acknowledged with count %d", len(idx), ack.Count)
+		if ack.Count != len(msgs) {
+			return fmt.Errorf("trailnats: batch of %d acknowledged with count %d", len(msgs), ack.Count)
 		}
 	}
 	return nil
@@ -213,13 +206,14 @@ func ackError(resp *nats.Msg) error {
 	return nil
 }
 
-// oneByOne publishes msgs[idx...] one at a time, each acknowledged before
-// the next is sent: a retry of events partly on the stream, in order.
-func (p *Publisher) oneByOne(ctx context.Context, msgs []*nats.Msg, idx []int, dup func(int)) error {
-	for _, i := range idx {
-		ack, err := p.js.PublishMsg(ctx, msgs[i], jetstream.WithRetryAttempts(50))
+// oneByOne publishes msgs one at a time, each acknowledged before the next
+// is sent: a retry of events partly on the stream, in order. dup(i) marks
+// msgs[i] a duplicate.
+func (p *Publisher) oneByOne(ctx context.Context, msgs []*nats.Msg, dup func(int)) error {
+	for i, m := range msgs {
+		ack, err := p.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(50))
 		if err != nil {
-			return fmt.Errorf("%w: publishing to %s: %w", ErrUnavailable, msgs[i].Subject, err)
+			return fmt.Errorf("%w: publishing to %s: %w", ErrUnavailable, m.Subject, err)
 		}
 		if ack.Duplicate {
 			dup(i)
