@@ -24,13 +24,18 @@ func (h *Handler) parseTemplates() error {
 	return nil
 }
 
+// utcTime is a time as pages show it; isoTime is its datetime attribute.
+func utcTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
 // funcs are the templates' helpers. None returns template.HTML: every value
 // they produce is escaped by html/template like any other.
 func (h *Handler) funcs() template.FuncMap {
 	p := h.cfg.Prefix
 	return template.FuncMap{
-		"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
-		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"utc": utcTime,
+		"iso": isoTime,
 		"rel": relTime,
 		"short": func(id fmt.Stringer) string {
 			s := id.String()

@@ -113,8 +113,8 @@ func NewViewer(be ViewerBackend, cfg *ViewerConfig) (*ViewerHandler, error) {
 		c.Logger = slog.Default()
 	}
 	t, err := template.New("viewer").Funcs(template.FuncMap{
-		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
-		"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		"iso": isoTime,
+		"utc": utcTime,
 	}).ParseFS(templateFS, "templates/viewer.html")
 	if err != nil {
 		return nil, fmt.Errorf("trailui: viewer template: %w", err)
