@@ -122,9 +122,9 @@ func (m *Manager) Create(ctx context.Context, c Caller, req CreateRequest) (*Cre
 	if req.Tenant != "" && !trail.ValidTenant(req.Tenant) {
 		return nil, invalid("tenant", "not a valid tenant")
 	}
-	generated := ""
+	generated := false
 	if req.Destination.Type == TypeWebhook && req.Secret == "" {
-		req.Secret, generated = NewSecret(), "yes"
+		req.Secret, generated = NewSecret(), true
 	}
 	if len(req.Secret) > 4096 {
 		return nil, invalid("secret", "at most 4096 bytes")
@@ -167,7 +167,7 @@ func (m *Manager) Create(ctx context.Context, c Caller, req CreateRequest) (*Cre
 		r.Health.State = StatePaused
 	}
 	out := &Created{Stream: r.Stream}
-	if generated != "" {
+	if generated {
 		out.Secret = req.Secret
 	}
 	if m.Log != nil && !m.filterMatchesAny(ctx, r) {
@@ -360,12 +360,12 @@ func (m *Manager) RotateSecret(ctx context.Context, c Caller, id string, req Rot
 	if m.KMS == nil {
 		return nil, ErrNoKMS
 	}
-	generated := ""
+	generated := false
 	if req.Secret == "" {
 		if r.Destination.Type != TypeWebhook {
 			return nil, invalid("secret", "give the new secret of this %s destination", r.Destination.Type)
 		}
-		req.Secret, generated = NewSecret(), "yes"
+		req.Secret, generated = NewSecret(), true
 	}
 	if len(req.Secret) > 4096 {
 		return nil, invalid("secret", "at most 4096 bytes")
@@ -406,7 +406,7 @@ func (m *Manager) RotateSecret(ctx context.Context, c Caller, id string, req Rot
 		return nil, err
 	}
 	out := &Created{Stream: *s}
-	if generated != "" {
+	if generated {
 		out.Secret = req.Secret
 	}
 	return out, nil
