@@ -114,9 +114,11 @@ func ParseManifest(data []byte, verifiers note.Verifiers, origin string) (*Manif
 		return nil, fmt.Errorf("%w: batch %s: signature: %v (signed by a key this deployment does not trust: a foreign manifest, or see --public-key)", ErrBadManifest, m.Batch, err)
 	}
 	// Version 2: the bytes signed are computed from the file as received.
-	body, err := SignedBytes(data)
+	var body []byte
 	if m.Version == ManifestV1 {
 		body, err = m.body()
+	} else {
+		body, err = SignedBytes(data)
 	}
 	if err != nil {
 		return nil, err
