@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -241,6 +242,19 @@ func strictJSON(s string, v any) error {
 	return d.Decode(v)
 }
 
+// readAll reads every row of f as T: parquet.Read on the file already
+// open, without parsing its footer a second time.
+func readAll[T any](f *parquet.File) ([]T, error) {
+	rows := make([]T, f.NumRows())
+	r := parquet.NewGenericReader[T](f)
+	defer r.Close()
+	n, err := r.Read(rows)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("trailarchive: parquet: %w", err)
+	}
+	return rows[:n], nil
+}
+
 // decodeParquet reads every row of an archive file of either format. A
 // FormatV2 row whose columns do not rebuild an event gets the Event bytes
 // "unreadable: ..." so that it fails its leaf check rather than the file.
@@ -252,18 +266,14 @@ func decodeParquet(data []byte) ([]Row, error) {
 	format, _ := f.Lookup(FormatKey)
 	switch format {
 	case FormatV1, "": // files written before the key existed are FormatV1
-		rows, err := parquet.Read[Row](bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			return nil, fmt.Errorf("trailarchive: parquet: %w", err)
-		}
-		return rows, nil
+		return readAll[Row](f)
 	case FormatV2:
 	default:
 		return nil, fmt.Errorf("trailarchive: parquet: format %q is not %s or %s", format, FormatV1, FormatV2)
 	}
-	v2, err := parquet.Read[rowV2](bytes.NewReader(data), int64(len(data)))
+	v2, err := readAll[rowV2](f)
 	if err != nil {
-		return nil, fmt.Errorf("trailarchive: parquet: %w", err)
+		return nil, err
 	}
 	rows := make([]Row, len(v2))
 	for i := range v2 {
