@@ -72,7 +72,7 @@ var (
 // logStreamsPage lists the viewer's log streams with their health; admin
 // viewers only (a reader key manages no streams).
 func (h *Handler) logStreamsPage(w http.ResponseWriter, r *http.Request, rq *request) {
-	d := &logStreamsData{Form: &LogStreamForm{Encoding: "json", Format: "trail"}}
+	d := &logStreamsData{} // renderLogStreams gives it the empty form
 	if id := r.URL.Query().Get("done"); streamIDRE.MatchString(id) {
 		switch r.URL.Query().Get("op") {
 		case "create":
