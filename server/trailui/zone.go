@@ -3,6 +3,8 @@ package trailui
 import (
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // the viewer's zone must load on hosts without zoneinfo
 )
@@ -34,12 +36,29 @@ func zoneOf(r *http.Request) (*time.Location, bool) {
 	if err != nil || name == "" || name == "Local" {
 		return time.UTC, false
 	}
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), false
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return time.UTC, false
 	}
+	if zoneCount.Add(1) <= maxZones {
+		zones.Store(name, loc)
+	}
 	return loc, false
 }
+
+// zones holds the zones zoneOf loaded, by name: time.LoadLocation reads and
+// parses the zone's file on every call, and a page asks once or twice. Only
+// names that load are kept, at most maxZones of them (the zone database has
+// about 600; a case-insensitive file system loads more spellings).
+var (
+	zones     sync.Map
+	zoneCount atomic.Int64
+)
+
+const maxZones = 1024
 
 // zoneLabel names a zone for the page: its IANA name and its abbreviation
 // now ("America/Los_Angeles (PST)").
