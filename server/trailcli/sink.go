@@ -99,6 +99,12 @@ func (c *SinkCmd) Run(e *Env) error {
 	if c.AckWait < time.Second || c.PinnedTTL <= c.AckWait {
 		return Usagef("--ack-wait: must be at least 1s, and --pinned-ttl more than --ack-wait")
 	}
+	// NATS first: an unreachable server leaves no store file behind.
+	nc, js, err := c.connect(e.Ctx, "trail sink")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
 	var st trail.Store
 	where := "PostgreSQL"
 	if c.Postgres != "" {
@@ -116,11 +122,6 @@ func (c *SinkCmd) Run(e *Env) error {
 		st, where = lite, lite.Path()
 	}
 	defer st.Close()
-	nc, js, err := c.connect(e.Ctx, "trail sink")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
 	sink := trailnats.NewSink(js, st, trailnats.SinkConfig{Config: c.config(), Batch: c.Batch, AckWait: c.AckWait, PinnedTTL: c.PinnedTTL,
 		Logger: slog.New(slog.NewTextHandler(e.Stderr, nil))})
 	fmt.Fprintf(e.Stdout, "Trail sink: %d partitions of stream %s → %s\n", c.NATSPartitions, c.NATSStream, where)
