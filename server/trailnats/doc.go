@@ -13,12 +13,12 @@
 // appends a batch to the store, acknowledging after the commit; the store
 // drops what it already holds, so a redelivered batch stores nothing twice.
 //
-// Per-tenant order: a request's events of one partition are published as
-// one JetStream atomic batch (nats-server 2.12 or later), stored whole or
-// not at all, so a stream leader failing over mid-publish cannot put part
-// of a request on the stream before the rest. A tenant's events share one
-// partition, and each
-// partition's consumer is pinned to one sink at a time (JetStream priority
+// Per-tenant order: a request's events (all its partitions, MaxAtomicBatch
+// at a time) are published as one JetStream atomic batch (nats-server 2.12
+// or later), stored whole or not at all, so a stream leader failing over
+// mid-publish cannot put part of a request on the stream before the rest.
+// A tenant's events share one partition, and each partition's consumer is
+// pinned to one sink at a time (JetStream priority
 // groups, PriorityPolicyPinned, nats-server 2.11 or later) with at most one
 // batch unacknowledged (MaxAckPending = the batch size). While a sink
 // stores a batch it sends progress signals and pulls that cannot deliver,
