@@ -114,30 +114,34 @@ func exportMode(keyFile, exportFile, cpsFile string, w want) (string, error) {
 	if keyFile == "" || cpsFile == "" || w.origin == "" || w.log == "" {
 		return "", errors.New("usage: verifyproof -key FILE -origin ORIGIN -log LOG -export FILE -checkpoints FILE")
 	}
-	vkey, err := os.ReadFile(keyFile)
+	keys, err := readVerifier(keyFile)
 	if err != nil {
 		return "", err
 	}
+	return runExport(keys, w, exportFile, cpsFile)
+}
+
+// readVerifier reads the deployment's public key (a note verifier key) from keyFile.
+func readVerifier(keyFile string) (note.Verifiers, error) {
+	vkey, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
 	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
 	if err != nil {
-		return "", fmt.Errorf("public key: %w", err)
+		return nil, fmt.Errorf("public key: %w", err)
 	}
-	return runExport(note.VerifierList(v), w, exportFile, cpsFile)
+	return note.VerifierList(v), nil
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func run(keyFile, proofFile, consFile, eventFile, cpFile string, w want) (string, error) {
 	origin := w.origin
-	vkey, err := os.ReadFile(keyFile)
+	keys, err := readVerifier(keyFile)
 	if err != nil {
 		return "", err
 	}
-	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
-	if err != nil {
-		return "", fmt.Errorf("public key: %w", err)
-	}
-	keys := note.VerifierList(v)
 	if consFile != "" {
 		var p consistency
 		if err := readJSON(consFile, &p); err != nil {
