@@ -183,6 +183,13 @@ func (b *batch) resetResults() {
 	}
 }
 
+// storedAll marks every row newly written.
+func (b *batch) storedAll() {
+	for i := range b.rows {
+		b.stored(b.rows[i].ev.ID)
+	}
+}
+
 // stored marks id as newly written.
 func (b *batch) stored(id uuid.UUID) {
 	if j, ok := b.index[id]; ok {
@@ -264,15 +271,10 @@ func (s *Store) copyOwn(ctx context.Context, b *batch) error {
 	ids, evs := b.copyIDs(), b.copyEvents(nil)
 	return s.with(ctx, func(c *pgx.Conn) error {
 		err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if err := s.copyBinary(ctx, tx, "event_ids", idColumns, ids); err != nil {
+			if err := s.copyAll(ctx, tx, ids, evs); err != nil {
 				return err
 			}
-			if err := s.copyBinary(ctx, tx, "events", eventColumns, evs); err != nil {
-				return err
-			}
-			for i := range b.rows {
-				b.stored(b.rows[i].ev.ID)
-			}
+			b.storedAll()
 			return s.checkDuplicates(ctx, tx, b) // copies within the batch
 		})
 		if !isUniqueViolation(err) {
@@ -337,13 +339,11 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 	if err != nil {
 		return err
 	}
-	if err := s.copyAll(ctx, sp, b); err == nil {
+	if err := s.copyAll(ctx, sp, b.copyIDs(), b.copyEvents(nil)); err == nil {
 		if err := sp.Commit(ctx); err != nil {
 			return err
 		}
-		for i := range b.rows {
-			b.stored(b.rows[i].ev.ID)
-		}
+		b.storedAll()
 		return s.checkDuplicates(ctx, tx, b) // copies within the batch
 	} else if !isUniqueViolation(err) {
 		sp.Rollback(ctx)
@@ -358,12 +358,13 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 	return s.checkDuplicates(ctx, tx, b)
 }
 
-// copyAll copies every row of b, into event_ids then events.
-func (s *Store) copyAll(ctx context.Context, tx pgx.Tx, b *batch) error {
-	if err := s.copyBinary(ctx, tx, "event_ids", idColumns, b.copyIDs()); err != nil {
+// copyAll copies a batch's streams (copyIDs, copyEvents), into event_ids
+// then events.
+func (s *Store) copyAll(ctx context.Context, tx pgx.Tx, ids, evs []byte) error {
+	if err := s.copyBinary(ctx, tx, "event_ids", idColumns, ids); err != nil {
 		return err
 	}
-	return s.copyBinary(ctx, tx, "events", eventColumns, b.copyEvents(nil))
+	return s.copyBinary(ctx, tx, "events", eventColumns, evs)
 }
 
 // copyNew claims the IDs with INSERT … ON CONFLICT DO NOTHING, then copies
