@@ -49,10 +49,9 @@ func (h *Handler) activity(r *http.Request, v Viewer, f Filter, params url.Value
 			sp.Set(k, s)
 		}
 	}
+	// The Access log's audit.* is kept: WithoutAccess honours a filter that
+	// names the access events.
 	sp.Set("action", trail.WithoutAccess(params.Get("action")))
-	if params.Get("action") == trail.AccessActions {
-		sp.Set("action", trail.AccessActions)
-	}
 	cs, err := h.be.Stats(followUp(r), v, sp)
 	if err != nil {
 		h.log.Warn("trailui: activity", "err", err)
