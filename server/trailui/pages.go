@@ -264,7 +264,7 @@ func (h *Handler) object(w http.ResponseWriter, r *http.Request, rq *request) {
 		s, _ := uiTime(d.At, false, zone)
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusBadRequest, Field: "at", Detail: "must be a date (2026-01-02), a date and UTC time (2026-01-02 15:04) or RFC 3339"})
+			h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusBadRequest, Field: "at", Detail: "must be a date (2026-01-02), a date and time in the page's zone (2026-01-02 15:04) or RFC 3339"})
 			return
 		}
 		at = t.UTC()
