@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailui"
-	"github.com/trailhq/trail/trailseal"
 )
 
 // uiRoutes mounts the admin web UI (package trailui) at /ui/. The UI reads
@@ -212,26 +211,10 @@ func (b uiBackend) Event(r *http.Request, v trailui.Viewer, id uuid.UUID) (trail
 		s.log.Error("trailserver: recording audit.read", "err", err)
 		return trailui.Detail{}, errors.New("the read could not be audited")
 	}
+	// The leaf and checkpoint are read by Evidence, which the page checks.
 	evs := []trail.Event{ev}
 	s.reveal(r.Context(), evs)
-	d := trailui.Detail{Event: evs[0]}
-	in := s.cfg.Integrity
-	if in == nil || in.Log == nil {
-		return d, nil
-	}
-	d.Integrity = true
-	leaf, err := in.Log.LeafOf(r.Context(), id)
-	if err != nil {
-		if !errors.Is(err, trailseal.ErrNotSealed) {
-			s.log.Warn("trailserver: leaf of event", "event", id, "err", err)
-		}
-		return d, nil
-	}
-	d.Sealed, d.Log, d.Leaf = true, leaf.Log, leaf.Seq
-	if cp, err := in.Log.LatestCheckpoint(r.Context(), leaf.Log); err == nil && cp.Size > leaf.Seq {
-		d.Checkpoint = &trailui.Checkpoint{Size: cp.Size, Root: cp.Root.String(), Time: cp.Time}
-	}
-	return d, nil
+	return trailui.Detail{Event: evs[0]}, nil
 }
 
 // asAPI runs an API handler for the viewer's key, with only the given

@@ -87,20 +87,10 @@ type Page struct {
 	Next string
 }
 
-// Detail is one event, revealed for display.
+// Detail is one event, revealed for display. Its integrity state is the
+// UI's own check of Evidence (verify.go), never the backend's word.
 type Detail struct {
 	Event trail.Event
-	// Sealed, Log, Leaf and Checkpoint say where the backend found the
-	// event's leaf. The page does not show them as its integrity state:
-	// that is the UI's own check of Evidence (verify.go).
-	Sealed bool
-	Log    string
-	Leaf   int64
-	// Checkpoint is the newest checkpoint of the log when it covers the
-	// leaf; nil when none does yet.
-	Checkpoint *Checkpoint
-	// Integrity is false when the server does not seal its log at all.
-	Integrity bool
 }
 
 // Evidence is what the detail page verifies an event with. The backend only
@@ -135,13 +125,6 @@ type Evidence struct {
 	// format (name+hash+key).
 	Origin    string
 	PublicKey string
-}
-
-// Checkpoint summarizes a signed checkpoint.
-type Checkpoint struct {
-	Size int64
-	Root string
-	Time time.Time
 }
 
 // Error is a client error the UI shows as a page with its status.
