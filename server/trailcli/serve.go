@@ -101,6 +101,12 @@ func (c *ServeCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
+	// NATS before the store: an unreachable server creates no store or key file.
+	front, closeNATS, err := c.NATSFlags.front(e.Ctx) // sink.go
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
 	b, err := e.openBackend(c.Postgres, true)
 	if err != nil {
 		return err
@@ -111,11 +117,6 @@ func (c *ServeCmd) Run(e *Env) error {
 		return err
 	}
 	defer closePriv()
-	front, closeNATS, err := c.NATSFlags.front(e.Ctx) // sink.go
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
 
 	var d *demo.Dataset
 	if c.Demo {

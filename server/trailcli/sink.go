@@ -62,7 +62,7 @@ func (f *NATSFlags) connect(ctx context.Context, name string) (*nats.Conn, jetst
 
 // front returns the store trail serve --nats serves through: appends go to
 // the stream, reads to st. With no --nats it returns st. The caller has
-// run check (serve does, before it opens the store).
+// run check. serve calls it before it opens the store.
 func (f *NATSFlags) front(ctx context.Context) (func(st trail.Store) trail.Store, func(), error) {
 	if f.NATS == "" {
 		return func(st trail.Store) trail.Store { return st }, func() {}, nil
