@@ -93,11 +93,10 @@ func TestQueryLimitAndPrefix(t *testing.T) {
 			t.Errorf("EffectiveLimit(%d) = %d, want %d", limit, got, want)
 		}
 	}
-	for action, want := range map[string]string{"subscription.*": "subscription.", "a.b.*": "a.b.", "user.delete": "", "": ""} {
-		q := Query{Action: action}
-		got, ok := q.ActionPrefix()
+	for p, want := range map[string]string{"subscription.*": "subscription.", "a.b.*": "a.b.", "sub*": "sub", "user.delete": "", "": "", "a.*.b*": ""} {
+		got, ok := PatternPrefix(p)
 		if got != want || ok != (want != "") {
-			t.Errorf("ActionPrefix(%q) = %q, %v", action, got, ok)
+			t.Errorf("PatternPrefix(%q) = %q, %v", p, got, ok)
 		}
 	}
 }
