@@ -111,6 +111,9 @@ type decodeError struct{ err error }
 func (e *decodeError) Error() string { return "trailclient: decode the answer: " + e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
+// do sends one request and decodes a JSON answer into out (nil: none), or
+// reads a text answer into out when it is a *[]byte. An error answer is an
+// *APIError with the server's Retry-After.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
 	u, err := url.Parse(c.base.String() + path) // path segments are escaped by the callers
 	if err != nil {
@@ -147,6 +150,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if out == nil {
 		return nil
+	}
+	if raw, ok := out.(*[]byte); ok { // a text answer: a checkpoint note
+		*raw, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return err
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return &decodeError{err}

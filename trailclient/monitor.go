@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -309,9 +308,7 @@ func (m *Monitor) checkHead(ctx context.Context, tenant, origin string, cp trail
 func (c *Client) LatestCheckpoint(ctx context.Context, tenant string) ([]byte, error) {
 	var out []byte
 	err := c.retry(ctx, func() error {
-		var err error
-		out, err = c.getText(ctx, "/v1/checkpoints/latest", url.Values{"tenant": {tenant}, "format": {"note"}})
-		return err
+		return c.do(ctx, http.MethodGet, "/v1/checkpoints/latest", url.Values{"tenant": {tenant}, "format": {"note"}}, nil, &out)
 	})
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
@@ -343,30 +340,4 @@ func (c *Client) Head(ctx context.Context, tenant string) (MonitorHead, error) {
 		return h, errors.Join(trailseal.ErrNoHead, err)
 	}
 	return h, err
-}
-
-// getText is do for a text/plain answer.
-func (c *Client) getText(ctx context.Context, path string, v url.Values) ([]byte, error) {
-	u := c.base.String() + path + "?" + v.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Key)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		ae := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
-		_ = json.Unmarshal(b, ae)
-		ae.Status = resp.StatusCode
-		return nil, ae
-	}
-	return b, nil
 }
