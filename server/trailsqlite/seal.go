@@ -106,8 +106,13 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 // connection's busy timeout is 0 until it has the lock), taking the lock as
 // soon as the writer holding it commits; it holds the lock only to write
 // what it computed beforehand. It gives up after Config.BusyTimeout, as a
-// writer does.
+// writer does. Before all that it takes its turn behind the store's other
+// writers (writer.go), so the loop competes only with other processes.
 func (s *Store) sealTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	if err := s.wq.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.wq.release()
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return err

@@ -52,6 +52,8 @@ type Store struct {
 
 	mu    sync.Mutex
 	stmts map[int]*sql.Stmt // prepared INSERTs of a full chunk and of one event
+
+	wq writeQueue // the store's writers' turns at the write lock (writer.go)
 }
 
 var (
@@ -253,14 +255,46 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Append stores events in one transaction: all or none.
+// Append stores events in one transaction: all or none. It waits for its
+// turn behind the store's other writers (writer.go), then for the write
+// lock.
 func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
 	if err := checkEvents(events); err != nil {
 		return nil, err
 	}
+	return s.appendTurn(ctx, func() []trail.Event { return events }, false)
+}
+
+// AppendGathered is Append of the events gather returns, which it calls once
+// this writer has its turn and holds the write lock: a caller that groups
+// events (the server's audit.read groups) takes in everything that arrived
+// while it waited, instead of leaving it for a turn of its own. gather is
+// called once; when it returns no events nothing is written.
+func (s *Store) AppendGathered(ctx context.Context, gather func() []trail.Event) ([]trail.Result, error) {
+	return s.appendTurn(ctx, gather, true)
+}
+
+// appendTurn is Append and AppendGathered; check says whether the events
+// gather returns are still to be checked.
+func (s *Store) appendTurn(ctx context.Context, gather func() []trail.Event, check bool) ([]trail.Result, error) {
+	if err := s.wq.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("trailsqlite: append: wait for the writer's turn: %w", err)
+	}
+	defer s.wq.release()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("trailsqlite: append: begin: %w", err)
+	}
+	events := gather()
+	if len(events) == 0 {
+		tx.Rollback()
+		return nil, nil
+	}
+	if check {
+		if err := checkEvents(events); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
 	}
 	res, err := s.insert(ctx, tx, events, true)
 	if err != nil {
