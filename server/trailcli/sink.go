@@ -129,7 +129,7 @@ func (c *SinkCmd) Run(e *Env) error {
 		return err
 	}
 	s := sink.Stats()
-	fmt.Fprintf(e.Stdout, "Stopped: %d events in %d batches (%d new, %d already stored, %d set aside as conflicts, %d undecodable, %d retried writes, %d handed back to keep order).\n",
-		s.Events, s.Batches, s.Stored, s.Duplicates, s.Conflicts, s.Undecoded, s.Retries, s.HandedBack)
+	fmt.Fprintf(e.Stdout, "Stopped: %d events in %d batches (%d new, %d already stored, %d set aside as conflicts, %d undecodable, %d retried writes, %d handed back to keep order, %d partitions handed to other sinks).\n",
+		s.Events, s.Batches, s.Stored, s.Duplicates, s.Conflicts, s.Undecoded, s.Retries, s.HandedBack, s.Released)
 	return nil
 }

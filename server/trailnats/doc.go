@@ -25,6 +25,12 @@
 // so it keeps both the batch and the pin however long the store takes. A
 // sink that dies stops both: its batch is redelivered after AckWait, and
 // the partition moves after PinnedTTL (longer than AckWait), so the next
-// sink gets that batch before anything newer. There is no coordination of
-// Trail's own: JetStream assigns partitions.
+// sink gets that batch before anything newer. A sink started later gets
+// its share: every sink keeps a pull waiting on every partition, so a
+// partition's consumer info (its pinned client, its waiting pulls) tells a
+// sink which partitions it holds and how many sinks there are, and a sink
+// holding more than ceil(partitions / sinks) unpins the excess (JetStream's
+// Unpin), each between two of its batches, and stays off it until another
+// sink is pinned. There is no coordination of Trail's own: JetStream
+// assigns partitions.
 package trailnats
