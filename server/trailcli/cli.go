@@ -48,6 +48,7 @@ type CLI struct {
 	Retention   RetentionCmd   `cmd:"" help:"Retention policies, legal holds, and the archive-then-purge run (retention.go)."`
 	Archive     ArchiveCmd     `cmd:"" help:"List, verify and restore archived events (archive.go)."`
 	Streams     StreamsCmd     `cmd:"" help:"Log streams: deliver a tenant's events to its webhook, syslog, S3, Splunk or Datadog (streams.go)."`
+	ViewerToken ViewerTokenCmd `cmd:"" name:"viewer-token" help:"Ask a running server (--url) for a short-lived link to the tenant-facing viewer of one tenant (viewer.go)."`
 }
 
 // Globals are the flags every command takes.
