@@ -66,6 +66,10 @@ type Event struct {
 	Source string `json:"source,omitempty"`
 	// SchemaVersion is the event model version; 0 means the current one.
 	SchemaVersion int `json:"schema_version"`
+	// Lookup holds the pseudonyms of the encrypted actor name and e-mail
+	// that the privacy layer computed, for exact search (see Lookup). Stores
+	// write it and never read it back; it is not in the JSON or sealed form.
+	Lookup Lookup `json:"-"`
 }
 
 // ActorType says what kind of principal an Actor is.

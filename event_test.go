@@ -300,7 +300,7 @@ func TestEventNamesMirrorEvent(t *testing.T) {
 	names := func(t reflect.Type) []string {
 		var out []string
 		for i := range t.NumField() {
-			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag != "" {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag != "" && tag != "-" {
 				out = append(out, tag)
 			}
 		}

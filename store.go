@@ -184,6 +184,13 @@ type Query struct {
 	// ActorType and ActorID match the actor; either may be set alone.
 	ActorType ActorType
 	ActorID   string
+	// ActorName and ActorEmail match the actor's stored name or e-mail
+	// exactly (case and all): they find events whose field is in plaintext.
+	// Where the privacy layer encrypted the field, match its pseudonym with
+	// ActorNameDigest and ActorEmailDigest instead (Event.Lookup;
+	// trailprivacy's Privacy.Digest computes it for a tenant and a value).
+	ActorName, ActorEmail             string
+	ActorNameDigest, ActorEmailDigest Digest
 	// Action is an action filter (ParseActionFilter): an exact action
 	// (user.delete), a pattern where * matches any run of characters
 	// (subscription.* matches subscription.plan.change, *.delete every
@@ -253,7 +260,7 @@ func (q *Query) Validate() error {
 	if strings.ContainsAny(q.Metadata, "\"\\<>&{}:,") || strings.ContainsFunc(q.Metadata, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return bad("metadata", "%q must be a word or a value, without \" \\ < > & { } : , or control characters", clip(q.Metadata))
 	}
-	for _, s := range []struct{ name, v string }{{"actor", q.ActorID}, {"target", q.TargetType + q.TargetID}, {"field", q.Field}, {"text", q.Text}, {"metadata", q.Metadata}} {
+	for _, s := range []struct{ name, v string }{{"actor", q.ActorID}, {"actor_name", q.ActorName}, {"actor_email", q.ActorEmail}, {"target", q.TargetType + q.TargetID}, {"field", q.Field}, {"text", q.Text}, {"metadata", q.Metadata}} {
 		if len(s.v) > 2*MaxIDLen {
 			return bad(s.name, "too long")
 		}
@@ -316,12 +323,39 @@ func checkScope(tenant string, all bool) error {
 }
 
 // CountQuery selects the events to count. Like Query, it names a tenant or
-// sets AllTenants.
+// sets AllTenants. Its filters are those of Query, with the same meaning.
 type CountQuery struct {
 	Tenant       string // one tenant; required unless AllTenants
 	AllTenants   bool   // every tenant and the platform events
 	Action       string // an action filter, as in Query
 	Since, Until time.Time
+
+	ActorType                         ActorType
+	ActorID, ActorName, ActorEmail    string
+	ActorNameDigest, ActorEmailDigest Digest
+	TargetType, TargetID              string
+	Outcome                           Outcome
+	Field, Text, Metadata             string
+}
+
+// Query returns q's filters as a Query (no limit, no cursor): stores
+// validate and match a CountQuery through it.
+func (q CountQuery) Query() Query {
+	return Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until,
+		ActorType: q.ActorType, ActorID: q.ActorID, ActorName: q.ActorName, ActorEmail: q.ActorEmail,
+		ActorNameDigest: q.ActorNameDigest, ActorEmailDigest: q.ActorEmailDigest,
+		TargetType: q.TargetType, TargetID: q.TargetID, Outcome: q.Outcome,
+		Field: q.Field, Text: q.Text, Metadata: q.Metadata}
+}
+
+// Counts returns the CountQuery of q's filters (its limit and cursor
+// dropped): the events q pages through, to count.
+func (q Query) Counts() CountQuery {
+	return CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until,
+		ActorType: q.ActorType, ActorID: q.ActorID, ActorName: q.ActorName, ActorEmail: q.ActorEmail,
+		ActorNameDigest: q.ActorNameDigest, ActorEmailDigest: q.ActorEmailDigest,
+		TargetType: q.TargetType, TargetID: q.TargetID, Outcome: q.Outcome,
+		Field: q.Field, Text: q.Text, Metadata: q.Metadata}
 }
 
 // Count is the number of events of one action on one UTC day.

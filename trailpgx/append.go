@@ -37,7 +37,8 @@ func newStatements(schema string) statements {
 	var ucols, sel []string
 	var params []string
 	types := map[string]string{"id": "uuid", "occurred_at": "timestamptz", "recorded_at": "timestamptz",
-		"schema_version": "smallint", "on_behalf_of": "jsonb", "changes": "jsonb", "metadata": "jsonb"}
+		"schema_version": "smallint", "on_behalf_of": "jsonb", "changes": "jsonb", "metadata": "jsonb",
+		"actor_name_digest": "bytea", "actor_email_digest": "bytea"}
 	for _, c := range insertColumns {
 		if c == "changed_fields" {
 			sel = append(sel, "(SELECT array_agg(x->>'field') FROM jsonb_array_elements(u.changes) x)")
@@ -217,6 +218,7 @@ func (b *batch) unnestArgs() []any {
 		txt[i] = make([]string, n)
 	}
 	obo, ch, meta := make([]*string, n), make([]*string, n), make([]*string, n)
+	nameDigest, emailDigest := make([][]byte, n), make([][]byte, n)
 	for i := range b.rows {
 		r := &b.rows[i]
 		ev := r.ev
@@ -227,9 +229,10 @@ func (b *batch) unnestArgs() []any {
 			txt[k][i] = v
 		}
 		obo[i], ch[i], meta[i] = r.obo, r.changes, r.meta
+		nameDigest[i], emailDigest[i] = digestValue(ev.Lookup.ActorName), digestValue(ev.Lookup.ActorEmail)
 	}
 	return []any{ids, occ, rec, sv, txt[0], txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], obo,
-		txt[7], txt[8], txt[9], txt[10], txt[11], txt[12], ch, meta, txt[13], txt[14], txt[15], txt[16]}
+		txt[7], txt[8], txt[9], txt[10], txt[11], txt[12], ch, meta, txt[13], txt[14], txt[15], txt[16], nameDigest, emailDigest}
 }
 
 // Append stores events in one transaction of its own: all or none.

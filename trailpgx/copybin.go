@@ -136,6 +136,18 @@ func (c *copyBuf) eventRow(r *row) {
 	c.text(ev.TraceID)
 	c.text(ev.Source)
 	c.text(ev.SpanID)
+	c.digest(ev.Lookup.ActorName)
+	c.digest(ev.Lookup.ActorEmail)
+}
+
+// digest appends a bytea of 16 bytes, or NULL for the zero Digest.
+func (c *copyBuf) digest(d trail.Digest) {
+	if d.IsZero() {
+		c.null()
+		return
+	}
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(d)))
+	c.b = append(c.b, d[:]...)
 }
 
 // idRow appends ev's row of event_ids (id, occurred_at, tenant).
@@ -149,7 +161,7 @@ func (c *copyBuf) idRow(ev *trail.Event) {
 // rowSize estimates r's bytes in the stream, to size the buffer once.
 func rowSize(r *row) int {
 	ev := r.ev
-	n := 2 + 25*4 + 16 + 8 + 8 + 2 + len(ev.Tenant) + len(ev.Actor.Type) + len(ev.Actor.ID) + len(ev.Actor.Name) +
+	n := 2 + 27*4 + 16 + 8 + 8 + 2 + 2*16 + len(ev.Tenant) + len(ev.Actor.Type) + len(ev.Actor.ID) + len(ev.Actor.Name) +
 		len(ev.Actor.Email) + len(ev.Actor.IP) + len(ev.Actor.UserAgent) + len(ev.Action) + len(ev.Target.Type) +
 		len(ev.Target.ID) + len(ev.Target.Name) + len(ev.Outcome) + len(ev.Description) + len(ev.RequestID) +
 		len(ev.TraceID) + len(ev.Source) + len(ev.SpanID)

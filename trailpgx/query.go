@@ -63,6 +63,40 @@ func (w *where) common(tenant, action string, since, until time.Time) {
 	}
 }
 
+// filters adds every filter of q but its cursor: Query's and Counts'
+// conditions.
+func (w *where) filters(q trail.Query) {
+	w.common(q.Tenant, q.Action, q.Since, q.Until)
+	for _, c := range []struct{ col, v string }{{"actor_type", string(q.ActorType)}, {"actor_id", q.ActorID},
+		{"actor_name", q.ActorName}, {"actor_email", q.ActorEmail}, {"target_type", q.TargetType},
+		{"target_id", q.TargetID}, {"outcome", string(q.Outcome)}} {
+		if c.v != "" {
+			w.add(c.col+" = ?", c.v)
+		}
+	}
+	// The digests' indexes (migration 0014) are partial on IS NOT NULL,
+	// which equality implies.
+	if !q.ActorNameDigest.IsZero() {
+		w.add("actor_name_digest = ?", q.ActorNameDigest[:])
+	}
+	if !q.ActorEmailDigest.IsZero() {
+		w.add("actor_email_digest = ?", q.ActorEmailDigest[:])
+	}
+	if q.Field != "" {
+		// The cardinality test is events_changed_fields' predicate
+		// (migration 0013: only rows with changes are indexed).
+		w.add("changed_fields @> ARRAY[?::text] AND cardinality(changed_fields) > 0", q.Field)
+	}
+	if q.Metadata != "" {
+		// ASCII letters only are folded, as in SQLite's LIKE.
+		w.add(`translate(metadata::text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE ?`, q.MetadataPattern())
+	}
+	if q.Text != "" {
+		// description <> '' is events_description's predicate (0013).
+		w.add("description <> '' AND to_tsvector('simple'::regconfig, description) @@ plainto_tsquery('simple'::regconfig, ?)", q.Text)
+	}
+}
+
 // action matches an action filter (trail.ParseActionFilter; the query was
 // validated, so it parses): exact actions by equality, a prefix pattern
 // with starts_with, any other pattern with LIKE (* becomes %, and _, which
@@ -109,35 +143,7 @@ func (s *Store) QuerySQL(q trail.Query) (string, []any, error) {
 		return "", nil, err
 	}
 	var w where
-	w.common(q.Tenant, q.Action, q.Since, q.Until)
-	if q.ActorType != "" {
-		w.add("actor_type = ?", string(q.ActorType))
-	}
-	if q.ActorID != "" {
-		w.add("actor_id = ?", q.ActorID)
-	}
-	if q.TargetType != "" {
-		w.add("target_type = ?", q.TargetType)
-	}
-	if q.TargetID != "" {
-		w.add("target_id = ?", q.TargetID)
-	}
-	if q.Outcome != "" {
-		w.add("outcome = ?", string(q.Outcome))
-	}
-	if q.Field != "" {
-		// The cardinality test is events_changed_fields' predicate
-		// (migration 0013: only rows with changes are indexed).
-		w.add("changed_fields @> ARRAY[?::text] AND cardinality(changed_fields) > 0", q.Field)
-	}
-	if q.Metadata != "" {
-		// ASCII letters only are folded, as in SQLite's LIKE.
-		w.add(`translate(metadata::text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE ?`, q.MetadataPattern())
-	}
-	if q.Text != "" {
-		// description <> '' is events_description's predicate (0013).
-		w.add("description <> '' AND to_tsvector('simple'::regconfig, description) @@ plainto_tsquery('simple'::regconfig, ?)", q.Text)
-	}
+	w.filters(q)
 	// No event can claim a time far ahead of the clock (Validate allows
 	// trail.MaxFutureSkew): bounding the scan there lets the planner skip the
 	// partitions created ahead, which are empty.
@@ -278,12 +284,12 @@ func (s *Store) fetch(ctx context.Context, q trail.Query, evs []trail.Event) ([]
 
 // CountsSQL returns the statement and arguments Counts runs for q.
 func (s *Store) CountsSQL(q trail.CountQuery) (string, []any, error) {
-	qq := trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until}
+	qq := q.Query()
 	if err := qq.Validate(); err != nil {
 		return "", nil, err
 	}
 	var w where
-	w.common(q.Tenant, q.Action, q.Since, q.Until)
+	w.filters(qq)
 	return "SELECT date_trunc('day', occurred_at AT TIME ZONE 'UTC') AS day, action, count(*) FROM " + s.schema + ".events" +
 		w.sql() + " GROUP BY 1, 2 ORDER BY 1, 2", w.args, nil
 }

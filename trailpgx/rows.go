@@ -17,6 +17,7 @@ var insertColumns = []string{
 	"actor_type", "actor_id", "actor_name", "actor_email", "actor_ip", "actor_user_agent", "on_behalf_of",
 	"action", "target_type", "target_id", "target_name", "outcome", "description",
 	"changes", "changed_fields", "metadata", "request_id", "trace_id", "source", "span_id",
+	"actor_name_digest", "actor_email_digest",
 }
 
 // selectColumns are read back by scanEvent.
@@ -111,7 +112,16 @@ func (r *row) copyValues() []any {
 		string(ev.Actor.Type), ev.Actor.ID, ev.Actor.Name, ev.Actor.Email, ev.Actor.IP, ev.Actor.UserAgent, r.obo,
 		ev.Action, ev.Target.Type, ev.Target.ID, ev.Target.Name, string(ev.Outcome), ev.Description,
 		r.changes, r.fields, r.meta, ev.RequestID, ev.TraceID, ev.Source, ev.SpanID,
+		digestValue(ev.Lookup.ActorName), digestValue(ev.Lookup.ActorEmail),
 	}
+}
+
+// digestValue is a trail.Digest as a bytea parameter: NULL for none.
+func digestValue(d trail.Digest) []byte {
+	if d.IsZero() {
+		return nil
+	}
+	return d[:]
 }
 
 // scanEvent reads one row of selectColumns.

@@ -231,6 +231,22 @@ func (p *Privacy) HashFor(tenant, value string) string {
 	return p.hashBytes(tenant, []byte(value))
 }
 
+// Digest returns the pseudonym of value in tenant that search matches
+// (trail.Digest): the first 16 bytes of HashFor's HMAC. Transform writes it
+// for the actor's name and e-mail (Event.Lookup); a reader computes it for
+// the value asked for. Without keys (Config.Plaintext) it is the zero Digest:
+// plaintext fields are matched as they are.
+func (p *Privacy) Digest(tenant, value string) trail.Digest {
+	var d trail.Digest
+	if p.plaintext || value == "" {
+		return d
+	}
+	m := hmac.New(sha256.New, p.macKey(tenant))
+	m.Write([]byte(value))
+	copy(d[:], m.Sum(nil))
+	return d
+}
+
 func (p *Privacy) hashBytes(tenant string, b []byte) string {
 	m := hmac.New(sha256.New, p.macKey(tenant))
 	m.Write(b)

@@ -54,7 +54,21 @@ func (p *Privacy) Transform(ctx context.Context, ev *trail.Event) error {
 	if p.plaintext {
 		return nil
 	}
+	t.lookup()
 	return t.personal()
+}
+
+// lookup sets the pseudonyms of the actor's name and e-mail that search
+// matches (trail.Lookup), before they are encrypted. A field already in a
+// stored form keeps the digest it was given (if any): its plaintext is gone.
+func (t *walker) lookup() {
+	ev := t.ev
+	if ev.Actor.Name != "" && !protectedString(ev.Actor.Name) {
+		ev.Lookup.ActorName = t.p.Digest(ev.Tenant, ev.Actor.Name)
+	}
+	if ev.Actor.Email != "" && !protectedString(ev.Actor.Email) {
+		ev.Lookup.ActorEmail = t.p.Digest(ev.Tenant, ev.Actor.Email)
+	}
 }
 
 // walker carries the state of one Transform or Reveal.

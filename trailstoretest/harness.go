@@ -311,6 +311,13 @@ func matches(q trail.Query, ev trail.Event) bool {
 	if q.ActorID != "" && ev.Actor.ID != q.ActorID {
 		return false
 	}
+	if q.ActorName != "" && ev.Actor.Name != q.ActorName || q.ActorEmail != "" && ev.Actor.Email != q.ActorEmail {
+		return false
+	}
+	if !q.ActorNameDigest.IsZero() && ev.Lookup.ActorName != q.ActorNameDigest ||
+		!q.ActorEmailDigest.IsZero() && ev.Lookup.ActorEmail != q.ActorEmailDigest {
+		return false
+	}
 	if !matchAction(q.Action, ev.Action) {
 		return false
 	}

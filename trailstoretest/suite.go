@@ -59,6 +59,8 @@ var cases = []struct {
 	{"TenantScope", testTenantScope},
 	{"Limits", testLimits},
 	{"Counts", testCounts},
+	{"CountsEveryFilter", testCountsEveryFilter},
+	{"ActorNameEmail", testActorNameEmail},
 	{"AtomicBatch", testAtomicBatch},
 	{"Concurrent", testConcurrent},
 }
@@ -350,12 +352,11 @@ func dataset(t testing.TB) []trail.Event {
 	return evs
 }
 
-func testFilters(t *testing.T, s trail.Store) {
-	evs := dataset(t)
-	mustAppend(t, s, evs...)
+// filterQueries are queries over dataset: each filter alone and combined.
+func filterQueries() []trail.Query {
 	d1 := base.Add(day)
 	d3 := base.Add(3 * day)
-	queries := []trail.Query{
+	return []trail.Query{
 		{AllTenants: true},
 		{Tenant: "acme"},
 		{Tenant: "globex"},
@@ -397,6 +398,12 @@ func testFilters(t *testing.T, s trail.Store) {
 		{Tenant: "nobody"},
 		{AllTenants: true, Action: "nothing.here"},
 	}
+}
+
+func testFilters(t *testing.T, s trail.Store) {
+	evs := dataset(t)
+	mustAppend(t, s, evs...)
+	queries := filterQueries()
 	nonEmpty := 0
 	for _, q := range queries {
 		want := filter(q, evs)
@@ -866,7 +873,7 @@ func testCounts(t *testing.T, s trail.Store) {
 	ref := func(cq trail.CountQuery) map[key]int64 {
 		m := map[key]int64{}
 		for _, ev := range evs {
-			if matches(trail.Query{Tenant: cq.Tenant, AllTenants: cq.AllTenants, Action: cq.Action, Since: cq.Since, Until: cq.Until}, ev) {
+			if matches(cq.Query(), ev) {
 				y, mo, d := ev.OccurredAt.Date()
 				m[key{time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), ev.Action}]++
 			}

@@ -23,6 +23,7 @@ func RunTx[TTx any](t *testing.T, h TxHarness[TTx]) {
 		{"RollbackLeavesNothing", txRollback[TTx]},
 		{"DuplicateInsideTx", txDuplicate[TTx]},
 		{"IDConflictInsideTx", txConflict[TTx]},
+		{"LookupInsideTx", txLookup[TTx]},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !h.Serial {

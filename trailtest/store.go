@@ -243,6 +243,7 @@ func (s *Store) prepare(events []trail.Event) ([]stored, error) {
 // event returns a private copy of a stored event.
 func (st *stored) event() trail.Event {
 	ev := copyEvent(st.ev)
+	ev.Lookup = trail.Lookup{} // kept for queries, never returned, as in every store
 	if st.metadata != nil {
 		// The stored bytes came from a valid map: decoding cannot fail.
 		ev.Metadata, _ = trail.DecodeMetadata(st.metadata)
@@ -361,6 +362,10 @@ func matchQuery(q *trail.Query, text []string, st *stored) bool {
 	case q.Tenant != "" && ev.Tenant != q.Tenant,
 		q.ActorType != "" && ev.Actor.Type != q.ActorType,
 		q.ActorID != "" && ev.Actor.ID != q.ActorID,
+		q.ActorName != "" && ev.Actor.Name != q.ActorName,
+		q.ActorEmail != "" && ev.Actor.Email != q.ActorEmail,
+		!q.ActorNameDigest.IsZero() && ev.Lookup.ActorName != q.ActorNameDigest,
+		!q.ActorEmailDigest.IsZero() && ev.Lookup.ActorEmail != q.ActorEmailDigest,
 		!matchAction(q.Action, ev.Action),
 		q.TargetType != "" && ev.Target.Type != q.TargetType,
 		q.TargetID != "" && ev.Target.ID != q.TargetID,
@@ -408,12 +413,18 @@ func words(s string) []string {
 // Counts returns the number of events per UTC day and action, ordered by day
 // then action.
 func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
-	vq := trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until}
+	vq := q.Query()
 	if err := vq.Validate(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("trailtest: counts: %w", err)
+	}
+	var text []string
+	if q.Text != "" {
+		if text = words(q.Text); len(text) == 0 {
+			return nil, nil // no word to look for: nothing matches
+		}
 	}
 	type key struct {
 		day    int64
@@ -423,7 +434,7 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	n := map[key]int64{}
 	for i := range s.events {
 		ev := &s.events[i].ev
-		if matchQuery(&vq, nil, &s.events[i]) {
+		if matchQuery(&vq, text, &s.events[i]) {
 			n[key{ev.OccurredAt.UnixMicro() / (24 * 3600 * 1e6), ev.Action}]++
 		}
 	}

@@ -138,10 +138,10 @@ func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 	return page, nil
 }
 
-// buildQuery returns the SELECT for a validated q returning at most n rows.
-// ok is false when q can match nothing (a text search without any word).
-func buildQuery(q trail.Query, n int) (query string, args []any, ok bool, err error) {
-	var w where
+// filters returns the conditions of every filter of a validated q but its
+// cursor: Query's and Counts'. ok is false when q can match nothing (a text
+// search without any word).
+func filters(q trail.Query) (w where, ok bool) {
 	if q.Tenant != "" {
 		w.add("tenant = ?", q.Tenant)
 	}
@@ -150,6 +150,20 @@ func buildQuery(q trail.Query, n int) (query string, args []any, ok bool, err er
 	}
 	if q.ActorID != "" {
 		w.add("actor_id = ?", q.ActorID)
+	}
+	if q.ActorName != "" {
+		w.add("actor_name = ?", q.ActorName)
+	}
+	if q.ActorEmail != "" {
+		w.add("actor_email = ?", q.ActorEmail)
+	}
+	// The digests' indexes (migration 0007_actor_lookup) are partial on IS NOT NULL,
+	// which equality implies.
+	if !q.ActorNameDigest.IsZero() {
+		w.add("actor_name_digest = ?", q.ActorNameDigest[:])
+	}
+	if !q.ActorEmailDigest.IsZero() {
+		w.add("actor_email_digest = ?", q.ActorEmailDigest[:])
 	}
 	filterAction(&w, q.Action)
 	if q.TargetType != "" {
@@ -173,9 +187,19 @@ func buildQuery(q trail.Query, n int) (query string, args []any, ok bool, err er
 	if q.Text != "" {
 		m, ok := ftsQuery(q.Text)
 		if !ok {
-			return "", nil, false, nil
+			return w, false
 		}
 		w.add("seq IN (SELECT rowid FROM trail_events_fts WHERE trail_events_fts MATCH ?)", m)
+	}
+	return w, true
+}
+
+// buildQuery returns the SELECT for a validated q returning at most n rows.
+// ok is false when q can match nothing (a text search without any word).
+func buildQuery(q trail.Query, n int) (query string, args []any, ok bool, err error) {
+	w, ok := filters(q)
+	if !ok {
+		return "", nil, false, nil
 	}
 	if q.Cursor != "" {
 		c, err := trail.DecodeCursor(q.Cursor)
@@ -213,7 +237,7 @@ func ftsQuery(text string) (string, bool) {
 // Counts returns the number of events per UTC day and action, ordered by day
 // then action.
 func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
-	vq := trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until}
+	vq := q.Query()
 	if err := vq.Validate(); err != nil {
 		return nil, err
 	}
@@ -239,12 +263,10 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 }
 
 func buildCounts(q trail.CountQuery) (string, []any) {
-	var w where
-	if q.Tenant != "" {
-		w.add("tenant = ?", q.Tenant)
+	w, ok := filters(q.Query())
+	if !ok {
+		w.add("0") // a text search without any word matches nothing
 	}
-	filterAction(&w, q.Action)
-	filterTime(&w, q.Since, q.Until)
 	return `SELECT occurred_at / 86400000000 AS day, action, count(*) FROM trail_events` +
 		w.String() + ` GROUP BY day, action ORDER BY day, action`, w.args
 }

@@ -334,11 +334,11 @@ func checkEvents(events []trail.Event) error {
 
 const insertCols = `id, occurred_at, recorded_at, tenant, actor_type, actor_id, actor_name, actor_email, actor_ip,
 	actor_user_agent, on_behalf_of, action, target_type, target_id, target_name, outcome, description,
-	changes, metadata, request_id, trace_id, source, schema_version, span_id`
+	changes, metadata, request_id, trace_id, source, schema_version, span_id, actor_name_digest, actor_email_digest`
 
-const nInsertCols = 24
+const nInsertCols = 26
 
-// maxRowsPerInsert bounds one multi-row INSERT: 24 parameters a row stays
+// maxRowsPerInsert bounds one multi-row INSERT: 26 parameters a row stays
 // under SQLite's limit of 32766 bound parameters.
 const maxRowsPerInsert = 1000
 
@@ -560,7 +560,17 @@ func (e *encoder) args(ev *trail.Event, rec time.Time, a []any) error {
 	a[21] = ev.Source
 	a[22] = int64(ev.SchemaVersion)
 	a[23] = ev.SpanID
+	a[24] = digestArg(&ev.Lookup.ActorName)
+	a[25] = digestArg(&ev.Lookup.ActorEmail)
 	return nil
+}
+
+// digestArg is a trail.Digest as a BLOB parameter: NULL for none.
+func digestArg(d *trail.Digest) any {
+	if d.IsZero() {
+		return nil
+	}
+	return d[:]
 }
 
 // json encodes v (an on_behalf_of actor) with encoding/json.

@@ -1,0 +1,52 @@
+package trailprivacy
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/trailhq/trail"
+)
+
+// The actor's name and e-mail get pseudonyms before they are encrypted: the
+// first 16 bytes of HashFor's HMAC, per tenant, kept through a second
+// Transform (the plaintext is gone by then), and none without keys.
+func TestTransformLookup(t *testing.T) {
+	t.Parallel()
+	p, _ := newTestPrivacy(t, "")
+	ctx := context.Background()
+	ev := sampleEvent(t)
+	if err := p.Transform(ctx, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Lookup.ActorEmail != p.Digest("acme", "alice@example.com") || ev.Lookup.ActorName != p.Digest("acme", "Alice Liddell") {
+		t.Fatalf("lookup = %+v, want the digests of the actor's e-mail and name", ev.Lookup)
+	}
+	if ev.Lookup.ActorEmail.IsZero() || ev.Lookup.ActorEmail == p.Digest("globex", "alice@example.com") {
+		t.Fatal("digests must be set and differ per tenant")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(p.HashFor("acme", "alice@example.com"), HMACPrefix))
+	if err != nil || [16]byte(raw[:16]) != ev.Lookup.ActorEmail {
+		t.Fatalf("digest is not HashFor's HMAC cut to 16 bytes (%v)", err)
+	}
+	before := ev.Lookup
+	if err := p.Transform(ctx, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Lookup != before {
+		t.Fatalf("second Transform changed the lookup: %+v, want %+v", ev.Lookup, before)
+	}
+
+	plain, err := New(ctx, Config{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe := sampleEvent(t)
+	if err := plain.Transform(ctx, &pe); err != nil {
+		t.Fatal(err)
+	}
+	if pe.Lookup != (trail.Lookup{}) || !plain.Digest("acme", "x").IsZero() {
+		t.Fatalf("plaintext mode wrote digests %+v", pe.Lookup)
+	}
+}
