@@ -211,10 +211,11 @@ func (b uiBackend) Event(r *http.Request, v trailui.Viewer, id uuid.UUID) (trail
 		s.log.Error("trailserver: recording audit.read", "err", err)
 		return trailui.Detail{}, errors.New("the read could not be audited")
 	}
-	// The leaf and checkpoint are read by Evidence, which the page checks.
+	// The leaf and checkpoint are read by Evidence, which the page checks
+	// against Stored. Reveal leaves ev as it was: it copies what it changes.
 	evs := []trail.Event{ev}
 	s.reveal(r.Context(), evs)
-	return trailui.Detail{Event: evs[0]}, nil
+	return trailui.Detail{Event: evs[0], Stored: ev}, nil
 }
 
 // asAPI runs an API handler for the viewer's key, with only the given

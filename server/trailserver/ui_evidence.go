@@ -6,26 +6,17 @@ import (
 	"net/url"
 
 	"github.com/google/uuid"
-	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailui"
 	"github.com/trailhq/trail/trailseal"
 )
 
-// Evidence reads what the UI's detail page verifies an event with: the
-// event as stored (not revealed), its leaf, and its inclusion proof against
-// its log's latest checkpoint, with the origin and key to check it. It
-// checks nothing itself: the UI does, from these. The read was recorded by
-// Event, and the page shows nothing of the stored form, so none is recorded
-// here.
-func (b uiBackend) Evidence(r *http.Request, v trailui.Viewer, id uuid.UUID) (trailui.Evidence, error) {
-	s, k, ctx := b.s, keyOf(v), r.Context()
-	ev, err := s.cfg.Store.Get(ctx, id)
-	if errors.Is(err, trail.ErrNotFound) || (err == nil && (!k.Role.canRead() || !k.mayRead(ev.Tenant))) {
-		return trailui.Evidence{}, &trailui.Error{Status: http.StatusNotFound, Detail: "no event " + id.String()}
-	}
-	if err != nil {
-		return trailui.Evidence{}, err
-	}
+// Evidence reads what the UI's detail page verifies an event with: its
+// leaf, and its inclusion proof against its log's latest checkpoint, with
+// the origin and key to check it, beside the event as stored that Event
+// read (and scoped, and recorded as read). It checks nothing itself: the UI
+// does, from these.
+func (b uiBackend) Evidence(r *http.Request, v trailui.Viewer, d *trailui.Detail) (trailui.Evidence, error) {
+	s, ctx, ev, id := b.s, r.Context(), d.Stored, d.Stored.ID
 	in := s.cfg.Integrity
 	if in == nil || in.Log == nil {
 		return trailui.Evidence{}, nil

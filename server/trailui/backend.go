@@ -37,10 +37,10 @@ type Backend interface {
 	// exist or belongs to a tenant the viewer may not read (the two answers
 	// are the same).
 	Event(r *http.Request, v Viewer, id uuid.UUID) (Detail, error)
-	// Evidence returns what the detail page checks event id against (see
-	// Evidence), with the same scope and 404 as Event. It is called after
-	// Event, which recorded the read: it records none itself.
-	Evidence(r *http.Request, v Viewer, id uuid.UUID) (Evidence, error)
+	// Evidence returns what the detail page checks d's event against (see
+	// Evidence). It is called with what Event returned, which read the
+	// event, checked its scope and recorded the read: it does none of these.
+	Evidence(r *http.Request, v Viewer, d *Detail) (Evidence, error)
 	// Proof answers as the API's GET /v1/events/{id}/proof does for the
 	// viewer's key: the inclusion proof's JSON, the same scope, the same
 	// problems (409 while not sealed or not checkpointed) and an audit.read
@@ -91,6 +91,9 @@ type Page struct {
 // UI's own check of Evidence (verify.go), never the backend's word.
 type Detail struct {
 	Event trail.Event
+	// Stored is the same event exactly as stored, not revealed: what
+	// Evidence checks. It is never shown.
+	Stored trail.Event
 }
 
 // Evidence is what the detail page verifies an event with. The backend only

@@ -172,7 +172,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, rq *request) {
 	}
 	// The integrity badge is checked here, from the event as stored: never
 	// taken from the backend's word that a leaf exists.
-	ev, err := h.be.Evidence(r, rq.viewer, id)
+	ev, err := h.be.Evidence(r, rq.viewer, &det)
 	if err != nil {
 		h.fail(w, r, &rq.viewer, err)
 		return
