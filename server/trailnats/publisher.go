@@ -68,6 +68,7 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 		}
 		msg := &nats.Msg{Subject: subject(&p.cfg, Partition(ev.Tenant, p.cfg.Partitions)), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, MsgID(ev))
+		setLookup(msg.Header, ev.Lookup)
 		msgs[i] = msg
 	}
 	results := make([]trail.Result, len(events))
@@ -148,6 +149,9 @@ func (p *Publisher) atomicBatch(ctx context.Context, nc *nats.Conn, msgs []*nats
 	for k, m := range msgs {
 		out := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
 		out.Header.Set(jetstream.MsgIDHeader, m.Header.Get(jetstream.MsgIDHeader))
+		if l := m.Header.Get(LookupHeader); l != "" {
+			out.Header.Set(LookupHeader, l)
+		}
 		out.Header.Set("Nats-Batch-Id", id)
 		out.Header.Set("Nats-Batch-Sequence", strconv.Itoa(k+1))
 		if k == 0 {

@@ -384,6 +384,7 @@ func (s *Sink) commit(ctx context.Context, p int, pt *part, msgs []jetstream.Msg
 			s.undecoded.Add(1)
 			continue
 		}
+		ev.Lookup = lookupOf(m.Headers())
 		events = append(events, ev)
 	}
 	last := msgs[len(msgs)-1]
