@@ -32,6 +32,7 @@ type ServeCmd struct {
 	SealFlags
 	NATSFlags           // sink.go: --nats, ingest through JetStream
 	HTTPSFlags          // serve_https.go
+	SessionFlags        // serve_session.go
 	ServeRetentionFlags // retention_serve.go
 }
 
@@ -98,6 +99,10 @@ func (c *ServeCmd) Run(e *Env) error {
 		}
 	}
 	https, err := c.HTTPSFlags.load() // before the store: a bad flag creates nothing
+	if err != nil {
+		return err
+	}
+	sessionSecret, err := c.SessionFlags.load() // serve_session.go
 	if err != nil {
 		return err
 	}
@@ -209,6 +214,7 @@ func (c *ServeCmd) Run(e *Env) error {
 
 		TLS:           https.tls,
 		SecureCookies: https.secure,
+		SessionSecret: sessionSecret, // nil: the one kept beside the keys
 	})
 	if err != nil {
 		ln.Close()
