@@ -115,16 +115,7 @@ func (s *Store) checkFence(ctx context.Context, tx pgx.Tx, f trailseal.Fence) er
 }
 
 func (s *Store) scanEvents(rows pgx.Rows) ([]trail.Event, error) {
-	defer rows.Close()
-	var out []trail.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows.Scan)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return scanRows(rows) // scanrow.go
 }
 
 // headJoin selects the events columns cols of the first $1 pending events,
@@ -146,6 +137,70 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]trail.Event, error) {
 	var out []trail.Event
 	err := s.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, s.headJoin(qualifiedColumns), limit)
+		if err != nil {
+			return err
+		}
+		out, err = s.scanEvents(rows)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: pending: %w", err)
+	}
+	return out, nil
+}
+
+var _ trailseal.PendingSkipper = (*Store)(nil)
+
+// PendingExcept implements trailseal.PendingSkipper in two statements on
+// one connection: the queue's first limit+len(skip) rows in key order,
+// without their events (an index scan of the queue alone), of which the
+// rows of skip are dropped here; then the events of the first limit rows
+// left, one index probe each, in queue order. The sealer calls it while the
+// batch skip commits, so the first rows of the queue are mostly skip's: a
+// NOT IN over them is one hash or one scan per row depending on the plan
+// PostgreSQL picks for a bound array, a set in Go is neither.
+func (s *Store) PendingExcept(ctx context.Context, limit int, skip []uuid.UUID) ([]trail.Event, error) {
+	if len(skip) == 0 {
+		return s.Pending(ctx, limit)
+	}
+	skipped := make(map[uuid.UUID]struct{}, len(skip))
+	for _, id := range skip {
+		skipped[id] = struct{}{}
+	}
+	var out []trail.Event
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT tenant, occurred_at, event_id FROM `+s.schema+`.seal_pending
+			ORDER BY pos LIMIT $1`, limit+len(skip))
+		if err != nil {
+			return err
+		}
+		var (
+			tenants []string
+			ats     []time.Time
+			ids     []pgtype.UUID
+		)
+		for rows.Next() && len(ids) < limit {
+			var tenant string
+			var at time.Time
+			var id pgtype.UUID
+			if err := rows.Scan(&tenant, &at, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			if _, ok := skipped[uuid.UUID(id.Bytes)]; ok {
+				continue
+			}
+			tenants, ats, ids = append(tenants, tenant), append(ats, at), append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		rows, err = c.Query(ctx, `SELECT `+qualifiedColumns+` FROM unnest($1::text[], $2::timestamptz[], $3::uuid[])
+				WITH ORDINALITY AS p(tenant, occurred_at, event_id, n)
+			CROSS JOIN LATERAL (SELECT `+qualifiedColumns+` FROM `+s.schema+`.events e
+				WHERE e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id LIMIT 1) e
+			ORDER BY p.n`, tenants, ats, ids)
 		if err != nil {
 			return err
 		}

@@ -162,6 +162,13 @@ func (m *MemLog) fenced(f Fence) bool {
 
 // Pending implements Store.
 func (m *MemLog) Pending(ctx context.Context, limit int) ([]trail.Event, error) {
+	return m.PendingExcept(ctx, limit, nil)
+}
+
+var _ PendingSkipper = (*MemLog)(nil)
+
+// PendingExcept implements PendingSkipper.
+func (m *MemLog) PendingExcept(ctx context.Context, limit int, skip []uuid.UUID) ([]trail.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -173,12 +180,16 @@ func (m *MemLog) Pending(ctx context.Context, limit int) ([]trail.Event, error) 
 		head++
 	}
 	m.pendingQ = m.pendingQ[head:]
+	skipped := make(map[uuid.UUID]struct{}, len(skip))
+	for _, id := range skip {
+		skipped[id] = struct{}{}
+	}
 	var out []trail.Event
 	for _, id := range m.pendingQ {
 		if len(out) >= limit {
 			break
 		}
-		if !m.pendingSet[id] {
+		if _, skipped := skipped[id]; !m.pendingSet[id] || skipped {
 			continue
 		}
 		if ev, ok := m.events[id]; ok { // a pending row without its event is skipped

@@ -110,6 +110,9 @@ type Sealer struct {
 	epoch int64
 	logs  map[string]*logState // known logs, valid for epoch
 	hd    headState            // the deployment head and witness queue (head_sealer.go)
+	// next is the batch read ahead while the last step's Seal committed
+	// (readAhead), for a step that follows at once; nil when there is none.
+	next []trail.Event
 
 	// leadUntil is when the lease last taken by this sealer runs out (unix
 	// nanoseconds of Config.Now), 0 when it does not hold it: Leading reads it
@@ -192,10 +195,14 @@ func (s *Sealer) Holder() string { return s.cfg.Holder }
 // sealer holds it), seals up to BatchSize pending events in one transaction,
 // and signs the checkpoints that are due.
 func (s *Sealer) Step(ctx context.Context) (Stats, error) {
-	return s.step(ctx, false)
+	return s.step(ctx, false, false)
 }
 
-func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error) {
+// step is Step; with ahead set, the caller runs the next step at once if
+// this one finds work (Run while behind, SealAll), so the step seals the
+// batch read ahead by the one before, if any, and reads the following one
+// while its own commits (PendingSkipper).
+func (s *Sealer) step(ctx context.Context, forceCheckpoints, ahead bool) (Stats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	taken := s.cfg.Now()
@@ -206,11 +213,12 @@ func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error)
 	}
 	if !ok {
 		s.leadUntil.Store(0)
-		s.logs = nil
+		s.logs, s.next = nil, nil
 		return Stats{}, ErrNotLeader
 	}
 	s.leadUntil.Store(taken.Add(s.cfg.LeaseTTL).UnixNano())
 	if epoch != s.epoch || s.logs == nil {
+		s.next = nil // read under another epoch, or before a failed step
 		if err := s.load(ctx); err != nil {
 			return Stats{}, err
 		}
@@ -218,7 +226,7 @@ func (s *Sealer) step(ctx context.Context, forceCheckpoints bool) (Stats, error)
 		s.hd.loaded = false
 	}
 	fence := Fence{Lease: s.cfg.LeaseName, Epoch: epoch}
-	st, err := s.seal(ctx, fence)
+	st, err := s.seal(ctx, fence, ahead)
 	if err != nil {
 		s.logs = nil // reload on the next step
 		return st, err
@@ -393,11 +401,15 @@ func (s *Sealer) readEdges(ctx context.Context, logs []string) error {
 	return nil
 }
 
-func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
+func (s *Sealer) seal(ctx context.Context, fence Fence, ahead bool) (Stats, error) {
 	st := Stats{Epoch: fence.Epoch}
-	evs, err := s.store.Pending(ctx, s.cfg.BatchSize)
-	if err != nil {
-		return st, fmt.Errorf("trailseal: pending: %w", err)
+	evs := s.next
+	s.next = nil
+	if !ahead || evs == nil {
+		var err error
+		if evs, err = s.store.Pending(ctx, s.cfg.BatchSize); err != nil {
+			return st, fmt.Errorf("trailseal: pending: %w", err)
+		}
 	}
 	if len(evs) == 0 {
 		return st, nil
@@ -456,7 +468,7 @@ func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
 	for _, log := range order {
 		batch.Sizes = append(batch.Sizes, *sizes[log])
 	}
-	if err := s.store.Seal(ctx, fence, batch); err != nil {
+	if err := s.commit(ctx, fence, batch, ahead); err != nil {
 		return st, fmt.Errorf("trailseal: seal: %w", err)
 	}
 	for _, log := range order {
@@ -466,6 +478,31 @@ func (s *Sealer) seal(ctx context.Context, fence Fence) (Stats, error) {
 	st.Logs = len(order)
 	st.extended = order
 	return st, nil
+}
+
+// commit writes batch. With ahead, on a store that is a PendingSkipper,
+// it reads the next batch meanwhile, without batch's events (still pending
+// until the commit, and not after it): s.next, for the next step. What it
+// reads is correct whether the read runs before, during or after the
+// commit. A failed read ahead is dropped; the next step reads the queue
+// itself, and reports the error if it persists.
+func (s *Sealer) commit(ctx context.Context, fence Fence, batch SealBatch, ahead bool) error {
+	ps, ok := s.store.(PendingSkipper)
+	if !ahead || !ok {
+		return s.store.Seal(ctx, fence, batch)
+	}
+	var (
+		next    []trail.Event
+		nextErr error
+		read    sync.WaitGroup
+	)
+	read.Go(func() { next, nextErr = ps.PendingExcept(ctx, s.cfg.BatchSize, batch.Done) })
+	err := s.store.Seal(ctx, fence, batch)
+	read.Wait()
+	if err == nil && nextErr == nil && len(next) > 0 {
+		s.next = next
+	}
+	return err
 }
 
 // checkpoint signs and saves the checkpoints that are due (all logs that
@@ -531,7 +568,7 @@ func (s *Sealer) checkpoint(ctx context.Context, fence Fence, force bool) (int, 
 func (s *Sealer) SealAll(ctx context.Context) (Stats, error) {
 	var total Stats
 	for {
-		st, err := s.step(ctx, false)
+		st, err := s.step(ctx, false, true)
 		total.add(st)
 		if err != nil {
 			return total, err
@@ -540,7 +577,7 @@ func (s *Sealer) SealAll(ctx context.Context) (Stats, error) {
 			break
 		}
 	}
-	st, err := s.step(ctx, true)
+	st, err := s.step(ctx, true, false) // reads the queue afresh: nothing left behind
 	total.add(st)
 	return total, err
 }
@@ -548,15 +585,19 @@ func (s *Sealer) SealAll(ctx context.Context) (Stats, error) {
 // Run seals until ctx is done, then releases the lease so that a successor
 // need not wait for it to expire. While events arrive, a step starts every
 // PollInterval, or at once when the last one sealed a full batch or took
-// longer than that; when nothing is pending it sleeps PollInterval. Errors
+// longer than that; when nothing is pending it sleeps PollInterval. A step
+// that follows the last at once seals the batch the last one read while
+// it committed, and reads the next the same way, on a store that is a
+// PendingSkipper (a step that follows a wait reads the queue afresh). Errors
 // are passed to OnError and retried after PollInterval; Run returns nil
 // when ctx is done.
 func (s *Sealer) Run(ctx context.Context) error {
 	defer s.Release(context.WithoutCancel(ctx))
 	defer s.startWitnesses(ctx)() // head_sealer.go: witnesses are written beside the steps
+	ahead := false                // the last step was followed at once: the sealer is behind
 	for {
 		began := time.Now()
-		st, err := s.Step(ctx)
+		st, err := s.step(ctx, false, ahead)
 		wait := s.cfg.PollInterval
 		switch {
 		case ctx.Err() != nil:
@@ -570,6 +611,7 @@ func (s *Sealer) Run(ctx context.Context) error {
 		default:
 			wait = nextWait(s.cfg, st, time.Since(began))
 		}
+		ahead = err == nil && wait == 0
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {

@@ -248,6 +248,7 @@ func Run(t *testing.T, newLog func(t *testing.T) Instance) {
 	t.Run("Proofs", func(t *testing.T) { testProofs(t, newLog) })
 	t.Run("ProofErrors", func(t *testing.T) { testProofErrors(t, newLog) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrentWriters(t, newLog) })
+	t.Run("ReadAhead", func(t *testing.T) { testReadAhead(t, newLog) })
 	t.Run("CompetingSealers", func(t *testing.T) { testCompetingSealers(t, newLog) })
 	t.Run("VerifyWhileSealing", func(t *testing.T) { testVerifyWhileSealing(t, newLog) })
 	t.Run("Tamper", func(t *testing.T) { testTamper(t, newLog) })
