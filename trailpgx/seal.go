@@ -115,7 +115,16 @@ func (s *Store) checkFence(ctx context.Context, tx pgx.Tx, f trailseal.Fence) er
 }
 
 func (s *Store) scanEvents(rows pgx.Rows) ([]trail.Event, error) {
-	return scanRows(rows) // scanrow.go
+	defer rows.Close()
+	var out []trail.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows.Scan)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
 }
 
 // headJoin selects the events columns cols of the first $1 pending events,
