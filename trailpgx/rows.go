@@ -2,7 +2,6 @@ package trailpgx
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -145,40 +144,5 @@ func scanEvent(scan func(dest ...any) error) (trail.Event, error) {
 	ev.OccurredAt, ev.RecordedAt = occurred.UTC(), recordedAt.UTC()
 	ev.SchemaVersion = int(sv)
 	ev.Actor.Type, ev.Outcome = trail.ActorType(actorType), trail.Outcome(outcome)
-	if obo != nil {
-		var a trail.Actor
-		if err := json.Unmarshal(obo, &a); err != nil {
-			return ev, fmt.Errorf("trailpgx: event %s: on_behalf_of: %w", ev.ID, err)
-		}
-		ev.Actor.OnBehalfOf = &a
-	}
-	if changes != nil {
-		// jsonb keeps values, not their text: bring them back to canonical form.
-		if err := json.Unmarshal(changes, &ev.Changes); err != nil {
-			return ev, fmt.Errorf("trailpgx: event %s: changes: %w", ev.ID, err)
-		}
-		for i := range ev.Changes {
-			c := &ev.Changes[i]
-			for _, v := range []*json.RawMessage{&c.Old, &c.New} {
-				if *v == nil {
-					continue
-				}
-				b, err := trail.CanonicalJSON(*v)
-				if err != nil {
-					return ev, fmt.Errorf("trailpgx: event %s: changes: %w", ev.ID, err)
-				}
-				*v = b
-			}
-		}
-	}
-	if meta != nil {
-		b, err := trail.CanonicalJSON(meta)
-		if err == nil {
-			ev.Metadata, err = trail.DecodeMetadata(b)
-		}
-		if err != nil {
-			return ev, fmt.Errorf("trailpgx: event %s: metadata: %w", ev.ID, err)
-		}
-	}
-	return ev, nil
+	return ev, decodeJSONColumns(&ev, obo, changes, meta) // scanrow.go
 }

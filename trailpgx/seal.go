@@ -115,16 +115,7 @@ func (s *Store) checkFence(ctx context.Context, tx pgx.Tx, f trailseal.Fence) er
 }
 
 func (s *Store) scanEvents(rows pgx.Rows) ([]trail.Event, error) {
-	defer rows.Close()
-	var out []trail.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows.Scan)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return scanRows(rows) // scanrow.go
 }
 
 // headJoin selects the events columns cols of the first $1 pending events,

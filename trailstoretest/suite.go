@@ -61,7 +61,6 @@ var cases = []struct {
 	{"Counts", testCounts},
 	{"CountsEveryFilter", testCountsEveryFilter},
 	{"ActorNameEmail", testActorNameEmail},
-	{"Tenants", testTenants},
 	{"AtomicBatch", testAtomicBatch},
 	{"Concurrent", testConcurrent},
 }
