@@ -44,6 +44,15 @@ type Store interface {
 	Close() error
 }
 
+// TenantLister is a Store that lists the tenants that have events: the
+// all-tenant reader's tenant picker. Both SQL stores implement it with one
+// index probe per tenant (a skip scan), so it stays cheap on big stores.
+type TenantLister interface {
+	// Tenants returns up to limit tenants in name order, after the tenant
+	// after ("" from the start); the platform's "" is not listed.
+	Tenants(ctx context.Context, after string, limit int) ([]string, error)
+}
+
 // TxStore is a Store that can also write inside a transaction the caller owns,
 // so that an event exists if and only if the caller's transaction commits.
 // TTx is the driver's transaction type: *sql.Tx, pgx.Tx.

@@ -321,3 +321,27 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	}
 	return out, nil
 }
+
+// Tenants returns up to limit tenants that have events, in name order,
+// after the tenant after (trail.TenantLister). A recursive CTE walks
+// events_tenant_time one tenant at a time (a skip scan: one probe per
+// tenant and partition, never the tenants' events).
+func (s *Store) Tenants(ctx context.Context, after string, limit int) ([]string, error) {
+	events := s.schema + ".events"
+	sql := "WITH RECURSIVE t(tenant) AS ((SELECT tenant FROM " + events + " WHERE tenant > $1 ORDER BY tenant LIMIT 1)" +
+		" UNION ALL SELECT (SELECT tenant FROM " + events + " WHERE tenant > t.tenant ORDER BY tenant LIMIT 1) FROM t WHERE t.tenant IS NOT NULL)" +
+		" SELECT tenant FROM t WHERE tenant IS NOT NULL LIMIT $2"
+	var out []string
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, sql, after, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trailpgx: tenants: %w", err)
+	}
+	return out, nil
+}

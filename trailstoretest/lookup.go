@@ -2,6 +2,7 @@ package trailstoretest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -140,4 +141,29 @@ func txLookup[TTx any](t *testing.T, h TxHarness[TTx], s trail.TxStore[TTx]) {
 	end(true)
 	sameIDs(t, "email digest after commit", []trail.Event{ev}, queryAll(t, s, trail.Query{Tenant: "acme", ActorEmailDigest: digest("nina@acme.example")}))
 	sameIDs(t, "name digest after commit", []trail.Event{ev}, queryAll(t, s, trail.Query{Tenant: "acme", ActorNameDigest: digest("Nina Silva")}))
+}
+
+// testTenants: a store that lists tenants (trail.TenantLister, the tenant
+// picker) lists each tenant with events once, in order, without the
+// platform's "", paged by after and limit.
+func testTenants(t *testing.T, s trail.Store) {
+	tl, ok := s.(trail.TenantLister)
+	if !ok {
+		t.Skip("the store lists no tenants")
+	}
+	mustAppend(t, s, event(t, "zeta", "user.create", 0), event(t, "acme", "user.create", hour), event(t, "", "system.start", hour),
+		event(t, "globex", "user.create", 2*hour), event(t, "acme", "user.delete", 3*hour))
+	for _, c := range []struct {
+		after string
+		limit int
+		want  []string
+	}{{"", 10, []string{"acme", "globex", "zeta"}}, {"", 2, []string{"acme", "globex"}}, {"acme", 1, []string{"globex"}}, {"zeta", 5, nil}} {
+		got, err := tl.Tenants(context.Background(), c.after, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Tenants(%q, %d) = %q, want %q", c.after, c.limit, got, c.want)
+		}
+	}
 }

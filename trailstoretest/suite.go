@@ -61,6 +61,7 @@ var cases = []struct {
 	{"Counts", testCounts},
 	{"CountsEveryFilter", testCountsEveryFilter},
 	{"ActorNameEmail", testActorNameEmail},
+	{"Tenants", testTenants},
 	{"AtomicBatch", testAtomicBatch},
 	{"Concurrent", testConcurrent},
 }

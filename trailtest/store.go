@@ -492,3 +492,23 @@ func (s *Store) Reset() {
 	s.events = nil
 	s.byID = map[uuid.UUID]int{}
 }
+
+// Tenants returns up to limit tenants that have events, in name order,
+// after the tenant after (trail.TenantLister).
+func (s *Store) Tenants(ctx context.Context, after string, limit int) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i := range s.events {
+		if t := s.events[i].ev.Tenant; t > after && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), limit)], nil
+}

@@ -315,3 +315,29 @@ func scanEvent(rows *sql.Rows) (trail.Event, error) {
 	}
 	return ev, nil
 }
+
+// Tenants returns up to limit tenants that have events, in name order,
+// after the tenant after (trail.TenantLister): a recursive CTE probes
+// trail_events_tenant_time once per tenant instead of reading its events.
+func (s *Store) Tenants(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `WITH RECURSIVE t(tenant) AS (
+		SELECT (SELECT min(tenant) FROM trail_events WHERE tenant > ?)
+		UNION ALL SELECT (SELECT min(tenant) FROM trail_events WHERE tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL)
+		SELECT tenant FROM t WHERE tenant IS NOT NULL LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("trailsqlite: tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("trailsqlite: tenants: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("trailsqlite: tenants: %w", err)
+	}
+	return out, nil
+}
