@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,23 +25,12 @@ var (
 	_ trailseal.LogStater = (*Store)(nil)
 )
 
-// queuePending adds the events just inserted at seqs to the pending queue,
-// in the caller's transaction: an event is queued if and only if it commits.
-func queuePending(ctx context.Context, tx *sql.Tx, seqs []int64) error {
-	if len(seqs) == 0 {
-		return nil
-	}
-	b := make([]byte, 0, len(seqs)*8)
-	b = append(b, '[')
-	for i, q := range seqs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, q, 10)
-	}
-	b = append(b, ']')
+// queuePending adds the events just inserted, whose seqs list is the JSON
+// array seqList made, to the pending queue, in the caller's transaction: an
+// event is queued if and only if it commits.
+func queuePending(ctx context.Context, tx *sql.Tx, list string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO trail_seal_pending (seq, id)
-		SELECT seq, id FROM trail_events WHERE seq IN (SELECT value FROM json_each(?))`, string(b))
+		SELECT seq, id FROM trail_events WHERE seq IN (SELECT value FROM json_each(?))`, list)
 	if err != nil {
 		return fmt.Errorf("trailsqlite: append: queue for sealing: %w", err)
 	}

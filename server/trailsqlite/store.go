@@ -343,10 +343,16 @@ const nInsertCols = 26
 const maxRowsPerInsert = 1000
 
 // insertSQL returns the statement inserting n events, doing nothing for an ID
-// already stored, and returning the IDs it did insert.
+// already stored, and returning the IDs it did insert. OR IGNORE rather than
+// ON CONFLICT (id) DO NOTHING: with no constraint that may abort the
+// statement (and no trigger, see indexChunk), SQLite keeps no statement
+// journal, which copied every index page the chunk touched.
+// The columns' other constraints (NOT NULL, the id's length) hold by
+// construction in encoder.args; a row they would drop comes back as a
+// "duplicate" that CheckDuplicates finds missing, an error.
 func insertSQL(n int) string {
-	return "INSERT INTO trail_events (" + insertCols + ") VALUES " + insertRow + strings.Repeat(","+insertRow, n-1) +
-		" ON CONFLICT (id) DO NOTHING RETURNING seq, id"
+	return "INSERT OR IGNORE INTO trail_events (" + insertCols + ") VALUES " + insertRow + strings.Repeat(","+insertRow, n-1) +
+		" RETURNING seq, id"
 }
 
 // stmt returns the prepared INSERT of n events, or nil to parse it on the
@@ -439,8 +445,9 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []trail.Event, ow
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("trailsqlite: append: %w", err)
 		}
-		// Queue the new events for sealing in the same transaction (seal.go).
-		if err := queuePending(ctx, tx, seqs); err != nil {
+		// Index the new events' descriptions and queue them for sealing,
+		// in the same transaction (index.go).
+		if err := indexChunk(ctx, tx, seqs); err != nil {
 			return nil, err
 		}
 	}
