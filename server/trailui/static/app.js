@@ -71,6 +71,9 @@
     var f = document.getElementById("f-text") || document.querySelector("form.filters input[type=search], form.filters input");
     if (!f) return;
     e.preventDefault();
+    // At phone width the form may be folded (a closed <details>): open it.
+    var box = f.closest("details");
+    if (box && !box.open) box.open = true;
     f.focus();
     slashFocused = true;
   });
