@@ -53,6 +53,10 @@ const (
 	KindHashMismatch Kind = "hash_mismatch"
 	// KindUnreadable: an event could not be canonically encoded.
 	KindUnreadable Kind = "unreadable"
+	// KindKeyNotValid: a checkpoint is signed by a trusted key that was not
+	// the signing key at the checkpoint's time (a retired key used after its
+	// rotation, or a new key before it); checked with Verifier.KeyWindows.
+	KindKeyNotValid Kind = "key_not_valid_at_time"
 )
 
 // Problem is one thing found wrong, precisely placed.
@@ -142,6 +146,11 @@ type Verifier struct {
 	// with the wrong key or origin has one per checkpoint, a wrong encoding
 	// one per event). Default: 10,000.
 	MaxProblems int
+	// KeyWindows, with two or more (a signing-key history), also checks
+	// that each kept checkpoint was signed by the key whose window holds its
+	// time (SignedAt): one that was not is KindKeyNotValid. It is checked on
+	// the checkpoints verification reads anyway, not on a second read.
+	KeyWindows []KeyWindow
 }
 
 // VerifyOptions narrow or extend a verification.
@@ -281,6 +290,14 @@ func (v *Verifier) treeSizes(ctx context.Context, logs []string) ([]int64, error
 	return sizes, nil
 }
 
+// signatureError reports whether err is a note's unknown key or bad
+// signature, which the checkpoint pass reports as KindBadSignature.
+func signatureError(err error) bool {
+	var unknown *note.UnknownVerifierError
+	var invalid *note.InvalidSignatureError
+	return errors.As(err, &unknown) || errors.As(err, &invalid)
+}
+
 func cpKind(err error) Kind {
 	var ce *CheckpointError
 	if errors.As(err, &ce) && (ce.Reason == "bad_signature" || ce.Reason == "unknown_key") {
@@ -395,6 +412,11 @@ func (v *Verifier) verifyLog(ctx context.Context, rep *Report, r *run, in *logIn
 		}
 		cp.Size, cp.Root = body.Size, body.Root
 		good = append(good, cp)
+		if !cp.external && len(v.KeyWindows) >= 2 {
+			if _, err := SignedAt([]byte(cp.Note), v.KeyWindows, cp.Time); err != nil && !signatureError(err) {
+				problem(Problem{Seq: -1, With: -1, Kind: KindKeyNotValid, Checkpoint: cp.Size, Detail: err.Error()})
+			}
+		}
 	}
 	var prev *signedCP
 	for i := range good {

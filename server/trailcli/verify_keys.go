@@ -2,7 +2,6 @@ package trailcli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -157,52 +156,11 @@ func warnTrust(e *Env, t *trust) {
 	}
 }
 
-// keyTimeProblems checks that every checkpoint of logs was signed by the key
-// valid at its time, when the trusted keys span a rotation (one key has no
-// time limits to check).
-func keyTimeProblems(ctx context.Context, st trailseal.Store, logs []string, t *trust) ([]trailseal.Problem, error) {
-	if len(t.windows) < 2 {
-		return nil, nil
-	}
-	var out []trailseal.Problem
-	for _, log := range logs {
-		cps, err := st.Checkpoints(ctx, log)
-		if err != nil {
-			return nil, err
-		}
-		for _, cp := range cps {
-			if _, err := trailseal.SignedAt([]byte(cp.Note), t.windows, cp.Time); err != nil {
-				var unknown *note.UnknownVerifierError
-				var invalid *note.InvalidSignatureError
-				if errors.As(err, &unknown) || errors.As(err, &invalid) {
-					continue // the verifier reports these as bad_signature
-				}
-				out = append(out, trailseal.Problem{Tenant: trailseal.TenantOf(log), Log: log, Seq: -1, With: -1,
-					Kind: KindKeyNotValid, Checkpoint: cp.Size, Detail: err.Error()})
-			}
-		}
-	}
-	return out, nil
-}
-
 // KindKeyNotValid: a checkpoint is signed by a trusted key that was not the
 // signing key at the checkpoint's time (a retired key used after its
-// rotation, or a new key before it).
-const KindKeyNotValid trailseal.Kind = "key_not_valid_at_time"
-
-// addKeyTimeProblems adds keyTimeProblems over the report's logs to rep.
-func addKeyTimeProblems(ctx context.Context, st trailseal.Store, rep *trailseal.Report, t *trust) error {
-	logs := make([]string, len(rep.Logs))
-	for i, l := range rep.Logs {
-		logs[i] = l.Log
-	}
-	ps, err := keyTimeProblems(ctx, st, logs, t)
-	if err != nil {
-		return err
-	}
-	rep.Problems = append(rep.Problems, ps...)
-	return nil
-}
+// rotation, or a new key before it). The verifier checks it
+// (trailseal.Verifier.KeyWindows) on the checkpoints it reads.
+const KindKeyNotValid = trailseal.KindKeyNotValid
 
 // warnings is the trust's warning as a list, for --json.
 func (t *trust) warnings() []string {
