@@ -60,7 +60,7 @@ func (s *Server) scopedQuery(k *Key, v url.Values) (trail.Query, *Problem) {
 	if p = scopeQuery(k, &q); p != nil {
 		return q, p
 	}
-	return q, nil
+	return q, s.actorLookup(&q)
 }
 
 // auditRead records that k read something: every read is itself an event,
@@ -255,7 +255,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	counts, err := s.cfg.Store.Counts(r.Context(), trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until})
+	counts, err := s.cfg.Store.Counts(r.Context(), q.Counts())
 	if err != nil {
 		s.storeProblem(w, r, "counting", err)
 		return

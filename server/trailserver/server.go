@@ -108,6 +108,11 @@ type Config struct {
 	// value. Default: a random secret kept in the key store when it is an
 	// AuthStore (SQLKeyStore is), else one per process.
 	SessionSecret []byte
+	// AuditAppends is how many appends of audit.read events (each the group
+	// of reads that queued meanwhile, auditgroup.go) may be in flight at
+	// once. Default: what the store says (ConcurrentAppender: 1 on SQLite,
+	// 2 on PostgreSQL), else 1.
+	AuditAppends int
 }
 
 // Revealer turns a stored event into its readable form in place.
@@ -218,6 +223,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/events/{id}", canRead, s.getEvent)
 	s.handle("GET /v1/objects/{type}/{id}/history", canRead, s.history)
 	s.handle("GET /v1/stats", canRead, s.stats)
+	s.handle("GET /v1/facets", canRead, s.facets)
 	s.handle("GET /v1/export", canRead, s.export)
 	s.handle("GET /v1/tail", canRead, s.tail)
 	s.integrityRoutes()

@@ -142,6 +142,9 @@ func (b uiBackend) query(r *http.Request, v trailui.Viewer, params url.Values, a
 	if p = scopeQuery(k, &q); p != nil {
 		return trailui.Page{}, uiError(p)
 	}
+	if p = s.actorLookup(&q); p != nil {
+		return trailui.Page{}, uiError(p)
+	}
 	page, err := s.cfg.Store.Query(r.Context(), q)
 	if err != nil {
 		return trailui.Page{}, b.storeError(err)
@@ -171,7 +174,7 @@ func (b uiBackend) Stats(r *http.Request, v trailui.Viewer, params url.Values) (
 	if p != nil {
 		return nil, uiError(p)
 	}
-	cs, err := s.cfg.Store.Counts(r.Context(), trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: q.Action, Since: q.Since, Until: q.Until})
+	cs, err := s.cfg.Store.Counts(r.Context(), q.Counts())
 	if err != nil {
 		return nil, b.storeError(err)
 	}

@@ -1,0 +1,91 @@
+package trailserver
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/trailhq/trail"
+)
+
+// FacetsResponse is the body of GET /v1/facets: the values the filter
+// pickers offer, taken from the events a key may read.
+type FacetsResponse struct {
+	// Tenants that have events: every one (up to MaxFacetTenants) for an
+	// all-tenant key on a store that lists them (trail.TenantLister), the
+	// key's own for a tenant key.
+	Tenants []string `json:"tenants"`
+	// Actions seen in the last FacetActionDays days (exact: Store.Counts).
+	Actions []string `json:"actions"`
+	// ActorTypes and TargetTypes of the newest FacetSample events: a
+	// sample, so that a picker costs one page read on any store.
+	ActorTypes  []string `json:"actor_types"`
+	TargetTypes []string `json:"target_types"`
+	// Basis says what the lists were taken from, for the picker's label.
+	Basis string `json:"basis"`
+}
+
+// Bounds of GET /v1/facets: each list costs at most one index-ordered
+// read of this size, however big the store.
+const (
+	MaxFacetTenants = 1000
+	FacetActionDays = 30
+	FacetSample     = 1000
+)
+
+func (s *Server) facets(w http.ResponseWriter, r *http.Request, k *Key) {
+	v := r.URL.Query()
+	if p := checkParams(v, facetsParams); p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	q, p := s.scopedQuery(k, v)
+	if p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	ctx := r.Context()
+	out := FacetsResponse{Tenants: []string{}, Actions: []string{}, ActorTypes: []string{}, TargetTypes: []string{},
+		Basis: "actions of the last 30 days; actor and target types of the newest 1000 events"}
+	switch tl, ok := s.cfg.Store.(trail.TenantLister); {
+	case q.Tenant != "" && !k.AllTenants():
+		out.Tenants = []string{q.Tenant}
+	case ok:
+		ts, err := tl.Tenants(ctx, "", MaxFacetTenants)
+		if err != nil {
+			s.storeProblem(w, r, "listing tenants", err)
+			return
+		}
+		out.Tenants = append(out.Tenants, ts...)
+	}
+	cq := trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Since: s.cfg.Now().Add(-FacetActionDays * 24 * time.Hour)}
+	counts, err := s.cfg.Store.Counts(ctx, cq)
+	if err != nil {
+		s.storeProblem(w, r, "counting actions", err)
+		return
+	}
+	for _, c := range counts {
+		out.Actions = append(out.Actions, c.Action)
+	}
+	q.Limit = FacetSample
+	page, err := s.cfg.Store.Query(ctx, q)
+	if err != nil {
+		s.storeProblem(w, r, "sampling events", err)
+		return
+	}
+	for _, ev := range page.Events {
+		out.ActorTypes = append(out.ActorTypes, string(ev.Actor.Type))
+		if ev.Target.Type != "" {
+			out.TargetTypes = append(out.TargetTypes, ev.Target.Type)
+		}
+	}
+	for _, l := range []*[]string{&out.Actions, &out.ActorTypes, &out.TargetTypes} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+	}
+	if err := s.auditRead(ctx, k, r, q.Tenant, trail.Target{}, map[string]any{"filters": filtersOf(v), "facets": true}); err != nil {
+		s.auditFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
