@@ -22,3 +22,18 @@ func (s *Server) prepareOwn(ctx context.Context, ev *trail.Event) error {
 	}
 	return ev.Validate()
 }
+
+// recordOwn stores an event of the server's own (prepareOwn, then Append)
+// and publishes it to this server's live tails, as ingest does with the
+// events it stores: a tail shows the server's own events without waiting for
+// (or, with polling off, without) the store feed.
+func (s *Server) recordOwn(ctx context.Context, ev *trail.Event) error {
+	if err := s.prepareOwn(ctx, ev); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Store.Append(ctx, []trail.Event{*ev}); err != nil {
+		return err
+	}
+	s.hub.publish([]trail.Event{*ev})
+	return nil
+}

@@ -219,12 +219,6 @@ func (s *Server) recordPrivacy(r *http.Request, k *Key, ev trail.Event) (trail.E
 	ev.RequestID = clipHeader(r.Header.Get("X-Request-Id"))
 	ev.Source = "trail-server"
 	ev.RecordedAt = s.cfg.Now()
-	if err := s.prepareOwn(ctx, &ev); err != nil {
-		return ev, err
-	}
-	if _, err := s.cfg.Store.Append(ctx, []trail.Event{ev}); err != nil {
-		return ev, err
-	}
-	s.hub.publish([]trail.Event{ev})
-	return ev, nil
+	err := s.recordOwn(ctx, &ev) // own.go
+	return ev, err
 }

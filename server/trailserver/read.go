@@ -387,12 +387,7 @@ func (s *Server) recordKeyEvent(r *http.Request, by *Key, action string, k Key) 
 	if k.Role == "" {
 		ev.Metadata = nil
 	}
-	ctx := context.WithoutCancel(r.Context())
-	if err := s.prepareOwn(ctx, &ev); err != nil {
-		s.log.Error("trailserver: recording key event", "err", err)
-		return
-	}
-	if _, err := s.cfg.Store.Append(ctx, []trail.Event{ev}); err != nil {
+	if err := s.recordOwn(context.WithoutCancel(r.Context()), &ev); err != nil { // own.go
 		s.log.Error("trailserver: recording key event", "err", err)
 	}
 }

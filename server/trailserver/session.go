@@ -297,12 +297,5 @@ func (b uiBackend) AuthEvent(r *http.Request, ae trailui.AuthEvent) error {
 		ev.Target = trail.Target{Type: "api_key", ID: k.ID}
 	}
 	ev.Actor.IP = remoteIP(r)
-	if err := s.prepareOwn(context.WithoutCancel(r.Context()), &ev); err != nil {
-		return err
-	}
-	if _, err := s.cfg.Store.Append(context.WithoutCancel(r.Context()), []trail.Event{ev}); err != nil {
-		return err
-	}
-	s.hub.publish([]trail.Event{ev})
-	return nil
+	return s.recordOwn(context.WithoutCancel(r.Context()), &ev) // own.go
 }

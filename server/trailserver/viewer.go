@@ -328,12 +328,7 @@ func (s *Server) recordViewerEvent(r *http.Request, k *Key, tenant, action strin
 		Metadata: meta, RequestID: clipHeader(r.Header.Get("X-Request-Id")), Source: "trail-server", RecordedAt: s.cfg.Now()}
 	ev.Actor.Name = k.Name
 	ev.Actor.IP = remoteIP(r)
-	ctx := context.WithoutCancel(r.Context())
-	if err := s.prepareOwn(ctx, &ev); err != nil {
-		s.log.Error("trailserver: recording "+action, "err", err)
-		return
-	}
-	if _, err := s.cfg.Store.Append(ctx, []trail.Event{ev}); err != nil {
+	if err := s.recordOwn(context.WithoutCancel(r.Context()), &ev); err != nil { // own.go
 		s.log.Error("trailserver: recording "+action, "err", err)
 	}
 }
