@@ -358,10 +358,11 @@ func (s *Store) ReadHashes(ctx context.Context, log string, indexes []int64) ([]
 			return err
 		}
 		defer rows.Close()
+		sc := newRawScanner(rows) // scanrow.go
 		for rows.Next() {
 			var x int64
 			var h []byte
-			if err := rows.Scan(&x, &h); err != nil {
+			if err := sc.scan(rows, &x, &h); err != nil {
 				return err
 			}
 			if len(h) != tlog.HashSize {
@@ -393,10 +394,11 @@ func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trail
 		if err != nil {
 			return err
 		}
+		sc := newRawScanner(rows) // scanrow.go
 		for rows.Next() {
 			var se trailseal.SealedEvent
 			var h []byte
-			if err := rows.Scan(&se.Seq, &se.EventID, &h); err != nil {
+			if err := sc.scan(rows, &se.Seq, &se.EventID, &h); err != nil {
 				rows.Close()
 				return err
 			}
@@ -794,11 +796,12 @@ func (s *Store) LeavesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 		}
 		var all []trailseal.SealedEvent
 		var keys []int64
+		sc := newRawScanner(rows) // scanrow.go
 		for rows.Next() {
 			var k int64
 			var se trailseal.SealedEvent
 			var h []byte
-			if err := rows.Scan(&k, &se.Seq, &se.EventID, &h); err != nil {
+			if err := sc.scan(rows, &k, &se.Seq, &se.EventID, &h); err != nil {
 				rows.Close()
 				return err
 			}
@@ -840,10 +843,11 @@ func (s *Store) HashesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 			return err
 		}
 		defer rows.Close()
+		sc := newRawScanner(rows) // scanrow.go
 		for rows.Next() {
 			var k, x int64
 			var h []byte
-			if err := rows.Scan(&k, &x, &h); err != nil {
+			if err := sc.scan(rows, &k, &x, &h); err != nil {
 				return err
 			}
 			if err := hc.Add(k-1, x, h); err != nil { // ORDINALITY counts from 1
