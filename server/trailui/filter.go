@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/trailhq/trail"
 )
 
 // Filter is the event list's filter as the URL carries it: the GET form's
@@ -96,6 +98,19 @@ func (f Filter) Active() bool { return len(f.Values()) > 0 }
 func (f Filter) API(zone *time.Location) (url.Values, *Error) {
 	v := f.Values()
 	v.Set("include_access", "false")
+	if a := v.Get("actor"); a != "" {
+		// The actor box takes type:id (or a type), an e-mail or a name.
+		typ, _, _ := strings.Cut(a, ":")
+		switch {
+		case trail.ActorType(typ).Valid():
+		case strings.Contains(a, "@"):
+			v.Del("actor")
+			v.Set("actor_email", a)
+		default:
+			v.Del("actor")
+			v.Set("actor_name", a)
+		}
+	}
 	for _, k := range []string{"since", "until"} {
 		if s := v.Get(k); s != "" {
 			t, err := uiTime(s, k == "until", zone)

@@ -37,15 +37,13 @@ const maxBars = 400
 // activity counts f's events through the backend, as a follow-up read of
 // the page view that listed them.
 func (h *Handler) activity(r *http.Request, v Viewer, f Filter, params url.Values, path string, now time.Time) *Activity {
-	if f.Actor != "" || f.Target != "" || f.Outcome != "" || f.Field != "" || f.Text != "" || f.Meta != "" {
-		return &Activity{Why: "Counts and the histogram cover tenant, action and time filters only."}
-	}
 	if params.Get("since") == "" {
 		return &Activity{Why: "Pick a time range (since, or a quick range) to see the count and the activity per day."}
 	}
+	// Every filter of the list: the count is of what the list pages through.
 	sp := url.Values{}
-	for _, k := range []string{"tenant", "since", "until"} {
-		if s := params.Get(k); s != "" {
+	for k := range params {
+		if s := params.Get(k); s != "" && k != "limit" && k != "cursor" && k != "include_access" {
 			sp.Set(k, s)
 		}
 	}
