@@ -15,6 +15,7 @@
 package storedjson
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/trailhq/trail"
@@ -25,8 +26,20 @@ import (
 // would. ok is false when b is not of the common shape (or not valid): then
 // nothing is decided and the caller must take that general path.
 func Changes(b []byte) (out []trail.Change, ok bool) {
+	return changes(b, false)
+}
+
+// CanonicalChanges is json.Unmarshal of b into []trail.Change, for a store
+// that keeps the canonical text (SQLite): ok only when b is already
+// canonical, so that the values are b's own bytes, as json.Unmarshal leaves
+// them. Anything else (an edited row too) goes to json.Unmarshal.
+func CanonicalChanges(b []byte) (out []trail.Change, ok bool) {
+	return changes(b, true)
+}
+
+func changes(b []byte, exact bool) (out []trail.Change, ok bool) {
 	c, err := trail.CanonicalJSON(b)
-	if err != nil || len(c) < 2 || c[0] != '[' {
+	if err != nil || len(c) < 2 || c[0] != '[' || (exact && !bytes.Equal(c, b)) {
 		return nil, false
 	}
 	if string(c) == "[]" {
@@ -126,8 +139,18 @@ func change(c []byte, i int, ch *trail.Change) (int, bool) {
 // nulls. ok is false otherwise (nested values, escapes, invalid JSON): the
 // caller takes the general path.
 func Metadata(b []byte) (m map[string]any, ok bool) {
+	return metadata(b, false)
+}
+
+// CanonicalMetadata is trail.DecodeMetadata(b) for a store that keeps the
+// canonical text: ok only when b is already canonical.
+func CanonicalMetadata(b []byte) (m map[string]any, ok bool) {
+	return metadata(b, true)
+}
+
+func metadata(b []byte, exact bool) (m map[string]any, ok bool) {
 	c, err := trail.CanonicalJSON(b)
-	if err != nil || len(c) < 2 || c[0] != '{' {
+	if err != nil || len(c) < 2 || c[0] != '{' || (exact && !bytes.Equal(c, b)) {
 		return nil, false
 	}
 	if string(c) == "{}" {

@@ -100,6 +100,46 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
+// sqliteChanges and sqliteMetadata are the paths the Canonical variants
+// stand in for: the stored text decoded as it is.
+func sqliteChanges(b []byte) ([]trail.Change, error) {
+	var out []trail.Change
+	err := json.Unmarshal(b, &out)
+	return out, err
+}
+
+func checkCanonical(t *testing.T, b []byte) {
+	t.Helper()
+	if got, ok := CanonicalChanges(b); ok {
+		want, err := sqliteChanges(b)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("CanonicalChanges(%q) = %#v, json.Unmarshal: %#v, %v", b, got, want, err)
+		}
+	}
+	if got, ok := CanonicalMetadata(b); ok {
+		want, err := trail.DecodeMetadata(b)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("CanonicalMetadata(%q) = %#v, DecodeMetadata: %#v, %v", b, got, want, err)
+		}
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	for _, s := range append(append([]string{
+		`[{"field":"plan","new":"pro","old":"free"}]`, `{"n":12,"s":"x"}`}, changeSeeds...), metadataSeeds...) {
+		checkCanonical(t, []byte(s))
+	}
+	if _, ok := CanonicalChanges([]byte(`[{"field":"plan","new":"pro","old":"free"}]`)); !ok {
+		t.Error("CanonicalChanges refused canonical changes")
+	}
+	if _, ok := CanonicalChanges([]byte(`[{"field": "plan"}]`)); ok {
+		t.Error("CanonicalChanges took text that is not canonical")
+	}
+	if _, ok := CanonicalMetadata([]byte(`{"n":12,"s":"x"}`)); !ok {
+		t.Error("CanonicalMetadata refused canonical metadata")
+	}
+}
+
 // checkChanges fails when the fast path answers differently from the
 // general one, and reports whether it answered.
 func checkChanges(t *testing.T, b []byte) bool {
@@ -138,7 +178,10 @@ func FuzzChanges(f *testing.F) {
 	for _, s := range changeSeeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { checkChanges(t, b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkChanges(t, b)
+		checkCanonical(t, b)
+	})
 }
 
 func FuzzMetadata(f *testing.F) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/storedjson"
 )
 
 const selectCols = `id, occurred_at, recorded_at, tenant, actor_type, actor_id, actor_name, actor_email, actor_ip,
@@ -301,15 +302,23 @@ func scanEvent(rows *sql.Rows) (trail.Event, error) {
 			return ev, fmt.Errorf("event %s: on_behalf_of: %w", ev.ID, err)
 		}
 	}
+	// The stored text is canonical: storedjson cuts it without reflection,
+	// and leaves anything else (an edited row too) to encoding/json.
 	if changes.Valid {
-		if err := json.Unmarshal([]byte(changes.String), &ev.Changes); err != nil {
-			return ev, fmt.Errorf("event %s: changes: %w", ev.ID, err)
+		var ok bool
+		if ev.Changes, ok = storedjson.CanonicalChanges([]byte(changes.String)); !ok {
+			if err := json.Unmarshal([]byte(changes.String), &ev.Changes); err != nil {
+				return ev, fmt.Errorf("event %s: changes: %w", ev.ID, err)
+			}
 		}
 	}
 	if metadata.Valid {
-		m, err := trail.DecodeMetadata([]byte(metadata.String))
-		if err != nil {
-			return ev, fmt.Errorf("event %s: %w", ev.ID, err)
+		m, ok := storedjson.CanonicalMetadata([]byte(metadata.String))
+		if !ok {
+			var err error
+			if m, err = trail.DecodeMetadata([]byte(metadata.String)); err != nil {
+				return ev, fmt.Errorf("event %s: %w", ev.ID, err)
+			}
 		}
 		ev.Metadata = m
 	}
