@@ -23,6 +23,7 @@ type headState struct {
 	// that a slow witness never holds up sealing.
 	qmu     sync.Mutex
 	queue   []witnessObject
+	dropped int64      // objects dropped from a full queue, ever
 	queued  int        // objects enqueued ever
 	woken   int        // queued when the goroutine was last woken: a step wakes it only for new objects
 	flushMu sync.Mutex // one flush at a time, in queue order
@@ -32,6 +33,7 @@ type headState struct {
 type witnessObject struct {
 	key  string
 	body []byte
+	log  string // a checkpoint's log; "" for a head
 }
 
 // checkpointed records a checkpoint the sealer saved: the head's entry of
@@ -42,7 +44,7 @@ func (s *Sealer) checkpointed(cp Checkpoint) {
 	}
 	s.hd.entries[cp.Log] = HeadEntry{Log: cp.Log, Size: cp.Size, Root: cp.Root}
 	s.hd.dirty = true
-	s.enqueue(witnessObject{WitnessCheckpointKey(cp), []byte(cp.Note)})
+	s.enqueue(witnessObject{WitnessCheckpointKey(cp), []byte(cp.Note), cp.Log})
 }
 
 func (s *Sealer) enqueue(o witnessObject) {
@@ -52,7 +54,55 @@ func (s *Sealer) enqueue(o witnessObject) {
 	s.hd.qmu.Lock()
 	s.hd.queue = append(s.hd.queue, o)
 	s.hd.queued++
+	var dropped int
+	if len(s.hd.queue) > s.cfg.WitnessQueue {
+		s.hd.queue, dropped = shed(s.hd.queue, s.cfg.WitnessQueue)
+		s.hd.dropped += int64(dropped)
+	}
 	s.hd.qmu.Unlock()
+	if dropped > 0 && s.cfg.OnError != nil {
+		s.cfg.OnError(fmt.Errorf("trailseal: witness queue full (%d objects): dropped %d checkpoints or heads the witnesses will not get; "+
+			"the store keeps them, and later checkpoints and heads (cumulative) supersede them", s.cfg.WitnessQueue, dropped))
+	}
+}
+
+// shed cuts q to at most max objects: first those a later object in q
+// supersedes (an older checkpoint of the same log, an older head), then the
+// oldest. It returns how many it dropped.
+func shed(q []witnessObject, max int) ([]witnessObject, int) {
+	n := len(q)
+	keep := make([]bool, n)
+	seen := map[string]bool{}
+	head := false
+	kept := 0
+	for i := n - 1; i >= 0; i-- {
+		switch o := q[i]; {
+		case o.log == "" && !head:
+			head, keep[i] = true, true
+		case o.log != "" && !seen[o.log]:
+			seen[o.log], keep[i] = true, true
+		}
+		if keep[i] {
+			kept++
+		}
+	}
+	out := make([]witnessObject, 0, min(kept, max))
+	for i, o := range q {
+		if keep[i] && kept <= max {
+			out = append(out, o)
+		} else if keep[i] {
+			kept-- // the oldest of those kept go first
+		}
+	}
+	return out, n - len(out)
+}
+
+// WitnessBacklog reports the checkpoints and heads waiting for the
+// witnesses, and how many a full queue dropped since the sealer started.
+func (s *Sealer) WitnessBacklog() (waiting int, dropped int64) {
+	s.hd.qmu.Lock()
+	defer s.hd.qmu.Unlock()
+	return len(s.hd.queue), s.hd.dropped
 }
 
 // afterCheckpoints signs and saves a deployment head when a checkpoint was
@@ -79,7 +129,7 @@ func (s *Sealer) afterCheckpoints(ctx context.Context, fence Fence, force bool) 
 				return fmt.Errorf("trailseal: save head: %w", err)
 			}
 			s.hd.dirty, s.hd.last = false, now
-			s.enqueue(witnessObject{WitnessHeadKey(h), MarshalHead(h)})
+			s.enqueue(witnessObject{WitnessHeadKey(h), MarshalHead(h), ""})
 		}
 	}
 	if s.hd.wake != nil { // under Run: the witness goroutine delivers
@@ -161,7 +211,7 @@ func (s *Sealer) loadHead(ctx context.Context, hs HeadStore) error {
 			s.hd.entries[e.Log] = e
 		}
 		s.hd.last = h.Time
-		s.enqueue(witnessObject{WitnessHeadKey(h), MarshalHead(h)})
+		s.enqueue(witnessObject{WitnessHeadKey(h), MarshalHead(h), ""})
 	case !errors.Is(err, ErrNoHead):
 		return fmt.Errorf("trailseal: latest head: %w", err)
 	}
@@ -208,7 +258,9 @@ func (s *Sealer) flushWitnesses(ctx context.Context) error {
 			break
 		}
 		s.hd.qmu.Lock()
-		s.hd.queue = s.hd.queue[1:]
+		if len(s.hd.queue) > 0 && s.hd.queue[0].key == o.key { // a full queue may have dropped it meanwhile
+			s.hd.queue = s.hd.queue[1:]
+		}
 		s.hd.qmu.Unlock()
 	}
 	if len(errs) > 0 {

@@ -69,6 +69,13 @@ type Config struct {
 	// times the rate that counts; each checkpoint still reaches the
 	// witnesses at once. Default: 1 minute.
 	HeadInterval time.Duration
+	// WitnessQueue bounds the checkpoints and heads kept for the witnesses
+	// while one is down. Past it the sealer drops those a later queued one
+	// supersedes (an older checkpoint of the same log, an older head: both
+	// are cumulative), then the oldest; it says so through OnError and
+	// counts them (WitnessBacklog). The store keeps every one of them, and
+	// the next head commits to every log. Default: 10,000.
+	WitnessQueue int
 }
 
 // Stats describes one Step (or, from SealAll, all of them).
@@ -172,6 +179,9 @@ func NewSealer(store Store, cfg *Config) (*Sealer, error) {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 200 * time.Millisecond
+	}
+	if c.WitnessQueue <= 0 {
+		c.WitnessQueue = 10_000
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 10 * time.Second

@@ -127,6 +127,7 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 		return nil, nil, err
 	}
 	f.leading = sl.Leading
+	in.WitnessBacklog = sl.WitnessBacklog
 	var wg sync.WaitGroup
 	wg.Go(func() { sl.Run(ctx) })
 	return in, wg.Wait, nil

@@ -39,6 +39,10 @@ type Integrity struct {
 	// checkpoints as the witness outside the database keeps them
 	// (witness_api.go).
 	Witness trailseal.WitnessReader
+	// WitnessBacklog, when set (trailseal.Sealer.WitnessBacklog), reports
+	// the objects waiting for the witnesses and those a full queue dropped,
+	// for /metrics.
+	WitnessBacklog func() (waiting int, dropped int64)
 
 	sealed      atomic.Uint64
 	checkpoints atomic.Uint64
@@ -378,6 +382,11 @@ func (s *Server) writeSealMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP trail_seal_step_lag_seconds How long the oldest event of the last sealing step had waited.\n# TYPE trail_seal_step_lag_seconds gauge\ntrail_seal_step_lag_seconds %s\n", formatFloat(time.Duration(in.stepLagNano.Load()).Seconds()))
 	fmt.Fprintf(w, "# HELP trail_sealed_events_total Events sealed into their tenant's log by this process.\n# TYPE trail_sealed_events_total counter\ntrail_sealed_events_total %d\n", in.sealed.Load())
 	fmt.Fprintf(w, "# HELP trail_checkpoints_signed_total Checkpoints signed by this process.\n# TYPE trail_checkpoints_signed_total counter\ntrail_checkpoints_signed_total %d\n", in.checkpoints.Load())
+	if in.WitnessBacklog != nil {
+		waiting, dropped := in.WitnessBacklog()
+		fmt.Fprintf(w, "# HELP trail_witness_queue_objects Checkpoints and heads waiting for the witnesses.\n# TYPE trail_witness_queue_objects gauge\ntrail_witness_queue_objects %d\n", waiting)
+		fmt.Fprintf(w, "# HELP trail_witness_dropped_total Checkpoints and heads a full witness queue dropped (the store keeps them; later ones supersede them).\n# TYPE trail_witness_dropped_total counter\ntrail_witness_dropped_total %d\n", dropped)
+	}
 }
 
 func init() { problemTitles[ProblemNotSealed] = "Not sealed yet" }
