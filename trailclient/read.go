@@ -58,9 +58,12 @@ func (c *Client) Get(ctx context.Context, id uuid.UUID) (trail.Event, error) {
 	return ev, err
 }
 
-// Stats returns event counts by UTC day and action.
+// Stats returns event counts by UTC day and action, for any of the
+// filters Query takes.
 func (c *Client) Stats(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
-	v, err := queryValues(trail.Query{Tenant: q.Tenant, Action: q.Action, Since: q.Since, Until: q.Until})
+	cq := q.Query()
+	cq.AllTenants = false // queryValues sends no tenant for every tenant
+	v, err := queryValues(cq)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +101,13 @@ func queryValues(q trail.Query) (url.Values, error) {
 		v.Set("actor", string(q.ActorType))
 	case q.ActorID != "":
 		return nil, errors.New("trailclient: the API filters an actor by type:id; set ActorType too")
+	}
+	set("actor_name", q.ActorName)
+	set("actor_email", q.ActorEmail)
+	if !q.ActorNameDigest.IsZero() || !q.ActorEmailDigest.IsZero() {
+		// The server computes pseudonyms from the plaintext: digests stay
+		// on the server.
+		return nil, errors.New("trailclient: the API finds an actor by ActorName or ActorEmail, not by digest")
 	}
 	set("action", q.Action)
 	switch {

@@ -103,6 +103,14 @@ func TestClientEndToEnd(t *testing.T) {
 		if err != nil || len(counts) == 0 || counts[0].N != n {
 			t.Fatalf("stats: %v %+v", err, counts)
 		}
+		// Every filter of Query counts, and the actor is found by e-mail.
+		counts, err = r.Stats(ctx, trail.CountQuery{Action: "project.create", ActorType: trail.ActorUser, ActorID: "nobody"})
+		if err != nil || len(counts) != 0 {
+			t.Fatalf("stats of another actor: %v %+v", err, counts)
+		}
+		if page, err := r.Query(ctx, trail.Query{ActorEmail: "ann@acme.test"}); err != nil || len(page.Events) != 1 || page.Events[0].ID != f.acmeEvent {
+			t.Fatalf("actor by e-mail: %v %d", err, len(page.Events))
+		}
 		if _, err := r.Query(ctx, trail.Query{Tenant: "globex"}); !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
 			t.Fatalf("reading globex: %v", err)
 		}
