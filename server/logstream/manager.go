@@ -239,6 +239,32 @@ func (m *Manager) logsOf(ctx context.Context, r *row) ([]string, error) {
 	return ls, nil
 }
 
+// withNew keeps of logs those with leaves past r's cursor, when the sealed
+// log reads many logs' sizes in one query (trailseal.BatchReader): a poll of
+// an all-tenant stream then reads the logs of the tenants with new events,
+// not every tenant's log.
+func (m *Manager) withNew(ctx context.Context, r *row, logs []string) ([]string, error) {
+	br, ok := m.Log.(trailseal.BatchReader)
+	if !ok || len(logs) < 2 {
+		return logs, nil
+	}
+	const chunk = 1000 // logs per query
+	var out []string
+	for lo := 0; lo < len(logs); lo += chunk {
+		part := logs[lo:min(lo+chunk, len(logs))]
+		sizes, err := br.TreeSizes(ctx, part)
+		if err != nil {
+			return nil, fmt.Errorf("logstream: log sizes: %w", err)
+		}
+		for _, l := range part {
+			if sizes[l] > r.cursor[l] {
+				out = append(out, l)
+			}
+		}
+	}
+	return out, nil
+}
+
 // event is the audit event of a change to r, filled from ctx and put in its
 // stored form.
 func (m *Manager) event(r *row, action, desc string) trail.Event {

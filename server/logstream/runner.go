@@ -208,8 +208,12 @@ func (r *Runner) deliver(ctx context.Context, row *row) {
 		return
 	}
 	// The logs are listed once per step, not once per batch: an all-tenant
-	// stream's list is a query of every log.
+	// stream's list is a query of every log. Of them, only those with leaves
+	// past the cursor are read.
 	logs, err := m.logsOf(ctx, row)
+	if err == nil {
+		logs, err = m.withNew(ctx, row, logs)
+	}
 	if err != nil {
 		r.failed(ctx, row, err)
 		return
