@@ -5,18 +5,24 @@
 // [Publisher] puts it on the stream (subject trail.events.<partition>,
 // partition = FNV-1a(tenant) mod Partitions) and answers the client once
 // JetStream has acknowledged it — with R3 that is a quorum of three nodes.
-// Nats-Msg-Id is the tenant, the event ID and a digest of the fields
-// trail.SameEvent compares, so JetStream drops a retry within its duplicate
-// window and lets a conflicting reuse of the ID through to the store, which
-// refuses it (issue 13's rule). A [Sink] — any number of `trail sink`
+// Nats-Msg-Id is the event ID: within its duplicate window JetStream keeps
+// the first message of an ID and answers a later one with that message's
+// sequence, where the publisher reads it and tells a retry (the same event,
+// trail.SameEvent: a duplicate) from a reuse of the ID (an
+// IDConflictError, the edge's 409, issue 13's rule); a reuse older than the
+// window reaches the store, which refuses it, and the sink sets it aside.
+// A [Sink] — any number of `trail sink`
 // processes — reads each partition through one durable pull consumer and
 // appends a batch to the store, acknowledging after the commit; the store
 // drops what it already holds, so a redelivered batch stores nothing twice.
 //
 // Per-tenant order: a request's events (all its partitions, MaxAtomicBatch
-// at a time) are published as one JetStream atomic batch (nats-server 2.12
+// at a time) are published in one JetStream atomic batch (nats-server 2.12
 // or later), stored whole or not at all, so a stream leader failing over
 // mid-publish cannot put part of a request on the stream before the rest.
+// Requests arriving while MaxFlushers batches are out share the next one,
+// each request's events together and in order: nats-server's cost per
+// batch (an R1 stream stages each in a file store of its own) is shared.
 // A tenant's events share one partition, and each partition's consumer is
 // pinned to one sink at a time (JetStream priority
 // groups, PriorityPolicyPinned, nats-server 2.11 or later) with at most one

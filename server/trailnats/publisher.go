@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +24,18 @@ type Publisher struct {
 	js    jetstream.JetStream
 	cfg   Config
 	slots chan struct{} // atomic batches in flight
+
+	mu       sync.Mutex
+	queue    []*queued // requests waiting for a batch
+	flushers int       // goroutines sending batches from queue
+	stream   jetstream.Stream
+}
+
+// queued is one request's chunk waiting to go in a shared atomic batch.
+type queued struct {
+	ctx  context.Context
+	msgs []*nats.Msg
+	done chan error // buffered
 }
 
 // NewPublisher returns a Publisher for the stream Setup made with cfg.
@@ -31,10 +45,14 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 
 // Publish puts normalized, valid events on their partitions and returns once
 // JetStream has acknowledged every one (one result per event, in order;
-// Duplicate when JetStream had the same message ID within its window). Any
-// failure is an error matching ErrUnavailable: some events may be on the
-// stream, and a retry of the same events is dropped as duplicates, by
-// JetStream or by the store.
+// Duplicate when JetStream had the event's ID within its window for the
+// same event, trail.SameEvent). An ID JetStream had within its window for
+// another event, of any tenant, is an *trail.IDConflictError (Index in
+// events), as the store's Append returns it; the events of the request
+// before it may be on the stream then (a retry without it reports them as
+// duplicates). Any other failure is an error matching ErrUnavailable: some
+// events may be on the stream, and a retry of the same events is dropped as
+// duplicates, by JetStream or by the store.
 //
 // Order: the events go as JetStream atomic batches (the whole request, or
 // MaxAtomicBatch events at a time, one after the other; a batch may span
@@ -77,11 +95,91 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 	}
 	for lo := 0; lo < len(msgs); lo += MaxAtomicBatch {
 		dup := func(i int) { results[lo+i].Duplicate, results[lo+i].RecordedAt = true, time.Time{} }
-		if err := p.publishChunk(ctx, nc, msgs[lo:min(lo+MaxAtomicBatch, len(msgs))], dup); err != nil {
+		chunk := msgs[lo:min(lo+MaxAtomicBatch, len(msgs))]
+		var err error
+		if len(chunk) == 1 {
+			err = p.oneByOne(ctx, chunk, dup) // one message is atomic by itself
+		} else {
+			err = p.grouped(ctx, chunk, dup)
+		}
+		if err != nil {
+			if ce := (*trail.IDConflictError)(nil); errors.As(err, &ce) {
+				ce.Index += lo
+			}
 			return nil, err
 		}
 	}
 	return results, nil
+}
+
+// MaxFlushers is how many atomic batches of grouped requests one Publisher
+// sends at once. Requests arriving meanwhile wait and go together in the
+// next batch: nats-server's cost per atomic batch (at R1 it stages each
+// batch in a file store of its own) is then shared by every request in it.
+const MaxFlushers = 2
+
+// grouped publishes msgs (one request's, at most MaxAtomicBatch) in an
+// atomic batch shared with other requests waiting at the same time, each
+// request's messages in order and together. The batch is stored whole or
+// not at all, so every request in it keeps its order through a leader
+// failover, as in a batch of its own; it is answered when the batch is.
+func (p *Publisher) grouped(ctx context.Context, msgs []*nats.Msg, dup func(int)) error {
+	q := &queued{ctx: ctx, msgs: msgs, done: make(chan error, 1)}
+	p.mu.Lock()
+	p.queue = append(p.queue, q)
+	if p.flushers < MaxFlushers {
+		p.flushers++
+		go p.flush()
+	}
+	p.mu.Unlock()
+	select {
+	case err := <-q.done:
+		if errors.Is(err, errHasDuplicate) {
+			// Refused whole, nothing stored: tell retries from reuses event by event.
+			return p.oneByOne(ctx, msgs, dup)
+		}
+		return err
+	case <-ctx.Done():
+		// The batch may still be stored: a retry is a duplicate.
+		return fmt.Errorf("%w: publishing to %s: %w", ErrUnavailable, msgs[0].Subject, ctx.Err())
+	}
+}
+
+// flush sends the queued requests as atomic batches of at most
+// MaxAtomicBatch messages until none is left waiting.
+func (p *Publisher) flush() {
+	for {
+		p.mu.Lock()
+		n, total := 0, 0
+		for n < len(p.queue) && (n == 0 || total+len(p.queue[n].msgs) <= MaxAtomicBatch) {
+			total += len(p.queue[n].msgs)
+			n++
+		}
+		if n == 0 {
+			p.flushers--
+			p.mu.Unlock()
+			return
+		}
+		group := slices.Clone(p.queue[:n])
+		p.queue = slices.Delete(p.queue, 0, n)
+		p.mu.Unlock()
+
+		// The batch lives as long as the request waiting longest for it.
+		var msgs []*nats.Msg
+		deadline := time.Now().Add(DefaultPublishTimeout)
+		for k, q := range group {
+			msgs = append(msgs, q.msgs...)
+			if d, ok := q.ctx.Deadline(); ok && (k == 0 || d.After(deadline)) {
+				deadline = d
+			}
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := p.publishChunk(ctx, p.js.Conn(), msgs)
+		cancel()
+		for _, q := range group {
+			q.done <- err
+		}
+	}
 }
 
 // MaxAtomicBatch is the most events published as one atomic batch: nats-server's default limit (max_batch_size).
@@ -98,15 +196,17 @@ const (
 	errCodeAtomicDuplicate = 10201
 )
 
+// errHasDuplicate: an atomic batch held an ID JetStream already had, and
+// was refused whole.
+var errHasDuplicate = errors.New("trailnats: the batch holds an ID the stream has")
+
 // publishChunk stores msgs (in order) as one atomic batch, retrying a
 // batch that was abandoned (leader change, lost message, too many batches
-// in flight) until ctx ends. A batch holding an ID
-// JetStream already has is refused whole; its events then go one at a time,
-// each acknowledged before the next, which keeps the order too.
-func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg, dup func(int)) error {
-	if len(msgs) == 1 {
-		return p.oneByOne(ctx, msgs, dup) // one message is atomic by itself
-	}
+// in flight) until ctx ends. A batch holding an ID JetStream already has
+// is refused whole (errHasDuplicate); its requests' events then go one at
+// a time (oneByOne), each acknowledged before the next, which keeps the
+// order too.
+func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
 	backoff := 10 * time.Millisecond
 	for {
 		var err error
@@ -122,7 +222,7 @@ func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nat
 		case err == nil:
 			return nil
 		case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeAtomicDuplicate:
-			return p.oneByOne(ctx, msgs, dup)
+			return fmt.Errorf("%w: %w", errHasDuplicate, err)
 		case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeAtomicDisabled:
 			return fmt.Errorf("%w: stream %s does not allow atomic publish (run trail serve --nats once to update it): %w", ErrUnavailable, p.cfg.Stream, err)
 		case ctx.Err() != nil:
@@ -212,18 +312,52 @@ func ackError(resp *nats.Msg) error {
 
 // oneByOne publishes msgs one at a time, each acknowledged before the next
 // is sent: a retry of events partly on the stream, in order. dup(i) marks
-// msgs[i] a duplicate.
+// msgs[i] a duplicate: JetStream had its ID (the message ID) for the same
+// event. For another event it is an *trail.IDConflictError (Index in msgs).
 func (p *Publisher) oneByOne(ctx context.Context, msgs []*nats.Msg, dup func(int)) error {
 	for i, m := range msgs {
 		ack, err := p.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(50))
 		if err != nil {
 			return fmt.Errorf("%w: publishing to %s: %w", ErrUnavailable, m.Subject, err)
 		}
-		if ack.Duplicate {
-			dup(i)
+		if !ack.Duplicate {
+			continue
 		}
+		ev, had, err := p.had(ctx, m, ack.Sequence)
+		if err != nil {
+			return err
+		}
+		if !trail.SameEvent(&ev, &had) {
+			return &trail.IDConflictError{Index: i, ID: ev.ID}
+		}
+		dup(i)
 	}
 	return nil
+}
+
+// had returns the event m carries and the one the stream holds at seq,
+// which JetStream named as the first with m's message ID (the event ID).
+func (p *Publisher) had(ctx context.Context, m *nats.Msg, seq uint64) (ev, had trail.Event, err error) {
+	if ev, err = decodeEvent(m.Data); err != nil {
+		return ev, had, err
+	}
+	p.mu.Lock()
+	st := p.stream
+	p.mu.Unlock()
+	if st == nil {
+		if st, err = p.js.Stream(ctx, p.cfg.Stream); err != nil {
+			return ev, had, fmt.Errorf("%w: stream %s: %w", ErrUnavailable, p.cfg.Stream, err)
+		}
+		p.mu.Lock()
+		p.stream = st
+		p.mu.Unlock()
+	}
+	raw, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return ev, had, fmt.Errorf("%w: reading the event holding ID %s (stream sequence %d): %w", ErrUnavailable, ev.ID, seq, err)
+	}
+	had, err = decodeEvent(raw.Data)
+	return ev, had, err
 }
 
 // Store is a trail.Store whose Append goes through the stream and whose
@@ -234,9 +368,10 @@ type Store struct {
 	Read trail.Store
 }
 
-// Append publishes events (see Publisher.Publish). An ID already held by
-// another event is not known here: the sink refuses it and puts it on the
-// conflict subject (Sink).
+// Append publishes events (see Publisher.Publish). An ID JetStream had
+// within its duplicate window for another event is an *trail.IDConflictError;
+// an ID held by an event older than the window and not yet stored is not
+// known here: the sink refuses it and puts it on the conflict subject (Sink).
 func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Result, error) {
 	return s.Publish(ctx, events)
 }

@@ -2,6 +2,8 @@ package trailnats_test
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,8 +57,9 @@ func TestTwoSinksKeepOrder(t *testing.T) {
 	}
 }
 
-// TestSinkStatsCountConflict: an ID reused for another event is refused by
-// the store and put on the conflict subject; its batch-mates are stored.
+// TestSinkConflictSetAside: an ID reused for another event that reaches the
+// sink is refused by the store and put on the conflict subject; its
+// batch-mates are stored.
 func TestSinkConflictSetAside(t *testing.T) {
 	st, pool, schema := pgStore(t)
 	s := startNode(t)
@@ -72,11 +75,20 @@ func TestSinkConflictSetAside(t *testing.T) {
 	for id := range l.acked {
 		first = append(first, id)
 	}
-	// The same ID as another event, then a fresh one.
+	// The same ID as another event, as it comes once JetStream's duplicate
+	// window no longer holds the first (within it, Publish refuses it: see
+	// TestEdgeRefusesIDReuse), then a fresh one.
 	ev := newEvent(t, "t0", 99)
 	ev.ID = first[0]
+	data, err := json.Marshal(&ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(context.Background(), trailnats.DefaultSubject+"."+strconv.Itoa(trailnats.Partition("t0", cfg.Partitions)), data); err != nil {
+		t.Fatal(err)
+	}
 	fresh := newEvent(t, "t0", 100)
-	if _, err := pub.Publish(context.Background(), []trail.Event{ev, fresh}); err != nil {
+	if _, err := pub.Publish(context.Background(), []trail.Event{fresh}); err != nil {
 		t.Fatal(err)
 	}
 	l.acked[fresh.ID], l.sent[fresh.ID] = true, true

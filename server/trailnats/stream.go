@@ -2,8 +2,6 @@ package trailnats
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -132,15 +130,11 @@ func Partition(tenant string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// MsgID is the Nats-Msg-Id of ev: its tenant and ID and a digest of the
-// fields trail.SameEvent compares, so that a retry is dropped by JetStream
-// and an ID reused for another event is not (the store refuses it).
-func MsgID(ev *trail.Event) string {
-	h := sha256.New()
-	for _, s := range []string{ev.Tenant, ev.Action, string(ev.Actor.Type), ev.Actor.ID, ev.Target.Type, ev.Target.ID, string(ev.Outcome)} {
-		fmt.Fprintf(h, "%d:%s", len(s), s)
-	}
-	return ev.Tenant + "/" + ev.ID.String() + "/" + hex.EncodeToString(h.Sum(nil)[:8])
-}
+// MsgID is the Nats-Msg-Id of ev: its event ID, which is unique across
+// tenants as in the stores. JetStream keeps the first message of an ID
+// within its duplicate window and answers any later one with that
+// message's sequence, where the publisher reads it to tell a retry (the
+// same event, trail.SameEvent) from a reuse of the ID (IDConflictError).
+func MsgID(ev *trail.Event) string { return ev.ID.String() }
 
 func subject(cfg *Config, p int) string { return cfg.Subject + "." + strconv.Itoa(p) }

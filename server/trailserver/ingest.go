@@ -88,7 +88,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
 		}
 		s.metrics.eventsConflict.Add(1)
 		writeProblem(w, r, &Problem{Type: ProblemConflict, Title: "Conflict", Status: http.StatusConflict, Field: field,
-			Detail: "this id is already in use by another event; nothing of the request was stored: give the event a new id"})
+			Detail: "this id is already in use by another event: give the event a new id"})
 		return
 	}
 	if err != nil {
