@@ -160,6 +160,13 @@ func (s *Store) Close() error {
 // Schema returns the schema the store lives in.
 func (s *Store) Schema() string { return s.cfg.Schema }
 
+// ConcurrentAppends is 2: PostgreSQL writes concurrently, and a server
+// (trailserver.ConcurrentAppender) with two audit.read appends in flight
+// beside ingest kept read and ingest p99 lower than with one (BENCHMARKS.md,
+// "Mixed load"); four did no better and hold more of the pool's
+// connections (pgxpool's default: 4 on 2 CPUs).
+func (s *Store) ConcurrentAppends() int { return 2 }
+
 func (s *Store) with(ctx context.Context, fn func(*pgx.Conn) error) error {
 	return s.acquire(ctx, fn)
 }

@@ -21,12 +21,15 @@ import (
 // A read now hands its event to its server's audit queue and waits:
 //
 //   - A read that finds no audit append in flight (fewer than
-//     auditAppends) leads: it appends its event at once, alone. There is
+//     auditLimit) leads: it appends its event at once, alone. There is
 //     no timer: a lone read waits for nothing but its own write.
-//   - A read that finds auditAppends appends in flight queues. When one of
+//   - A read that finds auditLimit appends in flight queues. When one of
 //     them ends, the first queued read leads the next one with everything queued (up
 //     to auditGroupMax events) in one Append, one transaction: the reads
-//     that arrive during one write cost one more write, not one each.
+//     that arrive during one write cost one more write, not one each. On a
+//     store whose writers wait for their turn (GatherAppender: SQLite), the
+//     group also takes in the reads that queued while it waited for its
+//     turn, once it has it.
 //   - Each read answers after its group's Append has returned, with its
 //     error: a failed group fails every read in it (503, as a read whose
 //     audit cannot be written always has), so an answered read has its
@@ -49,15 +52,45 @@ import (
 // tests).
 var auditGroupMax = MaxBatch
 
-// auditAppends is the most audit appends of one server in flight at once.
+// auditAppends is the most audit appends of one server in flight at once
+// when neither Config.AuditAppends nor the store (ConcurrentAppender) says.
 // One is best for SQLite's single writer: each more audit writer is one
-// more polling for the write lock against ingest (`trail bench --workload
+// more waiting for the write lock against ingest (`trail bench --workload
 // mixed`, BENCHMARKS.md, alternating runs with 16 readers beside ingest:
 // read p99 1.4–1.7 s with one, 2.0–2.8 s with two or four). PostgreSQL,
 // which writes concurrently, measured better with two to four (read p99
-// 0.3–0.65 s against 0.4–0.95 s); the server cannot tell the stores apart
-// yet, so it keeps one.
+// 0.3–0.65 s against 0.4–0.95 s); trailpgx's store says 2.
 var auditAppends = 1
+
+// ConcurrentAppender is optionally implemented by a Store to say how many
+// appends it runs at once with profit: the server keeps that many audit.read
+// appends in flight (Config.AuditAppends overrides it). trailsqlite says 1
+// (one writer at a time), trailpgx 2.
+type ConcurrentAppender interface {
+	ConcurrentAppends() int
+}
+
+// GatherAppender is optionally implemented by a Store whose writers wait
+// for their turn (trailsqlite): AppendGathered appends, in one transaction,
+// the events gather returns, and calls gather only once it may write. An
+// audit group then takes in the reads that queued while it waited for the
+// writer, instead of leaving them for a turn of their own behind ingest.
+type GatherAppender interface {
+	AppendGathered(ctx context.Context, gather func() []trail.Event) ([]trail.Result, error)
+}
+
+// auditLimit is the most audit appends of s in flight at once.
+func (s *Server) auditLimit() int {
+	if s.cfg.AuditAppends > 0 {
+		return s.cfg.AuditAppends
+	}
+	if ca, ok := s.cfg.Store.(ConcurrentAppender); ok {
+		if n := ca.ConcurrentAppends(); n > 0 {
+			return n
+		}
+	}
+	return auditAppends
+}
 
 // auditWaiter is a read waiting for its audit.read event to be stored.
 type auditWaiter struct {
@@ -75,7 +108,12 @@ type auditQueue struct {
 
 // next removes the group the next append takes from the waiting reads.
 func (aq *auditQueue) next() []*auditWaiter {
-	n := min(len(aq.waiting), auditGroupMax)
+	return aq.take(auditGroupMax)
+}
+
+// take removes up to max of the waiting reads, the oldest first.
+func (aq *auditQueue) take(max int) []*auditWaiter {
+	n := min(len(aq.waiting), max)
 	group := aq.waiting[:n:n]
 	if n == len(aq.waiting) {
 		aq.waiting = nil
@@ -110,7 +148,7 @@ func (s *Server) appendAudit(ctx context.Context, ev trail.Event) error {
 		aq = &auditQueue{}
 		q.m[s] = aq
 	}
-	if aq.appending < auditAppends {
+	if aq.appending < s.auditLimit() {
 		aq.appending++
 		q.Unlock()
 		return s.leadAudit(ctx, []*auditWaiter{w})
@@ -126,14 +164,32 @@ func (s *Server) appendAudit(ctx context.Context, ev trail.Event) error {
 // leadAudit appends the events of group, whose first read is the caller, in
 // one Append; then it hands the lead to the next queued read, if any, and
 // wakes the rest of the group with the result, also if the Append panicked.
+// On a GatherAppender the group also takes in, once the store may write,
+// the reads queued meanwhile (up to auditGroupMax in all).
 func (s *Server) leadAudit(ctx context.Context, group []*auditWaiter) (err error) {
 	err = errAuditPanic
 	defer func() { s.endAuditGroup(group, err) }()
-	evs := make([]trail.Event, len(group))
-	for i, w := range group {
-		evs[i] = w.ev
+	var evs []trail.Event
+	events := func() []trail.Event {
+		evs = make([]trail.Event, len(group))
+		for i, w := range group {
+			evs[i] = w.ev
+		}
+		return evs
 	}
-	if _, err = s.cfg.Store.Append(context.WithoutCancel(ctx), evs); err != nil {
+	actx := context.WithoutCancel(ctx)
+	if ga, ok := s.cfg.Store.(GatherAppender); ok {
+		_, err = ga.AppendGathered(actx, func() []trail.Event {
+			q := &auditQueues
+			q.Lock()
+			group = append(group, q.m[s].take(auditGroupMax-len(group))...)
+			q.Unlock()
+			return events()
+		})
+	} else {
+		_, err = s.cfg.Store.Append(actx, events())
+	}
+	if err != nil {
 		return err
 	}
 	s.metrics.auditGroups.observe(len(evs))

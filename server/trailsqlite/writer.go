@@ -70,3 +70,8 @@ func (q *writeQueue) queued() int {
 	defer q.mu.Unlock()
 	return len(q.waiting)
 }
+
+// ConcurrentAppends is 1: SQLite has one writer at a time, so a server
+// (trailserver.ConcurrentAppender) keeps one audit append in flight, which
+// gathers the reads queued while it waits (AppendGathered).
+func (s *Store) ConcurrentAppends() int { return 1 }
