@@ -1,6 +1,7 @@
 package trailserver
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"time"
@@ -45,33 +46,45 @@ func (s *Server) facets(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	ctx := r.Context()
-	out := FacetsResponse{Tenants: []string{}, Actions: []string{}, ActorTypes: []string{}, TargetTypes: []string{},
-		Basis: "actions of the last 30 days; actor and target types of the newest 1000 events"}
+	out, what, err := s.facetValues(ctx, k, q)
+	if err != nil {
+		s.storeProblem(w, r, what, err)
+		return
+	}
+	if err := s.auditRead(ctx, k, r, q.Tenant, trail.Target{}, map[string]any{"filters": filtersOf(v), "facets": true}); err != nil {
+		s.auditFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// facetValues computes GET /v1/facets for k's scoped query q (its tenant or
+// every tenant); what names the step that failed.
+func (s *Server) facetValues(ctx context.Context, k *Key, q trail.Query) (out FacetsResponse, what string, err error) {
+	out = FacetsResponse{Tenants: []string{}, Actions: []string{}, ActorTypes: []string{}, TargetTypes: []string{},
+		Basis: "actions of the last 30 days; actor and target types of the newest 1000 events but access events"}
 	switch tl, ok := s.cfg.Store.(trail.TenantLister); {
-	case q.Tenant != "" && !k.AllTenants():
-		out.Tenants = []string{q.Tenant}
+	case !k.AllTenants():
+		out.Tenants = []string{k.Tenant}
 	case ok:
 		ts, err := tl.Tenants(ctx, "", MaxFacetTenants)
 		if err != nil {
-			s.storeProblem(w, r, "listing tenants", err)
-			return
+			return out, "listing tenants", err
 		}
 		out.Tenants = append(out.Tenants, ts...)
 	}
 	cq := trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Since: s.cfg.Now().Add(-FacetActionDays * 24 * time.Hour)}
 	counts, err := s.cfg.Store.Counts(ctx, cq)
 	if err != nil {
-		s.storeProblem(w, r, "counting actions", err)
-		return
+		return out, "counting actions", err
 	}
 	for _, c := range counts {
 		out.Actions = append(out.Actions, c.Action)
 	}
-	q.Limit = FacetSample
-	page, err := s.cfg.Store.Query(ctx, q)
+	// Without the access events: the reads of this very picker would fill it.
+	page, err := s.cfg.Store.Query(ctx, trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: trail.WithoutAccess(""), Limit: FacetSample})
 	if err != nil {
-		s.storeProblem(w, r, "sampling events", err)
-		return
+		return out, "sampling events", err
 	}
 	for _, ev := range page.Events {
 		out.ActorTypes = append(out.ActorTypes, string(ev.Actor.Type))
@@ -83,9 +96,5 @@ func (s *Server) facets(w http.ResponseWriter, r *http.Request, k *Key) {
 		slices.Sort(*l)
 		*l = slices.Compact(*l)
 	}
-	if err := s.auditRead(ctx, k, r, q.Tenant, trail.Target{}, map[string]any{"filters": filtersOf(v), "facets": true}); err != nil {
-		s.auditFailed(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	return out, "", nil
 }

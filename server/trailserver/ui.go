@@ -246,6 +246,22 @@ func (b uiBackend) Tail(w http.ResponseWriter, r *http.Request, v trailui.Viewer
 	b.asAPI(w, r, v, params, func(w http.ResponseWriter, r *http.Request, k *Key) { b.s.tailAs(w, r, k, kindUITail) })
 }
 
+func (b uiBackend) Facets(r *http.Request, v trailui.Viewer, tenant string) (trailui.Facets, error) {
+	s, k := b.s, keyOf(v)
+	if !k.Role.canRead() {
+		return trailui.Facets{}, nil
+	}
+	q := trail.Query{Tenant: tenant}
+	if p := scopeQuery(k, &q); p != nil {
+		return trailui.Facets{}, uiError(p)
+	}
+	fs, _, err := s.facetValues(r.Context(), k, q)
+	if err != nil {
+		return trailui.Facets{}, b.storeError(err)
+	}
+	return trailui.Facets{Tenants: fs.Tenants, Actions: fs.Actions, ActorTypes: fs.ActorTypes, TargetTypes: fs.TargetTypes}, nil
+}
+
 func (b uiBackend) Tenants(ctx context.Context) ([]string, error) {
 	keys, err := b.s.cfg.Keys.List(ctx, "")
 	if err != nil {

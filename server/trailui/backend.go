@@ -61,6 +61,16 @@ type Backend interface {
 	// Tenants suggests tenants for an all-tenant viewer's picker (those that
 	// have keys); it may be empty.
 	Tenants(ctx context.Context) ([]string, error)
+	// Facets suggests values for the filter form's pickers from the events
+	// v may read in tenant ("" for every tenant v may read), as GET
+	// /v1/facets does. It is part of the page view that lists the events,
+	// so it records no access event of its own.
+	Facets(r *http.Request, v Viewer, tenant string) (Facets, error)
+}
+
+// Facets are the values the filter form's pickers offer (<datalist>s).
+type Facets struct {
+	Tenants, Actions, ActorTypes, TargetTypes []string
 }
 
 // Credential is the backend's opaque handle on a signed-in key (the hash of

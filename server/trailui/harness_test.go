@@ -19,6 +19,7 @@ import (
 	"github.com/trailhq/trail/server/internal/demo"
 	"github.com/trailhq/trail/server/trailserver"
 	"github.com/trailhq/trail/server/trailsqlite"
+	"github.com/trailhq/trail/trailprivacy"
 )
 
 // site is a running server with the demo data on a temp SQLite store, keys
@@ -54,6 +55,14 @@ func newSiteN(t testing.TB, clock func() time.Time, n int) *site {
 // newSiteWith is newSiteN whose server gets the integrity the func makes
 // (it may seal the store first).
 func newSiteWith(t testing.TB, clock func() time.Time, n int, integrity func(st *trailsqlite.Store) *trailserver.Integrity) *site {
+	return newSiteOpts(t, clock, n, integrity, nil)
+}
+
+// newSiteOpts is newSiteWith, with a privacy layer when privacy is set:
+// privacy(st) returns it, over st's key table; the demo is seeded through
+// it (names and e-mails stored encrypted) and the server reveals reads.
+func newSiteOpts(t testing.TB, clock func() time.Time, n int, integrity func(st *trailsqlite.Store) *trailserver.Integrity,
+	privacy func(st *trailsqlite.Store) *trailprivacy.Privacy) *site {
 	t.Helper()
 	ctx := context.Background()
 	st, err := trailsqlite.Open(ctx, filepath.Join(t.TempDir(), "trail.db"), &trailsqlite.Config{Synchronous: "NORMAL"})
@@ -70,7 +79,13 @@ func newSiteWith(t testing.TB, clock func() time.Time, n int, integrity func(st 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := demo.Seed(ctx, st, d, nil); err != nil {
+	var p *trailprivacy.Privacy
+	var seedOpts *demo.SeedOptions
+	if privacy != nil {
+		p = privacy(st)
+		seedOpts = &demo.SeedOptions{Transform: p}
+	}
+	if _, err := demo.Seed(ctx, st, d, seedOpts); err != nil {
 		t.Fatal(err)
 	}
 	s := &site{t: t, store: st, keys: ks, data: d, now: now, secret: map[string]string{}}
@@ -116,6 +131,9 @@ func newSiteWith(t testing.TB, clock func() time.Time, n int, integrity func(st 
 		clock = time.Now
 	}
 	cfg := trailserver.Config{Store: st, Keys: ks, RateLimit: -1, Now: clock}
+	if p != nil {
+		cfg.Transform, cfg.Reveal = p, p
+	}
 	if integrity != nil {
 		cfg.Integrity = integrity(st)
 	}

@@ -35,6 +35,7 @@ type pageData struct {
 
 	Filter  Filter
 	Tenants []string
+	Facets  Facets // the pickers' values (withTenants)
 	Events  []trail.Event
 	Older   string
 	Newer   string
@@ -131,7 +132,15 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	h.render(w, r, http.StatusOK, "list", h.withTenants(r, rq, d))
 }
 
+// withTenants fills the filter form's pickers: the tenants (those with
+// keys, those with events, those on the page) and the data's actions,
+// actor types and target types.
 func (h *Handler) withTenants(r *http.Request, rq *request, d *pageData) *pageData {
+	fs, err := h.be.Facets(r, rq.viewer, d.Filter.Tenant)
+	if err != nil {
+		h.log.Warn("trailui: facets", "err", err)
+	}
+	d.Facets = fs
 	if !rq.viewer.AllTenants() {
 		return d
 	}
@@ -139,6 +148,7 @@ func (h *Handler) withTenants(r *http.Request, rq *request, d *pageData) *pageDa
 	if err != nil {
 		h.log.Warn("trailui: tenants", "err", err)
 	}
+	ts = append(ts, fs.Tenants...)
 	for _, ev := range d.Events {
 		if ev.Tenant != "" {
 			ts = append(ts, ev.Tenant)
