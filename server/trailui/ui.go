@@ -114,6 +114,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+p+"/login", h.login)
 	h.mux.HandleFunc("POST "+p+"/logout", h.authed(h.logout))
 	h.mux.HandleFunc("GET "+p+"/session", h.sessionProbe)
+	h.mux.HandleFunc("POST "+p+"/zone", h.authed(h.switchZone)) // zone.go
 	h.mux.HandleFunc("GET "+p+"/{$}", h.authed(h.list))
 	h.mux.HandleFunc("GET "+p+"/events/{id}", h.authed(h.detail))
 	h.mux.HandleFunc("GET "+p+"/events/{id}/proof", h.authed(h.proof))

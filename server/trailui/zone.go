@@ -3,6 +3,7 @@ package trailui
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,25 +29,30 @@ func zoneOf(r *http.Request) (*time.Location, bool) {
 	if c, err := r.Cookie(zoneCookie); err == nil && c.Value == "utc" {
 		return time.UTC, true
 	}
+	return browserZone(r), false
+}
+
+// browserZone returns the browser's zone as app.js reported it, else UTC.
+func browserZone(r *http.Request) *time.Location {
 	c, err := r.Cookie(browserZoneCookie)
 	if err != nil || len(c.Value) > 96 {
-		return time.UTC, false
+		return time.UTC
 	}
 	name, err := url.QueryUnescape(c.Value) // app.js encodes the / of Area/City
 	if err != nil || name == "" || name == "Local" {
-		return time.UTC, false
+		return time.UTC
 	}
 	if loc, ok := zones.Load(name); ok {
-		return loc.(*time.Location), false
+		return loc.(*time.Location)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return time.UTC, false
+		return time.UTC
 	}
 	if zoneCount.Add(1) <= maxZones {
 		zones.Store(name, loc)
 	}
-	return loc, false
+	return loc
 }
 
 // zones holds the zones zoneOf loaded, by name: time.LoadLocation reads and
@@ -68,4 +74,80 @@ func zoneLabel(loc *time.Location, now time.Time) string {
 		return loc.String()
 	}
 	return loc.String() + " (" + abbr + ")"
+}
+
+// switchZone is the header's zone switch (POST tz=utc or tz=local, next:
+// the page's path and query, which app.js fills in; else the Referer). It
+// keeps the choice in the trail_tz cookie, as app.js would, and goes back to
+// the page with the times typed into it (since, until, at) rewritten from
+// the zone it showed to the zone chosen: the page shows the same events,
+// with its times and inputs in the other zone. Reading the old values in the
+// new zone would quietly move the range by the zones' offset (issue 15: from
+// Los Angeles, "Dec 2" became Dec 2 UTC and lost the evening's events).
+func (h *Handler) switchZone(w http.ResponseWriter, r *http.Request, rq *request) {
+	tz := r.PostFormValue("tz")
+	to := time.UTC
+	switch tz {
+	case "utc":
+	case "local":
+		to = browserZone(r)
+	default:
+		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusBadRequest, Field: "tz", Detail: "must be utc or local"})
+		return
+	}
+	from, _ := zoneOf(r)
+	next := r.PostFormValue("next")
+	if next == "" {
+		if u, err := url.Parse(r.Referer()); err == nil && u.Host == r.Host {
+			next = u.RequestURI()
+		}
+	}
+	next = rezoneURL(safeNext(h.cfg.Prefix, next), from, to)
+	http.SetCookie(w, &http.Cookie{Name: zoneCookie, Value: tz, Path: "/", MaxAge: 365 * 24 * 3600,
+		Secure: r.TLS != nil || h.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}) // app.js reads it: not HttpOnly
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// zonedParams are the UI's query parameters that hold a date or time read
+// in the page's zone.
+var zonedParams = []string{"since", "until", "at"}
+
+// rezoneURL rewrites the zoned parameters of a local URL that hold a date
+// or a date and time without a zone (read in from) into the same instant as
+// a date and time in to. RFC 3339 times and durations back from now name
+// the same instant in every zone and stay as they are.
+func rezoneURL(next string, from, to *time.Location) string {
+	u, err := url.Parse(next)
+	if err != nil || u.RawQuery == "" {
+		return next
+	}
+	q := u.Query()
+	changed := false
+	for _, k := range zonedParams {
+		v := strings.TrimSpace(q.Get(k))
+		if v == "" {
+			continue
+		}
+		// uiTime rewrites exactly the forms without a zone (into RFC 3339
+		// UTC); every other form comes back as it was.
+		s, e := uiTime(v, k == "until", from)
+		if e != nil || s == v {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			continue
+		}
+		layout := "2006-01-02T15:04"
+		if t.Second() != 0 {
+			layout = "2006-01-02T15:04:05"
+		}
+		q.Set(k, t.In(to).Format(layout))
+		changed = true
+	}
+	if !changed {
+		return next
+	}
+	u.RawQuery = q.Encode()
+	return u.RequestURI()
 }

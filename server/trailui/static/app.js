@@ -52,14 +52,17 @@
     }
   }
 
+  // The zone switch posts to the server, which keeps the choice and sends
+  // the browser back to this page with its typed times rewritten into the
+  // zone chosen (zone.go). The page's URL is read when the form is sent: a
+  // page htmx replaced has a newer URL than the header, which stays.
   function zoneSwitch() {
     var b = document.getElementById("zone-switch");
     if (!b || b.getAttribute("data-ready")) return;
     b.setAttribute("data-ready", "1");
     b.hidden = false;
-    b.addEventListener("click", function () {
-      cookie("trail_tz", b.getAttribute("data-tz"));
-      location.reload();
+    b.form.addEventListener("submit", function () {
+      b.form.elements.next.value = location.pathname + location.search;
     });
   }
 
