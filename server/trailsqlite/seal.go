@@ -97,7 +97,7 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 // writer does. Before all that it takes its turn behind the store's other
 // writers (writer.go), so the loop competes only with other processes.
 func (s *Store) sealTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	if err := s.wq.acquire(ctx); err != nil {
+	if err := s.wq.acquire(ctx, sealWriter); err != nil {
 		return err
 	}
 	defer s.wq.release()

@@ -262,7 +262,7 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 	if err := checkEvents(events); err != nil {
 		return nil, err
 	}
-	return s.appendTurn(ctx, func() []trail.Event { return events }, false)
+	return s.appendTurn(ctx, appendWriter, func() []trail.Event { return events }, false)
 }
 
 // AppendGathered is Append of the events gather returns, which it calls once
@@ -271,13 +271,13 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 // while it waited, instead of leaving it for a turn of its own. gather is
 // called once; when it returns no events nothing is written.
 func (s *Store) AppendGathered(ctx context.Context, gather func() []trail.Event) ([]trail.Result, error) {
-	return s.appendTurn(ctx, gather, true)
+	return s.appendTurn(ctx, gatherWriter, gather, true)
 }
 
-// appendTurn is Append and AppendGathered; check says whether the events
-// gather returns are still to be checked.
-func (s *Store) appendTurn(ctx context.Context, gather func() []trail.Event, check bool) ([]trail.Result, error) {
-	if err := s.wq.acquire(ctx); err != nil {
+// appendTurn is Append and AppendGathered, writers of kind k; check says
+// whether the events gather returns are still to be checked.
+func (s *Store) appendTurn(ctx context.Context, k writerClass, gather func() []trail.Event, check bool) ([]trail.Result, error) {
+	if err := s.wq.acquire(ctx, k); err != nil {
 		return nil, fmt.Errorf("trailsqlite: append: wait for the writer's turn: %w", err)
 	}
 	defer s.wq.release()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -15,12 +16,12 @@ func waitQueued(q *writeQueue, n int) {
 	}
 }
 
-// TestWriteQueueIsFIFO: writers that ask for the turn while it is held get
-// it in the order they asked, one at a time.
+// TestWriteQueueIsFIFO: writers of one kind that ask for the turn while it
+// is held get it in the order they asked, one at a time.
 func TestWriteQueueIsFIFO(t *testing.T) {
 	var q writeQueue
 	ctx := context.Background()
-	if err := q.acquire(ctx); err != nil {
+	if err := q.acquire(ctx, appendWriter); err != nil {
 		t.Fatal(err)
 	}
 	const n = 8
@@ -32,7 +33,7 @@ func TestWriteQueueIsFIFO(t *testing.T) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			if err := q.acquire(ctx); err != nil {
+			if err := q.acquire(ctx, appendWriter); err != nil {
 				t.Error(err)
 				return
 			}
@@ -57,7 +58,7 @@ func TestWriteQueueIsFIFO(t *testing.T) {
 			t.Fatalf("turns taken in order %v, want 0…%d", order, n-1)
 		}
 	}
-	if err := q.acquire(ctx); err != nil || q.queued() != 0 {
+	if err := q.acquire(ctx, appendWriter); err != nil || q.queued() != 0 {
 		t.Fatalf("turn not free after everyone released: %v, %d queued", err, q.queued())
 	}
 }
@@ -66,15 +67,15 @@ func TestWriteQueueIsFIFO(t *testing.T) {
 // the queue without the turn; the writers behind it still get theirs.
 func TestWriteQueueCancel(t *testing.T) {
 	var q writeQueue
-	if err := q.acquire(context.Background()); err != nil {
+	if err := q.acquire(context.Background(), appendWriter); err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	gone := make(chan error)
-	go func() { gone <- q.acquire(cctx) }()
+	go func() { gone <- q.acquire(cctx, appendWriter) }()
 	waitQueued(&q, 1)
 	got := make(chan error)
-	go func() { got <- q.acquire(context.Background()) }()
+	go func() { got <- q.acquire(context.Background(), appendWriter) }()
 	waitQueued(&q, 2)
 	cancel()
 	if err := <-gone; !errors.Is(err, context.Canceled) {
@@ -88,5 +89,47 @@ func TestWriteQueueCancel(t *testing.T) {
 	q.release()
 	if q.busy {
 		t.Fatal("turn still held after the last release")
+	}
+}
+
+// TestWriteQueueKindsTakeTurns: the kinds of writers take turns, each kind
+// in the order it asked: a sealer that asks after three appends goes
+// before them when an append holds the turn, and an audit group after it.
+func TestWriteQueueKindsTakeTurns(t *testing.T) {
+	var q writeQueue
+	ctx := context.Background()
+	if err := q.acquire(ctx, appendWriter); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		order []string
+		wg    sync.WaitGroup
+	)
+	ask := func(name string, k writerClass) {
+		n := q.queued()
+		wg.Go(func() {
+			if err := q.acquire(ctx, k); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			q.release()
+		})
+		waitQueued(&q, n+1)
+	}
+	ask("append1", appendWriter)
+	ask("append2", appendWriter)
+	ask("append3", appendWriter)
+	ask("seal1", sealWriter)
+	ask("seal2", sealWriter)
+	ask("gather1", gatherWriter)
+	q.release()
+	wg.Wait()
+	want := []string{"seal1", "gather1", "append1", "seal2", "append2", "append3"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("turns taken in order %v, want %v", order, want)
 	}
 }
