@@ -57,6 +57,11 @@ func synth(n int, end time.Time, seed uint64) []trail.Event {
 		if r.IntN(3) == 0 {
 			ev.Changes = []trail.Change{trail.Changed("plan", "free", "pro")}
 		}
+		// The pseudonyms the privacy layer writes with an encrypted name
+		// and e-mail (trail.Lookup): one per user and tenant.
+		copy(ev.Lookup.ActorEmail[:], "e"+ev.Tenant+ev.Actor.ID)
+		copy(ev.Lookup.ActorName[:], "n"+ev.Tenant+ev.Actor.ID)
+		ev.Lookup.ActorEmail[15], ev.Lookup.ActorName[15] = 1, 1
 		out[i] = ev
 	}
 	return out
@@ -159,9 +164,10 @@ func TestPlans(t *testing.T) {
 	}
 	top, mid := "t0000", "t0020"
 	var user, target string
+	var email trail.Digest
 	for _, ev := range evs {
 		if ev.Tenant == mid {
-			user, target = ev.Actor.ID, ev.Target.ID
+			user, target, email = ev.Actor.ID, ev.Target.ID, ev.Lookup.ActorEmail
 			break
 		}
 	}
@@ -197,6 +203,9 @@ func TestPlans(t *testing.T) {
 		{name: "busy user in all tenants", q: &trail.Query{AllTenants: true, ActorType: trail.ActorUser, ActorID: busy, Limit: 50}, index: "events_actor", skip: true},
 		{name: "busy user in all tenants, 30 days", q: &trail.Query{AllTenants: true, ActorType: trail.ActorUser, ActorID: busy, Since: end.Add(-30 * 24 * time.Hour), Limit: 50}, index: "events_actor", skip: true},
 		{name: "object history in all tenants", q: &trail.Query{AllTenants: true, TargetType: "subscription", TargetID: target, Limit: 50}, index: "events_target", skip: true},
+		{name: "user by e-mail pseudonym in a tenant", q: &trail.Query{Tenant: mid, ActorEmailDigest: email, Limit: 50}, index: "events_actor_email_digest"},
+		{name: "a name pseudonym in a tenant, 30 days", q: &trail.Query{Tenant: mid, ActorNameDigest: evs[len(evs)-1].Lookup.ActorName, Since: end.Add(-30 * 24 * time.Hour), Limit: 50}},
+		{name: "counts of a tenant's plan changes over a month", c: &trail.CountQuery{Tenant: mid, Field: "plan", Since: month, Until: month.AddDate(0, 1, 0)}},
 		{name: "text in a tenant", q: &trail.Query{Tenant: mid, Text: "quota", Limit: 50}},
 		{name: "changed field in a tenant", q: &trail.Query{Tenant: mid, Field: "plan", Limit: 50}},
 		{name: "action prefix in a tenant", q: &trail.Query{Tenant: mid, Action: "subscription.*", Limit: 50}},

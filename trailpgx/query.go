@@ -74,8 +74,8 @@ func (w *where) filters(q trail.Query) {
 			w.add(c.col+" = ?", c.v)
 		}
 	}
-	// The digests' indexes (migration 0014) are partial on IS NOT NULL,
-	// which equality implies.
+	// The e-mail digest's index (migration 0014) is partial on IS NOT
+	// NULL, which equality implies; the name's has none (0015).
 	if !q.ActorNameDigest.IsZero() {
 		w.add("actor_name_digest = ?", q.ActorNameDigest[:])
 	}
