@@ -29,6 +29,8 @@ type ServeCmd struct {
 	// Streams: exports and live tails, the UI's included (trailserver/stream.go, docs/api.md).
 	StreamWriteTimeout time.Duration `name:"stream-write-timeout" env:"TRAIL_STREAM_WRITE_TIMEOUT" default:"30s" help:"Each write of an export or live tail must reach the client within this, or the stream is closed as unread (env TRAIL_STREAM_WRITE_TIMEOUT)."`
 	StreamsPerKey      int           `name:"streams-per-key" env:"TRAIL_STREAMS_PER_KEY" default:"4" help:"Exports and live tails one API key, with its UI sign-ins, may have open at once; beyond, 429. 0 turns the cap off (env TRAIL_STREAMS_PER_KEY)."`
+	// Reads' audit.read events are appended in groups (trailserver/auditgroup.go).
+	AuditAppends int `name:"audit-appends" env:"TRAIL_AUDIT_APPENDS" default:"0" help:"How many appends of grouped audit.read events may be in flight at once; 0: what the store says, 1 on SQLite, 2 on PostgreSQL (env TRAIL_AUDIT_APPENDS)."`
 	SealFlags
 	NATSFlags           // sink.go: --nats, ingest through JetStream
 	HTTPSFlags          // serve_https.go
@@ -92,6 +94,9 @@ func (c *ServeCmd) Run(e *Env) error {
 	}
 	if c.StreamsPerKey < 0 {
 		return Usagef("--streams-per-key: must be 0 or more")
+	}
+	if c.AuditAppends < 0 {
+		return Usagef("--audit-appends: must be 0 or more")
 	}
 	if c.NATS != "" {
 		if err := c.NATSFlags.check(); err != nil { // sink.go
@@ -205,6 +210,7 @@ func (c *ServeCmd) Run(e *Env) error {
 
 		StreamWriteTimeout: c.StreamWriteTimeout,
 		StreamsPerKey:      streamsPerKey,
+		AuditAppends:       c.AuditAppends,
 
 		RetentionStats: retStats, // nil without --retention
 
