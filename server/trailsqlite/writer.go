@@ -18,15 +18,21 @@ import (
 // queue); in-process writers wait in the queue, however long it is, until
 // their context ends.
 //
-// Writers of one kind (writerClass) are served in the order they asked;
-// the kinds take turns, so that the sealer, which needs three turns a step
-// (lease, seal, checkpoints), waits behind at most one append of each other
-// kind per turn, not behind every ingest writer's: a plain FIFO made each
-// step wait for all of them three times, and the sealing lag grew.
+// Writers of one kind (writerClass) are served in the order they asked.
+// The sealer goes first whenever it waits: it is one writer, each of its
+// turns serves thousands of events, and between its three turns a step
+// (lease, seal, checkpoints) it reads and computes without the lock, so the
+// others always get turns. With a plain FIFO each of those turns waited
+// behind every ingest writer's append and the sealing lag grew to seconds
+// (BENCHMARKS.md); before the queue, its BEGIN, retried every millisecond,
+// won most gaps over writers sleeping in the busy handler, which is the
+// priority it keeps here without their busy timeouts. Appends and the
+// server's audit groups take turns, so that reads, whose answers wait for
+// their group, are not served only after every queued ingest batch.
 type writeQueue struct {
 	mu      sync.Mutex
 	busy    bool                            // a writer holds the turn
-	last    writerClass                     // the kind of the writer that got the turn last
+	last    writerClass                     // of appends and audit groups, the kind that got the turn last
 	waiting [nWriterClasses][]chan struct{} // per kind, in the order they asked; closed to hand one the turn
 }
 
@@ -45,7 +51,10 @@ const (
 func (q *writeQueue) acquire(ctx context.Context, k writerClass) error {
 	q.mu.Lock()
 	if !q.busy {
-		q.busy, q.last = true, k
+		q.busy = true
+		if k != sealWriter {
+			q.last = k
+		}
 		q.mu.Unlock()
 		return nil
 	}
@@ -68,23 +77,31 @@ func (q *writeQueue) acquire(ctx context.Context, k writerClass) error {
 	return ctx.Err()
 }
 
-// release hands the turn to the writer that has waited longest of the next
-// kind after the last one served that has writers waiting, if any.
+// release hands the turn to the sealer if it waits, else to the writer
+// that has waited longest of the kind (append, audit group) not served
+// last, else of the other; or frees it.
 func (q *writeQueue) release() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for i := 1; i <= int(nWriterClasses); i++ {
-		k := (q.last + writerClass(i)) % nWriterClasses
+	next := func(k writerClass) bool {
 		if len(q.waiting[k]) == 0 {
-			continue
+			return false
 		}
 		c := q.waiting[k][0]
 		q.waiting[k] = slices.Delete(q.waiting[k], 0, 1)
-		q.last = k
+		if k != sealWriter {
+			q.last = k
+		}
 		close(c)
-		return
+		return true
 	}
-	q.busy = false
+	other := appendWriter
+	if q.last == appendWriter {
+		other = gatherWriter
+	}
+	if !next(sealWriter) && !next(other) && !next(q.last) {
+		q.busy = false
+	}
 }
 
 // queued returns how many writers wait for the turn (tests).

@@ -92,9 +92,9 @@ func TestWriteQueueCancel(t *testing.T) {
 	}
 }
 
-// TestWriteQueueKindsTakeTurns: the kinds of writers take turns, each kind
-// in the order it asked: a sealer that asks after three appends goes
-// before them when an append holds the turn, and an audit group after it.
+// TestWriteQueueKindsTakeTurns: each kind of writer is served in the order
+// it asked; the sealer goes first whenever it waits, and appends and audit
+// groups take turns.
 func TestWriteQueueKindsTakeTurns(t *testing.T) {
 	var q writeQueue
 	ctx := context.Background()
@@ -126,9 +126,10 @@ func TestWriteQueueKindsTakeTurns(t *testing.T) {
 	ask("seal1", sealWriter)
 	ask("seal2", sealWriter)
 	ask("gather1", gatherWriter)
+	ask("gather2", gatherWriter)
 	q.release()
 	wg.Wait()
-	want := []string{"seal1", "gather1", "append1", "seal2", "append2", "append3"}
+	want := []string{"seal1", "seal2", "gather1", "append1", "gather2", "append2", "append3"}
 	if !slices.Equal(order, want) {
 		t.Fatalf("turns taken in order %v, want %v", order, want)
 	}
