@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/trailhq/trail"
 )
@@ -16,10 +15,12 @@ type FacetsResponse struct {
 	// all-tenant key on a store that lists them (trail.TenantLister), the
 	// key's own for a tenant key.
 	Tenants []string `json:"tenants"`
-	// Actions seen in the last FacetActionDays days (exact: Store.Counts).
-	Actions []string `json:"actions"`
-	// ActorTypes and TargetTypes of the newest FacetSample events: a
-	// sample, so that a picker costs one page read on any store.
+	// Actions, ActorTypes and TargetTypes of the newest FacetSample events
+	// (the access events left out): a sample, so that a picker costs one
+	// page read on any store. Counting the actions of a time range instead
+	// took 0.4-1.9 s for a 100 000-event tenant at 1 M events (load 25-31
+	// on 2 cores), the sample 4-22 ms.
+	Actions     []string `json:"actions"`
 	ActorTypes  []string `json:"actor_types"`
 	TargetTypes []string `json:"target_types"`
 	// Basis says what the lists were taken from, for the picker's label.
@@ -30,7 +31,6 @@ type FacetsResponse struct {
 // read of this size, however big the store.
 const (
 	MaxFacetTenants = 1000
-	FacetActionDays = 30
 	FacetSample     = 1000
 )
 
@@ -62,7 +62,7 @@ func (s *Server) facets(w http.ResponseWriter, r *http.Request, k *Key) {
 // every tenant); what names the step that failed.
 func (s *Server) facetValues(ctx context.Context, k *Key, q trail.Query) (out FacetsResponse, what string, err error) {
 	out = FacetsResponse{Tenants: []string{}, Actions: []string{}, ActorTypes: []string{}, TargetTypes: []string{},
-		Basis: "actions of the last 30 days; actor and target types of the newest 1000 events but access events"}
+		Basis: "the newest 1000 events, access events left out"}
 	switch tl, ok := s.cfg.Store.(trail.TenantLister); {
 	case !k.AllTenants():
 		out.Tenants = []string{k.Tenant}
@@ -73,20 +73,13 @@ func (s *Server) facetValues(ctx context.Context, k *Key, q trail.Query) (out Fa
 		}
 		out.Tenants = append(out.Tenants, ts...)
 	}
-	cq := trail.CountQuery{Tenant: q.Tenant, AllTenants: q.AllTenants, Since: s.cfg.Now().Add(-FacetActionDays * 24 * time.Hour)}
-	counts, err := s.cfg.Store.Counts(ctx, cq)
-	if err != nil {
-		return out, "counting actions", err
-	}
-	for _, c := range counts {
-		out.Actions = append(out.Actions, c.Action)
-	}
 	// Without the access events: the reads of this very picker would fill it.
 	page, err := s.cfg.Store.Query(ctx, trail.Query{Tenant: q.Tenant, AllTenants: q.AllTenants, Action: trail.WithoutAccess(""), Limit: FacetSample})
 	if err != nil {
 		return out, "sampling events", err
 	}
 	for _, ev := range page.Events {
+		out.Actions = append(out.Actions, ev.Action)
 		out.ActorTypes = append(out.ActorTypes, string(ev.Actor.Type))
 		if ev.Target.Type != "" {
 			out.TargetTypes = append(out.TargetTypes, ev.Target.Type)
