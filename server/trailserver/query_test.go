@@ -1,6 +1,7 @@
 package trailserver_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailserver"
+	"github.com/trailhq/trail/trailprivacy"
 )
 
 // statsTotal is the number of events GET /v1/stats counts for params.
@@ -43,8 +45,9 @@ func listIDs(t *testing.T, f *fixture, key, params string) []trail.Event {
 // count and the export; a search across tenants must name one.
 func TestActorNameEmailEncrypted(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
+		var p *trailprivacy.Privacy
 		f := newFixture(t, b, func(c *trailserver.Config) {
-			p, _ := privacyFor(t, c.Store)
+			p, _ = privacyFor(t, c.Store)
 			c.Transform, c.Reveal = p, p
 		})
 		for _, who := range []struct{ id, name, email, action string }{
@@ -91,6 +94,15 @@ func TestActorNameEmailEncrypted(t *testing.T) {
 		// Another tenant's key finds nothing of acme's.
 		if evs := listIDs(t, f, "readerB", "actor_email=nina%40acme.test"); len(evs) != 0 {
 			t.Fatalf("globex reader found %d of acme's events", len(evs))
+		}
+		// Erasure holds: after Forget the pseudonym still matches the
+		// e-mail asked for (the reader knew it), but nothing reveals it.
+		if err := p.Forget(context.Background(), "acme", "user:y1"); err != nil {
+			t.Fatal(err)
+		}
+		evs := listIDs(t, f, "readerA", "actor_email=yara%40acme.test")
+		if len(evs) != 1 || evs[0].Actor.Email != trailprivacy.Erased || evs[0].Actor.Name != trailprivacy.Erased {
+			t.Fatalf("after Forget: %+v, want one event whose name and e-mail read %q", evs, trailprivacy.Erased)
 		}
 	})
 }
