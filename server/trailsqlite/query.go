@@ -158,8 +158,8 @@ func filters(q trail.Query) (w where, ok bool) {
 	if q.ActorEmail != "" {
 		w.add("actor_email = ?", q.ActorEmail)
 	}
-	// The digests' indexes (migration 0007_actor_lookup) are partial on IS NOT NULL,
-	// which equality implies.
+	// The e-mail digest's index (migration 0007) is partial on IS NOT NULL,
+	// which equality implies; the name's has none (0008).
 	if !q.ActorNameDigest.IsZero() {
 		w.add("actor_name_digest = ?", q.ActorNameDigest[:])
 	}
