@@ -8,24 +8,27 @@ import (
 	"unicode/utf8"
 
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/trailprivacy"
 )
 
 // QueryCmd is `trail query`.
 type QueryCmd struct {
-	Tenant  string `placeholder:"TENANT" help:"Only this tenant's events (default: every tenant and the platform events)."`
-	Actor   string `placeholder:"TYPE:ID" help:"Only this actor's events: user:42, or a type alone (system)."`
-	Action  string `placeholder:"ACTION" help:"An action filter: user.delete, *.delete, subscription.*, a list (user.create,*.delete), ! to exclude (!audit.*)."`
-	Target  string `placeholder:"TYPE:ID" help:"Only events about this object, e.g. subscription:sub_acme."`
-	Since   string `placeholder:"30d|RFC3339" help:"From this time on: 30d, 12h, 2w (ago), RFC 3339 or 2026-01-02 (local)."`
-	Until   string `placeholder:"30d|RFC3339" help:"Before this time (same forms as --since)."`
-	Outcome string `placeholder:"OUTCOME" help:"success, failure or denied."`
-	Field   string `placeholder:"FIELD" help:"Only events that changed this field, e.g. plan."`
-	Text    string `placeholder:"WORDS" help:"Words in the description (all must match)."`
-	Meta    string `name:"metadata" placeholder:"VALUE" help:"A word or value in the metadata, e.g. OPS-311 (ASCII case ignored)."`
-	Limit   int    `default:"50" help:"Events per page (at most 1000)."`
-	Cursor  string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
-	JSON    bool   `name:"json" help:"Print JSON Lines (the event's wire form) instead of a table."`
-	Stored  bool   `name:"stored" help:"Print the events exactly as stored (ciphertext, nothing revealed) as JSON Lines {log, seq, event}: what rebuilds their leaves (docs/verification.md)."`
+	Tenant     string `placeholder:"TENANT" help:"Only this tenant's events (default: every tenant and the platform events)."`
+	Actor      string `placeholder:"TYPE:ID" help:"Only this actor's events: user:42, or a type alone (system)."`
+	ActorName  string `name:"actor-name" placeholder:"NAME" help:"Only events by the actor with this name, exact (encrypted names through the tenant's pseudonyms: needs --tenant)."`
+	ActorEmail string `name:"actor-email" placeholder:"EMAIL" help:"Only events by the actor with this e-mail, exact (encrypted ones through the tenant's pseudonyms: needs --tenant)."`
+	Action     string `placeholder:"ACTION" help:"An action filter: user.delete, *.delete, subscription.*, a list (user.create,*.delete), ! to exclude (!audit.*)."`
+	Target     string `placeholder:"TYPE:ID" help:"Only events about this object, e.g. subscription:sub_acme."`
+	Since      string `placeholder:"30d|RFC3339" help:"From this time on: 30d, 12h, 2w (ago), RFC 3339 or 2026-01-02 (local)."`
+	Until      string `placeholder:"30d|RFC3339" help:"Before this time (same forms as --since)."`
+	Outcome    string `placeholder:"OUTCOME" help:"success, failure or denied."`
+	Field      string `placeholder:"FIELD" help:"Only events that changed this field, e.g. plan."`
+	Text       string `placeholder:"WORDS" help:"Words in the description (all must match)."`
+	Meta       string `name:"metadata" placeholder:"VALUE" help:"A word or value in the metadata, e.g. OPS-311 (ASCII case ignored)."`
+	Limit      int    `default:"50" help:"Events per page (at most 1000)."`
+	Cursor     string `placeholder:"CURSOR" help:"Continue after the page that printed this cursor."`
+	JSON       bool   `name:"json" help:"Print JSON Lines (the event's wire form) instead of a table."`
+	Stored     bool   `name:"stored" help:"Print the events exactly as stored (ciphertext, nothing revealed) as JSON Lines {log, seq, event}: what rebuilds their leaves (docs/verification.md)."`
 	PostgresFlag
 	// --archive reads archived events (retention) instead of the store (archive.go).
 	Archive     bool `name:"archive" help:"Search the archive (--archive-to) instead of the store, with the same filters."`
@@ -62,6 +65,8 @@ func (c *QueryCmd) query(e *Env) (trail.Query, error) {
 		Field:      c.Field,
 		Text:       c.Text,
 		Metadata:   c.Meta,
+		ActorName:  c.ActorName,
+		ActorEmail: c.ActorEmail,
 		Limit:      c.Limit,
 		Cursor:     c.Cursor,
 	}
@@ -112,6 +117,9 @@ func (e *Env) runQuery(postgres string, q trail.Query, asJSON bool, print func(e
 		return err
 	}
 	defer b.close()
+	if err := actorLookup(b.p, &q); err != nil {
+		return err
+	}
 	page, err := b.store.Query(e.Ctx, q)
 	if err != nil {
 		return err
@@ -120,6 +128,25 @@ func (e *Env) runQuery(postgres string, q trail.Query, asJSON bool, print func(e
 		return err
 	}
 	return e.printPage(page, asJSON, "no events match", print)
+}
+
+// actorLookup turns q's actor name and e-mail into the tenant's pseudonyms
+// when the store's privacy layer encrypts them (as trail serve does), so
+// that they match; in plaintext mode they match as typed.
+func actorLookup(p *trailprivacy.Privacy, q *trail.Query) error {
+	if q.ActorName == "" && q.ActorEmail == "" || p == nil || p.Digest(q.Tenant, "probe").IsZero() {
+		return nil
+	}
+	if q.Tenant == "" {
+		return Usagef("--actor-email and --actor-name need --tenant: encrypted names and e-mails are found through the tenant's pseudonyms")
+	}
+	if q.ActorName != "" {
+		q.ActorNameDigest, q.ActorName = p.Digest(q.Tenant, q.ActorName), ""
+	}
+	if q.ActorEmail != "" {
+		q.ActorEmailDigest, q.ActorEmail = p.Digest(q.Tenant, q.ActorEmail), ""
+	}
+	return nil
 }
 
 // printPage prints a revealed page as JSON Lines, or with print for people
