@@ -50,3 +50,14 @@ func TestTransformLookup(t *testing.T) {
 		t.Fatalf("plaintext mode wrote digests %+v", pe.Lookup)
 	}
 }
+
+// BenchmarkDigest measures one search pseudonym; Transform computes two per
+// event with a name and an e-mail (compare with BenchmarkTransform in the
+// same run).
+func BenchmarkDigest(b *testing.B) {
+	p, _ := newTestPrivacy(b, "")
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = p.Digest("acme", "alice@example.com")
+	}
+}
