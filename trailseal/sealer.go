@@ -413,13 +413,9 @@ func (s *Sealer) readEdges(ctx context.Context, logs []string) error {
 
 func (s *Sealer) seal(ctx context.Context, fence Fence, ahead bool) (Stats, error) {
 	st := Stats{Epoch: fence.Epoch}
-	evs := s.next
-	s.next = nil
-	if !ahead || evs == nil {
-		var err error
-		if evs, err = s.store.Pending(ctx, s.cfg.BatchSize); err != nil {
-			return st, fmt.Errorf("trailseal: pending: %w", err)
-		}
+	evs, err := s.pending(ctx, ahead)
+	if err != nil {
+		return st, fmt.Errorf("trailseal: pending: %w", err)
 	}
 	if len(evs) == 0 {
 		return st, nil
@@ -488,6 +484,32 @@ func (s *Sealer) seal(ctx context.Context, fence Fence, ahead bool) (Stats, erro
 	st.Logs = len(order)
 	st.extended = order
 	return st, nil
+}
+
+// pending returns the batch a step seals: with ahead, what the last step
+// read while it committed (s.next), topped up with what was queued since
+// (only those events are read from the events table: the read ahead took
+// the rest off the step), so that the batch is as fresh as a plain read;
+// else the queue's head.
+func (s *Sealer) pending(ctx context.Context, ahead bool) ([]trail.Event, error) {
+	next := s.next
+	s.next = nil
+	ps, ok := s.store.(PendingSkipper)
+	if !ahead || next == nil || !ok {
+		return s.store.Pending(ctx, s.cfg.BatchSize)
+	}
+	if len(next) >= s.cfg.BatchSize {
+		return next, nil
+	}
+	skip := make([]uuid.UUID, len(next))
+	for i := range next {
+		skip[i] = next[i].ID
+	}
+	more, err := ps.PendingExcept(ctx, s.cfg.BatchSize-len(next), skip)
+	if err != nil {
+		return nil, err
+	}
+	return append(next, more...), nil
 }
 
 // commit writes batch. With ahead, on a store that is a PendingSkipper,
