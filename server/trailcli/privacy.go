@@ -1,7 +1,6 @@
 package trailcli
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -399,24 +398,16 @@ func replaceKeyFile(dst, src string) error {
 }
 
 // servePrivacy opens the privacy layer of the backend `trail serve` runs
-// on: the key table beside the events (same SQLite file, or the events'
-// PostgreSQL schema). close releases what it opened.
-func (e *Env) servePrivacy(b *backend, postgres string, demo bool) (p *trailprivacy.Privacy, close func(), err error) {
+// on, over b's database handle: the key table beside the events (same
+// SQLite file, or the events' PostgreSQL schema). The server and its log
+// streams share it, so a Forget through the API drops the key from the one
+// cache every reveal uses.
+func (e *Env) servePrivacy(b *backend, demo bool) (*trailprivacy.Privacy, *trailprivacy.LocalKMS, error) {
 	switch st := b.store.(type) {
 	case *trailsqlite.Store:
-		p, _, err := e.openPrivacy(st.DB(), "", st.Path(), demo)
-		return p, func() {}, err
+		return e.openPrivacy(b.db, "", st.Path(), demo)
 	case *trailpgx.Store:
-		db, err := sql.Open("pgx", postgres)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open PostgreSQL for data keys: %w", err)
-		}
-		p, _, err := e.openPrivacy(db, st.Schema(), "", demo)
-		if err != nil {
-			db.Close()
-			return nil, nil, err
-		}
-		return p, func() { db.Close() }, nil
+		return e.openPrivacy(b.db, st.Schema(), "", demo)
 	}
 	return nil, nil, fmt.Errorf("trail serve: no privacy layer for a %T store", b.store)
 }

@@ -2,6 +2,7 @@ package trailcli
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,10 @@ type ServeCmd struct {
 type backend struct {
 	store trail.Store
 	keys  trailserver.KeyStore
+	// db is the database/sql handle of the store's database (the SQLite
+	// store's own; on PostgreSQL one pool beside the store's pgx pool) that
+	// the key store, the privacy layer and the log streams share.
+	db    *sql.DB
 	where string // for messages: the file or "PostgreSQL"
 	close func()
 }
@@ -60,7 +65,7 @@ func (e *Env) openBackend(postgres string, create bool) (*backend, error) {
 			st.Close()
 			return nil, err
 		}
-		return &backend{store: st, keys: ks, where: "PostgreSQL", close: func() { db.Close(); st.Close() }}, nil
+		return &backend{store: st, keys: ks, db: db, where: "PostgreSQL", close: func() { db.Close(); st.Close() }}, nil
 	}
 	st, err := e.OpenStore(create)
 	if err != nil {
@@ -71,7 +76,7 @@ func (e *Env) openBackend(postgres string, create bool) (*backend, error) {
 		st.Close()
 		return nil, err
 	}
-	return &backend{store: st, keys: ks, where: st.Path(), close: func() { st.Close() }}, nil
+	return &backend{store: st, keys: ks, db: st.DB(), where: st.Path(), close: func() { st.Close() }}, nil
 }
 
 // Run serves the HTTP API until SIGINT or SIGTERM, then shuts down
@@ -122,11 +127,10 @@ func (c *ServeCmd) Run(e *Env) error {
 		return err
 	}
 	defer b.close()
-	priv, closePriv, err := e.servePrivacy(b, c.Postgres, c.Demo) // privacy.go
+	priv, kms, err := e.servePrivacy(b, c.Demo) // privacy.go
 	if err != nil {
 		return err
 	}
-	defer closePriv()
 
 	var d *demo.Dataset
 	if c.Demo {
@@ -169,7 +173,7 @@ func (c *ServeCmd) Run(e *Env) error {
 		return err
 	}
 	defer func() { stopSeal(); retWait() }()
-	logStreams, lsWait, err := c.startLogStreams(sealCtx, e, b, c.Postgres) // streams_serve.go
+	logStreams, lsWait, err := c.startLogStreams(sealCtx, e, b, priv, kms) // streams_serve.go
 	if err != nil {
 		return err
 	}

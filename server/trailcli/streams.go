@@ -76,9 +76,17 @@ func (e *Env) logStreamManager(store trail.Store, db *sql.DB, schema, keyFile st
 	if err != nil {
 		return nil, nil, err
 	}
+	m, err := e.newLogStreamManager(store, db, schema, priv, kms)
+	return m, priv, err
+}
+
+// newLogStreamManager builds the manager over store with an open privacy
+// layer (trail serve's own) and its master key, which wraps the secrets.
+func (e *Env) newLogStreamManager(store trail.Store, db *sql.DB, schema string, priv *trailprivacy.Privacy, kms *trailprivacy.LocalKMS) (*logstream.Manager, error) {
 	var (
-		ls *logstream.Store
-		m  = &logstream.Manager{Transform: priv}
+		err error
+		ls  *logstream.Store
+		m   = &logstream.Manager{Transform: priv}
 	)
 	if kms != nil { // a nil *LocalKMS must stay a nil interface
 		m.KMS = kms
@@ -90,18 +98,18 @@ func (e *Env) logStreamManager(store trail.Store, db *sql.DB, schema, keyFile st
 	case *trailpgx.Store:
 		var ss *trailsql.Store
 		if ss, err = trailsql.New(e.Ctx, db, &trailpgx.Config{Schema: schema}); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		ls, err = logstream.NewPostgresStore(e.Ctx, db, schema, ss)
 		m.Log = st
 	default:
-		return nil, nil, fmt.Errorf("log streams: no stream table for a %T store", store)
+		return nil, fmt.Errorf("log streams: no stream table for a %T store", store)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	m.Store = ls
-	return m, priv, nil
+	return m, nil
 }
 
 // StreamsCreateCmd is `trail streams create`.

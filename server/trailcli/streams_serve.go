@@ -2,7 +2,6 @@ package trailcli
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"sync"
@@ -23,33 +22,23 @@ const logStreamLease = "trail.log-streams"
 
 // startLogStreams serves /v1/log-streams and runs delivery until ctx ends:
 // on the sealer's leader when this process seals (the same lease, so
-// delivery never runs twice), else under a lease of its own. A store
-// without a sealed log gets no log streams (nil) and a note.
-func (c *ServeCmd) startLogStreams(ctx context.Context, e *Env, b *backend, postgres string) (trailserver.LogStreams, func(), error) {
-	var (
-		m     *logstream.Manager
-		priv  *trailprivacy.Privacy
-		close = func() {}
-		err   error
-	)
+// delivery never runs twice), else under a lease of its own. Delivery
+// reveals through the server's privacy layer priv and uses b's database
+// handle: one key cache (a Forget reaches it), one pool. A store without a
+// sealed log gets no log streams (nil) and a note.
+func (c *ServeCmd) startLogStreams(ctx context.Context, e *Env, b *backend, priv *trailprivacy.Privacy, kms *trailprivacy.LocalKMS) (trailserver.LogStreams, func(), error) {
+	var schema string
 	switch st := b.store.(type) {
 	case *trailsqlite.Store:
-		if m, priv, err = e.logStreamManager(st, st.DB(), "", st.Path()); err != nil {
-			return nil, nil, err
-		}
 	case *trailpgx.Store:
-		db, err := sql.Open("pgx", postgres)
-		if err != nil {
-			return nil, nil, fmt.Errorf("log streams: open PostgreSQL: %w", err)
-		}
-		if m, priv, err = e.logStreamManager(st, db, st.Schema(), ""); err != nil {
-			db.Close()
-			return nil, nil, err
-		}
-		close = func() { db.Close() }
+		schema = st.Schema()
 	default:
 		fmt.Fprintf(e.Stderr, "trail: log streams: this store (%T) has no sealed log; /v1/log-streams is off\n", b.store)
 		return nil, func() {}, nil
+	}
+	m, err := e.newLogStreamManager(b.store, b.db, schema, priv, kms) // streams.go
+	if err != nil {
+		return nil, nil, err
 	}
 	leader := c.SealFlags.leading
 	if leader == nil {
@@ -63,7 +52,7 @@ func (c *ServeCmd) startLogStreams(ctx context.Context, e *Env, b *backend, post
 		}}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.Run(ctx) })
-	return logstream.API(m, r), func() { wg.Wait(); close() }, nil
+	return logstream.API(m, r), wg.Wait, nil
 }
 
 // ownLease returns a Leader that holds the log-stream lease on log,
