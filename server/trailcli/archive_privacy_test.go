@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
-	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailprivacy"
 )
 
@@ -25,22 +24,7 @@ func TestArchivePrivacy(t *testing.T) { // not parallel: sets the environment
 	db := tempDB(t)
 	arc := filepath.Join(t.TempDir(), "archive")
 	ctx := context.Background()
-	st, err := trailsqlite.Open(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kms, _, err := trailprivacy.OpenMasterKey(trailprivacy.MasterKeyConfig{CreateFile: db + ".master.key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks := trailprivacy.NewSQLKeyStore(st.DB())
-	if err := ks.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p, err := trailprivacy.New(ctx, trailprivacy.Config{KMS: kms, Keys: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p := encryptedSQLite(t, db)
 	evs := privateEvents(t, p, email, 200, 100, 1, "user.update")
 	if _, err := st.Append(ctx, evs); err != nil {
 		t.Fatal(err)
