@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -34,15 +33,8 @@ func (g *getCounter) Get(ctx context.Context, id uuid.UUID) (trail.Event, error)
 // already has, and still shows "verified" for a sealed, checkpointed event.
 func TestUIDetailReadsEventOnce(t *testing.T) {
 	ctx := context.Background()
-	st, err := trailsqlite.Open(ctx, filepath.Join(t.TempDir(), "trail.db"), &trailsqlite.Config{Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := trailserver.NewSQLKeyStore(ctx, st.DB(), trailserver.DialectSQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events, ks := openSQLite(t) // harness_test.go
+	st := events.(*trailsqlite.Store)
 	_, secret, err := trailserver.CreateKey(ctx, ks, trailserver.NewKeyRequest{All: true, Role: trailserver.RoleReader, Name: "reader"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
