@@ -138,11 +138,19 @@ func rezoneURL(next string, from, to *time.Location) string {
 		if err != nil {
 			continue
 		}
+		w := t.In(to) // seconds too: old zones' offsets have some (LMT)
 		layout := "2006-01-02T15:04"
-		if t.Second() != 0 {
+		if w.Second() != 0 {
 			layout = "2006-01-02T15:04:05"
 		}
-		q.Set(k, t.In(to).Format(layout))
+		nv := w.Format(layout)
+		// A wall time that names another instant in the new zone (the
+		// repeated hour when clocks go back, a year without four digits)
+		// becomes the instant itself, in RFC 3339.
+		if back, e := uiTime(nv, k == "until", to); e != nil || back != s {
+			nv = s
+		}
+		q.Set(k, nv)
 		changed = true
 	}
 	if !changed {

@@ -2,6 +2,7 @@ package trailui
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,6 +32,10 @@ func TestRezoneURL(t *testing.T) {
 		{"/ui/?text=2026-12-02", la, time.UTC, "/ui/?text=2026-12-02"},
 		{"/ui/?since=last+tuesday", la, time.UTC, "/ui/?since=last+tuesday"},
 		{"/ui/tail", la, time.UTC, "/ui/tail"},
+		// 01:30 comes twice in Los Angeles on 2026-11-01: the second one
+		// (PST) has no wall time of its own and stays an instant.
+		{"/ui/?since=2026-11-01T09:30", time.UTC, la, "/ui/?since=2026-11-01T09%3A30%3A00Z"},
+		{"/ui/?since=2026-11-01T08:30", time.UTC, la, "/ui/?since=2026-11-01T01%3A30"},
 	} {
 		got := rezoneURL(c.in, c.from, c.to)
 		if got != c.want {
@@ -42,7 +47,7 @@ func TestRezoneURL(t *testing.T) {
 // FuzzRezoneURL: whatever a URL holds, a bound the switch rewrites names
 // the same instant in the new zone as it did in the old one.
 func FuzzRezoneURL(f *testing.F) {
-	for _, s := range []string{"2026-12-02", "2026-12-02T00:00", "2026-03-08T02:30", "2026-11-01 01:30:00", "7d", "2026-12-02T00:00:00Z", "x"} {
+	for _, s := range []string{"2026-12-02", "2026-12-02T00:00", "2026-03-08T02:30", "2026-11-01 01:30:00", "7d", "2026-12-02T00:00:00Z", "x", "0000-01-01 ", "0000-01-01", "9999-12-31T23:00", "2020-11-01 9:00"} {
 		f.Add(s, true)
 	}
 	la, _ := time.LoadLocation("America/Los_Angeles")
@@ -62,7 +67,7 @@ func FuzzRezoneURL(f *testing.F) {
 			if err != nil {
 				t.Fatalf("rezoneURL(%q) = %q: %v", next, got, err)
 			}
-			before, e1 := uiTime(v, until, z[0])
+			before, e1 := uiTime(strings.TrimSpace(v), until, z[0]) // as the filter reads it
 			after, e2 := uiTime(u.Query().Get(k), until, z[1])
 			if e1 != nil || e2 != nil || before != after {
 				t.Fatalf("%s=%q in %s is %s; rewritten %q in %s is %s", k, v, z[0], before, u.Query().Get(k), z[1], after)
