@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/server/trailui"
 )
 
 // Live tail design: a broadcast hub fed from two sides. Ingest (and the
@@ -385,6 +386,13 @@ func (s *Server) tailAs(w http.ResponseWriter, r *http.Request, k *Key, kind str
 			flush()
 			return
 		case <-heartbeat.C:
+			// What let the stream open still holds, or it ends with an
+			// "ended" event: the UI's tail then offers to sign in again.
+			if !s.streamStillAllowed(r, k, kind) {
+				fmt.Fprintf(bw, "event: ended\ndata: {\"detail\":\"the key was revoked or expired, or the session ended\"}\n\n")
+				flush()
+				return
+			}
 			fmt.Fprintf(bw, ": keep-alive\n\n")
 			if !flush() {
 				return
@@ -421,4 +429,31 @@ func (s *Server) tailAs(w http.ResponseWriter, r *http.Request, k *Key, kind str
 			}
 		}
 	}
+}
+
+// streamStillAllowed re-checks, at each heartbeat of a live tail, what let
+// it open: its key is still active (not revoked, not expired), and the UI's
+// tail still has its session (not expired, not signed out). Without it a
+// tail opened before a revocation would go on showing new events. A store
+// that cannot answer does not end the stream: the next heartbeat asks again.
+func (s *Server) streamStillAllowed(r *http.Request, k *Key, kind streamKind) bool {
+	ctx := r.Context()
+	cur, err := s.auth.keyByID(ctx, k.ID)
+	switch {
+	case errors.Is(err, ErrKeyNotFound):
+		return false
+	case err != nil:
+		return true
+	case !cur.Active(s.cfg.Now()):
+		return false
+	}
+	if kind != kindUITail {
+		return true
+	}
+	c, err := r.Cookie(trailui.SessionCookie)
+	if err != nil {
+		return false
+	}
+	_, err = uiSessions{s.auth}.Open(ctx, c.Value)
+	return !errors.Is(err, trailui.ErrNoSession)
 }

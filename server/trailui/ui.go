@@ -44,8 +44,11 @@ type Config struct {
 // Defaults.
 const (
 	DefaultSessionTTL = 8 * time.Hour
-	sessionCookie     = "trail_session"
-	loginCSRFCookie   = "trail_login_csrf"
+	// SessionCookie holds the session: a backend that streams (the live
+	// tail) reads it to check that the session still stands.
+	SessionCookie   = "trail_session"
+	sessionCookie   = SessionCookie
+	loginCSRFCookie = "trail_login_csrf"
 	// maxSessions bounds the in-memory session map: sign-ins beyond it
 	// evict expired sessions first, then are refused.
 	maxSessions = 10000

@@ -125,6 +125,9 @@
     });
     source.addEventListener("lagged", function () { status.textContent = "Fell behind; reload to resume."; source.close(); });
     source.addEventListener("shutdown", function () { status.textContent = "The server is restarting."; });
+    // The server ends the stream of a session or key that has ended (it
+    // checks at each keep-alive): no retry, sign in again.
+    source.addEventListener("ended", function () { signInAgain(prefix, status); });
     source.addEventListener("event", function (msg) {
       var ev;
       try { ev = JSON.parse(msg.data); } catch (e) { return; }
@@ -170,14 +173,18 @@
     fetch(prefix + "/session", { credentials: "same-origin", cache: "no-store" }).then(function (resp) {
       probing = false;
       if (resp.status !== 401 || !source) return;
-      source.close();
-      status.textContent = "Your session has ended. ";
-      var a = document.createElement("a");
-      a.href = prefix + "/login?next=" + encodeURIComponent(location.pathname + location.search);
-      a.id = "tail-signin";
-      a.textContent = "Sign in again";
-      status.appendChild(a);
+      signInAgain(prefix, status);
     }, function () { probing = false; });
+  }
+
+  function signInAgain(prefix, status) {
+    if (source) source.close();
+    status.textContent = "Your session has ended. ";
+    var a = document.createElement("a");
+    a.href = prefix + "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    a.id = "tail-signin";
+    a.textContent = "Sign in again";
+    status.appendChild(a);
   }
 
   function init(root) {
