@@ -116,7 +116,7 @@ func (p *Publisher) Publish(ctx context.Context, events []trail.Event) ([]trail.
 // sends at once. Requests arriving meanwhile wait and go together in the
 // next batch: nats-server's cost per atomic batch (at R1 it stages each
 // batch in a file store of its own) is then shared by every request in it.
-const MaxFlushers = 2
+const MaxFlushers = 1
 
 // grouped publishes msgs (one request's, at most MaxAtomicBatch) in an
 // atomic batch shared with other requests waiting at the same time, each
@@ -160,9 +160,14 @@ func (p *Publisher) flush() {
 			p.mu.Unlock()
 			return
 		}
-		group := slices.Clone(p.queue[:n])
+		group := slices.DeleteFunc(slices.Clone(p.queue[:n]), func(q *queued) bool {
+			return q.ctx.Err() != nil // answered already (503): not sent
+		})
 		p.queue = slices.Delete(p.queue, 0, n)
 		p.mu.Unlock()
+		if len(group) == 0 {
+			continue
+		}
 
 		// The batch lives as long as the request waiting longest for it.
 		var msgs []*nats.Msg
