@@ -341,3 +341,18 @@ func newPostgresStore(t testing.TB) *trailpgx.Store {
 	}
 	return st
 }
+
+// manifestFiles returns the data file keys the manifest at key names, after
+// checking it.
+func (f *fixture) manifestFiles(t testing.TB, key string) []string {
+	t.Helper()
+	m, err := f.archive().Manifest(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, file := range m.Files {
+		out = append(out, file.Key)
+	}
+	return out
+}

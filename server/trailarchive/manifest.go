@@ -24,11 +24,20 @@ const ManifestVersion = ManifestV2
 var ErrBadManifest = errors.New("trailarchive: bad manifest")
 
 // File is one archive file of a batch.
+//
+// Files are shared: a run writes the rows of consecutive batches (tenant by
+// tenant, day by day) into files of about Config.FileBytes. Such a File
+// names the batch's rows [FirstRow, FirstRow+Rows) of the FileRows rows in
+// the file; Bytes and SHA256 are the whole file's. A file written for one
+// batch alone (before files were shared) has neither member: its Rows are
+// all of it.
 type File struct {
-	Key    string `json:"key"`
-	Rows   int64  `json:"rows"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"` // hex
+	Key      string `json:"key"`
+	Rows     int64  `json:"rows"`
+	Bytes    int64  `json:"bytes"`
+	SHA256   string `json:"sha256"` // hex
+	FirstRow int64  `json:"first_row,omitempty"`
+	FileRows int64  `json:"file_rows,omitempty"`
 }
 
 // Manifest describes one batch: the events of one tenant, recorded on one
@@ -134,6 +143,9 @@ func ParseManifest(data []byte, verifiers note.Verifiers, origin string) (*Manif
 		rows += f.Rows
 		if _, err := hex.DecodeString(f.SHA256); err != nil || len(f.SHA256) != 64 {
 			return nil, fmt.Errorf("%w: batch %s: file %s: bad sha256", ErrBadManifest, m.Batch, f.Key)
+		}
+		if f.Rows <= 0 || f.FirstRow < 0 || (f.FileRows == 0 && f.FirstRow != 0) || (f.FileRows != 0 && f.FirstRow+f.Rows > f.FileRows) {
+			return nil, fmt.Errorf("%w: batch %s: file %s: rows %d from row %d of %d", ErrBadManifest, m.Batch, f.Key, f.Rows, f.FirstRow, f.FileRows)
 		}
 	}
 	var seqs int64

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -141,11 +140,9 @@ func writerOptions() []parquet.WriterOption {
 	return opts
 }
 
-// encodeBatch encodes an archive batch's file (a variable so that the
-// size benchmark can measure FormatV1 beside it).
-var encodeBatch = encodeParquet
-
-// encodeParquet writes the leaves' events as one FormatV2 file.
+// encodeParquet writes the leaves' events as one FormatV2 file (runs write
+// shared files with packBatches; this is the one-file form the tests and
+// benchmarks use).
 func encodeParquet(leaves []trailseal.SealedEvent) ([]byte, error) {
 	rows := make([]rowV2, 0, len(leaves))
 	for _, l := range leaves {
@@ -242,36 +239,29 @@ func strictJSON(s string, v any) error {
 	return d.Decode(v)
 }
 
-// readAll reads every row of f as T: parquet.Read on the file already
-// open, without parsing its footer a second time.
-func readAll[T any](f *parquet.File) ([]T, error) {
-	rows := make([]T, f.NumRows())
-	r := parquet.NewGenericReader[T](f)
-	defer r.Close()
-	n, err := r.Read(rows)
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("trailarchive: parquet: %w", err)
-	}
-	return rows[:n], nil
-}
-
-// decodeParquet reads every row of an archive file of either format. A
-// FormatV2 row whose columns do not rebuild an event gets the Event bytes
-// "unreadable: ..." so that it fails its leaf check rather than the file.
+// decodeParquet reads every row of an archive file of either format.
 func decodeParquet(data []byte) ([]Row, error) {
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("trailarchive: parquet: %w", err)
 	}
+	return decodeRange(f, 0, f.NumRows())
+}
+
+// decodeRange reads n rows of an open archive file of either format from row
+// first on. A FormatV2 row whose columns do not rebuild an event gets the
+// Event bytes "unreadable: ..." so that it fails its leaf check rather than
+// the file.
+func decodeRange(f *parquet.File, first, n int64) ([]Row, error) {
 	format, _ := f.Lookup(FormatKey)
 	switch format {
 	case FormatV1, "": // files written before the key existed are FormatV1
-		return readAll[Row](f)
+		return readRange[Row](f, first, n)
 	case FormatV2:
 	default:
 		return nil, fmt.Errorf("trailarchive: parquet: format %q is not %s or %s", format, FormatV1, FormatV2)
 	}
-	v2, err := readAll[rowV2](f)
+	v2, err := readRange[rowV2](f, first, n)
 	if err != nil {
 		return nil, err
 	}

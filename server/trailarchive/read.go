@@ -17,6 +17,8 @@ type Archive struct {
 	Target    Target
 	Verifiers note.Verifiers
 	Origin    string // default trailseal.DefaultOrigin
+
+	files fileCache // the archive file last read (pack.go)
 }
 
 // Selection picks batches: Tenant ("" for every log; "_platform" for the
@@ -162,9 +164,9 @@ func (a *Archive) Events(ctx context.Context, sel Selection) ([]trail.Event, err
 			return nil, err
 		}
 		for _, f := range m.Files {
-			rows, err := readFile(ctx, a.Target, f)
+			rows, err := a.files.rows(ctx, a.Target, f)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", f.Key, err)
 			}
 			for _, r := range rows {
 				ev, err := r.Decode()

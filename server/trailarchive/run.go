@@ -34,6 +34,12 @@ type Config struct {
 	Now func() time.Time
 	// BatchRows is the most events in one batch. Default 100,000.
 	BatchRows int
+	// FileBytes is the size at which a Parquet file of the archive is cut:
+	// a run writes its batches, tenant after tenant and day after day, into
+	// shared files of about this size (the first row group boundary past
+	// it), so small tenants' days are grouped and a big tenant's are spread
+	// over several files. Default DefaultFileBytes (64 MiB).
+	FileBytes int64
 	// ScanChunk is how many leaves one read fetches. Default 5,000.
 	ScanChunk int64
 	// Progress, when set, is called after each batch with events done and
@@ -51,6 +57,7 @@ type Config struct {
 type Runner struct {
 	cfg       Config
 	verifiers note.Verifiers
+	files     fileCache // the archive file last read back (pack.go)
 }
 
 // NewRunner checks cfg and returns a Runner.
@@ -66,6 +73,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = 100_000
+	}
+	if cfg.FileBytes <= 0 {
+		cfg.FileBytes = DefaultFileBytes
 	}
 	if cfg.ScanChunk <= 0 {
 		cfg.ScanChunk = 5000
@@ -93,9 +103,6 @@ type Batch struct {
 	Key        string
 	Checkpoint trailseal.Checkpoint
 }
-
-// DataKey is the key of the batch's Parquet file.
-func (b *Batch) DataKey() string { return strings.TrimSuffix(b.Key, ManifestSuffix) + ".parquet" }
 
 // Plan is what a run would do.
 type Plan struct {
@@ -299,39 +306,115 @@ func (r *Runner) Run(ctx context.Context, plan *Plan) (Result, error) {
 	if bp, ok := r.cfg.Backend.(BulkPurger); ok {
 		return r.runBulk(ctx, bp, ordered, res, total)
 	}
-	for _, b := range ordered {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		archive := ""
-		if b.Then == ThenArchive {
-			if err := r.archiveBatch(ctx, b, &res); err != nil {
-				return res, err
-			}
-			archive = b.Key
-		}
+	purge := func(b *Batch, archive string) error {
 		n, err := r.cfg.Backend.Purge(ctx, b.Log, b.Leaves, archive)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Purged += n
 		done += int64(len(b.Leaves))
 		if r.cfg.Progress != nil {
 			r.cfg.Progress(done, total)
 		}
+		return nil
+	}
+	nArchive := 0
+	for nArchive < len(ordered) && ordered[nArchive].Then == ThenArchive {
+		nArchive++
+	}
+	if err := r.archiveAll(ctx, ordered[:nArchive], &res, func(b *Batch) error { return purge(b, b.Key) }); err != nil {
+		return res, err
+	}
+	for _, b := range ordered[nArchive:] {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if err := purge(b, ""); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
 
-// archiveBatch archives b, counts it in res, and calls the test hook.
-func (r *Runner) archiveBatch(ctx context.Context, b *Batch, res *Result) error {
-	if err := r.archive(ctx, b); err != nil {
+// archiveAll archives batches (all ThenArchive, in plan order) and calls
+// done for each once it is written and read back, in order. A batch whose
+// manifest an earlier run wrote is read back as it is; the others are
+// written into shared files (packBatches), each file followed by the
+// manifests of the batches it completes. Each batch is counted in res and
+// passed to the test hook.
+func (r *Runner) archiveAll(ctx context.Context, batches []*Batch, res *Result, done func(*Batch) error) error {
+	if len(batches) == 0 {
+		return nil
+	}
+	if r.cfg.Target == nil {
+		return errors.New("trailarchive: no archive target: --archive-to DIR|s3://bucket/prefix, or $" + ArchiveEnv)
+	}
+	if r.cfg.Signer == nil || r.verifiers == nil {
+		return errors.New("trailarchive: archiving needs the checkpoint signing key")
+	}
+	confirmed := func(b *Batch) error {
+		res.Archived += int64(len(b.Leaves))
+		res.Batches++
+		if r.cfg.afterArchive != nil {
+			if err := r.cfg.afterArchive(b); err != nil {
+				return err
+			}
+		}
+		return done(b)
+	}
+	var todo []*Batch
+	for _, b := range batches {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		old, err := r.cfg.Target.Get(ctx, b.Key)
+		switch {
+		case errors.Is(err, ErrNotExist):
+			todo = append(todo, b)
+			continue
+		case err != nil:
+			return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+		}
+		m, err := ParseManifest(old, r.verifiers, r.cfg.Origin)
+		if err != nil {
+			return fmt.Errorf("%s: existing manifest: %w (nothing deleted)", b.Key, err)
+		}
+		if err := r.readBack(ctx, b, m); err != nil {
+			return err
+		}
+		if err := confirmed(b); err != nil {
+			return err
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	files, spans, err := packBatches(todo, r.cfg.FileBytes)
+	if err != nil {
 		return err
 	}
-	res.Archived += int64(len(b.Leaves))
-	res.Batches++
-	if r.cfg.afterArchive != nil {
-		return r.cfg.afterArchive(b)
+	next := 0 // the first batch whose manifest is not written yet
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Data first, manifests last: a batch without a manifest is
+		// incomplete and is simply written again.
+		if err := r.cfg.Target.Put(ctx, f.key, f.data); err != nil {
+			return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+		}
+		for ; next < len(todo); next++ {
+			s := spans[next]
+			if s[len(s)-1].Key != f.key {
+				break // continues in the next file
+			}
+			if err := r.writeManifest(ctx, todo[next], s); err != nil {
+				return err
+			}
+			if err := confirmed(todo[next]); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -349,19 +432,19 @@ func (r *Runner) runBulk(ctx context.Context, bp BulkPurger, ordered []*Batch, r
 			r.cfg.Progress(min(done, max(total-1, 0)), total)
 		}
 	}
+	var archive []*Batch
 	for _, b := range ordered {
 		all += int64(len(b.Leaves))
-		if b.Then != ThenArchive {
-			continue
+		if b.Then == ThenArchive {
+			archive = append(archive, b)
 		}
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		if err := r.archiveBatch(ctx, b, &res); err != nil {
-			return res, err
-		}
+	}
+	if err := r.archiveAll(ctx, archive, &res, func(b *Batch) error {
 		archived += int64(len(b.Leaves))
 		report(archived)
+		return nil
+	}); err != nil {
+		return res, err
 	}
 	if all == 0 {
 		return res, nil
@@ -379,48 +462,22 @@ func (r *Runner) runBulk(ctx context.Context, bp BulkPurger, ordered []*Batch, r
 	return res, nil
 }
 
-// archive writes b (unless an earlier run did) and reads it back.
-func (r *Runner) archive(ctx context.Context, b *Batch) error {
-	if r.cfg.Target == nil {
-		return errors.New("trailarchive: no archive target: --archive-to DIR|s3://bucket/prefix, or $" + ArchiveEnv)
-	}
-	if r.cfg.Signer == nil || r.verifiers == nil {
-		return errors.New("trailarchive: archiving needs the checkpoint signing key")
-	}
-	old, err := r.cfg.Target.Get(ctx, b.Key)
-	switch {
-	case err == nil:
-		m, err := ParseManifest(old, r.verifiers, r.cfg.Origin)
-		if err != nil {
-			return fmt.Errorf("%s: existing manifest: %w (nothing deleted)", b.Key, err)
-		}
-		return r.readBack(ctx, b, m)
-	case !errors.Is(err, ErrNotExist):
-		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
-	}
-	data, err := encodeBatch(b.Leaves)
-	if err != nil {
-		return err
-	}
+// writeManifest writes the manifest of b, whose rows files hold (already
+// written), reads it back and checks the batch through it.
+func (r *Runner) writeManifest(ctx context.Context, b *Batch, files []File) error {
 	seqs := make([]int64, len(b.Leaves))
 	for i, l := range b.Leaves {
 		seqs[i] = l.Seq
 	}
 	m := &Manifest{Version: ManifestVersion, Origin: r.cfg.Origin, Log: b.Log, Tenant: b.Tenant, Date: b.Date,
 		Batch: strings.TrimSuffix(b.Key[strings.LastIndexByte(b.Key, '/')+1:], ManifestSuffix),
-		Files: []File{{Key: b.DataKey(), Rows: int64(len(b.Leaves)), Bytes: int64(len(data)), SHA256: sha256Hex(data)}},
-		Rows:  int64(len(b.Leaves)), Seqs: ranges(seqs), Checkpoint: b.Checkpoint}
+		Files: files, Rows: int64(len(b.Leaves)), Seqs: ranges(seqs), Checkpoint: b.Checkpoint}
 	if err := m.Sign(r.cfg.Signer); err != nil {
 		return err
 	}
 	mb, err := m.Encode()
 	if err != nil {
 		return err
-	}
-	// Data first, manifest last: a batch without a manifest is incomplete
-	// and is simply written again.
-	if err := r.cfg.Target.Put(ctx, b.DataKey(), data); err != nil {
-		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
 	}
 	if err := r.cfg.Target.Put(ctx, b.Key, mb); err != nil {
 		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
@@ -429,8 +486,7 @@ func (r *Runner) archive(ctx context.Context, b *Batch) error {
 	if err != nil {
 		return fmt.Errorf("read back %s: %w (nothing deleted)", b.Key, err)
 	}
-	m, err = ParseManifest(back, r.verifiers, r.cfg.Origin)
-	if err != nil {
+	if m, err = ParseManifest(back, r.verifiers, r.cfg.Origin); err != nil {
 		return fmt.Errorf("read back %s: %w (nothing deleted)", b.Key, err)
 	}
 	return r.readBack(ctx, b, m)
@@ -472,17 +528,10 @@ func (r *Runner) readBack(ctx context.Context, b *Batch, m *Manifest) error {
 	return nil
 }
 
-// readFile fetches one archive file and checks its SHA-256 and row count.
+// readFile returns the rows f names, checked against its SHA-256 and row
+// count; the file last read is kept (fileCache).
 func (r *Runner) readFile(ctx context.Context, f File) ([]Row, error) {
-	return readFile(ctx, r.cfg.Target, f)
-}
-
-func readFile(ctx context.Context, t Target, f File) ([]Row, error) {
-	data, err := t.Get(ctx, f.Key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", f.Key, err)
-	}
-	rows, err := parseFile(f, data)
+	rows, err := r.files.rows(ctx, r.cfg.Target, f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Key, err)
 	}

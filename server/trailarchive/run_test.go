@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,10 +130,25 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 				t.Fatalf("archive query returned %s %s %s", ev.Tenant, ev.Action, ev.RecordedAt)
 			}
 		}
-		// The layout is tenant=…/date=…/….parquet with a manifest each.
+		// The layout: a manifest per batch at tenant=…/date=…/, naming its
+		// rows in data files shared by the run's batches, under data/.
 		keys, _ := f.target.List(ctx, "tenant=acme/")
-		if len(keys) == 0 || len(keys)%2 != 0 || !strings.HasPrefix(keys[0], "tenant=acme/date=20") {
+		if len(keys) == 0 || !strings.HasPrefix(keys[0], "tenant=acme/date=20") {
 			t.Fatalf("layout: %v", keys[:min(4, len(keys))])
+		}
+		data, _ := f.target.List(ctx, "data/")
+		for _, k := range keys {
+			if !IsManifestKey(k) {
+				t.Fatalf("layout: %s beside the manifests", k)
+			}
+			for _, d := range f.manifestFiles(t, k) {
+				if !slices.Contains(data, d) || !strings.HasSuffix(d, ".parquet") {
+					t.Fatalf("manifest %s names %s, not one of the data files %v", k, d, data)
+				}
+			}
+		}
+		if len(data) != 1 {
+			t.Fatalf("%d data files for %d events, want 1 (files are cut at %d bytes): %v", len(data), wantArchive, DefaultFileBytes, data)
 		}
 	})
 }
@@ -232,23 +248,23 @@ func TestEditedArchiveIsCaught(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys, _ := f.target.List(ctx, "tenant=acme/")
-		var data, manifest string
-		for _, k := range keys {
-			if strings.HasSuffix(k, ".parquet") && data == "" {
-				data = k
-			}
-			if IsManifestKey(k) && manifest == "" {
-				manifest = k
-			}
-		}
+		manifest := keys[0]
+		data := f.manifestFiles(t, manifest)[0]
 		p := filepath.Join(f.target.Root, filepath.FromSlash(data))
 		b, _ := os.ReadFile(p)
 		b[len(b)/2] ^= 1
 		os.WriteFile(p, b, 0o600)
 		arc := f.archive()
+		// Every batch with rows in the edited (shared) file fails, the
+		// first one included, and only on the file's SHA-256.
 		vr := f.verifyArchive(t, Selection{Tenant: "acme"})
-		if len(vr.Problems) != 1 || !strings.Contains(vr.Problems[0].Detail, "SHA-256") {
+		if len(vr.Problems) == 0 || vr.Problems[0].Key != data {
 			t.Fatalf("edited file: problems %v", vr.Problems)
+		}
+		for _, p := range vr.Problems {
+			if p.Key != data || !strings.Contains(p.Detail, "SHA-256") {
+				t.Fatalf("edited file: problem %v", p)
+			}
 		}
 		// An edited manifest: the signature no longer covers it.
 		mp := filepath.Join(f.target.Root, filepath.FromSlash(manifest))

@@ -15,8 +15,11 @@ import (
 
 // BenchmarkArchiveSize archives the demo dataset (its default 3,000 events
 // over two years, and 100,000) on SQLite under a one-hour archive policy,
-// in each file format, and reports the archive's files and bytes per
-// archived event: Parquet alone, manifests alone, and both.
+// FormatV2, with files shared by the run's batches and cut at the default
+// DefaultFileBytes ("grouped") and with a file per batch ("per-batch",
+// FileBytes 1: the layout before files were shared), and reports the
+// archive's files and bytes per archived event: Parquet alone, manifests
+// alone, and both.
 //
 //	cd server && go test -run XXX -bench ArchiveSize -benchtime 1x ./trailarchive/
 func BenchmarkArchiveSize(b *testing.B) {
@@ -25,15 +28,12 @@ func BenchmarkArchiveSize(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, format := range []string{FormatV1, FormatV2} {
-			b.Run(format+"/"+strconv.Itoa(len(d.Events)), func(b *testing.B) {
-				enc := encodeParquet
-				if format == FormatV1 {
-					enc = encodeParquetV1
+		for _, layout := range []string{"grouped", "per-batch"} {
+			b.Run(layout+"/"+strconv.Itoa(len(d.Events)), func(b *testing.B) {
+				fileBytes := int64(0)
+				if layout == "per-batch" {
+					fileBytes = 1
 				}
-				old := encodeBatch
-				encodeBatch = enc
-				defer func() { encodeBatch = old }()
 				var archived int64
 				var files, parquetBytes, manifestBytes int64
 				for b.Loop() {
@@ -44,7 +44,7 @@ func BenchmarkArchiveSize(b *testing.B) {
 					if err := f.backend.SetPolicy(b.Context(), Policy{Keep: time.Hour, Then: ThenArchive}); err != nil {
 						b.Fatal(err)
 					}
-					r := f.runner(b, nil)
+					r := f.runner(b, func(c *Config) { c.FileBytes = fileBytes })
 					b.StartTimer()
 					plan, err := r.Plan(b.Context())
 					if err != nil {

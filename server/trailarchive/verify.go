@@ -457,19 +457,18 @@ func (a *Archive) checkBatch(ctx context.Context, log trailseal.Store, m *Manife
 	inBatch := newSeqIndex(m.Seqs)
 	unreadable := false
 	for _, f := range m.Files {
-		data, err := a.Target.Get(ctx, f.Key)
-		if errors.Is(err, ErrNotExist) {
+		rows, err := a.files.rows(ctx, a.Target, f)
+		switch {
+		case errors.Is(err, errNotInTarget):
 			bc.findings = append(bc.findings, finding{KindFileMissing, f.Key, -1, "not in the archive target"})
 			unreadable = true
 			continue
-		} else if err != nil {
-			return nil, fmt.Errorf("archive target %s: %w", a.Target, err)
-		}
-		rows, err := parseFile(f, data)
-		if err != nil {
-			bc.findings = append(bc.findings, finding{KindFileEdited, f.Key, -1, err.Error()})
+		case errors.Is(err, errFileBad):
+			bc.findings = append(bc.findings, finding{KindFileEdited, f.Key, -1, strings.TrimPrefix(err.Error(), errFileBad.Error()+": ")})
 			unreadable = true
 			continue
+		case err != nil:
+			return nil, err
 		}
 		for _, r := range rows {
 			bc.rows++
@@ -498,22 +497,6 @@ func (a *Archive) checkBatch(ctx context.Context, log trailseal.Store, m *Manife
 		bc.findings = append(bc.findings, finding{KindManifestBad, "", -1, fmt.Sprintf("%d seqs of the manifest have no row", len(inBatch))})
 	}
 	return bc, nil
-}
-
-// parseFile checks an archive file's SHA-256 and row count and returns its
-// rows.
-func parseFile(f File, data []byte) ([]Row, error) {
-	if got := sha256Hex(data); got != f.SHA256 {
-		return nil, fmt.Errorf("SHA-256 %s, the manifest says %s (file edited or corrupted)", got, f.SHA256)
-	}
-	rows, err := decodeParquet(data)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(rows)) != f.Rows {
-		return nil, fmt.Errorf("%d rows, the manifest says %d", len(rows), f.Rows)
-	}
-	return rows, nil
 }
 
 // leafSpan is how many seqs one read of stored leaves covers at most: the

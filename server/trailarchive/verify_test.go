@@ -15,9 +15,13 @@ import (
 
 // archivedFixture is two years of events (one a day) of which retention
 // archived and deleted what the policies say, on the store kind.
+//
+// Each batch gets files of its own (FileBytes 1), so that damaging one
+// batch's file leaves the others intact; TestEditedArchiveIsCaught and
+// TestArchiveAndPurgeByPolicy cover shared files.
 func archivedFixture(t *testing.T, kind string) *fixture {
 	t.Helper()
-	f, r, plan := planned(t, kind, nil)
+	f, r, plan := planned(t, kind, func(c *Config) { c.FileBytes = 1 })
 	if res, err := r.Run(context.Background(), plan); err != nil || res.Archived == 0 || res.Purged == res.Archived {
 		t.Fatalf("run: %+v %v", res, err)
 	}

@@ -102,9 +102,14 @@ func (c *ArchiveListCmd) Run(e *Env) error {
 			tw.Flush()
 			return err
 		}
+		// A shared file counts for its share of rows.
 		var bytes int64
 		for _, f := range m.Files {
-			bytes += f.Bytes
+			if f.FileRows > 0 {
+				bytes += f.Bytes * f.Rows / f.FileRows
+			} else {
+				bytes += f.Bytes
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d..%d\t%s\n", m.Log, m.Date, m.Rows, bytes, m.Seqs[0].From, m.Seqs[len(m.Seqs)-1].To-1, m.Batch)
 	}

@@ -22,6 +22,8 @@ import (
 // ArchiveFlags name the archive target.
 type ArchiveFlags struct {
 	ArchiveTo string `name:"archive-to" env:"TRAIL_ARCHIVE" placeholder:"DIR|s3://bucket/prefix" help:"Where archives go: a directory or s3://bucket/prefix (S3: AWS_* credentials, TRAIL_S3_ENDPOINT)."`
+	// FileBytes is trailarchive.Config.FileBytes.
+	FileBytes int64 `name:"archive-file-bytes" env:"TRAIL_ARCHIVE_FILE_BYTES" placeholder:"BYTES" help:"Size at which an archive Parquet file written by a run is cut (small tenants' days share files, big tenants' span several). Default 67108864 (64 MiB); 1 gives every batch a file of its own."`
 }
 
 func (f *ArchiveFlags) target(e *Env) (trailarchive.Target, error) {
@@ -341,6 +343,10 @@ func (e *Env) retentionRunner(sf *SigningFlags, af *ArchiveFlags, needKey bool, 
 		}
 		cfg.Target = t
 	}
+	if af.FileBytes < 0 {
+		return nil, Usagef("--archive-file-bytes %d: want a size in bytes, 0 for the default", af.FileBytes)
+	}
+	cfg.FileBytes = af.FileBytes
 	return trailarchive.NewRunner(cfg)
 }
 
@@ -372,7 +378,7 @@ func printPlan(w io.Writer, plan *trailarchive.Plan, ids bool) {
 		}
 		fmt.Fprintf(w, "%s tenant=%s date=%s events=%d seqs=%d..%d", what, b.Log, b.Date, len(b.Leaves), first, last)
 		if b.Key != "" {
-			fmt.Fprintf(w, " -> %s", b.DataKey())
+			fmt.Fprintf(w, " -> %s", b.Key)
 		}
 		fmt.Fprintln(w)
 		if ids {

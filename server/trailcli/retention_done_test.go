@@ -52,7 +52,9 @@ func TestRetentionDoneWhen(t *testing.T) {
 		t.Fatal("plan deleted events")
 	}
 
-	out := mustRun(t, db, env{}, "retention", "run", "--archive-to", arc).stdout
+	// A file per batch (--archive-file-bytes 1), so that editing one
+	// batch's file below damages that batch alone.
+	out := mustRun(t, db, env{}, "retention", "run", "--archive-to", arc, "--archive-file-bytes", "1").stdout
 	if !strings.Contains(out, "Archived ") {
 		t.Fatalf("run: %q", out)
 	}

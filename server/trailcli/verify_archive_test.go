@@ -55,7 +55,9 @@ func newArchivedStore(t *testing.T) archivedStore {
 		mustRun(t, s.db, env{}, "retention", "set", "--action", "auth.*", "--keep", "90d", "--then", "delete")
 		mustRun(t, s.db, env{}, "retention", "set", "--action", "billing.*", "--keep", "7y")
 		mustRun(t, s.db, env{}, "retention", "hold", "--tenant", "globex", "--reason", "case 42")
-		out := mustRun(t, s.db, env{}, "retention", "run", "--archive-to", s.arc).stdout
+		// A file per batch (--archive-file-bytes 1): the cases below
+		// damage one batch's file.
+		out := mustRun(t, s.db, env{}, "retention", "run", "--archive-to", s.arc, "--archive-file-bytes", "1").stdout
 		m := regexp.MustCompile(`Archived (\d+) events in (\d+) batches to .*; purged (\d+) events`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("retention run: %q", out)
@@ -259,7 +261,7 @@ func TestVerifyArchiveS3(t *testing.T) {
 	seedOld(t, db)
 	mustRun(t, db, env{}, "seal")
 	mustRun(t, db, env{}, "retention", "set", "--action", "auth.*", "--keep", "90d", "--then", "delete")
-	out := mustRun(t, db, env{}, "retention", "run", "--archive-to", arc).stdout
+	out := mustRun(t, db, env{}, "retention", "run", "--archive-to", arc, "--archive-file-bytes", "1").stdout
 	m := regexp.MustCompile(`Archived (\d+) events`).FindStringSubmatch(out)
 	if m == nil || m[1] == "0" {
 		t.Fatalf("retention run: %q", out)
