@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailnats"
 	"github.com/trailhq/trail/server/trailserver"
-	"github.com/trailhq/trail/server/trailsqlite"
 	"github.com/trailhq/trail/trailclient"
 )
 
@@ -31,19 +29,7 @@ import (
 func TestEdgeRefusesIDReuse(t *testing.T) {
 	natsTargets(t, func(t *testing.T, url string, replicas int) {
 		ctx := context.Background()
-		st, err := trailsqlite.Open(ctx, filepath.Join(t.TempDir(), "trail.db"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		ks, err := trailserver.NewSQLKeyStore(ctx, st.DB(), trailserver.DialectSQLite)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, secret, err := trailserver.CreateKey(ctx, ks, trailserver.NewKeyRequest{All: true, Role: trailserver.RoleAdmin}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, ks, secret := edgeStore(t)
 		_, js := connect(t, url)
 		stream, subject := uniqueStream()
 		cfg := trailnats.Config{Stream: stream, Subject: subject, Partitions: 4, Replicas: replicas}

@@ -26,19 +26,7 @@ import (
 // JetStream gone, ingest answers 503 with Retry-After.
 func TestServeThroughStream(t *testing.T) {
 	ctx := context.Background()
-	st, err := trailsqlite.Open(ctx, filepath.Join(t.TempDir(), "trail.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks, err := trailserver.NewSQLKeyStore(ctx, st.DB(), trailserver.DialectSQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, secret, err := trailserver.CreateKey(ctx, ks, trailserver.NewKeyRequest{All: true, Role: trailserver.RoleAdmin}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ks, secret := edgeStore(t)
 	node := startNode(t)
 	cfg := trailnats.Config{Partitions: 2}
 	replica := func() *httptest.Server {
@@ -123,6 +111,27 @@ func TestServeThroughStream(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("JetStream down: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
+}
+
+// edgeStore opens the store an edge reads (SQLite) with its key table and
+// an all-tenant admin key, whose secret it returns.
+func edgeStore(t testing.TB) (*trailsqlite.Store, trailserver.KeyStore, string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := trailsqlite.Open(ctx, filepath.Join(t.TempDir(), "trail.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ks, err := trailserver.NewSQLKeyStore(ctx, st.DB(), trailserver.DialectSQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := trailserver.CreateKey(ctx, ks, trailserver.NewKeyRequest{All: true, Role: trailserver.RoleAdmin}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, ks, secret
 }
 
 func trailUUID(t testing.TB, s string) (id [16]byte) {
