@@ -1,6 +1,7 @@
 package trailserver_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,6 +83,11 @@ func TestActorNameEmailEncrypted(t *testing.T) {
 			if n := statsTotal(t, f, "readerA", c.params); n != int64(c.want) {
 				t.Errorf("stats %s: %d, want %d", c.params, n, c.want)
 			}
+		}
+		// The export takes the same filter.
+		r0 := f.do("GET", "/v1/export?format=jsonl&actor_email=nina%40acme.test", "readerA", nil)
+		if r0.status != 200 || bytes.Count(r0.body, []byte("\n")) != 2 || bytes.Count(r0.body, []byte("nina@acme.test")) != 2 {
+			t.Fatalf("export by e-mail: %d %s", r0.status, clip(r0.body))
 		}
 		// An all-tenant key names the tenant: the pseudonyms are per tenant.
 		r := f.do("GET", "/v1/events?actor_email=nina%40acme.test", "readerAll", nil)
