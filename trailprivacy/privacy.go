@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,7 +75,7 @@ type Privacy struct {
 	ttl    time.Duration
 
 	root     []byte   // HMAC root key
-	macKeys  sync.Map // tenant -> []byte
+	macKeys  sync.Map // tenant -> *tenantMAC
 	macCount atomic.Int64
 
 	cache keyCache
@@ -241,28 +242,56 @@ func (p *Privacy) Digest(tenant, value string) trail.Digest {
 	if p.plaintext || value == "" {
 		return d
 	}
-	m := hmac.New(sha256.New, p.macKey(tenant))
-	m.Write([]byte(value))
-	copy(d[:], m.Sum(nil))
+	var sum [sha256.Size]byte
+	p.mac(tenant, func(m hash.Hash) {
+		m.Write([]byte(value))
+		m.Sum(sum[:0])
+	})
+	copy(d[:], sum[:])
 	return d
 }
 
 func (p *Privacy) hashBytes(tenant string, b []byte) string {
-	m := hmac.New(sha256.New, p.macKey(tenant))
-	m.Write(b)
-	return Stored{Kind: "hmac", Data: m.Sum(nil)}.String()
+	var sum []byte
+	p.mac(tenant, func(m hash.Hash) {
+		m.Write(b)
+		sum = m.Sum(nil)
+	})
+	return Stored{Kind: "hmac", Data: sum}.String()
 }
 
-func (p *Privacy) macKey(tenant string) []byte {
-	if k, ok := p.macKeys.Load(tenant); ok {
-		return k.([]byte)
+// tenantMAC is a tenant's HMAC key with a pool of HMACs keyed with it:
+// Transform computes two pseudonyms per event, and a fresh hmac.New is
+// most of each one's cost and garbage.
+type tenantMAC struct {
+	key  []byte
+	pool sync.Pool // of hash.Hash, reset
+}
+
+// mac runs fn with a reset HMAC-SHA256 under tenant's key.
+func (p *Privacy) mac(tenant string, fn func(hash.Hash)) {
+	tm := p.tenantMAC(tenant)
+	m, _ := tm.pool.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, tm.key)
 	}
-	k := tenantMACKey(p.root, tenant)
+	fn(m)
+	m.Reset()
+	tm.pool.Put(m)
+}
+
+func (p *Privacy) tenantMAC(tenant string) *tenantMAC {
+	if k, ok := p.macKeys.Load(tenant); ok {
+		return k.(*tenantMAC)
+	}
+	tm := &tenantMAC{key: tenantMACKey(p.root, tenant)}
 	if p.macCount.Load() < 10_000 { // bounded: tenant names may come from requests
-		p.macKeys.Store(tenant, k)
+		if k, loaded := p.macKeys.LoadOrStore(tenant, tm); loaded {
+			return k.(*tenantMAC)
+		}
 		p.macCount.Add(1)
 	}
-	return k
+	return tm
 }
 
 func tenantMACKey(root []byte, tenant string) []byte {
