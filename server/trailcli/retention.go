@@ -22,6 +22,10 @@ import (
 // ArchiveFlags name the archive target.
 type ArchiveFlags struct {
 	ArchiveTo string `name:"archive-to" env:"TRAIL_ARCHIVE" placeholder:"DIR|s3://bucket/prefix" help:"Where archives go: a directory or s3://bucket/prefix (S3: AWS_* credentials, TRAIL_S3_ENDPOINT)."`
+}
+
+// ArchiveWriteFlags shape the archive files a retention run writes.
+type ArchiveWriteFlags struct {
 	// FileBytes is trailarchive.Config.FileBytes.
 	FileBytes int64 `name:"archive-file-bytes" env:"TRAIL_ARCHIVE_FILE_BYTES" placeholder:"BYTES" help:"Size at which an archive Parquet file written by a run is cut (small tenants' days share files, big tenants' span several). Default 67108864 (64 MiB); 1 gives every batch a file of its own."`
 }
@@ -324,7 +328,7 @@ type RetentionPlanCmd struct {
 	Events bool `name:"events" help:"Also list every event ID (one line each)."`
 }
 
-func (e *Env) retentionRunner(sf *SigningFlags, af *ArchiveFlags, needKey bool, b trailarchive.Backend) (*trailarchive.Runner, error) {
+func (e *Env) retentionRunner(sf *SigningFlags, af *ArchiveFlags, wf *ArchiveWriteFlags, needKey bool, b trailarchive.Backend) (*trailarchive.Runner, error) {
 	cfg := trailarchive.Config{Backend: b, Origin: sf.origin(), Now: e.Now}
 	if needKey {
 		// Only the embedded store keeps a key beside its file; a server
@@ -343,10 +347,12 @@ func (e *Env) retentionRunner(sf *SigningFlags, af *ArchiveFlags, needKey bool, 
 		}
 		cfg.Target = t
 	}
-	if af.FileBytes < 0 {
-		return nil, Usagef("--archive-file-bytes %d: want a size in bytes, 0 for the default", af.FileBytes)
+	if wf != nil {
+		if wf.FileBytes < 0 {
+			return nil, Usagef("--archive-file-bytes %d: want a size in bytes, 0 for the default", wf.FileBytes)
+		}
+		cfg.FileBytes = wf.FileBytes
 	}
-	cfg.FileBytes = af.FileBytes
 	return trailarchive.NewRunner(cfg)
 }
 
@@ -357,7 +363,7 @@ func (c *RetentionPlanCmd) Run(e *Env) error {
 		return err
 	}
 	defer closeFn()
-	r, err := e.retentionRunner(&c.SigningFlags, &c.ArchiveFlags, false, b)
+	r, err := e.retentionRunner(&c.SigningFlags, &c.ArchiveFlags, nil, false, b)
 	if err != nil {
 		return err
 	}
@@ -406,6 +412,7 @@ func countArchive(p *trailarchive.Plan) int {
 type RetentionRunCmd struct {
 	SigningFlags
 	ArchiveFlags
+	ArchiveWriteFlags
 	PostgresFlag
 	Progress bool `name:"progress" help:"Show a progress bar on stderr even when it is not a terminal."`
 }
@@ -417,7 +424,7 @@ func (c *RetentionRunCmd) Run(e *Env) error {
 		return err
 	}
 	defer closeFn()
-	r, err := e.retentionRunner(&c.SigningFlags, &c.ArchiveFlags, true, b)
+	r, err := e.retentionRunner(&c.SigningFlags, &c.ArchiveFlags, &c.ArchiveWriteFlags, true, b)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 // ServeRetentionFlags turn on scheduled retention in `trail serve`.
 type ServeRetentionFlags struct {
 	ArchiveFlags
+	ArchiveWriteFlags
 	Retention         bool          `name:"retention" env:"TRAIL_RETENTION" help:"Run retention (archive, then purge, by policy) on a schedule in this server; one replica at a time holds its lease."`
 	RetentionInterval time.Duration `name:"retention-interval" default:"1h" help:"How often scheduled retention runs."`
 }
@@ -44,7 +45,7 @@ func (c *ServeCmd) startRetention(ctx context.Context, e *Env, store trail.Store
 		fmt.Fprintf(e.Stderr, "trail: --retention: this store (%T) has no retention backend; nothing is purged\n", store)
 		return func() {}, nil, nil
 	}
-	r, err := e.retentionRunner(&c.SigningFlags, &f.ArchiveFlags, true, b)
+	r, err := e.retentionRunner(&c.SigningFlags, &f.ArchiveFlags, &f.ArchiveWriteFlags, true, b)
 	if err != nil {
 		return nil, nil, err
 	}
