@@ -30,18 +30,20 @@ type packFile struct {
 	rows int64
 }
 
-// packBatches encodes batches, in order, into Parquet files of about
+// packBatches encodes batches, in order, and passes each Parquet file to
+// emit as soon as it is complete (so a run holds one file in memory, not
+// its whole archive), with spans: for each batch, the File entries of its
+// manifest so far (a batch whose entries do not add up to its events
+// continues in the next file). The files are of about
 // fileBytes each: a file is closed at the first row group boundary or batch
 // end where the writer's size (bytes written plus its estimate of the rows
 // still buffered) reaches fileBytes, and a batch continues in the next file
-// if need be. (A fileBytes of 1 gives each batch files of its own.) It returns
-// the files and, for each batch, the File entries of its manifest (in order;
-// FileRows set where the file holds other batches' rows too). The
-// output depends only on the batches and fileBytes: a re-run that plans the
-// same batches writes the same files under the same keys.
-func packBatches(batches []*Batch, fileBytes int64) ([]packFile, [][]File, error) {
+// if need be. (A fileBytes of 1 gives each batch files of its own.) FileRows
+// is set where a file holds other batches' rows too. The output depends
+// only on the batches and fileBytes: a re-run that plans the same batches
+// writes the same files under the same keys.
+func packBatches(batches []*Batch, fileBytes int64, emit func(f packFile, spans [][]File) error) error {
 	var (
-		files   []packFile
 		spans   = make([][]File, len(batches))
 		buf     *bytes.Buffer
 		w       *parquet.GenericWriter[rowV2]
@@ -64,7 +66,6 @@ func packBatches(batches []*Batch, fileBytes int64) ([]packFile, [][]File, error
 		if own {
 			key = strings.TrimSuffix(batches[owners[0]].Key, ManifestSuffix) + ".parquet"
 		}
-		files = append(files, packFile{key: key, data: data, rows: inFile})
 		for _, bi := range owners {
 			f := &spans[bi][len(spans[bi])-1]
 			f.Key, f.Bytes, f.SHA256, f.FileRows = key, int64(len(data)), sum, inFile
@@ -73,14 +74,14 @@ func packBatches(batches []*Batch, fileBytes int64) ([]packFile, [][]File, error
 			}
 		}
 		w, owners = nil, owners[:0]
-		return nil
+		return emit(packFile{key: key, data: data, rows: inFile}, spans)
 	}
 	for bi, b := range batches {
 		rows := make([]rowV2, 0, len(b.Leaves))
 		for _, l := range b.Leaves {
 			r, err := newRowV2(l.Seq, l.Event)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
 			rows = append(rows, r)
 		}
@@ -97,29 +98,36 @@ func packBatches(batches []*Batch, fileBytes int64) ([]packFile, [][]File, error
 			dates[0], dates[1] = min(dates[0], b.Date), max(dates[1], b.Date)
 			n := min(len(rows), rowGroupRows-inGroup)
 			if _, err := w.Write(rows[:n]); err != nil {
-				return nil, nil, fmt.Errorf("trailarchive: parquet: %w", err)
+				return fmt.Errorf("trailarchive: parquet: %w", err)
 			}
 			spans[bi][len(spans[bi])-1].Rows += int64(n)
 			rows, inFile, inGroup = rows[n:], inFile+int64(n), inGroup+n
 			if inGroup == rowGroupRows {
 				if err := w.Flush(); err != nil {
-					return nil, nil, fmt.Errorf("trailarchive: parquet: %w", err)
+					return fmt.Errorf("trailarchive: parquet: %w", err)
 				}
 				inGroup = 0
 			}
 			if (inGroup == 0 || len(rows) == 0) && w.Size() >= fileBytes {
 				if err := finish(); err != nil {
-					return nil, nil, err
+					return err
 				}
 			}
 		}
 	}
 	if w != nil {
-		if err := finish(); err != nil {
-			return nil, nil, err
-		}
+		return finish()
 	}
-	return files, spans, nil
+	return nil
+}
+
+// spanRows is how many rows a batch's File entries hold.
+func spanRows(files []File) int64 {
+	var n int64
+	for _, f := range files {
+		n += f.Rows
+	}
+	return n
 }
 
 // fileCache keeps the last archive file read, checked against a manifest's

@@ -64,17 +64,22 @@ func TestPackBatches(t *testing.T) {
 		{"a file each, big batch split", 1, want{5, []int{1, 3, 1}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			files, spans, err := packBatches(batches, c.fileBytes)
-			if err != nil {
-				t.Fatal(err)
+			pack := func() ([]packFile, [][]File) {
+				var files []packFile
+				var spans [][]File
+				if err := packBatches(batches, c.fileBytes, func(f packFile, s [][]File) error {
+					files, spans = append(files, f), s
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return files, spans
 			}
+			files, spans := pack()
 			if len(files) != c.want.files {
 				t.Fatalf("%d files, want %d", len(files), c.want.files)
 			}
-			again, _, err := packBatches(batches, c.fileBytes)
-			if err != nil {
-				t.Fatal(err)
-			}
+			again, _ := pack()
 			target := &Dir{Root: t.TempDir()}
 			for i, f := range files {
 				if again[i].key != f.key || !bytes.Equal(again[i].data, f.data) {

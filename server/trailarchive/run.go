@@ -389,12 +389,8 @@ func (r *Runner) archiveAll(ctx context.Context, batches []*Batch, res *Result, 
 	if len(todo) == 0 {
 		return nil
 	}
-	files, spans, err := packBatches(todo, r.cfg.FileBytes)
-	if err != nil {
-		return err
-	}
 	next := 0 // the first batch whose manifest is not written yet
-	for _, f := range files {
+	return packBatches(todo, r.cfg.FileBytes, func(f packFile, spans [][]File) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -403,20 +399,16 @@ func (r *Runner) archiveAll(ctx context.Context, batches []*Batch, res *Result, 
 		if err := r.cfg.Target.Put(ctx, f.key, f.data); err != nil {
 			return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
 		}
-		for ; next < len(todo); next++ {
-			s := spans[next]
-			if s[len(s)-1].Key != f.key {
-				break // continues in the next file
-			}
-			if err := r.writeManifest(ctx, todo[next], s); err != nil {
+		for ; next < len(todo) && spanRows(spans[next]) == int64(len(todo[next].Leaves)); next++ {
+			if err := r.writeManifest(ctx, todo[next], spans[next]); err != nil {
 				return err
 			}
 			if err := confirmed(todo[next]); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // runBulk is Run for a BulkPurger: every archive batch is written and read
