@@ -90,18 +90,23 @@ func TestServeSessionSecretBadFlags(t *testing.T) {
 		{"missing file", nil, []string{"--session-secret-file", short + ".missing"}, "--session-secret-file: open"},
 		{"both", nil, []string{"--session-secret", long, "--session-secret-file", short}, "not both"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			for k, v := range c.env {
-				t.Setenv(k, v)
-			}
-			db := filepath.Join(t.TempDir(), "trail.db")
-			r := run(t, db, env{}, append([]string{"serve", "--addr", "127.0.0.1:0"}, c.args...)...)
-			if r.code != ExitUsage || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, c.want) {
-				t.Errorf("exit %d, stderr %q; want exit 2 and %q", r.code, r.stderr, c.want)
-			}
-			if _, err := os.Stat(db); !os.IsNotExist(err) {
-				t.Errorf("a database was created")
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantServeUsage(t, c.env, c.args, c.want) })
+	}
+}
+
+// wantServeUsage runs trail serve with the environment vars and args and wants bad usage:
+// exit 2, one line containing want, and no database created.
+func wantServeUsage(t *testing.T, vars map[string]string, args []string, want string) {
+	t.Helper()
+	for k, v := range vars {
+		t.Setenv(k, v)
+	}
+	db := filepath.Join(t.TempDir(), "trail.db")
+	r := run(t, db, env{}, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	if r.code != ExitUsage || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("exit %d, stderr %q; want exit 2 and %q", r.code, r.stderr, want)
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("a database was created")
 	}
 }
