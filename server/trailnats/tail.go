@@ -36,6 +36,7 @@ func (p *Publisher) TailStream(ctx context.Context, fn func(trail.Event)) error 
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		if ev, err := decodeEvent(m.Data()); err == nil {
+			ev.Lookup = lookupOf(m.Headers()) // for a tail by actor e-mail
 			fn(ev)
 		}
 	})

@@ -174,15 +174,40 @@ func TestTour(t *testing.T) {
 // tailOnce opens a tail, ingests, and reads the event from the stream.
 func tailOnce(t *testing.T, f *fixture) {
 	t.Helper()
+	sc, next := openTail(t, f, "/v1/tail?action=user.*&backlog=1", "readerA")
+	if ev := next(); ev.Tenant != "acme" || !strings.HasPrefix(ev.Action, "user.") {
+		t.Fatalf("backlog event %+v", ev)
+	}
+	// Wait for the stream to be live, then write: globex and a non-matching
+	// action must not arrive; the acme user.* event must.
+	for sc.Scan() && sc.Text() != ": streaming" {
+	}
+	other := newEvent("globex")
+	f.json("POST", "/v1/events", "admin", []any{other})
+	skip := newEvent("acme")
+	skip["action"] = "billing.charge"
+	f.json("POST", "/v1/events", "admin", []any{skip})
+	want := newEvent("acme")
+	f.json("POST", "/v1/events", "ingestA", want)
+	if ev := next(); ev.ID.String() != want["id"] {
+		t.Fatalf("tail delivered %s (%s %s), want %s", ev.ID, ev.Tenant, ev.Action, want["id"])
+	}
+}
+
+// openTail opens the tail at path with key's secret until the test ends,
+// checks the answer against the spec, and returns its lines and a reader
+// of its next event.
+func openTail(t *testing.T, f *fixture, path, key string) (*bufio.Scanner, func() trail.Event) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.ts.URL+"/v1/tail?action=user.*&backlog=1", nil)
-	req.Header.Set("Authorization", "Bearer "+f.secret["readerA"])
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.ts.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+f.secret[key])
 	resp, err := f.ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	checkAgainstSpec(t, "GET", "/v1/tail", response{status: resp.StatusCode, header: resp.Header})
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("tail: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -202,23 +227,7 @@ func tailOnce(t *testing.T, f *fixture) {
 		t.Fatalf("tail ended: %v", sc.Err())
 		return trail.Event{}
 	}
-	if ev := next(); ev.Tenant != "acme" || !strings.HasPrefix(ev.Action, "user.") {
-		t.Fatalf("backlog event %+v", ev)
-	}
-	// Wait for the stream to be live, then write: globex and a non-matching
-	// action must not arrive; the acme user.* event must.
-	for sc.Scan() && sc.Text() != ": streaming" {
-	}
-	other := newEvent("globex")
-	f.json("POST", "/v1/events", "admin", []any{other})
-	skip := newEvent("acme")
-	skip["action"] = "billing.charge"
-	f.json("POST", "/v1/events", "admin", []any{skip})
-	want := newEvent("acme")
-	f.json("POST", "/v1/events", "ingestA", want)
-	if ev := next(); ev.ID.String() != want["id"] {
-		t.Fatalf("tail delivered %s (%s %s), want %s", ev.ID, ev.Tenant, ev.Action, want["id"])
-	}
+	return sc, next
 }
 
 // TestAuthorizationMatrix runs every endpoint with every kind of key.

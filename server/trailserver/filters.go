@@ -19,7 +19,7 @@ import (
 var (
 	listParams    = []string{"tenant", "actor", "actor_name", "actor_email", "action", "target", "since", "until", "outcome", "field", "text", "metadata", "include_access", "limit", "cursor"}
 	exportParams  = []string{"tenant", "actor", "actor_name", "actor_email", "action", "target", "since", "until", "outcome", "field", "text", "metadata", "include_access", "format", "form"}
-	tailParams    = []string{"tenant", "actor", "action", "target", "outcome", "field", "text", "metadata", "include_access", "backlog"}
+	tailParams    = []string{"tenant", "actor", "actor_name", "actor_email", "action", "target", "outcome", "field", "text", "metadata", "include_access", "backlog"}
 	historyParams = []string{"tenant", "since", "until", "limit", "cursor"}
 	// statsParams are the list's filters: a count is of what the list shows.
 	statsParams  = []string{"tenant", "actor", "actor_name", "actor_email", "action", "target", "since", "until", "outcome", "field", "text", "metadata", "include_access"}

@@ -246,6 +246,13 @@ func matcher(q trail.Query) func(*trail.Event) bool {
 			return false
 		case q.ActorID != "" && ev.Actor.ID != q.ActorID:
 			return false
+		// Live events are in their stored form: an encrypted name or
+		// e-mail matches through the pseudonyms stored with it.
+		case q.ActorName != "" && ev.Actor.Name != q.ActorName,
+			q.ActorEmail != "" && ev.Actor.Email != q.ActorEmail,
+			!q.ActorNameDigest.IsZero() && ev.Lookup.ActorName != q.ActorNameDigest,
+			!q.ActorEmailDigest.IsZero() && ev.Lookup.ActorEmail != q.ActorEmailDigest:
+			return false
 		case !actions.Match(ev.Action):
 			return false
 		case q.TargetType != "" && ev.Target.Type != q.TargetType:
