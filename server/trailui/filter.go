@@ -99,10 +99,13 @@ func (f Filter) API(zone *time.Location) (url.Values, *Error) {
 	v := f.Values()
 	v.Set("include_access", "false")
 	if a := v.Get("actor"); a != "" {
-		// The actor box takes type:id (or a type), an e-mail or a name.
+		// The actor box takes type:id (or a type), an e-mail, a user's ID
+		// alone (one word with a digit: 42, u_123) or a name.
 		typ, _, _ := strings.Cut(a, ":")
 		switch {
 		case trail.ActorType(typ).Valid():
+		case !strings.ContainsAny(a, "@: ") && strings.ContainsAny(a, "0123456789"):
+			v.Set("actor", "user:"+a)
 		case strings.Contains(a, "@"):
 			v.Del("actor")
 			v.Set("actor_email", a)

@@ -2,14 +2,17 @@ package trailui
 
 import "testing"
 
-// The actor box takes type:id (or a type), an e-mail or a name, and the
-// list asks the API for the matching parameter.
+// The actor box takes type:id (or a type), an e-mail, a user's ID alone or
+// a name, and the list asks the API for the matching parameter.
 func TestFilterActorBox(t *testing.T) {
 	for _, c := range []struct{ in, param, want string }{
 		{"user:42", "actor", "user:42"},
 		{"system", "actor", "system"},
 		{"nina@acme.test", "actor_email", "nina@acme.test"},
 		{"Nina Silva", "actor_name", "Nina Silva"},
+		{"Nina", "actor_name", "Nina"},
+		{"u_123", "actor", "user:u_123"},
+		{"42", "actor", "user:42"},
 	} {
 		v, err := Filter{Actor: c.in}.API(nil)
 		if err != nil {
