@@ -35,7 +35,7 @@ type CLI struct {
 	Forget  ForgetCmd  `cmd:"" help:"Erase a person: destroy the subject's key, so that its encrypted fields read [erased]."`
 	Bench   BenchCmd   `cmd:"" help:"Measure Trail on PostgreSQL: audited writes, bulk ingest, queries, storage (JSON with --json)."`
 	Capture CaptureCmd `cmd:"" help:"Capture a PostgreSQL table's row changes with triggers: enable, disable, list."`
-	Import  ImportCmd  `cmd:"" help:"Import a Django app's audit table: the seed's AuditLog, django-auditlog's LogEntry or a django-simple-history table (import.go)."`
+	Import  ImportCmd  `cmd:"" help:"Import a Django app's audit table: the seed's AuditLog, django-auditlog's LogEntry or a django-simple-history table (docs/integrations.md)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 
 	// Tamper evidence (integrity.go).
@@ -43,12 +43,12 @@ type CLI struct {
 	Verify      VerifyCmd      `cmd:"" help:"Recompute every leaf from the stored events, rebuild the trees and check every checkpoint."`
 	Prove       ProveCmd       `cmd:"" help:"Print an event's inclusion proof (or, with --consistency, a consistency proof) as JSON."`
 	Checkpoints CheckpointsCmd `cmd:"" help:"Export a tenant's signed checkpoint history."`
-	Monitor     MonitorCmd     `cmd:"" help:"Watch checkpoints and the deployment head like Go's sumdb client: remember the last seen per tenant, check consistency on every fetch, exit 1 on a rollback or fork (monitor.go)."`
-	Witness     WitnessCmd     `cmd:"" help:"Run an HTTP witness receiver for --witness https://… (witness_serve.go)."`
-	Retention   RetentionCmd   `cmd:"" help:"Retention policies, legal holds, and the archive-then-purge run (retention.go)."`
-	Archive     ArchiveCmd     `cmd:"" help:"List, verify and restore archived events (archive.go)."`
-	Streams     StreamsCmd     `cmd:"" help:"Log streams: deliver a tenant's events to its webhook, syslog, S3, Splunk or Datadog (streams.go)."`
-	ViewerToken ViewerTokenCmd `cmd:"" name:"viewer-token" help:"Ask a running server (--url) for a short-lived link to the tenant-facing viewer of one tenant (viewer.go)."`
+	Monitor     MonitorCmd     `cmd:"" help:"Watch checkpoints and the deployment head like Go's sumdb client: remember the last seen per tenant, check consistency on every fetch, exit 1 on a rollback or fork (docs/verification.md)."`
+	Witness     WitnessCmd     `cmd:"" help:"Run an HTTP witness receiver for --witness https://… (docs/verification.md)."`
+	Retention   RetentionCmd   `cmd:"" help:"Retention policies, legal holds, and the archive-then-purge run (docs/retention.md)."`
+	Archive     ArchiveCmd     `cmd:"" help:"List, verify and restore archived events (docs/retention.md)."`
+	Streams     StreamsCmd     `cmd:"" help:"Log streams: deliver a tenant's events to its webhook, syslog, S3, Splunk or Datadog (docs/log-streams.md)."`
+	ViewerToken ViewerTokenCmd `cmd:"" name:"viewer-token" help:"Ask a running server (--url) for a short-lived link to the tenant-facing viewer of one tenant (docs/ui.md)."`
 }
 
 // Globals are the flags every command takes.

@@ -245,3 +245,34 @@ func TestDocsFlagEnvs(t *testing.T) {
 	}
 }
 
+// helpDocRef and helpSourceRef find what a help text points its reader to.
+var (
+	helpDocRef    = regexp.MustCompile(`docs/[A-Za-z0-9_-]+\.md`)
+	helpSourceRef = regexp.MustCompile(`\b[a-z0-9_]+\.go\b`)
+)
+
+// `trail --help` and each command's help point users to documents that
+// exist, never to Go source files they do not have.
+func TestHelpNamesDocsNotSource(t *testing.T) {
+	var walk func(n *kong.Node)
+	check := func(where, help string) {
+		if m := helpSourceRef.FindString(help); m != "" {
+			t.Errorf("%s: help names the source file %s: %q", where, m, help)
+		}
+		for _, ref := range helpDocRef.FindAllString(help, -1) {
+			if _, err := os.Stat("../../" + ref); err != nil {
+				t.Errorf("%s: help names %s: %v", where, ref, err)
+			}
+		}
+	}
+	walk = func(n *kong.Node) {
+		check("trail "+n.Path(), n.Help)
+		for _, f := range n.Flags {
+			check("trail "+n.Path()+" --"+f.Name, f.Help)
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(trailModel(t).Node)
+}

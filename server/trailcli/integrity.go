@@ -643,7 +643,7 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 type SigningKeysCmd struct {
 	Generate SigningGenerateCmd `cmd:"" help:"Generate the checkpoint signing key (Ed25519) and print its public key."`
 	Show     SigningShowCmd     `cmd:"" help:"Print the public checkpoint verifier key (to publish; verifiers pin it)."`
-	Rotate   SigningRotateCmd   `cmd:"" help:"Replace the signing key with a new one; the old public key stays in the key history, which vouches for the new key (keys_rotate.go)."`
+	Rotate   SigningRotateCmd   `cmd:"" help:"Replace the signing key with a new one; the old public key stays in the key history, which vouches for the new key (docs/verification.md)."`
 	History  SigningHistoryCmd  `cmd:"" help:"Print the key history (JSON): every signing key, when it signed, and the signed rotations (to publish; verifiers pin it)."`
 }
 
