@@ -1,6 +1,7 @@
 package trailcli
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -116,6 +117,24 @@ func TestDemoAnswersWhoChangedTheSubscription(t *testing.T) {
 
 	// Every command the demo suggests works and finds something.
 	checkTries(t, db, r.stdout)
+
+	// The README's queries that name demo data (its metadata and e-mail
+	// examples, next to the demo) find it.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{"--metadata", "--actor-email"} {
+		i := strings.Index(string(readme), "trail query --tenant acme "+flag+" ")
+		if i < 0 {
+			t.Fatalf("README has no trail query --tenant acme %s", flag)
+		}
+		cmd, _, _ := strings.Cut(string(readme[i:]), "\n")
+		cmd, _, _ = strings.Cut(cmd, "#")
+		if got := mustRun(t, db, env{}, shellWords(t, strings.TrimSpace(cmd))[1:]...); strings.TrimSpace(got.stdout) == "" {
+			t.Errorf("README's %q finds nothing in the demo (stderr %q)", cmd, got.stderr)
+		}
+	}
 
 	// Paging with the cursor printed on stderr continues without overlap.
 	p1 := mustRun(t, db, env{}, "query", "--tenant", "acme", "--limit", "5", "--json")
