@@ -109,8 +109,7 @@ func TestPostgresDownWhileIngesting(t *testing.T) {
 		setup(t, js, cfg)
 		t.Cleanup(func() { js.DeleteStream(context.Background(), stream) })
 		flags := []string{"--nats-stream", stream, "--nats-subject", subject, "--nats-replicas", strconv.Itoa(replicas)}
-		sink := startSink(t, url, dsn, 4, flags...)
-		startSink(t, url, dsn, 4, flags...)
+		sinks := []*sinkProc{startSink(t, url, dsn, 4, flags...), startSink(t, url, dsn, 4, flags...)}
 		pub := trailnats.NewPublisher(js, cfg)
 		l := newLoad()
 		const perTenant, nTenants = 1000, 8
@@ -146,8 +145,9 @@ func TestPostgresDownWhileIngesting(t *testing.T) {
 		t.Log("PostgreSQL started again")
 		l.check(t, waitStored(t, l, pool, "trail", 2*time.Minute))
 		l.checkPendingOrder(t, pool)
-		if out := sink.output(); !strings.Contains(out, "storing a batch failed") {
-			t.Fatalf("the sink logged no failed store write during the outage:\n%s", out)
+		// Either sink may hold every partition the outage found with a batch.
+		if out := sinks[0].output() + sinks[1].output(); !strings.Contains(out, "storing a batch failed") {
+			t.Fatalf("no sink logged a failed store write during the outage:\n%s", out)
 		}
 	})
 }
