@@ -1,0 +1,144 @@
+package trailserver_test
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/trailhq/trail/server/trailserver"
+	"github.com/trailhq/trail/trailseal"
+)
+
+// servedRoutes returns the patterns the package registers with s.handle,
+// read from its source, so that a new route cannot be forgotten in a list.
+func servedRoutes(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || sel.Sel.Name != "handle" {
+				return true
+			}
+			if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				p, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				routes = append(routes, p)
+			}
+			return true
+		})
+	}
+	if len(routes) < 20 {
+		t.Fatalf("found %d s.handle routes in the source: is the parse broken?", len(routes))
+	}
+	return routes
+}
+
+// TestOpenAPIListsEveryRoute: every route the server registers is an
+// operation of openapi.json, and every operation is registered.
+func TestOpenAPIListsEveryRoute(t *testing.T) {
+	if err := loadSpec(); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, op := range spec.ops {
+		documented[op.method+" "+op.path] = true
+	}
+	served := map[string]bool{}
+	for _, r := range servedRoutes(t) {
+		served[r] = true
+		if !documented[r] {
+			t.Errorf("route %s is served but not in openapi.json", r)
+		}
+	}
+	for r := range documented {
+		if !served[r] {
+			t.Errorf("openapi.json documents %s, which no s.handle registers", r)
+		}
+	}
+}
+
+// specQueryParams returns the query parameters openapi.json documents for an
+// operation (its own and its path item's).
+func specQueryParams(method, path string) []string {
+	item := spec.doc["paths"].(map[string]any)[path].(map[string]any)
+	op := item[strings.ToLower(method)].(map[string]any)
+	var names []string
+	for _, list := range []any{item["parameters"], op["parameters"]} {
+		ps, _ := list.([]any)
+		for _, p := range ps {
+			pm, _ := resolve(p.(map[string]any), "")
+			if pm["in"] == "query" {
+				names = append(names, pm["name"].(string))
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestOpenAPIQueryParameters: the query parameters each endpoint accepts are
+// the ones openapi.json documents. Endpoints refuse a parameter they do not
+// know with a 400 that lists the ones they take; that list is compared with
+// the document, both ways.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	var in *trailserver.Integrity
+	f := newFixture(t, backends[0], func(c *trailserver.Config) {
+		withRetention(c)
+		in = &trailserver.Integrity{Log: c.Store.(trailseal.Store), Origin: testOrigin, Witness: trailseal.DirWitness{Dir: t.TempDir()}}
+		c.Integrity = in
+	})
+	if err := loadSpec(); err != nil {
+		t.Fatal(err)
+	}
+	ignored := []string{}
+	for _, op := range spec.ops {
+		path := strings.NewReplacer("{id}", f.acmeEvent.String(), "{type}", "user", "{tenant}", "acme").Replace(op.path)
+		r := f.do(op.method, path+"?zz_unknown=1", "admin", nil)
+		want := specQueryParams(op.method, op.path)
+		var p trailserver.Problem
+		json.Unmarshal(r.body, &p)
+		_, takes, refused := strings.Cut(p.Detail, "this endpoint takes ")
+		if r.status != http.StatusBadRequest || p.Field != "zz_unknown" || !refused {
+			if len(want) > 0 {
+				t.Errorf("%s %s documents %v but answered an unknown parameter %d %s", op.method, op.path, want, r.status, clip(r.body))
+			}
+			ignored = append(ignored, op.method+" "+op.path)
+			continue
+		}
+		var got []string
+		if takes != "" {
+			got = strings.Split(takes, ", ")
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s %s takes %v, openapi.json documents %v", op.method, op.path, got, want)
+		}
+	}
+	t.Logf("endpoints that ignore query parameters (none documented): %v", ignored)
+}
