@@ -2,11 +2,14 @@ package trailserver_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,4 +144,86 @@ func TestOpenAPIQueryParameters(t *testing.T) {
 		}
 	}
 	t.Logf("endpoints that ignore query parameters (none documented): %v", ignored)
+}
+
+// docURL finds the API paths the docs write, with their query strings.
+var docURL = regexp.MustCompile(`/v1/[A-Za-z0-9/{}._*-]*(?:\?[^\s` + "`" + `'"]*)?`)
+
+// TestAPIDocsMatchOpenAPI: docs/api.md names every operation and every query
+// parameter of openapi.json, and every query string the docs write uses only
+// parameters its endpoint takes.
+func TestAPIDocsMatchOpenAPI(t *testing.T) {
+	if err := loadSpec(); err != nil {
+		t.Fatal(err)
+	}
+	apiMD, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range apiDocProblems(string(apiMD)) {
+		t.Error(p)
+	}
+	docs, _ := filepath.Glob("../../docs/*.md")
+	for _, name := range append(docs, "../../README.md") {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range docQueryProblems(filepath.Base(name), string(b)) {
+			t.Error(p)
+		}
+	}
+	// Both checks can fail.
+	if len(apiDocProblems("`GET /v1/events`")) == 0 || len(docQueryProblems("t.md", "`GET /v1/tail?tenant=acme&limit=5`")) != 1 {
+		t.Error("a document missing operations, or one with a wrong parameter, passed")
+	}
+}
+
+// apiDocProblems names each operation and query parameter of openapi.json
+// that the API document md does not mention.
+func apiDocProblems(md string) []string {
+	var problems []string
+	for _, op := range spec.ops {
+		pat := regexp.QuoteMeta(op.method) + " " + regexp.MustCompile(`\\\{[^/]+\\\}`).ReplaceAllString(regexp.QuoteMeta(op.path), `[^/\s`+"`"+`]+`) + "[`?\\[ ]"
+		if !regexp.MustCompile(pat).MatchString(md) {
+			problems = append(problems, fmt.Sprintf("docs/api.md does not name %s %s", op.method, op.path))
+		}
+		for _, q := range specQueryParams(op.method, op.path) {
+			if !strings.Contains(md, "`"+q+"`") && !strings.Contains(md, q+"=") {
+				problems = append(problems, fmt.Sprintf("docs/api.md does not name the parameter %s of %s %s", q, op.method, op.path))
+			}
+		}
+	}
+	return problems
+}
+
+// docQueryProblems names each query parameter written in a document's API
+// paths that no operation of that path takes.
+func docQueryProblems(file, md string) []string {
+	var problems []string
+	for _, u := range docURL.FindAllString(md, -1) {
+		path, query, ok := strings.Cut(u, "?")
+		if !ok {
+			continue
+		}
+		var takes []string
+		matched := false
+		for _, op := range spec.ops {
+			if op.re.MatchString(path) {
+				matched = true
+				takes = append(takes, specQueryParams(op.method, op.path)...)
+			}
+		}
+		if !matched {
+			problems = append(problems, fmt.Sprintf("%s: %s: no operation has the path %s", file, u, path))
+			continue
+		}
+		for _, kv := range strings.Split(strings.NewReplacer("[", "", "]", "").Replace(query), "&") {
+			k, _, _ := strings.Cut(kv, "=")
+			if !slices.Contains(takes, k) {
+				problems = append(problems, fmt.Sprintf("%s: %s: %s takes no parameter %q", file, u, path, k))
+			}
+		}
+	}
+	return problems
 }
