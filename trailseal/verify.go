@@ -229,7 +229,8 @@ func (v *Verifier) Verify(ctx context.Context, opt *VerifyOptions) (*Report, err
 	units := planUnits(logs, sizes, batch, batched)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &run{sem: make(chan struct{}, runtime.GOMAXPROCS(0)), cache: &cpCache{m: map[string]openedCP{}},
+	r := &run{sem: make(chan struct{}, verifyReads(v.Store)), // verify_reads.go
+		cache:  &cpCache{m: map[string]openedCP{}},
 		origin: origin, extra: extra, batch: batch}
 	slots := ordered(ctx, len(units), cap(r.sem), func(ctx context.Context, i int) unitResult {
 		in, err := v.readUnit(ctx, r, units[i])

@@ -110,8 +110,10 @@ func ordered[T any](ctx context.Context, n, workers int, f func(ctx context.Cont
 // run is one Verify call's shared read-ahead state.
 type run struct {
 	// sem bounds the reads (and the hashing that follows each) in flight to
-	// GOMAXPROCS: more would not go faster, and on SQLite each would hold a
-	// connection of its own, past the pool's idle ones, with a cold cache.
+	// GOMAXPROCS, or more where the store asks (ReadConcurrency: a server
+	// works while this process waits); on SQLite more would not go faster,
+	// and each would hold a connection of its own, past the pool's idle
+	// ones, with a cold cache.
 	sem    chan struct{}
 	cache  *cpCache
 	origin string
