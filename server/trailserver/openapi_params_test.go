@@ -227,3 +227,63 @@ func docQueryProblems(file, md string) []string {
 	}
 	return problems
 }
+
+// filterTableProblems reads docs/api.md's table of filters (the endpoints it
+// names in its heading line; a row's "not on export/tail" leaves those out)
+// and names each parameter an endpoint it claims does not take.
+func filterTableProblems(md string) []string {
+	_, rest, ok := strings.Cut(md, "Filters, as query parameters, on ")
+	if !ok {
+		return []string{"docs/api.md has no \"Filters, as query parameters, on\" table"}
+	}
+	head, rest, _ := strings.Cut(rest, "\n")
+	endpoints := docURL.FindAllString(head, -1)
+	table, _, _ := strings.Cut(strings.TrimLeft(rest, "\n"), "\n\n")
+	var problems []string
+	for _, row := range strings.Split(table, "\n")[2:] {
+		cells := strings.Split(row, "|")
+		if len(cells) < 3 {
+			continue
+		}
+		_, not, _ := strings.Cut(cells[2], "(not on ")
+		if i := strings.IndexAny(not, ":;,)"); i >= 0 {
+			not = not[:i]
+		}
+		for i, name := range strings.Split(cells[1], "`") {
+			if i%2 == 0 {
+				continue
+			}
+			for _, ep := range endpoints {
+				if not != "" && strings.Contains(not, strings.TrimPrefix(ep, "/v1/")) {
+					continue
+				}
+				if !slices.Contains(specQueryParams("GET", ep), name) {
+					problems = append(problems, fmt.Sprintf("docs/api.md's filter table offers %s on GET %s, which does not take it", name, ep))
+				}
+			}
+		}
+	}
+	if len(endpoints) < 2 {
+		problems = append(problems, fmt.Sprintf("the filter table names %v", endpoints))
+	}
+	return problems
+}
+
+// TestAPIDocsFilterTable: each filter docs/api.md's table offers is taken by
+// every endpoint the table names, unless its row says otherwise.
+func TestAPIDocsFilterTable(t *testing.T) {
+	if err := loadSpec(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range filterTableProblems(string(md)) {
+		t.Error(p)
+	}
+	bad := "Filters, as query parameters, on `GET /v1/events` and `/v1/tail`:\n\n| parameter | meaning |\n|---|---|\n| `limit` | page size |\n| `cursor` | next (not on tail) |\n\n"
+	if got := filterTableProblems(bad); len(got) != 1 || !strings.Contains(got[0], "limit on GET /v1/tail") {
+		t.Errorf("a table offering limit on the tail gave %q", got)
+	}
+}
