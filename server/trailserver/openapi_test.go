@@ -207,8 +207,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// TestOpenAPIMatchesRoutes checks that every documented operation is served
-// and every served route is documented.
+// TestOpenAPIMatchesRoutes checks that every documented operation is served.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	f := newFixture(t, backends[0], nil)
 	if err := loadSpec(); err != nil {
@@ -221,17 +220,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			t.Errorf("%s %s is documented but not served", op.method, op.path)
 		}
 	}
-	served := map[string]bool{}
-	for _, op := range spec.ops {
-		served[op.method+" "+op.path] = true
-	}
-	for _, route := range []string{"POST /v1/events", "GET /v1/events", "GET /v1/events/{id}", "GET /v1/objects/{type}/{id}/history",
-		"GET /v1/stats", "GET /v1/export", "GET /v1/tail", "POST /v1/keys", "GET /v1/keys", "DELETE /v1/keys/{id}",
-		"GET /healthz", "GET /readyz", "GET /metrics", "GET /openapi.json"} {
-		if !served[route] {
-			t.Errorf("route %s is not documented", route)
-		}
-	}
+	// The other way, every served route documented: TestOpenAPIListsEveryRoute.
 }
 
 // TestMain checks, after a full run of the package's tests, that every
