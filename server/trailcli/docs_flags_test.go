@@ -276,3 +276,22 @@ func TestHelpNamesDocsNotSource(t *testing.T) {
 	}
 	walk(trailModel(t).Node)
 }
+
+// docs/ARCHITECTURE.md's trailcli row names every top-level command.
+func TestArchitectureNamesCommands(t *testing.T) {
+	b, err := os.ReadFile("../../docs/ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, row, ok := strings.Cut(string(b), "\n| `trailcli` |")
+	row, _, _ = strings.Cut(row, "\n")
+	if !ok {
+		t.Fatal("docs/ARCHITECTURE.md has no trailcli row")
+	}
+	words := regexp.MustCompile(`[a-z][a-z-]*`).FindAllString(row, -1)
+	for _, c := range trailModel(t).Node.Children {
+		if c.Type == kong.CommandNode && !slices.Contains(words, c.Name) {
+			t.Errorf("docs/ARCHITECTURE.md's trailcli row does not name the command %s", c.Name)
+		}
+	}
+}
