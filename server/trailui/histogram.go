@@ -10,10 +10,9 @@ import (
 )
 
 // Activity is the list page's count and histogram: how many events match
-// and how they spread over the filtered time range, one bar per UTC day.
-// The stores count by tenant, action and time (Store.Counts), so both are
-// shown only when the filter uses nothing else; otherwise the page says so
-// rather than show a number that is not the result's.
+// every filter of the list and how they spread over the filtered time
+// range, one bar per UTC day (the stores count per UTC day; the page says
+// so on the bars). Without a time range the page says why no count is shown.
 type Activity struct {
 	Total int64
 	Bars  []Bar
