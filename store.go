@@ -1,12 +1,14 @@
 package trail
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -345,6 +347,10 @@ type CountQuery struct {
 	TargetType, TargetID              string
 	Outcome                           Outcome
 	Field, Text, Metadata             string
+
+	// Zone, when set, makes the days local days in that zone (a page that
+	// shows times in Los Angeles counts Los Angeles days); nil is UTC.
+	Zone *time.Location
 }
 
 // Query returns q's filters as a Query (no limit, no cursor): stores
@@ -367,11 +373,31 @@ func (q Query) Counts() CountQuery {
 		Field: q.Field, Text: q.Text, Metadata: q.Metadata}
 }
 
-// Count is the number of events of one action on one UTC day.
+// Count is the number of events of one action on one day: a UTC day, or a
+// day in CountQuery.Zone.
 type Count struct {
-	Day    time.Time `json:"day"` // midnight UTC
+	Day    time.Time `json:"day"` // midnight UTC, or midnight in CountQuery.Zone
 	Action string    `json:"action"`
 	N      int64     `json:"count"`
+}
+
+// MergeCounts adds up the counts of the same day and action and orders
+// them by day, then action, as Store.Counts returns them: a store that
+// counts in smaller buckets (quarter hours for CountQuery.Zone) folds them
+// into days with it. It reuses counts' array.
+func MergeCounts(counts []Count) []Count {
+	slices.SortFunc(counts, func(a, b Count) int {
+		return cmp.Or(a.Day.Compare(b.Day), strings.Compare(a.Action, b.Action))
+	})
+	out := counts[:0]
+	for _, c := range counts {
+		if n := len(out); n > 0 && out[n-1].Day.Equal(c.Day) && out[n-1].Action == c.Action {
+			out[n-1].N += c.N
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Cursor is a position in the newest-first order: the last event of a page.

@@ -1,6 +1,7 @@
 package trailpgx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -290,12 +291,17 @@ func (s *Store) CountsSQL(q trail.CountQuery) (string, []any, error) {
 	}
 	var w where
 	w.filters(qq)
-	return "SELECT date_trunc('day', occurred_at AT TIME ZONE 'UTC') AS day, action, count(*) FROM " + s.schema + ".events" +
+	zone := "'UTC'"
+	if q.Zone != nil {
+		w.args = append(w.args, q.Zone.String())
+		zone = fmt.Sprintf("$%d", len(w.args))
+	}
+	return "SELECT date_trunc('day', occurred_at AT TIME ZONE " + zone + ") AS day, action, count(*) FROM " + s.schema + ".events" +
 		w.sql() + " GROUP BY 1, 2 ORDER BY 1, 2", w.args, nil
 }
 
-// Counts returns the number of events per UTC day and action, by day then
-// action.
+// Counts returns the number of events per day (UTC, or q.Zone's) and
+// action, by day then action.
 func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
 	sql, args, err := s.CountsSQL(q)
 	if err != nil {
@@ -311,7 +317,7 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 			var ct trail.Count
 			var day time.Time
 			err := r.Scan(&day, &ct.Action, &ct.N)
-			ct.Day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+			ct.Day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, cmp.Or(q.Zone, time.UTC))
 			return ct, err
 		})
 		return err

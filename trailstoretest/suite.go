@@ -1,11 +1,13 @@
 package trailstoretest
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -848,11 +850,13 @@ func testLimits(t *testing.T, s trail.Store) {
 	}
 }
 
+// countKey is a day (its midnight, in UTC) and an action.
+type countKey struct {
+	day    time.Time
+	action string
+}
+
 func testCounts(t *testing.T, s trail.Store) {
-	type key struct {
-		day    time.Time
-		action string
-	}
 	var evs []trail.Event
 	add := func(tenant, action string, off time.Duration, n int) {
 		for i := range n {
@@ -871,15 +875,32 @@ func testCounts(t *testing.T, s trail.Store) {
 	add("", "system.start", day, 2)
 	mustAppend(t, s, evs...)
 
-	ref := func(cq trail.CountQuery) map[key]int64 {
-		m := map[key]int64{}
+	// ref counts evs per day of cq.Zone (UTC if nil) and action.
+	ref := func(cq trail.CountQuery) map[countKey]int64 {
+		m := map[countKey]int64{}
+		zone := cmp.Or(cq.Zone, time.UTC)
 		for _, ev := range evs {
 			if matches(cq.Query(), ev) {
-				y, mo, d := ev.OccurredAt.Date()
-				m[key{time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), ev.Action}]++
+				y, mo, d := ev.OccurredAt.In(zone).Date()
+				m[countKey{time.Date(y, mo, d, 0, 0, 0, 0, zone).UTC(), ev.Action}]++
 			}
 		}
 		return m
+	}
+	// Days in a zone (CountQuery.Zone): Los Angeles (DST began the day
+	// before d0), and the half- and quarter-hour offsets of Kolkata and
+	// Kathmandu; "" is UTC.
+	var zones []*time.Location
+	for _, name := range []string{"", "America/Los_Angeles", "Asia/Kolkata", "Asia/Kathmandu"} {
+		if name == "" {
+			zones = append(zones, nil)
+			continue
+		}
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatalf("suite bug: %v", err)
+		}
+		zones = append(zones, loc)
 	}
 	for _, cq := range []trail.CountQuery{
 		{AllTenants: true},
@@ -894,38 +915,47 @@ func testCounts(t *testing.T, s trail.Store) {
 		{AllTenants: true, Since: d0.Add(day), Until: d0.Add(2 * day)},
 		{Tenant: "nobody"},
 	} {
-		cs, err := s.Counts(context.Background(), cq)
-		if err != nil {
-			t.Fatalf("Counts(%+v): %v", cq, err)
-		}
-		got := map[key]int64{}
-		for _, c := range cs {
-			k := key{c.Day, c.Action}
-			if c.Day.Location() != time.UTC || !c.Day.Equal(c.Day.Truncate(day)) {
-				t.Errorf("Counts(%+v): day %s is not midnight UTC", cq, c.Day)
-			}
-			k.day = c.Day.UTC()
-			if _, dup := got[k]; dup {
-				t.Errorf("Counts(%+v): %s %s listed twice", cq, c.Day.Format(time.DateOnly), c.Action)
-			}
-			if c.N <= 0 {
-				t.Errorf("Counts(%+v): %s %s has count %d", cq, c.Day.Format(time.DateOnly), c.Action, c.N)
-			}
-			got[k] = c.N
-		}
-		want := ref(cq)
-		if len(got) != len(want) {
-			t.Errorf("Counts(%+v): %d rows, want %d: got %v want %v", cq, len(got), len(want), got, want)
-			continue
-		}
-		for k, n := range want {
-			if got[k] != n {
-				t.Errorf("Counts(%+v): %s %s = %d, want %d", cq, k.day.Format(time.DateOnly), k.action, got[k], n)
-			}
+		for _, zone := range zones {
+			cq.Zone = zone
+			countsLike(t, s, cq, ref(cq))
 		}
 	}
-	if _, ok := ref(trail.CountQuery{Tenant: "acme", Action: "user.create"})[key{d0, "user.create"}]; !ok {
+	if _, ok := ref(trail.CountQuery{Tenant: "acme", Action: "user.create"})[countKey{d0, "user.create"}]; !ok {
 		t.Fatal("suite bug: reference counts empty")
+	}
+	if maps.Equal(ref(trail.CountQuery{Tenant: "acme"}), ref(trail.CountQuery{Tenant: "acme", Zone: zones[1]})) {
+		t.Fatal("suite bug: Los Angeles days count like UTC days")
+	}
+}
+
+// countsLike checks s's counts for cq against want, day by day (each a
+// midnight in cq.Zone, or UTC) and action.
+func countsLike(t *testing.T, s trail.Store, cq trail.CountQuery, want map[countKey]int64) {
+	t.Helper()
+	zone := cmp.Or(cq.Zone, time.UTC)
+	cs, err := s.Counts(context.Background(), cq)
+	if err != nil {
+		t.Fatalf("Counts(%+v): %v", cq, err)
+	}
+	got := map[countKey]int64{}
+	for i, c := range cs {
+		if l := c.Day.In(zone); c.Day.Location().String() != zone.String() || !l.Equal(time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, zone)) {
+			t.Errorf("Counts(%+v): day %s is not midnight in %s", cq, c.Day, zone)
+		}
+		if i > 0 && (cs[i-1].Day.After(c.Day) || cs[i-1].Day.Equal(c.Day) && cs[i-1].Action >= c.Action) {
+			t.Errorf("Counts(%+v): %s %s after %s %s: not by day, then action", cq, c.Day, c.Action, cs[i-1].Day, cs[i-1].Action)
+		}
+		k := countKey{c.Day.UTC(), c.Action}
+		if _, dup := got[k]; dup {
+			t.Errorf("Counts(%+v): %s %s listed twice", cq, c.Day.Format(time.DateOnly), c.Action)
+		}
+		if c.N <= 0 {
+			t.Errorf("Counts(%+v): %s %s has count %d", cq, c.Day.Format(time.DateOnly), c.Action, c.N)
+		}
+		got[k] = c.N
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Counts(%+v) in %s: got %v, want %v", cq, zone, got, want)
 	}
 }
 

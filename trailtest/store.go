@@ -2,6 +2,7 @@ package trailtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -435,7 +436,7 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	for i := range s.events {
 		ev := &s.events[i].ev
 		if matchQuery(&vq, text, &s.events[i]) {
-			n[key{ev.OccurredAt.UnixMicro() / (24 * 3600 * 1e6), ev.Action}]++
+			n[key{dayOf(ev.OccurredAt, q.Zone), ev.Action}]++
 		}
 	}
 	closed := s.closed
@@ -445,15 +446,16 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	}
 	var out []trail.Count
 	for k, c := range n {
-		out = append(out, trail.Count{Day: time.Unix(k.day*24*3600, 0).UTC(), Action: k.action, N: c})
+		out = append(out, trail.Count{Day: time.Unix(k.day, 0).In(cmp.Or(q.Zone, time.UTC)), Action: k.action, N: c})
 	}
-	slices.SortFunc(out, func(a, b trail.Count) int {
-		if c := a.Day.Compare(b.Day); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Action, b.Action)
-	})
-	return out, nil
+	return trail.MergeCounts(out), nil
+}
+
+// dayOf is the Unix time of the midnight (in zone, UTC if nil) that
+// starts t's day.
+func dayOf(t time.Time, zone *time.Location) int64 {
+	t = t.In(cmp.Or(zone, time.UTC))
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location()).Unix()
 }
 
 // Close makes every later operation fail with ErrClosed. Closing twice is

@@ -69,11 +69,11 @@ func TestQueryPlans(t *testing.T) {
 			})
 		}
 		t.Run("counts by day in tenant", func(t *testing.T) {
-			query, args := buildCounts(trail.CountQuery{Tenant: "t1", Since: since})
+			query, args := buildCounts(trail.CountQuery{Tenant: "t1", Since: since}, 86400000000)
 			check(t, query, args, "COVERING INDEX trail_events_tenant_time", false)
 		})
 		t.Run("counts by day, action prefix", func(t *testing.T) {
-			query, args := buildCounts(trail.CountQuery{Tenant: "t1", Action: "subscription.*"})
+			query, args := buildCounts(trail.CountQuery{Tenant: "t1", Action: "subscription.*"}, 86400000000)
 			check(t, query, args, "COVERING INDEX trail_events_action", false)
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -242,7 +243,17 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	if err := vq.Validate(); err != nil {
 		return nil, err
 	}
-	query, args := buildCounts(q)
+	// SQLite knows no time zones: in a zone, count per quarter hour (every
+	// zone's offset is whole quarter hours) and add them up per local day.
+	zone := q.Zone
+	if zone == time.UTC {
+		zone = nil
+	}
+	bucket := int64(86400000000)
+	if zone != nil {
+		bucket = 900000000
+	}
+	query, args := buildCounts(q, bucket)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("trailsqlite: counts: %w", err)
@@ -250,25 +261,33 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	defer rows.Close()
 	var out []trail.Count
 	for rows.Next() {
-		var day, n int64
+		var b, n int64
 		var action string
-		if err := rows.Scan(&day, &action, &n); err != nil {
+		if err := rows.Scan(&b, &action, &n); err != nil {
 			return nil, fmt.Errorf("trailsqlite: counts: %w", err)
 		}
-		out = append(out, trail.Count{Day: time.Unix(day*86400, 0).UTC(), Action: action, N: n})
+		day := time.UnixMicro(b * bucket).UTC()
+		if zone != nil {
+			t := day.In(zone)
+			day = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, zone)
+		}
+		out = append(out, trail.Count{Day: day, Action: action, N: n})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("trailsqlite: counts: %w", err)
 	}
+	if zone != nil {
+		out = trail.MergeCounts(out)
+	}
 	return out, nil
 }
 
-func buildCounts(q trail.CountQuery) (string, []any) {
+func buildCounts(q trail.CountQuery, bucket int64) (string, []any) {
 	w, ok := filters(q.Query())
 	if !ok {
 		w.add("0") // a text search without any word matches nothing
 	}
-	return `SELECT occurred_at / 86400000000 AS day, action, count(*) FROM trail_events` +
+	return `SELECT occurred_at / ` + strconv.FormatInt(bucket, 10) + ` AS day, action, count(*) FROM trail_events` +
 		w.String() + ` GROUP BY day, action ORDER BY day, action`, w.args
 }
 
