@@ -67,6 +67,9 @@ func (c *Client) Stats(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 	if err != nil {
 		return nil, err
 	}
+	if q.Zone != nil && q.Zone != time.UTC {
+		v.Set("tz", q.Zone.String()) // each Day comes back as midnight there, at its offset
+	}
 	var out struct {
 		Counts []trail.Count `json:"counts"`
 	}

@@ -113,6 +113,27 @@ func TestTour(t *testing.T) {
 		if r.status != 200 || n != 2 {
 			t.Fatalf("stats over all tenants: %d %s", r.status, r.body)
 		}
+		// tz: the same events counted per Los Angeles day, each day its
+		// midnight there; an unknown zone is a 400 naming tz.
+		la, _ := time.LoadLocation("America/Los_Angeles")
+		r = f.do("GET", "/v1/stats?action=subscription.*&tz=America/Los_Angeles", "readerAll", nil)
+		stats = trailserver.StatsResponse{}
+		json.Unmarshal(r.body, &stats)
+		n = 0
+		for _, c := range stats.Counts {
+			n += c.N
+			if d := c.Day.In(la); r.status == 200 && (d.Hour() != 0 || d.Minute() != 0 || !strings.Contains(string(r.body), d.Format("T00:00:00-07:00")) && !strings.Contains(string(r.body), d.Format("T00:00:00-08:00"))) {
+				t.Errorf("stats in Los Angeles: day %s is not a Los Angeles midnight: %s", c.Day, r.body)
+			}
+		}
+		if r.status != 200 || n != 2 {
+			t.Fatalf("stats in Los Angeles: %d %s", r.status, r.body)
+		}
+		for _, tz := range []string{"Mars/Olympus", "Local", "../etc/passwd"} {
+			if r = f.do("GET", "/v1/stats?tz="+url.QueryEscape(tz), "readerAll", nil); r.status != 400 || r.problem(t).Field != "tz" {
+				t.Errorf("stats with tz=%s: %d %s, want 400 naming tz", tz, r.status, r.body)
+			}
+		}
 		r = f.do("GET", "/v1/export?format=jsonl&tenant=acme", "admin", nil)
 		lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
 		if r.status != 200 || r.header.Get("Content-Type") != "application/x-ndjson" || len(lines) < 7 {

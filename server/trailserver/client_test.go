@@ -103,6 +103,20 @@ func TestClientEndToEnd(t *testing.T) {
 		if err != nil || len(counts) == 0 || counts[0].N != n {
 			t.Fatalf("stats: %v %+v", err, counts)
 		}
+		// In a zone: the days are midnights there (Kathmandu, +05:45).
+		ktm, err := time.LoadLocation("Asia/Kathmandu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err = r.Stats(ctx, trail.CountQuery{Action: "project.create", Zone: ktm})
+		if err != nil || len(counts) == 0 {
+			t.Fatalf("stats in Kathmandu: %v %+v", err, counts)
+		}
+		for _, c := range counts {
+			if d := c.Day.In(ktm); d.Hour() != 0 || d.Minute() != 0 {
+				t.Fatalf("stats in Kathmandu: day %s is not a Kathmandu midnight", c.Day)
+			}
+		}
 		// Every filter of Query counts, and the actor is found by e-mail.
 		counts, err = r.Stats(ctx, trail.CountQuery{Action: "project.create", ActorType: trail.ActorUser, ActorID: "nobody"})
 		if err != nil || len(counts) != 0 {

@@ -22,7 +22,7 @@ var (
 	tailParams    = []string{"tenant", "actor", "actor_name", "actor_email", "action", "target", "outcome", "field", "text", "metadata", "include_access", "backlog"}
 	historyParams = []string{"tenant", "since", "until", "limit", "cursor"}
 	// statsParams are the list's filters: a count is of what the list shows.
-	statsParams  = []string{"tenant", "actor", "actor_name", "actor_email", "action", "target", "since", "until", "outcome", "field", "text", "metadata", "include_access"}
+	statsParams  = []string{"tenant", "actor", "actor_name", "actor_email", "action", "target", "since", "until", "outcome", "field", "text", "metadata", "include_access", "tz"}
 	facetsParams = []string{"tenant"}
 )
 
@@ -257,4 +257,23 @@ func filtersOf(v url.Values) map[string]any {
 		m[k] = vals[0]
 	}
 	return m
+}
+
+// countQuery is the CountQuery of the stats filters in v: the list's
+// filters, and tz, the IANA zone whose days the counts are per (UTC when
+// absent), so that a page showing Los Angeles times counts Los Angeles days.
+func (s *Server) countQuery(k *Key, v url.Values) (trail.CountQuery, *Problem) {
+	q, p := s.scopedQuery(k, v)
+	if p != nil {
+		return trail.CountQuery{}, p
+	}
+	cq := q.Counts()
+	if name := v.Get("tz"); name != "" {
+		loc, err := time.LoadLocation(name)
+		if err != nil || name == "Local" || len(name) > 64 {
+			return cq, badRequest("tz", "must be an IANA time zone name such as America/Los_Angeles, or UTC")
+		}
+		cq.Zone = loc
+	}
+	return cq, nil
 }

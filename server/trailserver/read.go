@@ -250,12 +250,12 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeProblem(w, r, p)
 		return
 	}
-	q, p := s.scopedQuery(k, v)
+	q, p := s.countQuery(k, v)
 	if p != nil {
 		writeProblem(w, r, p)
 		return
 	}
-	counts, err := s.cfg.Store.Counts(r.Context(), q.Counts())
+	counts, err := s.cfg.Store.Counts(r.Context(), q)
 	if err != nil {
 		s.storeProblem(w, r, "counting", err)
 		return

@@ -170,11 +170,11 @@ func (b uiBackend) Stats(r *http.Request, v trailui.Viewer, params url.Values) (
 	if p := checkParams(params, statsParams); p != nil {
 		return nil, uiError(p)
 	}
-	q, p := s.scopedQuery(k, params)
+	q, p := s.countQuery(k, params)
 	if p != nil {
 		return nil, uiError(p)
 	}
-	cs, err := s.cfg.Store.Counts(r.Context(), q.Counts())
+	cs, err := s.cfg.Store.Counts(r.Context(), q)
 	if err != nil {
 		return nil, b.storeError(err)
 	}
