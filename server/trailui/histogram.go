@@ -11,19 +11,22 @@ import (
 
 // Activity is the list page's count and histogram: how many events match
 // every filter of the list and how they spread over the filtered time
-// range, one bar per UTC day (the stores count per UTC day; the page says
-// so on the bars). Without a time range the page says why no count is shown.
+// range, one bar per day in the page's zone (the stores count that zone's
+// days: the stats API's tz). Without a time range the page says why no
+// count is shown.
 type Activity struct {
 	Total int64
 	Bars  []Bar
 	Max   int64
+	// Zone names the zone the days are in ("UTC", "America/Los_Angeles").
+	Zone string
 	// Why, when set, says why no count is shown.
 	Why string
 }
 
 // Bar is one day of the histogram, laid out for an SVG of 100 units high.
 type Bar struct {
-	Day    string // 2026-01-02 (UTC)
+	Day    string // 2026-01-02, in Activity.Zone
 	N      int64
 	X, W   float64
 	Y, H   float64
@@ -49,16 +52,20 @@ func (h *Handler) activity(r *http.Request, v Viewer, f Filter, params url.Value
 	// The Access log's audit.* is kept: WithoutAccess honours a filter that
 	// names the access events.
 	sp.Set("action", trail.WithoutAccess(params.Get("action")))
+	zone, _ := zoneOf(r)
+	if zone != time.UTC {
+		sp.Set("tz", zone.String())
+	}
 	cs, err := h.be.Stats(followUp(r), v, sp)
 	if err != nil {
 		h.log.Warn("trailui: activity", "err", err)
 		return &Activity{Why: "The count is not available right now."}
 	}
-	a := &Activity{}
+	a := &Activity{Zone: zone.String()}
 	perDay := map[string]int64{}
 	for _, c := range cs {
 		a.Total += c.N
-		perDay[c.Day.UTC().Format("2006-01-02")] += c.N
+		perDay[c.Day.In(zone).Format("2006-01-02")] += c.N
 	}
 	since, err1 := time.Parse(time.RFC3339Nano, params.Get("since"))
 	until := now
@@ -74,16 +81,20 @@ func (h *Handler) activity(r *http.Request, v Viewer, f Filter, params url.Value
 			return a
 		}
 	}
-	first := since.UTC().Truncate(24 * time.Hour)
-	days := int(until.UTC().Sub(first)/(24*time.Hour)) + 1
-	if days < 1 || days > maxBars {
-		return a
-	}
-	for i := range days {
-		day := first.AddDate(0, 0, i).Format("2006-01-02")
-		n := perDay[day]
+	// Local days: a day is 23 or 25 hours when the clocks change.
+	y, m, d := since.In(zone).Date()
+	first := time.Date(y, m, d, 0, 0, 0, 0, zone)
+	for day := first; !day.After(until); day = day.AddDate(0, 0, 1) {
+		if len(a.Bars) == maxBars {
+			a.Bars = nil
+			return a
+		}
+		n := perDay[day.Format("2006-01-02")]
 		a.Max = max(a.Max, n)
-		a.Bars = append(a.Bars, Bar{Day: day, N: n})
+		a.Bars = append(a.Bars, Bar{Day: day.Format("2006-01-02"), N: n})
+	}
+	if len(a.Bars) == 0 {
+		return a
 	}
 	w := 1000.0 / float64(len(a.Bars))
 	for i := range a.Bars {
@@ -94,7 +105,8 @@ func (h *Handler) activity(r *http.Request, v Viewer, f Filter, params url.Value
 		}
 		b.Y = 100 - b.H
 		ff := f
-		ff.Since, ff.Until, ff.Cursor, ff.Prev = b.Day+"T00:00:00Z", first.AddDate(0, 0, i+1).Format(time.RFC3339), "", nil
+		// A date is midnight in the page's zone, and as until the day's end.
+		ff.Since, ff.Until, ff.Cursor, ff.Prev = b.Day, b.Day, "", nil
 		b.Filter = ff.URL(path)
 	}
 	return a

@@ -2,6 +2,7 @@ package trailui_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,6 +163,24 @@ func TestBrowserQueries(t *testing.T) {
 		}
 		if len(bars) != 8 || sum != total {
 			t.Fatalf("histogram: %d bars summing to %d, want 8 days and %d", len(bars), sum, total)
+		}
+		// The bars are Los Angeles days, the page's zone, as the store
+		// counts them in that zone.
+		la, err := time.LoadLocation("America/Los_Angeles")
+		if err != nil {
+			t.Fatal(err)
+		}
+		csLA, err := s.store.Counts(context.Background(), trail.CountQuery{Tenant: "acme", Action: "*.delete", Since: now.Add(-7 * 24 * time.Hour), Zone: la})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDay := map[string]int{}
+		for _, c := range csLA {
+			wantDay[c.Day.In(la).Format(time.DateOnly)] += int(c.N)
+		}
+		gotDay := run(t, ctx, chromedp.Evaluate[map[string]int](`Object.fromEntries([...document.querySelectorAll("#histogram rect")].filter(r => +r.dataset.n > 0).map(r => [r.dataset.day, +r.dataset.n]))`))
+		if !maps.Equal(gotDay, wantDay) {
+			t.Fatalf("histogram days %v, want Los Angeles days %v", gotDay, wantDay)
 		}
 		shot(t, ctx, "ui-query.png")
 		if on := textOf(t, ctx, `button.chip.on`); on != "Last 7 days" {
