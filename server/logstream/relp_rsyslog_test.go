@@ -286,22 +286,15 @@ func newCutProxy(t *testing.T, upstream string) *cutProxy {
 		t.Fatal(err)
 	}
 	p := &cutProxy{ln: ln, upstream: upstream}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { io.Copy(c, u); c.Close(); u.Close() }()
-			go p.forward(c, u)
+	acceptEach(t, ln, func(c net.Conn) {
+		u, err := net.Dial("tcp", upstream)
+		if err != nil {
+			c.Close()
+			return
 		}
-	}()
+		go func() { io.Copy(c, u); c.Close(); u.Close() }()
+		p.forward(c, u)
+	})
 	return p
 }
 

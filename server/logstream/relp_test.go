@@ -184,6 +184,13 @@ func newRELPRefuser(t *testing.T) *relpRefuser {
 		t.Fatal(err)
 	}
 	r := &relpRefuser{ln: ln, refuse: true}
+	acceptEach(t, ln, r.serve)
+	return r
+}
+
+// acceptEach serves every connection ln accepts with serve, each in a
+// goroutine of its own, until the test ends (ln is closed then).
+func acceptEach(t *testing.T, ln net.Listener, serve func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -191,10 +198,9 @@ func newRELPRefuser(t *testing.T) *relpRefuser {
 			if err != nil {
 				return
 			}
-			go r.serve(c)
+			go serve(c)
 		}
 	}()
-	return r
 }
 
 func (r *relpRefuser) serve(c net.Conn) {

@@ -36,16 +36,7 @@ func newTLSSyslog(t *testing.T) *tlsSyslog {
 		t.Fatal(err)
 	}
 	r := &tlsSyslog{ln: ln, pool: pool}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go r.serve(c)
-		}
-	}()
+	acceptEach(t, ln, r.serve)
 	return r
 }
 
