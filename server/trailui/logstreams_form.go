@@ -196,18 +196,29 @@ func (h *Handler) viewerError(err error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Detail: "The log stream could not be changed; retry later."}
 }
 
+// logStreamManager returns the backend's LogStreamManager for an admin
+// viewer; otherwise it answers the page (404 on a server without log
+// streams, 403 for a key that is not admin) and reports false.
+func (h *Handler) logStreamManager(w http.ResponseWriter, r *http.Request, rq *request, verb string) (LogStreamManager, bool) {
+	mgr, ok := h.be.(LogStreamManager)
+	if !ok {
+		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusNotFound, Detail: "Log streams cannot be " + verb + " on this server."})
+		return nil, false
+	}
+	if rq.viewer.Role != "admin" {
+		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusForbidden, Detail: "Log streams are managed with an admin key."})
+		return nil, false
+	}
+	return mgr, true
+}
+
 // createLogStream answers the creation form: the page again with the
 // error beside its field (the entered values kept, never the secret), or
 // the new stream — with a generated secret shown this once, else a
 // redirect so that a reload does not create it twice.
 func (h *Handler) createLogStream(w http.ResponseWriter, r *http.Request, rq *request) {
-	mgr, ok := h.be.(LogStreamManager)
+	mgr, ok := h.logStreamManager(w, r, rq, "created")
 	if !ok {
-		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusNotFound, Detail: "Log streams cannot be created on this server."})
-		return
-	}
-	if rq.viewer.Role != "admin" {
-		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusForbidden, Detail: "Log streams are managed with an admin key."})
 		return
 	}
 	f := parseLogStreamForm(r)
@@ -239,13 +250,8 @@ func (h *Handler) createLogStream(w http.ResponseWriter, r *http.Request, rq *re
 // changeLogStream answers a row's pause, resume, delete and rotate-secret
 // buttons.
 func (h *Handler) changeLogStream(w http.ResponseWriter, r *http.Request, rq *request) {
-	mgr, ok := h.be.(LogStreamManager)
+	mgr, ok := h.logStreamManager(w, r, rq, "changed")
 	if !ok {
-		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusNotFound, Detail: "Log streams cannot be changed on this server."})
-		return
-	}
-	if rq.viewer.Role != "admin" {
-		h.renderError(w, r, &rq.viewer, &Error{Status: http.StatusForbidden, Detail: "Log streams are managed with an admin key."})
 		return
 	}
 	id, op := r.PathValue("id"), r.PathValue("op")
