@@ -32,6 +32,9 @@ func (c *ImportCmd) Run(e *Env) error {
 	if (c.FromPostgres == "") == (c.FromSQLite == "") {
 		return Usagef("give the source database: --from-postgres DSN or --from-sqlite PATH")
 	}
+	if c.Tenant != "" && !trail.ValidTenant(c.Tenant) {
+		return Usagef("--tenant: %q is not a valid tenant", c.Tenant)
+	}
 	driver, dsn, dialect := "pgx", c.FromPostgres, "postgres"
 	if c.FromSQLite != "" {
 		driver, dsn, dialect = "sqlite", "file:"+c.FromSQLite+"?mode=ro", "sqlite"

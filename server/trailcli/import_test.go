@@ -157,6 +157,13 @@ INSERT INTO billing_historicalsubscription (id, tenant_id, plan, seats, renews_o
 		t.Errorf("wrong layout: exit %d, stderr %q", r.code, r.stderr)
 	}
 
+	// A tenant that is not one: a usage error (exit 2), nothing written;
+	// before, every row was skipped one by one and the import exited 1.
+	r = run(t, db, env{}, "import", "auditlog", "--from-postgres", dsn, "--tenant", "not a tenant")
+	if r.code != 2 || !strings.Contains(r.stderr, "--tenant") || strings.Contains(r.stderr, "skipped") || countEvents(t, db) != before {
+		t.Errorf("bad --tenant: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	// Imported events are sealed like any other.
 	mustRun(t, db, env{}, "seal")
 	if r := run(t, db, env{}, "verify"); r.code != 0 {
