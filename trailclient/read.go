@@ -58,8 +58,8 @@ func (c *Client) Get(ctx context.Context, id uuid.UUID) (trail.Event, error) {
 	return ev, err
 }
 
-// Stats returns event counts by UTC day and action, for any of the
-// filters Query takes.
+// Stats returns event counts by day (UTC, or q.Zone's: each Day then at
+// its offset there) and action, for any of the filters Query takes.
 func (c *Client) Stats(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
 	cq := q.Query()
 	cq.AllTenants = false // queryValues sends no tenant for every tenant

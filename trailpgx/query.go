@@ -285,12 +285,11 @@ func (s *Store) fetch(ctx context.Context, q trail.Query, evs []trail.Event) ([]
 
 // CountsSQL returns the statement and arguments Counts runs for q.
 func (s *Store) CountsSQL(q trail.CountQuery) (string, []any, error) {
-	qq := q.Query()
-	if err := qq.Validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return "", nil, err
 	}
 	var w where
-	w.filters(qq)
+	w.filters(q.Query())
 	zone := "'UTC'"
 	if q.Zone != nil {
 		w.args = append(w.args, q.Zone.String())

@@ -926,6 +926,13 @@ func testCounts(t *testing.T, s trail.Store) {
 	if maps.Equal(ref(trail.CountQuery{Tenant: "acme"}), ref(trail.CountQuery{Tenant: "acme", Zone: zones[1]})) {
 		t.Fatal("suite bug: Los Angeles days count like UTC days")
 	}
+	// A zone no store can agree on (time.Local, a fixed offset under a
+	// made-up name) is refused alike by every store.
+	for _, zone := range []*time.Location{time.Local, time.FixedZone("Mars/Olympus", 3600)} {
+		if cs, err := s.Counts(context.Background(), trail.CountQuery{Tenant: "acme", Zone: zone}); !errors.Is(err, trail.ErrInvalidQuery) {
+			t.Errorf("Counts in %s: %d rows, err %v; want ErrInvalidQuery", zone, len(cs), err)
+		}
+	}
 }
 
 // countsLike checks s's counts for cq against want, day by day (each a

@@ -411,13 +411,13 @@ func words(s string) []string {
 	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 
-// Counts returns the number of events per UTC day and action, ordered by day
-// then action.
+// Counts returns the number of events per day (UTC, or q.Zone's) and
+// action, ordered by day then action.
 func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
-	vq := q.Query()
-	if err := vq.Validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
+	vq := q.Query()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("trailtest: counts: %w", err)
 	}

@@ -269,8 +269,8 @@ func (s *Server) countQuery(k *Key, v url.Values) (trail.CountQuery, *Problem) {
 	}
 	cq := q.Counts()
 	if name := v.Get("tz"); name != "" {
-		loc, err := time.LoadLocation(name)
-		if err != nil || name == "Local" || len(name) > 64 {
+		loc, err := trail.LoadZone(name)
+		if err != nil || len(name) > 64 {
 			return cq, badRequest("tz", "must be an IANA time zone name such as America/Los_Angeles, or UTC")
 		}
 		cq.Zone = loc

@@ -236,11 +236,10 @@ func ftsQuery(text string) (string, bool) {
 	return b.String(), b.Len() > 0
 }
 
-// Counts returns the number of events per UTC day and action, ordered by day
-// then action.
+// Counts returns the number of events per day (UTC, or q.Zone's) and
+// action, ordered by day then action.
 func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, error) {
-	vq := q.Query()
-	if err := vq.Validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	// SQLite knows no time zones: in a zone, count per quarter hour (every

@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	_ "time/tzdata" // the viewer's zone must load on hosts without zoneinfo
+
+	"github.com/trailhq/trail"
 )
 
 // One clock (issue 15): every time on a page is shown in one zone, named
@@ -39,32 +39,15 @@ func browserZone(r *http.Request) *time.Location {
 		return time.UTC
 	}
 	name, err := url.QueryUnescape(c.Value) // app.js encodes the / of Area/City
-	if err != nil || name == "" || name == "Local" {
-		return time.UTC
-	}
-	if loc, ok := zones.Load(name); ok {
-		return loc.(*time.Location)
-	}
-	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return time.UTC
 	}
-	if zoneCount.Add(1) <= maxZones {
-		zones.Store(name, loc)
+	loc, err := trail.LoadZone(name) // remembered: a page asks once or twice
+	if err != nil {
+		return time.UTC
 	}
 	return loc
 }
-
-// zones holds the zones zoneOf loaded, by name: time.LoadLocation reads and
-// parses the zone's file on every call, and a page asks once or twice. Only
-// names that load are kept, at most maxZones of them (the zone database has
-// about 600; a case-insensitive file system loads more spellings).
-var (
-	zones     sync.Map
-	zoneCount atomic.Int64
-)
-
-const maxZones = 1024
 
 // zoneLabel names a zone for the page: its IANA name and its abbreviation
 // now ("America/Los_Angeles (PST)").
