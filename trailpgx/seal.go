@@ -154,8 +154,9 @@ var _ trailseal.PendingSkipper = (*Store)(nil)
 // PendingExcept implements trailseal.PendingSkipper in two statements on
 // one connection: the queue's first limit+len(skip) rows in key order,
 // without their events (an index scan of the queue alone), of which the
-// rows of skip are dropped here; then the events of the first limit rows
-// left, one index probe each, in queue order. The sealer calls it while the
+// rows of skip are dropped here; then the events of the rows left, one
+// index probe each, in queue order, up to limit (a row whose event is gone
+// does not shorten the batch, as in Pending). The sealer calls it while the
 // batch skip commits, so the first rows of the queue are mostly skip's: a
 // NOT IN over them is one hash or one scan per row depending on the plan
 // PostgreSQL picks for a bound array, a set in Go is neither.
@@ -179,7 +180,7 @@ func (s *Store) PendingExcept(ctx context.Context, limit int, skip []uuid.UUID) 
 			ats     []time.Time
 			ids     []pgtype.UUID
 		)
-		for rows.Next() && len(ids) < limit {
+		for rows.Next() {
 			var tenant string
 			var at time.Time
 			var id pgtype.UUID
@@ -200,7 +201,7 @@ func (s *Store) PendingExcept(ctx context.Context, limit int, skip []uuid.UUID) 
 				WITH ORDINALITY AS p(tenant, occurred_at, event_id, n)
 			CROSS JOIN LATERAL (SELECT `+qualifiedColumns+` FROM `+s.schema+`.events e
 				WHERE e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id LIMIT 1) e
-			ORDER BY p.n`, tenants, ats, ids)
+			ORDER BY p.n LIMIT $4`, tenants, ats, ids, limit)
 		if err != nil {
 			return err
 		}
