@@ -2,6 +2,7 @@ package trailserver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -62,7 +63,7 @@ func (s *Server) facets(w http.ResponseWriter, r *http.Request, k *Key) {
 // every tenant); what names the step that failed.
 func (s *Server) facetValues(ctx context.Context, k *Key, q trail.Query) (out FacetsResponse, what string, err error) {
 	out = FacetsResponse{Tenants: []string{}, Actions: []string{}, ActorTypes: []string{}, TargetTypes: []string{},
-		Basis: "the newest 1000 events, access events left out"}
+		Basis: fmt.Sprintf("the newest %d events, access events left out", FacetSample)}
 	switch tl, ok := s.cfg.Store.(trail.TenantLister); {
 	case !k.AllTenants():
 		out.Tenants = []string{k.Tenant}

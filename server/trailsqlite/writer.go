@@ -104,17 +104,6 @@ func (q *writeQueue) release() {
 	}
 }
 
-// queued returns how many writers wait for the turn (tests).
-func (q *writeQueue) queued() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := 0
-	for _, w := range q.waiting {
-		n += len(w)
-	}
-	return n
-}
-
 // ConcurrentAppends is 1: SQLite has one writer at a time, so a server
 // (trailserver.ConcurrentAppender) keeps one audit append in flight, which
 // gathers the reads queued while it waits (AppendGathered).

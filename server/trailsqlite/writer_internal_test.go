@@ -134,3 +134,14 @@ func TestWriteQueueKindsTakeTurns(t *testing.T) {
 		t.Fatalf("turns taken in order %v, want %v", order, want)
 	}
 }
+
+// queued returns how many writers wait for the turn (tests).
+func (q *writeQueue) queued() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, w := range q.waiting {
+		n += len(w)
+	}
+	return n
+}
