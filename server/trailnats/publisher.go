@@ -21,9 +21,8 @@ const DefaultPublishTimeout = 10 * time.Second
 
 // Publisher puts events on the stream. It is safe for concurrent use.
 type Publisher struct {
-	js    jetstream.JetStream
-	cfg   Config
-	slots chan struct{} // atomic batches in flight
+	js  jetstream.JetStream
+	cfg Config
 
 	mu       sync.Mutex
 	queue    []*queued // requests waiting for a batch
@@ -40,7 +39,7 @@ type queued struct {
 
 // NewPublisher returns a Publisher for the stream Setup made with cfg.
 func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
-	return &Publisher{js: js, cfg: cfg.withDefaults(), slots: make(chan struct{}, MaxBatchesInFlight)}
+	return &Publisher{js: js, cfg: cfg.withDefaults()}
 }
 
 // Publish puts normalized, valid events on their partitions and returns once
@@ -190,11 +189,6 @@ func (p *Publisher) flush() {
 // MaxAtomicBatch is the most events published as one atomic batch: nats-server's default limit (max_batch_size).
 const MaxAtomicBatch = 1000
 
-// MaxBatchesInFlight is the most atomic batches one Publisher has open at
-// once, below nats-server's default limit of 50 per stream
-// (max_batch_inflight_per_stream); a server refusing more is retried.
-const MaxBatchesInFlight = 32
-
 // Atomic batch error codes (nats-server's errors.json) Publish branches on.
 const (
 	errCodeAtomicDisabled  = 10174
@@ -214,13 +208,12 @@ var errHasDuplicate = errors.New("trailnats: the batch holds an ID the stream ha
 func (p *Publisher) publishChunk(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
 	backoff := 10 * time.Millisecond
 	for {
-		var err error
-		select {
-		case p.slots <- struct{}{}:
+		// At most MaxFlushers batches are open per Publisher (flush is the
+		// only caller), below nats-server's default of 50 per stream
+		// (max_batch_inflight_per_stream); a server refusing more is retried.
+		err := ctx.Err()
+		if err == nil {
 			err = p.atomicBatch(ctx, nc, msgs)
-			<-p.slots
-		case <-ctx.Done():
-			err = ctx.Err()
 		}
 		var apiErr *jetstream.APIError
 		switch {
