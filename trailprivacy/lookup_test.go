@@ -2,6 +2,7 @@ package trailprivacy
 
 import (
 	"context"
+	"errors"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -48,6 +49,32 @@ func TestTransformLookup(t *testing.T) {
 	}
 	if pe.Lookup != (trail.Lookup{}) || !plain.Digest("acme", "x").IsZero() {
 		t.Fatalf("plaintext mode wrote digests %+v", pe.Lookup)
+	}
+}
+
+// LookupActor replaces a query's plaintext name and e-mail by the tenant's
+// pseudonyms, refuses a query without a tenant, and leaves a plaintext
+// store's query as it is.
+func TestLookupActor(t *testing.T) {
+	t.Parallel()
+	p, _ := newTestPrivacy(t, "")
+	q := trail.Query{Tenant: "acme", ActorName: "Alice Liddell", ActorEmail: "alice@example.com"}
+	if err := p.LookupActor(&q); err != nil {
+		t.Fatal(err)
+	}
+	if q.ActorName != "" || q.ActorEmail != "" || q.ActorNameDigest != p.Digest("acme", "Alice Liddell") || q.ActorEmailDigest != p.Digest("acme", "alice@example.com") {
+		t.Fatalf("query %+v, want the tenant's digests in place of the plaintext", q)
+	}
+	if err := p.LookupActor(&trail.Query{AllTenants: true, ActorEmail: "alice@example.com"}); !errors.Is(err, ErrLookupNeedsTenant) {
+		t.Fatalf("no tenant: %v, want ErrLookupNeedsTenant", err)
+	}
+	plain, err := New(context.Background(), Config{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq := trail.Query{AllTenants: true, ActorEmail: "alice@example.com"}
+	if err := plain.LookupActor(&pq); err != nil || pq.ActorEmail != "alice@example.com" || !pq.ActorEmailDigest.IsZero() {
+		t.Fatalf("plaintext mode: %v, %+v", err, pq)
 	}
 }
 

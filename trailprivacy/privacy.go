@@ -251,6 +251,30 @@ func (p *Privacy) Digest(tenant, value string) trail.Digest {
 	return d
 }
 
+// ErrLookupNeedsTenant is LookupActor's answer to a query that names no
+// tenant: pseudonyms are per tenant.
+var ErrLookupNeedsTenant = errors.New("trailprivacy: encrypted names and e-mails are found through a tenant's pseudonyms: name the tenant")
+
+// LookupActor turns q's plaintext ActorName and ActorEmail into the
+// pseudonyms (Digest) stored beside events whose actor fields p encrypted:
+// q then matches those, not the ciphertext. In plaintext mode the fields
+// are stored as given and q is left to match them as it is.
+func (p *Privacy) LookupActor(q *trail.Query) error {
+	if q.ActorName == "" && q.ActorEmail == "" || p.plaintext {
+		return nil
+	}
+	if q.Tenant == "" {
+		return ErrLookupNeedsTenant
+	}
+	if q.ActorName != "" {
+		q.ActorNameDigest, q.ActorName = p.Digest(q.Tenant, q.ActorName), ""
+	}
+	if q.ActorEmail != "" {
+		q.ActorEmailDigest, q.ActorEmail = p.Digest(q.Tenant, q.ActorEmail), ""
+	}
+	return nil
+}
+
 func (p *Privacy) hashBytes(tenant string, b []byte) string {
 	var sum []byte
 	p.mac(tenant, func(m hash.Hash) {

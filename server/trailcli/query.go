@@ -134,19 +134,10 @@ func (e *Env) runQuery(postgres string, q trail.Query, asJSON bool, print func(e
 // when the store's privacy layer encrypts them (as trail serve does), so
 // that they match; in plaintext mode they match as typed.
 func actorLookup(p *trailprivacy.Privacy, q *trail.Query) error {
-	if q.ActorName == "" && q.ActorEmail == "" || p == nil || p.Digest(q.Tenant, "probe").IsZero() {
+	if p == nil || p.LookupActor(q) == nil {
 		return nil
 	}
-	if q.Tenant == "" {
-		return Usagef("--actor-email and --actor-name need --tenant: encrypted names and e-mails are found through the tenant's pseudonyms")
-	}
-	if q.ActorName != "" {
-		q.ActorNameDigest, q.ActorName = p.Digest(q.Tenant, q.ActorName), ""
-	}
-	if q.ActorEmail != "" {
-		q.ActorEmailDigest, q.ActorEmail = p.Digest(q.Tenant, q.ActorEmail), ""
-	}
-	return nil
+	return Usagef("--actor-email and --actor-name need --tenant: encrypted names and e-mails are found through the tenant's pseudonyms")
 }
 
 // printPage prints a revealed page as JSON Lines, or with print for people

@@ -113,40 +113,28 @@ func parseQuery(v url.Values, now time.Time) (trail.Query, *Problem) {
 	return q, nil
 }
 
-// Digester computes the pseudonym that finds an encrypted actor name or
-// e-mail (trail.Lookup): *trailprivacy.Privacy implements it. A server
-// whose Config.Reveal is one searches through it.
-type Digester interface {
-	Digest(tenant, value string) trail.Digest
+// ActorLookup finds an encrypted actor name or e-mail through its
+// pseudonyms (trail.Lookup): *trailprivacy.Privacy implements it. A server
+// whose Config.Reveal is one searches through it; without one (no privacy
+// layer) the stored fields are plaintext and match as they are.
+type ActorLookup interface {
+	LookupActor(q *trail.Query) error
 }
 
 // actorLookup turns the plaintext actor_name and actor_email of a scoped
 // query into the pseudonyms stored with events whose fields the privacy
 // layer encrypted. Pseudonyms are per tenant: such a search names one
-// tenant (a tenant key's is its own). Without keys (no privacy layer, or
-// plaintext mode) the stored fields are plaintext and match as they are.
+// tenant (a tenant key's is its own).
 func (s *Server) actorLookup(q *trail.Query) *Problem {
-	if q.ActorName == "" && q.ActorEmail == "" {
+	l, ok := s.cfg.Reveal.(ActorLookup)
+	if !ok || l.LookupActor(q) == nil {
 		return nil
 	}
-	d, ok := s.cfg.Reveal.(Digester)
-	if !ok || d.Digest(q.Tenant, "probe").IsZero() {
-		return nil
+	name := "actor_email"
+	if q.ActorEmail == "" {
+		name = "actor_name"
 	}
-	if q.Tenant == "" {
-		name := "actor_email"
-		if q.ActorEmail == "" {
-			name = "actor_name"
-		}
-		return badRequest(name, "name a tenant: encrypted names and e-mails are found through the tenant's pseudonyms")
-	}
-	if q.ActorName != "" {
-		q.ActorNameDigest, q.ActorName = d.Digest(q.Tenant, q.ActorName), ""
-	}
-	if q.ActorEmail != "" {
-		q.ActorEmailDigest, q.ActorEmail = d.Digest(q.Tenant, q.ActorEmail), ""
-	}
-	return nil
+	return badRequest(name, "name a tenant: encrypted names and e-mails are found through the tenant's pseudonyms")
 }
 
 // hideAccess applies the list's default for access events (the audit.*
