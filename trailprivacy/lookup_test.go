@@ -2,8 +2,8 @@ package trailprivacy
 
 import (
 	"context"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 
