@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/trailhq/trail"
 )
@@ -91,4 +93,45 @@ func (s *Server) facetValues(ctx context.Context, k *Key, q trail.Query) (out Fa
 		*l = slices.Compact(*l)
 	}
 	return out, "", nil
+}
+
+// facetTTL is how long the UI reuses a scope's picker values: every list
+// and tail page shows them, and reading them costs a sample of the store's
+// newest events and a skip scan of its tenants.
+const facetTTL = 30 * time.Second
+
+// facetCache holds the UI's picker values per scope (the key's reach and
+// the scoped query), at most maxFacetScopes of them.
+type facetCache struct {
+	mu sync.Mutex
+	m  map[string]facetEntry
+}
+
+type facetEntry struct {
+	at time.Time
+	fs FacetsResponse
+}
+
+const maxFacetScopes = 1000
+
+// get returns scope's values when read within facetTTL of now, else those
+// read returns, kept for the next page.
+func (c *facetCache) get(scope string, now time.Time, read func() (FacetsResponse, error)) (FacetsResponse, error) {
+	c.mu.Lock()
+	e, ok := c.m[scope]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < facetTTL {
+		return e.fs, nil
+	}
+	fs, err := read()
+	if err != nil {
+		return fs, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxFacetScopes {
+		c.m = map[string]facetEntry{}
+	}
+	c.m[scope] = facetEntry{now, fs}
+	c.mu.Unlock()
+	return fs, nil
 }

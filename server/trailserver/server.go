@@ -142,6 +142,7 @@ type Server struct {
 	hub     *hub
 	streams *streamSlots // open streams per key (stream.go)
 	auth    *authState   // UI sessions and viewer tokens (session.go)
+	pickers facetCache   // the UI's picker values, per scope (facets.go)
 }
 
 // New returns a server over cfg.Store and cfg.Keys.

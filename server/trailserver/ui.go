@@ -3,10 +3,12 @@ package trailserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -255,7 +257,11 @@ func (b uiBackend) Facets(r *http.Request, v trailui.Viewer, tenant string) (tra
 	if p := scopeQuery(k, &q); p != nil {
 		return trailui.Facets{}, uiError(p)
 	}
-	fs, _, err := s.facetValues(r.Context(), k, q)
+	scope := fmt.Sprintf("%t|%+v", k.AllTenants(), q)
+	fs, err := s.pickers.get(scope, time.Now(), func() (FacetsResponse, error) {
+		fs, _, err := s.facetValues(r.Context(), k, q)
+		return fs, err
+	})
 	if err != nil {
 		return trailui.Facets{}, b.storeError(err)
 	}
