@@ -267,15 +267,9 @@ func (s *Store) fetch(ctx context.Context, q trail.Query, evs []trail.Event) ([]
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			ev, err := scanEvent(rows.Scan)
-			if err != nil {
-				return err
-			}
-			evs = append(evs, ev)
-		}
-		return rows.Err()
+		page, err := scanRows(rows) // scanrow.go: the rows' wire bytes, as the sealer reads them
+		evs = append(evs, page...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: query: %w", err)

@@ -114,10 +114,6 @@ func (s *Store) checkFence(ctx context.Context, tx pgx.Tx, f trailseal.Fence) er
 	return err
 }
 
-func (s *Store) scanEvents(rows pgx.Rows) ([]trail.Event, error) {
-	return scanRows(rows) // scanrow.go
-}
-
 // headJoin selects the events columns cols of the first $1 pending events,
 // oldest first: the queue in its key's order, each row's event by an index
 // probe into the one partition its time names, stopping at $1 events found
@@ -140,7 +136,7 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]trail.Event, error) {
 		if err != nil {
 			return err
 		}
-		out, err = s.scanEvents(rows)
+		out, err = scanRows(rows)
 		return err
 	})
 	if err != nil {
@@ -205,7 +201,7 @@ func (s *Store) PendingExcept(ctx context.Context, limit int, skip []uuid.UUID) 
 		if err != nil {
 			return err
 		}
-		out, err = s.scanEvents(rows)
+		out, err = scanRows(rows)
 		return err
 	})
 	if err != nil {
@@ -450,7 +446,7 @@ func (s *Store) attachEvents(ctx context.Context, c *pgx.Conn, ses []trailseal.S
 	if err != nil {
 		return err
 	}
-	evs, err := s.scanEvents(rows)
+	evs, err := scanRows(rows)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func (s *Store) attachMoved(ctx context.Context, c *pgx.Conn, ses []trailseal.Se
 	if err != nil {
 		return err
 	}
-	evs, err := s.scanEvents(rows)
+	evs, err := scanRows(rows)
 	if err != nil {
 		return err
 	}
