@@ -35,9 +35,9 @@ func (c *ImportCmd) Run(e *Env) error {
 	if c.Tenant != "" && !trail.ValidTenant(c.Tenant) {
 		return Usagef("--tenant: %q is not a valid tenant", c.Tenant)
 	}
-	driver, dsn, dialect := "pgx", c.FromPostgres, "postgres"
+	driver, dsn := "pgx", c.FromPostgres
 	if c.FromSQLite != "" {
-		driver, dsn, dialect = "sqlite", "file:"+c.FromSQLite+"?mode=ro", "sqlite"
+		driver, dsn = "sqlite", "file:"+c.FromSQLite+"?mode=ro"
 	}
 	src, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -48,7 +48,7 @@ func (c *ImportCmd) Run(e *Env) error {
 		return fmt.Errorf("import: source database: %w", err)
 	}
 	cfg := trailimport.Config{
-		Format: trailimport.Format(c.Format), Table: c.Table, Dialect: dialect,
+		Format: trailimport.Format(c.Format), Table: c.Table,
 		Tenant: c.Tenant, TenantColumn: c.TenantColumn, Model: c.Model, ObjectColumn: c.ObjectColumn,
 	}
 	b, err := e.openEvents(c.Postgres, true) // store.go

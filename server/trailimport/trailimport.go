@@ -57,8 +57,6 @@ type Config struct {
 	// Table is the source table. Default: auditlog_logentry for Auditlog;
 	// required for the others.
 	Table string
-	// Dialect is the source database's: "postgres" (default) or "sqlite".
-	Dialect string
 	// Tenant files every event in this tenant. Default: none.
 	Tenant string
 	// TenantColumn reads each row's tenant from this column of the source
@@ -98,12 +96,6 @@ var ErrSource = errors.New("trailimport: source table")
 // exactly one event or is skipped whole. write's error stops the import.
 func Import(ctx context.Context, src *sql.DB, cfg Config, write func(context.Context, []trail.Event) error, skip func(Skipped)) (Stats, error) {
 	var st Stats
-	if cfg.Dialect == "" {
-		cfg.Dialect = "postgres"
-	}
-	if cfg.Dialect != "postgres" && cfg.Dialect != "sqlite" {
-		return st, fmt.Errorf("trailimport: dialect %q: want postgres or sqlite", cfg.Dialect)
-	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1000
 	}
