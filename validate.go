@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -135,35 +136,49 @@ func (ev *Event) validate(now time.Time, canonical bool) error {
 	if len(ev.Changes) > MaxChanges {
 		return invalid("changes", "%d changes, at most %d", len(ev.Changes), MaxChanges)
 	}
-	seen := make(map[string]struct{}, len(ev.Changes))
+	// Field names of errors are built only on failure: this runs for every
+	// event the sealer seals, where an allocation per field shows.
+	var seen map[string]struct{}
+	if len(ev.Changes) > smallChanges {
+		seen = make(map[string]struct{}, len(ev.Changes))
+	}
 	for i := range ev.Changes {
 		c := &ev.Changes[i]
-		f := fmt.Sprintf("changes[%d]", i)
 		if c.Field == "" {
-			return invalid(f+".field", "required")
+			return invalid(changeField(i, ".field"), "required")
 		}
-		if err := checkText(f+".field", c.Field, MaxFieldLen); err != nil {
-			return err
+		if err := checkText("", c.Field, MaxFieldLen); err != nil {
+			return renamed(err, changeField(i, ".field"))
 		}
-		if _, dup := seen[c.Field]; dup {
-			return invalid(f+".field", "%q appears twice", clip(c.Field))
+		if seen != nil {
+			if _, dup := seen[c.Field]; dup {
+				return invalid(changeField(i, ".field"), "%q appears twice", clip(c.Field))
+			}
+			seen[c.Field] = struct{}{}
+		} else {
+			for j := range i {
+				if ev.Changes[j].Field == c.Field {
+					return invalid(changeField(i, ".field"), "%q appears twice", clip(c.Field))
+				}
+			}
 		}
-		seen[c.Field] = struct{}{}
 		if c.Redacted && (c.Old != nil || c.New != nil) {
-			return invalid(f, "a redacted change carries no old or new value")
+			return invalid(changeField(i, ""), "a redacted change carries no old or new value")
 		}
 		if c.Protect != "" {
-			return invalid(f+".protect", "%q: no privacy transform protected this change (configure trailprivacy as Config.Transform, or send it to a server that does)", clip(c.Protect))
+			return invalid(changeField(i, ".protect"), "%q: no privacy transform protected this change (configure trailprivacy as Config.Transform, or send it to a server that does)", clip(c.Protect))
 		}
-		for _, v := range []struct {
-			name string
-			raw  []byte
-		}{{".old", c.Old}, {".new", c.New}} {
-			if v.raw == nil || canonical {
-				continue
+		if canonical {
+			continue
+		}
+		if c.Old != nil {
+			if _, err := canonicalJSON(c.Old); err != nil {
+				return invalid(changeField(i, ".old"), "%v", err)
 			}
-			if _, err := canonicalJSON(v.raw); err != nil {
-				return invalid(f+v.name, "%v", err)
+		}
+		if c.New != nil {
+			if _, err := canonicalJSON(c.New); err != nil {
+				return invalid(changeField(i, ".new"), "%v", err)
 			}
 		}
 	}
@@ -185,7 +200,7 @@ func (ev *Event) validate(now time.Time, canonical bool) error {
 		if err := checkText(s.name, s.v, s.max); err != nil {
 			return err
 		}
-		if strings.ContainsFunc(s.v, isControl) {
+		if hasControl(s.v) {
 			return invalid(s.name, "contains control characters")
 		}
 	}
@@ -211,16 +226,16 @@ func validateActor(field string, a *Actor, top bool) error {
 	if a.ID == "" && (a.Type == ActorUser || a.Type == ActorService) {
 		return invalid(field+".id", "required for a %s actor", a.Type)
 	}
-	for _, s := range []struct {
+	for _, s := range [...]struct {
 		name, v string
 		max     int
 	}{{".id", a.ID, MaxIDLen}, {".name", a.Name, storedLimit(a.Name, MaxNameLen)}, {".email", a.Email, storedLimit(a.Email, MaxNameLen)},
 		{".ip", a.IP, storedLimit(a.IP, 64)}, {".user_agent", a.UserAgent, storedLimit(a.UserAgent, MaxUserAgentLen)}} {
-		if err := checkText(field+s.name, s.v, s.max); err != nil {
-			return err
+		if err := checkText("", s.v, s.max); err != nil {
+			return renamed(err, field+s.name)
 		}
 	}
-	if strings.ContainsFunc(a.ID, isControl) {
+	if hasControl(a.ID) {
 		return invalid(field+".id", "contains control characters")
 	}
 	if a.OnBehalfOf != nil {
@@ -248,7 +263,7 @@ func checkPersonal(ev *Event) error {
 			return err
 		}
 	}
-	if strings.ContainsFunc(ev.Target.Name, isControl) {
+	if hasControl(ev.Target.Name) {
 		return invalid("target.name", "contains control characters")
 	}
 	return nil
@@ -268,7 +283,7 @@ func checkActorPersonal(field string, a *Actor) error {
 		}
 	}
 	for _, s := range []struct{ name, v string }{{".name", a.Name}, {".email", a.Email}} {
-		if strings.ContainsFunc(s.v, isControl) {
+		if hasControl(s.v) {
 			return invalid(field+s.name, "contains control characters")
 		}
 	}
@@ -343,7 +358,7 @@ func validateTarget(t *Target) error {
 	if err := checkText("target.id", t.ID, MaxIDLen); err != nil {
 		return err
 	}
-	if strings.ContainsFunc(t.ID, isControl) {
+	if hasControl(t.ID) {
 		return invalid("target.id", "contains control characters")
 	}
 	return checkText("target.name", t.Name, storedLimit(t.Name, MaxNameLen))
@@ -362,7 +377,39 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
+// smallChanges is how many changes validate checks for duplicate fields
+// pairwise, without a map.
+const smallChanges = 16
+
+// changeField names changes[i] and a member of it in an error.
+func changeField(i int, member string) string {
+	return "changes[" + strconv.Itoa(i) + "]" + member
+}
+
+// renamed gives a checkText error, which was asked with no field name so
+// that the name is built only on failure, its field.
+func renamed(err error, field string) error {
+	if ve, ok := err.(*ValidationError); ok {
+		c := *ve
+		c.Field = field
+		return &c
+	}
+	return err
+}
+
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// hasControl reports whether s holds a control character (isControl). A byte
+// scan is enough: in UTF-8 these code points are single bytes, and no byte
+// of a multi-byte sequence is below 0x80.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
 
 // clip shortens a bad value for an error message, so that a 1 MB action name
 // does not become a 1 MB error.
