@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,6 +38,23 @@ func eachBackend(t *testing.T, test func(t *testing.T, kind string)) {
 			test(t, kind)
 		})
 	}
+}
+
+// eachBackendVersion runs test on each store, writing manifests of
+// version 3 (one for the batches each file completes: Trail now) and of
+// version 2 (one per batch: archives of earlier releases).
+func eachBackendVersion(t *testing.T, test func(t *testing.T, kind string, version int)) {
+	eachBackend(t, func(t *testing.T, kind string) {
+		for _, v := range []int{ManifestV3, ManifestV2} {
+			t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { test(t, kind, v) })
+		}
+	})
+}
+
+// withVersion makes a runner write manifests of version (ManifestV2: one
+// per batch, as earlier releases did).
+func withVersion(version int) func(*Config) {
+	return func(c *Config) { c.manifestVersion = version }
 }
 
 type fixture struct {
@@ -342,17 +360,21 @@ func newPostgresStore(t testing.TB) *trailpgx.Store {
 	return st
 }
 
-// manifestFiles returns the data file keys the manifest at key names, after
-// checking it.
+// manifestFiles returns the data file keys the manifest at key names (for
+// each batch it holds, in order, once each), after checking it.
 func (f *fixture) manifestFiles(t testing.TB, key string) []string {
 	t.Helper()
-	m, err := f.archive().Manifest(context.Background(), key)
+	ms, err := f.archive().Manifests(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, file := range m.Files {
-		out = append(out, file.Key)
+	for _, m := range ms {
+		for _, file := range m.Files {
+			if !slices.Contains(out, file.Key) {
+				out = append(out, file.Key)
+			}
+		}
 	}
 	return out
 }

@@ -15,9 +15,9 @@ import (
 )
 
 // ManifestVersion is the version of the manifest format Trail writes
-// (manifest_bytes.go: version 2 signs specified bytes; version 1 manifests
-// still verify).
-const ManifestVersion = ManifestV2
+// (manifest_v3.go: one manifest for the batches a file completes; versions
+// 1 and 2, one manifest per batch, still verify).
+const ManifestVersion = ManifestV3
 
 // ErrBadManifest is wrapped by every error about a manifest that is
 // malformed, unsigned, signed by an unknown key, or for another deployment.
@@ -58,8 +58,13 @@ type Manifest struct {
 	// Checkpoint is a signed checkpoint of the log whose size covers every
 	// seq of the batch: the tree the leaves belong to.
 	Checkpoint trailseal.Checkpoint `json:"checkpoint"`
-	// Signature is a signed note over the rest of the manifest (see Sign).
+	// Signature is a signed note over the rest of the manifest (see Sign);
+	// for a batch of a version 3 manifest, that manifest's.
 	Signature string `json:"signature,omitempty"`
+
+	// Key is where the manifest was read from (not in the file): for a
+	// version 3 manifest, the key of the manifest holding the batch.
+	Key string `json:"-"`
 }
 
 // body is the manifest without its signature, as signed.

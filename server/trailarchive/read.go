@@ -18,7 +18,8 @@ type Archive struct {
 	Verifiers note.Verifiers
 	Origin    string // default trailseal.DefaultOrigin
 
-	files fileCache // the archive file last read (pack.go)
+	files fileCache              // the archive file last read (pack.go)
+	cache map[string][]*Manifest // manifests read (Manifests)
 }
 
 // Selection picks batches: Tenant ("" for every log; "_platform" for the
@@ -36,7 +37,12 @@ func (a *Archive) origin() string {
 	return a.Origin
 }
 
-// ManifestKeys lists the manifest keys sel picks, in order.
+// ManifestKeys lists, in order, the keys of the manifests that may hold
+// batches sel picks: the version 1 and 2 manifests (one per batch) of its
+// tenant and days, and the version 3 manifests (under manifests/, each
+// holding many batches) whose days, which their names give, meet sel's.
+// Which of a version 3 manifest's batches sel picks is known once it is
+// read (Batches, Manifests).
 func (a *Archive) ManifestKeys(ctx context.Context, sel Selection) ([]string, error) {
 	prefix := ""
 	if sel.Tenant != "" {
@@ -46,10 +52,27 @@ func (a *Archive) ManifestKeys(ctx context.Context, sel Selection) ([]string, er
 	if err != nil {
 		return nil, err
 	}
+	if prefix != "" {
+		v3, err := a.Target.List(ctx, ManifestDir)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(v3, keys...)
+	}
 	var out []string
 	for _, k := range keys {
 		if !IsManifestKey(k) {
 			continue
+		}
+		if first, last, ok := v3KeyDays(k); ok {
+			if (sel.From != "" && last < sel.From) || (sel.To != "" && first > sel.To) {
+				continue
+			}
+			out = append(out, k)
+			continue
+		}
+		if strings.HasPrefix(k, ManifestDir) {
+			continue // not a name Trail gives
 		}
 		date := ""
 		for _, part := range strings.Split(k, "/") {
@@ -65,21 +88,87 @@ func (a *Archive) ManifestKeys(ctx context.Context, sel Selection) ([]string, er
 	return out, nil
 }
 
-// Manifest reads and checks the manifest at key.
+// Manifest reads and checks the manifest of one batch at key (version 1
+// or 2; a version 3 manifest at key must hold exactly one batch).
 func (a *Archive) Manifest(ctx context.Context, key string) (*Manifest, error) {
+	ms, err := a.Manifests(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) != 1 {
+		return nil, fmt.Errorf("%s: holds %d batches (use Manifests)", key, len(ms))
+	}
+	return ms[0], nil
+}
+
+// Manifests reads and checks the manifest at key and returns the batches
+// it holds (ParseManifests), each with Key set to key: the manifest must
+// have the name its key gives (the batch's for versions 1 and 2, the name
+// derived from its batches for version 3), else it was moved or is
+// foreign. The manifests read last are kept (a version 3 manifest is read
+// once for all its logs).
+func (a *Archive) Manifests(ctx context.Context, key string) ([]*Manifest, error) {
+	if ms, ok := a.cache[key]; ok {
+		return ms, nil
+	}
 	b, err := a.Target.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	m, err := ParseManifest(b, a.Verifiers, a.origin())
+	ms, err := ParseManifests(b, a.Verifiers, a.origin())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	want := strings.TrimSuffix(key[strings.LastIndexByte(key, '/')+1:], ManifestSuffix)
-	if m.Batch != want || !strings.HasPrefix(key, "tenant="+m.Log+"/date="+m.Date+"/") {
+	m := ms[0]
+	if m.Version == ManifestV3 {
+		if name := manifestName(ms); !isV3Key(key) || name != want {
+			return nil, fmt.Errorf("%s: %w: it is manifest %s (moved or foreign)", key, ErrBadManifest, name)
+		}
+	} else if m.Batch != want || !strings.HasPrefix(key, "tenant="+m.Log+"/date="+m.Date+"/") {
 		return nil, fmt.Errorf("%s: %w: it describes batch %s of %s (moved or foreign)", key, ErrBadManifest, m.Batch, m.Log)
 	}
-	return m, nil
+	for _, m := range ms {
+		m.Key = key
+	}
+	if len(a.cache) >= 64 {
+		clear(a.cache)
+	}
+	if a.cache == nil {
+		a.cache = map[string][]*Manifest{}
+	}
+	a.cache[key] = ms
+	return ms, nil
+}
+
+// picks reports whether sel picks batch m.
+func (sel Selection) picks(m *Manifest) bool {
+	return (sel.Tenant == "" || m.Log == trailseal.LogName(sel.Tenant)) &&
+		(sel.From == "" || m.Date >= sel.From) && (sel.To == "" || m.Date <= sel.To)
+}
+
+// Batches returns the batches sel picks, checked (ParseManifests), by log,
+// day and first seq, whatever manifests hold them. Any manifest that does
+// not verify is an error.
+func (a *Archive) Batches(ctx context.Context, sel Selection) ([]*Manifest, error) {
+	keys, err := a.ManifestKeys(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Manifest
+	for _, k := range keys {
+		ms, err := a.Manifests(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if sel.picks(m) {
+				out = append(out, m)
+			}
+		}
+	}
+	sortViews(out)
+	return out, nil
 }
 
 // Problem is one thing Verify found wrong.
@@ -117,23 +206,29 @@ func (a *Archive) Verify(ctx context.Context, log trailseal.Store, sel Selection
 	}
 	rep := &VerifyReport{}
 	for _, k := range keys {
-		rep.Batches++
-		m, err := a.Manifest(ctx, k)
+		ms, err := a.Manifests(ctx, k)
 		if err != nil {
+			rep.Batches++
 			rep.Problems = append(rep.Problems, Problem{Key: k, Detail: err.Error()})
 			continue
 		}
-		bc, err := a.checkBatch(ctx, log, m) // verify.go
-		if err != nil {
-			return nil, err
-		}
-		rep.Events += bc.rows
-		for _, f := range bc.findings {
-			p := Problem{Key: cmp.Or(f.file, k), Detail: f.detail}
-			if f.seq >= 0 {
-				p.Seq = f.seq
+		for _, m := range ms {
+			if !sel.picks(m) {
+				continue
 			}
-			rep.Problems = append(rep.Problems, p)
+			rep.Batches++
+			bc, err := a.checkBatch(ctx, log, m) // verify.go
+			if err != nil {
+				return nil, err
+			}
+			rep.Events += bc.rows
+			for _, f := range bc.findings {
+				p := Problem{Key: cmp.Or(f.file, k), Detail: f.detail}
+				if f.seq >= 0 {
+					p.Seq = f.seq
+				}
+				rep.Problems = append(rep.Problems, p)
+			}
 		}
 	}
 	return rep, nil
@@ -153,16 +248,12 @@ func newSeqIndex(rs []trailseal.SeqRange) map[int64]bool {
 // each manifest and file (any failure is an error: nothing unverified is
 // returned).
 func (a *Archive) Events(ctx context.Context, sel Selection) ([]trail.Event, error) {
-	keys, err := a.ManifestKeys(ctx, sel)
+	ms, err := a.Batches(ctx, sel)
 	if err != nil {
 		return nil, err
 	}
 	var out []trail.Event
-	for _, k := range keys {
-		m, err := a.Manifest(ctx, k)
-		if err != nil {
-			return nil, err
-		}
+	for _, m := range ms {
 		for _, f := range m.Files {
 			rows, err := a.files.rows(ctx, a.Target, f)
 			if err != nil {

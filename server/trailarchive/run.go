@@ -51,6 +51,9 @@ type Config struct {
 	// afterArchive is called between a batch's read-back and its purge
 	// (tests inject crashes there).
 	afterArchive func(b *Batch) error
+	// manifestVersion, when ManifestV2, writes a manifest per batch as
+	// releases before version 3 did (tests make such archives with it).
+	manifestVersion int
 }
 
 // Runner plans and runs retention.
@@ -99,7 +102,12 @@ type Batch struct {
 	Date   string // YYYY-MM-DD of RecordedAt, UTC
 	Then   Then
 	Leaves []trailseal.SealedEvent
-	// Key is the manifest's key (archive batches only).
+	// Key is, in a plan, the batch's key: where a manifest of this batch
+	// alone (version 1 or 2, written by earlier releases) would be,
+	// tenant=<log>/date=<date>/<batch>.manifest.json. Once the run has
+	// archived the batch, it is the key of the manifest that holds it
+	// (version 3: manifests/…), which the purge records. Archive batches
+	// only.
 	Key        string
 	Checkpoint trailseal.Checkpoint
 }
@@ -362,10 +370,27 @@ func (r *Runner) archiveAll(ctx context.Context, batches []*Batch, res *Result, 
 		}
 		return done(b)
 	}
+	// Batches an earlier run archived and did not purge (it stopped in
+	// between) are read back from their manifest: a version 3 manifest
+	// that holds them, or their own of an earlier release.
+	found, err := r.existingV3(ctx, batches)
+	if err != nil {
+		return err
+	}
 	var todo []*Batch
 	for _, b := range batches {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if v := found[b.Key]; v != nil {
+			if err := r.readBack(ctx, b, v); err != nil {
+				return err
+			}
+			b.Key = v.Key
+			if err := confirmed(b); err != nil {
+				return err
+			}
+			continue
 		}
 		old, err := r.cfg.Target.Get(ctx, b.Key)
 		switch {
@@ -399,16 +424,129 @@ func (r *Runner) archiveAll(ctx context.Context, batches []*Batch, res *Result, 
 		if err := r.cfg.Target.Put(ctx, f.key, f.data); err != nil {
 			return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
 		}
-		for ; next < len(todo) && spanRows(spans[next]) == int64(len(todo[next].Leaves)); next++ {
-			if err := r.writeManifest(ctx, todo[next], spans[next]); err != nil {
-				return err
+		first := next
+		for next < len(todo) && spanRows(spans[next]) == int64(len(todo[next].Leaves)) {
+			next++
+		}
+		if next == first {
+			return nil // the file's last batch continues in the next file
+		}
+		if r.cfg.manifestVersion == ManifestV2 {
+			for i := first; i < next; i++ {
+				if err := r.writeManifest(ctx, todo[i], spans[i]); err != nil {
+					return err
+				}
+				if err := confirmed(todo[i]); err != nil {
+					return err
+				}
 			}
-			if err := confirmed(todo[next]); err != nil {
+			return nil
+		}
+		// One manifest for every batch this file completes (their rows
+		// may start in earlier files, all written already).
+		done := todo[first:next]
+		if err := r.writeManifestV3(ctx, done, spans[first:next]); err != nil {
+			return err
+		}
+		for _, b := range done {
+			if err := confirmed(b); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// existingV3 finds the batches of a plan that version 3 manifests in the
+// target already hold: those of a run that stopped between its manifest
+// and its purge. It reads only the manifests whose days (in their name)
+// span a day of the plan, and skips those that do not verify (another
+// deployment's, or damaged: the batches are then written again). The
+// result maps a batch's Key (as planned) to its view, whose Key is the
+// manifest's.
+func (r *Runner) existingV3(ctx context.Context, batches []*Batch) (map[string]*Manifest, error) {
+	keys, err := r.cfg.Target.List(ctx, ManifestDir)
+	if err != nil {
+		return nil, fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+	}
+	var days []string
+	for _, b := range batches {
+		days = append(days, b.Date)
+	}
+	slices.Sort(days)
+	days = slices.Compact(days)
+	found := map[string]*Manifest{}
+	for _, k := range keys {
+		first, last, ok := v3KeyDays(k)
+		if !ok {
+			continue
+		}
+		if i, _ := slices.BinarySearch(days, first); i == len(days) || days[i] > last {
+			continue
+		}
+		data, err := r.cfg.Target.Get(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+		}
+		views, err := ParseManifests(data, r.verifiers, r.cfg.Origin)
+		if err != nil || ManifestKeyV3(manifestName(views)) != k {
+			continue
+		}
+		for _, v := range views {
+			v.Key = k
+			found[batchKeyOf(v)] = v
+		}
+	}
+	return found, nil
+}
+
+// writeManifestV3 writes the version 3 manifest of batches, whose rows
+// spans place in files already written, reads it back and checks every
+// batch through it; each batch's Key becomes the manifest's key.
+func (r *Runner) writeManifestV3(ctx context.Context, batches []*Batch, spans [][]File) error {
+	m, err := newManifestV3(r.cfg.Origin, batches, spans)
+	if err != nil {
+		return err
+	}
+	key, data, err := m.encodeSigned(r.cfg.Signer)
+	if err != nil {
+		return err
+	}
+	if err := r.cfg.Target.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("archive target %s: %w (nothing deleted)", r.cfg.Target, err)
+	}
+	back, err := r.cfg.Target.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w (nothing deleted)", key, err)
+	}
+	views, err := ParseManifests(back, r.verifiers, r.cfg.Origin)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w (nothing deleted)", key, err)
+	}
+	if len(views) != len(batches) {
+		return fmt.Errorf("read back %s: %d batches, want %d (nothing deleted)", key, len(views), len(batches))
+	}
+	byKey := make(map[string]*Manifest, len(views))
+	for _, v := range views {
+		byKey[batchKeyOf(v)] = v
+	}
+	for _, b := range batches {
+		v := byKey[b.Key]
+		if v == nil {
+			return fmt.Errorf("read back %s: batch %s is not in it (nothing deleted)", key, b.Key)
+		}
+		if err := r.readBack(ctx, b, v); err != nil {
+			return err
+		}
+		b.Key = key
+	}
+	return nil
+}
+
+// batchKeyOf is the key a batch's own manifest has (version 1 or 2), or
+// would have: tenant=<log>/date=<date>/<batch>.manifest.json.
+func batchKeyOf(m *Manifest) string {
+	return "tenant=" + m.Log + "/date=" + m.Date + "/" + m.Batch + ManifestSuffix
 }
 
 // runBulk is Run for a BulkPurger: every archive batch is written and read
@@ -454,14 +592,15 @@ func (r *Runner) runBulk(ctx context.Context, bp BulkPurger, ordered []*Batch, r
 	return res, nil
 }
 
-// writeManifest writes the manifest of b, whose rows files hold (already
+// writeManifest writes the version 2 manifest of b (as releases before
+// version 3 did), whose rows files hold (already
 // written), reads it back and checks the batch through it.
 func (r *Runner) writeManifest(ctx context.Context, b *Batch, files []File) error {
 	seqs := make([]int64, len(b.Leaves))
 	for i, l := range b.Leaves {
 		seqs[i] = l.Seq
 	}
-	m := &Manifest{Version: ManifestVersion, Origin: r.cfg.Origin, Log: b.Log, Tenant: b.Tenant, Date: b.Date,
+	m := &Manifest{Version: ManifestV2, Origin: r.cfg.Origin, Log: b.Log, Tenant: b.Tenant, Date: b.Date,
 		Batch: strings.TrimSuffix(b.Key[strings.LastIndexByte(b.Key, '/')+1:], ManifestSuffix),
 		Files: files, Rows: int64(len(b.Leaves)), Seqs: ranges(seqs), Checkpoint: b.Checkpoint}
 	if err := m.Sign(r.cfg.Signer); err != nil {

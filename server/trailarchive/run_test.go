@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,14 +17,17 @@ import (
 // Two years of events, archived and purged by policy, with a held tenant
 // untouched; the archive reads back through Query and verifies against the
 // leaves, and the store still verifies with the purged ranges.
+//
+// On version 3 manifests (one for the run's one file) and on version 2 (a
+// manifest per batch, as earlier releases wrote: old archives).
 func TestArchiveAndPurgeByPolicy(t *testing.T) {
-	eachBackend(t, func(t *testing.T, kind string) {
+	eachBackendVersion(t, func(t *testing.T, kind string, version int) {
 		ctx := context.Background()
 		f := newFixtureOn(t, kind, 730*Day, 12*time.Hour) // 1460 events
 		f.setPolicies(t)
 		f.putHold(t, Hold{Tenant: "globex", Reason: "litigation"})
 		before := map[string]int{"acme": f.count(t, "acme"), "globex": f.count(t, "globex"), "": f.count(t, "")}
-		r := f.runner(t, nil)
+		r := f.runner(t, withVersion(version))
 		plan, err := r.Plan(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -95,7 +99,11 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 				listed += r.To - r.From
 				if r.Archive != "" {
 					archived += r.To - r.From
-					if !strings.HasPrefix(r.Archive, "tenant="+log+"/") || !IsManifestKey(r.Archive) {
+					prefix := "tenant=" + log + "/"
+					if version == ManifestV3 {
+						prefix = ManifestDir
+					}
+					if !strings.HasPrefix(r.Archive, prefix) || !IsManifestKey(r.Archive) {
 						t.Fatalf("purged range %+v of %s names archive %q", r, log, r.Archive)
 					}
 				}
@@ -130,10 +138,19 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 				t.Fatalf("archive query returned %s %s %s", ev.Tenant, ev.Action, ev.RecordedAt)
 			}
 		}
-		// The layout: a manifest per batch at tenant=…/date=…/, naming its
+		// The layout: a manifest per batch at tenant=…/date=…/ (version 2),
+		// or one for the run's one file under manifests/ (version 3), naming
 		// rows in data files shared by the run's batches, under data/.
 		keys, _ := f.target.List(ctx, "tenant=acme/")
-		if len(keys) == 0 || !strings.HasPrefix(keys[0], "tenant=acme/date=20") {
+		if version == ManifestV3 {
+			if len(keys) != 0 {
+				t.Fatalf("layout: %v beside version 3 manifests", keys[:min(4, len(keys))])
+			}
+			keys, _ = f.target.List(ctx, ManifestDir)
+			if len(keys) != 1 {
+				t.Fatalf("layout: %d version 3 manifests for one file, want 1: %v", len(keys), keys)
+			}
+		} else if len(keys) == 0 || !strings.HasPrefix(keys[0], "tenant=acme/date=20") {
 			t.Fatalf("layout: %v", keys[:min(4, len(keys))])
 		}
 		data, _ := f.target.List(ctx, "data/")
@@ -155,11 +172,15 @@ func TestArchiveAndPurgeByPolicy(t *testing.T) {
 
 // A crash between archive and purge loses nothing: the re-run finds the
 // written batch (same name), reads it back and purges, without a second copy.
+//
+// Version 3: the run's one manifest holds every batch, the crash comes after
+// it is written and before any purge; the re-run finds the batches in it.
+// Version 2 (an earlier release's run): each batch found at its own key.
 func TestCrashBetweenArchiveAndPurge(t *testing.T) {
-	eachBackend(t, func(t *testing.T, kind string) {
+	eachBackendVersion(t, func(t *testing.T, kind string, version int) {
 		ctx := context.Background()
 		crash := errors.New("injected crash")
-		f, r, plan := planned(t, kind, crashAt(3, crash))
+		f, r, plan := planned(t, kind, func(c *Config) { crashAt(3, crash)(c); withVersion(version)(c) })
 		wantA, wantD := plan.Totals()
 		res1, err := r.Run(ctx, plan)
 		if !errors.Is(err, crash) {
@@ -178,6 +199,9 @@ func TestCrashBetweenArchiveAndPurge(t *testing.T) {
 			t.Fatalf("purged %d + %d, want %d", res1.Purged, res2.Purged, wantA+wantD)
 		}
 		files2, _ := f.target.List(ctx, "")
+		if version == ManifestV3 && !slices.Equal(files1, files2) {
+			t.Fatalf("the re-run wrote again: %v then %v", files1, files2)
+		}
 		vr := f.verifyArchive(t, Selection{})
 		if len(vr.Problems) != 0 || vr.Events != wantA {
 			t.Fatalf("after re-run: %d archived events (want %d, no duplicate), problems %v", vr.Events, wantA, vr.Problems)
@@ -186,6 +210,9 @@ func TestCrashBetweenArchiveAndPurge(t *testing.T) {
 			t.Fatalf("files vanished: %d then %d", len(files1), len(files2))
 		}
 		f.verifyStore(t)
+		if rep, err := f.archive().Coverage(ctx, f.backend, nil); err != nil || !rep.OK() || rep.Events != wantA || len(rep.Unlisted) != 0 {
+			t.Fatalf("coverage after the re-run: %v %+v", err, rep)
+		}
 	})
 }
 
@@ -241,13 +268,16 @@ func TestHoldBlocksPurge(t *testing.T) {
 // An archive file edited by hand is caught by Verify, and by the next run
 // (which then deletes nothing).
 func TestEditedArchiveIsCaught(t *testing.T) {
-	eachBackend(t, func(t *testing.T, kind string) {
+	eachBackendVersion(t, func(t *testing.T, kind string, version int) {
 		ctx := context.Background()
-		f, r, plan := planned(t, kind, nil)
+		f, r, plan := planned(t, kind, withVersion(version))
 		if _, err := r.Run(ctx, plan); err != nil {
 			t.Fatal(err)
 		}
 		keys, _ := f.target.List(ctx, "tenant=acme/")
+		if version == ManifestV3 {
+			keys, _ = f.target.List(ctx, ManifestDir)
+		}
 		manifest := keys[0]
 		data := f.manifestFiles(t, manifest)[0]
 		p := filepath.Join(f.target.Root, filepath.FromSlash(data))
@@ -269,7 +299,7 @@ func TestEditedArchiveIsCaught(t *testing.T) {
 		// An edited manifest: the signature no longer covers it.
 		mp := filepath.Join(f.target.Root, filepath.FromSlash(manifest))
 		mb, _ := os.ReadFile(mp)
-		os.WriteFile(mp, []byte(strings.Replace(string(mb), `"rows": `, `"rows": 1`, 1)), 0o600)
+		os.WriteFile(mp, regexp.MustCompile(`"rows": ?`).ReplaceAll(mb, []byte(`"rows":1`)), 0o600)
 		vr, _ = arc.Verify(ctx, f.store, Selection{Tenant: "acme"})
 		if len(vr.Problems) < 1 || !errorsContain(vr.Problems, "signature does not cover") {
 			t.Fatalf("edited manifest: problems %v", vr.Problems)

@@ -119,11 +119,28 @@ type CoverageReport struct {
 // OK reports whether every archived range was checked and found provable.
 func (r *CoverageReport) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
 
-// keyRanges is the store's purged ranges that name one manifest key.
+// keyRanges is the store's purged ranges of one log that name one
+// manifest key.
 type keyRanges struct {
 	key    string
 	ranges []trailseal.SeqRange
-	m      *Manifest // nil until read, or when it does not verify
+	// ms are the manifest's batches of the log: nil until read, or when
+	// it does not verify. One for a version 1 or 2 manifest; those of the
+	// log among the many a version 3 manifest holds.
+	ms []*Manifest
+}
+
+// seqs returns the seqs k's batches hold, in order.
+func (k *keyRanges) seqs() []trailseal.SeqRange {
+	if len(k.ms) == 1 {
+		return k.ms[0].Seqs
+	}
+	var all []trailseal.SeqRange
+	for _, m := range k.ms {
+		all = append(all, m.Seqs...)
+	}
+	slices.SortFunc(all, func(a, b trailseal.SeqRange) int { return cmp.Compare(a.From, b.From) })
+	return all
 }
 
 func (k *keyRanges) span() (int64, int64) {
@@ -223,12 +240,26 @@ func planCoverage(ctx context.Context, a *Archive, st trailseal.Store, pl PurgeL
 			return nil, err
 		}
 		for _, k := range keys {
-			if !named[k] {
-				c.rep.Unlisted = append(c.rep.Unlisted, k)
+			if named[k] || slices.Contains(c.rep.Unlisted, k) {
+				continue
 			}
+			if isV3Key(k) && !c.holdsLog(ctx, k, log) {
+				continue // other logs' batches only
+			}
+			c.rep.Unlisted = append(c.rep.Unlisted, k)
 		}
 	}
 	return c, nil
+}
+
+// holdsLog reports whether the version 3 manifest at key holds a batch of
+// log (one that does not verify is listed: it may).
+func (c *coverage) holdsLog(ctx context.Context, key, log string) bool {
+	ms, err := c.a.Manifests(ctx, key)
+	if err != nil {
+		return true
+	}
+	return slices.ContainsFunc(ms, func(m *Manifest) bool { return m.Log == log })
 }
 
 // openManifest reads and verifies k's manifest: signature, checkpoint,
@@ -243,7 +274,7 @@ func (c *coverage) openManifest(ctx context.Context, lc *logCoverage, k *keyRang
 		c.problem(lc, p)
 		return nil
 	}
-	m, err := c.a.Manifest(ctx, k.key)
+	ms, err := c.a.Manifests(ctx, k.key)
 	switch {
 	case errors.Is(err, ErrNotExist):
 		p.Kind, p.Detail = KindManifestMissing, fmt.Sprintf("the store purged %d events into this batch; its manifest is not in %s", count(k.ranges), c.a.Target)
@@ -255,18 +286,30 @@ func (c *coverage) openManifest(ctx context.Context, lc *logCoverage, k *keyRang
 		return nil
 	case err != nil:
 		return fmt.Errorf("archive target %s: %w", c.a.Target, err)
-	case m.Log != lc.Log:
-		p.Kind, p.Detail = KindManifestBad, fmt.Sprintf("the manifest is of log %s (moved or foreign)", m.Log)
+	}
+	var mine []*Manifest
+	for _, m := range ms {
+		if m.Log == lc.Log {
+			mine = append(mine, m)
+		}
+	}
+	if len(mine) == 0 {
+		p.Kind, p.Detail = KindManifestBad, fmt.Sprintf("the manifest is of log %s (moved or foreign)", ms[0].Log)
 		c.problem(lc, p)
 		return nil
 	}
-	k.m = m
+	k.ms = mine
 	return nil
 }
 
-// validBatchKey reports whether key has the shape Runner gives log's batch
-// keys: tenant=LOG/date=YYYY-MM-DD/NAME.manifest.json, with no path tricks.
+// validBatchKey reports whether key has the shape Runner gives the keys of
+// log's manifests: tenant=LOG/date=YYYY-MM-DD/NAME.manifest.json (versions
+// 1 and 2), or manifests/FIRST_LAST_DIGEST.manifest.json (version 3), with
+// no path tricks.
 func validBatchKey(log, key string) bool {
+	if isV3Key(key) {
+		return true
+	}
 	rest, ok := strings.CutPrefix(key, "tenant="+log+"/date=")
 	if !ok || !IsManifestKey(key) || strings.Contains(key, "..") || strings.Contains(key, `\`) {
 		return false
@@ -303,9 +346,11 @@ func (c *coverage) checkpoints() [][]byte {
 	var out [][]byte
 	for _, lc := range c.logs {
 		for _, k := range lc.keys {
-			if k.m != nil && !seen[k.m.Checkpoint.Note] {
-				seen[k.m.Checkpoint.Note] = true
-				out = append(out, []byte(k.m.Checkpoint.Note))
+			for _, m := range k.ms {
+				if !seen[m.Checkpoint.Note] {
+					seen[m.Checkpoint.Note] = true
+					out = append(out, []byte(m.Checkpoint.Note))
+				}
 			}
 		}
 	}
@@ -317,8 +362,8 @@ func (c *coverage) rows() int64 {
 	var n int64
 	for _, lc := range c.logs {
 		for _, k := range lc.keys {
-			if k.m != nil {
-				n += k.m.Rows
+			for _, m := range k.ms {
+				n += m.Rows
 			}
 		}
 	}
@@ -332,39 +377,47 @@ func (c *coverage) check(ctx context.Context, progress func(rows int64)) error {
 	var done int64
 	for _, lc := range c.logs {
 		for _, k := range lc.keys {
-			if k.m == nil {
+			if len(k.ms) == 0 {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			bc, err := c.a.checkBatch(ctx, c.log, k.m)
-			if err != nil {
-				return err
-			}
-			lc.Events += bc.rows
-			c.rep.Events += bc.rows
 			from, to := k.span()
 			fileProblem := false
-			for _, f := range bc.findings {
-				p := CoverageProblem{From: from, To: to, Key: k.key, File: f.file, Kind: f.kind, Detail: f.detail}
-				if f.seq >= 0 {
-					p.From, p.To = f.seq, f.seq+1
-				} else {
-					fileProblem = true
+			seen := map[finding]bool{} // a file's problem once per key, not once per batch
+			for _, m := range k.ms {
+				bc, err := c.a.checkBatch(ctx, c.log, m)
+				if err != nil {
+					return err
 				}
-				c.problem(lc, p)
+				lc.Events += bc.rows
+				c.rep.Events += bc.rows
+				for _, f := range bc.findings {
+					if f.seq < 0 && seen[f] {
+						continue
+					}
+					seen[f] = true
+					p := CoverageProblem{From: from, To: to, Key: k.key, File: f.file, Kind: f.kind, Detail: f.detail}
+					if f.seq >= 0 {
+						p.From, p.To = f.seq, f.seq+1
+					} else {
+						fileProblem = true
+					}
+					c.problem(lc, p)
+				}
+				done += m.Rows
+				if progress != nil {
+					progress(done)
+				}
 			}
 			// A missing or edited file already names the batch's span.
 			if !fileProblem {
-				for _, r := range uncovered(k.ranges, k.m.Seqs) {
+				held := k.seqs()
+				for _, r := range uncovered(k.ranges, held) {
 					c.problem(lc, CoverageProblem{From: r.From, To: r.To, Key: k.key, Kind: KindNotCovered,
-						Detail: fmt.Sprintf("the store purged these seqs into this batch, but its manifest holds %s", seqsText(k.m.Seqs))})
+						Detail: fmt.Sprintf("the store purged these seqs into this batch, but its manifest holds %s", seqsText(held))})
 				}
-			}
-			done += k.m.Rows
-			if progress != nil {
-				progress(done)
 			}
 		}
 	}

@@ -3,8 +3,10 @@ package trailarchive
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,45 +21,71 @@ import (
 // Each batch gets files of its own (FileBytes 1), so that damaging one
 // batch's file leaves the others intact; TestEditedArchiveIsCaught and
 // TestArchiveAndPurgeByPolicy cover shared files.
-func archivedFixture(t *testing.T, kind string) *fixture {
+//
+// With version 3 manifests, FileBytes 1 gives each batch a manifest of its
+// own too (a manifest holds the batches its file completes).
+func archivedFixture(t *testing.T, kind string, version int) *fixture {
 	t.Helper()
-	f, r, plan := planned(t, kind, func(c *Config) { c.FileBytes = 1 })
+	f, r, plan := planned(t, kind, func(c *Config) { c.FileBytes = 1; c.manifestVersion = version })
 	if res, err := r.Run(context.Background(), plan); err != nil || res.Archived == 0 || res.Purged == res.Archived {
 		t.Fatalf("run: %+v %v", res, err)
 	}
 	return f
 }
 
-// manifests returns the manifest keys of log in the target, sorted.
+// manifests returns the keys of the manifests holding log's batches, in
+// the order of their batches.
 func (f *fixture) manifests(t *testing.T, log string) []string {
 	t.Helper()
-	keys, err := (&Archive{Target: f.target}).ManifestKeys(context.Background(), Selection{Tenant: trailseal.TenantOf(log)})
+	ms, err := f.archive().Batches(context.Background(), Selection{Tenant: trailseal.TenantOf(log)})
+	var keys []string
+	for _, m := range ms {
+		if !slices.Contains(keys, m.Key) {
+			keys = append(keys, m.Key)
+		}
+	}
 	if err != nil || len(keys) < 6 {
 		t.Fatalf("%d manifests of %s: %v", len(keys), log, err)
 	}
 	return keys
 }
 
+// manifest returns the one batch of the manifest at key.
 func (f *fixture) manifest(t *testing.T, key string) *Manifest {
 	t.Helper()
 	b, err := f.target.Get(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ParseManifest(b, f.vs, trailseal.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
+	ms, err := ParseManifests(b, f.vs, trailseal.DefaultOrigin)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("%s: %d batches, %v", key, len(ms), err)
 	}
-	return m
+	return ms[0]
 }
 
 func (f *fixture) path(key string) string {
 	return filepath.Join(f.target.Root, filepath.FromSlash(key))
 }
 
-// put re-signs m with signer and stores it at key.
+// put re-signs m with signer and stores it at key (a batch of a version 3
+// manifest as a version 3 manifest of that batch alone).
 func (f *fixture) put(t *testing.T, key string, m *Manifest, signer note.Signer) {
 	t.Helper()
+	if m.Version == ManifestV3 {
+		v3, err := newManifestV3(m.Origin, []*Batch{{Log: m.Log, Date: m.Date, Leaves: leavesOf(m.Seqs), Checkpoint: m.Checkpoint}}, [][]File{m.Files})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, b, err := v3.encodeSigned(signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.target.Put(context.Background(), key, b); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	m.Signature = ""
 	if err := m.Sign(signer); err != nil {
 		t.Fatal(err)
@@ -69,6 +97,17 @@ func (f *fixture) put(t *testing.T, key string, m *Manifest, signer note.Signer)
 	if err := f.target.Put(context.Background(), key, b); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// leavesOf returns leaves of the seqs rs (Seq only).
+func leavesOf(rs []trailseal.SeqRange) []trailseal.SealedEvent {
+	var out []trailseal.SealedEvent
+	for _, r := range rs {
+		for s := r.From; s < r.To; s++ {
+			out = append(out, trailseal.SealedEvent{Leaf: trailseal.Leaf{Seq: s}})
+		}
+	}
+	return out
 }
 
 // extraPurges is the store's Backend with one more purged range recorded.
@@ -194,11 +233,11 @@ func TestCoverage(t *testing.T) {
 				extraPurges{f.backend, "acme", r}
 		}, "not a batch key of log acme"},
 	}
-	eachBackend(t, func(t *testing.T, kind string) {
+	eachBackendVersion(t, func(t *testing.T, kind string, version int) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
-				f := archivedFixture(t, kind)
+				f := archivedFixture(t, kind, version)
 				keys := f.manifests(t, "acme")
 				want, purges := c.damage(t, f, keys)
 				var progress []trailseal.Progress
@@ -254,8 +293,14 @@ func TestCoverage(t *testing.T) {
 // Archive.Coverage alone, without an archive (counted, not checked), and
 // with manifests the store does not name (informational).
 func TestCoverageCountsAndUnlisted(t *testing.T) {
+	for _, version := range []int{ManifestV3, ManifestV2} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) { testCoverageCountsAndUnlisted(t, version) })
+	}
+}
+
+func testCoverageCountsAndUnlisted(t *testing.T, version int) {
 	ctx := context.Background()
-	f := archivedFixture(t, onSQLite)
+	f := archivedFixture(t, onSQLite, version)
 	arc := f.archive()
 	full, err := arc.Coverage(ctx, f.backend, nil)
 	if err != nil || !full.OK() || !full.Checked || full.Events != full.Archived || full.Batches == 0 {
@@ -272,6 +317,13 @@ func TestCoverageCountsAndUnlisted(t *testing.T) {
 	keys := f.manifests(t, "acme")
 	b, _ := f.target.Get(ctx, keys[0])
 	extra := strings.Replace(keys[0], "/0", "/9", 1)
+	if version == ManifestV3 {
+		extra = keys[0][:len(keys[0])-len(ManifestSuffix)-1] + "x" + ManifestSuffix // not its name: moved
+		extra = strings.Replace(extra, "x.", "0.", 1)
+		if extra == keys[0] {
+			extra = strings.Replace(extra, "0.", "1.", 1)
+		}
+	}
 	if err := f.target.Put(ctx, extra, b); err != nil {
 		t.Fatal(err)
 	}

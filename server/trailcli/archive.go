@@ -90,18 +90,14 @@ func (c *ArchiveListCmd) Run(e *Env) error {
 	if err != nil {
 		return err
 	}
-	keys, err := a.ManifestKeys(e.Ctx, sel)
+	// Every manifest version: one per batch, or one for many (version 3).
+	ms, err := a.Batches(e.Ctx, sel)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tDATE\tEVENTS\tBYTES\tSEQS\tBATCH")
-	for _, k := range keys {
-		m, err := a.Manifest(e.Ctx, k)
-		if err != nil {
-			tw.Flush()
-			return err
-		}
+	for _, m := range ms {
 		// A shared file counts for its share of rows.
 		var bytes int64
 		for _, f := range m.Files {

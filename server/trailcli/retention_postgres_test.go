@@ -100,7 +100,7 @@ func TestRetentionPostgres(t *testing.T) {
 	if pgTenantCount(t, dsn, "globex") != globex || pgTenantCount(t, dsn, "acme") >= acme {
 		t.Fatalf("after run: acme %d (was %d), globex %d (was %d)", pgTenantCount(t, dsn, "acme"), acme, pgTenantCount(t, dsn, "globex"), globex)
 	}
-	if n := pgCount(t, dsn, "SELECT count(*) FROM trail.seal_purges WHERE archive LIKE 'tenant=acme/date=%'"); n == 0 {
+	if n := pgCount(t, dsn, "SELECT count(*) FROM trail.seal_purges WHERE log = 'acme' AND archive LIKE 'manifests/%.manifest.json'"); n == 0 {
 		t.Fatal("no purge recorded with its archive")
 	}
 

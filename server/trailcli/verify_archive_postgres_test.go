@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,14 +107,11 @@ func TestVerifyArchivePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var manifest string
-	for _, k := range keys {
-		if trailarchive.IsManifestKey(k) {
-			manifest = k
-			break
-		}
-	}
-	data := filepath.Join(arc, filepath.FromSlash(strings.TrimSuffix(manifest, trailarchive.ManifestSuffix)+".parquet"))
+	// A batch's own file, and the manifest naming it (version 3: under
+	// manifests/, one per file here).
+	i := slices.IndexFunc(keys, func(k string) bool { return strings.HasSuffix(k, ".parquet") })
+	manifest := manifestNaming(t, keys, func(k string) []byte { b, _ := os.ReadFile(filepath.Join(arc, filepath.FromSlash(k))); return b }, keys[i])
+	data := filepath.Join(arc, filepath.FromSlash(keys[i]))
 	b, _ := os.ReadFile(data)
 	b[len(b)/2] ^= 0x10
 	os.WriteFile(data, b, 0o600)

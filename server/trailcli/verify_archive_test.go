@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/trailhq/trail/server/internal/vgwtest"
 	"github.com/trailhq/trail/server/trailarchive"
+	"github.com/trailhq/trail/trailseal"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // archivedStore is a store whose two years of acme and globex events were
@@ -109,10 +111,25 @@ func (s archivedStore) manifestOf(t *testing.T, key string) *trailarchive.Manife
 		t.Fatal(err)
 	}
 	var m trailarchive.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := json.Unmarshal(b, &m); err == nil && m.Version != trailarchive.ManifestV3 {
+		return &m // version 1 or 2: one batch
+	}
+	// Version 3: its batches are read with the store's key (one batch a
+	// manifest here: a file per batch).
+	skey, err := os.ReadFile(s.db + ".signing.key")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &m
+	_, vkey, err := trailseal.ParseSigningKey(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := trailseal.ParseVerifierKey(vkey)
+	ms, err := trailarchive.ParseManifests(b, note.VerifierList(v), trailseal.DefaultOrigin)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("%s: %d batches, %v", key, len(ms), err)
+	}
+	return ms[0]
 }
 
 // seqsOf is how a problem line names a batch's seqs.
@@ -224,6 +241,10 @@ func TestVerifyArchive(t *testing.T) {
 		// stopped before purging): noted, not a problem.
 		b, _ := os.ReadFile(filepath.Join(s.arc, filepath.FromSlash(s.manifests[0])))
 		extra := strings.Replace(s.manifests[0], "/0", "/9", 1)
+		if strings.HasPrefix(extra, trailarchive.ManifestDir) { // version 3: another digest
+			extra = strings.Replace(extra, trailarchive.ManifestSuffix, "", 1)
+			extra = extra[:len(extra)-1] + map[bool]string{true: "1", false: "0"}[extra[len(extra)-1] == '0'] + trailarchive.ManifestSuffix
+		}
 		os.WriteFile(filepath.Join(s.arc, filepath.FromSlash(extra)), b, 0o600)
 		out := mustRun(t, s.db, env{}, "verify", "--archive-to", s.arc).stdout
 		if !strings.Contains(out, "note: 1 manifests in "+s.arc+" are named by no purge") {
@@ -296,10 +317,39 @@ func TestVerifyArchiveS3(t *testing.T) {
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("trail-verify"), Key: aws.String(keys[i]), Body: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
-	manifest := strings.TrimSuffix(strings.TrimPrefix(keys[i], "prod/"), ".parquet") + trailarchive.ManifestSuffix
+	all, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("trail-verify"), Prefix: aws.String("prod/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allKeys []string
+	for _, o := range all.Contents {
+		allKeys = append(allKeys, strings.TrimPrefix(aws.ToString(o.Key), "prod/"))
+	}
+	manifest := manifestNaming(t, allKeys, func(k string) []byte {
+		o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("trail-verify"), Key: aws.String("prod/" + k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Body.Close()
+		b, _ := io.ReadAll(o.Body)
+		return b
+	}, strings.TrimPrefix(keys[i], "prod/"))
 	r := run(t, db, env{}, "verify", "--archive-to", arc)
 	want := `PROBLEM tenant "globex" seq `
 	if r.code != ExitFailure || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "archive file edited or corrupted: batch "+manifest) {
 		t.Fatalf("verify after editing %s: exit %d\n%s", keys[i], r.code, r.stdout)
 	}
+}
+
+// manifestNaming returns the key, among keys, of the manifest that names
+// the data file file (read gets a key's bytes).
+func manifestNaming(t *testing.T, keys []string, read func(string) []byte, file string) string {
+	t.Helper()
+	for _, k := range keys {
+		if trailarchive.IsManifestKey(k) && bytes.Contains(read(k), []byte(`"`+file+`"`)) {
+			return k
+		}
+	}
+	t.Fatalf("no manifest names %s", file)
+	return ""
 }
