@@ -35,7 +35,6 @@ type manifestV3 struct {
 	Files   []fileV3    `json:"files"`
 	Logs    []logV3     `json:"logs"`
 	Sig     string      `json:"signature,omitempty"`
-	name    string      // derived (v3Name)
 	views   []*Manifest // per batch, derived
 }
 
@@ -223,7 +222,8 @@ func newManifestV3(origin string, batches []*Batch, spans [][]File) (*manifestV3
 	return m, nil
 }
 
-// sign signs m and returns the manifest file's bytes and its key.
+// encodeSigned signs m and returns its key and the manifest file's bytes
+// (compact JSON and a line feed).
 func (m *manifestV3) encodeSigned(signer note.Signer) (key string, file []byte, err error) {
 	m.Sig = ""
 	body, err := json.Marshal(m)
@@ -369,7 +369,6 @@ func parseManifestV3(data []byte, verifiers note.Verifiers, origin string) (*man
 	if name != lines[2] {
 		return nil, fmt.Errorf("%w: manifest %s: signed as %s (edited)", ErrBadManifest, name, lines[2])
 	}
-	m.name = name
 	if len(m.Files) == 0 || len(m.Logs) == 0 {
 		return nil, fmt.Errorf("%w: manifest %s: no files or no logs", ErrBadManifest, name)
 	}
