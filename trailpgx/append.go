@@ -15,16 +15,15 @@ import (
 	"github.com/trailhq/trail"
 )
 
-// The column lists of the binary COPY streams (copybin.go).
-var (
-	idColumns    = "id, occurred_at, tenant"
-	eventColumns = strings.Join(insertColumns, ", ")
-)
+// The column list of the binary COPY stream (copybin.go).
+var eventColumns = strings.Join(insertColumns, ", ")
 
+// Every insert skips an ID its month's partition already holds (the
+// partition's unique id key, migration 0016): a retry carries the event's
+// ID and occurred_at, so it meets the first copy there.
 type statements struct {
-	insertOne    string // both tables in one statement, one event
-	insertUnnest string // both tables in one statement, any batch size
-	insertIDs    string // event_ids only, ahead of COPY
+	insertOne    string // one event
+	insertUnnest string // any batch size, from arrays
 	held         string // the identity of stored events, by ID (HeldSQL)
 	get          string
 }
@@ -64,16 +63,11 @@ func newStatements(schema string) statements {
 		one = append(one, fmt.Sprintf("$%d::%s", i+1, t))
 	}
 	return statements{
-		insertOne: "WITH ins AS (INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) VALUES ($1, $2, $5) ON CONFLICT DO NOTHING RETURNING id)\n" +
-			"INSERT INTO " + schema + ".events (" + cols + ") SELECT " + strings.Join(one, ", ") + " FROM ins RETURNING id",
-		insertUnnest: "WITH u AS (SELECT * FROM unnest(" + strings.Join(params, ", ") + ") AS u(" + strings.Join(ucols, ", ") + ")),\n" +
-			"ins AS (INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) SELECT id, occurred_at, tenant FROM u ON CONFLICT DO NOTHING RETURNING id)\n" +
-			"INSERT INTO " + schema + ".events (" + cols + ") SELECT " + strings.Join(sel, ", ") + " FROM u JOIN ins ON ins.id = u.id RETURNING id",
-		insertIDs: "INSERT INTO " + schema + ".event_ids (id, occurred_at, tenant) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING RETURNING id",
-		held: "SELECT i.id, e.tenant, e.action, e.actor_type, e.actor_id, e.target_type, e.target_id, e.outcome FROM " + schema + ".event_ids i JOIN " +
-			schema + ".events e ON e.id = i.id AND e.tenant = i.tenant AND e.occurred_at = i.occurred_at WHERE i.id = ANY($1::uuid[])",
-		get: "SELECT " + selectColumns + " FROM " + schema + ".events e WHERE e.id = $1 AND (e.tenant, e.occurred_at) = " +
-			"(SELECT tenant, occurred_at FROM " + schema + ".event_ids WHERE id = $1)",
+		insertOne: "INSERT INTO " + schema + ".events (" + cols + ") VALUES (" + strings.Join(one, ", ") + ") ON CONFLICT DO NOTHING RETURNING id",
+		insertUnnest: "INSERT INTO " + schema + ".events (" + cols + ") SELECT " + strings.Join(sel, ", ") +
+			" FROM unnest(" + strings.Join(params, ", ") + ") AS u(" + strings.Join(ucols, ", ") + ") ON CONFLICT DO NOTHING RETURNING id",
+		held: "SELECT e.id, e.tenant, e.action, e.actor_type, e.actor_id, e.target_type, e.target_id, e.outcome FROM " + schema + ".events e WHERE e.id = ANY($1::uuid[])",
+		get:  "SELECT " + selectColumns + " FROM " + schema + ".events e WHERE e.id = $1",
 	}
 }
 
@@ -249,7 +243,19 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 			err = s.copyOwn(ctx, b)
 		} else {
 			err = s.with(ctx, func(c *pgx.Conn) error {
-				return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return s.write(ctx, tx, b) })
+				err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return s.write(ctx, tx, b) })
+				if !isUniqueViolation(err) {
+					return err
+				}
+				// An ID stored in another month (a retry stamped again):
+				// the seal queue refused it; write the batch carefully.
+				b.resetResults()
+				return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+					if err := s.copyNew(ctx, tx, b); err != nil {
+						return err
+					}
+					return s.checkDuplicates(ctx, tx, b)
+				})
 			})
 		}
 		if err != nil && attempt == 0 && isNoPartition(err) {
@@ -264,17 +270,17 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 }
 
 // copyOwn writes a large batch in a transaction of its own: BEGIN, COPY
-// event_ids, COPY events, COMMIT — four round trips whatever the batch's
-// size, both streams encoded before the connection is taken. The IDs are
-// assumed new, as they almost always are; a unique violation on event_ids
-// (it comes first, before the big COPY) rolls the transaction back and the
-// batch goes the careful way (copyNew) in a second one. Unlike AppendTx it
-// needs no savepoint: the transaction is its own.
+// events, COMMIT — three round trips whatever the batch's size, the stream
+// encoded before the connection is taken. The IDs are assumed new, as they
+// almost always are; a unique violation (an ID the month's partition holds
+// already) rolls the transaction back and the batch goes the careful way
+// (copyNew) in a second one. Unlike AppendTx it needs no savepoint: the
+// transaction is its own.
 func (s *Store) copyOwn(ctx context.Context, b *batch) error {
-	ids, evs := b.copyIDs(), b.copyEvents(nil)
+	evs := b.copyEvents(nil)
 	return s.with(ctx, func(c *pgx.Conn) error {
 		err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if err := s.copyAll(ctx, tx, ids, evs); err != nil {
+			if err := s.copyBinary(ctx, tx, "events", eventColumns, evs); err != nil {
 				return err
 			}
 			b.storedAll()
@@ -335,14 +341,13 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 		return s.checkDuplicates(ctx, tx, b)
 	}
 	// Large batches: COPY. Optimistically first — the IDs are new, as they
-	// almost always are — COPY event_ids then events, under a savepoint; a
-	// unique violation on event_ids (it comes first, before the big COPY)
-	// rolls back to the savepoint and the batch goes the careful way.
+	// almost always are — under a savepoint; a unique violation rolls back
+	// to the savepoint and the batch goes the careful way.
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.copyAll(ctx, sp, b.copyIDs(), b.copyEvents(nil)); err == nil {
+	if err := s.copyBinary(ctx, sp, "events", eventColumns, b.copyEvents(nil)); err == nil {
 		if err := sp.Commit(ctx); err != nil {
 			return err
 		}
@@ -361,25 +366,41 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {
 	return s.checkDuplicates(ctx, tx, b)
 }
 
-// copyAll copies a batch's streams (copyIDs, copyEvents), into event_ids
-// then events.
-func (s *Store) copyAll(ctx context.Context, tx pgx.Tx, ids, evs []byte) error {
-	if err := s.copyBinary(ctx, tx, "event_ids", idColumns, ids); err != nil {
+// copyNew writes a batch that holds stored IDs, the careful way: it looks
+// the batch's IDs up in every partition (a retry whose occurred_at was
+// stamped again, in another month, is a duplicate too, not a second event),
+// then inserts the others with INSERT … ON CONFLICT DO NOTHING, which skips
+// any that a concurrent writer stores meanwhile.
+func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, b *batch) error {
+	ids := make([]pgtype.UUID, len(b.rows))
+	for i := range b.rows {
+		ids[i] = pgtype.UUID{Bytes: b.rows[i].ev.ID, Valid: true}
+	}
+	rows, err := tx.Query(ctx, "SELECT id FROM "+s.schema+".events WHERE id = ANY($1)", ids)
+	if err != nil {
 		return err
 	}
-	return s.copyBinary(ctx, tx, "events", eventColumns, evs)
-}
-
-// copyNew claims the IDs with INSERT … ON CONFLICT DO NOTHING, then copies
-// only the rows whose ID was new.
-func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, b *batch) error {
-	n := len(b.rows)
-	ids, occ, ten := make([]pgtype.UUID, n), make([]time.Time, n), make([]string, n)
-	for i := range b.rows {
-		ev := b.rows[i].ev
-		ids[i], occ[i], ten[i] = pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.OccurredAt, ev.Tenant
+	held, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
+	if err != nil {
+		return err
 	}
-	rows, err := tx.Query(ctx, s.sql.insertIDs, ids, occ, ten)
+	nb := b
+	if len(held) > 0 {
+		stored := make(map[uuid.UUID]bool, len(held))
+		for _, id := range held {
+			stored[id.Bytes] = true
+		}
+		nb = &batch{}
+		for _, r := range b.rows {
+			if !stored[r.ev.ID] {
+				nb.rows = append(nb.rows, r)
+			}
+		}
+		if len(nb.rows) == 0 {
+			return nil
+		}
+	}
+	rows, err = tx.Query(ctx, s.sql.insertUnnest, nb.unnestArgs()...)
 	if err != nil {
 		return err
 	}
@@ -387,19 +408,8 @@ func (s *Store) copyNew(ctx context.Context, tx pgx.Tx, b *batch) error {
 	if err != nil {
 		return err
 	}
-	if len(fresh) == 0 {
-		return nil
-	}
-	isNew := make(map[uuid.UUID]bool, len(fresh))
 	for _, id := range fresh {
-		isNew[id.Bytes] = true
-	}
-	stream := b.copyEvents(func(i int) bool { return isNew[b.rows[i].ev.ID] })
-	if err := s.copyBinary(ctx, tx, "events", eventColumns, stream); err != nil {
-		return err
-	}
-	for id := range isNew {
-		b.stored(id)
+		b.stored(id.Bytes)
 	}
 	return nil
 }
@@ -410,8 +420,8 @@ func isUniqueViolation(err error) bool {
 }
 
 // InsertSQL returns the single statement that appends events, with its
-// arguments: it inserts into event_ids and events together, skipping IDs
-// already stored, and returns the IDs it wrote. trailsql runs it inside a
+// arguments: it inserts into events, skipping IDs already stored, and
+// returns the IDs it wrote. trailsql runs it inside a
 // *sql.Tx; it is exported for drivers that cannot hand over a pgx.Tx.
 // Partitions must exist (EnsurePartitions) before it runs.
 func (s *Store) InsertSQL(events []trail.Event) (query string, args []any, finish func(stored []uuid.UUID) []trail.Result, err error) {

@@ -234,13 +234,14 @@ func TestCaptureBulkRawSQL(t *testing.T) {
 	if got := changesJSON(t, ev); got != `plan:"free">"pro"` {
 		t.Errorf("changes %s", got)
 	}
-	// Every captured ID is unique and in event_ids.
-	var ids int
-	if err := testPool(t).QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{f.s.Schema(), "event_ids"}.Sanitize()).Scan(&ids); err != nil {
+	// Every captured ID is unique, and queued for sealing.
+	var ids, queued int
+	if err := testPool(t).QueryRow(ctx, "SELECT count(DISTINCT id), (SELECT count(*) FROM "+pgx.Identifier{f.s.Schema(), "seal_pending"}.Sanitize()+") FROM "+
+		pgx.Identifier{f.s.Schema(), "events"}.Sanitize()).Scan(&ids, &queued); err != nil {
 		t.Fatal(err)
 	}
-	if ids != n {
-		t.Errorf("event_ids has %d rows, want %d", ids, n)
+	if ids != n || queued != n {
+		t.Errorf("%d distinct IDs and %d queued, want %d", ids, queued, n)
 	}
 }
 

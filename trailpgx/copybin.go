@@ -150,13 +150,6 @@ func (c *copyBuf) digest(d trail.Digest) {
 	c.b = append(c.b, d[:]...)
 }
 
-// idRow appends ev's row of event_ids (id, occurred_at, tenant).
-func (c *copyBuf) idRow(ev *trail.Event) {
-	c.row(3)
-	c.uuid(ev.ID)
-	c.time(ev.OccurredAt)
-	c.text(ev.Tenant)
-}
 
 // rowSize estimates r's bytes in the stream, to size the buffer once.
 func rowSize(r *row) int {
@@ -177,15 +170,6 @@ func rowSize(r *row) int {
 	return n
 }
 
-// copyIDs is the binary COPY stream of b's rows into event_ids, in batch
-// order (the order the seal queue takes them in).
-func (b *batch) copyIDs() []byte {
-	c := newCopyBuf(len(copyHeader) + 2 + len(b.rows)*(2+3*4+16+8+16))
-	for i := range b.rows {
-		c.idRow(b.rows[i].ev)
-	}
-	return c.end()
-}
 
 // copyEvents is the binary COPY stream of b's rows into events, of those
 // for which keep is true (every row when keep is nil), in batch order.

@@ -29,8 +29,9 @@
 //
 // The schema (docs/storage-postgres.md explains every choice): events are
 // partitioned by month of occurred_at, with partitions created ahead and on
-// demand, so that retention drops whole months; a small event_ids table makes
-// the event ID unique across partitions; indexes answer a tenant's newest
+// demand, so that retention drops whole months; each partition's unique id
+// key makes a retry (same ID, same occurred_at) a no-op, and a statement
+// trigger on events queues every stored event for sealing; indexes answer a tenant's newest
 // events, a user's events in a tenant, an object's history, a tenant's counts
 // by action, words in descriptions and changed fields. The tables are
 // append-only (privileges plus triggers; retention's purge_event_ids and

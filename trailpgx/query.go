@@ -15,8 +15,8 @@ import (
 	"github.com/trailhq/trail"
 )
 
-// Get returns the event with id. event_ids says which tenant and instant the
-// event has, so the lookup prunes to one partition and one index entry.
+// Get returns the event with id: one probe of each month partition's id
+// key (the ID alone does not say which month holds it).
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (trail.Event, error) {
 	var ev trail.Event
 	err := s.with(ctx, func(c *pgx.Conn) error {

@@ -217,7 +217,7 @@ type rawScanner struct{ binary bool }
 func newRawScanner(rows pgx.Rows) rawScanner {
 	for _, fd := range rows.FieldDescriptions() {
 		switch fd.DataTypeOID {
-		case pgtype.Int8OID, pgtype.UUIDOID, pgtype.ByteaOID:
+		case pgtype.Int8OID, pgtype.UUIDOID, pgtype.ByteaOID, pgtype.TimestamptzOID:
 		default:
 			return rawScanner{}
 		}
@@ -228,9 +228,10 @@ func newRawScanner(rows pgx.Rows) rawScanner {
 	return rawScanner{binary: true}
 }
 
-// scan sets dst, one *int64, *uuid.UUID or *[]byte per column as Scan
-// would, except that a []byte is valid only until the next row: callers
-// copy it (into a tlog.Hash).
+// scan sets dst, one *int64, *uuid.UUID, *[]byte or *time.Time per column
+// as Scan would, except that a []byte is valid only until the next row:
+// callers copy it (into a tlog.Hash), and that a NULL time is the zero
+// time.
 func (r rawScanner) scan(rows pgx.Rows, dst ...any) error {
 	vals := rows.RawValues()
 	if !r.binary || len(vals) != len(dst) {
@@ -254,6 +255,19 @@ func (r rawScanner) scan(rows pgx.Rows, dst ...any) error {
 				return rows.Scan(dst...)
 			}
 			*p = v
+		case *time.Time:
+			switch {
+			case v == nil:
+				*p = time.Time{}
+			case len(v) == 8:
+				us := int64(binary.BigEndian.Uint64(v))
+				if us == math.MaxInt64 || us == math.MinInt64 || us > math.MaxInt64-pgEpoch { // ±infinity
+					return rows.Scan(dst...)
+				}
+				*p = time.UnixMicro(us + pgEpoch).UTC()
+			default:
+				return rows.Scan(dst...)
+			}
 		default:
 			return rows.Scan(dst...)
 		}

@@ -17,8 +17,9 @@ import (
 )
 
 // The Store implements trailseal.Store over the tables of migration
-// 0004_seal: the pending queue is filled by a trigger on event_ids in the
-// same statement as each event's ID; sealing writes leaves, stored hashes,
+// 0004_seal: the pending queue is filled by a statement trigger on events
+// (0016; on event_ids before), so an event is queued in the statement that
+// stores it; sealing writes leaves, stored hashes,
 // log sizes and checkpoints into their own tables, never the events, under a
 // lease row whose fencing epoch every sealing transaction checks (no
 // advisory locks).
@@ -240,6 +241,7 @@ func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.Sea
 		lSeq     = make([]int64, len(b.Leaves))
 		lID      = make([]pgtype.UUID, len(b.Leaves))
 		lHash    = make([][]byte, len(b.Leaves))
+		lAt      = make([]pgtype.Timestamptz, len(b.Leaves))
 		hLog     = make([]string, len(b.Hashes))
 		hIdx     = make([]int64, len(b.Hashes))
 		hHash    = make([][]byte, len(b.Hashes))
@@ -251,6 +253,7 @@ func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.Sea
 	for i := range b.Leaves {
 		l := &b.Leaves[i]
 		lLog[i], lSeq[i], lID[i], lHash[i] = l.Log, l.Seq, pgtype.UUID{Bytes: l.EventID, Valid: true}, l.Hash[:]
+		lAt[i] = pgtype.Timestamptz{Time: l.OccurredAt, Valid: !l.OccurredAt.IsZero()}
 	}
 	for i := range b.Hashes {
 		h := &b.Hashes[i]
@@ -263,8 +266,8 @@ func (s *Store) Seal(ctx context.Context, fence trailseal.Fence, b trailseal.Sea
 	q.Queue(`SELECT epoch FROM `+s.schema+`.seal_leases WHERE name = $1 FOR SHARE`, fence.Lease)
 	// A log without a size row is new.
 	q.Queue(`SELECT log, size FROM `+s.schema+`.seal_logs WHERE log = ANY($1) ORDER BY log FOR UPDATE`, logs)
-	q.Queue(`INSERT INTO `+s.schema+`.seal_leaves (log, seq, event_id, hash)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::bytea[])`, lLog, lSeq, lID, lHash)
+	q.Queue(`INSERT INTO `+s.schema+`.seal_leaves (log, seq, event_id, hash, occurred_at)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::bytea[], $5::timestamptz[])`, lLog, lSeq, lID, lHash, lAt)
 	q.Queue(`INSERT INTO `+s.schema+`.seal_hashes (log, idx, hash)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`, hLog, hIdx, hHash)
 	q.Queue(`INSERT INTO `+s.schema+`.seal_logs (log, size)
@@ -386,7 +389,7 @@ func (s *Store) ReadHashes(ctx context.Context, log string, indexes []int64) ([]
 func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trailseal.SealedEvent, error) {
 	var out []trailseal.SealedEvent
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT seq, event_id, hash FROM `+s.schema+`.seal_leaves
+		rows, err := c.Query(ctx, `SELECT seq, event_id, hash, occurred_at FROM `+s.schema+`.seal_leaves
 			WHERE log = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`, log, from, to)
 		if err != nil {
 			return err
@@ -395,7 +398,7 @@ func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trail
 		for rows.Next() {
 			var se trailseal.SealedEvent
 			var h []byte
-			if err := sc.scan(rows, &se.Seq, &se.EventID, &h); err != nil {
+			if err := sc.scan(rows, &se.Seq, &se.EventID, &h, &se.OccurredAt); err != nil {
 				rows.Close()
 				return err
 			}
@@ -418,17 +421,17 @@ func (s *Store) Leaves(ctx context.Context, log string, from, to int64) ([]trail
 	return out, nil
 }
 
-// attachEventsSQL reads the events whose IDs are $1, through event_ids
-// (tenant and time prune partitions), one index lookup per event:
-// LATERAL … LIMIT 1 pins the plan. A plain JOIN let the planner, which
-// expects one row from it, hash-join against a sequential scan of the
-// whole month's partition: 177 ms per 1,000 events at 100k events, growing
-// with the partition (TestAttachEventsPlan).
+// attachEventsSQL reads the events whose IDs and times are $1 and $2 (the
+// leaves' occurred_at, which prunes to one partition at run time), one
+// probe of that partition's id key per event: LATERAL … LIMIT 1 pins the
+// plan. A plain JOIN let the planner, which expects one row from it,
+// hash-join against a sequential scan of the whole month's partition: 177
+// ms per 1,000 events at 100k events, growing with the partition
+// (TestAttachEventsPlan).
 func (s *Store) attachEventsSQL() string {
-	return `SELECT ` + qualifiedColumns + ` FROM ` + s.schema + `.event_ids i
+	return `SELECT ` + qualifiedColumns + ` FROM unnest($1::uuid[], $2::timestamptz[]) AS i(id, occurred_at)
 		CROSS JOIN LATERAL (SELECT ` + qualifiedColumns + ` FROM ` + s.schema + `.events e
-			WHERE e.tenant = i.tenant AND e.occurred_at = i.occurred_at AND e.id = i.id LIMIT 1) e
-		WHERE i.id = ANY($1)`
+			WHERE e.occurred_at = i.occurred_at AND e.id = i.id LIMIT 1) e`
 }
 
 // attachEvents sets the Event of each leaf whose event still exists.
@@ -439,10 +442,12 @@ func (s *Store) attachEvents(ctx context.Context, c *pgx.Conn, ses []trailseal.S
 	// pgtype.UUID encodes natively (binary uuid[]); []uuid.UUID went
 	// through reflection and driver.Valuer, a quarter of verify's CPU.
 	ids := make([]pgtype.UUID, len(ses))
+	ats := make([]pgtype.Timestamptz, len(ses))
 	for i := range ses {
 		ids[i] = pgtype.UUID{Bytes: ses[i].EventID, Valid: true}
+		ats[i] = pgtype.Timestamptz{Time: ses[i].OccurredAt, Valid: !ses[i].OccurredAt.IsZero()}
 	}
-	rows, err := c.Query(ctx, s.attachEventsSQL(), ids)
+	rows, err := c.Query(ctx, s.attachEventsSQL(), ids, ats)
 	if err != nil {
 		return err
 	}
@@ -466,18 +471,22 @@ func (s *Store) LeafOf(ctx context.Context, id uuid.UUID) (trailseal.Leaf, error
 	var found, stored bool
 	err := s.with(ctx, func(c *pgx.Conn) error {
 		var h []byte
-		err := c.QueryRow(ctx, `SELECT log, seq, hash FROM `+s.schema+`.seal_leaves WHERE event_id = $1`, id).Scan(&l.Log, &l.Seq, &h)
+		var at pgtype.Timestamptz
+		err := c.QueryRow(ctx, `SELECT log, seq, hash, occurred_at FROM `+s.schema+`.seal_leaves WHERE event_id = $1`, id).Scan(&l.Log, &l.Seq, &h, &at)
 		switch {
 		case err == nil:
 			if len(h) != tlog.HashSize {
 				return errors.New("malformed leaf hash")
 			}
 			l.Hash, found = tlog.Hash(h), true
+			if at.Valid {
+				l.OccurredAt = at.Time.UTC()
+			}
 			return nil
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.schema+`.event_ids WHERE id = $1)`, id).Scan(&stored)
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.schema+`.events WHERE id = $1)`, id).Scan(&stored)
 	})
 	switch {
 	case err != nil:
@@ -783,9 +792,9 @@ func (s *Store) LeavesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 	logs, from, to := rangeArgs(ranges)
 	err := s.with(ctx, func(c *pgx.Conn) error {
 		// One index range scan per range (rangeScan).
-		rows, err := c.Query(ctx, `SELECT r.k, l.seq, l.event_id, l.hash
+		rows, err := c.Query(ctx, `SELECT r.k, l.seq, l.event_id, l.hash, l.occurred_at
 			FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY r(log, lo, hi, k)
-			CROSS JOIN LATERAL (SELECT l.seq, l.event_id, l.hash FROM `+s.schema+`.seal_leaves l
+			CROSS JOIN LATERAL (SELECT l.seq, l.event_id, l.hash, l.occurred_at FROM `+s.schema+`.seal_leaves l
 				WHERE l.log = r.log AND l.seq >= r.lo AND l.seq < r.hi OFFSET 0) l
 			ORDER BY r.k, l.seq`, logs, from, to)
 		if err != nil {
@@ -798,7 +807,7 @@ func (s *Store) LeavesOf(ctx context.Context, ranges []trailseal.LogRange) ([][]
 			var k int64
 			var se trailseal.SealedEvent
 			var h []byte
-			if err := sc.scan(rows, &k, &se.Seq, &se.EventID, &h); err != nil {
+			if err := sc.scan(rows, &k, &se.Seq, &se.EventID, &h, &se.OccurredAt); err != nil {
 				rows.Close()
 				return err
 			}

@@ -52,7 +52,7 @@ func BenchmarkSealQueueRecordTx(b *testing.B) {
 			b.Fatal(err)
 		}
 		if name == "queue-off" {
-			if _, err := p.Exec(ctx, "ALTER TABLE "+s.schema+".event_ids DISABLE TRIGGER event_ids_seal_queue"); err != nil {
+			if _, err := p.Exec(ctx, "ALTER TABLE "+s.schema+".events DISABLE TRIGGER events_seal_queue"); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -13,8 +13,8 @@ import (
 
 // TestVerifyEditedOccurredAt: an event whose occurred_at a superuser edited
 // — within its month, or into another month's partition — is reported as
-// modified at its seq, not as missing (issue 14: the verify read path met
-// event_ids on occurred_at and lost the row).
+// modified at its seq, not as missing (issue 14: the verify read path looks
+// the event up where its leaf's occurred_at says, and lost the row).
 func TestVerifyEditedOccurredAt(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, nil)

@@ -464,7 +464,7 @@ func (s *Sealer) seal(ctx context.Context, fence Fence, ahead bool) (Stats, erro
 		for k, hh := range hashes {
 			batch.Hashes = append(batch.Hashes, StoredHash{Log: log, Index: base + int64(k), Hash: hh})
 		}
-		batch.Leaves = append(batch.Leaves, Leaf{Log: log, Seq: ls.NewSize, EventID: ev.ID, Hash: h})
+		batch.Leaves = append(batch.Leaves, Leaf{Log: log, Seq: ls.NewSize, EventID: ev.ID, Hash: h, OccurredAt: ev.OccurredAt})
 		batch.Done = append(batch.Done, ev.ID)
 		ls.NewSize++
 		if lag := now.Sub(ev.RecordedAt); lag > st.Lag {

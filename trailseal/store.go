@@ -159,6 +159,11 @@ type Leaf struct {
 	EventID uuid.UUID `json:"event_id"`
 	// Hash is tlog.RecordHash of the event's canonical bytes as stored.
 	Hash tlog.Hash `json:"hash"`
+	// OccurredAt is the event's occurred_at, set by the sealer: a store
+	// may keep it beside the leaf to find the event (PostgreSQL's month
+	// partition). It is a locator only, in no proof: the hash commits to
+	// the event's time.
+	OccurredAt time.Time `json:"-"`
 }
 
 // SealedEvent is a leaf with the event it names, as read back from the store.

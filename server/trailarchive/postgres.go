@@ -421,8 +421,11 @@ func (b *Postgres) purge(ctx context.Context, items []purgeItem) (int64, error) 
 			archives[i] = it.archive
 		}
 		// The sealed events still there: what purge_event_ids removes.
-		rows, err := tx.Query(ctx, `SELECT DISTINCT u.id FROM unnest($1::uuid[]) u(id) JOIN `+b.S.Table("event_ids")+` i ON i.id = u.id
-			JOIN `+b.S.Table("seal_leaves")+` l ON l.event_id = u.id`, ids)
+		// The leaf's occurred_at names the month partition; LATERAL … LIMIT
+		// 1 keeps it one probe of that partition's id key per event.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT u.id FROM unnest($1::uuid[]) u(id)
+			JOIN `+b.S.Table("seal_leaves")+` l ON l.event_id = u.id
+			CROSS JOIN LATERAL (SELECT 1 FROM `+b.S.Table("events")+` e WHERE e.occurred_at = l.occurred_at AND e.id = u.id LIMIT 1) e`, ids)
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,7 @@ func (s *pgAttack) seal(table string) string { return "trail.seal_" + table }
 func (s *pgAttack) deleteTenantSQL(tenant string) []string {
 	var out []string
 	for _, q := range []string{
-		"DELETE FROM trail.events WHERE tenant = '%s'", "DELETE FROM trail.event_ids WHERE tenant = '%s'",
+		"DELETE FROM trail.events WHERE tenant = '%s'",
 		"DELETE FROM trail.seal_leaves WHERE log = '%s'", "DELETE FROM trail.seal_hashes WHERE log = '%s'",
 		"DELETE FROM trail.seal_logs WHERE log = '%s'", "DELETE FROM trail.seal_checkpoints WHERE log = '%s'",
 	} {
@@ -98,7 +98,7 @@ func (s *pgAttack) editSQL() []string {
 }
 
 func (s *pgAttack) repend(t *testing.T, tenant string) {
-	s.exec(t, fmt.Sprintf(`INSERT INTO trail.seal_pending (event_id, tenant, occurred_at) SELECT i.id, i.tenant, i.occurred_at FROM trail.event_ids i
+	s.exec(t, fmt.Sprintf(`INSERT INTO trail.seal_pending (event_id, tenant, occurred_at) SELECT i.id, i.tenant, i.occurred_at FROM trail.events i
 		WHERE i.tenant = '%s' AND NOT EXISTS (SELECT 1 FROM trail.seal_leaves l WHERE l.event_id = i.id) ORDER BY i.occurred_at`, tenant))
 }
 

@@ -314,7 +314,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	if (has("w3") || has("ui") || has("storage")) && cfg.Schema == "" {
 		r.logf("vacuum analyze (%d events)", cfg.Events)
-		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+r.store.Schema()+".events, "+r.store.Schema()+".event_ids"); err != nil {
+		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+r.store.Schema()+".events, "+r.store.Schema()+".seal_pending"); err != nil {
 			return r.results, fmt.Errorf("bench: vacuum: %w", err)
 		}
 	}

@@ -16,7 +16,7 @@
 //     questions (a page of 50) beside a seed-style table of the same rows
 //     (one table, composite indexes with the tenant first), in warm
 //     sessions and in cold ones (a new connection before each query).
-//   - Storage: bytes per event including indexes and event_ids.
+//   - Storage: bytes per event including indexes, the id keys and the seal queue.
 //   - UI: the admin UI's pages (list, filtered by tenant, action or actor,
 //     an actor's page, event detail, object history) rendered by the real
 //     trailserver handler through httptest for an all-tenant admin,
@@ -26,8 +26,8 @@
 // (Config.Load "trail", W2's path: hours for 10 M events here) or by the sql
 // loader (Config.Load "sql", `--load sql`): the same generated rows,
 // streamed with one COPY into Trail's migrated schema with the events
-// indexes and the event_ids key dropped, event_ids filled from events, then
-// the key and the indexes recreated from their own definitions (about 90 000
+// indexes and the partitions' id keys dropped, then the keys and the
+// indexes recreated from their own definitions (about 90 000
 // events/s, about 8–10 minutes for 10 M on the shared 2-CPU machine). The seal
 // queue trigger is off during the load and no seal_pending rows are made:
 // the load measures no ingest, W2 does. Its indexes, built in one pass, are

@@ -25,10 +25,10 @@ const loadChunk = 10_000
 
 // loadSQL fills a migrated store with cfg.Events events of the generator
 // W2 uses, fast enough for 10 M events: it drops the events indexes and the
-// event_ids key, streams the generated rows with one COPY (the generator on
-// one core, the server on the other), fills event_ids from events, and
-// recreates the key and every index from their own definitions, so the
-// result is the table Trail's path would have written. The seal queue
+// partitions' id keys, streams the generated rows with one COPY (the
+// generator on one core, the server on the other), and recreates the keys
+// and every index from their own definitions, so the result is the table
+// Trail's path would have written. The seal queue
 // trigger is disabled for the load and the pending rows are not created:
 // the load feeds the query workloads, it measures no ingest (W2 does).
 func (r *run) loadSQL(ctx context.Context) error {
@@ -41,7 +41,6 @@ func (r *run) loadSQL(ctx context.Context) error {
 	}
 	schema := s.Schema()
 	events := pgx.Identifier{schema, "events"}.Sanitize()
-	ids := pgx.Identifier{schema, "event_ids"}.Sanitize()
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("bench: load: %w", err)
@@ -75,19 +74,25 @@ func (r *run) loadSQL(ctx context.Context) error {
 	if len(idx) == 0 {
 		return fmt.Errorf("bench: load: no index on %s", events)
 	}
-	var pkey string
-	if err := conn.QueryRow(ctx, `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1::regclass AND conname = 'event_ids_pkey'`, ids).Scan(&pkey); err != nil {
-		return fmt.Errorf("bench: load: event_ids key: %w", err)
+	// Each partition's id key (migration 0016), an index of its own.
+	rows, err = conn.Query(ctx, `SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_class c JOIN pg_index x ON x.indexrelid = c.oid
+		WHERE c.relnamespace = $1::regnamespace AND x.indisunique AND c.relname LIKE 'events\_p%\_id' ORDER BY 1`, schema)
+	if err != nil {
+		return fmt.Errorf("bench: load: %w", err)
 	}
-	for _, x := range idx {
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (index, error) {
+		var x index
+		return x, row.Scan(&x.name, &x.def)
+	})
+	if err != nil {
+		return fmt.Errorf("bench: load: id keys: %w", err)
+	}
+	for _, x := range append(idx, keys...) {
 		if err := exec("DROP INDEX " + pgx.Identifier{schema, x.name}.Sanitize()); err != nil {
 			return err
 		}
 	}
-	if err := exec("ALTER TABLE " + ids + " DROP CONSTRAINT event_ids_pkey"); err != nil {
-		return err
-	}
-	if err := exec("ALTER TABLE " + ids + " DISABLE TRIGGER event_ids_seal_queue"); err != nil {
+	if err := exec("ALTER TABLE " + events + " DISABLE TRIGGER events_seal_queue"); err != nil {
 		return err
 	}
 	// Nothing waits on this session's commits; the indexes build faster
@@ -109,18 +114,10 @@ func (r *run) loadSQL(ctx context.Context) error {
 	}
 	tCopy := time.Since(t0)
 	r.logf("load: COPY of %d events in %s (%.0f/s)", n, tCopy.Round(time.Second), float64(n)/tCopy.Seconds())
-	t1 := time.Now()
-	if err := exec("INSERT INTO " + ids + " (id, occurred_at, tenant) SELECT id, occurred_at, tenant FROM " + events); err != nil {
+	if err := exec("ALTER TABLE " + events + " ENABLE TRIGGER events_seal_queue"); err != nil {
 		return err
 	}
-	if err := exec("ALTER TABLE " + ids + " ADD CONSTRAINT event_ids_pkey " + pkey); err != nil {
-		return err
-	}
-	if err := exec("ALTER TABLE " + ids + " ENABLE TRIGGER event_ids_seal_queue"); err != nil {
-		return err
-	}
-	r.logf("load: event_ids in %s", time.Since(t1).Round(time.Second))
-	for _, x := range idx {
+	for _, x := range append(keys, idx...) {
 		t := time.Now()
 		if err := exec(x.def); err != nil {
 			return err
@@ -236,7 +233,7 @@ func (r *run) reuse(ctx context.Context) error {
 	}
 	events := pgx.Identifier{r.cfg.Schema, "events"}.Sanitize()
 	var n int64
-	if err := r.pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{r.cfg.Schema, "event_ids"}.Sanitize()).Scan(&n); err != nil {
+	if err := r.pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{r.cfg.Schema, "events"}.Sanitize()).Scan(&n); err != nil {
 		return fmt.Errorf("bench: reuse: %w", err)
 	}
 	if n == 0 {
