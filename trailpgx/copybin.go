@@ -150,7 +150,6 @@ func (c *copyBuf) digest(d trail.Digest) {
 	c.b = append(c.b, d[:]...)
 }
 
-
 // rowSize estimates r's bytes in the stream, to size the buffer once.
 func rowSize(r *row) int {
 	ev := r.ev
@@ -169,7 +168,6 @@ func rowSize(r *row) int {
 	}
 	return n
 }
-
 
 // copyEvents is the binary COPY stream of b's rows into events, of those
 // for which keep is true (every row when keep is nil), in batch order.
