@@ -147,6 +147,15 @@ func FuzzCanonicalStored(f *testing.F) {
 		if ev.ID == uuid.Nil {
 			ev.ID = uuid.MustParse("01936c8e-7a00-7000-8000-000000000001")
 		}
+		if ev.Metadata != nil {
+			// Both encoders write metadata through appendMetadataStored:
+			// it must be appendValue's bytes and errors.
+			want, werr := appendValue(nil, ev.Metadata, 0, true)
+			got, gerr := appendMetadataStored(nil, ev.Metadata)
+			if (werr == nil) != (gerr == nil) || werr == nil && !bytes.Equal(want, got) {
+				t.Fatalf("metadata: appendValue %s (%v), appendMetadataStored %s (%v)", want, werr, got, gerr)
+			}
+		}
 		if err := ev.Normalize(); err != nil {
 			return
 		}
