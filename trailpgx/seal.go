@@ -121,11 +121,16 @@ func (s *Store) checkFence(ctx context.Context, tx pgx.Tx, f trailseal.Fence) er
 // (a pending row whose event is gone is skipped). A plain join let the
 // planner hash the whole queue against every event and sort: a second per
 // call with a backlog of 90,000, and growing with it. The LIMIT 1 keeps the
-// lateral subquery from being flattened into such a join.
+// lateral subquery from being flattened into such a join. A pending row
+// whose ID already has a leaf is skipped: a second event under a sealed ID
+// (possible only in a race with the sealer, see the seal queue's trigger in
+// migration 0016) would otherwise stop the sealer at its leaf's unique key;
+// it stays queued, and verify reports it (unsealed).
 func (s *Store) headJoin(cols string) string {
 	return `SELECT ` + cols + ` FROM ` + s.schema + `.seal_pending p
 		CROSS JOIN LATERAL (SELECT ` + cols + ` FROM ` + s.schema + `.events e
 			WHERE e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id LIMIT 1) e
+		WHERE NOT EXISTS (SELECT 1 FROM ` + s.schema + `.seal_leaves l WHERE l.event_id = p.event_id)
 		ORDER BY p.pos LIMIT $1`
 }
 
@@ -167,7 +172,8 @@ func (s *Store) PendingExcept(ctx context.Context, limit int, skip []uuid.UUID) 
 	}
 	var out []trail.Event
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT tenant, occurred_at, event_id FROM `+s.schema+`.seal_pending
+		rows, err := c.Query(ctx, `SELECT tenant, occurred_at, event_id FROM `+s.schema+`.seal_pending p
+			WHERE NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_leaves l WHERE l.event_id = p.event_id)
 			ORDER BY pos LIMIT $1`, limit+len(skip))
 		if err != nil {
 			return err
@@ -523,15 +529,22 @@ func (s *Store) Unsealed(ctx context.Context, log string) ([]uuid.UUID, error) {
 }
 
 // unsealed returns the IDs of the events of tenants neither pending nor
-// sealed, per tenant, in recording order.
+// sealed, per tenant, in recording order; and the events queued under an
+// ID that already has a leaf (a second event under a sealed ID, which the
+// sealer skips: see headJoin).
 func (s *Store) unsealed(ctx context.Context, tenants []string) (map[string][]uuid.UUID, error) {
 	out := map[string][]uuid.UUID{}
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT e.tenant, e.id FROM `+s.schema+`.events e
+		rows, err := c.Query(ctx, `SELECT e.tenant, e.id, e.recorded_at FROM `+s.schema+`.events e
 			WHERE e.tenant = ANY($1)
 			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_pending p WHERE p.event_id = e.id)
 			  AND NOT EXISTS (SELECT 1 FROM `+s.schema+`.seal_leaves l WHERE l.event_id = e.id)
-			ORDER BY e.recorded_at, e.id`, tenants)
+			UNION ALL
+			SELECT e.tenant, e.id, e.recorded_at FROM `+s.schema+`.seal_pending p
+			JOIN `+s.schema+`.seal_leaves l ON l.event_id = p.event_id
+			JOIN `+s.schema+`.events e ON e.tenant = p.tenant AND e.occurred_at = p.occurred_at AND e.id = p.event_id
+			WHERE p.tenant = ANY($1)
+			ORDER BY 3, 2`, tenants)
 		if err != nil {
 			return err
 		}
@@ -539,7 +552,8 @@ func (s *Store) unsealed(ctx context.Context, tenants []string) (map[string][]uu
 		for rows.Next() {
 			var tenant string
 			var id uuid.UUID
-			if err := rows.Scan(&tenant, &id); err != nil {
+			var at time.Time
+			if err := rows.Scan(&tenant, &id, &at); err != nil {
 				return err
 			}
 			out[tenant] = append(out[tenant], id)
