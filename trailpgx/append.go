@@ -248,14 +248,8 @@ func (s *Store) Append(ctx context.Context, events []trail.Event) ([]trail.Resul
 					return err
 				}
 				// An ID stored in another month (a retry stamped again):
-				// the seal queue refused it; write the batch carefully.
-				b.resetResults()
-				return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-					if err := s.copyNew(ctx, tx, b); err != nil {
-						return err
-					}
-					return s.checkDuplicates(ctx, tx, b)
-				})
+				// the seal queue refused it.
+				return s.writeCarefully(ctx, c, b)
 			})
 		}
 		if err != nil && attempt == 0 && isNoPartition(err) {
@@ -289,13 +283,20 @@ func (s *Store) copyOwn(ctx context.Context, b *batch) error {
 		if !isUniqueViolation(err) {
 			return err
 		}
-		b.resetResults()
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if err := s.copyNew(ctx, tx, b); err != nil {
-				return err
-			}
-			return s.checkDuplicates(ctx, tx, b)
-		})
+		return s.writeCarefully(ctx, c, b)
+	})
+}
+
+// writeCarefully writes b in a transaction of its own on c, after a try
+// that met a stored ID was rolled back: copyNew, then the duplicates'
+// check.
+func (s *Store) writeCarefully(ctx context.Context, c *pgx.Conn, b *batch) error {
+	b.resetResults()
+	return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		if err := s.copyNew(ctx, tx, b); err != nil {
+			return err
+		}
+		return s.checkDuplicates(ctx, tx, b)
 	})
 }
 
