@@ -5,9 +5,10 @@
 --   * each monthly partition has a UNIQUE index on id. An event's retry
 --     carries its ID and its occurred_at, so it meets the first copy in the
 --     same partition, where INSERT … ON CONFLICT DO NOTHING (and COPY's
---     unique violation) finds it. An ID reused with an occurred_at in another
---     month is not a retry but another event: it is stored, and `trail
---     verify` names it (docs/storage-postgres.md, "Idempotency").
+--     unique violation) finds it. The same ID in another month is refused
+--     by the seal queue (its key while the first is unsealed, its trigger
+--     once it is sealed), and Append then reports it as a duplicate
+--     (docs/storage-postgres.md, "Idempotency").
 --   * the seal queue is filled by a statement trigger on events itself;
 --   * seal_leaves keeps each sealed event's occurred_at, so that proofs,
 --     verify and purge find the partition without event_ids (the leaf hash
@@ -15,6 +16,13 @@
 --     locator, and verify looks an event up by ID alone when it is wrong).
 --   * Get and the duplicate checks read events by id through the partitions'
 --     id indexes.
+--
+-- On a large store this migration builds one unique index per partition
+-- and rewrites every leaf row (its occurred_at), holding writes to events
+-- for the time it takes. To shorten that, build the keys beforehand, while
+-- writers run: CREATE UNIQUE INDEX CONCURRENTLY events_pYYYYMM_id ON
+-- <schema>.events_pYYYYMM (id), one per partition; the migration then finds
+-- them (IF NOT EXISTS).
 
 -- The id key of every existing partition. event_ids kept IDs unique across
 -- partitions, so these build without conflict.
