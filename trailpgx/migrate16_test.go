@@ -61,20 +61,21 @@ func TestMigrate16(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var idKeys, parts, queued int
+	var idKeys, words, parts, queued int
 	var leafAt time.Time
 	var idsTable *string
 	if err := p.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM pg_class c JOIN pg_index x ON x.indexrelid = c.oid
 			WHERE c.relnamespace = $1::regnamespace AND x.indisunique AND c.relname LIKE 'events\_p%\_id'),
+		(SELECT count(*) FROM pg_statistic_ext WHERE stxnamespace = $1::regnamespace AND stxname LIKE 'events\_p%\_words'),
 		(SELECT count(*) FROM pg_inherits WHERE inhparent = $2::regclass),
 		(SELECT count(*) FROM `+sc+`.seal_pending),
 		(SELECT occurred_at FROM `+sc+`.seal_leaves WHERE log = 'other'),
-		to_regclass($3)::text`, schema, schema+".events", schema+".event_ids").Scan(&idKeys, &parts, &queued, &leafAt, &idsTable); err != nil {
+		to_regclass($3)::text`, schema, schema+".events", schema+".event_ids").Scan(&idKeys, &words, &parts, &queued, &leafAt, &idsTable); err != nil {
 		t.Fatal(err)
 	}
-	if idKeys != parts || parts == 0 {
-		t.Errorf("%d id keys for %d partitions", idKeys, parts)
+	if idKeys != parts || words != parts || parts == 0 {
+		t.Errorf("%d id keys and %d words' statistics for %d partitions", idKeys, words, parts)
 	}
 	if queued != 5 {
 		t.Errorf("%d events queued after the migration, want 5", queued)

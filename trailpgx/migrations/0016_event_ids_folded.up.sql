@@ -26,18 +26,32 @@
 
 -- The id key of every existing partition. event_ids kept IDs unique across
 -- partitions, so these build without conflict.
+--
+-- And statistics on the description's words: the description index is
+-- partial (0013: WHERE description <> ''), and PostgreSQL keeps no
+-- statistics for a partial index's expression, so it guessed that a word
+-- matches 0.5 % of a partition's rows (3,561 estimated where 543,330
+-- matched, at 10 M events) and read every partition's whole match list:
+-- text search in a tenant went from 93-106 ms to 385-1,127 ms p95. With
+-- the expression's own statistics the plan of one partition went from 40.9
+-- to 1.8 ms. ANALYZE fills them now rather than at autovacuum's next pass.
 DO $up$
 DECLARE
 	part regclass;
+	name text;
 BEGIN
 	FOR part IN SELECT i.inhrelid::regclass FROM pg_inherits i
 		WHERE i.inhparent = format('%I.events', @schema_lit@)::regclass LOOP
-		EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (id)',
-			(SELECT relname FROM pg_class WHERE oid = part) || '_id', part);
+		name := (SELECT relname FROM pg_class WHERE oid = part);
+		EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (id)', name || '_id', part);
+		EXECUTE format('CREATE STATISTICS IF NOT EXISTS %I.%I ON (to_tsvector(''simple''::regconfig, description)) FROM %s',
+			@schema_lit@, name || '_words', part);
+		EXECUTE format('ANALYZE %s', part);
 	END LOOP;
 END $up$;
 
--- ensure_partitions, as in 0007, with the id key on each new partition.
+-- ensure_partitions, as in 0007, with the id key and the words' statistics
+-- on each new partition.
 CREATE OR REPLACE FUNCTION @schema@.ensure_partitions(months timestamptz[]) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET timezone = 'UTC'
 SET lock_timeout = '5s' AS $$
@@ -62,6 +76,8 @@ BEGIN
 				@schema_lit@, part, @schema_lit@);
 			EXECUTE format('CREATE STATISTICS %I.%I (dependencies) ON tenant, actor_id, target_id FROM %I.%I',
 				@schema_lit@, part || '_deps', @schema_lit@, part);
+			EXECUTE format('CREATE STATISTICS %I.%I ON (to_tsvector(''simple''::regconfig, description)) FROM %I.%I',
+				@schema_lit@, part || '_words', @schema_lit@, part);
 			n := n + 1;
 		EXCEPTION WHEN duplicate_table OR unique_violation OR duplicate_object THEN
 			NULL; -- another session created it first
