@@ -87,6 +87,11 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	d := h.base(rq, title)
 	d.Filter, d.Heading, d.Actor = f, title, actor
+	// The pickers' values are read beside the page's own reads, not after
+	// them: on a cold scope (a tenant not listed in the last facetTTL) the
+	// sample of its newest events cost 63-71 ms p95 at 10 M events, as
+	// much as the rest of the page.
+	facets := h.facetsAsync(r, rq, f.Tenant)
 	zone, _ := zoneOf(r)
 	params, e := f.API(zone)
 	if e != nil {
@@ -110,7 +115,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, rq *request, 
 		if asError(err, &ue) && ue.Status == http.StatusBadRequest {
 			// Show the form again with the message, so the filter can be fixed.
 			d.Message = ue.Error()
-			h.render(w, r, http.StatusBadRequest, "list", h.withTenants(r, rq, d))
+			h.render(w, r, http.StatusBadRequest, "list", h.withTenantsFrom(r, rq, d, facets))
 			return
 		}
 		h.fail(w, r, &rq.viewer, err)
@@ -129,14 +134,38 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	if f.Cursor != "" {
 		d.Newest = pathF.URL(path)
 	}
-	h.render(w, r, http.StatusOK, "list", h.withTenants(r, rq, d))
+	h.render(w, r, http.StatusOK, "list", h.withTenantsFrom(r, rq, d, facets))
+}
+
+// facetsRead is one Backend.Facets answer.
+type facetsRead struct {
+	fs  Facets
+	err error
+}
+
+// facetsAsync starts Backend.Facets for tenant and returns where its answer
+// arrives (once; the channel is buffered, so an abandoned read ends on its
+// own, with the request's context).
+func (h *Handler) facetsAsync(r *http.Request, rq *request, tenant string) <-chan facetsRead {
+	c := make(chan facetsRead, 1)
+	go func() {
+		fs, err := h.be.Facets(r, rq.viewer, tenant)
+		c <- facetsRead{fs, err}
+	}()
+	return c
 }
 
 // withTenants fills the filter form's pickers: the tenants (those with
 // keys, those with events, those on the page) and the data's actions,
 // actor types and target types.
 func (h *Handler) withTenants(r *http.Request, rq *request, d *pageData) *pageData {
-	fs, err := h.be.Facets(r, rq.viewer, d.Filter.Tenant)
+	return h.withTenantsFrom(r, rq, d, h.facetsAsync(r, rq, d.Filter.Tenant))
+}
+
+// withTenantsFrom is withTenants with the facets read already started.
+func (h *Handler) withTenantsFrom(r *http.Request, rq *request, d *pageData, facets <-chan facetsRead) *pageData {
+	got := <-facets
+	fs, err := got.fs, got.err
 	if err != nil {
 		h.log.Warn("trailui: facets", "err", err)
 	}
