@@ -100,6 +100,9 @@ func (s *Server) facetValues(ctx context.Context, k *Key, q trail.Query) (out Fa
 // newest events and a skip scan of its tenants.
 const facetTTL = 30 * time.Second
 
+// facetReadTimeout bounds a picker read the UI no longer waits for.
+const facetReadTimeout = 30 * time.Second
+
 // facetCache holds the UI's picker values per scope (the key's reach and
 // the scoped query), at most maxFacetScopes of them.
 type facetCache struct {

@@ -259,7 +259,12 @@ func (b uiBackend) Facets(r *http.Request, v trailui.Viewer, tenant string) (tra
 	}
 	scope := fmt.Sprintf("%t|%+v", k.AllTenants(), q)
 	fs, err := s.pickers.get(scope, time.Now(), func() (FacetsResponse, error) {
-		fs, _, err := s.facetValues(r.Context(), k, q)
+		// Detached from the request: a page stops waiting after a moment
+		// (trailui's facetWait) and this read then fills the cache for the
+		// next one.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), facetReadTimeout)
+		defer cancel()
+		fs, _, err := s.facetValues(ctx, k, q)
 		return fs, err
 	})
 	if err != nil {
