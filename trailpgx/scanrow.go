@@ -70,6 +70,17 @@ func newRowDecoder(fds []pgconn.FieldDescription) *rowDecoder {
 // microseconds.
 const pgEpoch = 946684800 * 1000000
 
+// binaryTime decodes an 8-byte binary timestamptz; false for ±infinity,
+// which no time.Time holds.
+func binaryTime(b []byte) (time.Time, bool) {
+	us := int64(binary.BigEndian.Uint64(b))
+	if us == math.MaxInt64 || us == math.MinInt64 || us > math.MaxInt64-pgEpoch {
+		return time.Time{}, false
+	}
+	us += pgEpoch
+	return time.Unix(us/1000000, us%1000000*1000).UTC(), true
+}
+
 // decodeRaw decodes one row's values; ok is false when the row is not of
 // the expected form (the caller then scans it).
 func (d *rowDecoder) decodeRaw(vals [][]byte, jsonb []bool) (ev trail.Event, ok bool, err error) {
@@ -79,18 +90,10 @@ func (d *rowDecoder) decodeRaw(vals [][]byte, jsonb []bool) (ev trail.Event, ok 
 	if len(vals[0]) != 16 || len(vals[1]) != 8 || len(vals[2]) != 8 || len(vals[3]) != 2 {
 		return ev, false, nil
 	}
-	ts := func(b []byte) (time.Time, bool) {
-		us := int64(binary.BigEndian.Uint64(b))
-		if us == math.MaxInt64 || us == math.MinInt64 || us > math.MaxInt64-pgEpoch { // ±infinity
-			return time.Time{}, false
-		}
-		us += pgEpoch
-		return time.Unix(us/1000000, us%1000000*1000).UTC(), true
-	}
 	var okO, okR bool
 	ev.ID = uuid.UUID(vals[0])
-	ev.OccurredAt, okO = ts(vals[1])
-	ev.RecordedAt, okR = ts(vals[2])
+	ev.OccurredAt, okO = binaryTime(vals[1])
+	ev.RecordedAt, okR = binaryTime(vals[2])
 	if !okO || !okR {
 		return ev, false, nil
 	}
@@ -260,11 +263,11 @@ func (r rawScanner) scan(rows pgx.Rows, dst ...any) error {
 			case v == nil:
 				*p = time.Time{}
 			case len(v) == 8:
-				us := int64(binary.BigEndian.Uint64(v))
-				if us == math.MaxInt64 || us == math.MinInt64 || us > math.MaxInt64-pgEpoch { // ±infinity
+				t, ok := binaryTime(v)
+				if !ok {
 					return rows.Scan(dst...)
 				}
-				*p = time.UnixMicro(us + pgEpoch).UTC()
+				*p = t
 			default:
 				return rows.Scan(dst...)
 			}
