@@ -7,6 +7,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/trailpgx"
+	"github.com/trailhq/trail/trailseal"
+	"github.com/trailhq/trail/trailseal/sealtest"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // testPool returns the package's shared pool to the test server, or skips
@@ -37,4 +40,16 @@ func newStore(t testing.TB, cfg *trailpgx.Config) *trailpgx.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// testSealer is a sealer of s under the test key (origin trail.test), and
+// the key's verifier.
+func testSealer(t testing.TB, s *trailpgx.Store) (*trailseal.Sealer, note.Verifier) {
+	t.Helper()
+	signer, verifier := sealtest.TestKey(t, "trail.test")
+	sl, err := trailseal.NewSealer(s, &trailseal.Config{Signer: signer, Origin: "trail.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sl, verifier
 }

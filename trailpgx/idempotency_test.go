@@ -76,11 +76,7 @@ func TestRetryInAnotherMonth(t *testing.T) {
 	if n := count(); n != 6 {
 		t.Fatalf("mixed batch: %d events, want 6", n)
 	}
-	signer, _ := sealtest.TestKey(t, "trail.test")
-	sl, err := trailseal.NewSealer(s, &trailseal.Config{Signer: signer, Origin: "trail.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sl, _ := testSealer(t, s)
 	if st, err := sl.SealAll(ctx); err != nil || st.Sealed != 6 {
 		t.Fatalf("seal: %+v %v", st, err)
 	}
@@ -128,11 +124,7 @@ func TestSealedIDQueuedAgain(t *testing.T) {
 	if _, err := s.Append(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	signer, verifier := sealtest.TestKey(t, "trail.test")
-	sl, err := trailseal.NewSealer(s, &trailseal.Config{Signer: signer, Origin: "trail.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sl, verifier := testSealer(t, s)
 	if st, err := sl.SealAll(ctx); err != nil || st.Sealed != 1 {
 		t.Fatalf("seal: %+v %v", st, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/trailpgx"
-	"github.com/trailhq/trail/trailseal"
 	"github.com/trailhq/trail/trailseal/sealtest"
 )
 
@@ -99,11 +98,7 @@ func TestMigrate16(t *testing.T) {
 	if queued != 6 {
 		t.Errorf("%d queued, want 6", queued)
 	}
-	signer, _ := sealtest.TestKey(t, "trail.test")
-	sl, err := trailseal.NewSealer(s, &trailseal.Config{Signer: signer, Origin: "trail.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sl, _ := testSealer(t, s)
 	if st, err := sl.SealAll(ctx); err != nil || st.Sealed != 6 {
 		t.Fatalf("seal: %+v %v", st, err)
 	}
