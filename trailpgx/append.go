@@ -319,6 +319,13 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, events []trail.Event) (
 		if isNoPartition(err) {
 			s.parts.reset()
 		}
+		if isUniqueViolation(err) {
+			// The one statement met an ID stored in another month, which
+			// Append (a transaction of its own) would have looked up and
+			// reported as a duplicate; here the caller's transaction is
+			// aborted and nothing is stored.
+			return nil, fmt.Errorf("trailpgx: append: an event's ID is already stored, under an occurred_at in another month (a retry whose time was stamped again, or an ID reused): %w", err)
+		}
 		return nil, fmt.Errorf("trailpgx: append: %w", err)
 	}
 	return b.results, nil
