@@ -16,3 +16,9 @@ func UseDefaultSchema(schema string) {
 	defaultSchema = schema
 	defaultClient.Store(nil)
 }
+
+// GenericShape and GenericSettings let the plan test explain the generic
+// plan Query runs for the shapes it plans once per connection.
+var GenericShape = genericShape
+
+const GenericSettings = genericSettings

@@ -1,0 +1,150 @@
+package trailpgx_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
+	"github.com/trailhq/trail/trailpgx"
+)
+
+// TestQueryMonths checks a tenant's pages across month partitions (the
+// generic plan reads the partitions newest first and stops at the page's
+// end): tenants with a full page in the last two months, with part of a
+// page there, with nothing there, ties at a month's start, Until inside and
+// before those months, and paging on, all against the events sorted in Go.
+func TestQueryMonths(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	s := newStore(t, &trailpgx.Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	start := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC) // a month's start
+	var evs []trail.Event
+	add := func(tenant string, at time.Time) {
+		id, _ := uuid.NewV7()
+		evs = append(evs, trail.Event{ID: id, OccurredAt: at, RecordedAt: now, Tenant: tenant,
+			Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: "doc.update", Outcome: trail.OutcomeSuccess,
+			SchemaVersion: trail.SchemaVersion})
+	}
+	for i := range 30 {
+		add("full", now.Add(-time.Duration(i)*time.Hour))        // all in the window
+		add("part", start.Add(time.Duration(i-20)*24*time.Hour)) // 10 in it, 20 before
+		add("old", start.AddDate(0, -3, -i))                     // none in it
+		add("full", start.AddDate(-1, 0, -i))
+	}
+	for range 3 { // ties at the start, on both sides of the boundary
+		add("edge", start)
+		add("edge", start.Add(-time.Microsecond))
+	}
+	add("edge", start.Add(time.Microsecond))
+	if _, err := s.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	want := func(tenant string, until time.Time) []uuid.UUID {
+		var out []trail.Event
+		for _, ev := range evs {
+			if ev.Tenant == tenant && (until.IsZero() || ev.OccurredAt.Before(until)) {
+				out = append(out, ev)
+			}
+		}
+		slices.SortFunc(out, func(a, b trail.Event) int {
+			return cmp.Or(b.OccurredAt.Compare(a.OccurredAt), slices.Compare(b.ID[:], a.ID[:]))
+		})
+		ids := make([]uuid.UUID, len(out))
+		for i, ev := range out {
+			ids[i] = ev.ID
+		}
+		return ids
+	}
+	for _, tenant := range []string{"full", "part", "old", "edge", "none"} {
+		for _, until := range []time.Time{{}, now.Add(-5 * time.Hour), start.Add(time.Hour), start.AddDate(0, -2, 0)} {
+			for _, limit := range []int{1, 3, 7, 10, 11, 29, 30, 100} {
+				name := fmt.Sprintf("%s until %s limit %d", tenant, until.Format(time.DateTime), limit)
+				var got []uuid.UUID
+				q := trail.Query{Tenant: tenant, Until: until, Limit: limit}
+				for pages := 0; ; pages++ {
+					page, err := s.Query(ctx, q)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if len(page.Events) > limit || (page.Next != "" && len(page.Events) != limit) {
+						t.Fatalf("%s: page of %d events, next %q", name, len(page.Events), page.Next)
+					}
+					for _, ev := range page.Events {
+						got = append(got, ev.ID)
+					}
+					if page.Next == "" || pages > 100 {
+						break
+					}
+					q.Cursor = page.Next
+				}
+				if w := want(tenant, until); !slices.Equal(got, w) {
+					t.Errorf("%s: got %d events %v, want %d %v", name, len(got), got, len(w), w)
+				}
+			}
+		}
+	}
+}
+
+// TestGenericReadSettings checks that the settings of a generic read end
+// with it, on success and on failure, so that the connection's other
+// statements are planned as before.
+func TestGenericReadSettings(t *testing.T) {
+	ctx := context.Background()
+	p := testPool(t)
+	schema := testenv.FreshSchema(t, p)
+	conn, err := pgx.Connect(ctx, testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	s, err := trailpgx.NewWithAcquirer(ctx, func(ctx context.Context, fn func(*pgx.Conn) error) error { return fn(conn) },
+		&trailpgx.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := uuid.NewV7()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if _, err := s.Append(ctx, []trail.Event{{ID: id, OccurredAt: now, RecordedAt: now, Tenant: "acme",
+		Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: "doc.update", Outcome: trail.OutcomeSuccess,
+		Target: trail.Target{Type: "doc", ID: "d1"}, SchemaVersion: trail.SchemaVersion}}); err != nil {
+		t.Fatal(err)
+	}
+	settings := func(when string) {
+		t.Helper()
+		var mode, bitmap, sort string
+		if err := conn.QueryRow(ctx, "SELECT current_setting('plan_cache_mode'), current_setting('enable_bitmapscan'), current_setting('enable_sort')").
+			Scan(&mode, &bitmap, &sort); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "auto" || bitmap != "on" || sort != "on" || conn.PgConn().TxStatus() != 'I' {
+			t.Errorf("%s: plan_cache_mode %s, enable_bitmapscan %s, enable_sort %s, transaction status %c", when, mode, bitmap, sort, conn.PgConn().TxStatus())
+		}
+	}
+	for _, q := range []trail.Query{{Tenant: "acme"}, {Tenant: "acme", TargetType: "doc", TargetID: "d1"}} {
+		for range 3 {
+			page, err := s.Query(ctx, q)
+			if err != nil || len(page.Events) != 1 || page.Events[0].ID != id {
+				t.Fatalf("%+v: %d events, %v", q, len(page.Events), err)
+			}
+		}
+		settings(fmt.Sprintf("after %+v", q))
+	}
+	// A failing read: the column it selects is gone.
+	if _, err := p.Exec(ctx, "ALTER TABLE "+pgx.Identifier{schema}.Sanitize()+".events RENAME COLUMN span_id TO span_gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Query(ctx, trail.Query{Tenant: "acme"}); err == nil {
+		t.Fatal("query of a renamed column: no error")
+	}
+	settings("after a failed read")
+}
