@@ -319,17 +319,33 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, events []trail.Event) (
 		if isNoPartition(err) {
 			s.parts.reset()
 		}
-		if isUniqueViolation(err) {
-			// The one statement met an ID stored in another month, which
-			// Append (a transaction of its own) would have looked up and
-			// reported as a duplicate; here the caller's transaction is
-			// aborted and nothing is stored.
-			return nil, fmt.Errorf("trailpgx: append: an event's ID is already stored, under an occurred_at in another month (a retry whose time was stamped again, or an ID reused): %w", err)
-		}
-		return nil, fmt.Errorf("trailpgx: append: %w", err)
+		return nil, fmt.Errorf("trailpgx: append: %w", TxAppendError(err))
 	}
 	return b.results, nil
 }
+
+// TxAppendError is err, an error of the statement a transactional append
+// sends (AppendTx here, trailsql's AppendTx), with a unique violation
+// explained: the statement met an ID stored under an occurred_at in another
+// month (a retry whose time was stamped again, or an ID reused), which
+// Append, in a transaction of its own, would have looked up and reported as
+// a duplicate or a conflict. Here the caller's transaction is aborted and
+// nothing is stored. The error matches trail.ErrIDConflict and still wraps
+// PostgreSQL's *pgconn.PgError (code 23505).
+func TxAppendError(err error) error {
+	if !isUniqueViolation(err) {
+		return err
+	}
+	return &idElsewhereError{err}
+}
+
+type idElsewhereError struct{ err error }
+
+func (e *idElsewhereError) Error() string {
+	return "an event's ID is already stored, under an occurred_at in another month (a retry whose time was stamped again, or an ID reused); the transaction is aborted: " + e.err.Error()
+}
+func (e *idElsewhereError) Unwrap() error        { return e.err }
+func (e *idElsewhereError) Is(target error) bool { return target == trail.ErrIDConflict }
 
 // write inserts b in tx.
 func (s *Store) write(ctx context.Context, tx pgx.Tx, b *batch) error {

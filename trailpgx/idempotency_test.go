@@ -101,8 +101,8 @@ func TestRetryInAnotherMonth(t *testing.T) {
 	defer tx.Rollback(ctx)
 	_, err = s.AppendTx(ctx, tx, at(one, dec))
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23505" || !strings.Contains(err.Error(), "another month") {
-		t.Fatalf("AppendTx of a sealed ID in another month: %v, want a unique violation that says so", err)
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" || !strings.Contains(err.Error(), "another month") || !errors.Is(err, trail.ErrIDConflict) {
+		t.Fatalf("AppendTx of a sealed ID in another month: %v, want a unique violation that says so and matches ErrIDConflict", err)
 	}
 	tx.Rollback(ctx)
 	if n := count(); n != 6 {

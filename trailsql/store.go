@@ -93,7 +93,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, events []trail.Event) 
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("trailsql: append: %w", err)
+		return nil, fmt.Errorf("trailsql: append: %w", trailpgx.TxAppendError(err))
 	}
 	defer rows.Close()
 	var ids []uuid.UUID
@@ -109,7 +109,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, events []trail.Event) 
 		ids = append(ids, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("trailsql: append: %w", err)
+		return nil, fmt.Errorf("trailsql: append: %w", trailpgx.TxAppendError(err))
 	}
 	results := finish(ids)
 	err = trailpgx.CheckDuplicates(events, results, func(held []uuid.UUID) (map[uuid.UUID]trail.Event, error) {

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/internal/testenv"
@@ -220,5 +222,38 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := trailsql.New(ctx, nil, nil); err == nil {
 		t.Error("nil db: no error")
+	}
+}
+
+// TestAppendTxIDInAnotherMonth: an event retried in the caller's transaction
+// with its time stamped again, in another month, is refused with an error
+// that says so and matches trail.ErrIDConflict (as trailpgx's AppendTx), not
+// PostgreSQL's bare key violation; nothing is stored.
+func TestAppendTxIDInAnotherMonth(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	id, _ := uuid.NewV7()
+	ev := trail.Event{ID: id, OccurredAt: now.AddDate(0, -2, 0), RecordedAt: now, Tenant: "acme",
+		Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: "doc.update", Outcome: trail.OutcomeSuccess,
+		SchemaVersion: trail.SchemaVersion}
+	if _, err := s.Append(ctx, []trail.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	retry := ev
+	retry.OccurredAt = now
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AppendTx(ctx, tx, []trail.Event{retry})
+	tx.Rollback()
+	var pgErr *pgconn.PgError
+	if !errors.Is(err, trail.ErrIDConflict) || !errors.As(err, &pgErr) || pgErr.Code != "23505" || !strings.Contains(err.Error(), "another month") {
+		t.Fatalf("AppendTx of a stored ID in another month: %v, want an ID conflict that says so", err)
+	}
+	page, err := s.Query(ctx, trail.Query{Tenant: "acme"})
+	if err != nil || len(page.Events) != 1 || !page.Events[0].OccurredAt.Equal(ev.OccurredAt) {
+		t.Fatalf("stored: %d events, %v", len(page.Events), err)
 	}
 }
