@@ -151,6 +151,14 @@ func (sel Selection) picks(m *Manifest) bool {
 // day and first seq, whatever manifests hold them. Any manifest that does
 // not verify is an error.
 func (a *Archive) Batches(ctx context.Context, sel Selection) ([]*Manifest, error) {
+	return a.BatchesSkipping(ctx, sel, nil)
+}
+
+// BatchesSkipping is Batches that, when bad is not nil, reports to it each
+// manifest it cannot read or check (key and error) and goes on with the
+// others, for listings that should show what is readable and name what is
+// not. Reads of events never skip (Events, Query, Verify).
+func (a *Archive) BatchesSkipping(ctx context.Context, sel Selection, bad func(key string, err error)) ([]*Manifest, error) {
 	keys, err := a.ManifestKeys(ctx, sel)
 	if err != nil {
 		return nil, err
@@ -158,6 +166,10 @@ func (a *Archive) Batches(ctx context.Context, sel Selection) ([]*Manifest, erro
 	var out []*Manifest
 	for _, k := range keys {
 		ms, err := a.Manifests(ctx, k)
+		if err != nil && bad != nil && ctx.Err() == nil {
+			bad(k, err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

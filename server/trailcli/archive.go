@@ -91,7 +91,13 @@ func (c *ArchiveListCmd) Run(e *Env) error {
 		return err
 	}
 	// Every manifest version: one per batch, or one for many (version 3).
-	ms, err := a.Batches(e.Ctx, sel)
+	// A manifest that cannot be read or checked is named on stderr and
+	// the listing goes on; the command then fails (exit 1).
+	var bad int
+	ms, err := a.BatchesSkipping(e.Ctx, sel, func(key string, err error) {
+		bad++
+		fmt.Fprintf(e.Stderr, "trail: archive list: %s\n", oneLine(err.Error()))
+	})
 	if err != nil {
 		return err
 	}
@@ -109,7 +115,16 @@ func (c *ArchiveListCmd) Run(e *Env) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d..%d\t%s\n", m.Log, m.Date, m.Rows, bytes, m.Seqs[0].From, m.Seqs[len(m.Seqs)-1].To-1, m.Batch)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case bad == 1:
+		return errors.New("archive list: 1 manifest could not be read or verified (named above); run trail archive verify")
+	case bad > 1:
+		return fmt.Errorf("archive list: %d manifests could not be read or verified (named above); run trail archive verify", bad)
+	}
+	return nil
 }
 
 // ArchiveVerifyCmd is `trail archive verify`.

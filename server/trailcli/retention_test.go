@@ -132,6 +132,7 @@ func TestRetentionEndToEnd(t *testing.T) {
 	if r := mustRun(t, db, env{}, "query", "--archive", "--archive-to", arc, "--tenant", "acme", "--action", "auth.*", "--json"); r.stdout != "" {
 		t.Fatalf("deleted auth events came back from the archive: %q", r.stdout[:80])
 	}
+	list0 := mustRun(t, db, env{}, "archive", "list", "--archive-to", arc).stdout
 	list := mustRun(t, db, env{}, "archive", "list", "--archive-to", arc, "--tenant", "acme").stdout
 	if !strings.Contains(list, "acme") || strings.Count(list, "\n") < 10 {
 		t.Fatalf("archive list:\n%s", list)
@@ -169,8 +170,41 @@ func TestRetentionEndToEnd(t *testing.T) {
 	mustRun(t, other, env{}, "seal")
 	otherArc := filepath.Join(t.TempDir(), "arc2")
 	mustRun(t, other, env{}, "retention", "run", "--archive-to", otherArc)
-	if r := run(t, db, env{}, "archive", "list", "--archive-to", otherArc); r.code == 0 || !strings.Contains(r.stderr, "foreign manifest") || strings.Count(r.stderr, "\n") != 1 {
-		t.Fatalf("foreign archive listed: %d %.300q", r.code, r.stderr)
+	r = run(t, db, env{}, "archive", "list", "--archive-to", otherArc)
+	named := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code != ExitFailure || strings.Count(r.stdout, "\n") != 1 || len(named) < 2 {
+		t.Fatalf("foreign archive listed: %d %q %.300q", r.code, r.stdout, r.stderr)
+	}
+	for _, l := range named[:len(named)-1] {
+		if !strings.Contains(l, "foreign manifest") {
+			t.Fatalf("foreign archive: %q", l)
+		}
+	}
+	want := fmt.Sprintf("%d manifests could not be read", len(named)-1)
+	if len(named) == 2 {
+		want = "1 manifest could not be read"
+	}
+	if !strings.Contains(named[len(named)-1], want) {
+		t.Fatalf("foreign archive: %q", named[len(named)-1])
+	}
+
+	// A bad manifest beside a good one (a copy under another name, so
+	// "moved or foreign"): the good one is listed, the bad one named, and
+	// the command fails.
+	var manifest string
+	filepath.WalkDir(arc, func(p string, d os.DirEntry, err error) error {
+		if manifest == "" && strings.HasSuffix(p, ".manifest.json") {
+			manifest = p
+		}
+		return nil
+	})
+	b, _ = os.ReadFile(manifest)
+	copied := filepath.Join(filepath.Dir(manifest), "2000-01-01_2000-01-02_0123456789abcdef.manifest.json")
+	os.WriteFile(copied, b, 0o600)
+	r = run(t, db, env{}, "archive", "list", "--archive-to", arc)
+	if r.code != ExitFailure || r.stdout != list0 || !strings.Contains(r.stderr, filepath.Base(copied)) || !strings.Contains(r.stderr, "moved or foreign") ||
+		!strings.Contains(r.stderr, "1 manifest could not be read") || strings.Count(r.stderr, "\n") != 2 {
+		t.Fatalf("archive list with an edited manifest: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
 
