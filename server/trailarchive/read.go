@@ -12,7 +12,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Archive reads a target's batches back.
+// Archive reads a target's batches back. It keeps the manifests and the
+// file it read last for the next call, so it is not safe for concurrent
+// use: give each goroutine its own (they are cheap: a Target and keys).
 type Archive struct {
 	Target    Target
 	Verifiers note.Verifiers
