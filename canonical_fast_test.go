@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -206,6 +207,31 @@ func FuzzTimeStored(f *testing.F) {
 		got, gerr := appendTimeStored([]byte("p"), tm, "f")
 		if !bytes.Equal(got, want) || (werr == nil) != (gerr == nil) {
 			t.Fatalf("%v: got %q, %v; want %q, %v", tm, got, gerr, want, werr)
+		}
+	})
+}
+
+// FuzzPlainASCII checks the word-at-a-time scan against the plain loop, and
+// that checkText accepts and refuses the same strings with it as the two
+// checks it short-cuts.
+func FuzzPlainASCII(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text!", "0123456\x00", "\x00", "0123456789abcdef\x7f", "é", "01234567\x80",
+		"\x01\x01\x01\x01\x01\x01\x01\x00", "\x00\x01abcdefgh", "ab\xffcdefghij", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := true
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c == 0 || c >= 0x80 {
+				want = false
+			}
+		}
+		if got := plainASCII(s); got != want {
+			t.Fatalf("plainASCII(%q) = %v", s, got)
+		}
+		ok := utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+		if err := checkText("f", s, 1<<20); (err == nil) != ok {
+			t.Fatalf("checkText(%q) = %v, want ok %v", s, err, ok)
 		}
 	})
 }

@@ -368,6 +368,9 @@ func checkText(field, s string, max int) error {
 	if len(s) > max {
 		return invalid(field, "%d bytes, at most %d", len(s), max)
 	}
+	if plainASCII(s) { // the usual text: one pass instead of two
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return invalid(field, "not valid UTF-8")
 	}
@@ -375,6 +378,31 @@ func checkText(field, s string, max int) error {
 		return invalid(field, "contains a NUL byte")
 	}
 	return nil
+}
+
+// plainASCII reports whether s is ASCII with no NUL byte (so valid UTF-8
+// that checkText accepts), looking at eight bytes at a time.
+func plainASCII(s string) bool {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte with its high bit set, or a zero byte (w-lo borrows
+		// through it and sets its high bit where w has none).
+		if (w|(w-lo)&^w)&hi != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // smallChanges is how many changes validate checks for duplicate fields
