@@ -165,20 +165,27 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// Word-at-a-time scans: lo8 has 1 in every byte, hi8 the high bit of every
+// byte; word8 is s[i:i+8] as a little-endian word.
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+func word8(s string, i int) uint64 {
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
 // needsEscape reports whether s has a byte below 0x20, a quote or a
 // backslash.
 func needsEscape(s string) bool {
-	const (
-		lo = 0x0101010101010101
-		hi = 0x8080808080808080
-	)
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		q := w ^ (lo * '"')
-		bs := w ^ (lo * '\\')
-		if ((w-lo*0x20)&^w|(q-lo)&^q|(bs-lo)&^bs)&hi != 0 {
+		w := word8(s, i)
+		q := w ^ (lo8 * '"')
+		bs := w ^ (lo8 * '\\')
+		if ((w-lo8*0x20)&^w|(q-lo8)&^q|(bs-lo8)&^bs)&hi8 != 0 {
 			return true
 		}
 	}

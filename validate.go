@@ -383,17 +383,12 @@ func checkText(field, s string, max int) error {
 // plainASCII reports whether s is ASCII with no NUL byte (so valid UTF-8
 // that checkText accepts), looking at eight bytes at a time.
 func plainASCII(s string) bool {
-	const (
-		lo = 0x0101010101010101
-		hi = 0x8080808080808080
-	)
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		w := word8(s, i)
 		// A byte with its high bit set, or a zero byte (w-lo borrows
 		// through it and sets its high bit where w has none).
-		if (w|(w-lo)&^w)&hi != 0 {
+		if (w|(w-lo8)&^w)&hi8 != 0 {
 			return false
 		}
 	}
