@@ -74,6 +74,9 @@ func (c *Config) withDefaults() (Config, error) {
 
 // Acquirer lends the store a connection for the duration of fn. *pgxpool.Pool
 // is adapted by New; trailsql adapts a *sql.DB through database/sql's Raw.
+// The connection must not be inside a transaction: the store runs its own,
+// and some reads set LOCAL planner settings (query.go, genericRead) that
+// would otherwise last until the lender's transaction ends.
 type Acquirer func(ctx context.Context, fn func(*pgx.Conn) error) error
 
 // Store is the PostgreSQL store. It is safe for concurrent use.
