@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +245,7 @@ func TestPlans(t *testing.T) {
 		}
 		if c.reader != "" {
 			if _, err := tx.Exec(ctx, "SET LOCAL ROLE trail_reader; SELECT set_config('trail.tenant', '"+c.reader+"', true)"); err != nil {
+				tx.Rollback(ctx)
 				t.Fatal(err)
 			}
 		}
@@ -251,10 +253,8 @@ func TestPlans(t *testing.T) {
 		// runs them: prepared, under its settings, with the generic plan.
 		generic := c.q != nil && trailpgx.GenericShape(*c.q)
 		if generic {
-			if _, err := tx.Exec(ctx, trailpgx.GenericSettings); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tx.Exec(ctx, "DEALLOCATE ALL; PREPARE plan_q AS "+sql); err != nil {
+			if _, err := tx.Exec(ctx, trailpgx.GenericSettings+"; DEALLOCATE ALL; PREPARE plan_q AS "+sql); err != nil {
+				tx.Rollback(ctx)
 				t.Fatal(err)
 			}
 			// EXECUTE takes its values as literals (a utility statement
@@ -268,7 +268,10 @@ func TestPlans(t *testing.T) {
 					params[i] = "'" + v.UTC().Format(time.RFC3339Nano) + "'"
 				case pgtype.UUID:
 					params[i] = "'" + uuid.UUID(v.Bytes).String() + "'"
+				case int:
+					params[i] = strconv.Itoa(v)
 				default:
+					tx.Rollback(ctx) // or the schema's cleanup waits on its locks
 					t.Fatalf("%s: argument %d: %T", c.name, i+1, a)
 				}
 			}

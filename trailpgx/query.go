@@ -165,6 +165,12 @@ func (s *Store) QuerySQL(q trail.Query) (string, []any, error) {
 		w.conds = append(w.conds, fmt.Sprintf("(occurred_at, id) < ($%d, $%d)", len(w.args)-1, len(w.args)))
 	}
 	order := " ORDER BY occurred_at DESC, id DESC LIMIT " + strconv.Itoa(q.EffectiveLimit()+1)
+	if genericShape(q) {
+		// A parameter: one prepared statement (and one cached plan) per
+		// shape on a connection, whatever page sizes its callers ask for.
+		w.args = append(w.args, q.EffectiveLimit()+1)
+		order = " ORDER BY occurred_at DESC, id DESC LIMIT $" + strconv.Itoa(len(w.args))
+	}
 	events := s.schema + ".events"
 	if q.Tenant == "" && (q.ActorType != "" && q.ActorID != "" || q.TargetType != "" && q.TargetID != "") {
 		// An actor or an object in every tenant: events_actor and

@@ -139,6 +139,24 @@ func TestGenericReadSettings(t *testing.T) {
 		}
 		settings(fmt.Sprintf("after %+v", q))
 	}
+	// Page sizes are a parameter: one prepared statement per shape on the
+	// connection, not one (and a cached plan) per size.
+	prepared := func() (n int) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := prepared()
+	for limit := 1; limit <= 20; limit++ {
+		if _, err := s.Query(ctx, trail.Query{Tenant: "acme", Limit: limit}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := prepared(); n > before+1 {
+		t.Errorf("20 page sizes prepared %d statements", n-before)
+	}
 	// A failing read: the column it selects is gone.
 	if _, err := p.Exec(ctx, "ALTER TABLE "+pgx.Identifier{schema}.Sanitize()+".events RENAME COLUMN span_id TO span_gone"); err != nil {
 		t.Fatal(err)
