@@ -22,3 +22,7 @@ func UseDefaultSchema(schema string) {
 var GenericShape = genericShape
 
 const GenericSettings = genericSettings
+
+// PlannedKey is where a connection's CustomData remembers the shapes it has
+// read; deleting it makes the connection's next reads first reads.
+const PlannedKey = plannedKey

@@ -17,13 +17,33 @@ import (
 
 // TestQueryMonths checks a tenant's pages across month partitions (the
 // generic plan reads the partitions newest first and stops at the page's
-// end): tenants with a full page in the last two months, with part of a
-// page there, with nothing there, ties at a month's start, Until inside and
-// before those months, and paging on, all against the events sorted in Go.
+// end; a connection's first read asks the last two months first):
+// tenants with a full page in the last two months, with part of a page
+// there, with nothing there, ties at a month's start, Until inside and
+// before those months, and paging on, all against the events sorted in Go,
+// each page read both ways: on a connection that has read its shape before
+// (generic plan) and on one that has not (custom plans, firstRead).
 func TestQueryMonths(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	s := newStore(t, &trailpgx.Config{Now: func() time.Time { return now }})
 	ctx := context.Background()
+	schema := testenv.FreshSchema(t, testPool(t))
+	cfg := &trailpgx.Config{Schema: schema, Now: func() time.Time { return now }}
+	s := newStore(t, cfg)
+	conn, err := pgx.Connect(ctx, testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	first := true // whether the next read is the connection's first of its shape
+	single, err := trailpgx.NewWithAcquirer(ctx, func(ctx context.Context, fn func(*pgx.Conn) error) error {
+		if first {
+			delete(conn.PgConn().CustomData(), trailpgx.PlannedKey)
+		}
+		return fn(conn)
+	}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC) // a month's start
 	var evs []trail.Event
 	add := func(tenant string, at time.Time) {
@@ -65,27 +85,29 @@ func TestQueryMonths(t *testing.T) {
 	for _, tenant := range []string{"full", "part", "old", "edge", "none"} {
 		for _, until := range []time.Time{{}, now.Add(-5 * time.Hour), start.Add(time.Hour), start.AddDate(0, -2, 0)} {
 			for _, limit := range []int{1, 3, 7, 10, 11, 29, 30, 100} {
-				name := fmt.Sprintf("%s until %s limit %d", tenant, until.Format(time.DateTime), limit)
-				var got []uuid.UUID
-				q := trail.Query{Tenant: tenant, Until: until, Limit: limit}
-				for pages := 0; ; pages++ {
-					page, err := s.Query(ctx, q)
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
+				for _, first = range []bool{true, false} {
+					name := fmt.Sprintf("%s until %s limit %d, first read %v", tenant, until.Format(time.DateTime), limit, first)
+					var got []uuid.UUID
+					q := trail.Query{Tenant: tenant, Until: until, Limit: limit}
+					for pages := 0; ; pages++ {
+						page, err := single.Query(ctx, q)
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						if len(page.Events) > limit || (page.Next != "" && len(page.Events) != limit) {
+							t.Fatalf("%s: page of %d events, next %q", name, len(page.Events), page.Next)
+						}
+						for _, ev := range page.Events {
+							got = append(got, ev.ID)
+						}
+						if page.Next == "" || pages > 100 {
+							break
+						}
+						q.Cursor = page.Next
 					}
-					if len(page.Events) > limit || (page.Next != "" && len(page.Events) != limit) {
-						t.Fatalf("%s: page of %d events, next %q", name, len(page.Events), page.Next)
+					if w := want(tenant, until); !slices.Equal(got, w) {
+						t.Errorf("%s: got %d events %v, want %d %v", name, len(got), got, len(w), w)
 					}
-					for _, ev := range page.Events {
-						got = append(got, ev.ID)
-					}
-					if page.Next == "" || pages > 100 {
-						break
-					}
-					q.Cursor = page.Next
-				}
-				if w := want(tenant, until); !slices.Equal(got, w) {
-					t.Errorf("%s: got %d events %v, want %d %v", name, len(got), got, len(w), w)
 				}
 			}
 		}
@@ -187,5 +209,89 @@ func TestGenericShapes(t *testing.T) {
 		if got := trailpgx.GenericShape(c.q); got != c.want {
 			t.Errorf("GenericShape(%+v) = %v, want %v", c.q, got, c.want)
 		}
+	}
+}
+
+// TestFirstReadOnConnection checks that a connection's first read of a
+// tenant's page prepares nothing (custom plans over the last two months:
+// no generic plan built over every partition) and its second prepares the
+// shape's one statement, with the same page both times; and that a
+// connection that forgot its shapes starts over.
+func TestFirstReadOnConnection(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	schema := testenv.FreshSchema(t, testPool(t))
+	cfg := &trailpgx.Config{Schema: schema}
+	s := newStore(t, cfg)
+	var evs []trail.Event
+	for i := range 12 { // a year back: more than the first read's two months
+		id, _ := uuid.NewV7()
+		evs = append(evs, trail.Event{ID: id, OccurredAt: now.AddDate(0, -i, 0), RecordedAt: now, Tenant: "acme",
+			Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: "doc.update", Outcome: trail.OutcomeSuccess,
+			SchemaVersion: trail.SchemaVersion})
+	}
+	if _, err := s.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	one, err := trailpgx.NewWithAcquirer(ctx, func(ctx context.Context, fn func(*pgx.Conn) error) error { return fn(conn) }, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared := func() (n int) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%.events WHERE%' AND statement NOT LIKE '%pg_prepared_statements%'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	q := trail.Query{Tenant: "acme", Limit: 5}
+	var pages [][]uuid.UUID
+	for i, want := range []int{0, 1, 1} {
+		page, err := one.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []uuid.UUID
+		for _, ev := range page.Events {
+			ids = append(ids, ev.ID)
+		}
+		pages = append(pages, ids)
+		if n := prepared(); n != want {
+			t.Errorf("read %d: %d prepared statements on the connection, want %d", i+1, n, want)
+		}
+	}
+	for i, ids := range pages {
+		if len(ids) != 5 || ids[0] != evs[0].ID || ids[4] != evs[4].ID || !slices.Equal(ids, pages[0]) {
+			t.Errorf("read %d: page %v, want the 5 newest %v", i+1, ids, evs[:5])
+		}
+	}
+	// A connection that has forgotten (a new one, in practice) starts over:
+	// the statement stays prepared, but the read runs on custom plans. The
+	// server counts the statement's executions.
+	calls := func() (n int64) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements WHERE statement LIKE '%.events WHERE%' AND statement NOT LIKE '%pg_prepared_statements%'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := calls()
+	delete(conn.PgConn().CustomData(), trailpgx.PlannedKey)
+	if _, err := one.Query(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls(); n != before {
+		t.Errorf("a first read executed the prepared statement (%d executions, %d before)", n, before)
+	}
+	if _, err := one.Query(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls(); n != before+1 {
+		t.Errorf("a second read: %d executions of the prepared statement, want %d", n, before+1)
 	}
 }
