@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/trailhq/trail"
+	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/trailpgx"
 )
 
@@ -223,7 +224,16 @@ func TestPlans(t *testing.T) {
 		{name: "get by id", get: true},
 		{name: "reader role: all it may see", q: &trail.Query{AllTenants: true, Limit: 50}, reader: mid},
 	}
-	for _, c := range queries {
+	// Explained on a connection of their own: the generic cases prepare
+	// statements by name, which must not reach the shared pool's
+	// connections (DEALLOCATE there broke pgx's statement cache for the
+	// tests that got the connection next).
+	conn, err := pgx.Connect(ctx, testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	for qi, c := range queries {
 		var sql string
 		var args []any
 		var err error
@@ -239,7 +249,7 @@ func TestPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		var plan []byte
-		tx, err := p.Begin(ctx)
+		tx, err := conn.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +266,8 @@ func TestPlans(t *testing.T) {
 		// runs them: prepared, under its settings, with the generic plan.
 		generic := c.q != nil && trailpgx.GenericShape(*c.q)
 		if generic {
-			if _, err := tx.Exec(ctx, trailpgx.GenericSettings+"; DEALLOCATE ALL; PREPARE plan_q AS "+sql); err != nil {
+			name := "plan_q" + strconv.Itoa(qi)
+			if _, err := tx.Exec(ctx, trailpgx.GenericSettings+"; PREPARE "+name+" AS "+sql); err != nil {
 				t.Fatal(err)
 			}
 			// EXECUTE takes its values as literals (a utility statement
@@ -276,7 +287,7 @@ func TestPlans(t *testing.T) {
 					t.Fatalf("%s: argument %d: %T", c.name, i+1, a)
 				}
 			}
-			sql, args = "EXECUTE plan_q("+strings.Join(params, ", ")+")", nil
+			sql, args = "EXECUTE "+name+"("+strings.Join(params, ", ")+")", nil
 		}
 		err = tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan)
 		tx.Rollback(ctx)
