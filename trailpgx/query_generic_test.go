@@ -114,6 +114,18 @@ func TestQueryMonths(t *testing.T) {
 	}
 }
 
+// readStatements returns how many statements reading the events table are
+// prepared on conn, and how many times the server has executed them.
+func readStatements(t *testing.T, conn *pgx.Conn) (n int, executions int64) {
+	t.Helper()
+	err := conn.QueryRow(context.Background(), `SELECT count(*), coalesce(sum(generic_plans + custom_plans), 0)
+		FROM pg_prepared_statements WHERE statement LIKE '%.events WHERE%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n, &executions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, executions
+}
+
 // TestGenericReadSettings checks that the settings of a generic read end
 // with it, on success and on failure, so that the connection's other
 // statements are planned as before.
@@ -163,20 +175,13 @@ func TestGenericReadSettings(t *testing.T) {
 	}
 	// Page sizes are a parameter: one prepared statement per shape on the
 	// connection, not one (and a cached plan) per size.
-	prepared := func() (n int) {
-		t.Helper()
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before := prepared()
+	before, _ := readStatements(t, conn)
 	for limit := 1; limit <= 20; limit++ {
 		if _, err := s.Query(ctx, trail.Query{Tenant: "acme", Limit: limit}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := prepared(); n > before+1 {
+	if n, _ := readStatements(t, conn); n > before+1 {
 		t.Errorf("20 page sizes prepared %d statements", n-before)
 	}
 	// A failing read: the column it selects is gone.
@@ -242,13 +247,6 @@ func TestFirstReadOnConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prepared := func() (n int) {
-		t.Helper()
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%.events WHERE%' AND statement NOT LIKE '%pg_prepared_statements%'").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	q := trail.Query{Tenant: "acme", Limit: 5}
 	var pages [][]uuid.UUID
 	for i, want := range []int{0, 1, 1} {
@@ -261,7 +259,7 @@ func TestFirstReadOnConnection(t *testing.T) {
 			ids = append(ids, ev.ID)
 		}
 		pages = append(pages, ids)
-		if n := prepared(); n != want {
+		if n, _ := readStatements(t, conn); n != want {
 			t.Errorf("read %d: %d prepared statements on the connection, want %d", i+1, n, want)
 		}
 	}
@@ -273,11 +271,9 @@ func TestFirstReadOnConnection(t *testing.T) {
 	// A connection that has forgotten (a new one, in practice) starts over:
 	// the statement stays prepared, but the read runs on custom plans. The
 	// server counts the statement's executions.
-	calls := func() (n int64) {
+	calls := func() int64 {
 		t.Helper()
-		if err := conn.QueryRow(ctx, "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements WHERE statement LIKE '%.events WHERE%' AND statement NOT LIKE '%pg_prepared_statements%'").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
+		_, n := readStatements(t, conn)
 		return n
 	}
 	before := calls()
