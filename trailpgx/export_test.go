@@ -26,3 +26,9 @@ const GenericSettings = genericSettings
 // PlannedKey is where a connection's CustomData remembers the shapes it has
 // read; deleting it makes the connection's next reads first reads.
 const PlannedKey = plannedKey
+
+// ObjectShape and OrderedSettings let the plan test explain an object's
+// history as Query runs it.
+var ObjectShape = objectShape
+
+const OrderedSettings = orderedSettings

@@ -165,7 +165,7 @@ func (s *Store) QuerySQL(q trail.Query) (string, []any, error) {
 		w.conds = append(w.conds, fmt.Sprintf("(occurred_at, id) < ($%d, $%d)", len(w.args)-1, len(w.args)))
 	}
 	order := " ORDER BY occurred_at DESC, id DESC LIMIT " + strconv.Itoa(q.EffectiveLimit()+1)
-	if genericShape(q) {
+	if genericShape(q) || objectShape(q) {
 		// A parameter: one prepared statement (and one cached plan) per
 		// shape on a connection, whatever page sizes its callers ask for.
 		w.args = append(w.args, q.EffectiveLimit()+1)
@@ -242,6 +242,31 @@ func genericShape(q trail.Query) bool {
 const genericSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
 	set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`
 
+// objectShape reports whether q is an object's history in a tenant, from
+// optional times and cursor. It keeps a custom plan (see genericShape), but
+// under orderedSettings: without them the planner reads every month's
+// matches of the object and sorts them, fetching each row from the heap
+// (191 rows for a page of 50 at 10 M events, 0.4–0.9 ms warm, more when the
+// pages are not cached); without sorts or bitmaps it reads events_target
+// in order, newest partition first, and stops at the page's end (0.16 ms).
+// With the values known, the plan is the object's: the walk of the
+// tenant's events_tenant_time that made the generic plan a trap is chosen
+// only for a tenant the planner knows to be small.
+func objectShape(q trail.Query) bool {
+	if q.Tenant == "" || q.TargetType == "" || q.TargetID == "" {
+		return false
+	}
+	rest := q
+	rest.Tenant, rest.TargetType, rest.TargetID = "", "", ""
+	rest.Since, rest.Until, rest.Cursor, rest.Limit = time.Time{}, time.Time{}, "", 0
+	return rest == trail.Query{}
+}
+
+// orderedSettings is genericSettings with a custom plan: the statement is
+// prepared and cached by pgx, and planned with its values every time.
+const orderedSettings = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+	set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`
+
 // genericRead runs sql with genericSettings in one pipeline: one round
 // trip, and the settings end with the pipeline's implicit transaction, even
 // when the read fails. The statement is prepared and cached by pgx as usual
@@ -250,8 +275,14 @@ const genericSettings = `SELECT set_config('plan_cache_mode', 'force_generic_pla
 // connection and again only when the events table's partitions change.
 // fetch calls it from a connection's second read of the shape on.
 func genericRead(ctx context.Context, c *pgx.Conn, sql string, args []any) ([]trail.Event, error) {
+	return readWith(ctx, c, genericSettings, sql, args)
+}
+
+// readWith runs sql after settings, a SELECT of set_config(…, true) calls,
+// in one pipeline: the settings end with its implicit transaction.
+func readWith(ctx context.Context, c *pgx.Conn, settings, sql string, args []any) ([]trail.Event, error) {
 	b := &pgx.Batch{}
-	b.Queue(genericSettings)
+	b.Queue(settings)
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -298,6 +329,11 @@ func (s *Store) fetch(ctx context.Context, q trail.Query) ([]trail.Event, error)
 	}
 	var evs []trail.Event
 	err = s.with(ctx, func(c *pgx.Conn) error {
+		if objectShape(q) {
+			var err error
+			evs, err = readWith(ctx, c, orderedSettings, sql, args)
+			return err
+		}
 		if !genericShape(q) {
 			var err error
 			evs, err = customRead(ctx, c, sql, args)

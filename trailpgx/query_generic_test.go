@@ -164,7 +164,7 @@ func TestGenericReadSettings(t *testing.T) {
 			t.Errorf("%s: plan_cache_mode %s, enable_bitmapscan %s, enable_sort %s, transaction status %c", when, mode, bitmap, sort, conn.PgConn().TxStatus())
 		}
 	}
-	for _, q := range []trail.Query{{Tenant: "acme"}, {Tenant: "acme", Since: now.Add(-time.Hour)}} {
+	for _, q := range []trail.Query{{Tenant: "acme"}, {Tenant: "acme", Since: now.Add(-time.Hour)}, {Tenant: "acme", TargetType: "doc", TargetID: "d1"}} {
 		for range 3 {
 			page, err := s.Query(ctx, q)
 			if err != nil || len(page.Events) != 1 || page.Events[0].ID != id {
@@ -197,22 +197,30 @@ func TestGenericReadSettings(t *testing.T) {
 // TestGenericShapes pins which queries run with a generic plan: a tenant's
 // events only. A subject in a tenant keeps its custom plan: generically the
 // planner may walk the tenant's time index and filter (it did for object
-// history at 100k events over 10,000 tenants).
+// history at 100k events over 10,000 tenants). An object's history in a
+// tenant runs it under the settings that leave no sort.
 func TestGenericShapes(t *testing.T) {
 	at := time.Now()
 	for _, c := range []struct {
-		q    trail.Query
-		want bool
+		q               trail.Query
+		generic, object bool
 	}{
-		{trail.Query{Tenant: "acme"}, true},
-		{trail.Query{Tenant: "acme", Since: at, Until: at, Limit: 10, Cursor: "c"}, true},
-		{trail.Query{Tenant: "acme", TargetType: "doc", TargetID: "d1"}, false},
-		{trail.Query{Tenant: "acme", ActorType: trail.ActorUser, ActorID: "u1"}, false},
-		{trail.Query{Tenant: "acme", Action: "user.*"}, false},
-		{trail.Query{AllTenants: true}, false},
+		{trail.Query{Tenant: "acme"}, true, false},
+		{trail.Query{Tenant: "acme", Since: at, Until: at, Limit: 10, Cursor: "c"}, true, false},
+		{trail.Query{Tenant: "acme", TargetType: "doc", TargetID: "d1"}, false, true},
+		{trail.Query{Tenant: "acme", TargetType: "doc", TargetID: "d1", Since: at, Until: at, Limit: 10, Cursor: "c"}, false, true},
+		{trail.Query{Tenant: "acme", TargetType: "doc", TargetID: "d1", Action: "doc.*"}, false, false},
+		{trail.Query{AllTenants: true, TargetType: "doc", TargetID: "d1"}, false, false},
+		{trail.Query{Tenant: "acme", TargetType: "doc"}, false, false},
+		{trail.Query{Tenant: "acme", ActorType: trail.ActorUser, ActorID: "u1"}, false, false},
+		{trail.Query{Tenant: "acme", Action: "user.*"}, false, false},
+		{trail.Query{AllTenants: true}, false, false},
 	} {
-		if got := trailpgx.GenericShape(c.q); got != c.want {
-			t.Errorf("GenericShape(%+v) = %v, want %v", c.q, got, c.want)
+		if got := trailpgx.GenericShape(c.q); got != c.generic {
+			t.Errorf("GenericShape(%+v) = %v, want %v", c.q, got, c.generic)
+		}
+		if got := trailpgx.ObjectShape(c.q); got != c.object {
+			t.Errorf("ObjectShape(%+v) = %v, want %v", c.q, got, c.object)
 		}
 	}
 }
