@@ -43,6 +43,29 @@ func (s *Store) migrator() (*migrate.Migrator, error) {
 	return migrate.New(ms, &migrate.Config{Table: table, Lock: "LOCK TABLE " + table + " IN EXCLUSIVE MODE", Now: s.cfg.Now})
 }
 
+// SchemaVersion returns the version the store's schema is at (0 when the
+// database has no Trail schema under that name) and the latest this binary
+// knows. It creates and changes nothing: read-only commands use it to
+// refuse a database that was never migrated instead of migrating it.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int, err error) {
+	m, err := s.migrator()
+	if err != nil {
+		return 0, 0, fmt.Errorf("trailpgx: %w", err)
+	}
+	err = s.with(ctx, func(c *pgx.Conn) error {
+		var present bool
+		if err := c.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.schema+".trail_migrations").Scan(&present); err != nil || !present {
+			return err
+		}
+		current, err = m.Status(ctx, migrateDB{c})
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("trailpgx: schema version: %w", err)
+	}
+	return current, m.Latest(), nil
+}
+
 // Migrate brings the store's schema to the newest version, then makes sure
 // partitions exist for the previous month, this month and Config.MonthsAhead
 // months ahead. Each migration runs in its own transaction with the

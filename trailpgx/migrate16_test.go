@@ -110,3 +110,29 @@ func TestMigrate16(t *testing.T) {
 		t.Fatalf("sealed event retried two months later: %+v %v", res, err)
 	}
 }
+
+// TestSchemaVersion: a schema never migrated is version 0 and asking
+// creates nothing; after Migrate it is the latest.
+func TestSchemaVersion(t *testing.T) {
+	ctx := context.Background()
+	p := testPool(t)
+	schema := testenv.FreshSchema(t, p)
+	s, err := trailpgx.New(ctx, p, &trailpgx.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, latest, err := s.SchemaVersion(ctx)
+	if err != nil || cur != 0 || latest < 16 {
+		t.Fatalf("before Migrate: %d of %d, %v", cur, latest, err)
+	}
+	var n int
+	if err := p.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("SchemaVersion created the schema (%d, %v)", n, err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cur, latest, err = s.SchemaVersion(ctx); err != nil || cur != latest {
+		t.Fatalf("after Migrate: %d of %d, %v", cur, latest, err)
+	}
+}

@@ -166,3 +166,37 @@ func TestEventsPostgresBadDSN(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPostgresWithoutSchema: `trail query`, `history` and `archive`
+// only read; on a database that was never migrated they fail with a
+// one-line message pointing at `trail migrate` and create nothing (they
+// used to migrate it, then fail on the master key, leaving a whole schema
+// behind), as they refuse a missing SQLite file. After `trail migrate`
+// the same query runs.
+func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the environment
+	dsn := freshPostgresDB(t)
+	t.Setenv("TRAIL_POSTGRES", "")
+	schemas := func() int {
+		return pgCount(t, dsn, "SELECT count(*) FROM pg_namespace WHERE nspname = 'trail'")
+	}
+	for _, key := range []string{"", newMasterKey(t)} {
+		t.Setenv("TRAIL_MASTER_KEY", key)
+		for _, args := range [][]string{
+			{"query", "--postgres", dsn, "--tenant", "acme"},
+			{"history", "--postgres", dsn, "--tenant", "acme", "subscription:sub_1"},
+		} {
+			r := run(t, "", env{}, args...)
+			if r.code == 0 || !strings.Contains(r.stderr, "no Trail schema") || !strings.Contains(r.stderr, "trail migrate") ||
+				strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("trail %s (master key set: %v): exit %d, stderr %q", args[0], key != "", r.code, r.stderr)
+			}
+			if n := schemas(); n != 0 {
+				t.Fatalf("trail %s created the schema", args[0])
+			}
+		}
+	}
+	mustRun(t, "", env{}, "migrate", "--postgres", dsn)
+	if r := mustRun(t, "", env{}, "query", "--postgres", dsn, "--tenant", "acme"); strings.Contains(r.stderr, "no Trail schema") {
+		t.Fatalf("query after migrate: %q", r.stderr)
+	}
+}

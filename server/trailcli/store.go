@@ -65,9 +65,26 @@ type eventBackend struct {
 // date, and opens a database/sql handle on the same database for the key
 // tables. On error nothing stays open.
 func (e *Env) openPostgres(dsn string) (*trailpgx.Store, *sql.DB, error) {
+	return e.openPostgresFor(dsn, true)
+}
+
+// openPostgresFor is openPostgres; unless create is set, a database with no
+// Trail schema is refused, as a missing SQLite file is (OpenStore), instead
+// of being given one by a command that only reads.
+func (e *Env) openPostgresFor(dsn string, create bool) (*trailpgx.Store, *sql.DB, error) {
 	st, err := trailpgx.Open(e.Ctx, dsn, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !create {
+		v, _, err := st.SchemaVersion(e.Ctx)
+		if err == nil && v == 0 {
+			err = errors.New(`no Trail schema in that PostgreSQL database: create it with "trail migrate --postgres DSN"`)
+		}
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
 	}
 	if err := st.Migrate(e.Ctx); err != nil {
 		st.Close()
@@ -82,8 +99,9 @@ func (e *Env) openPostgres(dsn string) (*trailpgx.Store, *sql.DB, error) {
 }
 
 // openEvents opens PostgreSQL when postgres (--postgres, TRAIL_POSTGRES) is
-// set, else the SQLite file of --db (created only when create is true). The
-// schema is brought up to date in both cases.
+// set, else the SQLite file of --db (the file, or the PostgreSQL schema,
+// created only when create is true). An existing schema is brought up to
+// date in both cases.
 func (e *Env) openEvents(postgres string, create bool) (*eventBackend, error) {
 	cfg := &trail.Config{Source: "cli", Now: e.Now}
 	if postgres == "" {
@@ -104,7 +122,7 @@ func (e *Env) openEvents(postgres string, create bool) (*eventBackend, error) {
 		}
 		return &eventBackend{store: st, p: p, prepare: c.Prepare, close: func() { st.Close() }}, nil
 	}
-	st, db, err := e.openPostgres(postgres) // db: the privacy layer's key table
+	st, db, err := e.openPostgresFor(postgres, create) // db: the privacy layer's key table
 	if err != nil {
 		return nil, err
 	}
