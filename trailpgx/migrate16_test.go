@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/internal/testenv"
 	"github.com/trailhq/trail/trailpgx"
@@ -20,12 +21,7 @@ import (
 // events, and the queue seals.
 func TestMigrate16(t *testing.T) {
 	ctx := context.Background()
-	p := testPool(t)
-	schema := testenv.FreshSchema(t, p)
-	s, err := trailpgx.New(ctx, p, &trailpgx.Config{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, schema := unmigratedStore(t)
 	if err := trailpgx.MigrateTo(ctx, s, 15); err != nil {
 		t.Fatal(err)
 	}
@@ -115,12 +111,7 @@ func TestMigrate16(t *testing.T) {
 // creates nothing; after Migrate it is the latest.
 func TestSchemaVersion(t *testing.T) {
 	ctx := context.Background()
-	p := testPool(t)
-	schema := testenv.FreshSchema(t, p)
-	s, err := trailpgx.New(ctx, p, &trailpgx.Config{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, schema := unmigratedStore(t)
 	cur, latest, err := s.SchemaVersion(ctx)
 	if err != nil || cur != 0 || latest < 16 {
 		t.Fatalf("before Migrate: %d of %d, %v", cur, latest, err)
@@ -135,4 +126,17 @@ func TestSchemaVersion(t *testing.T) {
 	if cur, latest, err = s.SchemaVersion(ctx); err != nil || cur != latest {
 		t.Fatalf("after Migrate: %d of %d, %v", cur, latest, err)
 	}
+}
+
+// unmigratedStore returns a store over a fresh schema name that is not
+// migrated (the schema does not exist yet), its pool and the name.
+func unmigratedStore(t *testing.T) (*trailpgx.Store, *pgxpool.Pool, string) {
+	t.Helper()
+	p := testPool(t)
+	schema := testenv.FreshSchema(t, p)
+	s, err := trailpgx.New(context.Background(), p, &trailpgx.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p, schema
 }
