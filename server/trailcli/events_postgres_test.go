@@ -167,12 +167,13 @@ func TestEventsPostgresBadDSN(t *testing.T) {
 	}
 }
 
-// TestReadPostgresWithoutSchema: `trail query`, `history` and `archive`
-// only read; on a database that was never migrated they fail with a
-// one-line message pointing at `trail migrate` and create nothing (they
-// used to migrate it, then fail on the master key, leaving a whole schema
-// behind), as they refuse a missing SQLite file. After `trail migrate`
-// the same query runs.
+// TestReadPostgresWithoutSchema: `trail query`, `history`, `keys` and
+// `retention show|plan` read or administer existing data; on a database
+// that was never migrated they fail with a one-line message pointing at
+// `trail migrate` and create nothing (they used to migrate it — query then
+// failed on the master key, leaving a whole schema behind; retention show
+// printed the default policy of a deployment that did not exist), as they
+// refuse a missing SQLite file. After `trail migrate` they run.
 func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the environment
 	dsn := freshPostgresDB(t)
 	t.Setenv("TRAIL_POSTGRES", "")
@@ -184,19 +185,24 @@ func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the env
 		for _, args := range [][]string{
 			{"query", "--postgres", dsn, "--tenant", "acme"},
 			{"history", "--postgres", dsn, "--tenant", "acme", "subscription:sub_1"},
+			{"keys", "list", "--postgres", dsn},
+			{"keys", "create", "--postgres", dsn, "--tenant", "acme", "--role", "reader"},
+			{"retention", "show", "--postgres", dsn},
+			{"retention", "plan", "--postgres", dsn},
+			{"forget", "--postgres", dsn, "--tenant", "acme", "--subject", "user:42"},
 		} {
 			r := run(t, "", env{}, args...)
 			if r.code == 0 || !strings.Contains(r.stderr, "no Trail schema") || !strings.Contains(r.stderr, "trail migrate") ||
 				strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-				t.Errorf("trail %s (master key set: %v): exit %d, stderr %q", args[0], key != "", r.code, r.stderr)
+				t.Errorf("trail %s (master key set: %v): exit %d, stderr %q", strings.Join(args[:2], " "), key != "", r.code, r.stderr)
 			}
 			if n := schemas(); n != 0 {
-				t.Fatalf("trail %s created the schema", args[0])
+				t.Fatalf("trail %s created the schema", strings.Join(args[:2], " "))
 			}
 		}
 	}
 	mustRun(t, "", env{}, "migrate", "--postgres", dsn)
-	if r := mustRun(t, "", env{}, "query", "--postgres", dsn, "--tenant", "acme"); strings.Contains(r.stderr, "no Trail schema") {
-		t.Fatalf("query after migrate: %q", r.stderr)
-	}
+	mustRun(t, "", env{}, "query", "--postgres", dsn, "--tenant", "acme")
+	mustRun(t, "", env{}, "keys", "list", "--postgres", dsn)
+	mustRun(t, "", env{}, "retention", "show", "--postgres", dsn)
 }

@@ -188,7 +188,7 @@ type privacyBackend struct {
 // file of --db (which must exist: these commands administer data).
 func (e *Env) openPrivacyBackend(postgres string) (*privacyBackend, error) {
 	if postgres != "" {
-		st, db, err := e.openPostgres(postgres)
+		st, db, err := e.openPostgresFor(postgres, false) // as the SQLite file must exist
 		if err != nil {
 			return nil, err
 		}

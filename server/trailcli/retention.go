@@ -93,6 +93,12 @@ func (e *Env) openRetention(postgres string, audited bool) (trailarchive.Backend
 	if err != nil {
 		return nil, nil, err
 	}
+	if !audited { // show and plan only read: a database never migrated is refused (store.go)
+		if err := refuseUnmigrated(e.Ctx, s); err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+	}
 	if err := s.Migrate(e.Ctx); err != nil {
 		s.Close()
 		return nil, nil, err

@@ -55,7 +55,7 @@ type backend struct {
 // --postgres (TRAIL_POSTGRES) is set, else the SQLite file of --db.
 func (e *Env) openBackend(postgres string, create bool) (*backend, error) {
 	if postgres != "" {
-		st, db, err := e.openPostgres(postgres)
+		st, db, err := e.openPostgresFor(postgres, create)
 		if err != nil {
 			return nil, err
 		}

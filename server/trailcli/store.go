@@ -77,11 +77,7 @@ func (e *Env) openPostgresFor(dsn string, create bool) (*trailpgx.Store, *sql.DB
 		return nil, nil, err
 	}
 	if !create {
-		v, _, err := st.SchemaVersion(e.Ctx)
-		if err == nil && v == 0 {
-			err = errors.New(`no Trail schema in that PostgreSQL database: create it with "trail migrate --postgres DSN"`)
-		}
-		if err != nil {
+		if err := refuseUnmigrated(e.Ctx, st); err != nil {
 			st.Close()
 			return nil, nil, err
 		}
@@ -96,6 +92,16 @@ func (e *Env) openPostgresFor(dsn string, create bool) (*trailpgx.Store, *sql.DB
 		return nil, nil, fmt.Errorf("open PostgreSQL for keys: %w", err)
 	}
 	return st, db, nil
+}
+
+// refuseUnmigrated fails when st's database has no Trail schema: commands
+// that only read (or administer existing data) do not create one.
+func refuseUnmigrated(ctx context.Context, st *trailpgx.Store) error {
+	v, _, err := st.SchemaVersion(ctx)
+	if err == nil && v == 0 {
+		err = errors.New(`no Trail schema in that PostgreSQL database: create it with "trail migrate --postgres DSN"`)
+	}
+	return err
 }
 
 // openEvents opens PostgreSQL when postgres (--postgres, TRAIL_POSTGRES) is
