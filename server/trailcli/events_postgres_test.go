@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -167,8 +168,9 @@ func TestEventsPostgresBadDSN(t *testing.T) {
 	}
 }
 
-// TestReadPostgresWithoutSchema: `trail query`, `history`, `keys` and
-// `retention show|plan` read or administer existing data; on a database
+// TestReadPostgresWithoutSchema: `trail query`, `history`, `keys`,
+// `forget`, `verify` and `retention show|plan` read or administer existing
+// data; on a database
 // that was never migrated they fail with a one-line message pointing at
 // `trail migrate` and create nothing (they used to migrate it — query then
 // failed on the master key, leaving a whole schema behind; retention show
@@ -180,6 +182,8 @@ func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the env
 	schemas := func() int {
 		return pgCount(t, dsn, "SELECT count(*) FROM pg_namespace WHERE nspname = 'trail'")
 	}
+	signing := filepath.Join(t.TempDir(), "signing.key")
+	mustRun(t, "", env{}, "keys", "signing", "generate", "--signing-key-file", signing)
 	for _, key := range []string{"", newMasterKey(t)} {
 		t.Setenv("TRAIL_MASTER_KEY", key)
 		for _, args := range [][]string{
@@ -190,6 +194,8 @@ func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the env
 			{"retention", "show", "--postgres", dsn},
 			{"retention", "plan", "--postgres", dsn},
 			{"forget", "--postgres", dsn, "--tenant", "acme", "--subject", "user:42"},
+			// verify said: relation "trail.seal_logs" does not exist (SQLSTATE 42P01)
+			{"verify", "--postgres", dsn, "--signing-key-file", signing},
 		} {
 			r := run(t, "", env{}, args...)
 			if r.code == 0 || !strings.Contains(r.stderr, "no Trail schema") || !strings.Contains(r.stderr, "trail migrate") ||
@@ -205,4 +211,5 @@ func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the env
 	mustRun(t, "", env{}, "query", "--postgres", dsn, "--tenant", "acme")
 	mustRun(t, "", env{}, "keys", "list", "--postgres", dsn)
 	mustRun(t, "", env{}, "retention", "show", "--postgres", dsn)
+	mustRun(t, "", env{}, "verify", "--postgres", dsn, "--signing-key-file", signing)
 }

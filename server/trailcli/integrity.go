@@ -134,8 +134,9 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 }
 
 // openSealed opens the store whose sealed log a command works on: the
-// PostgreSQL deployment when postgres is set (migrated first when migrate),
-// else the SQLite file of --db (which must exist). embedded reports the
+// PostgreSQL deployment when postgres is set (migrated first when migrate,
+// else refused if it has no Trail schema), else the SQLite file of --db
+// (which must exist). embedded reports the
 // latter, the one store that may generate its own signing key.
 func (e *Env) openSealed(postgres string, migrate bool) (st trailseal.Store, embedded bool, closeFn func(), err error) {
 	if postgres == "" {
@@ -150,10 +151,13 @@ func (e *Env) openSealed(postgres string, migrate bool) (st trailseal.Store, emb
 		return nil, false, nil, err
 	}
 	if migrate {
-		if err := s.Migrate(e.Ctx); err != nil {
-			s.Close()
-			return nil, false, nil, err
-		}
+		err = s.Migrate(e.Ctx)
+	} else {
+		err = refuseUnmigrated(e.Ctx, s) // store.go: not the raw "relation does not exist"
+	}
+	if err != nil {
+		s.Close()
+		return nil, false, nil, err
 	}
 	return s, false, func() { s.Close() }, nil
 }
