@@ -223,12 +223,14 @@ func customPlan(args []any) []any {
 // and small it picks the walk, which reads a big tenant's whole history (an
 // object's history at 100k events over 10,000 tenants: p95 2.6 → 10 ms).
 func genericShape(q trail.Query) bool {
-	if q.Tenant == "" {
-		return false
-	}
-	rest := q
-	rest.Tenant, rest.Since, rest.Until, rest.Cursor, rest.Limit = "", time.Time{}, time.Time{}, "", 0
-	return rest == trail.Query{}
+	return q.Tenant != "" && withoutBounds(q) == trail.Query{Tenant: q.Tenant}
+}
+
+// withoutBounds is q without its time bounds, cursor and page size: what
+// the shapes are told apart by.
+func withoutBounds(q trail.Query) trail.Query {
+	q.Since, q.Until, q.Cursor, q.Limit = time.Time{}, time.Time{}, "", 0
+	return q
 }
 
 // genericSettings holds, for the rest of its (implicit) transaction, what
@@ -253,13 +255,8 @@ const genericSettings = `SELECT set_config('plan_cache_mode', 'force_generic_pla
 // tenant's events_tenant_time that made the generic plan a trap is chosen
 // only for a tenant the planner knows to be small.
 func objectShape(q trail.Query) bool {
-	if q.Tenant == "" || q.TargetType == "" || q.TargetID == "" {
-		return false
-	}
-	rest := q
-	rest.Tenant, rest.TargetType, rest.TargetID = "", "", ""
-	rest.Since, rest.Until, rest.Cursor, rest.Limit = time.Time{}, time.Time{}, "", 0
-	return rest == trail.Query{}
+	return q.Tenant != "" && q.TargetType != "" && q.TargetID != "" &&
+		withoutBounds(q) == trail.Query{Tenant: q.Tenant, TargetType: q.TargetType, TargetID: q.TargetID}
 }
 
 // orderedSettings is genericSettings with a custom plan: the statement is
@@ -328,25 +325,18 @@ func (s *Store) fetch(ctx context.Context, q trail.Query) ([]trail.Event, error)
 		return nil, err
 	}
 	var evs []trail.Event
-	err = s.with(ctx, func(c *pgx.Conn) error {
-		if objectShape(q) {
-			var err error
+	err = s.with(ctx, func(c *pgx.Conn) (err error) {
+		switch {
+		case objectShape(q):
 			evs, err = readWith(ctx, c, orderedSettings, sql, args)
-			return err
-		}
-		if !genericShape(q) {
-			var err error
+		case !genericShape(q):
 			evs, err = customRead(ctx, c, sql, args)
-			return err
-		}
-		if planned := plannedOn(c); planned[sql] {
-			var err error
+		case firstUse(c, sql):
+			evs, err = s.firstRead(ctx, c, q, sql, args)
+		default:
 			evs, err = genericRead(ctx, c, sql, args)
-			return err
-		} else if len(planned) < maxPlanned {
-			planned[sql] = true
 		}
-		return s.firstRead(ctx, c, q, &evs)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trailpgx: query: %w", err)
@@ -371,7 +361,7 @@ func customRead(ctx context.Context, c *pgx.Conn, sql string, args []any) ([]tra
 // would pay that on every read. So the first read of a generic shape on a
 // connection runs with custom plans, the newest page in two steps
 // (firstRead), and the connection plans the shape generically from its
-// second read on. plannedOn keeps the shapes a connection has read, in the
+// second read on. firstUse keeps the shapes a connection has read, in the
 // connection's CustomData.
 const (
 	plannedKey = "trailpgx.planned"
@@ -381,52 +371,54 @@ const (
 	maxPlanned = 64
 )
 
-func plannedOn(c *pgx.Conn) map[string]bool {
+// firstUse reports whether c has not read the statement sql before, and
+// remembers it (up to maxPlanned statements).
+func firstUse(c *pgx.Conn, sql string) bool {
 	cd := c.PgConn().CustomData()
 	m, _ := cd[plannedKey].(map[string]bool)
 	if m == nil {
 		m = make(map[string]bool)
 		cd[plannedKey] = m
 	}
-	return m
+	if m[sql] {
+		return false
+	}
+	if len(m) < maxPlanned {
+		m[sql] = true
+	}
+	return true
 }
 
-// firstRead reads q, a generic shape, with custom plans. A first page with
-// no lower bound looks first from the start of the previous UTC month, so
-// that the statement is planned over two monthly partitions instead of
-// every one: a tenant with a full page there is answered by it, and the
-// rest of another's page comes from before it.
-func (s *Store) firstRead(ctx context.Context, c *pgx.Conn, q trail.Query, evs *[]trail.Event) error {
+// firstRead reads q, a generic shape whose statement is sql, with custom
+// plans. A first page with no lower bound looks first from the start of the
+// previous UTC month, so that the statement is planned over two monthly
+// partitions instead of every one: a tenant with a full page there is
+// answered by it, and the rest of another's page comes from before it.
+func (s *Store) firstRead(ctx context.Context, c *pgx.Conn, q trail.Query, sql string, args []any) ([]trail.Event, error) {
 	now := s.cfg.Now().UTC()
 	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
-	windowed := q.Cursor == "" && q.Since.IsZero() && (q.Until.IsZero() || q.Until.After(start))
-	if !windowed {
-		sql, args, err := s.QuerySQL(q)
-		if err != nil {
-			return err
-		}
-		*evs, err = customRead(ctx, c, sql, args)
-		return err
+	if q.Cursor != "" || !q.Since.IsZero() || !q.Until.IsZero() && !q.Until.After(start) {
+		return customRead(ctx, c, sql, args)
 	}
 	limit := q.EffectiveLimit()
 	recent, older := q, q
 	recent.Since = start
 	sql, args, err := s.QuerySQL(recent)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if *evs, err = customRead(ctx, c, sql, args); err != nil || len(*evs) > limit {
-		return err
+	evs, err := customRead(ctx, c, sql, args)
+	if err != nil || len(evs) > limit {
+		return evs, err
 	}
 	// The window holds no more than a page: the rest, from before it.
 	older.Until = start
-	older.Limit = max(1, limit-len(*evs)) // 0 would mean the default
+	older.Limit = max(1, limit-len(evs)) // 0 would mean the default
 	if sql, args, err = s.QuerySQL(older); err != nil {
-		return err
+		return nil, err
 	}
 	rest, err := customRead(ctx, c, sql, args)
-	*evs = append(*evs, rest...)
-	return err
+	return append(evs, rest...), err
 }
 
 // CountsSQL returns the statement and arguments Counts runs for q.
