@@ -135,9 +135,9 @@ func (f *SealFlags) startSealer(ctx context.Context, e *Env, store trail.Store) 
 
 // openSealed opens the store whose sealed log a command works on: the
 // PostgreSQL deployment when postgres is set (migrated first when migrate,
-// else refused if it has no Trail schema), else the SQLite file of --db
-// (which must exist). embedded reports the
-// latter, the one store that may generate its own signing key.
+// else left as it is and refused if it has no Trail schema), else the
+// SQLite file of --db (which must exist). embedded reports the latter, the
+// one store that may generate its own signing key.
 func (e *Env) openSealed(postgres string, migrate bool) (st trailseal.Store, embedded bool, closeFn func(), err error) {
 	if postgres == "" {
 		s, err := e.OpenStore(false)
@@ -146,17 +146,12 @@ func (e *Env) openSealed(postgres string, migrate bool) (st trailseal.Store, emb
 		}
 		return s, true, func() { s.Close() }, nil
 	}
-	s, err := trailpgx.Open(e.Ctx, postgres, nil)
-	if err != nil {
-		return nil, false, nil, err
-	}
+	how := pgReadOnly
 	if migrate {
-		err = s.Migrate(e.Ctx)
-	} else {
-		err = refuseUnmigrated(e.Ctx, s) // store.go: not the raw "relation does not exist"
+		how = pgCreate
 	}
+	s, err := e.openPgStore(postgres, how) // store.go
 	if err != nil {
-		s.Close()
 		return nil, false, nil, err
 	}
 	return s, false, func() { s.Close() }, nil

@@ -14,7 +14,6 @@ import (
 
 	"github.com/trailhq/trail"
 	"github.com/trailhq/trail/server/trailarchive"
-	"github.com/trailhq/trail/trailpgx"
 	"github.com/trailhq/trail/trailseal"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -89,18 +88,12 @@ func (e *Env) openRetention(postgres string, audited bool) (trailarchive.Backend
 		}
 		return b, func() { s.Close() }, nil
 	}
-	s, err := trailpgx.Open(e.Ctx, postgres, nil)
+	how := pgCreate
+	if !audited { // show and plan only read: a database never migrated is refused
+		how = pgExisting
+	}
+	s, err := e.openPgStore(postgres, how) // store.go
 	if err != nil {
-		return nil, nil, err
-	}
-	if !audited { // show and plan only read: a database never migrated is refused (store.go)
-		if err := refuseUnmigrated(e.Ctx, s); err != nil {
-			s.Close()
-			return nil, nil, err
-		}
-	}
-	if err := s.Migrate(e.Ctx); err != nil {
-		s.Close()
 		return nil, nil, err
 	}
 	b := trailarchive.NewPostgres(s)

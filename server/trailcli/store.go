@@ -72,18 +72,12 @@ func (e *Env) openPostgres(dsn string) (*trailpgx.Store, *sql.DB, error) {
 // Trail schema is refused, as a missing SQLite file is (OpenStore), instead
 // of being given one by a command that only reads.
 func (e *Env) openPostgresFor(dsn string, create bool) (*trailpgx.Store, *sql.DB, error) {
-	st, err := trailpgx.Open(e.Ctx, dsn, nil)
+	how := pgExisting
+	if create {
+		how = pgCreate
+	}
+	st, err := e.openPgStore(dsn, how)
 	if err != nil {
-		return nil, nil, err
-	}
-	if !create {
-		if err := refuseUnmigrated(e.Ctx, st); err != nil {
-			st.Close()
-			return nil, nil, err
-		}
-	}
-	if err := st.Migrate(e.Ctx); err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	db, err := sql.Open("pgx", dsn)
@@ -94,14 +88,39 @@ func (e *Env) openPostgresFor(dsn string, create bool) (*trailpgx.Store, *sql.DB
 	return st, db, nil
 }
 
-// refuseUnmigrated fails when st's database has no Trail schema: commands
-// that only read (or administer existing data) do not create one.
-func refuseUnmigrated(ctx context.Context, st *trailpgx.Store) error {
-	v, _, err := st.SchemaVersion(ctx)
-	if err == nil && v == 0 {
-		err = errors.New(`no Trail schema in that PostgreSQL database: create it with "trail migrate --postgres DSN"`)
+// pgSchema says what opening the PostgreSQL store does to its schema.
+type pgSchema int
+
+const (
+	pgCreate   pgSchema = iota // create it or bring it up to date: commands that set up or write
+	pgExisting                 // bring an existing one up to date; refuse a database without one
+	pgReadOnly                 // change nothing; refuse a database without one
+)
+
+// openPgStore opens the PostgreSQL store at dsn and treats its schema as how
+// says. A database with no Trail schema is refused, unless pgCreate, in one
+// line pointing at `trail migrate` (rather than PostgreSQL's "relation does
+// not exist", or a schema created by a command that only reads). On error
+// nothing stays open.
+func (e *Env) openPgStore(dsn string, how pgSchema) (*trailpgx.Store, error) {
+	st, err := trailpgx.Open(e.Ctx, dsn, nil)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	if how != pgCreate {
+		var v int
+		if v, _, err = st.SchemaVersion(e.Ctx); err == nil && v == 0 {
+			err = errors.New(`no Trail schema in that PostgreSQL database: create it with "trail migrate --postgres DSN"`)
+		}
+	}
+	if err == nil && how != pgReadOnly {
+		err = st.Migrate(e.Ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // openEvents opens PostgreSQL when postgres (--postgres, TRAIL_POSTGRES) is
