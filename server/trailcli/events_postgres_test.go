@@ -170,12 +170,12 @@ func TestEventsPostgresBadDSN(t *testing.T) {
 
 // TestReadPostgresWithoutSchema: `trail query`, `history`, `keys`,
 // `forget`, `verify` and `retention show|plan` read or administer existing
-// data; on a database
-// that was never migrated they fail with a one-line message pointing at
-// `trail migrate` and create nothing (they used to migrate it — query then
-// failed on the master key, leaving a whole schema behind; retention show
-// printed the default policy of a deployment that did not exist), as they
-// refuse a missing SQLite file. After `trail migrate` they run.
+// data. On a database that was never migrated they fail with a one-line
+// message pointing at `trail migrate` and create nothing, as they refuse a
+// missing SQLite file (they used to migrate it: query then failed on the
+// master key, leaving a whole schema behind; retention show printed the
+// default policy of a deployment that did not exist; verify said "relation
+// does not exist"). After `trail migrate` they run.
 func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the environment
 	dsn := freshPostgresDB(t)
 	t.Setenv("TRAIL_POSTGRES", "")
@@ -194,7 +194,6 @@ func TestReadPostgresWithoutSchema(t *testing.T) { // not parallel: sets the env
 			{"retention", "show", "--postgres", dsn},
 			{"retention", "plan", "--postgres", dsn},
 			{"forget", "--postgres", dsn, "--tenant", "acme", "--subject", "user:42"},
-			// verify said: relation "trail.seal_logs" does not exist (SQLSTATE 42P01)
 			{"verify", "--postgres", dsn, "--signing-key-file", signing},
 		} {
 			r := run(t, "", env{}, args...)
