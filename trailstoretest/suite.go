@@ -55,6 +55,7 @@ var cases = []struct {
 	{"TenantIsolation", testTenantIsolation},
 	{"OrderTies", testOrderTies},
 	{"Pagination", testPagination},
+	{"SubjectPagesAcrossDays", testSubjectPagesAcrossDays},
 	{"PaginationWhileAppending", testPaginationWhileAppending},
 	{"InvalidCursor", testInvalidCursor},
 	{"InvalidQuery", testInvalidQuery},
@@ -676,6 +677,68 @@ func testPagination(t *testing.T, s trail.Store) {
 	}
 	if len(p.Events) != 230 || p.Next != "" {
 		t.Errorf("a page holding the last event: %d events, Next=%q; want 230 and no cursor", len(p.Events), p.Next)
+	}
+}
+
+// testSubjectPagesAcrossDays pages one actor's, one object's and one
+// action's events over ten weeks (UTC day and month boundaries, events a
+// microsecond either side of midnight, days without events, and a backfill
+// appended after newer events), the way stores that split or lead their
+// subject indexes by time read them: page by page, bounded or not.
+func testSubjectPagesAcrossDays(t *testing.T, s trail.Store) {
+	midnight := time.Date(2025, 3, 11, 0, 0, 0, 0, time.UTC)
+	var recent, backfill []trail.Event
+	for i := range 150 {
+		// Every 11 hours for ten weeks from 31 December 2024 00:00 UTC:
+		// two or three a day, a year's and two months' ends crossed, every
+		// 24th exactly at midnight, some a microsecond off their slot.
+		off := midnight.Sub(base) - 70*day + time.Duration(i)*11*hour
+		if i%7 == 3 {
+			off += time.Duration(i%3-1) * time.Microsecond
+		}
+		opts := []func(*trail.Event){actor(trail.ActorUser, []string{"u1", "u2"}[i%2]),
+			target("subscription", []string{"s1", "s2", "s3"}[i%3])}
+		ev := event(t, []string{"acme", "globex"}[i%5/4], []string{"subscription.update", "subscription.plan.change", "user.update"}[i%3], off, opts...)
+		if i%4 == 0 {
+			backfill = append(backfill, ev)
+		} else {
+			recent = append(recent, ev)
+		}
+	}
+	for _, off := range []time.Duration{-time.Microsecond, 0, time.Microsecond} {
+		recent = append(recent, event(t, "acme", "subscription.update", midnight.Sub(base)+off,
+			actor(trail.ActorUser, "u1"), target("subscription", "s1")))
+	}
+	mustAppend(t, s, recent...)
+	mustAppend(t, s, backfill...) // older events, appended last
+	evs := append(recent, backfill...)
+	since, until := midnight.Add(-40*day), midnight.Add(-12*day-5*hour)
+	var checked int
+	for _, q := range []trail.Query{
+		{Tenant: "acme", ActorType: trail.ActorUser, ActorID: "u1"},
+		{Tenant: "acme", ActorID: "u2", Since: since},
+		{Tenant: "acme", ActorID: "u1", Until: until},
+		{Tenant: "acme", ActorID: "u1", Since: midnight, Until: midnight.Add(time.Microsecond)},
+		{AllTenants: true, TargetType: "subscription", TargetID: "s1"},
+		{AllTenants: true, TargetType: "subscription", TargetID: "s2", Since: since, Until: until},
+		{Tenant: "globex", TargetType: "subscription", TargetID: "s3"},
+		{Tenant: "acme", TargetType: "subscription", TargetID: "s1", Since: midnight.Add(-time.Microsecond)},
+		{Tenant: "acme", Action: "subscription.update"},
+		{Tenant: "acme", Action: "subscription.*", Until: until},
+		{Tenant: "globex", Action: "user.update", Since: since},
+	} {
+		want := filter(q, evs)
+		if len(want) == 0 {
+			t.Fatalf("suite bug: %s matches nothing", showQuery(q))
+		}
+		checked += len(want)
+		for _, limit := range []int{1, 3, 50} {
+			q.Limit = limit
+			sameIDs(t, "Query"+showQuery(q), want, queryAll(t, s, q))
+		}
+	}
+	if checked < 200 {
+		t.Fatalf("suite bug: only %d events matched in all", checked)
 	}
 }
 

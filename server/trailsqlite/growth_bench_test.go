@@ -23,9 +23,22 @@ import (
 // swings with the load; every batch's times are logged with -v.
 //
 //	TRAIL_BENCH_GROWTH_EVENTS=1000000 go test -run '^$' -bench IngestGrowth -benchtime 1x -timeout 2h -v ./server/trailsqlite/
+//
+// Events are 1–5 s apart (about 29,000 a day); TRAIL_BENCH_GROWTH_GAP sets
+// another mean gap (a Go duration: 86ms puts a million events in one day),
+// for the subject indexes are led by the day (migration 0009) and a day's
+// own subtree grows with what the day holds.
 func BenchmarkIngestGrowth(b *testing.B) {
 	const growthBatch = 20000
 	total := 300000
+	gap := 3 * time.Second
+	if v := os.Getenv("TRAIL_BENCH_GROWTH_GAP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 3*time.Microsecond {
+			b.Fatalf("TRAIL_BENCH_GROWTH_GAP=%q: want a duration ≥ 3µs", v)
+		}
+		gap = d
+	}
 	if v := os.Getenv("TRAIL_BENCH_GROWTH_EVENTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < growthBatch {
@@ -40,6 +53,7 @@ func BenchmarkIngestGrowth(b *testing.B) {
 			b.Fatal(err)
 		}
 		gen := newGrowthGen()
+		gen.gap = gap
 		// The batches ending at these sizes are reported beside the first
 		// and the last (the 0, 100k, 300k and 1M).
 		marks := map[int]string{100000: "at-100k", 300000: "at-300k"}
@@ -79,11 +93,12 @@ func BenchmarkIngestGrowth(b *testing.B) {
 type growthGen struct {
 	r    *rand.Rand
 	at   time.Time
+	gap  time.Duration // mean gap between two events: each is gap/3 to 5gap/3
 	seen int
 }
 
 func newGrowthGen() *growthGen {
-	return &growthGen{r: rand.New(rand.NewPCG(1, 2)), at: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &growthGen{r: rand.New(rand.NewPCG(1, 2)), at: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), gap: 3 * time.Second}
 }
 
 func (g *growthGen) next(tb testing.TB, n int) []trail.Event {
@@ -92,7 +107,7 @@ func (g *growthGen) next(tb testing.TB, n int) []trail.Event {
 	now := time.Now()
 	for i := range evs {
 		desc := benchDescription(r)
-		g.at = g.at.Add(time.Duration(1+r.IntN(5)) * time.Second)
+		g.at = g.at.Add(g.gap / 3 * time.Duration(1+r.IntN(5)))
 		ev := benchEvent(r, desc, g.at)
 		ev.RecordedAt = now
 		if err := ev.Normalize(); err != nil {

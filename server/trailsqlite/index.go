@@ -9,8 +9,9 @@ import (
 
 // indexChunk writes what one chunk's new events need beside their rows, in
 // the caller's transaction: their descriptions into the FTS5 index, their
-// changed field paths into trail_event_fields, and their pending rows into
-// the seal queue, one statement each for the chunk.
+// changed field paths into trail_event_fields, their days into
+// trail_tenant_days and trail_days, and their pending rows into the seal
+// queue, one statement each for the chunk.
 //
 // The first two used to come from the trail_events_ai row trigger, removed by
 // migration 0006. SQLite gives a statement that may abort half-way a
@@ -39,6 +40,18 @@ func indexChunk(ctx context.Context, tx *sql.Tx, seqs []int64) error {
 		FROM trail_events e, json_each(e.changes) c
 		WHERE e.seq IN (SELECT value FROM json_each(?1)) AND e.changes IS NOT NULL`, list); err != nil {
 		return fmt.Errorf("trailsqlite: append: index changed fields: %w", err)
+	}
+	// The days the chunk's events fall on, which reads through the day-led
+	// subject indexes probe (migration 0009).
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO trail_tenant_days (tenant, day)
+		SELECT DISTINCT tenant, utc_day FROM trail_events
+		WHERE seq IN (SELECT value FROM json_each(?1))`, list); err != nil {
+		return fmt.Errorf("trailsqlite: append: index days: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO trail_days (day)
+		SELECT DISTINCT utc_day FROM trail_events
+		WHERE seq IN (SELECT value FROM json_each(?1))`, list); err != nil {
+		return fmt.Errorf("trailsqlite: append: index days: %w", err)
 	}
 	return queuePending(ctx, tx, list)
 }

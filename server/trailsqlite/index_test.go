@@ -105,3 +105,92 @@ func TestMigrationIndexPerChunk(t *testing.T) {
 		t.Errorf("FTS5 docsize rows after delete = %d, want 0", n)
 	}
 }
+
+// TestMigrationDayLedIndexes upgrades a file written at schema version 8
+// (subject indexes led by the tenant or the target) through migration 0009:
+// the events already there are found by actor, object and action (their
+// days are filled in), and so are events appended after it.
+func TestMigrationDayLedIndexes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	ms, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms[8].Version != 9 {
+		t.Fatalf("migration 9 is at index 8? got version %d", ms[8].Version)
+	}
+	old, err := migrate.New(ms[:8], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Up(ctx, migrate.SQLDB(db)); err != nil {
+		t.Fatal(err)
+	}
+	// Three days in acme, one in globex; the first exactly at a midnight.
+	const dayUS = 86400000000
+	at := []int64{20000 * dayUS, 20000*dayUS + 5, 20003*dayUS - 1, 20010 * dayUS}
+	for i, us := range at {
+		id := uuid.New()
+		tenant := []string{"acme", "acme", "acme", "globex"}[i]
+		if _, err := db.Exec(`INSERT INTO trail_events (id, occurred_at, recorded_at, tenant, actor_type, actor_id, action,
+			target_type, target_id, outcome, schema_version) VALUES (?, ?, ?, ?, 'user', 'u1', 'plan.change', 'subscription', 's1', 'success', 2)`,
+			id[:], us, us, tenant); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := trail.Event{Tenant: "acme", Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: "plan.change",
+		Target: trail.Target{Type: "subscription", ID: "s1"}}
+	if err := ev.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, []trail.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q    trail.Query
+		want int
+	}{
+		{trail.Query{Tenant: "acme", ActorID: "u1"}, 4},
+		{trail.Query{Tenant: "acme", Action: "plan.change"}, 4},
+		{trail.Query{Tenant: "acme", Action: "plan.*"}, 4},
+		{trail.Query{Tenant: "globex", ActorID: "u1"}, 1},
+		{trail.Query{AllTenants: true, TargetType: "subscription", TargetID: "s1"}, 5},
+		{trail.Query{Tenant: "acme", TargetType: "subscription", TargetID: "s1", Limit: 1}, 4},
+	} {
+		var n int
+		for p := c.q; ; {
+			page, err := s.Query(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(page.Events)
+			if p.Cursor = page.Next; p.Cursor == "" {
+				break
+			}
+		}
+		if n != c.want {
+			t.Errorf("Query %+v after 0009: %d events, want %d", c.q, n, c.want)
+		}
+	}
+	var days, tenantDays int
+	if err := s.DB().QueryRow("SELECT (SELECT count(*) FROM trail_days), (SELECT count(*) FROM trail_tenant_days)").Scan(&days, &tenantDays); err != nil {
+		t.Fatal(err)
+	}
+	// Days 20000, 20002, 20010 and today; acme's are three of them
+	// (two events on 20000), globex's one.
+	if days != 4 || tenantDays != 4 {
+		t.Errorf("after 0009 and one Append: %d days, %d tenant days; want 4 and 4", days, tenantDays)
+	}
+}

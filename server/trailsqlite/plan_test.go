@@ -37,6 +37,9 @@ func TestQueryPlans(t *testing.T) {
 		{"user in tenant, 30 days", trail.Query{Tenant: "t1", ActorType: trail.ActorUser, ActorID: "u1", Since: since}, "trail_events_actor", true},
 		{"object history", trail.Query{AllTenants: true, TargetType: "subscription", TargetID: "s1"}, "trail_events_target", true},
 		{"object history in tenant", trail.Query{Tenant: "t1", TargetType: "subscription", TargetID: "s1"}, "trail_events_target", true},
+		{"user in tenant, next page", trail.Query{Tenant: "t1", ActorType: trail.ActorUser, ActorID: "u1", Cursor: cursor}, "trail_events_actor", true},
+		{"object history, next page", trail.Query{AllTenants: true, TargetType: "subscription", TargetID: "s1", Cursor: cursor}, "trail_events_target", true},
+		{"object history in tenant, 30 days", trail.Query{Tenant: "t1", TargetType: "subscription", TargetID: "s1", Since: since}, "trail_events_target", true},
 		{"exact action in tenant", trail.Query{Tenant: "t1", Action: "subscription.update"}, "trail_events_action", true},
 		{"action prefix in tenant", trail.Query{Tenant: "t1", Action: "subscription.*"}, "trail_events_", false},
 		{"changed field", trail.Query{Tenant: "t1", Field: "plan"}, "trail_event_fields", false},
@@ -74,7 +77,9 @@ func TestQueryPlans(t *testing.T) {
 		})
 		t.Run("counts by day, action prefix", func(t *testing.T) {
 			query, args := buildCounts(trail.CountQuery{Tenant: "t1", Action: "subscription.*"}, 86400000000)
-			check(t, query, args, "COVERING INDEX trail_events_action", false)
+			// Not covering: SQLite reads the row of a table with a virtual
+			// column (utc_day, migration 0009) whenever a query names it.
+			check(t, query, args, "INDEX trail_events_action (utc_day=? AND tenant=? AND action>? AND action<?)", false)
 		})
 	}
 	t.Run("empty", run)

@@ -140,6 +140,61 @@ func (s *Store) Query(ctx context.Context, q trail.Query) (trail.Page, error) {
 	return page, nil
 }
 
+// dayMicros is the width of trail_events.utc_day, the day that leads the
+// subject indexes' keys (migration 0009).
+const dayMicros = 86400000000
+
+// subjectIndex names the day-led index (migration 0009) that answers q, or
+// "" when q names no subject it indexes: an object (with or without a
+// tenant), an actor in a tenant, or one exact action or action prefix in a
+// tenant, in that order of preference (an object has the fewest events).
+func subjectIndex(q trail.Query) string {
+	switch {
+	case q.TargetType != "" && q.TargetID != "":
+		return "trail_events_target"
+	case q.Tenant != "" && q.ActorID != "":
+		return "trail_events_actor"
+	case q.Tenant != "" && q.Action != "":
+		f, _ := trail.ParseActionFilter(q.Action)
+		if len(f.Include) != 1 {
+			return ""
+		}
+		p := f.Include[0]
+		if !strings.Contains(p, "*") {
+			return "trail_events_action"
+		}
+		if pre, ok := trail.PatternPrefix(p); ok && strings.HasSuffix(pre, ".") {
+			return "trail_events_action"
+		}
+	}
+	return ""
+}
+
+// filterDays adds, for a read through a day-led subject index, the days to
+// probe: the tenant's days with events (all tenants' days without a tenant),
+// bounded by the time range and the cursor. Days are whole UTC days, and
+// integer division is monotonic, so an event at or after since lies on a day
+// at or after since's, and one before a bound on a day no later than the
+// bound's.
+func filterDays(w *where, q trail.Query, cursor *trail.Cursor) {
+	var sub where
+	table := "trail_days"
+	if q.Tenant != "" {
+		table = "trail_tenant_days"
+		sub.add("tenant = ?", q.Tenant)
+	}
+	if !q.Since.IsZero() {
+		sub.add("day >= ?", q.Since.UnixMicro()/dayMicros)
+	}
+	if !q.Until.IsZero() {
+		sub.add("day <= ?", q.Until.UnixMicro()/dayMicros)
+	}
+	if cursor != nil {
+		sub.add("day <= ?", cursor.OccurredAt.UnixMicro()/dayMicros)
+	}
+	w.add("utc_day IN (SELECT day FROM "+table+sub.String()+")", sub.args...)
+}
+
 // filters returns the conditions of every filter of a validated q but its
 // cursor: Query's and Counts'. ok is false when q can match nothing (a text
 // search without any word).
@@ -203,15 +258,26 @@ func buildQuery(q trail.Query, n int) (query string, args []any, ok bool, err er
 	if !ok {
 		return "", nil, false, nil
 	}
+	var cursor *trail.Cursor
 	if q.Cursor != "" {
 		c, err := trail.DecodeCursor(q.Cursor)
 		if err != nil {
 			return "", nil, false, err
 		}
+		cursor = &c
 		w.add("(occurred_at, id) < (?, ?)", c.OccurredAt.UnixMicro(), c.ID[:])
 	}
-	query = `SELECT ` + selectCols + ` FROM trail_events` + w.String() +
-		` ORDER BY occurred_at DESC, id DESC LIMIT ?`
+	from, order := ` FROM trail_events`, ` ORDER BY occurred_at DESC, id DESC`
+	if index := subjectIndex(q); index != "" {
+		// Day by day, newest first, each day in (occurred_at, id) order
+		// (the same order: the day grows with occurred_at). The index is
+		// named because the planner, seeing a cursor or time range, may
+		// prefer the tenant's time index and sort every row of the tenant.
+		filterDays(&w, q, cursor)
+		from = ` FROM trail_events INDEXED BY ` + index
+		order = ` ORDER BY utc_day DESC, occurred_at DESC, id DESC`
+	}
+	query = `SELECT ` + selectCols + from + w.String() + order + ` LIMIT ?`
 	return query, append(w.args, n), true, nil
 }
 
@@ -282,9 +348,13 @@ func (s *Store) Counts(ctx context.Context, q trail.CountQuery) ([]trail.Count, 
 }
 
 func buildCounts(q trail.CountQuery, bucket int64) (string, []any) {
-	w, ok := filters(q.Query())
+	qq := q.Query()
+	w, ok := filters(qq)
 	if !ok {
 		w.add("0") // a text search without any word matches nothing
+	}
+	if subjectIndex(qq) != "" {
+		filterDays(&w, qq, nil) // the subject indexes are led by the day
 	}
 	return `SELECT occurred_at / ` + strconv.FormatInt(bucket, 10) + ` AS day, action, count(*) FROM trail_events` +
 		w.String() + ` GROUP BY day, action ORDER BY day, action`, w.args
