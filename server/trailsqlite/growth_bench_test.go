@@ -48,7 +48,8 @@ func BenchmarkIngestGrowth(b *testing.B) {
 	}
 	ctx := context.Background()
 	for b.Loop() {
-		s, err := Open(ctx, filepath.Join(b.TempDir(), "growth.db"), nil)
+		path := filepath.Join(b.TempDir(), "growth.db")
+		s, err := Open(ctx, path, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -78,6 +79,14 @@ func BenchmarkIngestGrowth(b *testing.B) {
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
+		// The file's bytes per event once closed (the WAL checkpointed into it).
+		var size int64
+		for _, f := range []string{path, path + "-wal"} {
+			if fi, err := os.Stat(f); err == nil {
+				size += fi.Size()
+			}
+		}
+		b.ReportMetric(float64(size)/float64(total), "B/event")
 		b.ReportMetric(first.Seconds(), "first-20k-s")
 		b.ReportMetric(last.Seconds(), "last-20k-s")
 		b.ReportMetric(last.Seconds()/first.Seconds(), "last/first")
