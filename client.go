@@ -94,6 +94,28 @@ type Transformer interface {
 	Transform(ctx context.Context, ev *Event) error
 }
 
+// BatchTransformer is a Transformer that can transform a batch's events
+// with one write for the whole batch: the privacy layer (trailprivacy)
+// creates a new subject's key when it first meets the subject, and writing
+// each such key on its own — one commit, one fsync — cost more than the batch
+// itself when a bulk load met thousands of new subjects. Client.PrepareMany
+// (RecordMany, RecordManyTx) and the server's ingest use it.
+//
+// Batch returns a context under which Transform defers those writes, and
+// finish, which makes them, in one write, before the batch is stored. When
+// another writer won a race the transforms depended on (a key for the same
+// new subject stored first), finish returns ErrRetryBatch: transform the
+// events again, from the events as given, under a new Batch.
+type BatchTransformer interface {
+	Transformer
+	Batch(ctx context.Context) (bctx context.Context, finish func(ctx context.Context) error)
+}
+
+// ErrRetryBatch is returned by a BatchTransformer's finish when the batch
+// must be transformed again (see BatchTransformer). Nothing of the batch was
+// stored but what its next attempt will use.
+var ErrRetryBatch = errors.New("trail: another writer won a race the batch's transform depended on: transform it again")
+
 // Client records events into a store, filling them from the context,
 // normalizing and validating them first. It is safe for concurrent use.
 //
@@ -257,7 +279,7 @@ func (c *Client[TTx]) RecordTx(ctx context.Context, tx TTx, ev Event) (Result, e
 // RecordMany stores events in one atomic write: all or none. A validation
 // error names the index of the bad event and stores nothing.
 func (c *Client[TTx]) RecordMany(ctx context.Context, events []Event) ([]Result, error) {
-	prepared, err := c.prepareAll(ctx, events)
+	prepared, err := c.PrepareMany(ctx, events)
 	if err != nil {
 		return nil, err
 	}
@@ -266,17 +288,46 @@ func (c *Client[TTx]) RecordMany(ctx context.Context, events []Event) ([]Result,
 
 // RecordManyTx is RecordMany inside the caller's transaction.
 func (c *Client[TTx]) RecordManyTx(ctx context.Context, tx TTx, events []Event) ([]Result, error) {
-	prepared, err := c.prepareAll(context.WithValue(ctx, txKey{}, tx), events)
+	prepared, err := c.PrepareMany(context.WithValue(ctx, txKey{}, tx), events)
 	if err != nil {
 		return nil, err
 	}
 	return c.store.AppendTx(ctx, tx, prepared)
 }
 
-func (c *Client[TTx]) prepareAll(ctx context.Context, events []Event) ([]Event, error) {
+// PrepareMany is Prepare for a batch (what RecordMany stores): with a
+// BatchTransformer (the privacy layer), the writes the transforms need are
+// made once for the batch. An error names the index of the bad event.
+// events are not modified.
+func (c *Client[TTx]) PrepareMany(ctx context.Context, events []Event) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, errors.New("trail: no events to record")
 	}
+	bt, ok := c.cfg.Transform.(BatchTransformer)
+	if !ok || len(events) == 1 {
+		return c.prepareEach(ctx, events)
+	}
+	// A lost race (another writer created a key for one of the batch's new
+	// subjects first) is retried; after three, the events are prepared one
+	// by one, as without a batch.
+	for range 3 {
+		bctx, finish := bt.Batch(ctx)
+		out, err := c.prepareEach(bctx, events)
+		if err != nil {
+			return nil, err
+		}
+		err = finish(ctx)
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, ErrRetryBatch) {
+			return nil, fmt.Errorf("trail: transform: %w", err)
+		}
+	}
+	return c.prepareEach(ctx, events)
+}
+
+func (c *Client[TTx]) prepareEach(ctx context.Context, events []Event) ([]Event, error) {
 	out := make([]Event, len(events))
 	for i, ev := range events {
 		p, err := c.Prepare(ctx, ev)

@@ -432,6 +432,10 @@ func newDataKey(id string, raw []byte) (*dataKey, error) {
 // liveKey returns the subject's live key, creating it when create is set
 // (Transform) or returning ErrKeyNotFound (Reveal).
 func (p *Privacy) liveKey(ctx context.Context, tenant, subject string, create bool) (*dataKey, error) {
+	b := batchFrom(ctx, create)
+	if k := b.get(tenant, subject); k != nil {
+		return k, nil
+	}
 	if k := p.cache.get(tenant, subject, p.now()); k != nil {
 		return k, nil
 	}
@@ -441,18 +445,39 @@ func (p *Privacy) liveKey(ctx context.Context, tenant, subject string, create bo
 		if ks, ok := p.txKeys(ctx); ok {
 			// A key created in the caller's transaction exists only if it
 			// commits: it is not cached, so that a rollback cannot leave the
-			// cache holding a key the store never kept.
+			// cache holding a key the store never kept (a batch keeps it for
+			// its own events, in the same transaction).
 			if sk, err = p.createKeyIn(ctx, ks, kms, tenant, subject); err != nil {
 				return nil, err
 			}
-			return p.unwrapKey(ctx, kms, sk, false)
+			k, err := p.unwrapKey(ctx, kms, sk, false)
+			if err == nil {
+				b.put(tenant, subject, k, nil)
+			}
+			return k, err
+		}
+		if b != nil {
+			// In a batch the key is stored by its finish, with the batch's
+			// other new keys, in one write (batch.go).
+			if sk, err = p.newSubjectKey(ctx, kms, tenant, subject); err != nil {
+				return nil, err
+			}
+			k, err := p.unwrapKey(ctx, kms, sk, false)
+			if err == nil {
+				b.put(tenant, subject, k, &sk)
+			}
+			return k, err
 		}
 		sk, err = p.createKey(ctx, kms, tenant, subject)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return p.unwrap(ctx, kms, sk)
+	k, err := p.unwrap(ctx, kms, sk)
+	if err == nil {
+		b.put(tenant, subject, k, nil) // the cache may evict it before the batch's next event
+	}
+	return k, err
 }
 
 // TxKeyStore is a KeyStore that can work inside a caller's transaction:
@@ -481,6 +506,16 @@ func (p *Privacy) createKey(ctx context.Context, kms KMS, tenant, subject string
 }
 
 func (p *Privacy) createKeyIn(ctx context.Context, ks KeyStore, kms KMS, tenant, subject string) (SubjectKey, error) {
+	sk, err := p.newSubjectKey(ctx, kms, tenant, subject)
+	if err != nil {
+		return SubjectKey{}, err
+	}
+	return ks.Create(ctx, sk)
+}
+
+// newSubjectKey makes a new data key for the subject, wrapped by kms, not
+// stored.
+func (p *Privacy) newSubjectKey(ctx context.Context, kms KMS, tenant, subject string) (SubjectKey, error) {
 	var idb [keyIDBytes]byte
 	raw := make([]byte, 32)
 	if _, err := rand.Read(idb[:]); err != nil {
@@ -495,10 +530,10 @@ func (p *Privacy) createKeyIn(ctx context.Context, ks KeyStore, kms KMS, tenant,
 	if err != nil {
 		return SubjectKey{}, fmt.Errorf("trailprivacy: wrap data key: %w", err)
 	}
-	return ks.Create(ctx, SubjectKey{
+	return SubjectKey{
 		Tenant: tenant, Subject: subject, ID: id, KEKID: kms.KeyID(), Wrapped: w,
 		CreatedAt: p.now().UTC().Truncate(time.Microsecond),
-	})
+	}, nil
 }
 
 func (p *Privacy) unwrap(ctx context.Context, kms KMS, sk SubjectKey) (*dataKey, error) {

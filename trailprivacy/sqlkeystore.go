@@ -48,6 +48,13 @@ type SQLKeyStore struct {
 	db     DBTX
 	schema string // "" until resolved: SQLite's database, or DefaultSchema on PostgreSQL
 
+	// stmts holds Current's and Create's statements prepared on root, the
+	// *sql.DB the store was made on (nil otherwise): database/sql prepares
+	// a query's text on every call, which on SQLite cost more than running
+	// it. A transaction of root's (createAll) uses them through Tx.Stmt.
+	root  *sql.DB
+	stmts *stmtCache
+
 	once    sync.Once
 	resolve error
 }
@@ -65,7 +72,59 @@ const DefaultSchema = "trail"
 // Before this default, NewSQLKeyStore on PostgreSQL used the search_path
 // (usually public). Init refuses to start when it finds keys only there,
 // naming the statement that moves them (docs/privacy.md).
-func NewSQLKeyStore(db DBTX) *SQLKeyStore { return &SQLKeyStore{db: db} }
+func NewSQLKeyStore(db DBTX) *SQLKeyStore { return withStmts(&SQLKeyStore{db: db}) }
+
+// withStmts gives s a statement cache when its db is a *sql.DB.
+func withStmts(s *SQLKeyStore) *SQLKeyStore {
+	if db, ok := s.db.(*sql.DB); ok {
+		s.root, s.stmts = db, &stmtCache{m: map[string]*sql.Stmt{}}
+	}
+	return s
+}
+
+// stmtCache is a SQLKeyStore's prepared statements by query text.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// stmt returns query prepared on s.root, for use on s.db (root itself or a
+// transaction of root's), or nil to run the text (no cache, or preparing
+// failed: running it reports the error).
+func (s *SQLKeyStore) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s.stmts == nil {
+		return nil
+	}
+	s.stmts.mu.Lock()
+	st := s.stmts.m[query]
+	if st == nil {
+		var err error
+		if st, err = s.root.PrepareContext(ctx, query); err != nil {
+			s.stmts.mu.Unlock()
+			return nil
+		}
+		s.stmts.m[query] = st
+	}
+	s.stmts.mu.Unlock()
+	if tx, ok := s.db.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+func (s *SQLKeyStore) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
+}
+
+func (s *SQLKeyStore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := s.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return s.db.ExecContext(ctx, query, args...)
+}
 
 // NewSQLKeyStoreIn returns a key store whose table lives in the PostgreSQL
 // schema named schema (the schema of the deployment's events, so that one
@@ -75,7 +134,7 @@ func NewSQLKeyStoreIn(db DBTX, schema string) (*SQLKeyStore, error) {
 	if schema == "" || strings.ContainsAny(schema, "\"\x00") {
 		return nil, fmt.Errorf("trailprivacy: bad schema name %q", schema)
 	}
-	return &SQLKeyStore{db: db, schema: schema}, nil
+	return withStmts(&SQLKeyStore{db: db, schema: schema}), nil
 }
 
 // resolveSchema settles which schema a store made by NewSQLKeyStore uses:
@@ -213,7 +272,7 @@ func (s *SQLKeyStore) Current(ctx context.Context, tenant, subject string) (Subj
 	if err := s.resolveSchema(ctx); err != nil {
 		return SubjectKey{}, err
 	}
-	return scanKey(s.db.QueryRowContext(ctx,
+	return scanKey(s.queryRow(ctx,
 		s.q(`SELECT `+keyCols+` FROM trail_subject_keys WHERE tenant = $1 AND subject = $2 AND destroyed_at IS NULL`),
 		tenant, subject))
 }
@@ -248,7 +307,7 @@ func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, err
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		s.q(`INSERT INTO trail_subject_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING`),
 		k.Tenant, k.Subject, k.ID, k.KEKID, base64.StdEncoding.EncodeToString(k.Wrapped), k.CreatedAt.UnixMicro())
 	if err != nil {
@@ -261,6 +320,115 @@ func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, err
 		return SubjectKey{}, errors.New("trailprivacy: data key ID reused")
 	}
 	return cur, err
+}
+
+// createAll is Create for many keys in one transaction (one commit, not
+// one per key), for Privacy.Batch. Inside a caller's transaction (In) it
+// runs in that transaction.
+func (s *SQLKeyStore) createAll(ctx context.Context, keys []SubjectKey) ([]SubjectKey, error) {
+	db, ok := s.db.(*sql.DB)
+	if !ok {
+		return s.createEach(ctx, s, keys)
+	}
+	if err := s.resolveSchema(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("trailprivacy: store data keys: %w", err)
+	}
+	defer tx.Rollback()
+	// The transaction is root's own, so the cached statements serve in it.
+	in := &SQLKeyStore{db: tx, schema: s.schema, resolve: s.resolve, root: s.root, stmts: s.stmts}
+	in.once.Do(func() {})
+	live, err := in.insertAll(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("trailprivacy: store data keys: %w", err)
+	}
+	return live, nil
+}
+
+// keysPerInsert bounds one multi-row INSERT of keys: 6 parameters a row.
+const keysPerInsert = 500
+
+// insertAll is createEach in multi-row INSERTs: a key the INSERT returns is
+// the subject's live key; for one it does not (another writer's key was
+// there first), the live key is read.
+func (s *SQLKeyStore) insertAll(ctx context.Context, keys []SubjectKey) ([]SubjectKey, error) {
+	live := make([]SubjectKey, len(keys))
+	for lo := 0; lo < len(keys); lo += keysPerInsert {
+		chunk := keys[lo:min(lo+keysPerInsert, len(keys))]
+		var b strings.Builder
+		args := make([]any, 0, 6*len(chunk))
+		b.WriteString(`INSERT INTO trail_subject_keys (` + keyCols + `) VALUES `)
+		for i, k := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if s.schema == "" {
+				// SQLite: "$n" is a named parameter there, looked up by name
+				// at every bind, which a statement of 3,000 made quadratic.
+				b.WriteString("(?, ?, ?, ?, ?, ?, NULL)")
+			} else {
+				n := len(args)
+				fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, NULL)", n+1, n+2, n+3, n+4, n+5, n+6)
+			}
+			created := k.CreatedAt
+			if created.IsZero() {
+				created = time.Now()
+			}
+			args = append(args, k.Tenant, k.Subject, k.ID, k.KEKID, base64.StdEncoding.EncodeToString(k.Wrapped), created.UnixMicro())
+		}
+		b.WriteString(` ON CONFLICT DO NOTHING RETURNING key_id`)
+		rows, err := s.db.QueryContext(ctx, s.q(b.String()), args...)
+		if err != nil {
+			return nil, fmt.Errorf("trailprivacy: store data keys: %w", err)
+		}
+		stored := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("trailprivacy: store data keys: %w", err)
+			}
+			stored[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("trailprivacy: store data keys: %w", err)
+		}
+		for i, k := range chunk {
+			if stored[k.ID] {
+				k.CreatedAt = time.UnixMicro(args[6*i+5].(int64)).UTC()
+				live[lo+i] = k
+				continue
+			}
+			cur, err := s.Current(ctx, k.Tenant, k.Subject)
+			if errors.Is(err, ErrKeyNotFound) {
+				return nil, errors.New("trailprivacy: data key ID reused")
+			}
+			if err != nil {
+				return nil, err
+			}
+			live[lo+i] = cur
+		}
+	}
+	return live, nil
+}
+
+func (s *SQLKeyStore) createEach(ctx context.Context, ks KeyStore, keys []SubjectKey) ([]SubjectKey, error) {
+	live := make([]SubjectKey, len(keys))
+	for i, k := range keys {
+		cur, err := ks.Create(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		live[i] = cur
+	}
+	return live, nil
 }
 
 func (s *SQLKeyStore) Destroy(ctx context.Context, tenant, subject string, at time.Time) error {

@@ -68,18 +68,28 @@ func (c *ImportCmd) Run(e *Env) error {
 		fmt.Fprintf(e.Stderr, "skipped %s row %s: %s\n", table, s.Row, s.Reason)
 	}
 	write := func(ctx context.Context, events []trail.Event) error {
-		prepared := make([]trail.Event, 0, len(events))
-		for _, ev := range events {
-			p, err := b.prepare(ctx, ev)
-			if err != nil {
-				row := ""
-				if m, ok := ev.Metadata["import"].(map[string]any); ok {
-					row, _ = m["row"].(string)
+		var prepared []trail.Event
+		var bad []trailimport.Skipped
+		if err := b.batch(ctx, func(ctx context.Context) error {
+			prepared, bad = make([]trail.Event, 0, len(events)), nil // from the start on a retry
+			for _, ev := range events {
+				p, err := b.prepare(ctx, ev)
+				if err != nil {
+					row := ""
+					if m, ok := ev.Metadata["import"].(map[string]any); ok {
+						row, _ = m["row"].(string)
+					}
+					bad = append(bad, trailimport.Skipped{Row: row, Reason: err.Error()})
+					continue
 				}
-				report(trailimport.Skipped{Row: row, Reason: err.Error()})
-				continue
+				prepared = append(prepared, p)
 			}
-			prepared = append(prepared, p)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, s := range bad {
+			report(s)
 		}
 		if len(prepared) == 0 {
 			return nil

@@ -2,6 +2,7 @@ package trailcli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,15 +119,20 @@ func (c *RecordCmd) Run(e *Env) error {
 	// Prepare (fill, normalize, validate) every event first, so that one bad
 	// line stores nothing; then write them in one atomic batch.
 	prepared := make([]trail.Event, len(events))
-	for i, ev := range events {
-		p, err := b.prepare(ctx, ev)
-		if err != nil {
-			if where[i] != "" {
-				return fmt.Errorf("%s: invalid event: %w", where[i], err)
+	if err := b.batch(ctx, func(ctx context.Context) error {
+		for i, ev := range events {
+			p, err := b.prepare(ctx, ev)
+			if err != nil {
+				if where[i] != "" {
+					return fmt.Errorf("%s: invalid event: %w", where[i], err)
+				}
+				return fmt.Errorf("invalid event: %w", err)
 			}
-			return fmt.Errorf("invalid event: %w", err)
+			prepared[i] = p
 		}
-		prepared[i] = p
+		return nil
+	}); err != nil {
+		return err
 	}
 	res, err := b.store.Append(ctx, prepared)
 	if err != nil {

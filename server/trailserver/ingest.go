@@ -2,6 +2,7 @@ package trailserver
 
 import (
 	"bytes"
+	"context"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,15 +69,40 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	now := s.cfg.Now()
-	for i := range events {
-		prefix := ""
-		if batch {
-			prefix = fmt.Sprintf("events[%d]", i)
+	// A batch is transformed under one privacy batch (trail.BatchTransformer):
+	// the keys of its new subjects are stored in one write, before the
+	// events. A lost race for a key (another writer stored one for the same
+	// new subject first) prepares the events again, from the decoded copies.
+	bt, _ := s.cfg.Transform.(trail.BatchTransformer)
+	var decoded []trail.Event
+	if bt != nil && len(events) > 1 {
+		decoded = slices.Clone(events)
+	}
+	for attempt := 0; ; attempt++ {
+		ctx, finish := r.Context(), func(context.Context) error { return nil }
+		if decoded != nil && attempt < 3 {
+			ctx, finish = bt.Batch(ctx)
 		}
-		if p := s.prepare(r, k, prefix, now, &events[i]); p != nil {
-			writeProblem(w, r, p)
+		for i := range events {
+			prefix := ""
+			if batch {
+				prefix = fmt.Sprintf("events[%d]", i)
+			}
+			if p := s.prepare(ctx, k, prefix, now, &events[i]); p != nil {
+				writeProblem(w, r, p)
+				return
+			}
+		}
+		err := finish(r.Context())
+		if errors.Is(err, trail.ErrRetryBatch) {
+			copy(events, decoded)
+			continue
+		}
+		if err != nil {
+			s.storeProblem(w, r, "storing the events' keys", err)
 			return
 		}
+		break
 	}
 	results, err := s.cfg.Store.Append(r.Context(), events)
 	var ce *trail.IDConflictError
@@ -282,8 +309,9 @@ func syntaxDetail(body []byte) string {
 	return "invalid"
 }
 
-// prepare scopes, normalizes and validates one decoded event.
-func (s *Server) prepare(r *http.Request, k *Key, prefix string, now time.Time, ev *trail.Event) *Problem {
+// prepare scopes, normalizes, transforms (under ctx) and validates one
+// decoded event.
+func (s *Server) prepare(ctx context.Context, k *Key, prefix string, now time.Time, ev *trail.Event) *Problem {
 	name := func(f string) string {
 		switch {
 		case prefix == "":
@@ -306,7 +334,7 @@ func (s *Server) prepare(r *http.Request, k *Key, prefix string, now time.Time, 
 		return validationProblem(name, err)
 	}
 	if s.cfg.Transform != nil {
-		if err := s.cfg.Transform.Transform(r.Context(), ev); err != nil {
+		if err := s.cfg.Transform.Transform(ctx, ev); err != nil {
 			return validationProblem(name, err)
 		}
 	}
