@@ -20,22 +20,7 @@ import (
 // is left.
 func TestMigrationIndexPerChunk(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	ms, err := migrate.Load(migrationFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := migrate.New(ms[:5], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := old.Up(ctx, migrate.SQLDB(db)); err != nil {
-		t.Fatal(err)
-	}
+	path, db := fileAtVersion(t, 5)
 	for i, desc := range []string{"Upgraded the plan", "Renamed the workspace"} {
 		id := uuid.New()
 		if _, err := db.Exec(`INSERT INTO trail_events (id, occurred_at, recorded_at, tenant, actor_type, action, outcome,
@@ -112,25 +97,7 @@ func TestMigrationIndexPerChunk(t *testing.T) {
 // days are filled in), and so are events appended after it.
 func TestMigrationDayLedIndexes(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	ms, err := migrate.Load(migrationFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ms[8].Version != 9 {
-		t.Fatalf("migration 9 is at index 8? got version %d", ms[8].Version)
-	}
-	old, err := migrate.New(ms[:8], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := old.Up(ctx, migrate.SQLDB(db)); err != nil {
-		t.Fatal(err)
-	}
+	path, db := fileAtVersion(t, 8)
 	// Three days in acme, one in globex; the first exactly at a midnight.
 	const dayUS = 86400000000
 	at := []int64{20000 * dayUS, 20000*dayUS + 5, 20003*dayUS - 1, 20010 * dayUS}
@@ -193,4 +160,31 @@ func TestMigrationDayLedIndexes(t *testing.T) {
 	if days != 4 || tenantDays != 4 {
 		t.Errorf("after 0009 and one Append: %d days, %d tenant days; want 4 and 4", days, tenantDays)
 	}
+}
+
+// fileAtVersion returns a new database file migrated up to version (the
+// first version migrations), open for the test to write rows the way that
+// schema took them, and its path.
+func fileAtVersion(t *testing.T, version int) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "old.db")
+	ms, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms[version-1].Version != version {
+		t.Fatalf("migration %d is not at index %d", version, version-1)
+	}
+	old, err := migrate.New(ms[:version], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Up(context.Background(), migrate.SQLDB(db)); err != nil {
+		t.Fatal(err)
+	}
+	return path, db
 }
