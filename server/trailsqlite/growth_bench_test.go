@@ -27,7 +27,9 @@ import (
 // Events are 1–5 s apart (about 29,000 a day); TRAIL_BENCH_GROWTH_GAP sets
 // another mean gap (a Go duration: 86ms puts a million events in one day),
 // for the subject indexes are led by the day (migration 0009) and a day's
-// own subtree grows with what the day holds.
+// own subtree grows with what the day holds. TRAIL_BENCH_GROWTH_ORDER=random
+// gives each event a random time over the whole span instead (a shuffled
+// backfill: every batch writes into every day).
 func BenchmarkIngestGrowth(b *testing.B) {
 	const growthBatch = 20000
 	total := 300000
@@ -55,6 +57,9 @@ func BenchmarkIngestGrowth(b *testing.B) {
 		}
 		gen := newGrowthGen()
 		gen.gap = gap
+		if os.Getenv("TRAIL_BENCH_GROWTH_ORDER") == "random" {
+			gen.span = time.Duration(total) * gap
+		}
 		// The batches ending at these sizes are reported beside the first
 		// and the last (the 0, 100k, 300k and 1M).
 		marks := map[int]string{100000: "at-100k", 300000: "at-300k"}
@@ -103,6 +108,7 @@ type growthGen struct {
 	r    *rand.Rand
 	at   time.Time
 	gap  time.Duration // mean gap between two events: each is gap/3 to 5gap/3
+	span time.Duration // when set, each event at a random time in [start, start+span)
 	seen int
 }
 
@@ -117,7 +123,11 @@ func (g *growthGen) next(tb testing.TB, n int) []trail.Event {
 	for i := range evs {
 		desc := benchDescription(r)
 		g.at = g.at.Add(g.gap / 3 * time.Duration(1+r.IntN(5)))
-		ev := benchEvent(r, desc, g.at)
+		at := g.at
+		if g.span > 0 {
+			at = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(g.span))))
+		}
+		ev := benchEvent(r, desc, at)
 		ev.RecordedAt = now
 		if err := ev.Normalize(); err != nil {
 			tb.Fatal(err)
