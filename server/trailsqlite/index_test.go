@@ -29,21 +29,8 @@ func TestMigrationIndexPerChunk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-
-	s, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ev := trail.Event{Tenant: "acme", Actor: trail.Actor{Type: trail.ActorUser, ID: "42"}, Action: "plan.change",
-		Description: "Downgraded the plan", Changes: []trail.Change{trail.Changed("plan", "pro", "free")}}
-	if err := ev.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, []trail.Event{ev}); err != nil {
-		t.Fatal(err)
-	}
+	s := upgradeAndAppend(t, path, db, trail.Event{Tenant: "acme", Actor: trail.Actor{Type: trail.ActorUser, ID: "42"}, Action: "plan.change",
+		Description: "Downgraded the plan", Changes: []trail.Change{trail.Changed("plan", "pro", "free")}})
 	count := func(q string) int {
 		t.Helper()
 		var n int
@@ -110,21 +97,8 @@ func TestMigrationDayLedIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-
-	s, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ev := trail.Event{Tenant: "acme", Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: "plan.change",
-		Target: trail.Target{Type: "subscription", ID: "s1"}}
-	if err := ev.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, []trail.Event{ev}); err != nil {
-		t.Fatal(err)
-	}
+	s := upgradeAndAppend(t, path, db, trail.Event{Tenant: "acme", Actor: trail.Actor{Type: trail.ActorUser, ID: "u1"}, Action: "plan.change",
+		Target: trail.Target{Type: "subscription", ID: "s1"}})
 	for _, c := range []struct {
 		q    trail.Query
 		want int
@@ -187,4 +161,25 @@ func fileAtVersion(t *testing.T, version int) (string, *sql.DB) {
 		t.Fatal(err)
 	}
 	return path, db
+}
+
+// upgradeAndAppend closes db, opens the file as a Store (which runs the
+// migrations after fileAtVersion's) and appends ev, as a service would
+// right after upgrading. The store is closed when the test ends.
+func upgradeAndAppend(t *testing.T, path string, db *sql.DB, ev trail.Event) *Store {
+	t.Helper()
+	db.Close()
+	ctx := context.Background()
+	s, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := ev.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, []trail.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
