@@ -75,11 +75,17 @@ func TestQueryPlans(t *testing.T) {
 			query, args := buildCounts(trail.CountQuery{Tenant: "t1", Since: since}, 86400000000)
 			check(t, query, args, "COVERING INDEX trail_events_tenant_time", false)
 		})
+		t.Run("counts by day, user in tenant", func(t *testing.T) {
+			query, args := buildCounts(trail.CountQuery{Tenant: "t1", ActorID: "u1", Since: since}, 86400000000)
+			check(t, query, args, "INDEX trail_events_actor (utc_day=? AND tenant=? AND actor_id=?", false)
+		})
 		t.Run("counts by day, action prefix", func(t *testing.T) {
 			query, args := buildCounts(trail.CountQuery{Tenant: "t1", Action: "subscription.*"}, 86400000000)
-			// Not covering: SQLite reads the row of a table with a virtual
-			// column (utc_day, migration 0009) whenever a query names it.
-			check(t, query, args, "INDEX trail_events_action (utc_day=? AND tenant=? AND action>? AND action<?)", false)
+			// Covering: the query does not name utc_day (a virtual column,
+			// whose mention makes SQLite read each match's row). Without
+			// statistics the tenant's time index (it holds the action);
+			// with them the action index, skipping from day to day.
+			check(t, query, args, "COVERING INDEX trail_events_", false)
 		})
 	}
 	t.Run("empty", run)

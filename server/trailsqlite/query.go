@@ -353,8 +353,12 @@ func buildCounts(q trail.CountQuery, bucket int64) (string, []any) {
 	if !ok {
 		w.add("0") // a text search without any word matches nothing
 	}
-	if subjectIndex(qq) != "" {
-		filterDays(&w, qq, nil) // the subject indexes are led by the day
+	// An actor's or an object's counts read the day-led index (and each
+	// match's row, for its action). An action's alone read the tenant's
+	// time index, which holds the action and so is covering: once a query
+	// names utc_day, a virtual column, SQLite reads every match's row.
+	if idx := subjectIndex(qq); idx != "" && idx != "trail_events_action" {
+		filterDays(&w, qq, nil)
 	}
 	return `SELECT occurred_at / ` + strconv.FormatInt(bucket, 10) + ` AS day, action, count(*) FROM trail_events` +
 		w.String() + ` GROUP BY day, action ORDER BY day, action`, w.args

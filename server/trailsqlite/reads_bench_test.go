@@ -17,7 +17,8 @@ import (
 // tenant, an exact action in a tenant, and a user with no event at all in
 // the largest tenant (every day probed) — over TRAIL_BENCH_READS_EVENTS
 // events (default 100,000) shaped like BenchmarkIngestGrowth's, spread over
-// a few days ("dense", 1–5 s apart) and over three years ("3y"). It is the
+// a few days ("dense", 1–5 s apart) and over three years ("3y"), and the
+// counts by day of an action prefix in that tenant over its last 30 days. It is the
 // read side of migration 0009: the subject indexes are led by the day, so a
 // read probes day by day.
 //
@@ -86,6 +87,23 @@ func BenchmarkSubjectReads(b *testing.B) {
 					b.ReportMetric(float64(n), "events/page")
 				})
 			}
+			// Counts by day of an action prefix in the largest tenant over
+			// its last 30 days (a dashboard's panel).
+			cq := trail.CountQuery{Tenant: probe.Tenant, Action: "subscription.*", Since: at.Add(-30 * 24 * time.Hour)}
+			b.Run("counts-action-prefix-30d", func(b *testing.B) {
+				var n int64
+				for b.Loop() {
+					cs, err := s.Counts(ctx, cq)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n = 0
+					for _, c := range cs {
+						n += c.N
+					}
+				}
+				b.ReportMetric(float64(n), "events-counted")
+			})
 		})
 	}
 }
