@@ -98,8 +98,7 @@ type Transformer interface {
 // with one write for the whole batch: the privacy layer (trailprivacy)
 // creates a new subject's key when it first meets the subject, and writing
 // each such key on its own — one commit, one fsync — cost more than the batch
-// itself when a bulk load met thousands of new subjects. Client.PrepareMany
-// (RecordMany, RecordManyTx) and the server's ingest use it.
+// itself when a bulk load met thousands of new subjects. RunBatch drives it.
 //
 // Batch returns a context under which Transform defers those writes, and
 // finish, which makes them, in one write, before the batch is stored. When
@@ -297,34 +296,50 @@ func (c *Client[TTx]) RecordManyTx(ctx context.Context, tx TTx, events []Event) 
 
 // PrepareMany is Prepare for a batch (what RecordMany stores): with a
 // BatchTransformer (the privacy layer), the writes the transforms need are
-// made once for the batch. An error names the index of the bad event.
-// events are not modified.
+// made once for the batch (RunBatch). An error names the index of the bad
+// event. events are not modified.
 func (c *Client[TTx]) PrepareMany(ctx context.Context, events []Event) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, errors.New("trail: no events to record")
 	}
-	bt, ok := c.cfg.Transform.(BatchTransformer)
-	if !ok || len(events) == 1 {
+	if len(events) == 1 {
 		return c.prepareEach(ctx, events)
 	}
-	// A lost race (another writer created a key for one of the batch's new
-	// subjects first) is retried; after three, the events are prepared one
-	// by one, as without a batch.
+	var out []Event
+	err := RunBatch(ctx, c.cfg.Transform, func(ctx context.Context) (err error) {
+		out, err = c.prepareEach(ctx, events)
+		return err
+	})
+	return out, err
+}
+
+// RunBatch runs prepareAll, which prepares a batch's events with t under the
+// context it is given, inside one batch of t when t is a BatchTransformer:
+// the writes the transforms need are made once, after prepareAll, and the
+// events may be stored once RunBatch returns nil. When another writer won a
+// race the transforms depended on (ErrRetryBatch), prepareAll runs again and
+// must start from the events as given; after three such races, without a
+// batch. prepareAll's own error is returned as it is. Client.PrepareMany,
+// the server's ingest and the CLI's record and import use it.
+func RunBatch(ctx context.Context, t Transformer, prepareAll func(ctx context.Context) error) error {
+	bt, ok := t.(BatchTransformer)
+	if !ok {
+		return prepareAll(ctx)
+	}
 	for range 3 {
 		bctx, finish := bt.Batch(ctx)
-		out, err := c.prepareEach(bctx, events)
-		if err != nil {
-			return nil, err
+		if err := prepareAll(bctx); err != nil {
+			return err
 		}
-		err = finish(ctx)
+		err := finish(ctx)
 		if err == nil {
-			return out, nil
+			return nil
 		}
 		if !errors.Is(err, ErrRetryBatch) {
-			return nil, fmt.Errorf("trail: transform: %w", err)
+			return fmt.Errorf("trail: transform: %w", err)
 		}
 	}
-	return c.prepareEach(ctx, events)
+	return prepareAll(ctx)
 }
 
 func (c *Client[TTx]) prepareEach(ctx context.Context, events []Event) ([]Event, error) {

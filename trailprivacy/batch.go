@@ -2,7 +2,6 @@ package trailprivacy
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/trailhq/trail"
@@ -87,23 +86,15 @@ func (p *Privacy) finishBatch(ctx context.Context, b *keyBatch) error {
 	if len(pending) == 0 {
 		return nil
 	}
-	var live []SubjectKey
-	if kc, ok := p.keys.(keyCreator); ok {
-		var err error
-		if live, err = kc.createAll(ctx, pending); err != nil {
-			return err
-		}
-	} else {
-		for _, k := range pending {
-			cur, err := p.keys.Create(ctx, k)
-			if err != nil {
-				return err
-			}
-			live = append(live, cur)
-		}
+	create := func(ctx context.Context, keys []SubjectKey) ([]SubjectKey, error) {
+		return createEach(ctx, p.keys, keys)
 	}
-	if len(live) != len(pending) {
-		return fmt.Errorf("trailprivacy: stored %d of %d new data keys", len(live), len(pending))
+	if kc, ok := p.keys.(keyCreator); ok {
+		create = kc.createAll
+	}
+	live, err := create(ctx, pending)
+	if err != nil {
+		return err
 	}
 	lost := false
 	for i, k := range pending {

@@ -159,8 +159,15 @@ func (s *SQLKeyStore) resolveSchema(ctx context.Context) error {
 
 // In returns the same key table through tx, the caller's transaction: what
 // it creates exists only if tx commits. The schema must be resolved (Init).
-func (s *SQLKeyStore) In(tx DBTX) KeyStore {
+func (s *SQLKeyStore) In(tx DBTX) KeyStore { return s.in(tx, false) }
+
+// in is In; own says tx is a transaction of s's own *sql.DB (createAll), in
+// which the statements prepared on it serve (Tx.Stmt refuses another's).
+func (s *SQLKeyStore) in(tx DBTX, own bool) *SQLKeyStore {
 	in := &SQLKeyStore{db: tx, schema: s.schema, resolve: s.resolve}
+	if own {
+		in.root, in.stmts = s.root, s.stmts
+	}
 	in.once.Do(func() {})
 	return in
 }
@@ -328,7 +335,7 @@ func (s *SQLKeyStore) Create(ctx context.Context, k SubjectKey) (SubjectKey, err
 func (s *SQLKeyStore) createAll(ctx context.Context, keys []SubjectKey) ([]SubjectKey, error) {
 	db, ok := s.db.(*sql.DB)
 	if !ok {
-		return s.createEach(ctx, s, keys)
+		return createEach(ctx, s, keys)
 	}
 	if err := s.resolveSchema(ctx); err != nil {
 		return nil, err
@@ -338,10 +345,7 @@ func (s *SQLKeyStore) createAll(ctx context.Context, keys []SubjectKey) ([]Subje
 		return nil, fmt.Errorf("trailprivacy: store data keys: %w", err)
 	}
 	defer tx.Rollback()
-	// The transaction is root's own, so the cached statements serve in it.
-	in := &SQLKeyStore{db: tx, schema: s.schema, resolve: s.resolve, root: s.root, stmts: s.stmts}
-	in.once.Do(func() {})
-	live, err := in.insertAll(ctx, keys)
+	live, err := s.in(tx, true).insertAll(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +369,11 @@ func (s *SQLKeyStore) insertAll(ctx context.Context, keys []SubjectKey) ([]Subje
 		args := make([]any, 0, 6*len(chunk))
 		b.WriteString(`INSERT INTO trail_subject_keys (` + keyCols + `) VALUES `)
 		for i, k := range chunk {
+			if k.CreatedAt.IsZero() {
+				k.CreatedAt = time.Now()
+			}
+			k.CreatedAt = k.CreatedAt.UTC().Truncate(time.Microsecond) // as stored
+			live[lo+i] = k
 			if i > 0 {
 				b.WriteByte(',')
 			}
@@ -376,11 +385,7 @@ func (s *SQLKeyStore) insertAll(ctx context.Context, keys []SubjectKey) ([]Subje
 				n := len(args)
 				fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, NULL)", n+1, n+2, n+3, n+4, n+5, n+6)
 			}
-			created := k.CreatedAt
-			if created.IsZero() {
-				created = time.Now()
-			}
-			args = append(args, k.Tenant, k.Subject, k.ID, k.KEKID, base64.StdEncoding.EncodeToString(k.Wrapped), created.UnixMicro())
+			args = append(args, k.Tenant, k.Subject, k.ID, k.KEKID, base64.StdEncoding.EncodeToString(k.Wrapped), k.CreatedAt.UnixMicro())
 		}
 		b.WriteString(` ON CONFLICT DO NOTHING RETURNING key_id`)
 		rows, err := s.db.QueryContext(ctx, s.q(b.String()), args...)
@@ -402,9 +407,7 @@ func (s *SQLKeyStore) insertAll(ctx context.Context, keys []SubjectKey) ([]Subje
 		}
 		for i, k := range chunk {
 			if stored[k.ID] {
-				k.CreatedAt = time.UnixMicro(args[6*i+5].(int64)).UTC()
-				live[lo+i] = k
-				continue
+				continue // live[lo+i] is k
 			}
 			cur, err := s.Current(ctx, k.Tenant, k.Subject)
 			if errors.Is(err, ErrKeyNotFound) {
@@ -419,7 +422,9 @@ func (s *SQLKeyStore) insertAll(ctx context.Context, keys []SubjectKey) ([]Subje
 	return live, nil
 }
 
-func (s *SQLKeyStore) createEach(ctx context.Context, ks KeyStore, keys []SubjectKey) ([]SubjectKey, error) {
+// createEach stores keys one Create at a time, for a KeyStore that has no
+// createAll, and returns each subject's live key.
+func createEach(ctx context.Context, ks KeyStore, keys []SubjectKey) ([]SubjectKey, error) {
 	live := make([]SubjectKey, len(keys))
 	for i, k := range keys {
 		cur, err := ks.Create(ctx, k)

@@ -70,7 +70,7 @@ func (c *ImportCmd) Run(e *Env) error {
 	write := func(ctx context.Context, events []trail.Event) error {
 		var prepared []trail.Event
 		var bad []trailimport.Skipped
-		if err := b.batch(ctx, func(ctx context.Context) error {
+		if err := trail.RunBatch(ctx, b.p, func(ctx context.Context) error {
 			prepared, bad = make([]trail.Event, 0, len(events)), nil // from the start on a retry
 			for _, ev := range events {
 				p, err := b.prepare(ctx, ev)

@@ -117,9 +117,11 @@ func (c *RecordCmd) Run(e *Env) error {
 	}
 	defer b.close()
 	// Prepare (fill, normalize, validate) every event first, so that one bad
-	// line stores nothing; then write them in one atomic batch.
+	// line stores nothing; then write them in one atomic batch. The new
+	// people's keys are stored once, after the loop (trail.RunBatch), not in
+	// a commit each.
 	prepared := make([]trail.Event, len(events))
-	if err := b.batch(ctx, func(ctx context.Context) error {
+	if err := trail.RunBatch(ctx, b.p, func(ctx context.Context) error {
 		for i, ev := range events {
 			p, err := b.prepare(ctx, ev)
 			if err != nil {

@@ -57,33 +57,9 @@ type eventBackend struct {
 	p     *trailprivacy.Privacy
 	// prepare fills, normalizes, validates and transforms an event as the
 	// CLI's client (source "cli"); it writes no event, only a new subject's
-	// key (under a batch, none: see batch).
+	// key (under trail.RunBatch with p, none until the batch ends).
 	prepare func(ctx context.Context, ev trail.Event) (trail.Event, error)
 	close   func()
-}
-
-// batch runs prepareAll, which prepares a batch's events with b.prepare under
-// the context it is given, inside one privacy batch (trailprivacy
-// Privacy.Batch): the keys of the batch's new subjects are stored in one
-// write when it returns, instead of one commit each, which made a bulk
-// `trail record -` or `trail import` of thousands of people's events spend
-// most of its time committing keys. When another writer stored a key for
-// one of those subjects first, prepareAll runs again (it must start over);
-// after three such races, without a batch. Store the events only after
-// batch returns nil.
-func (b *eventBackend) batch(ctx context.Context, prepareAll func(ctx context.Context) error) error {
-	for attempt := 0; ; attempt++ {
-		if b.p == nil || attempt == 3 {
-			return prepareAll(ctx)
-		}
-		bctx, finish := b.p.Batch(ctx)
-		if err := prepareAll(bctx); err != nil {
-			return err
-		}
-		if err := finish(ctx); !errors.Is(err, trail.ErrRetryBatch) {
-			return err
-		}
-	}
 }
 
 // openPostgres opens the PostgreSQL store at dsn, brings its schema up to

@@ -69,40 +69,36 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	now := s.cfg.Now()
-	// A batch is transformed under one privacy batch (trail.BatchTransformer):
-	// the keys of its new subjects are stored in one write, before the
-	// events. A lost race for a key (another writer stored one for the same
-	// new subject first) prepares the events again, from the decoded copies.
-	bt, _ := s.cfg.Transform.(trail.BatchTransformer)
+	// A batch is transformed under one privacy batch (trail.RunBatch): the
+	// keys of its new subjects are stored in one write, before the events.
+	// A lost race for a key runs the preparation again, from the decoded
+	// copies.
+	var transform trail.Transformer
 	var decoded []trail.Event
-	if bt != nil && len(events) > 1 {
-		decoded = slices.Clone(events)
+	if len(events) > 1 {
+		transform, decoded = s.cfg.Transform, slices.Clone(events)
 	}
-	for attempt := 0; ; attempt++ {
-		ctx, finish := r.Context(), func(context.Context) error { return nil }
-		if decoded != nil && attempt < 3 {
-			ctx, finish = bt.Batch(ctx)
-		}
+	var bad *Problem
+	err = trail.RunBatch(r.Context(), transform, func(ctx context.Context) error {
+		copy(events, decoded)
 		for i := range events {
 			prefix := ""
 			if batch {
 				prefix = fmt.Sprintf("events[%d]", i)
 			}
-			if p := s.prepare(ctx, k, prefix, now, &events[i]); p != nil {
-				writeProblem(w, r, p)
-				return
+			if bad = s.prepare(ctx, k, prefix, now, &events[i]); bad != nil {
+				return errBadEvent
 			}
 		}
-		err := finish(r.Context())
-		if errors.Is(err, trail.ErrRetryBatch) {
-			copy(events, decoded)
-			continue
-		}
-		if err != nil {
-			s.storeProblem(w, r, "storing the events' keys", err)
-			return
-		}
-		break
+		return nil
+	})
+	if bad != nil {
+		writeProblem(w, r, bad)
+		return
+	}
+	if err != nil {
+		s.storeProblem(w, r, "storing the events' keys", err)
+		return
 	}
 	results, err := s.cfg.Store.Append(r.Context(), events)
 	var ce *trail.IDConflictError
@@ -308,6 +304,9 @@ func syntaxDetail(body []byte) string {
 	}
 	return "invalid"
 }
+
+// errBadEvent stops a batch's preparation at an event prepare refused.
+var errBadEvent = errors.New("trailserver: bad event")
 
 // prepare scopes, normalizes, transforms (under ctx) and validates one
 // decoded event.

@@ -60,6 +60,17 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
+// prefixRange is the index range of an action pattern that is a prefix
+// ending in a dot: "subscription.*" is "subscription." up to
+// "subscription/" ('/' follows '.'), with no wildcard to escape.
+func prefixRange(p string) (lo, hi string, ok bool) {
+	pre, ok := trail.PatternPrefix(p)
+	if !ok || !strings.HasSuffix(pre, ".") {
+		return "", "", false
+	}
+	return pre, pre[:len(pre)-1] + "/", true
+}
+
 // filterAction matches an action filter (trail.ParseActionFilter): exact
 // actions by equality, a prefix pattern "subscription.*" by an index range,
 // any other pattern with GLOB (an action holds none of GLOB's other special
@@ -70,10 +81,8 @@ func filterAction(w *where, action string) {
 		if !strings.Contains(p, "*") {
 			return "action = ?", []any{p}
 		}
-		if pre, ok := trail.PatternPrefix(p); ok && strings.HasSuffix(pre, ".") {
-			// "subscription." up to "subscription/" ('/' follows '.'): an
-			// index range, and no wildcard to escape.
-			return "(action >= ? AND action < ?)", []any{pre, pre[:len(pre)-1] + "/"}
+		if lo, hi, ok := prefixRange(p); ok {
+			return "(action >= ? AND action < ?)", []any{lo, hi}
 		}
 		return "action GLOB ?", []any{p}
 	}
@@ -160,10 +169,7 @@ func subjectIndex(q trail.Query) string {
 			return ""
 		}
 		p := f.Include[0]
-		if !strings.Contains(p, "*") {
-			return "trail_events_action"
-		}
-		if pre, ok := trail.PatternPrefix(p); ok && strings.HasSuffix(pre, ".") {
+		if _, _, prefix := prefixRange(p); prefix || !strings.Contains(p, "*") {
 			return "trail_events_action"
 		}
 	}
